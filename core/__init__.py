@@ -1,0 +1,1 @@
+"""Kobe Workbench core library: everything the pages do, without Streamlit."""

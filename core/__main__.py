@@ -1,0 +1,6 @@
+"""`python -m core <command>`."""
+import sys
+
+from core.cli import main
+
+sys.exit(main())

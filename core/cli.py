@@ -1,0 +1,97 @@
+"""Command line: `python -m core <command>`. Each command prints one JSON object with --json.
+
+Expected problems go to stderr with exit status 2 (bad input, missing data), never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable
+
+from core.config import Settings
+from core.errors import WorkbenchError
+from core.progress import ProgressFn
+
+
+def _terminal_progress(enabled: bool) -> tuple[ProgressFn, Callable[[], None]]:
+    """A tqdm bar on stderr mapped onto the progress callback (None when disabled)."""
+    if not enabled:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}", leave=False)
+
+    def on_progress(fraction: float, step: str) -> None:
+        bar.set_description_str(step[:60])
+        bar.n = int(fraction * 1000)
+        bar.refresh()
+
+    return on_progress, bar.close
+
+
+def _emit(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(result, default=str) + "\n")
+    else:
+        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_prepare(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    from core import data
+
+    s = data.prepare(settings, test_size=args.test_size, seed=args.seed, on_progress=on_progress)
+    return {
+        "rows": s.rows,
+        "train_rows": s.train_rows,
+        "test_rows": s.test_rows,
+        "prod_rows": s.prod_rows,
+        "dropped_missing": s.dropped_missing,
+        "duplicates": s.duplicates,
+        "positive_rate": s.positive_rate,
+        "mlflow_run_id": s.mlflow_run_id,
+        "seconds": s.seconds,
+    }
+
+
+def add_prepare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prepare", help="acquire the raw data, filter, split and log PreparacaoDados")
+    p.add_argument("--test-size", type=float, default=None, help="test share (default 0.2)")
+    p.add_argument("--seed", type=int, default=None, help="split seed (default 42)")
+    p.set_defaults(func=cmd_prepare)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_prepare]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Kobe Workbench command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
+    for p in sub.choices.values():
+        if not any(a.dest == "json" for a in p._actions):
+            p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    show_bar = not args.json and sys.stderr.isatty()
+    on_progress, close = _terminal_progress(show_bar)
+    try:
+        result = args.func(args, settings, on_progress)
+    except WorkbenchError as err:
+        close()
+        sys.stderr.write(f"error: {err}\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        close()
+        sys.stderr.write("interrupted\n")
+        return 130
+    close()
+    if result is not None:
+        _emit(result, args.json)
+    return 0

@@ -1,0 +1,173 @@
+"""Settings in one place: every path, URI, port, model name and threshold.
+
+`Settings.from_env()` reads the environment overrides:
+
+| variable | meaning | default |
+| --- | --- | --- |
+| `WORKBENCH_HOME` | folder holding `data/` and `mlruns/` | the project root |
+| `KOBE_DATA_DIR` | folder with the two raw Kobe parquet files (copied instead of downloaded) | unset |
+| `MLFLOW_TRACKING_URI` | tracking server / store (a team's server) | `sqlite:///<home>/mlruns/mlflow.db` |
+| `WORKBENCH_SERVE_PORT` | port of `mlflow models serve` | 5001 |
+| `WORKBENCH_APP_PORT` | port of the Streamlit app | 8501 |
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+FEATURES: tuple[str, ...] = ("lat", "lon", "minutes_remaining", "period", "playoffs", "shot_distance")
+TARGET = "shot_made_flag"
+
+# Public addresses of the raw files and their SHA-256 sums (from the course repository
+# tciodaro/eng_ml, folder data/). A file that does not match is never used.
+RAW_FILES: Mapping[str, tuple[str, str]] = {
+    "dataset_kobe_dev.parquet": (
+        "https://raw.githubusercontent.com/tciodaro/eng_ml/main/data/dataset_kobe_dev.parquet",
+        "3a177adbf7e4ef40cb770940a3aa52ee4880372352d4cf676a94a2d274a36b07",
+    ),
+    "dataset_kobe_prod.parquet": (
+        "https://raw.githubusercontent.com/tciodaro/eng_ml/main/data/dataset_kobe_prod.parquet",
+        "98e4a0c2ed17d350f84fd356bfdcce9b707e931ec37909999489a3d36cf9d05e",
+    ),
+}
+DEV_FILE = "dataset_kobe_dev.parquet"
+PROD_FILE = "dataset_kobe_prod.parquet"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration of the workbench. Paths are absolute."""
+
+    home: Path = PROJECT_ROOT
+    kobe_data_dir: Path | None = None
+    tracking_uri_override: str | None = None
+    experiment_name: str = "kobe-workbench"
+    model_name: str = "kobe-shot-model"
+    features: tuple[str, ...] = FEATURES
+    target: str = TARGET
+    test_size: float = 0.2
+    seed: int = 42
+    threshold: float = 0.5
+    download_timeout_s: float = 60.0
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 5001
+    serve_start_timeout_s: float = 90.0
+    request_timeout_s: float = 10.0
+    app_port: int = 8501
+    max_upload_mb: int = 200
+    raw_files: Mapping[str, tuple[str, str]] = field(default_factory=lambda: dict(RAW_FILES))
+
+    # ---- derived paths -------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "01_raw"
+
+    @property
+    def primary_dir(self) -> Path:
+        return self.data_dir / "03_primary"
+
+    @property
+    def model_input_dir(self) -> Path:
+        return self.data_dir / "05_model_input"
+
+    @property
+    def model_output_dir(self) -> Path:
+        return self.data_dir / "07_model_output"
+
+    @property
+    def batches_dir(self) -> Path:
+        return self.data_dir / "08_batches"
+
+    @property
+    def runtime_dir(self) -> Path:
+        """PID files, server logs, locks and the inference log."""
+        return self.data_dir / "run"
+
+    @property
+    def raw_dev(self) -> Path:
+        return self.raw_dir / DEV_FILE
+
+    @property
+    def raw_prod(self) -> Path:
+        return self.raw_dir / PROD_FILE
+
+    @property
+    def filtered_path(self) -> Path:
+        return self.primary_dir / "data_filtered.parquet"
+
+    @property
+    def prod_filtered_path(self) -> Path:
+        return self.primary_dir / "prod_filtered.parquet"
+
+    @property
+    def train_path(self) -> Path:
+        return self.model_input_dir / "base_train.parquet"
+
+    @property
+    def test_path(self) -> Path:
+        return self.model_input_dir / "base_test.parquet"
+
+    @property
+    def predictions_path(self) -> Path:
+        return self.model_output_dir / "prod_predictions.parquet"
+
+    @property
+    def mlruns_dir(self) -> Path:
+        return self.home / "mlruns"
+
+    @property
+    def embedded_tracking(self) -> bool:
+        """True when the embedded SQLite store is used (no tracking server)."""
+        return self.tracking_uri_override is None
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.tracking_uri_override:
+            return self.tracking_uri_override
+        return f"sqlite:///{self.mlruns_dir / 'mlflow.db'}"
+
+    @property
+    def artifact_location(self) -> str | None:
+        """Artifact root for new experiments; None lets a tracking server decide."""
+        if not self.embedded_tracking:
+            return None
+        return (self.mlruns_dir / "artifacts").as_uri()
+
+    @property
+    def serve_url(self) -> str:
+        return f"http://{self.serve_host}:{self.serve_port}"
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.model_name}@champion"
+
+    def replace(self, **changes: object) -> "Settings":
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
+        """Settings with the environment's overrides (see the module docstring)."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        if env.get("WORKBENCH_HOME"):
+            values["home"] = Path(env["WORKBENCH_HOME"]).expanduser().resolve()
+        if env.get("KOBE_DATA_DIR"):
+            values["kobe_data_dir"] = Path(env["KOBE_DATA_DIR"]).expanduser().resolve()
+        if env.get("MLFLOW_TRACKING_URI"):
+            values["tracking_uri_override"] = env["MLFLOW_TRACKING_URI"]
+        if env.get("WORKBENCH_SERVE_PORT"):
+            values["serve_port"] = int(env["WORKBENCH_SERVE_PORT"])
+        if env.get("WORKBENCH_APP_PORT"):
+            values["app_port"] = int(env["WORKBENCH_APP_PORT"])
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]

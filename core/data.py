@@ -1,0 +1,263 @@
+"""Data: acquire the raw Kobe files, prepare the modelling splits ("PreparacaoDados")."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.data.sources import LocalArtifactDatasetSource
+import pandas as pd
+import requests
+from sklearn.model_selection import train_test_split
+
+from core import tracking
+from core.config import Settings
+from core.errors import ChecksumError, DataUnavailableError, NotPreparedError
+from core.files import atomic_write, atomic_write_parquet, sha256_file
+from core.progress import ProgressFn, Stopwatch, report, scaled
+
+PREPARE_RUN = "PreparacaoDados"
+
+
+# --------------------------------------------------------------------------- acquisition
+@dataclass(frozen=True)
+class AcquireSummary:
+    """Where each raw file came from: 'present', 'copied' or 'downloaded'."""
+
+    files: dict[str, str]
+    raw_dir: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def offline_message(settings: Settings) -> str:
+    """The paragraph shown when the raw files can be neither found nor downloaded."""
+    names = " and ".join(settings.raw_files)
+    return (
+        f"The Kobe shot data is missing and could not be downloaded. The workbench needs two files, "
+        f"{names}, from the public course repository tciodaro/eng_ml (folder data/). "
+        f"Either put them in {settings.raw_dir}, or set KOBE_DATA_DIR to a folder that holds them, "
+        f"then try again; their SHA-256 sums are checked either way."
+    )
+
+
+def _verify(tmp: Path, name: str, expected: str) -> None:
+    actual = sha256_file(tmp)
+    if actual != expected:
+        raise ChecksumError(
+            f"{name} does not match its published checksum (expected SHA-256 {expected}, got {actual}); "
+            f"it was not used. Replace it with the original file from tciodaro/eng_ml."
+        )
+
+
+def _download(url: str, dest: Path, timeout: float, on_progress: ProgressFn, name: str) -> None:
+    with requests.get(url, stream=True, timeout=timeout) as resp:
+        resp.raise_for_status()
+        total = int(resp.headers.get("content-length") or 0)
+        done = 0
+        with open(dest, "wb") as fh:
+            for block in resp.iter_content(chunk_size=1 << 16):
+                fh.write(block)
+                done += len(block)
+                if total:
+                    report(on_progress, done / total, f"Downloading {name}")
+
+
+def acquire(settings: Settings, on_progress: ProgressFn = None) -> AcquireSummary:
+    """Make sure both raw files are in `data/01_raw/` and match their checksums.
+
+    A present, valid file is kept; otherwise it is copied from `KOBE_DATA_DIR` when set,
+    else downloaded from its public address. Each file is verified before it replaces
+    anything (temp file, checksum, rename), so a bad file never lands in `data/01_raw/`.
+    """
+    origin: dict[str, str] = {}
+    n = len(settings.raw_files)
+    for i, (name, (url, expected)) in enumerate(settings.raw_files.items()):
+        step = scaled(on_progress, i / n, (i + 1) / n)
+        dest = settings.raw_dir / name
+        if dest.exists() and sha256_file(dest) == expected:
+            origin[name] = "present"
+            report(step, 1.0, f"{name} present")
+            continue
+        if settings.kobe_data_dir is not None:
+            src = settings.kobe_data_dir / name
+            if not src.exists():
+                raise DataUnavailableError(
+                    f"KOBE_DATA_DIR is set to {settings.kobe_data_dir}, but {name} is not there. "
+                    f"Put the file there or unset KOBE_DATA_DIR to download it."
+                )
+            def copy(tmp: Path, src: Path = src, name: str = name, expected: str = expected) -> None:
+                shutil.copyfile(src, tmp)
+                _verify(tmp, name, expected)
+
+            atomic_write(dest, copy)
+            origin[name] = "copied"
+        else:
+            def fetch(tmp: Path, url: str = url, name: str = name, expected: str = expected) -> None:
+                try:
+                    _download(url, tmp, settings.download_timeout_s, step, name)
+                except requests.RequestException as err:
+                    raise DataUnavailableError(offline_message(settings) + f" (download error: {err})") from err
+                _verify(tmp, name, expected)
+
+            atomic_write(dest, fetch)
+            origin[name] = "downloaded"
+        report(step, 1.0, f"{name} {origin[name]}")
+    return AcquireSummary(files=origin, raw_dir=str(settings.raw_dir))
+
+
+def raw_frames(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The raw dev and prod frames (acquiring them first if needed)."""
+    acquire(settings)
+    return pd.read_parquet(settings.raw_dev), pd.read_parquet(settings.raw_prod)
+
+
+# --------------------------------------------------------------------------- preparation
+@dataclass(frozen=True)
+class PrepSummary:
+    """What `prepare` did: row counts per step and split, and the MLflow run."""
+
+    raw_rows: int
+    rows: int
+    train_rows: int
+    test_rows: int
+    prod_raw_rows: int
+    prod_rows: int
+    dropped_missing: int
+    duplicates: int
+    positive_rate: dict[str, float]
+    test_size: float
+    seed: int
+    outputs: dict[str, str]
+    mlflow_run_id: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def select_columns(df: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The six features and the target, rows with any missing value dropped."""
+    missing = [c for c in (*settings.features, settings.target) if c not in df.columns]
+    if missing:
+        raise DataUnavailableError(
+            f"The raw data lacks column(s) {', '.join(missing)}; it is not the Kobe shot data."
+        )
+    return df.loc[:, [*settings.features, settings.target]].dropna().reset_index(drop=True)
+
+
+def split(df: pd.DataFrame, test_size: float, seed: int, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified train/test split."""
+    train, test = train_test_split(df, test_size=test_size, random_state=seed, stratify=df[target])
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def prepare(
+    settings: Settings,
+    test_size: float | None = None,
+    seed: int | None = None,
+    on_progress: ProgressFn = None,
+) -> PrepSummary:
+    """Run "PreparacaoDados": filter, clean, split, write parquet files and log an MLflow run."""
+    test_size = settings.test_size if test_size is None else float(test_size)
+    seed = settings.seed if seed is None else int(seed)
+    if not 0.0 < test_size < 1.0:
+        raise DataUnavailableError(f"test size must lie between 0 and 1, got {test_size}.")
+    clock = Stopwatch()
+    acquire(settings, scaled(on_progress, 0.0, 0.3))
+    report(on_progress, 0.3, "Reading raw files")
+    dev_raw = pd.read_parquet(settings.raw_dev)
+    prod_raw = pd.read_parquet(settings.raw_prod)
+
+    report(on_progress, 0.4, "Filtering columns and dropping missing values")
+    filtered = select_columns(dev_raw, settings)
+    prod = select_columns(prod_raw, settings)
+    filtered[settings.target] = filtered[settings.target].astype("int64")
+    prod[settings.target] = prod[settings.target].astype("int64")
+    dropped = len(dev_raw) - len(filtered)
+    duplicates = int(filtered.duplicated(subset=list(settings.features)).sum())
+
+    report(on_progress, 0.5, "Stratified train/test split")
+    train, test = split(filtered, test_size, seed, settings.target)
+
+    report(on_progress, 0.6, "Writing parquet files")
+    outputs = {
+        "data_filtered": settings.filtered_path,
+        "base_train": settings.train_path,
+        "base_test": settings.test_path,
+        "prod_filtered": settings.prod_filtered_path,
+    }
+    frames = {"data_filtered": filtered, "base_train": train, "base_test": test, "prod_filtered": prod}
+    for key, path in outputs.items():
+        atomic_write_parquet(frames[key], path)
+
+    rate = {k: round(float(frames[k][settings.target].mean()), 6) for k in
+            ("data_filtered", "base_train", "base_test", "prod_filtered")}
+    positive_rate = {"all": rate["data_filtered"], "train": rate["base_train"],
+                     "test": rate["base_test"], "prod": rate["prod_filtered"]}
+
+    report(on_progress, 0.7, "Logging the PreparacaoDados run to MLflow")
+    exp_id = tracking.use(settings)
+    with mlflow.start_run(run_name=PREPARE_RUN, experiment_id=exp_id) as run:
+        mlflow.log_params({
+            "test_size": test_size,
+            "seed": seed,
+            "features": ",".join(settings.features),
+            "target": settings.target,
+        })
+        mlflow.log_metrics({
+            "rows_raw": len(dev_raw),
+            "rows_filtered": len(filtered),
+            "rows_train": len(train),
+            "rows_test": len(test),
+            "rows_prod": len(prod),
+            "rows_dropped_missing": dropped,
+            "duplicate_feature_rows": duplicates,
+            "positive_rate_train": positive_rate["train"],
+            "positive_rate_test": positive_rate["test"],
+            "positive_rate_prod": positive_rate["prod"],
+        })
+        for key, path in outputs.items():
+            logged = frames[key].astype("float64")  # doubles: the model's input contract
+            ds = mlflow.data.from_pandas(
+                logged, source=LocalArtifactDatasetSource(str(path)), targets=settings.target, name=key
+            )
+            mlflow.log_input(ds, context=key)
+        run_id = run.info.run_id
+    report(on_progress, 1.0, "Done")
+    return PrepSummary(
+        raw_rows=len(dev_raw),
+        rows=len(filtered),
+        train_rows=len(train),
+        test_rows=len(test),
+        prod_raw_rows=len(prod_raw),
+        prod_rows=len(prod),
+        dropped_missing=dropped,
+        duplicates=duplicates,
+        positive_rate=positive_rate,
+        test_size=test_size,
+        seed=seed,
+        outputs={k: str(v) for k, v in outputs.items()},
+        mlflow_run_id=run_id,
+        seconds=round(clock.seconds, 3),
+    )
+
+
+def is_prepared(settings: Settings) -> bool:
+    """True when the prepared splits exist."""
+    return all(p.exists() for p in (settings.train_path, settings.test_path, settings.prod_filtered_path))
+
+
+def load_split(settings: Settings, name: str) -> pd.DataFrame:
+    """A prepared frame: 'train', 'test', 'filtered' or 'prod'."""
+    paths = {"train": settings.train_path, "test": settings.test_path,
+             "filtered": settings.filtered_path, "prod": settings.prod_filtered_path}
+    path = paths[name]
+    if not path.exists():
+        raise NotPreparedError(
+            f"{path.name} does not exist yet: prepare the data first (Data page, or `python -m core prepare`)."
+        )
+    return pd.read_parquet(path)

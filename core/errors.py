@@ -1,0 +1,24 @@
+"""Errors the workbench expects. Each message says what is wrong and how to fix it."""
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base class of expected problems; the CLI exits with `exit_code` and no traceback."""
+
+    exit_code = 2
+
+
+class DataUnavailableError(WorkbenchError):
+    """The raw data cannot be found, copied or downloaded."""
+
+
+class ChecksumError(WorkbenchError):
+    """A raw file does not match its published SHA-256 sum."""
+
+
+class NotPreparedError(WorkbenchError):
+    """A step needs prepared data that does not exist yet."""
+
+
+class TrackingError(WorkbenchError):
+    """The MLflow store or registry is missing something a step needs."""

@@ -1,0 +1,188 @@
+"""MLflow: the store, the project's experiment, runs, model logging, registry and aliases."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from core.config import Settings
+from core.errors import TrackingError
+
+CHAMPION = "champion"
+PREVIOUS = "previous"
+CHALLENGER = "challenger"
+
+
+def use(settings: Settings) -> str:
+    """Point MLflow at the settings' store and return the project's experiment id.
+
+    The embedded store is a SQLite database under `mlruns/` with artifacts beside it
+    (absolute paths, so the working directory does not matter).
+    """
+    if settings.embedded_tracking:
+        settings.mlruns_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    client = MlflowClient(settings.tracking_uri, settings.tracking_uri)
+    exp = client.get_experiment_by_name(settings.experiment_name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return client.create_experiment(settings.experiment_name, artifact_location=settings.artifact_location)
+    except mlflow.exceptions.MlflowException:
+        # created meanwhile by another process
+        exp = client.get_experiment_by_name(settings.experiment_name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def client(settings: Settings) -> MlflowClient:
+    """An MlflowClient on the settings' store (after making sure it exists)."""
+    use(settings)
+    return MlflowClient(settings.tracking_uri, settings.tracking_uri)
+
+
+def feature_frame(df: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
+    """The feature columns as doubles: the model's input contract.
+
+    Doubles everywhere, so that a fractional `period` is refused by validation rather than
+    silently truncated by an integer signature.
+    """
+    return df.loc[:, list(features)].astype("float64")
+
+
+def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name: str = "model") -> Any:
+    """Log a scikit-learn model that returns P(made) when served (predict_proba).
+
+    The signature declares the features as doubles; the model is stored in MLflow's safe
+    (skops) format, so it must be a plain scikit-learn object.
+    """
+    from mlflow.models import infer_signature
+
+    x = feature_frame(example, features).head(5)
+    proba = np.asarray(model.predict_proba(x))
+    signature = infer_signature(x, proba)
+    return mlflow.sklearn.log_model(
+        model,
+        name=name,
+        signature=signature,
+        input_example=x,
+        pyfunc_predict_fn="predict_proba",
+    )
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A registered model version and its aliases."""
+
+    name: str
+    version: str
+    run_id: str | None
+    aliases: tuple[str, ...]
+    created_ms: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def register(settings: Settings, model_uri: str) -> str:
+    """Register `model_uri` under the settings' model name; return the new version."""
+    use(settings)
+    mv = mlflow.register_model(model_uri, settings.model_name)
+    return str(mv.version)
+
+
+def promote(settings: Settings, version: str) -> VersionInfo:
+    """Give `version` the `champion` alias; the former champion keeps alias `previous`."""
+    c = client(settings)
+    current = champion(settings)
+    if current is not None and current.version == str(version):
+        return current
+    try:
+        c.get_model_version(settings.model_name, str(version))
+    except mlflow.exceptions.MlflowException as err:
+        raise TrackingError(
+            f"Model {settings.model_name} has no version {version}. Pick one of the registered versions."
+        ) from err
+    if current is not None:
+        c.set_registered_model_alias(settings.model_name, PREVIOUS, current.version)
+    c.set_registered_model_alias(settings.model_name, CHAMPION, str(version))
+    info = version_info(settings, str(version))
+    assert info is not None
+    return info
+
+
+def rollback(settings: Settings) -> VersionInfo:
+    """Make the `previous` version champion again (the current champion becomes `previous`)."""
+    prev = alias_version(settings, PREVIOUS)
+    if prev is None:
+        raise TrackingError("There is no previous champion to roll back to.")
+    return promote(settings, prev.version)
+
+
+def version_info(settings: Settings, version: str) -> VersionInfo | None:
+    """A model version with its aliases, or None."""
+    c = client(settings)
+    try:
+        mv = c.get_model_version(settings.model_name, str(version))
+    except mlflow.exceptions.MlflowException:
+        return None
+    return VersionInfo(
+        name=settings.model_name,
+        version=str(mv.version),
+        run_id=mv.run_id,
+        aliases=tuple(sorted(mv.aliases or ())),
+        created_ms=int(mv.creation_timestamp or 0),
+    )
+
+
+def alias_version(settings: Settings, alias: str) -> VersionInfo | None:
+    """The version behind an alias (resolved now; an alias can move), or None."""
+    c = client(settings)
+    try:
+        mv = c.get_model_version_by_alias(settings.model_name, alias)
+    except mlflow.exceptions.MlflowException:
+        return None
+    return version_info(settings, str(mv.version))
+
+
+def champion(settings: Settings) -> VersionInfo | None:
+    """The current champion version, or None when none is registered."""
+    return alias_version(settings, CHAMPION)
+
+
+def versions(settings: Settings) -> list[VersionInfo]:
+    """All registered versions of the model, newest first."""
+    c = client(settings)
+    try:
+        found = c.search_model_versions(f"name='{settings.model_name}'")
+    except mlflow.exceptions.MlflowException:
+        return []
+    infos = [version_info(settings, str(mv.version)) for mv in found]
+    return sorted((i for i in infos if i is not None), key=lambda i: int(i.version), reverse=True)
+
+
+def last_run(settings: Settings, run_name: str) -> dict[str, Any] | None:
+    """The newest finished run with this name as a dict (id, status, start, params, metrics), or None."""
+    exp_id = use(settings)
+    runs = MlflowClient(settings.tracking_uri).search_runs(
+        [exp_id],
+        filter_string=f"attributes.run_name = '{run_name}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        return None
+    r = runs[0]
+    return {
+        "run_id": r.info.run_id,
+        "status": r.info.status,
+        "start_time_ms": r.info.start_time,
+        "params": dict(r.data.params),
+        "metrics": dict(r.data.metrics),
+    }
