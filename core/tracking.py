@@ -186,3 +186,23 @@ def last_run(settings: Settings, run_name: str) -> dict[str, Any] | None:
         "params": dict(r.data.params),
         "metrics": dict(r.data.metrics),
     }
+
+
+def load_model(settings: Settings, version: str | None = None) -> tuple[str, Any]:
+    """The scikit-learn model of a registered version (the champion when None) and its version.
+
+    Resolve the alias to a version first (an alias can move), so callers can cache by version.
+    """
+    if version is None:
+        info = champion(settings)
+        if info is None:
+            raise TrackingError("No champion yet: train one on the Train page (or `python -m core train`).")
+        version = info.version
+    use(settings)
+    model = mlflow.sklearn.load_model(f"models:/{settings.model_name}/{version}")
+    return str(version), model
+
+
+def predict_proba(model: Any, df: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
+    """P(made) for each row of `df` (the model's positive-class column)."""
+    return np.asarray(model.predict_proba(feature_frame(df, features)))[:, 1]

@@ -1,0 +1,62 @@
+"""Shared fixtures: an isolated workbench home (data/ + mlruns/) per test session.
+
+The raw Kobe files come from KOBE_DATA_DIR (CI points it at ../shared/data/kobe); without it
+they are downloaded from their public addresses on first use.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_settings(home: Path, **overrides: object) -> Settings:
+    """Settings for an isolated home; the tracking store is always the embedded one."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["WORKBENCH_HOME"] = str(home)
+    return Settings.from_env(env, **overrides)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Fresh, empty home for one test."""
+    return make_settings(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def prepared_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A home with the Kobe data acquired and prepared (shared by the session: do not modify)."""
+    from core import data
+
+    s = make_settings(tmp_path_factory.mktemp("prepared"))
+    data.prepare(s)
+    return s
+
+
+@pytest.fixture(scope="session")
+def champion_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A home with prepared data and a registered `champion`: a real scikit-learn logistic
+    regression logged the way training logs models (fast; for serving/scoring/drift tests)."""
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from core import data, tracking
+
+    s = make_settings(tmp_path_factory.mktemp("champion"))
+    data.prepare(s)
+    train = data.load_split(s, "train")
+    x = tracking.feature_frame(train, s.features)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, train[s.target])
+    exp = tracking.use(s)
+    with mlflow.start_run(run_name="fixture-model", experiment_id=exp):
+        info = tracking.log_model(model, s.features, train)
+    version = tracking.register(s, info.model_uri)
+    tracking.promote(s, version)
+    return s
