@@ -261,3 +261,37 @@ def load_split(settings: Settings, name: str) -> pd.DataFrame:
             f"{path.name} does not exist yet: prepare the data first (Data page, or `python -m core prepare`)."
         )
     return pd.read_parquet(path)
+
+
+@dataclass(frozen=True)
+class DataOverview:
+    """Rows at each step and the share of made shots per split, read from the prepared files."""
+
+    steps: dict[str, int]
+    split_rows: dict[str, int]
+    positive_rate: dict[str, float]
+    duplicates: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def overview(settings: Settings) -> DataOverview:
+    """Row counts raw → labelled → train/test (and prod), class balance per split."""
+    import pyarrow.parquet as pq
+
+    frames = {name: load_split(settings, name) for name in ("filtered", "train", "test", "prod")}
+    raw_dev = pq.read_metadata(settings.raw_dev).num_rows
+    raw_prod = pq.read_metadata(settings.raw_prod).num_rows
+    steps = {
+        "dev raw": raw_dev,
+        "dev labelled (no missing values)": len(frames["filtered"]),
+        "train": len(frames["train"]),
+        "test": len(frames["test"]),
+        "prod raw": raw_prod,
+        "prod labelled": len(frames["prod"]),
+    }
+    split_rows = {"train": len(frames["train"]), "test": len(frames["test"]), "prod": len(frames["prod"])}
+    rate = {k: float(frames[k][settings.target].mean()) for k in ("train", "test", "prod")}
+    dups = int(frames["filtered"].duplicated(subset=list(settings.features)).sum())
+    return DataOverview(steps=steps, split_rows=split_rows, positive_rate=rate, duplicates=dups)

@@ -1,0 +1,36 @@
+"""Kobe Workbench home: page setup and the pipeline's status at a glance."""
+from pathlib import Path
+
+import streamlit as st
+
+from core.config import Settings
+from core.status import pipeline_status
+
+st.set_page_config(page_title="Kobe Workbench", layout="wide")
+
+settings = Settings.from_env()
+st.title("Kobe Workbench")
+st.caption("From raw Kobe Bryant shot data to a served, monitored model: prepare → train → compare → "
+           "serve → score production → watch for drift.")
+
+status = pipeline_status(settings)
+c1, c2, c3 = st.columns(3)
+c1.metric("Data", "ready" if status.data_prepared else "not prepared", help=status.data_detail)
+c2.metric("Champion model", f"v{status.champion_version}" if status.champion_version else "none",
+          help=status.champion_detail)
+c3.metric("Tracking store", "embedded" if settings.embedded_tracking else "server", help=status.store)
+
+st.info(f"**Next step:** {status.next_step}.")
+if (Path(__file__).parent / status.next_page).exists():
+    st.page_link(status.next_page, label=f"Go: {status.next_step}", icon=":material/arrow_forward:")
+
+st.subheader("Pages")
+st.markdown(
+    "- **Data**: acquire and prepare the data, see the shot chart and dev vs prod distributions.\n"
+    "- **Train**: train candidate models with PyCaret, logged to MLflow.\n"
+    "- **Compare**: compare candidates' curves, promote a version to champion.\n"
+    "- **Serve**: serve the champion over HTTP and query it shot by shot.\n"
+    "- **Production**: score the production batch and see whether the model holds.\n"
+    "- **Drift**: upload a new batch and check drift and model health, with or without labels."
+)
+st.caption(f"MLflow store: {status.store}")

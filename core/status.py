@@ -1,0 +1,40 @@
+"""The pipeline's status at a glance, for the home page."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from core import data, tracking
+from core.config import Settings
+
+
+@dataclass(frozen=True)
+class PipelineStatus:
+    """Each stage of the pipeline: done or not, with a short detail and where to go next."""
+
+    data_prepared: bool
+    data_detail: str
+    champion_version: str | None
+    champion_detail: str
+    store: str
+    next_step: str
+    next_page: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def pipeline_status(settings: Settings) -> PipelineStatus:
+    """Read the status of data, registry and store (cheap: no model is loaded)."""
+    prepared = data.is_prepared(settings)
+    data_detail = "Prepared splits found in data/05_model_input" if prepared else "Not prepared yet"
+    champ = tracking.champion(settings)
+    champ_detail = f"{settings.model_name} v{champ.version}" if champ else "No champion registered"
+    store = settings.tracking_uri if not settings.embedded_tracking else f"embedded SQLite ({settings.mlruns_dir})"
+    if not prepared:
+        nxt, page = "Prepare the data", "pages/1_Data.py"
+    elif champ is None:
+        nxt, page = "Train and register a champion", "pages/2_Train.py"
+    else:
+        nxt, page = "Serve the champion and score production", "pages/4_Serve.py"
+    return PipelineStatus(prepared, data_detail, champ.version if champ else None, champ_detail, store, nxt, page)

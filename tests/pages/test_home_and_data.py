@@ -1,0 +1,44 @@
+"""Home page and Data page in AppTest."""
+from __future__ import annotations
+
+from core.config import Settings
+
+
+def test_home_empty_says_prepare_first(run_page, settings: Settings) -> None:
+    at = run_page("app.py", settings)
+    assert not at.exception
+    assert at.title[0].value == "Kobe Workbench"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Data"] == "not prepared" and metrics["Champion model"] == "none"
+    assert "Prepare the data" in at.info[0].value
+
+
+def test_home_with_prepared_data_points_to_training(run_page, prepared_settings: Settings) -> None:
+    at = run_page("app.py", prepared_settings)
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Data"] == "ready"
+    assert "Train" in at.info[0].value
+
+
+def test_data_page_empty_state(run_page, settings: Settings) -> None:
+    at = run_page("pages/1_Data.py", settings)
+    assert not at.exception
+    assert "No prepared data yet" in at.info[0].value
+    assert at.button[0].label == "Prepare data"
+
+
+def test_data_page_prepare_button_runs_preparation(run_page, settings: Settings) -> None:
+    at = run_page("pages/1_Data.py", settings)
+    at.button[0].click().run()
+    assert not at.exception
+    assert "Prepared 20,285 labelled rows (16,228 train, 4,057 test) and 5,412 prod rows" in at.success[0].value
+    assert settings.train_path.exists()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Train rows"] == "16,228" and metrics["Test rows"] == "4,057"
+
+
+def test_data_page_overview_with_prepared_data(run_page, prepared_settings: Settings) -> None:
+    at = run_page("pages/1_Data.py", prepared_settings)
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Labelled dev rows"] == "20,285" and metrics["Prod rows (labelled)"] == "5,412"
