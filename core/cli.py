@@ -62,7 +62,60 @@ def add_prepare(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_prepare)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_prepare]
+# --------------------------------------------------------------------------- serving (issue 4)
+def cmd_serve(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    from core import serving
+
+    port = settings.serve_port if args.port is None else args.port
+    sys.stderr.write(f"starting the model server on {settings.serve_host}:{port} ...\n")
+    started = serving.start(settings, port=port)
+    sys.stderr.write(
+        f"serving {started.model_uri} (version {started.model_version}) at {started.url}; "
+        f"press Ctrl-C to stop\n"
+    )
+    try:
+        final = serving.wait(settings)
+        sys.stderr.write(f"the model server exited; last lines of its log:\n{serving.log_tail(settings)}\n")
+    except KeyboardInterrupt:
+        final = serving.stop(settings)
+        sys.stderr.write("stopped\n")
+    return {"served": started.to_dict(), "running": final.running}
+
+
+def add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve the champion with `mlflow models serve` until interrupted")
+    p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default 5001)")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_predict(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    from core import inputs, serving
+
+    try:
+        row = json.loads(args.json)
+    except json.JSONDecodeError as err:
+        raise inputs.InvalidInputError(f"--json is not valid JSON ({err}); give one object like "
+                                       f"'{{\"lat\": 34.0, \"lon\": -118.2, ...}}'.") from err
+    if not isinstance(row, dict):
+        raise inputs.InvalidInputError("--json must be one JSON object with the six features.")
+    threshold = settings.threshold if args.threshold is None else args.threshold
+    pred = serving.predict_one(settings, row, url=args.url, threshold=threshold, log_source="cli")
+    return {"proba_made": pred.proba_made, "label": pred.label, "model_version": pred.model_version,
+            "latency_ms": pred.latency_ms}
+
+
+def add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="score one shot on the running model server")
+    # dest "json" holds the row: the command always prints one JSON object
+    p.add_argument("--json", dest="json", required=True,
+                   help='the shot as a JSON object: {"lat": .., "lon": .., "minutes_remaining": .., '
+                        '"period": .., "playoffs": .., "shot_distance": ..}')
+    p.add_argument("--url", default=None, help="server address (default: the managed server)")
+    p.add_argument("--threshold", type=float, default=None, help="class threshold on P(made) (default 0.5)")
+    p.set_defaults(func=cmd_predict)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_prepare, add_serve, add_predict]
 
 
 def build_parser() -> argparse.ArgumentParser:

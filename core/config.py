@@ -121,6 +121,11 @@ class Settings:
         return self.model_output_dir / "prod_predictions.parquet"
 
     @property
+    def inference_log_path(self) -> Path:
+        """SQLite log of the single-shot requests (Serve page, `predict`), read by drift."""
+        return self.data_dir / "inference_log.sqlite"
+
+    @property
     def mlruns_dir(self) -> Path:
         return self.home / "mlruns"
 

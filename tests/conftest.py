@@ -60,3 +60,17 @@ def champion_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     version = tracking.register(s, info.model_uri)
     tracking.promote(s, version)
     return s
+
+
+@pytest.fixture(scope="session")
+def served_settings(champion_settings: Settings):
+    """`champion_settings` with its champion served by a real `mlflow models serve` on a free
+    port (started once per session, always stopped at teardown). Tests that kill it restart it."""
+    from core import serving
+
+    s = champion_settings.replace(serve_port=serving.free_port())
+    serving.start(s)
+    try:
+        yield s
+    finally:
+        serving.stop(s)

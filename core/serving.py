@@ -1,0 +1,462 @@
+"""Serving the champion: `mlflow models serve` as a managed subprocess, and its HTTP client.
+
+The server runs in its own process group with its PID, port and model version in
+`<runtime>/serve.json` and its output in `<runtime>/serve.log`. `start` resolves `@champion`
+to a version (an alias can move) and serves `models:/<name>/<version>`; `status` detects a
+stale PID file; `stop` ends the whole process group. `Client` talks to any server on a
+keep-alive session; `predict_one` validates one shot, scores it and logs it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import psutil
+import requests
+
+from core import inference_log, inputs, tracking
+from core.config import Settings
+from core.errors import TrackingError, WorkbenchError
+from core.files import atomic_write
+
+STATE_FILE = "serve.json"
+LOG_FILE = "serve.log"
+LOG_TAIL_LINES = 15
+
+
+class ServerError(WorkbenchError):
+    """The model server could not do what was asked."""
+
+
+class ServerNotRunningError(ServerError):
+    """Nothing answers at the server's address."""
+
+
+class ServerStartError(ServerError):
+    """The server did not become ready (its log's last lines are in the message)."""
+
+
+class PortInUseError(ServerError):
+    """The port is taken by another program."""
+
+
+class PredictionError(ServerError):
+    """The server answered with an error (its `message`, never its stack trace)."""
+
+
+# --------------------------------------------------------------------------- process management
+@dataclass(frozen=True)
+class ServerStatus:
+    """What runs at the managed server's address, and which model version it serves."""
+
+    running: bool
+    url: str
+    host: str
+    port: int
+    pid: int | None = None
+    model_version: str | None = None
+    model_uri: str | None = None
+    started_at: str | None = None
+    uptime_s: float | None = None
+    log_path: str = ""
+    stale_pid_removed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.runtime_dir / STATE_FILE
+
+
+def log_path(settings: Settings) -> Path:
+    return settings.runtime_dir / LOG_FILE
+
+
+def log_tail(settings: Settings, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of the server log (progress bars' carriage returns folded)."""
+    path = log_path(settings)
+    if not path.exists():
+        return "(no server log)"
+    text = path.read_text(errors="replace").replace("\r", "\n")
+    kept = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(kept[-lines:]) or "(the server log is empty)"
+
+
+def _read_state(settings: Settings) -> dict[str, Any] | None:
+    path = state_path(settings)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, OSError):
+        return None
+
+
+def _write_state(settings: Settings, state: Mapping[str, Any]) -> None:
+    atomic_write(state_path(settings), lambda tmp: tmp.write_text(json.dumps(dict(state), indent=2)))
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status of our own dead child (no zombie left behind)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _live_process(state: Mapping[str, Any]) -> psutil.Process | None:
+    """The server process named by the state file, if it still runs (and is not a reused PID)."""
+    try:
+        proc = psutil.Process(int(state["pid"]))
+        if abs(proc.create_time() - float(state["create_time"])) > 1.0:
+            return None
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            _reap(proc.pid)
+            return None
+        return proc
+    except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError, ValueError, TypeError):
+        return None
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True when something listens on host:port (TIME_WAIT leftovers do not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _owner_of_port(port: int) -> str:
+    """'pid N (name)' of the listener on `port` when visible, else ''."""
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                return f" by pid {conn.pid} ({psutil.Process(conn.pid).name()})"
+    except (psutil.AccessDenied, psutil.NoSuchProcess):
+        pass
+    return ""
+
+
+def status(settings: Settings) -> ServerStatus:
+    """The managed server's status; a PID file left by a dead server is removed (`stale_pid_removed`)."""
+    state = _read_state(settings)
+    base = dict(url=settings.serve_url, host=settings.serve_host, port=settings.serve_port,
+                log_path=str(log_path(settings)))
+    if state is None:
+        return ServerStatus(running=False, **base)
+    base.update(url=state["url"], host=state["host"], port=int(state["port"]))
+    if _live_process(state) is None:
+        state_path(settings).unlink(missing_ok=True)
+        return ServerStatus(running=False, stale_pid_removed=True, **base)
+    started = datetime.fromisoformat(state["started_at"])
+    return ServerStatus(
+        running=True,
+        pid=int(state["pid"]),
+        model_version=state.get("model_version"),
+        model_uri=state.get("model_uri"),
+        started_at=state["started_at"],
+        uptime_s=round((datetime.now(timezone.utc) - started).total_seconds(), 1),
+        **base,
+    )
+
+
+def _command(settings: Settings, model_uri: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
+            "--env-manager", "local", "--host", settings.serve_host, "--port", str(port)]
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    """The caller's environment with the venv's bin first on PATH (uvicorn) and our store."""
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+    env["MLFLOW_REGISTRY_URI"] = settings.tracking_uri
+    return env
+
+
+def start(settings: Settings, port: int | None = None, timeout_s: float | None = None) -> ServerStatus:
+    """Start serving the current champion on `port` and wait until `/ping` answers.
+
+    Returns the running server's status (the same server when it already runs on that port).
+    Raises `TrackingError` without a champion, `PortInUseError` when another program holds the
+    port, `ServerStartError` (with the log's last lines) when the server exits or is not ready
+    within `timeout_s`.
+    """
+    port = settings.serve_port if port is None else int(port)
+    timeout_s = settings.serve_start_timeout_s if timeout_s is None else float(timeout_s)
+    current = status(settings)
+    if current.running:
+        if current.port == port:
+            return current
+        raise ServerError(
+            f"The model server already runs on port {current.port} (pid {current.pid}); stop it first."
+        )
+    champ = tracking.champion(settings)
+    if champ is None:
+        raise TrackingError("No champion yet: train one on the Train page (or `python -m core train`).")
+    if port_in_use(settings.serve_host, port):
+        raise PortInUseError(
+            f"Port {port} on {settings.serve_host} is already taken{_owner_of_port(port)}. "
+            f"Stop that program or choose another port (--port, or WORKBENCH_SERVE_PORT)."
+        )
+    model_uri = f"models:/{settings.model_name}/{champ.version}"
+    settings.runtime_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_path(settings), "wb") as log:
+        proc = subprocess.Popen(
+            _command(settings, model_uri, port),
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=_environment(settings), cwd=settings.runtime_dir, start_new_session=True,
+        )
+    url = f"http://{settings.serve_host}:{port}"
+    _write_state(settings, {
+        "pid": proc.pid,
+        "pgid": proc.pid,
+        "create_time": psutil.Process(proc.pid).create_time(),
+        "host": settings.serve_host,
+        "port": port,
+        "url": url,
+        "model_version": champ.version,
+        "model_uri": model_uri,
+        "started_at": datetime.now(timezone.utc).isoformat(),
+        "log": str(log_path(settings)),
+    })
+    deadline = time.monotonic() + timeout_s
+    with requests.Session() as session:
+        while time.monotonic() < deadline:
+            code = proc.poll()
+            if code is not None:
+                state_path(settings).unlink(missing_ok=True)
+                raise ServerStartError(
+                    f"The model server exited during startup (exit code {code}). "
+                    f"Last lines of {log_path(settings)}:\n{log_tail(settings)}"
+                )
+            try:
+                if session.get(f"{url}/ping", timeout=1.0).status_code == 200:
+                    return status(settings)
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+    stop(settings)
+    raise ServerStartError(
+        f"The model server was not ready within {timeout_s:g} s, so it was stopped. "
+        f"Last lines of {log_path(settings)}:\n{log_tail(settings)}"
+    )
+
+
+def stop(settings: Settings, timeout_s: float = 10.0) -> ServerStatus:
+    """Stop the managed server and every process of its group (TERM, then KILL); idempotent."""
+    state = _read_state(settings)
+    if state is not None:
+        proc = _live_process(state)
+        if proc is not None:
+            try:
+                group = [proc, *proc.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                group = [proc]
+            pgid = int(state.get("pgid", proc.pid))
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(pgid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                for p in group:  # members that left the group
+                    try:
+                        p.send_signal(sig)
+                    except psutil.NoSuchProcess:
+                        pass
+                _, alive = psutil.wait_procs(group, timeout=timeout_s if sig == signal.SIGTERM else 5.0)
+                _reap(proc.pid)
+                if not alive:
+                    break
+                group = alive
+        state_path(settings).unlink(missing_ok=True)
+    return status(settings)
+
+
+def wait(settings: Settings, poll_s: float = 1.0) -> ServerStatus:
+    """Block while the managed server runs (for `python -m core serve`); return its final status."""
+    while True:
+        now = status(settings)
+        if not now.running:
+            return now
+        time.sleep(poll_s)
+
+
+# --------------------------------------------------------------------------- HTTP client
+def _server_message(resp: requests.Response) -> str:
+    """The `message` of an MLflow error answer, shortened, never the stack trace."""
+    try:
+        body = resp.json()
+        message = str(body.get("message", "")) if isinstance(body, dict) else str(body)
+    except ValueError:
+        message = resp.text
+    message = " ".join(message.split())
+    return (message[:400] + "…") if len(message) > 400 else (message or resp.reason or "no message")
+
+
+class Client:
+    """HTTP client of a model server on a keep-alive session; returns P(made)."""
+
+    def __init__(self, url: str, timeout_s: float = 10.0, features: tuple[str, ...] = inputs.FEATURE_NAMES) -> None:
+        self.url = url.rstrip("/")
+        self.timeout_s = float(timeout_s)
+        self.features = tuple(features)
+        self.session = requests.Session()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def ping(self) -> bool:
+        """True when the server answers `/ping`."""
+        try:
+            return self.session.get(f"{self.url}/ping", timeout=min(self.timeout_s, 2.0)).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def post_json(self, body: str) -> str:
+        """POST a serialized `dataframe_split` payload to `/invocations`; the answer's text."""
+        try:
+            resp = self.session.post(
+                f"{self.url}/invocations", data=body.encode("utf-8"),
+                headers={"Content-Type": "application/json"}, timeout=self.timeout_s,
+            )
+        except requests.ConnectionError as err:
+            raise ServerNotRunningError(
+                f"The model server is not running at {self.url}: start it on the Serve page "
+                f"or with `python -m core serve`."
+            ) from err
+        except requests.Timeout as err:
+            raise ServerError(f"The model server at {self.url} did not answer within {self.timeout_s:g} s.") from err
+        if resp.status_code >= 400:
+            raise PredictionError(f"The model server refused the request (HTTP {resp.status_code}): {_server_message(resp)}")
+        return resp.text
+
+    def predict_rows(self, rows: list[list[float]]) -> np.ndarray:
+        """P(made) for rows given as lists of floats in the client's feature order."""
+        body = json.dumps({"dataframe_split": {"columns": list(self.features), "data": rows}})
+        return parse_predictions(self.post_json(body))
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """P(made) for each row of `frame` (validated feature columns as numbers)."""
+        return parse_predictions(self.post_json(split_payload(frame, self.features)))
+
+
+def split_payload(frame: pd.DataFrame, features: tuple[str, ...]) -> str:
+    """The `dataframe_split` JSON body of `frame`'s feature columns (pandas' fast encoder)."""
+    body = frame.loc[:, list(features)].astype("float64").to_json(orient="split", index=False, double_precision=15)
+    return '{"dataframe_split": ' + body + "}"
+
+
+def parse_predictions(text: str) -> np.ndarray:
+    """P(made) from a server answer `{"predictions": [[p0, p1], ...]}` (or a flat list of P(made))."""
+    preds = json.loads(text)
+    preds = preds.get("predictions", preds) if isinstance(preds, dict) else preds
+    arr = np.asarray(preds, dtype="float64")
+    if arr.ndim == 2:
+        return arr[:, -1]
+    return arr
+
+
+# --------------------------------------------------------------------------- single-shot inference
+@dataclass(frozen=True)
+class Prediction:
+    """One scored shot: P(made), the class at the threshold, version, latency and warnings."""
+
+    proba_made: float
+    label: int
+    threshold: float
+    model_version: str | None
+    latency_ms: float
+    url: str
+    inputs: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    log_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def served_version(settings: Settings, url: str) -> str | None:
+    """The model version behind `url` when it is the managed server, else None (unknown)."""
+    now = status(settings)
+    if now.running and now.url.rstrip("/") == url.rstrip("/"):
+        return now.model_version
+    return None
+
+
+def predict_one(
+    settings: Settings,
+    row: Mapping[str, Any],
+    url: str | None = None,
+    threshold: float | None = None,
+    client: Client | None = None,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    log_source: str | None = "serve-page",
+) -> Prediction:
+    """Validate one shot, score it on the server and append it to the inference log.
+
+    `url` defaults to the managed server's address; `ranges` (training min/max per feature)
+    adds warnings for values the model never saw; `log_source=None` skips the log.
+    Raises `inputs.InvalidInputError` before any request, `ServerNotRunningError` or
+    `PredictionError` after.
+    """
+    clean = inputs.validate_row(row, settings.features)
+    threshold = settings.threshold if threshold is None else float(threshold)
+    url = url or status(settings).url
+    own = client is None
+    client = client or Client(url, settings.request_timeout_s, settings.features)
+    try:
+        t0 = time.perf_counter()
+        proba = float(client.predict_rows([list(clean.values())])[0])
+        latency_ms = (time.perf_counter() - t0) * 1000.0
+    finally:
+        if own:
+            client.close()
+    version = served_version(settings, client.url)
+    warnings = tuple(inputs.out_of_training_range(clean, ranges)) if ranges else ()
+    log_id = None
+    if log_source is not None:
+        log_id = inference_log.append(settings, clean, proba, threshold, version, latency_ms, log_source)
+    return Prediction(
+        proba_made=proba, label=int(proba >= threshold), threshold=threshold, model_version=version,
+        latency_ms=round(latency_ms, 3), url=client.url, inputs=clean, warnings=warnings, log_id=log_id,
+    )
+
+
+def curl_example(url: str, row: Mapping[str, float], features: tuple[str, ...] = inputs.FEATURE_NAMES) -> str:
+    """The exact request as a copyable `curl` command."""
+    body = json.dumps({"dataframe_split": {"columns": list(features), "data": [[row[f] for f in features]]}})
+    return (
+        f"curl -s -X POST {url.rstrip('/')}/invocations \\\n"
+        f"  -H 'Content-Type: application/json' \\\n"
+        f"  -d '{body}'"
+    )

@@ -1,0 +1,181 @@
+"""The model server as a managed process, its client and single-shot inference, on a real server."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from core import inference_log, inputs, serving
+from core.config import Settings
+from core.errors import TrackingError
+from tests.conftest import ROOT
+
+SHOT = {"lat": 34.0443, "lon": -118.2698, "minutes_remaining": 5, "period": 2, "playoffs": 0, "shot_distance": 12}
+
+
+def _elsewhere(settings: Settings, home: Path, **changes: object) -> Settings:
+    """Same registry, a separate home (own runtime folder): a second server does not clash."""
+    return settings.replace(home=home, tracking_uri_override=settings.tracking_uri, **changes)
+
+
+def test_status_reports_the_served_version(served_settings: Settings) -> None:
+    st = serving.status(served_settings)
+    assert st.running and st.model_version == "1" and st.model_uri == "models:/kobe-shot-model/1"
+    assert st.url == f"http://127.0.0.1:{served_settings.serve_port}" and st.uptime_s >= 0
+    assert json.loads(serving.state_path(served_settings).read_text())["model_version"] == "1"
+    # starting again on the same port returns the running server
+    assert serving.start(served_settings).pid == st.pid
+
+
+def test_predict_one_returns_probability_and_logs_it(served_settings: Settings) -> None:
+    before = inference_log.count(served_settings)
+    ranges = {"shot_distance": (0.0, 20.0)}
+    pred = serving.predict_one(served_settings, {**SHOT, "shot_distance": 45}, ranges=ranges, log_source="test")
+    assert 0.0 < pred.proba_made < 1.0 and pred.label == int(pred.proba_made >= 0.5)
+    assert pred.model_version == "1" and pred.latency_ms > 0
+    assert len(pred.warnings) == 1 and "shot_distance = 45" in pred.warnings[0]
+    assert inference_log.count(served_settings) == before + 1
+    last = inference_log.read_last(served_settings, 1)
+    assert last.loc[0, "proba_made"] == pytest.approx(pred.proba_made)
+    assert last.loc[0, "model_version"] == "1" and last.loc[0, "shot_distance"] == 45.0
+    assert str(last["timestamp"].dtype) == "datetime64[ns, UTC]"
+
+
+def test_server_and_in_process_agree(served_settings: Settings) -> None:
+    from core import data, tracking
+
+    test = data.load_split(served_settings, "test").head(200)
+    with serving.Client(serving.status(served_settings).url) as client:
+        http = client.predict_proba(test)
+    _, model = tracking.load_model(served_settings)
+    assert http == pytest.approx(tracking.predict_proba(model, test, served_settings.features), abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {k: v for k, v in SHOT.items() if k != "lat"},
+        {**SHOT, "period": "two"},
+        {**SHOT, "lat": None},
+        {**SHOT, "lon": math.nan},
+        {**SHOT, "period": 1.5},
+        {**SHOT, "playoffs": 4},
+    ],
+    ids=["missing-column", "wrong-type", "null", "nan", "fractional-period", "out-of-domain"],
+)
+def test_bad_input_is_caught_before_the_server(served_settings: Settings, bad: dict) -> None:
+    before = inference_log.count(served_settings)
+    with pytest.raises(inputs.InvalidInputError):
+        serving.predict_one(served_settings, bad)
+    assert inference_log.count(served_settings) == before
+
+
+def test_server_error_is_a_readable_message_without_stack_trace(served_settings: Settings) -> None:
+    with serving.Client(serving.status(served_settings).url) as client:
+        with pytest.raises(serving.PredictionError) as err:
+            client.post_json('{"dataframe_split": {"columns": ["lat"], "data": [[null]]}}')
+        assert "HTTP 400" in str(err.value) and "Traceback" not in str(err.value)
+        assert client.ping()  # the server keeps running
+        assert 0 < client.predict_rows([[SHOT[f] for f in served_settings.features]])[0] < 1
+
+
+def test_cli_predict_prints_one_json_object(served_settings: Settings) -> None:
+    env = {**os.environ, "WORKBENCH_HOME": str(served_settings.home)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    url = serving.status(served_settings).url
+    out = subprocess.run([sys.executable, "-m", "core", "predict", "--json", json.dumps(SHOT), "--url", url],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert set(result) == {"proba_made", "label", "model_version", "latency_ms"}
+    assert result["model_version"] == "1"
+    bad = subprocess.run([sys.executable, "-m", "core", "predict", "--json", json.dumps({**SHOT, "period": 1.5}),
+                          "--url", url], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "period must be a whole number" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_killed_server_is_reported_down_then_restarts(served_settings: Settings) -> None:
+    st = serving.status(served_settings)
+    group = [psutil.Process(st.pid), *psutil.Process(st.pid).children(recursive=True)]
+    os.killpg(st.pid, signal.SIGKILL)
+    psutil.wait_procs(group, timeout=10)
+    with pytest.raises(serving.ServerNotRunningError) as err:
+        serving.predict_one(served_settings, SHOT, url=st.url, log_source=None)
+    assert "not running" in str(err.value)
+    down = serving.status(served_settings)
+    assert not down.running and down.stale_pid_removed
+    again = serving.start(served_settings)
+    assert again.running and again.pid != st.pid and again.model_version == "1"
+    assert serving.predict_one(served_settings, SHOT, log_source=None).model_version == "1"
+
+
+def test_stop_leaves_no_process_behind(served_settings: Settings, tmp_path: Path) -> None:
+    # a second server in another home on a free port; stopped right away after readiness
+    s = _elsewhere(served_settings, tmp_path, serve_port=serving.free_port())
+    st = serving.start(s)
+    members = [psutil.Process(st.pid), *psutil.Process(st.pid).children(recursive=True)]
+    assert len(members) >= 2  # mlflow's launcher and uvicorn
+    stopped = serving.stop(s)
+    assert not stopped.running and not serving.state_path(s).exists()
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in members)
+    assert not serving.port_in_use("127.0.0.1", st.port)
+    assert serving.stop(s).running is False  # idempotent
+
+
+def test_port_taken_by_another_program(champion_settings: Settings, tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        s = _elsewhere(champion_settings, tmp_path, serve_port=port)
+        with pytest.raises(serving.PortInUseError) as err:
+            serving.start(s)
+    assert f"Port {port}" in str(err.value) and "already taken" in str(err.value)
+    assert not serving.state_path(s).exists()
+
+
+def test_not_ready_in_time_quotes_the_log_and_cleans_up(champion_settings: Settings, tmp_path: Path) -> None:
+    s = _elsewhere(champion_settings, tmp_path, serve_port=serving.free_port())
+    with pytest.raises(serving.ServerStartError) as err:
+        serving.start(s, timeout_s=0.3)
+    assert "not ready within 0.3 s" in str(err.value) and "serve.log" in str(err.value)
+    assert not serving.status(s).running and not serving.state_path(s).exists()
+
+
+def test_stale_pid_file_is_detected_and_removed(settings: Settings) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    settings.runtime_dir.mkdir(parents=True)
+    serving.state_path(settings).write_text(json.dumps({
+        "pid": dead.pid, "create_time": 0, "host": "127.0.0.1", "port": 5999,
+        "url": "http://127.0.0.1:5999", "model_version": "3", "started_at": "2026-01-01T00:00:00+00:00",
+    }))
+    st = serving.status(settings)
+    assert not st.running and st.stale_pid_removed and not serving.state_path(settings).exists()
+
+
+def test_start_without_champion_says_train_first(prepared_settings: Settings, tmp_path: Path) -> None:
+    s = _elsewhere(prepared_settings, tmp_path)
+    with pytest.raises(TrackingError, match="No champion yet"):
+        serving.start(s)
+
+
+def test_client_on_a_closed_port_says_server_not_running() -> None:
+    with serving.Client(f"http://127.0.0.1:{serving.free_port()}", timeout_s=2) as client:
+        assert not client.ping()
+        with pytest.raises(serving.ServerNotRunningError, match="not running"):
+            client.predict_rows([[34.0, -118.2, 5.0, 2.0, 0.0, 10.0]])
+
+
+def test_curl_example_is_the_exact_request() -> None:
+    cmd = serving.curl_example("http://127.0.0.1:5001", {k: float(v) for k, v in SHOT.items()})
+    body = json.loads(cmd.split("-d '", 1)[1].rstrip("'"))
+    assert body == {"dataframe_split": {"columns": list(SHOT), "data": [[float(v) for v in SHOT.values()]]}}
