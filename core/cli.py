@@ -115,7 +115,40 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_predict)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_prepare, add_serve, add_predict]
+# --------------------------------------------------------------------------- drift (issue 6)
+def cmd_drift(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    from core.progress import Stopwatch
+
+    clock = Stopwatch()
+    from core import monitoring, validation
+
+    if args.inference_log is not None:
+        batch = monitoring.inference_log_batch(settings, args.inference_log)
+        source = "inference_log"
+    elif args.batch is not None:
+        batch = validation.read_batch(args.batch, settings)  # BatchError: exit 2, nothing written
+        source = "cli"
+    else:
+        raise validation.BatchError(["batch: give --batch FILE or --inference-log N"], "the command")
+    report = monitoring.check(batch, settings, source=source, domain=not args.no_domain,
+                              on_progress=on_progress)
+    result = report.summary()
+    result["seconds"] = round(clock.seconds, 3)
+    return result
+
+
+def add_drift(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("drift", help="check a production batch for drift and estimate model health "
+                                     "(logs a Monitoramento run)")
+    p.add_argument("--batch", default=None, help="parquet or CSV file (raw format or the six features, "
+                                                 "with or without shot_made_flag)")
+    p.add_argument("--inference-log", type=int, default=None, metavar="N",
+                   help="check the last N requests of the Serve page's inference log instead")
+    p.add_argument("--no-domain", action="store_true", help="skip the domain classifier")
+    p.set_defaults(func=cmd_drift)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_prepare, add_serve, add_predict, add_drift]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,6 +40,44 @@ PROD_FILE = "dataset_kobe_prod.parquet"
 
 
 @dataclass(frozen=True)
+class DriftThresholds:
+    """Effect-size thresholds of the drift check (`core/drift.py`, `core/health.py`).
+
+    Verdicts come from effect sizes, never from p-values alone (on a large batch a p-value
+    falls below any level for differences too small to matter).
+
+    - `psi`: a continuous feature (or the prediction) drifts when its population stability
+      index on the reference's decile bins reaches this (0.1 = moderate, 0.2 = significant).
+    - `wasserstein`: ... or when its Wasserstein distance divided by the reference standard
+      deviation reaches this (Evidently's default for large samples).
+    - `js`: a discrete feature (`period`, `playoffs`) or the label drifts when its
+      Jensen-Shannon distance (base 2, 0..1) reaches this.
+    - `dataset_share`: the batch shows dataset drift when this share of the features drift,
+    - `domain_auc`: ... or when a classifier tells batch rows from training rows with this
+      cross-validated ROC-AUC (0.5 = indistinguishable).
+    - `trust_out_of_range`, `trust_domain_auc`: the label-free performance estimate is not
+      trustworthy when any feature has more than this share of rows outside the training
+      range, or when the domain classifier's AUC reaches this.
+    - `performance_drop`: the recommendation asks for a retrain when F1 or ROC-AUC (realised,
+      or trustworthy estimate) falls this far below the test figure.
+    - `psi_bins`, `domain_sample`, `domain_folds`, `calibration_bins`: bins and sample sizes.
+    """
+
+    psi: float = 0.2
+    wasserstein: float = 0.1
+    js: float = 0.1
+    dataset_share: float = 0.5
+    domain_auc: float = 0.8
+    trust_out_of_range: float = 0.05
+    trust_domain_auc: float = 0.7
+    performance_drop: float = 0.05
+    psi_bins: int = 10
+    domain_sample: int = 5000
+    domain_folds: int = 3
+    calibration_bins: int = 10
+
+
+@dataclass(frozen=True)
 class Settings:
     """All configuration of the workbench. Paths are absolute."""
 
@@ -60,6 +98,7 @@ class Settings:
     request_timeout_s: float = 10.0
     app_port: int = 8501
     max_upload_mb: int = 200
+    drift: DriftThresholds = field(default_factory=DriftThresholds)
     raw_files: Mapping[str, tuple[str, str]] = field(default_factory=lambda: dict(RAW_FILES))
 
     # ---- derived paths -------------------------------------------------
@@ -86,6 +125,11 @@ class Settings:
     @property
     def batches_dir(self) -> Path:
         return self.data_dir / "08_batches"
+
+    @property
+    def monitoring_dir(self) -> Path:
+        """Drift references (training statistics, per-champion calibration)."""
+        return self.data_dir / "09_monitoring"
 
     @property
     def runtime_dir(self) -> Path:
