@@ -14,11 +14,12 @@ st.caption("From raw Kobe Bryant shot data to a served, monitored model: prepare
            "serve → score production → watch for drift.")
 
 status = pipeline_status(settings)
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns(4)
 c1.metric("Data", "ready" if status.data_prepared else "not prepared", help=status.data_detail)
 c2.metric("Champion model", f"v{status.champion_version}" if status.champion_version else "none",
           help=status.champion_detail)
-c3.metric("Tracking store", "embedded" if settings.embedded_tracking else "server", help=status.store)
+c3.metric("Model server", "up" if status.server_running else "down", help=status.server_detail)
+c4.metric("Tracking store", "embedded" if settings.embedded_tracking else "server", help=status.store)
 
 st.info(f"**Next step:** {status.next_step}.")
 if (Path(__file__).parent / status.next_page).exists():

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from core import data, tracking
+from core import data, serving, tracking
 from core.config import Settings
 
 
@@ -16,6 +16,8 @@ class PipelineStatus:
     data_detail: str
     champion_version: str | None
     champion_detail: str
+    server_running: bool
+    server_detail: str
     store: str
     next_step: str
     next_page: str
@@ -30,11 +32,17 @@ def pipeline_status(settings: Settings) -> PipelineStatus:
     data_detail = "Prepared splits found in data/05_model_input" if prepared else "Not prepared yet"
     champ = tracking.champion(settings)
     champ_detail = f"{settings.model_name} v{champ.version}" if champ else "No champion registered"
+    server = serving.status(settings)
+    server_detail = (f"serving v{server.model_version} at {server.url}" if server.running
+                     else f"not running (would listen on {server.url})")
     store = settings.tracking_uri if not settings.embedded_tracking else f"embedded SQLite ({settings.mlruns_dir})"
     if not prepared:
         nxt, page = "Prepare the data", "pages/1_Data.py"
     elif champ is None:
         nxt, page = "Train and register a champion", "pages/2_Train.py"
+    elif not server.running:
+        nxt, page = "Serve the champion and try a shot", "pages/4_Serve.py"
     else:
-        nxt, page = "Serve the champion and score production", "pages/4_Serve.py"
-    return PipelineStatus(prepared, data_detail, champ.version if champ else None, champ_detail, store, nxt, page)
+        nxt, page = "Score the production batch", "pages/5_Production.py"
+    return PipelineStatus(prepared, data_detail, champ.version if champ else None, champ_detail,
+                          server.running, server_detail, store, nxt, page)
