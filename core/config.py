@@ -9,6 +9,7 @@
 | `MLFLOW_TRACKING_URI` | tracking server / store (a team's server) | `sqlite:///<home>/mlruns/mlflow.db` |
 | `WORKBENCH_SERVE_PORT` | port of `mlflow models serve` | 5001 |
 | `WORKBENCH_APP_PORT` | port of the Streamlit app | 8501 |
+| `SPARK_MASTER` | Spark master for `apply --engine spark` (e.g. `spark://host:7077`) | Spark's own configuration, i.e. `local[*]` |
 """
 from __future__ import annotations
 
@@ -121,6 +122,7 @@ class Settings:
     @property
     def model_output_dir(self) -> Path:
         return self.data_dir / "07_model_output"
+    spark_master: str | None = None
 
     @property
     def batches_dir(self) -> Path:
@@ -220,3 +222,5 @@ class Settings:
             values["app_port"] = int(env["WORKBENCH_APP_PORT"])
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+        if env.get("SPARK_MASTER"):
+            values["spark_master"] = env["SPARK_MASTER"]

@@ -206,3 +206,55 @@ def load_model(settings: Settings, version: str | None = None) -> tuple[str, Any
 def predict_proba(model: Any, df: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
     """P(made) for each row of `df` (the model's positive-class column)."""
     return np.asarray(model.predict_proba(feature_frame(df, features)))[:, 1]
+
+
+def _redacted(uri: str) -> str:
+    """`uri` with any password in it replaced by `***` (safe to show on a page)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def store_description(settings: Settings) -> str:
+    """Which tracking store is in use, in one line for the home page.
+
+    The embedded SQLite file; or, for a tracking server (`MLFLOW_TRACKING_URI=http://…`), its
+    address and the backend store type the server reports (`/api/3.0/mlflow/server-info`:
+    `SqlStore` for PostgreSQL, MySQL or SQLite behind it); or a database URI used directly.
+    Passwords are never shown. Does not raise: an unreachable server is described as such.
+    """
+    from urllib.parse import urlsplit
+
+    import requests
+
+    if settings.embedded_tracking:
+        return f"embedded SQLite at {settings.mlruns_dir / 'mlflow.db'}"
+    uri = settings.tracking_uri
+    shown = _redacted(uri)
+    scheme = urlsplit(uri).scheme.lower()
+    if scheme in ("http", "https"):
+        url = uri.rstrip("/") + "/api/3.0/mlflow/server-info"
+        try:
+            resp = requests.get(url, timeout=settings.request_timeout_s)
+        except requests.RequestException as err:
+            return f"MLflow server at {shown} (not reachable: {type(err).__name__})"
+        if resp.status_code != 200:
+            return f"MLflow server at {shown} (backend not reported: HTTP {resp.status_code})"
+        try:
+            store_type = resp.json().get("store_type")
+        except ValueError:
+            store_type = None
+        kinds = {"SqlStore": "a SQL database (SqlStore)", "FileStore": "local files (FileStore)"}
+        backend = kinds.get(store_type, str(store_type) if store_type else "not reported")
+        return f"MLflow server at {shown}, backend reported by the server: {backend}"
+    dialect = scheme.split("+")[0]
+    names = {"postgresql": "PostgreSQL", "mysql": "MySQL", "sqlite": "SQLite", "mssql": "SQL Server"}
+    if dialect in names:
+        return f"{names[dialect]} database at {shown} (used directly, no tracking server)"
+    return f"tracking store at {shown}"
