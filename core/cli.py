@@ -15,9 +15,18 @@ from core.progress import ProgressFn
 
 
 def _terminal_progress(enabled: bool) -> tuple[ProgressFn, Callable[[], None]]:
-    """A tqdm bar on stderr mapped onto the progress callback (None when disabled)."""
+    """A tqdm bar on stderr mapped onto the progress callback; without a terminal, one plain
+    line on stderr per step (stdout stays for the result)."""
     if not enabled:
-        return None, lambda: None
+        last: list[str] = []
+
+        def plain(fraction: float, step: str) -> None:
+            if not last or last[-1] != step:
+                last.append(step)
+                sys.stderr.write(f"[{fraction:4.0%}] {step}\n")
+                sys.stderr.flush()
+
+        return plain, lambda: None
     from tqdm import tqdm
 
     bar = tqdm(total=1000, file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}", leave=False)
@@ -148,7 +157,38 @@ def add_drift(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_drift)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_prepare, add_serve, add_predict, add_drift]
+# --------------------------------------------------------------------------- retrain (issue 7)
+def cmd_retrain(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    from core import batches, monitoring, retraining, validation
+
+    if args.batch:
+        chosen = [validation.read_batch(path, settings) for path in args.batch]  # all validated first
+        for b in chosen:
+            batches.store(b, settings)
+    else:
+        chosen = [validation.read_batch(r.path, settings) for r in batches.list_batches(settings) if r.n_labelled]
+    if args.if_needed:
+        history = monitoring.history(settings)
+        f1 = history["est_f1"].dropna().tolist() if "est_f1" in history else []
+        result = retraining.retrain_if_needed(settings, chosen, f1_history=f1, on_progress=on_progress)
+    else:
+        result = retraining.retrain(settings, chosen, reason="requested from the command line",
+                                    on_progress=on_progress)
+    return result.to_dict()
+
+
+def add_retrain(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("retrain", help="train a challenger with production labels, gate it against the "
+                                       "champion, log a Retreinamento run")
+    p.add_argument("--if-needed", action="store_true",
+                   help="apply the retraining policy first and retrain only when it says so (for cron/CI)")
+    p.add_argument("--batch", action="append", default=None, metavar="FILE",
+                   help="labelled batch file (repeatable); default: the stored batches with labels")
+    p.set_defaults(func=cmd_retrain)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_prepare, add_serve, add_predict, add_drift,
+                                                              add_retrain]
 
 
 def build_parser() -> argparse.ArgumentParser:

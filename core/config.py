@@ -41,6 +41,30 @@ PROD_FILE = "dataset_kobe_prod.parquet"
 
 
 @dataclass(frozen=True)
+class RetrainPolicy:
+    """When to retrain and how a challenger must do to replace the champion (`core/retraining.py`).
+
+    A retraining is *needed* when labelled production rows not used by any earlier
+    retraining exist and one of these holds: there are at least `min_new_rows` of them; or
+    the last retraining is `every_days` days old or more; or the F1 estimated by the drift
+    checks is forecast (linear trend over the last `forecast_points` checks) below `f1_floor`.
+    Without new labelled rows it is never needed.
+
+    The gate: on the held-out slice of the new data (`holdout` of each batch's labelled rows,
+    stratified, seed = Settings.seed) the challenger must beat the champion on `criterion`,
+    and on the old test split it must not be worse than the champion by more than `tolerance`.
+    """
+
+    every_days: float = 30.0
+    min_new_rows: int = 1000
+    f1_floor: float = 0.25
+    forecast_points: int = 5
+    criterion: str = "log_loss"
+    tolerance: float = 0.01
+    holdout: float = 0.3
+
+
+@dataclass(frozen=True)
 class DriftThresholds:
     """Effect-size thresholds of the drift check (`core/drift.py`, `core/health.py`).
 
@@ -98,8 +122,10 @@ class Settings:
     serve_start_timeout_s: float = 90.0
     request_timeout_s: float = 10.0
     app_port: int = 8501
+    spark_master: str | None = None
     max_upload_mb: int = 200
     drift: DriftThresholds = field(default_factory=DriftThresholds)
+    retrain: RetrainPolicy = field(default_factory=RetrainPolicy)
     raw_files: Mapping[str, tuple[str, str]] = field(default_factory=lambda: dict(RAW_FILES))
 
     # ---- derived paths -------------------------------------------------
@@ -122,7 +148,6 @@ class Settings:
     @property
     def model_output_dir(self) -> Path:
         return self.data_dir / "07_model_output"
-    spark_master: str | None = None
 
     @property
     def batches_dir(self) -> Path:
@@ -220,7 +245,7 @@ class Settings:
             values["serve_port"] = int(env["WORKBENCH_SERVE_PORT"])
         if env.get("WORKBENCH_APP_PORT"):
             values["app_port"] = int(env["WORKBENCH_APP_PORT"])
-        values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
         if env.get("SPARK_MASTER"):
             values["spark_master"] = env["SPARK_MASTER"]
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]

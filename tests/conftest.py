@@ -41,7 +41,13 @@ def prepared_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 def champion_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A home with prepared data and a registered `champion`: a real scikit-learn logistic
-    regression logged the way training logs models (fast; for serving/scoring/drift tests)."""
+    regression logged the way training logs models (fast; for serving/scoring/drift tests).
+    Shared by the session: tests that change the registry make their own with `make_champion_home`."""
+    return make_champion_home(tmp_path_factory.mktemp("champion"))
+
+
+def make_champion_home(home: Path) -> Settings:
+    """Prepare data in `home` and register a logistic regression as champion (about 10 s)."""
     import mlflow
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -49,7 +55,7 @@ def champion_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
     from core import data, tracking
 
-    s = make_settings(tmp_path_factory.mktemp("champion"))
+    s = make_settings(home)
     data.prepare(s)
     train = data.load_split(s, "train")
     x = tracking.feature_frame(train, s.features)
