@@ -1,3 +1,16 @@
 """Streamlit session-state keys, in one place (plain strings; core never imports streamlit)."""
 
 PREP_SUMMARY = "prep_summary"
+
+# Serve page
+SERVE_LAST_PREDICTION = "serve_last_prediction"
+SERVE_LAST_ERROR = "serve_last_error"
+SERVE_THRESHOLD = "serve_threshold"
+
+# Production page
+PRODUCTION_RESULT = "production_result"
+PRODUCTION_THRESHOLD = "production_threshold"
+
+# Drift page
+DRIFT_REPORT = "drift_report"
+DRIFT_CHECKED_ID = "drift_checked_id"

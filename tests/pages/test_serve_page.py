@@ -1,0 +1,51 @@
+"""Serve page in AppTest against a real model server."""
+from __future__ import annotations
+
+import os
+import signal
+
+import psutil
+
+from core import inference_log, serving
+from core.config import Settings
+
+
+def test_serve_page_without_champion_says_train_first(run_page, prepared_settings: Settings) -> None:
+    at = run_page("pages/4_Serve.py", prepared_settings)
+    assert not at.exception
+    assert "No champion yet" in at.info[0].value
+
+
+def test_submit_scores_one_shot_and_logs_it(run_page, served_settings: Settings) -> None:
+    at = run_page("pages/4_Serve.py", served_settings)
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Server"] == "up" and metrics["Version served"] == "v1"
+    assert "click **Predict**" in at.info[0].value
+    before = inference_log.count(served_settings)
+    at.number_input[2].set_value(79)  # shot distance beyond anything seen in training
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["P(made)"].endswith("%") and metrics["Latency"].endswith(" ms")
+    assert any(k.startswith("Class at") for k in metrics)
+    assert any("shot_distance = 79 lies outside the training range" in w.value for w in at.warning)
+    assert inference_log.count(served_settings) == before + 1
+    assert "Traceback" not in " ".join(e.value for e in at.error)
+
+
+def test_killed_server_is_reported_down_and_restarts(run_page, served_settings: Settings) -> None:
+    at = run_page("pages/4_Serve.py", served_settings)
+    st = serving.status(served_settings)
+    group = [psutil.Process(st.pid), *psutil.Process(st.pid).children(recursive=True)]
+    os.killpg(st.pid, signal.SIGKILL)
+    psutil.wait_procs(group, timeout=10)
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception
+    assert "The model server is down" in at.error[0].value
+    restart = [b for b in at.button if b.label == "Restart server"]
+    assert restart
+    restart[0].click().run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Server"] == "up"
+    assert serving.status(served_settings).running
