@@ -1,0 +1,168 @@
+"""Spark batch scoring on `local[2]` gives the in-process probabilities (to 1e-9) and metrics (to 1e-6).
+
+One Spark session serves the module (start-up is the slow part); `score_spark` reuses an active
+session and leaves it running. Without pyspark or Java the module is skipped (CI=true: fails).
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import data, metrics, tracking
+from core.config import Settings
+from core.errors import TrackingError
+from tests.conftest import make_settings
+
+
+def _require_spark() -> None:
+    from core import spark_scoring
+
+    reason = None
+    if not spark_scoring.available():
+        reason = "pyspark is not installed (pip install -r requirements-scale.txt)"
+    elif shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        reason = "no Java runtime for Spark (Debian: apt-get install default-jre-headless)"
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason + " (CI=true: .ci/run should have installed it)")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One local[2] session for the module, stopped at the end."""
+    _require_spark()
+    from core import spark_scoring
+
+    home = tmp_path_factory.mktemp("spark-session")
+    session = spark_scoring.session(make_settings(home), master="local[2]")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def spark_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Own home (scoring logs runs and writes outputs): prepared data and a champion LR model."""
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    s = make_settings(tmp_path_factory.mktemp("spark-home"))
+    data.prepare(s)
+    train = data.load_split(s, "train")
+    x = tracking.feature_frame(train, s.features)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, train[s.target])
+    exp = tracking.use(s)
+    with mlflow.start_run(run_name="spark-fixture-model", experiment_id=exp):
+        info = tracking.log_model(model, s.features, train)
+    tracking.promote(s, tracking.register(s, info.model_uri))
+    return s
+
+
+@pytest.fixture(scope="module")
+def batch(spark_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The production batch with a row id, written as two parquet files (scored through a glob)."""
+    prod = data.load_split(spark_home, "prod").reset_index(drop=True)
+    prod = prod.assign(row_id=np.arange(len(prod), dtype="int64"))
+    folder = tmp_path_factory.mktemp("batch")
+    half = len(prod) // 2
+    prod.iloc[:half].to_parquet(folder / "part-a.parquet", index=False)
+    prod.iloc[half:].to_parquet(folder / "part-b.parquet", index=False)
+    prod.attrs["glob"] = str(folder / "*.parquet")
+    return prod
+
+
+@pytest.fixture(scope="module")
+def scored(spark: object, spark_home: Settings, batch: pd.DataFrame):
+    from core import spark_scoring
+
+    return spark_scoring.score_spark(spark_home, batch.attrs["glob"], master="local[2]")
+
+
+def test_probabilities_match_in_process_scoring(scored, spark_home: Settings, batch: pd.DataFrame) -> None:
+    out = pd.read_parquet(scored.output).sort_values("row_id").reset_index(drop=True)
+    _, model = tracking.load_model(spark_home)
+    expected = tracking.predict_proba(model, batch, spark_home.features)
+    assert len(out) == len(batch) == scored.rows
+    assert (out["row_id"].to_numpy() == batch["row_id"].to_numpy()).all()
+    np.testing.assert_allclose(out["proba_made"].to_numpy(), expected, rtol=0, atol=1e-9)
+    assert (out["pred_made"].to_numpy() == (expected >= spark_home.threshold)).all()
+
+
+def test_metrics_match_from_proba(scored, spark_home: Settings, batch: pd.DataFrame) -> None:
+    _, model = tracking.load_model(spark_home)
+    expected = metrics.from_proba(batch[spark_home.target].to_numpy(),
+                                  tracking.predict_proba(model, batch, spark_home.features),
+                                  spark_home.threshold)
+    assert scored.metrics is not None and set(scored.metrics) == set(expected)
+    for name, value in expected.items():
+        assert math.isclose(scored.metrics[name], value, rel_tol=0, abs_tol=1e-6), name
+
+
+def test_result_fields_output_and_run(scored, spark_home: Settings) -> None:
+    d = scored.to_dict()
+    assert {"rows", "model_version", "path", "metrics", "output", "mlflow_run_id", "seconds"} <= set(d)
+    assert d["path"] == "spark" and d["master"] == "local[2]"
+    assert d["model_version"] == tracking.champion(spark_home).version
+    out = Path(scored.output)
+    assert out.is_relative_to(spark_home.model_output_dir)
+    assert sorted(p.name for p in out.glob("period=*")) and (out / "_SUCCESS").exists()
+    run = tracking.last_run(spark_home, "PipelineAplicacao")
+    assert run is not None and run["run_id"] == scored.mlflow_run_id
+    assert run["params"]["engine"] == "spark"
+    assert run["metrics"]["rows"] == scored.rows
+
+
+def test_unlabelled_batch_has_no_metrics_and_keeps_previous_output(
+    spark: object, scored, spark_home: Settings, batch: pd.DataFrame, tmp_path: Path
+) -> None:
+    from core import spark_scoring
+
+    path = tmp_path / "unlabelled.parquet"
+    batch.drop(columns=[spark_home.target]).head(200).to_parquet(path, index=False)
+    before = set(spark_home.model_output_dir.iterdir())
+    result = spark_scoring.score_spark(spark_home, path, master="local[2]")
+    assert result.rows == 200 and result.metrics is None
+    kept = set(spark_home.model_output_dir.iterdir()) - before
+    assert len(kept) == 1 and next(iter(kept)).name.startswith("prod_predictions_spark.")
+
+
+def test_missing_feature_column_is_refused(spark: object, spark_home: Settings, tmp_path: Path) -> None:
+    from core import spark_scoring
+
+    path = tmp_path / "bad.parquet"
+    data.load_split(spark_home, "prod").drop(columns=["lat"]).to_parquet(path, index=False)
+    with pytest.raises(spark_scoring.SparkBatchError, match="lat"):
+        spark_scoring.score_spark(spark_home, path, master="local[2]")
+
+
+def test_no_matching_batch_is_refused(spark: object, spark_home: Settings, tmp_path: Path) -> None:
+    from core import spark_scoring
+
+    with pytest.raises(spark_scoring.SparkBatchError, match="No batch file matches"):
+        spark_scoring.score_spark(spark_home, str(tmp_path / "nothing-*.parquet"), master="local[2]")
+
+
+def test_without_champion_says_train_first(settings: Settings) -> None:
+    _require_spark()
+    from core import spark_scoring
+
+    data.prepare(settings)
+    with pytest.raises(TrackingError, match="No champion yet"):
+        spark_scoring.score_spark(settings, master="local[2]")
+
+
+def test_unprepared_home_says_prepare_first(settings: Settings) -> None:
+    from core import spark_scoring
+    from core.errors import NotPreparedError
+
+    with pytest.raises(NotPreparedError, match="prepare"):
+        spark_scoring.score_spark(settings)
