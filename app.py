@@ -19,8 +19,10 @@ c1.metric("Data", "ready" if status.data_prepared else "not prepared", help=stat
 c2.metric("Champion model", f"v{status.champion_version}" if status.champion_version else "none",
           help=status.champion_detail)
 c3.metric("Model server", "up" if status.server_running else "down", help=status.server_detail)
-c4.metric("Tracking store", "embedded" if settings.embedded_tracking else "server", help=status.store)
+c4.metric("Last drift check", status.last_check, help=status.last_check_detail)
 
+if status.last_check != "none":
+    st.caption(f"Last drift check: {status.last_check_detail}")
 st.info(f"**Next step:** {status.next_step}.")
 if (Path(__file__).parent / status.next_page).exists():
     st.page_link(status.next_page, label=f"Go: {status.next_step}", icon=":material/arrow_forward:")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from core import data, serving, tracking
+from core import data, monitoring, serving, tracking
 from core.config import Settings
 
 
@@ -18,6 +18,8 @@ class PipelineStatus:
     champion_detail: str
     server_running: bool
     server_detail: str
+    last_check: str
+    last_check_detail: str
     store: str
     next_step: str
     next_page: str
@@ -35,7 +37,15 @@ def pipeline_status(settings: Settings) -> PipelineStatus:
     server = serving.status(settings)
     server_detail = (f"serving v{server.model_version} at {server.url}" if server.running
                      else f"not running (would listen on {server.url})")
-    store = settings.tracking_uri if not settings.embedded_tracking else f"embedded SQLite ({settings.mlruns_dir})"
+    check = monitoring.last_check(settings)
+    if check is None:
+        last, last_detail = "none", "No batch checked yet (Drift page)"
+    else:
+        last = "drift" if check.dataset_drift else "no drift"
+        last_detail = (f"{check.batch_name}: {check.n_drifted} drifted feature(s)"
+                       f"{' (' + ', '.join(check.drifted_features) + ')' if check.drifted_features else ''}. "
+                       f"{check.recommendation}")
+    store = tracking.store_description(settings)
     if not prepared:
         nxt, page = "Prepare the data", "pages/1_Data.py"
     elif champ is None:
@@ -45,4 +55,4 @@ def pipeline_status(settings: Settings) -> PipelineStatus:
     else:
         nxt, page = "Score the production batch", "pages/5_Production.py"
     return PipelineStatus(prepared, data_detail, champ.version if champ else None, champ_detail,
-                          server.running, server_detail, store, nxt, page)
+                          server.running, server_detail, last, last_detail, store, nxt, page)
