@@ -374,3 +374,28 @@ def inference_log_batch(settings: Settings, n: int = 1000) -> Batch:
 def check_inference_log(settings: Settings, n: int = 1000, on_progress: ProgressFn = None) -> DriftReport:
     """Check the last `n` logged requests like an uploaded batch (stored and logged)."""
     return check(inference_log_batch(settings, n), settings, source="inference_log", on_progress=on_progress)
+
+
+def feature_rows(r: DriftReport) -> list[dict[str, Any]]:
+    """One display row per feature (Drift page table)."""
+    rows = []
+    for name, f in r.stats.features.items():
+        rows.append({
+            "feature": name, "kind": f.kind, "drift": f.drift, "PSI": f.psi, "Wasserstein / σ": f.wasserstein,
+            "JS distance": f.js, "p-value (info only)": f"{f.p_value:.2g} ({'KS' if f.test == 'ks' else 'χ²'})",
+            "outside training range": f.out_of_range, "mean (training)": f.mean_ref, "mean (batch)": f.mean_batch,
+        })
+    return rows
+
+
+def health_rows(r: DriftReport) -> list[dict[str, Any]]:
+    """Test, estimated and realised figures per metric (Drift page table)."""
+    rows = []
+    for key, label in (("accuracy", "accuracy"), ("f1", "F1"), ("roc_auc", "ROC-AUC")):
+        rows.append({
+            "metric": label, "test split": r.test_metrics[key],
+            "estimated (no labels)": getattr(r.estimate, key),
+            "realised (labels)": None if r.realized is None else r.realized[key],
+            "estimate error": None if r.estimate_error is None else r.estimate_error[key],
+        })
+    return rows

@@ -1,0 +1,134 @@
+"""Drift: upload a production batch; see which features drifted and how the model holds, with or without labels."""
+import json
+
+import streamlit as st
+
+from core import batches, data, drift_charts, inference_log, monitoring, session_keys, tracking, validation
+from core.config import Settings
+from core.drift_html import report_html
+from core.errors import WorkbenchError
+from core.progress import Stopwatch
+
+settings = Settings.from_env()
+st.title("Drift")
+st.caption("Upload a production batch and learn in seconds whether the champion still holds, "
+           "even before the labels arrive.")
+
+if not data.is_prepared(settings):
+    st.info("No prepared data yet: prepare it on the Data page first.")
+    st.stop()
+if tracking.champion(settings) is None:
+    st.info("No champion yet: train one on the Train page, then come back with a batch.")
+    st.stop()
+
+
+def run_check(batch: validation.Batch, source: str, check_id: str) -> None:
+    """Run a check with a progress bar and keep its report in the session."""
+    bar = st.progress(0.0, text="Starting…")
+    clock = Stopwatch()
+    try:
+        report = monitoring.check(batch, settings, source=source,
+                                  on_progress=lambda f, step: bar.progress(f, text=f"{step} · {clock.seconds:.1f} s"))
+    except WorkbenchError as err:
+        bar.empty()
+        st.error(str(err))
+        st.stop()
+    bar.empty()
+    st.session_state[session_keys.DRIFT_REPORT] = report
+    st.session_state[session_keys.DRIFT_CHECKED_ID] = check_id
+
+
+upload_col, log_col = st.columns([3, 2])
+with upload_col:
+    uploaded = st.file_uploader(
+        f"Production batch (parquet or CSV, up to {settings.max_upload_mb} MB): the raw file format or just "
+        f"the six features, with or without shot_made_flag", type=["parquet", "csv"])
+with log_col:
+    n_logged = inference_log.count(settings)
+    st.markdown(f"**Inference log** of the Serve page: {n_logged:,} requests logged.")
+    n_last = st.number_input("Last N requests", min_value=20, max_value=100_000, value=1000, step=100)
+    if st.button("Check the inference log", disabled=n_logged < 20,
+                 help="Needs at least 20 logged requests (Serve page)."):
+        try:
+            log_batch = monitoring.inference_log_batch(settings, int(n_last))
+        except WorkbenchError as err:
+            st.error(str(err))
+            st.stop()
+        run_check(log_batch, "inference_log", f"log-{log_batch.digest}")
+
+if uploaded is not None and st.session_state.get(session_keys.DRIFT_CHECKED_ID) != f"upload-{uploaded.file_id}":
+    try:
+        batch = validation.read_batch(uploaded, settings, name=uploaded.name)
+    except validation.BatchError as err:
+        st.error(str(err))
+        st.stop()
+    run_check(batch, "upload", f"upload-{uploaded.file_id}")
+
+report = st.session_state.get(session_keys.DRIFT_REPORT)
+if report is None:
+    st.info("Upload a batch (for example data/01_raw/dataset_kobe_prod.parquet) to compare it with the "
+            "training data, or check the Serve page's inference log.")
+else:
+    st.subheader(f"{report.batch['name']} · {report.batch['n_rows']:,} rows · model version {report.model_version}")
+    c = st.columns(5)
+    c[0].metric("Dataset drift", "yes" if report.dataset_drift else "no")
+    c[1].metric("Drifted features", f"{report.n_drifted} of {report.n_features}")
+    c[2].metric("Domain AUC", "n/a" if report.domain_auc is None else f"{report.domain_auc:.3f}",
+                help="Cross-validated ROC-AUC telling batch rows from training rows: 0.5 = same data.")
+    c[3].metric("Prediction drift", "yes" if report.prediction.drift else "no",
+                help=f"Mean P(made) {report.prediction.mean_batch:.3f} on the batch vs "
+                     f"{report.prediction.mean_ref:.3f} on the test split.")
+    c[4].metric("Check time", f"{report.seconds:.2f} s")
+    advice = st.warning if (report.dataset_drift or not report.estimate.trustworthy) else st.success
+    advice(f"**Recommendation.** {report.recommendation}")
+
+    st.plotly_chart(drift_charts.effect_bars(report), width="stretch")
+    number = st.column_config.NumberColumn
+    st.dataframe(monitoring.feature_rows(report), hide_index=True, width="stretch", column_config={
+        "PSI": number(format="%.3f"), "Wasserstein / σ": number(format="%.3f"), "JS distance": number(format="%.3f"),
+        "p-value (info only)": st.column_config.TextColumn(
+            help="KS for continuous, χ² for discrete features: information only, a large batch makes any "
+                 "difference 'significant'; the verdict uses the effect sizes."),
+        "outside training range": number(format="percent"),
+        "mean (training)": number(format="%.3f"), "mean (batch)": number(format="%.3f")})
+    feature = st.selectbox("Distribution of", list(report.stats.features))
+    st.plotly_chart(drift_charts.distribution(report.stats.features[feature]), width="stretch")
+    st.plotly_chart(drift_charts.distribution(report.prediction, ref_label="test split"), width="stretch")
+
+    st.subheader("Model health")
+    est = report.estimate
+    if not est.trustworthy:
+        st.error("The label-free estimate can't be trusted on this batch:\n\n"
+                 + "\n".join(f"- {reason}" for reason in est.reasons))
+    verdict = "" if est.trustworthy else " (NOT trustworthy on this batch)"
+    st.markdown(f"**Estimated vs test vs realised performance**{verdict}")
+    number = st.column_config.NumberColumn
+    st.dataframe(monitoring.health_rows(report), hide_index=True, width="stretch",
+                 column_config={k: number(format="%.3f") for k in
+                                ("test split", "estimated (no labels)", "realised (labels)", "estimate error")})
+    if report.label is not None:
+        st.caption(f"Labels: {report.label['n_labelled']:,} labelled rows, positive rate "
+                   f"{report.label['positive_rate_batch']:.3f} vs {report.label['positive_rate_ref']:.3f} in training "
+                   f"(label drift: {'yes' if report.label['drift'] else 'no'}).")
+    st.plotly_chart(drift_charts.performance(report), width="stretch")
+    curves = {"test, raw": report.reliability_test, "test, calibrated (out of fold)": report.reliability_test_calibrated}
+    if report.reliability_batch is not None:
+        curves["batch, raw (labelled rows)"] = report.reliability_batch
+    st.plotly_chart(drift_charts.reliability(curves), width="stretch")
+
+    d1, d2, _ = st.columns([1, 1, 3])
+    d1.download_button("Report (JSON)", json.dumps(report.to_dict(), default=str, indent=1),
+                       file_name="drift_report.json", mime="application/json")
+    d2.download_button("Report (HTML)", report_html(report), file_name="drift_report.html", mime="text/html")
+    st.caption(f"MLflow run `{report.mlflow_run_id}` (Monitoramento) · stored as `{report.stored_path}`")
+
+st.subheader("History")
+history = monitoring.history(settings)
+if history.empty:
+    st.info("No checks yet: every checked batch adds a point here.")
+else:
+    st.plotly_chart(drift_charts.history_effects(history), width="stretch")
+    st.plotly_chart(drift_charts.history_f1(history), width="stretch")
+    stored = batches.list_batches(settings)
+    with st.expander(f"Stored batches ({len(stored)})"):
+        st.dataframe([b.to_dict() for b in stored], hide_index=True, width="stretch")

@@ -1,0 +1,123 @@
+"""A full check (Monitoramento): health estimate, stored batch, MLflow run, history, CLI."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from core import batches, data, health, monitoring, tracking, validation
+from tests.conftest import ROOT, make_settings
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """A home of its own (checks write batches and runs): prepared data + an LR champion."""
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    s = make_settings(tmp_path_factory.mktemp("drift"))
+    data.prepare(s)
+    train = data.load_split(s, "train")
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(
+        tracking.feature_frame(train, s.features), train[s.target])
+    with mlflow.start_run(run_name="fixture-model", experiment_id=tracking.use(s)):
+        info = tracking.log_model(model, s.features, train)
+    tracking.promote(s, tracking.register(s, info.model_uri))
+    return s
+
+
+@pytest.fixture(scope="module")
+def prod_report(home):
+    return monitoring.check(validation.read_batch(home.raw_prod, home), home)
+
+
+def test_production_estimate_is_flagged_or_close(prod_report):
+    est, real = prod_report.estimate, prod_report.realized
+    assert prod_report.dataset_drift and {"shot_distance", "lat", "lon"} <= set(prod_report.stats.drifted)
+    assert real is not None and prod_report.label is not None and prod_report.label["drift"]
+    assert (not est.trustworthy) or abs(est.roc_auc - real["roc_auc"]) <= 0.03
+    assert not est.trustworthy and est.reasons  # the domain classifier separates dev from prod
+    assert prod_report.estimate_error["roc_auc"] == pytest.approx(est.roc_auc - real["roc_auc"])
+    assert prod_report.recommendation
+
+
+def test_check_is_recorded_stored_and_in_history(home, prod_report):
+    assert prod_report.mlflow_run_id and os.path.exists(prod_report.stored_path)
+    run = tracking.client(home).get_run(prod_report.mlflow_run_id)
+    assert run.info.run_name == "Monitoramento"
+    assert run.data.metrics["dataset_drift"] == 1.0 and "real_f1" in run.data.metrics
+    artifacts = {a.path for a in tracking.client(home).list_artifacts(prod_report.mlflow_run_id)}
+    assert {"drift_report.json", "drift_report.html"} <= artifacts
+    last = monitoring.last_check(home)
+    assert last is not None and last.run_id == prod_report.mlflow_run_id and last.dataset_drift
+    hist = monitoring.history(home)
+    assert prod_report.mlflow_run_id in set(hist["run_id"]) and "effect_shot_distance" in hist
+    assert batches.find(home, prod_report.batch["digest"]) is not None
+
+
+def test_test_split_without_labels_is_trusted_and_close(home):
+    test = data.load_split(home, "test").drop(columns=[home.target])
+    batch = validation.from_frame(test, home, "test without labels")
+    r = monitoring.check(batch, home, store=False, log=False)
+    assert not r.dataset_drift and r.stats.drifted == [] and r.estimate.trustworthy
+    assert r.realized is None and r.label is None
+    assert abs(r.estimate.roc_auc - r.test_metrics["roc_auc"]) < 0.03
+    assert abs(r.estimate.f1 - r.test_metrics["f1"]) < 0.05
+
+
+def test_weighted_auc_matches_sklearn_on_hard_labels():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 500)
+    s = rng.random(500).round(2) + y * 0.2
+    assert health.weighted_auc(s, y.astype(float)) == pytest.approx(roc_auc_score(y, s))
+
+
+def test_no_checks_yet(settings):
+    assert monitoring.last_check(settings) is None
+    assert monitoring.history(settings).empty
+
+
+def _cli(home, *args):
+    env = {**os.environ, "WORKBENCH_HOME": str(home.home)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run([sys.executable, "-m", "core", "drift", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_prints_one_json_object(home, prod_report, tmp_path):
+    half = data.load_split(home, "test").sample(frac=0.5, random_state=3)
+    path = tmp_path / "half.csv"
+    half.to_csv(path, index=False)
+    out = _cli(home, "--batch", str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["dataset_drift"] is False and result["label_drift"]["drift"] is False
+    assert set(result["features"]["lat"]) == {"psi", "wasserstein", "p_value", "out_of_range", "drift"}
+    assert set(result["features"]["period"]) == {"js", "p_value", "out_of_range", "drift"}
+    assert result["estimated_performance"]["trustworthy"] is True
+    assert result["mlflow_run_id"] and result["seconds"] > 0
+
+
+def test_cli_invalid_batch_exits_2_and_writes_nothing(home, tmp_path):
+    bad = data.load_split(home, "test").head(20).assign(period=0)
+    bad.loc[:3, "lat"] = np.nan
+    path = tmp_path / "bad.csv"
+    bad.drop(columns=["playoffs"]).to_csv(path, index=False)
+    before = sorted(p.name for p in home.batches_dir.glob("*"))
+    runs_before = len(monitoring.history(home))
+    out = _cli(home, "--batch", str(path), "--json")
+    assert out.returncode == 2 and out.stdout == ""
+    lines = out.stderr.splitlines()
+    assert any(line.startswith("- playoffs: column is missing") for line in lines)
+    assert any(line.startswith("- period: out-of-domain values in 20 rows") for line in lines)
+    assert any(line.startswith("- lat: empty (NaN) values in 4 rows") for line in lines)
+    assert sorted(p.name for p in home.batches_dir.glob("*")) == before
+    assert len(monitoring.history(home)) == runs_before

@@ -1,0 +1,30 @@
+"""Drift page: empty states, and a checked batch rendered from the session."""
+from __future__ import annotations
+
+from core import monitoring, session_keys, validation
+
+PAGE = "pages/6_Drift.py"
+
+
+def test_without_prepared_data_the_page_says_what_to_do(run_page, settings):
+    at = run_page(PAGE, settings)
+    assert not at.exception
+    assert "prepare it on the Data page" in at.info[0].value
+
+
+def test_with_a_champion_the_page_asks_for_a_batch(run_page, champion_settings):
+    at = run_page(PAGE, champion_settings)
+    assert not at.exception
+    assert any("Upload a batch" in i.value for i in at.info)
+    assert at.title[0].value == "Drift"
+
+
+def test_a_checked_batch_shows_drift_health_and_trust(run_page, champion_settings):
+    s = champion_settings
+    report = monitoring.check(validation.read_batch(s.raw_prod, s), s, store=False, log=False)
+    at = run_page(PAGE, s, state={session_keys.DRIFT_REPORT: report, session_keys.DRIFT_CHECKED_ID: "x"})
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Dataset drift"] == "yes" and metrics["Drifted features"] == "4 of 6"
+    assert any("can't be trusted" in e.value for e in at.error)
+    assert any("Recommendation" in w.value for w in at.warning)
