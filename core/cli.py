@@ -187,8 +187,29 @@ def add_retrain(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_retrain)
 
 
+# --------------------------------------------------------------------------- production scoring (issue 5)
+def cmd_apply(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    from core import scoring
+
+    r = scoring.score(settings, batch=args.batch, via=args.via, threshold=args.threshold,
+                      in_process=args.in_process, on_progress=on_progress)
+    return {"rows": r.rows, "model_version": r.model_version, "path": r.path, "metrics": r.metrics,
+            "output": r.output, "mlflow_run_id": r.mlflow_run_id, "seconds": r.seconds}
+
+
+def add_apply(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("apply", help="score a production batch with the champion and log PipelineAplicacao")
+    p.add_argument("--batch", default=None, help="parquet or CSV batch with the feature columns "
+                                                 "(default: the prepared production data)")
+    p.add_argument("--via", default=None, help="model server URL, e.g. http://127.0.0.1:5001 (default: the "
+                                               "managed server when it runs, else in-process)")
+    p.add_argument("--in-process", action="store_true", help="score in-process even when a server runs")
+    p.add_argument("--threshold", type=float, default=None, help="class threshold on P(made) (default 0.5)")
+    p.set_defaults(func=cmd_apply)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_prepare, add_serve, add_predict, add_drift,
-                                                              add_retrain]
+                                                              add_retrain, add_apply]
 
 
 def build_parser() -> argparse.ArgumentParser:
