@@ -381,3 +381,10 @@ def adherence(
         prod_actual_made=actual, prod_mean_proba=float(proba.mean()) if len(proba) else float("nan"),
         prod_max_proba=float(proba.max()) if len(proba) else float("nan"), out_of_range=oor, shifted=shifted,
     )
+
+
+def scored_version(scored: pd.DataFrame) -> str:
+    """The registry version that scored a saved batch (e.g. '3' from '3' or '3 (assumed)')."""
+    if "model_version" not in scored or scored.empty:
+        raise ScoringError("The scored batch does not say which model version scored it: score it again.")
+    return str(scored["model_version"].iloc[0]).split()[0]
