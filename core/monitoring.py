@@ -161,7 +161,7 @@ def check(
 
     `store=False` keeps the batch out of `data/08_batches/`; `log=False` skips the MLflow run.
     """
-    from core import data, tracking
+    from core import tracking
     from core.files import timestamp
 
     clock = Stopwatch()
@@ -193,7 +193,8 @@ def check(
     auc = None
     if domain:
         report(on_progress, 0.55, "Domain classifier (training vs batch)")
-        auc = drift.domain_auc(data.load_split(settings, "train"), frame, settings.features, t, settings.seed)
+        train = pd.read_parquet(settings.train_path, columns=list(settings.features))
+        auc = drift.domain_auc(train, frame, settings.features, t, settings.seed)
     dataset_drift = bool(stats.dataset_drift or (auc is not None and auc >= t.domain_auc))
 
     report(on_progress, 0.75, "Estimating performance without labels")

@@ -137,6 +137,8 @@ def _numeric(col: pd.Series) -> tuple[np.ndarray, int]:
     """The column as doubles and the number of non-empty values that are not numbers."""
     if pd.api.types.is_bool_dtype(col.dtype):
         return col.to_numpy(dtype="float64"), 0
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiu":
+        return col.to_numpy(dtype="float64", copy=False), 0  # no copy for doubles
     if pd.api.types.is_numeric_dtype(col.dtype):
         return col.to_numpy(dtype="float64", na_value=np.nan), 0
     text = col.astype("string").str.strip()
