@@ -120,6 +120,29 @@ def decide(
     return PolicyDecision(True, reason, rows, digests, days, fc)
 
 
+def alarm(report: Any, settings: Settings) -> list[str]:
+    """Why a drift check (`monitoring.DriftReport`) calls for retraining; empty when it does not.
+
+    Thresholds (`Settings.drift`): dataset drift; realised F1 (with labels) or a trustworthy
+    estimated F1 at least `performance_drop` below the test F1; any feature with more than
+    `trust_out_of_range` of its rows outside the training range.
+    """
+    t = settings.drift
+    test_f1 = report.test_metrics["f1"]
+    reasons = []
+    if report.dataset_drift:
+        reasons.append(f"dataset drift ({report.n_drifted} of {report.n_features} features drifted)")
+    if report.realized is not None and report.realized["f1"] <= test_f1 - t.performance_drop:
+        reasons.append(f"realised F1 {report.realized['f1']:.3f} vs {test_f1:.3f} on the test split")
+    elif report.estimate.trustworthy and report.estimate.f1 <= test_f1 - t.performance_drop:
+        reasons.append(f"estimated F1 {report.estimate.f1:.3f} vs {test_f1:.3f} on the test split")
+    outside = {k: f.out_of_range for k, f in report.stats.features.items() if f.out_of_range > t.trust_out_of_range}
+    if outside:
+        reasons.append("rows outside the training range: " +
+                       ", ".join(f"{k} {share:.1%}" for k, share in outside.items()))
+    return reasons
+
+
 # --------------------------------------------------------------------------- data and gate
 @dataclass(frozen=True)
 class RetrainData:
@@ -324,3 +347,15 @@ def retrain_if_needed(settings: Settings, batches: Sequence[Batch], f1_history: 
                                  champion=None, mlflow_run_id=None, decision="no retraining")
         fresh = [b for b in batches if b.digest in set(decision.batch_digests)]
         return _retrain_locked(settings, fresh, decision.reason, on_progress)
+
+
+def comparison_rows(result: RetrainResult) -> list[dict[str, Any]]:
+    """One row per (held-out set, metric) with champion and challenger figures (for a table)."""
+    if result.champion is None or result.challenger is None:
+        return []
+    rows = []
+    for split, label in (("new", "new data (batch held-out)"), ("old", "old data (dev test)")):
+        for name, value in result.champion["metrics"][split].items():
+            rows.append({"held-out set": label, "metric": name, "champion": value,
+                         "challenger": result.challenger["metrics"][split][name]})
+    return rows

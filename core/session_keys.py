@@ -14,3 +14,4 @@ PRODUCTION_THRESHOLD = "production_threshold"
 # Drift page
 DRIFT_REPORT = "drift_report"
 DRIFT_CHECKED_ID = "drift_checked_id"
+RETRAIN_RESULT = "retrain_result"

@@ -3,12 +3,14 @@ import json
 
 import streamlit as st
 
-from core import batches, data, drift_charts, inference_log, monitoring, session_keys, tracking, validation
+from core import (batches, data, drift_charts, inference_log, monitoring, retraining, session_keys, tracking,
+                  validation)
 from core.config import Settings
 from core.drift_html import report_html
 from core.errors import WorkbenchError
 from core.progress import Stopwatch
 
+st.set_page_config(page_title="Drift · Kobe Workbench", layout="wide")
 settings = Settings.from_env()
 st.title("Drift")
 st.caption("Upload a production batch and learn in seconds whether the champion still holds, "
@@ -81,6 +83,38 @@ else:
     c[4].metric("Check time", f"{report.seconds:.2f} s")
     advice = st.warning if (report.dataset_drift or not report.estimate.trustworthy) else st.success
     advice(f"**Recommendation.** {report.recommendation}")
+    alarm = retraining.alarm(report, settings)
+    if alarm:
+        with st.container(border=True):
+            st.markdown("**Retraining alarm:** " + "; ".join(alarm) + ".")
+            if report.label is None or not report.stored_path:
+                st.info("Retraining needs this batch's labels: upload it again with `shot_made_flag` once "
+                        "the shots' outcomes are known.")
+            elif st.button("Retrain with this batch's labels", type="primary",
+                           help="Refit the champion's model on the training data plus this batch's labelled "
+                                "rows (less a held-out slice), compare both on old and new held-out data, and "
+                                "promote the challenger only if it passes the gate."):
+                bar = st.progress(0.0, text="Starting…")
+                clock = Stopwatch()
+                try:
+                    result = retraining.retrain(
+                        settings, [validation.read_batch(report.stored_path, settings, name=report.batch["name"])],
+                        reason="alarm on the Drift page: " + "; ".join(alarm),
+                        on_progress=lambda f, step: bar.progress(f, text=f"{step} · {clock.seconds:.1f} s"))
+                except WorkbenchError as err:
+                    bar.empty()
+                    st.error(str(err))
+                    st.stop()
+                bar.empty()
+                st.session_state[session_keys.RETRAIN_RESULT] = result
+            result = st.session_state.get(session_keys.RETRAIN_RESULT)
+            if result is not None:
+                (st.success if result.promoted else st.warning)(
+                    f"Challenger v{result.challenger['version']} {result.decision} (champion was "
+                    f"v{result.champion['version']}; MLflow run `{result.mlflow_run_id}`, Retreinamento).")
+                st.dataframe(retraining.comparison_rows(result), hide_index=True, width="stretch",
+                             column_config={c: st.column_config.NumberColumn(format="%.4f") for c in
+                                            ("champion", "challenger")})
 
     st.plotly_chart(drift_charts.effect_bars(report), width="stretch")
     number = st.column_config.NumberColumn

@@ -28,3 +28,21 @@ def test_a_checked_batch_shows_drift_health_and_trust(run_page, champion_setting
     assert metrics["Dataset drift"] == "yes" and metrics["Drifted features"] == "4 of 6"
     assert any("can't be trusted" in e.value for e in at.error)
     assert any("Recommendation" in w.value for w in at.warning)
+
+
+def test_alarm_leads_in_one_click_to_a_gated_challenger(run_page, tmp_path):
+    from core import tracking
+    from tests.conftest import make_champion_home
+
+    s = make_champion_home(tmp_path)  # its own registry: this test promotes a new champion
+    before = tracking.champion(s).version
+    report = monitoring.check(validation.read_batch(s.raw_prod, s), s)  # stored, with labels
+    at = run_page(PAGE, s, state={session_keys.DRIFT_REPORT: report, session_keys.DRIFT_CHECKED_ID: "x"})
+    assert not at.exception
+    assert any("Retraining alarm" in m.value for m in at.markdown)
+    button = next(b for b in at.button if b.label == "Retrain with this batch's labels")
+    button.click().run()
+    assert not at.exception
+    assert any("promoted" in m.value for m in at.success), [m.value for m in at.warning]
+    assert tracking.champion(s).version != before
+    assert tracking.alias_version(s, "previous").version == before
