@@ -187,8 +187,31 @@ def add_retrain(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_retrain)
 
 
+# --------------------------------------------------------------------------- Spark scoring (issue 9)
+def cmd_apply_spark(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    """`apply --engine spark`: the same JSON as the local engine, computed on Spark."""
+    from core import spark_scoring
+
+    r = spark_scoring.score_spark(settings, args.batch, master=args.master, threshold=args.threshold,
+                                  on_progress=on_progress)
+    return {"rows": r.rows, "model_version": r.model_version, "path": r.path, "metrics": r.metrics,
+            "output": r.output, "mlflow_run_id": r.mlflow_run_id, "seconds": r.seconds}
+
+
+def add_spark_options(p: argparse.ArgumentParser) -> None:
+    """--engine and --master of `apply` (Spark needs requirements-scale.txt and Java)."""
+    p.add_argument("--engine", choices=["local", "spark"], default="local",
+                   help="local: the model server or in-process (default); spark: mlflow spark_udf on a Spark "
+                        "session, output as partitioned parquet (--via/--in-process do not apply)")
+    p.add_argument("--master", default=None,
+                   help="Spark master for --engine spark, e.g. local[2] or spark://host:7077 (default: "
+                        "SPARK_MASTER, else Spark's configuration, i.e. local[*])")
+
+
 # --------------------------------------------------------------------------- production scoring (issue 5)
 def cmd_apply(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    if args.engine == "spark":
+        return cmd_apply_spark(args, settings, on_progress)
     from core import scoring
 
     r = scoring.score(settings, batch=args.batch, via=args.via, threshold=args.threshold,
@@ -205,6 +228,7 @@ def add_apply(sub: argparse._SubParsersAction) -> None:
                                                "managed server when it runs, else in-process)")
     p.add_argument("--in-process", action="store_true", help="score in-process even when a server runs")
     p.add_argument("--threshold", type=float, default=None, help="class threshold on P(made) (default 0.5)")
+    add_spark_options(p)
     p.set_defaults(func=cmd_apply)
 
 

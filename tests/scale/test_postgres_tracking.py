@@ -187,8 +187,8 @@ def team_server() -> Iterator[TeamServer]:
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)  # the server and its workers share a session
             try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # uvicorn's graceful shutdown can take 20 s or more
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         if pg_started:
@@ -319,3 +319,95 @@ def test_serve_resolves_the_champion_through_the_server(team_server: TeamServer,
     finally:
         serving.stop(settings)
     assert not serving.status(settings).running
+
+
+def _run_row(server: TeamServer, run_id: str) -> tuple:
+    rows = server.sql("SELECT name, status FROM runs WHERE run_uuid = %s", (run_id,))
+    assert len(rows) == 1, f"run {run_id} is not in PostgreSQL"
+    return rows[0]
+
+
+def _spark_apply_args(commands: set[str]) -> list[str] | None:
+    """`apply --engine spark` once the apply command has the option, else `apply-spark`."""
+    if "apply" in commands and "--engine" in cli_options("apply"):
+        return ["apply", "--engine", "spark"]
+    if "apply-spark" in commands:
+        return ["apply-spark"]
+    return None
+
+
+@pytest.fixture(scope="module")
+def applied(team_server: TeamServer, journey: dict) -> dict:
+    """The production batch scored in process (`apply`) and on Spark local[2], when the CLI has them."""
+    settings = team_server.settings()
+    batch = str(settings.prod_filtered_path)
+    commands = cli_commands()
+    out: dict = {}
+    if "apply" in commands:
+        opts = cli_options("apply")
+        args = ["apply", *(["--batch", batch] if "--batch" in opts else []),
+                *(["--in-process"] if "--in-process" in opts else [])]
+        out["in_process"] = run_cli(team_server, *args)
+    spark_args = _spark_apply_args(commands)
+    if spark_args is not None:
+        from core import spark_scoring
+
+        if spark_scoring.available() and shutil.which("java"):
+            out["spark"] = run_cli(team_server, *spark_args, "--batch", batch, "--master", "local[2]")
+    return out
+
+
+def test_apply_in_process_logs_to_postgres(team_server: TeamServer, applied: dict) -> None:
+    if "in_process" not in applied:
+        pytest.skip("core/cli.py has no `apply` command yet")
+    result = applied["in_process"]
+    assert _run_row(team_server, result["mlflow_run_id"]) == ("PipelineAplicacao", "FINISHED")
+
+
+def test_apply_on_spark_logs_to_postgres_and_matches_in_process(team_server: TeamServer, applied: dict) -> None:
+    if "spark" not in applied:
+        pytest.skip("no Spark apply command in core/cli.py, or pyspark/Java missing")
+    result = applied["spark"]
+    settings = team_server.settings()
+    assert result["path"] == "spark" and result["rows"] == journey_prod_rows(settings)
+    assert result["model_version"] == tracking.champion(settings).version
+    assert _run_row(team_server, result["mlflow_run_id"]) == ("PipelineAplicacao", "FINISHED")
+    params = dict(team_server.sql("SELECT key, value FROM params WHERE run_uuid = %s", (result["mlflow_run_id"],)))
+    assert params["engine"] == "spark" and params["spark_master"] == "local[2]"
+    if "in_process" in applied:
+        for name, value in applied["in_process"]["metrics"].items():
+            assert result["metrics"][name] == pytest.approx(value, abs=1e-6, nan_ok=True), name
+
+
+def journey_prod_rows(settings: Settings) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(settings.prod_filtered_path).num_rows
+
+
+def test_drift_logs_a_monitoring_run_to_postgres(team_server: TeamServer, journey: dict) -> None:
+    if "drift" not in cli_commands():
+        pytest.skip("core/cli.py has no `drift` command yet")
+    settings = team_server.settings()
+    run_cli(team_server, "drift", "--batch", str(settings.prod_filtered_path), "--no-domain")
+    names = team_server.sql(
+        "SELECT name FROM runs WHERE status = 'FINISHED' AND name NOT IN ('PreparacaoDados', 'PipelineAplicacao')")
+    assert any("Monitoramento" in n for (n,) in names), names
+
+
+def test_retrain_logs_to_postgres_and_keeps_aliases_there(
+    team_server: TeamServer, journey: dict, applied: dict
+) -> None:
+    if "retrain" not in cli_commands():
+        pytest.skip("core/cli.py has no `retrain` command yet")
+    settings = team_server.settings()
+    result = run_cli(team_server, "retrain", "--batch", str(settings.prod_filtered_path))
+    assert result["mlflow_run_id"]
+    name, status = _run_row(team_server, result["mlflow_run_id"])
+    assert status == "FINISHED"
+    champ = tracking.champion(settings)
+    aliases = dict(team_server.sql(
+        "SELECT alias, version FROM registered_model_aliases WHERE name = %s", (settings.model_name,)))
+    assert aliases[tracking.CHAMPION] == int(champ.version)
+    if result["promoted"]:
+        assert tracking.PREVIOUS in aliases
