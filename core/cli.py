@@ -232,8 +232,33 @@ def add_apply(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_apply)
 
 
+# --------------------------------------------------------------------------- train (issue 3)
+def cmd_train(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    from core import training
+
+    models = None if args.models is None else [m for m in args.models.split(",") if m.strip()]
+    result = training.train(settings, models=models, n_iter=args.n_iter, folds=args.folds,
+                            criterion=args.criterion, on_progress=on_progress)
+    return result.to_dict()
+
+
+def add_train(sub: argparse._SubParsersAction) -> None:
+    from core.candidates import CRITERIA, DEFAULT_FOLDS, DEFAULT_MODELS, DEFAULT_N_ITER, MODELS
+
+    p = sub.add_parser("train", help="tune candidates with PyCaret, log them to MLflow (Treinamento) and "
+                                     "register the best as champion")
+    p.add_argument("--models", default=None, metavar="ID,ID",
+                   help=f"candidates (lr and dt always added; default {','.join(DEFAULT_MODELS)}); "
+                        f"choose from {','.join(MODELS)}")
+    p.add_argument("--n-iter", type=int, default=DEFAULT_N_ITER, help="tuning iterations per candidate")
+    p.add_argument("--folds", type=int, default=DEFAULT_FOLDS, help="stratified CV folds")
+    p.add_argument("--criterion", default="log_loss", choices=list(CRITERIA),
+                   help="test metric that picks the champion (default log_loss)")
+    p.set_defaults(func=cmd_train)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_prepare, add_serve, add_predict, add_drift,
-                                                              add_retrain, add_apply]
+                                                              add_retrain, add_apply, add_train]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,3 +22,11 @@ class NotPreparedError(WorkbenchError):
 
 class TrackingError(WorkbenchError):
     """The MLflow store or registry is missing something a step needs."""
+
+
+class TrainingError(WorkbenchError):
+    """Training cannot run with the given choices (unknown model, bad budget, failed step)."""
+
+
+class TrainingBusyError(WorkbenchError):
+    """Another training holds the training lock."""

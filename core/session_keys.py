@@ -15,3 +15,12 @@ PRODUCTION_THRESHOLD = "production_threshold"
 DRIFT_REPORT = "drift_report"
 DRIFT_CHECKED_ID = "drift_checked_id"
 RETRAIN_RESULT = "retrain_result"
+
+# Train page
+TRAIN_REQUEST = "train_request"
+TRAIN_RESULT = "train_result"
+TRAIN_ERROR = "train_error"
+
+# Compare page
+COMPARE_SELECTION = "compare_selection"
+COMPARE_THRESHOLD = "compare_threshold"

@@ -56,11 +56,21 @@ def feature_frame(df: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
     return df.loc[:, list(features)].astype("float64")
 
 
-def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name: str = "model") -> Any:
+def log_model(
+    model: Any,
+    features: tuple[str, ...],
+    example: pd.DataFrame,
+    name: str = "model",
+    *,
+    pip_requirements: list[str] | None = None,
+    trusted_types: list[str] | None = None,
+) -> Any:
     """Log a scikit-learn model that returns P(made) when served (predict_proba).
 
     The signature declares the features as doubles; the model is stored in MLflow's safe
-    (skops) format, so it must be a plain scikit-learn object.
+    (skops) format, so it must be a plain scikit-learn object. `pip_requirements` skips
+    MLflow's slow requirement inference (a subprocess, 6-8 s); `trusted_types` lists the
+    skops types the caller vouches for (e.g. "sklearn.tree._tree.Tree" for tree models).
     """
     from mlflow.models import infer_signature
 
@@ -73,6 +83,8 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
         signature=signature,
         input_example=x,
         pyfunc_predict_fn="predict_proba",
+        pip_requirements=pip_requirements,
+        skops_trusted_types=trusted_types,
     )
 
 

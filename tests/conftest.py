@@ -80,3 +80,26 @@ def served_settings(champion_settings: Settings):
         yield s
     finally:
         serving.stop(s)
+
+
+# --------------------------------------------------------------------------- training (issue 3)
+TINY_TRAINING = {"models": ["lr", "dt"], "folds": 3, "n_iter": 2}
+
+
+def prepared_copy(tmp_path_factory: pytest.TempPathFactory, prepared: Settings, name: str) -> Settings:
+    """A new home holding a copy of `prepared`'s data (no runs, no models): cheaper than preparing."""
+    import shutil
+
+    s = make_settings(tmp_path_factory.mktemp(name))
+    shutil.copytree(prepared.data_dir, s.data_dir, ignore=shutil.ignore_patterns("run"))
+    return s
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, prepared_settings: Settings):
+    """(settings, TrainResult) of one tiny real training (lr + dt, 3 folds, 2 iterations) in its own
+    home, with a registered champion (shared by the session: do not train or promote in it)."""
+    from core import training
+
+    s = prepared_copy(tmp_path_factory, prepared_settings, "trained")
+    return s, training.train(s, **TINY_TRAINING)

@@ -1,0 +1,174 @@
+"""Training on the real Kobe data with a tiny budget: registry, served format, failure paths, CLI."""
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pytest
+
+from core import candidates, cli, comparison, curves, data, tracking, training
+from core.config import Settings
+from core.errors import NotPreparedError, TrainingBusyError, TrainingError
+from tests.conftest import TINY_TRAINING, prepared_copy
+
+BASE_RATE_LOG_LOSS = 0.692
+
+
+def _runs(settings: Settings) -> list:
+    exp_id = tracking.use(settings)
+    return tracking.client(settings).search_runs([exp_id], max_results=1000)
+
+
+def test_champion_registered_and_beats_the_base_rate(trained) -> None:
+    settings, result = trained
+    assert [c.name for c in result.candidates] == ["lr", "dt"]
+    champ = tracking.champion(settings)
+    assert champ is not None and champ.version == result.champion.version
+    assert result.champion.test["log_loss"] < BASE_RATE_LOG_LOSS
+    assert result.champion.test["log_loss"] < result.baselines["base_rate"]["log_loss"]
+    assert result.champion.test["log_loss"] == min(c.test["log_loss"] for c in result.candidates)
+    for c in result.candidates:
+        assert set(c.test) == {"log_loss", "f1", "roc_auc", "accuracy", "precision", "recall", "brier"}
+        assert 0.0 < c.cv["log_loss"] < 1.0
+    out = result.to_dict()
+    assert set(out) >= {"candidates", "champion", "parent_run_id", "seconds"}
+    assert json.loads(json.dumps(out))["champion"]["version"] == result.champion.version
+
+
+def test_runs_are_logged_nested_with_params_metrics_and_figures(trained) -> None:
+    settings, result = trained
+    client = tracking.client(settings)
+    parent = client.get_run(result.parent_run_id)
+    assert parent.info.run_name == training.TRAIN_RUN and parent.info.status == "FINISHED"
+    for c in result.candidates:
+        run = client.get_run(c.run_id)
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["mlflow.parentRunId"] == result.parent_run_id
+        assert run.data.params["folds"] == "3" and run.data.params["seed"] == str(settings.seed)
+        assert run.data.metrics["test_log_loss"] == pytest.approx(c.test["log_loss"])
+        files = {a.path for a in client.list_artifacts(c.run_id, "figures")}
+        for name in ("roc", "pr", "calibration", "confusion", "importance", "learning_curve"):
+            assert f"figures/{name}.json" in files
+        assert "figures/evaluation.html" in files
+
+
+def test_served_format_model_returns_probabilities(trained) -> None:
+    settings, result = trained
+    tracking.use(settings)
+    test = data.load_split(settings, "test")
+    x = tracking.feature_frame(test, settings.features).head(200)
+    pyfunc = mlflow.pyfunc.load_model(settings.model_uri)
+    proba = np.asarray(pyfunc.predict(x))
+    assert proba.shape == (200, 2)
+    assert np.all((proba >= 0) & (proba <= 1))
+    assert [t.name for t in pyfunc.metadata.get_input_schema().input_types()] == ["double"] * len(settings.features)
+    version, model = tracking.load_model(settings)
+    steps = [type(s).__module__ for _, s in model.steps]
+    assert not any(m.startswith("pycaret") for m in steps)  # served without PyCaret
+    logged = comparison.load_candidate(settings, result.champion.run_id)
+    full = tracking.predict_proba(model, test, settings.features)
+    np.testing.assert_allclose(full, logged.proba, atol=1e-9)
+
+
+def test_failed_training_registers_nothing_and_leaves_no_running_run(trained, tmp_path_factory,
+                                                                     prepared_settings) -> None:
+    settings = prepared_copy(tmp_path_factory, prepared_settings, "failing")
+
+    def explode(candidate: training.CandidateResult) -> None:
+        raise RuntimeError("boom after the first candidate")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        training.train(settings, **TINY_TRAINING, on_candidate=explode)
+    assert tracking.versions(settings) == []
+    statuses = {r.info.run_name: r.info.status for r in _runs(settings)}
+    assert statuses == {training.TRAIN_RUN: "FAILED", "lr": "FINISHED"}
+    assert not training.is_training(settings)  # the lock was released
+
+
+def test_interrupted_training_ends_killed(tmp_path_factory, prepared_settings) -> None:
+    settings = prepared_copy(tmp_path_factory, prepared_settings, "interrupted")
+
+    def interrupt(fraction: float, step: str) -> None:
+        if "tuning" in step:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        training.train(settings, **TINY_TRAINING, on_progress=interrupt)
+    assert {r.info.status for r in _runs(settings)} == {"KILLED"}
+    assert len(_runs(settings)) == 2  # parent and the lr candidate
+    assert tracking.versions(settings) == []
+
+
+def test_second_training_is_refused_while_one_runs(prepared_settings, tmp_path_factory) -> None:
+    settings = prepared_copy(tmp_path_factory, prepared_settings, "busy")
+    with training.training_lock(settings):
+        assert training.is_training(settings)
+        with pytest.raises(TrainingBusyError, match="already running"):
+            training.train(settings, **TINY_TRAINING)
+    assert not training.is_training(settings)
+
+
+def test_choices_are_validated(settings: Settings) -> None:
+    assert candidates.resolve_models(["lightgbm"]) == ("lr", "dt", "lightgbm")
+    assert candidates.resolve_models(["DT", "lr"]) == ("lr", "dt")
+    with pytest.raises(TrainingError, match="Unknown model id"):
+        candidates.resolve_models(["xgboost"])
+    with pytest.raises(TrainingError, match="folds"):
+        training.train(settings, folds=1)
+    with pytest.raises(TrainingError, match="iterations"):
+        training.train(settings, n_iter=0)
+    with pytest.raises(NotPreparedError):
+        training.train(settings)
+
+
+def test_model_ids_exist_in_pycaret(trained) -> None:
+    from pycaret.classification import ClassificationExperiment
+
+    settings, _ = trained
+    train = data.load_split(settings, "train").head(300)
+    exp = ClassificationExperiment()
+    exp.setup(data=train, target=settings.target, session_id=1, verbose=False, html=False, system_log=False)
+    assert set(candidates.MODELS) <= set(exp.models().index)
+
+
+def test_cli_train_prints_one_json_object(tmp_path_factory, prepared_settings, monkeypatch, capsys) -> None:
+    settings = prepared_copy(tmp_path_factory, prepared_settings, "cli")
+    monkeypatch.setenv("WORKBENCH_HOME", str(settings.home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    code = cli.main(["train", "--models", "lr", "--n-iter", "1", "--folds", "2", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in out["candidates"]] == ["lr", "dt"]
+    assert set(out["candidates"][0]["test"]) == set(tracking_metric_names())
+    assert out["champion"]["version"] == tracking.champion(settings).version == "1"
+    assert out["parent_run_id"] and out["seconds"] > 0
+
+
+def tracking_metric_names() -> tuple[str, ...]:
+    from core.metrics import METRIC_NAMES
+
+    return METRIC_NAMES
+
+
+def test_cli_reports_bad_choices_without_traceback(capsys) -> None:
+    assert cli.main(["train", "--models", "nope", "--json"]) == 2
+    assert "Unknown model id" in capsys.readouterr().err
+
+
+def test_curves_overlay_series_and_check_lengths() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 500)
+    p = np.clip(y * 0.2 + rng.random(500) * 0.8, 0, 1)
+    series = {"a": (y, p), "b": (y, 1 - p)}
+    assert len(curves.roc(series).data) == 3  # two series and the chance line
+    assert len(curves.pr(series).data) == 3
+    assert len(curves.calibration(series).data) == 3
+    counts = curves.confusion_counts(y, p, 0.5)
+    assert counts.sum() == 500
+    assert curves.confusion(y, p, 0.3).layout.title.text.endswith("0.30")
+    fig = curves.importance(["x", "y"], [0.2, -0.5], "coefficient")
+    assert list(fig.data[0].y) == ["x", "y"]
+    assert curves.learning_curve([10, 20], [0.5, 0.6], [0.7, 0.65]).layout.xaxis.title.text == "Training shots"
+    with pytest.raises(ValueError, match="differ in length"):
+        curves.roc({"bad": (y, p[:-1])})
