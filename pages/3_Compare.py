@@ -1,0 +1,118 @@
+"""Compare: every training run from MLflow, candidates' curves overlaid, and the registry's aliases."""
+import pandas as pd
+import streamlit as st
+
+from core import comparison, curves, metrics, session_keys, tracking
+from core.config import Settings
+from core.errors import WorkbenchError
+
+st.set_page_config(page_title="Compare · Kobe Workbench", layout="wide")
+settings = Settings.from_env()
+st.title("Compare")
+st.caption("All training candidates logged to MLflow: compare their test-set curves, then choose which "
+           "registered version is the champion.")
+
+runs = comparison.training_runs(settings)
+if runs.empty:
+    st.info("No training runs yet — train candidates on the Train page (or `python -m core train`) first.")
+    st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def candidate(home: str, run_id: str) -> comparison.CandidateEval:
+    """A candidate's test predictions and figures; a run's artifacts never change."""
+    return comparison.load_candidate(settings, run_id)
+
+
+fmt4 = st.column_config.NumberColumn(format="%.4f")
+st.subheader("Training runs")
+st.dataframe(
+    runs.drop(columns=["run_id", "model_id"]), hide_index=True, width="stretch",
+    column_config={c: fmt4 for c in comparison.METRIC_COLUMNS.values()}
+    | {"started": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+       "training": st.column_config.TextColumn("training run", help="first 8 characters of the parent run id")})
+st.caption("Click a column header to sort. Test metrics are on the held-out test set from P(made) at threshold "
+           f"{settings.threshold:.2f}; CV log loss is the tuned model's mean over the folds.")
+
+labels = {r.run_id: f"{r.model} · {r.started:%Y-%m-%d %H:%M:%S}" + (f" · v{r.version}" if r.version else "")
+          for r in runs.itertuples()}
+latest = runs.loc[runs["training"] == runs["training"].iloc[0], "run_id"].tolist()
+st.subheader("Overlay candidates")
+chosen = st.multiselect("Candidates to compare (two or more)", list(labels), default=latest,
+                        format_func=labels.get, key=session_keys.COMPARE_SELECTION)
+if len(chosen) < 2:
+    st.info("Pick two or more candidates to overlay their curves.")
+else:
+    try:
+        evals = [candidate(str(settings.home), run_id) for run_id in chosen]
+    except WorkbenchError as err:
+        st.error(str(err))
+        st.stop()
+    series = {labels[e.run_id]: (e.y_true, e.proba) for e in evals}
+    tab_roc, tab_pr, tab_cal, tab_cm, tab_imp, tab_lc = st.tabs(
+        ["ROC", "Precision-recall", "Calibration", "Confusion matrices", "Feature importance", "Learning curves"])
+    tab_roc.plotly_chart(curves.roc(series), width="stretch")
+    tab_pr.plotly_chart(curves.pr(series), width="stretch")
+    tab_cal.plotly_chart(curves.calibration(series), width="stretch")
+    with tab_cm:
+        threshold = st.slider("Threshold on P(made): a shot is called made at or above it", 0.05, 0.95,
+                              settings.threshold, 0.01, key=session_keys.COMPARE_THRESHOLD)
+        at = pd.DataFrame([{"candidate": name, **metrics.from_proba(y, p, threshold)}
+                           for name, (y, p) in series.items()])
+        st.dataframe(at[["candidate", "precision", "recall", "f1", "accuracy"]], hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                    for c in ("precision", "recall", "f1", "accuracy")})
+        cols = st.columns(min(len(evals), 3))
+        for i, (name, (y, p)) in enumerate(series.items()):
+            cols[i % len(cols)].plotly_chart(curves.confusion(y, p, threshold, title=name), width="stretch",
+                                             key=f"cm-{i}")
+    with tab_imp:
+        cols = st.columns(min(len(evals), 3))
+        for i, e in enumerate(evals):
+            cols[i % len(cols)].plotly_chart(e.figure("importance"), width="stretch", key=f"imp-{i}")
+    with tab_lc:
+        cols = st.columns(min(len(evals), 3))
+        for i, e in enumerate(evals):
+            fig = e.figure("learning_curve").update_layout(title=labels[e.run_id])
+            cols[i % len(cols)].plotly_chart(fig, width="stretch", key=f"lc-{i}")
+
+st.subheader("Registry")
+versions = comparison.registry(settings)
+if versions.empty:
+    st.info("Nothing registered yet: a training registers its best candidate as champion.")
+    st.stop()
+st.dataframe(versions, hide_index=True, width="stretch",
+             column_config={"test log loss": fmt4,
+                            "registered": st.column_config.DatetimeColumn("registered (UTC)",
+                                                                          format="YYYY-MM-DD HH:mm:ss")})
+champion = tracking.champion(settings)
+previous = tracking.alias_version(settings, tracking.PREVIOUS)
+left, right = st.columns(2)
+with left.container(border=True):
+    st.markdown("**Promote a version to champion**")
+    version = st.selectbox("Version", versions["version"].tolist(),
+                           format_func=lambda v: f"v{v} · " + versions.set_index("version").loc[v, "model"])
+    confirm = st.checkbox(f"Yes, serve version {version} as champion"
+                          + (f" (v{champion.version} becomes previous)" if champion else ""))
+    if st.button("Promote", disabled=not confirm or (champion is not None and champion.version == version)):
+        try:
+            info = tracking.promote(settings, version)
+        except WorkbenchError as err:
+            st.error(str(err))
+        else:
+            st.toast(f"Version {info.version} is now champion.")
+            st.rerun()
+with right.container(border=True):
+    st.markdown("**Roll back**")
+    if previous is None:
+        st.caption("No previous champion to roll back to.")
+    else:
+        back = st.checkbox(f"Yes, make the previous champion v{previous.version} champion again")
+        if st.button("Roll back", disabled=not back):
+            try:
+                info = tracking.rollback(settings)
+            except WorkbenchError as err:
+                st.error(str(err))
+            else:
+                st.toast(f"Rolled back: version {info.version} is champion again.")
+                st.rerun()

@@ -1,0 +1,86 @@
+"""Train and Compare pages in AppTest with the real core and a tiny training budget."""
+from __future__ import annotations
+
+from core import tracking, training
+from core.config import Settings
+from tests.conftest import prepared_copy
+
+
+def test_train_page_without_data_says_prepare_first(run_page, settings: Settings) -> None:
+    at = run_page("pages/2_Train.py", settings)
+    assert not at.exception
+    assert "No prepared data yet" in at.info[0].value
+
+
+def test_train_button_runs_a_tiny_training(run_page, tmp_path_factory, prepared_settings) -> None:
+    s = prepared_copy(tmp_path_factory, prepared_settings, "train-page")
+    at = run_page("pages/2_Train.py", s, timeout=240)
+    assert not at.exception
+    assert "press **Train**" in at.info[0].value
+    at.multiselect[0].set_value([])
+    at.number_input[0].set_value(2)  # folds
+    at.number_input[1].set_value(1)  # iterations
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception
+    assert not at.error
+    assert "Champion:" in at.success[0].value and "version 1" in at.success[0].value
+    shown = at.dataframe[0].value
+    assert list(shown["model"]) == ["Logistic Regression", "Decision Tree"]
+    assert (shown["test log loss"] < 0.692).all()
+    assert tracking.champion(s).version == "1"
+    assert not training.is_training(s)
+
+
+def test_train_page_refuses_while_another_training_runs(run_page, tmp_path_factory, prepared_settings) -> None:
+    s = prepared_copy(tmp_path_factory, prepared_settings, "train-busy")
+    with training.training_lock(s):
+        at = run_page("pages/2_Train.py", s)
+        assert not at.exception
+        assert "already running" in at.warning[0].value
+        assert at.get("form_submit_button")[0].disabled
+    assert tracking.versions(s) == []
+
+
+def test_compare_page_without_runs_says_train_first(run_page, settings: Settings) -> None:
+    at = run_page("pages/3_Compare.py", settings)
+    assert not at.exception
+    assert "No training runs yet" in at.info[0].value
+
+
+def test_compare_page_overlays_candidates_and_lists_the_registry(run_page, trained) -> None:
+    s, result = trained
+    at = run_page("pages/3_Compare.py", s)
+    assert not at.exception
+    runs = at.dataframe[0].value
+    assert {"Logistic Regression", "Decision Tree"} <= set(runs["model"])
+    assert len(at.multiselect[0].value) == 2  # the latest training's candidates, overlaid
+    assert len(at.tabs) == 6
+    at.slider[0].set_value(0.4).run()
+    assert not at.exception
+    at_threshold = at.dataframe[1].value
+    assert set(at_threshold.columns) >= {"precision", "recall", "f1"}
+    registry = at.dataframe[2].value
+    assert registry.loc[registry["version"] == result.champion.version, "aliases"].iloc[0] == "champion"
+
+
+def test_compare_page_promotes_after_confirmation_and_rolls_back(run_page, tmp_path_factory,
+                                                                 prepared_settings) -> None:
+    s = prepared_copy(tmp_path_factory, prepared_settings, "compare-promote")
+    result = training.train(s, models=[], folds=2, n_iter=1)
+    other = next(c for c in result.candidates if c.name != result.champion.name)
+    v2 = tracking.register(s, other.model_uri)  # a second version, not yet champion
+    at = run_page("pages/3_Compare.py", s)
+    assert not at.exception
+    at.selectbox[0].set_value(v2).run()
+    promote = next(b for b in at.button if b.label == "Promote")
+    assert promote.disabled  # not confirmed yet
+    at.checkbox[0].check().run()
+    next(b for b in at.button if b.label == "Promote").click().run()
+    assert not at.exception
+    assert tracking.champion(s).version == v2
+    assert tracking.alias_version(s, tracking.PREVIOUS).version == result.champion.version
+    back = next(c for c in at.checkbox if "previous champion" in c.label)
+    back.check().run()
+    next(b for b in at.button if b.label == "Roll back").click().run()
+    assert not at.exception
+    assert tracking.champion(s).version == result.champion.version
