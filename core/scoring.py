@@ -253,7 +253,9 @@ def test_predictions(settings: Settings, version: str) -> pd.DataFrame:
 
 def with_outcome(scored: pd.DataFrame, target: str, threshold: float) -> pd.DataFrame:
     """The labelled rows with `outcome` = 'Correct'/'Incorrect' for the class at `threshold`."""
-    labelled = scored[np.isfinite(scored[target])] if target in scored else scored.iloc[0:0]
+    if target not in scored:
+        return scored.iloc[0:0].assign(**{target: pd.Series(dtype="float64"), "outcome": pd.Series(dtype="object")})
+    labelled = scored[np.isfinite(scored[target])]
     correct = (labelled[PROBA] >= threshold).astype(int) == labelled[target].astype(int)
     return labelled.assign(outcome=np.where(correct, "Correct", "Incorrect"))
 
@@ -279,6 +281,11 @@ class Adherence:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _join(parts: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def metrics_table(a: Adherence) -> pd.DataFrame:
@@ -350,14 +357,15 @@ def adherence(
         reasons.append(f"The batch has no labels, so its accuracy cannot be measured: {prod_pred:.1%} of its shots "
                        f"are predicted made at threshold {threshold:.2f} (test: {test_pred:.1%}); mean P(made) "
                        f"is {proba.mean():.2f}.")
-    outside = {f: s for f, s in oor.items() if s > 0.0}
-    for f, share in sorted(outside.items(), key=lambda kv: -kv[1]):
-        low, high = ranges[f]
-        reasons.append(f"`{f}` in production lies outside the training range [{low:g}, {high:g}] for "
-                       f"{share:.1%} of rows.")
-    for f, (t_med, p_med) in shifted.items():
-        reasons.append(f"The typical `{f}` moved from {t_med:g} in training to {p_med:g} in production: "
-                       f"the model is extrapolating to shots it rarely saw.")
+    outside = sorted(((f, sh) for f, sh in oor.items() if sh > 0.0), key=lambda kv: -kv[1])
+    if outside:
+        parts = [f"`{f}` lies outside the training range [{ranges[f][0]:g}, {ranges[f][1]:g}] for {sh:.1%} of rows"
+                 for f, sh in outside]
+        reasons.append("In production, " + _join(parts) + ".")
+    if shifted:
+        parts = [f"`{f}` from {t:g} to {p:g}" for f, (t, p) in shifted.items()]
+        reasons.append("The typical shot moved (median in training → production): " + _join(parts)
+                       + "; the model is extrapolating to shots it rarely saw.")
     far_out = any(s > 0.05 for s in oor.values())
     if prod_m is None:
         verdict = "unknown (no labels)"

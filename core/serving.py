@@ -377,7 +377,17 @@ def split_payload(frame: pd.DataFrame, features: tuple[str, ...]) -> str:
 
 
 def parse_predictions(text: str) -> np.ndarray:
-    """P(made) from a server answer `{"predictions": [[p0, p1], ...]}` (or a flat list of P(made))."""
+    """P(made) from a server answer `{"predictions": [[p0, p1], ...]}` (or a flat list of P(made)).
+
+    The usual `[[p0, p1], ...]` answer is read with numpy's text parser (about twice as fast
+    as `json.loads` on large batches); anything else goes through `json.loads`.
+    """
+    start = text.find("[[")
+    if text.startswith('{"predictions": [[') and start >= 0:
+        width = text.count(",", start, text.index("]", start)) + 1
+        flat = np.fromstring(text[start:text.rindex("]") + 1].replace("[", " ").replace("]", " "), sep=",")
+        if width >= 1 and flat.size % width == 0:
+            return flat.reshape(-1, width)[:, -1]
     preds = json.loads(text)
     preds = preds.get("predictions", preds) if isinstance(preds, dict) else preds
     arr = np.asarray(preds, dtype="float64")

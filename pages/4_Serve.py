@@ -49,16 +49,17 @@ ranges, typical = training_profile(str(settings.train_path), settings.train_path
 
 # ---------------------------------------------------------------- server status
 with st.container(border=True):
-    c1, c2, c3, c4, c5 = st.columns([1, 1, 2, 1, 1.2])
+    c1, c2, c3, c4 = st.columns([1, 1, 1, 1.2])
     c1.metric("Server", "up" if status.running else "down")
     c2.metric("Version served", f"v{status.model_version}" if status.running else "—",
               help=f"Current champion: v{champion.version}" if champion else "No champion registered")
-    c3.metric("URL", status.url)
-    c4.metric("Uptime", f"{status.uptime_s:,.0f} s" if status.running else "—")
+    c3.metric("Uptime", f"{status.uptime_s:,.0f} s" if status.running else "—")
     if status.running:
-        c5.button("Stop server", on_click=stop_server, width="stretch")
+        c4.button("Stop server", on_click=stop_server, width="stretch")
     else:
-        c5.button("Start server", type="primary", on_click=start_server, width="stretch")
+        c4.button("Start server", type="primary", on_click=start_server, width="stretch")
+    st.caption(f"Address: `{status.url}` · log: `{status.log_path}`"
+               + (f" · pid {status.pid}" if status.running else ""))
     if status.running and champion and status.model_version != champion.version:
         st.warning(f"The server still serves v{status.model_version}, but the champion is now v{champion.version}: "
                    f"stop and start the server to serve the new champion.")
@@ -131,6 +132,7 @@ with right:
         for warning in last["warnings"]:
             st.warning(warning)
         fig = charts.shot_chart(pd.DataFrame([last["inputs"]]), color=None, title="Where the shot was taken")
+        fig.update_traces(marker=dict(size=16, opacity=1.0, color="#552583", line=dict(width=2, color="white")))
         st.plotly_chart(fig, width="stretch")
 
 with st.expander("The exact request as `curl`"):

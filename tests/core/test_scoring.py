@@ -81,6 +81,10 @@ def test_cli_apply_on_a_batch_without_labels_prints_null_metrics(served_settings
     assert result["rows"] == 300 and result["metrics"] is None and result["path"] == "in-process"
     scored = pd.read_parquet(result["output"])
     assert "shot_made_flag" not in scored and scored["proba_made"].between(0, 1).all()
+    test = scoring.test_predictions(served_settings, scoring.scored_version(scored))
+    a = scoring.adherence(scored, test, data.load_split(served_settings, "train"), served_settings.features,
+                          served_settings.target, 0.5)
+    assert a.verdict == "unknown (no labels)" and a.prod_metrics is None and "no labels" in a.text
 
 
 def test_batch_missing_a_feature_fails_naming_it_and_writes_nothing(served_settings: Settings, tmp_path: Path) -> None:

@@ -179,3 +179,9 @@ def test_curl_example_is_the_exact_request() -> None:
     cmd = serving.curl_example("http://127.0.0.1:5001", {k: float(v) for k, v in SHOT.items()})
     body = json.loads(cmd.split("-d '", 1)[1].rstrip("'"))
     assert body == {"dataframe_split": {"columns": list(SHOT), "data": [[float(v) for v in SHOT.values()]]}}
+
+
+def test_parse_predictions_reads_both_answer_shapes() -> None:
+    assert serving.parse_predictions('{"predictions": [[0.25, 0.75], [0.5, 0.5]]}').tolist() == [0.75, 0.5]
+    assert serving.parse_predictions('{"predictions": [[1e-05, 0.99999]]}').tolist() == [0.99999]
+    assert serving.parse_predictions('{"predictions": [0.1, 0.2]}').tolist() == [0.1, 0.2]

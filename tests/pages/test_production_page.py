@@ -1,0 +1,27 @@
+"""Production page in AppTest: empty states, scoring in-process and the adherence verdict."""
+from __future__ import annotations
+
+from core import scoring, tracking
+from core.config import Settings
+
+
+def test_production_page_without_champion_says_train_first(run_page, prepared_settings: Settings) -> None:
+    at = run_page("pages/5_Production.py", prepared_settings)
+    assert not at.exception
+    assert "No champion yet" in at.info[0].value
+
+
+def test_score_button_scores_and_explains(run_page, champion_settings: Settings) -> None:
+    at = run_page("pages/5_Production.py", champion_settings)
+    assert not at.exception
+    at.button[0].click().run()
+    assert not at.exception
+    assert "Scored 5,412 rows" in at.success[0].value
+    run = tracking.last_run(champion_settings, scoring.APPLY_RUN)
+    assert run is not None and run["run_id"] in at.success[0].value
+    answer = at.error[0].value
+    assert "not adherent" in answer and "F1 falls from" in answer and "Next step" in answer
+    at.slider(key="production_threshold").set_value(0.3).run()
+    assert not at.exception
+    assert "threshold 0.30" in at.error[0].value
+    assert {"test", "production", "change"} <= set(at.dataframe[0].value.columns)
