@@ -73,22 +73,30 @@ def add_prepare(sub: argparse._SubParsersAction) -> None:
 
 # --------------------------------------------------------------------------- serving (issue 4)
 def cmd_serve(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    import signal
+
     from core import serving
 
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C and a plain `kill` both stop the server (it runs in its own process group)
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     port = settings.serve_port if args.port is None else args.port
     sys.stderr.write(f"starting the model server on {settings.serve_host}:{port} ...\n")
-    started = serving.start(settings, port=port)
-    sys.stderr.write(
-        f"serving {started.model_uri} (version {started.model_version}) at {started.url}; "
-        f"press Ctrl-C to stop\n"
-    )
     try:
+        started = serving.start(settings, port=port)
+        sys.stderr.write(
+            f"serving {started.model_uri} (version {started.model_version}) at {started.url}; "
+            f"press Ctrl-C to stop\n"
+        )
         final = serving.wait(settings)
         sys.stderr.write(f"the model server exited; last lines of its log:\n{serving.log_tail(settings)}\n")
     except KeyboardInterrupt:
         final = serving.stop(settings)
         sys.stderr.write("stopped\n")
-    return {"served": started.to_dict(), "running": final.running}
+    return {"url": f"http://{settings.serve_host}:{port}", "running": final.running}
 
 
 def add_serve(sub: argparse._SubParsersAction) -> None:

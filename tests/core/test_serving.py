@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -185,3 +186,26 @@ def test_parse_predictions_reads_both_answer_shapes() -> None:
     assert serving.parse_predictions('{"predictions": [[0.25, 0.75], [0.5, 0.5]]}').tolist() == [0.75, 0.5]
     assert serving.parse_predictions('{"predictions": [[1e-05, 0.99999]]}').tolist() == [0.99999]
     assert serving.parse_predictions('{"predictions": [0.1, 0.2]}').tolist() == [0.1, 0.2]
+
+
+def test_cli_serve_runs_in_the_foreground_until_terminated(champion_settings: Settings, tmp_path: Path) -> None:
+    s = _elsewhere(champion_settings, tmp_path, serve_port=serving.free_port())
+    env = {**os.environ, "WORKBENCH_HOME": str(tmp_path), "MLFLOW_TRACKING_URI": s.tracking_uri}
+    proc = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(s.serve_port), "--json"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with serving.Client(s.serve_url) as client:
+            deadline = time.monotonic() + s.serve_start_timeout_s
+            while not client.ping() and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.3)
+            assert client.ping(), proc.stderr.read() if proc.poll() is not None else "not ready"
+        members = [psutil.Process(serving.status(s).pid), *psutil.Process(serving.status(s).pid).children(True)]
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        serving.stop(s)
+    assert proc.returncode == 0, err
+    assert json.loads(out) == {"url": s.serve_url, "running": False} and "stopped" in err
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in members)
