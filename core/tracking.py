@@ -56,21 +56,38 @@ def feature_frame(df: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
     return df.loc[:, list(features)].astype("float64")
 
 
-def log_model(
-    model: Any,
-    features: tuple[str, ...],
-    example: pd.DataFrame,
-    name: str = "model",
-    *,
-    pip_requirements: list[str] | None = None,
-    trusted_types: list[str] | None = None,
-) -> Any:
+# Types a model of ours may hold beyond skops' default trusted list (trees, LightGBM boosters).
+TRUSTED_PREFIXES: tuple[str, ...] = ("sklearn.", "lightgbm.", "numpy.", "collections.OrderedDict")
+
+
+def model_requirements(model: Any) -> list[str]:
+    """Pinned requirements of a served model (given explicitly: MLflow's inference takes 6-8 s)."""
+    from importlib.metadata import version
+
+    names = ["mlflow", "scikit-learn", "numpy", "scipy", "pandas", "skops"]
+    steps = getattr(model, "steps", [(None, model)])
+    if any(type(step).__module__.startswith("lightgbm") for _, step in steps):
+        names.append("lightgbm")
+    return [f"{n}=={version(n)}" for n in names]
+
+
+def trusted_types(model: Any) -> list[str]:
+    """The skops types of a model outside skops' default list; each must start with TRUSTED_PREFIXES."""
+    import skops.io
+
+    found = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    odd = [t for t in found if not t.startswith(TRUSTED_PREFIXES)]
+    if odd:
+        raise TrackingError(f"The model holds types that cannot be stored safely: {', '.join(odd)}.")
+    return list(found)
+
+
+def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name: str = "model") -> Any:
     """Log a scikit-learn model that returns P(made) when served (predict_proba).
 
     The signature declares the features as doubles; the model is stored in MLflow's safe
-    (skops) format, so it must be a plain scikit-learn object. `pip_requirements` skips
-    MLflow's slow requirement inference (a subprocess, 6-8 s); `trusted_types` lists the
-    skops types the caller vouches for (e.g. "sklearn.tree._tree.Tree" for tree models).
+    (skops) format with the types it needs trusted (`trusted_types`: only scikit-learn,
+    LightGBM and numpy types), and its requirements pinned (`model_requirements`).
     """
     from mlflow.models import infer_signature
 
@@ -83,8 +100,8 @@ def log_model(
         signature=signature,
         input_example=x,
         pyfunc_predict_fn="predict_proba",
-        pip_requirements=pip_requirements,
-        skops_trusted_types=trusted_types,
+        pip_requirements=model_requirements(model),
+        skops_trusted_types=trusted_types(model),
     )
 
 

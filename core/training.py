@@ -35,9 +35,6 @@ from core.progress import ProgressFn, Stopwatch, report, scaled
 TRAIN_RUN = "Treinamento"
 
 # skops types we vouch for (the model was trained here, in this process).
-TRUSTED_PREFIXES: tuple[str, ...] = ("sklearn.", "lightgbm.", "numpy.", "collections.OrderedDict")
-
-
 # --------------------------------------------------------------------------- results
 @dataclass(frozen=True)
 class CandidateResult:
@@ -210,27 +207,6 @@ def learning_curve_data(pipeline: Any, x_train: pd.DataFrame, y_train: np.ndarra
     return {"sizes": sizes, "train_loss": train_loss, "test_loss": test_loss}
 
 
-def pip_requirements(pipeline: Any) -> list[str]:
-    """Pinned requirements of the served model (given explicitly: MLflow's inference takes ~7 s)."""
-    from importlib.metadata import version
-
-    names = ["mlflow", "scikit-learn", "numpy", "scipy", "pandas", "skops"]
-    if any(type(s).__module__.startswith("lightgbm") for _, s in pipeline.steps):
-        names.append("lightgbm")
-    return [f"{n}=={version(n)}" for n in names]
-
-
-def trusted_types(pipeline: Any) -> list[str]:
-    """The skops types of our own pipeline outside skops' default list, all from TRUSTED_PREFIXES."""
-    import skops.io
-
-    found = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
-    odd = [t for t in found if not t.startswith(TRUSTED_PREFIXES)]
-    if odd:
-        raise TrainingError(f"The model holds types that cannot be stored safely: {', '.join(odd)}.")
-    return list(found)
-
-
 def _cv_means(scores: pd.DataFrame) -> dict[str, float]:
     names = {"Log Loss": "log_loss", "AUC": "roc_auc", "Accuracy": "accuracy", "F1": "f1",
              "Prec.": "precision", "Recall": "recall"}
@@ -330,9 +306,7 @@ def _log_candidate(fitted: dict[str, Any], settings: Settings, folds: int, n_ite
             {"kind": kind, "features": list(settings.features), "values": values, "learning_curve": lc,
              "params": {k: str(v) for k, v in fitted["params"].items()}}))
         mlflow.log_artifacts(tmp)
-    info = tracking.log_model(fitted["pipeline"], settings.features, train_df,
-                              pip_requirements=pip_requirements(fitted["pipeline"]),
-                              trusted_types=trusted_types(fitted["pipeline"]))
+    info = tracking.log_model(fitted["pipeline"], settings.features, train_df)
     return str(info.model_uri)
 
 
