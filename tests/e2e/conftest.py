@@ -40,6 +40,12 @@ def browser():
         b.close()
 
 
+class App(str):
+    """The app's URL, with the home folder it runs on."""
+
+    home: Path
+
+
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The workbench started like `make app` does, on a free port, with an empty home."""
@@ -53,7 +59,8 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    url = App(f"http://127.0.0.1:{port}")
+    url.home = home
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -75,6 +82,7 @@ class Journey:
 
     def __init__(self, page, url: str, name: str) -> None:
         self.page, self.url, self.name = page, url, name
+        self.home = getattr(url, "home", None)
         self.console_errors: list[str] = []
         page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.console_errors.append(str(e)))

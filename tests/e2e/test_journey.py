@@ -1,5 +1,12 @@
-"""The analyst's journey in headless Chromium, page by page, with a screenshot of each step."""
+"""The analyst's journey in headless Chromium, page by page, with a screenshot of each step.
+
+Home → Data (prepare, shot chart) → Train (small budget) → Compare → Serve (start, predict)
+→ Production (score, verdict) → Drift (upload the production file; then a corrupt file).
+The tests run in order and share one browser page, like one analyst clicking through.
+"""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +20,11 @@ def journey(browser, app_url):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     j = Journey(context.new_page(), app_url, "journey")
     yield j
+    # leave no model server behind: stop it from the page if it is up
+    stop = j.page.get_by_role("button", name="Stop server")
+    if j.page.url and stop.count():
+        stop.first.click()
+        j.settle()
     context.close()
 
 
@@ -36,4 +48,78 @@ def test_data_prepare_and_shot_chart(journey: Journey) -> None:
     journey.page.get_by_text("Dev: 2-point shots").wait_for(timeout=30_000)
     assert journey.page.locator(".js-plotly-plot").count() == 2
     journey.shot("03-data-shot-chart")
+    journey.assert_clean()
+
+
+def _set_number(journey: Journey, label: str, value: str) -> None:
+    box = journey.page.get_by_label(label)
+    box.fill(value)
+    box.press("Enter")
+
+
+def test_train_small_budget(journey: Journey) -> None:
+    journey.open("Train")
+    _set_number(journey, "CV folds", "2")
+    _set_number(journey, "Tuning iterations per candidate", "1")
+    journey.page.get_by_role("button", name="Train", exact=True).click()
+    journey.page.locator("[data-testid='stProgress']").first.wait_for(timeout=60_000)  # the bar advances
+    journey.shot("04-train-running")
+    journey.page.get_by_text("Champion:").wait_for(timeout=600_000)
+    journey.settle()
+    journey.shot("05-train-done")
+    assert journey.page.get_by_text("registered as kobe-shot-model version 1").count() == 1
+    journey.assert_clean()
+
+
+def test_compare_overlays_curves(journey: Journey) -> None:
+    journey.open("Compare")
+    journey.page.get_by_text("Overlay candidates").wait_for(timeout=60_000)
+    journey.settle()
+    assert journey.page.locator(".js-plotly-plot").count() >= 3  # ROC, PR, calibration at least
+    journey.shot("06-compare")
+    journey.assert_clean()
+
+
+def test_serve_start_and_predict(journey: Journey) -> None:
+    journey.open("Serve")
+    journey.page.get_by_role("button", name="Start server").click()
+    journey.page.get_by_role("button", name="Stop server").wait_for(timeout=120_000)
+    journey.settle()
+    journey.page.get_by_role("button", name="Predict").click()
+    journey.page.get_by_text("Latency").wait_for(timeout=60_000)
+    journey.settle()
+    assert journey.page.get_by_text("P(made)", exact=True).count() >= 1
+    assert journey.page.get_by_text("1 request(s) logged").count() == 1
+    journey.shot("07-serve")
+    journey.assert_clean()
+
+
+def test_production_score_and_verdict(journey: Journey) -> None:
+    journey.open("Production")
+    journey.page.get_by_role("button", name="Score production").click()
+    journey.page.get_by_text("Is the model adherent to the production data?").wait_for(timeout=180_000)
+    journey.settle()
+    assert journey.page.get_by_text("Scored 5,412 rows over HTTP").count() == 1
+    journey.shot("08-production")
+    journey.assert_clean()
+
+
+def test_drift_upload_then_corrupt_file(journey: Journey, tmp_path: Path) -> None:
+    journey.open("Drift")
+    raw_prod = Path(journey.home) / "data" / "01_raw" / "dataset_kobe_prod.parquet"
+    journey.page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(raw_prod))
+    journey.page.get_by_text("Drifted features", exact=True).wait_for(timeout=180_000)
+    journey.settle()
+    assert journey.page.get_by_text("4 of 6").count() >= 1
+    assert journey.page.get_by_text("Retraining alarm").count() == 1
+    journey.page.locator("text=History").first.wait_for()
+    journey.shot("09-drift-production")
+    bad = tmp_path / "corrupt.parquet"
+    bad.write_bytes(b"PAR1 this is not a parquet file")
+    journey.page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(bad))
+    message = journey.page.get_by_text("corrupt.parquet was refused")
+    message.wait_for(timeout=60_000)
+    journey.settle()
+    assert journey.page.get_by_text("not a readable parquet file").count() == 1
+    journey.shot("10-drift-corrupt-file")
     journey.assert_clean()
