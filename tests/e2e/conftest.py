@@ -114,11 +114,12 @@ class Journey:
         """Save the whole page (Streamlit scrolls inside its main block, so grow the viewport)."""
         path = ARTIFACTS / f"{self.name}-{step}.png"
         size = self.page.viewport_size
-        height = self.page.evaluate(
-            "Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], "
-            "[data-testid=\"stMainBlockContainer\"]')].map(e => e.scrollHeight), 0)")
-        self.page.set_viewport_size({"width": size["width"], "height": max(size["height"], int(height) + 40)})
-        self.page.wait_for_timeout(400)
+        for _ in range(3):  # growing the viewport can lay out more (charts): measure again
+            height = self.page.evaluate(
+                "Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], "
+                "[data-testid=\"stMainBlockContainer\"]')].map(e => e.scrollHeight), 0)")
+            self.page.set_viewport_size({"width": size["width"], "height": max(size["height"], int(height) + 40)})
+            self.page.wait_for_timeout(600)
         self.page.screenshot(path=str(path), full_page=True)
         self.page.set_viewport_size(size)
         return path
