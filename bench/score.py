@@ -46,10 +46,19 @@ def main() -> None:
             c.predict_proba(raw_prod.head(100))
             t_one, _ = median_seconds(lambda: c.predict_proba(raw_prod), repeats=5)
         results = {}
-        for chunk, workers in ((10_000, 2), (25_000, 2), (50_000, 2), (25_000, 3)):
+        for chunk, workers in ((10_000, 2), (25_000, 2), (50_000, 2)):
             t, p = median_seconds(lambda: scoring.predict_http(big, status.url, settings.features,
                                                                chunk_rows=chunk, workers=workers))
-            results[(chunk, workers)] = (t, float(np.max(np.abs(p - p_in))))
+            results[(chunk, workers, "1 server worker")] = (t, float(np.max(np.abs(p - p_in))))
+    finally:
+        serving.stop(settings)
+    # the same with two uvicorn workers (the server's JSON encoding is the bottleneck)
+    status = serving.start(settings, workers=2)
+    try:
+        for chunk, workers in ((25_000, 2), (50_000, 3)):
+            t, p = median_seconds(lambda: scoring.predict_http(big, status.url, settings.features,
+                                                               chunk_rows=chunk, workers=workers))
+            results[(chunk, workers, "2 server workers")] = (t, float(np.max(np.abs(p - p_in))))
     finally:
         serving.stop(settings)
 
@@ -58,8 +67,8 @@ def main() -> None:
     print(f"baseline, one HTTP request with the whole {len(raw_prod):,}-row production file (median of 5): "
           f"{t_one * 1000:.1f} ms = {len(raw_prod) / t_one:,.0f} rows/s")
     print(f"HTTP in chunks, {ROWS:,} rows (median of {REPEATS}):")
-    for (chunk, workers), (t, diff) in results.items():
-        print(f"  chunk {chunk:>6,} rows, {workers} concurrent requests: {t:.2f} s = {ROWS / t:,.0f} rows/s "
+    for (chunk, workers, server), (t, diff) in results.items():
+        print(f"  {server}, chunk {chunk:>6,} rows, {workers} concurrent requests: {t:.2f} s = {ROWS / t:,.0f} rows/s "
               f"({t / t_in:.0f}x in-process; max |HTTP - in-process| = {diff:.1e})")
     best = min(t for t, _ in results.values())
     print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())} "

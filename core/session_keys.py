@@ -6,6 +6,11 @@ PREP_SUMMARY = "prep_summary"
 SERVE_LAST_PREDICTION = "serve_last_prediction"
 SERVE_LAST_ERROR = "serve_last_error"
 SERVE_THRESHOLD = "serve_threshold"
+SERVE_LAT = "serve_lat"
+SERVE_LON = "serve_lon"
+SERVE_DISTANCE = "serve_shot_distance"
+SERVE_COURT = "serve_court"
+SERVE_PICKED = "serve_picked"
 
 # Production page
 PRODUCTION_RESULT = "production_result"

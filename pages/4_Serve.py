@@ -1,8 +1,8 @@
 """Serve: run the champion behind `mlflow models serve` and score single shots over HTTP."""
-import pandas as pd
+import numpy as np
 import streamlit as st
 
-from core import charts, data, inference_log, inputs, serving, session_keys, tracking
+from core import charts, data, inference_log, inputs, serve_charts, serving, session_keys, tracking
 from core.config import Settings
 from core.errors import WorkbenchError
 
@@ -72,6 +72,19 @@ with st.container(border=True):
 
 # ---------------------------------------------------------------- the shot form
 left, right = st.columns([1, 1])
+keys = session_keys
+st.session_state.setdefault(keys.SERVE_LAT, typical["lat"])
+st.session_state.setdefault(keys.SERVE_LON, typical["lon"])
+st.session_state.setdefault(keys.SERVE_DISTANCE, int(typical["shot_distance"]))
+picked = (st.session_state.get(keys.SERVE_COURT) or {}).get("selection", {}).get("points", [])
+if picked and picked[0] != st.session_state.get(keys.SERVE_PICKED):  # a new click on the court
+    st.session_state[keys.SERVE_PICKED] = picked[0]
+    lat_new, lon_new = charts.lat_lon(float(picked[0]["x"]), float(picked[0]["y"]))
+    st.session_state[keys.SERVE_LAT] = round(float(lat_new), 4)
+    st.session_state[keys.SERVE_LON] = round(float(lon_new), 4)
+    st.session_state[keys.SERVE_DISTANCE] = int(round(float(np.hypot(picked[0]["x"], picked[0]["y"]))))
+left.plotly_chart(serve_charts.court_picker(st.session_state[keys.SERVE_LAT], st.session_state[keys.SERVE_LON]),
+                  on_select="rerun", selection_mode="points", key=keys.SERVE_COURT, width="stretch")
 with left.form("shot"):
     st.subheader("One shot")
     r = inputs.RULES_BY_NAME
@@ -81,12 +94,12 @@ with left.form("shot"):
         return f"{r[name].label}. Training range: {low:g} to {high:g}{(' ' + r[name].unit) if r[name].unit else ''}."
 
     lat = st.number_input("Latitude (°)", min_value=r["lat"].minimum, max_value=r["lat"].maximum,
-                          value=typical["lat"], step=0.001, format="%.4f", help=hint("lat"))
+                          key=keys.SERVE_LAT, step=0.001, format="%.4f", help=hint("lat"))
     lon = st.number_input("Longitude (°)", min_value=r["lon"].minimum, max_value=r["lon"].maximum,
-                          value=typical["lon"], step=0.001, format="%.4f", help=hint("lon"))
+                          key=keys.SERVE_LON, step=0.001, format="%.4f", help=hint("lon"))
     shot_distance = st.number_input("Shot distance (ft)", min_value=int(r["shot_distance"].minimum),
-                                    max_value=int(r["shot_distance"].maximum), value=int(typical["shot_distance"]),
-                                    step=1, help=hint("shot_distance"))
+                                    max_value=int(r["shot_distance"].maximum), key=keys.SERVE_DISTANCE,
+                                    step=1, help=hint("shot_distance") + " Set from the court when you click it.")
     a, b = st.columns(2)
     period = a.selectbox("Period", list(range(1, 8)), index=int(typical["period"]) - 1,
                          format_func=lambda p: f"{p}" if p <= 4 else f"{p} (overtime {p - 4})", help=hint("period"))
@@ -131,9 +144,6 @@ with right:
                    f"#{last['log_id']} in the inference log")
         for warning in last["warnings"]:
             st.warning(warning)
-        fig = charts.shot_chart(pd.DataFrame([last["inputs"]]), color=None, title="Where the shot was taken")
-        fig.update_traces(marker=dict(size=16, opacity=1.0, color="#552583", line=dict(width=2, color="white")))
-        st.plotly_chart(fig, width="stretch")
 
 with st.expander("The exact request as `curl`"):
     st.code(serving.curl_example(status.url, {k: float(v) for k, v in shot.items()}, settings.features),
