@@ -34,7 +34,8 @@ def test_submit_scores_one_shot_and_logs_it(run_page, served_settings: Settings)
     assert "Traceback" not in " ".join(e.value for e in at.error)
 
 
-def test_killed_server_is_reported_down_and_restarts(run_page, served_settings: Settings) -> None:
+def test_killed_server_is_reported_down_and_restarts(run_page, served_settings: Settings, monkeypatch) -> None:
+    monkeypatch.setenv("WORKBENCH_SERVE_PORT", str(served_settings.serve_port))  # restart on the same port
     at = run_page("pages/4_Serve.py", served_settings)
     st = serving.status(served_settings)
     group = [psutil.Process(st.pid), *psutil.Process(st.pid).children(recursive=True)]
@@ -47,5 +48,6 @@ def test_killed_server_is_reported_down_and_restarts(run_page, served_settings: 
     assert restart
     restart[0].click().run()
     assert not at.exception
+    assert not at.error, at.error[0].value
     assert {m.label: m.value for m in at.metric}["Server"] == "up"
     assert serving.status(served_settings).running
