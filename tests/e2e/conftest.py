@@ -12,7 +12,7 @@ from typing import Iterator
 import pytest
 import requests
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, make_settings
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -72,6 +72,9 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.kill()
         pytest.fail("the app did not start within 60 s")
     yield url
+    from core import serving
+
+    serving.stop(make_settings(home))  # a model server started from a page outlives the app
     os.killpg(proc.pid, 15)
     proc.wait(timeout=20)
     log.close()

@@ -20,11 +20,6 @@ def journey(browser, app_url):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     j = Journey(context.new_page(), app_url, "journey")
     yield j
-    # leave no model server behind: stop it from the page if it is up
-    stop = j.page.get_by_role("button", name="Stop server")
-    if j.page.url and stop.count():
-        stop.first.click()
-        j.settle()
     context.close()
 
 
