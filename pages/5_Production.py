@@ -1,7 +1,7 @@
 """Production: score the production batch with the champion and judge whether the model holds up."""
 import streamlit as st
 
-from core import charts, curves, data, scoring, scoring_charts, serving, session_keys, tracking
+from core import charts, curves, data, scoring, scoring_charts, serving, session_keys, spark_scoring, tracking
 from core.config import Settings
 from core.errors import WorkbenchError
 from core.progress import Stopwatch
@@ -45,23 +45,32 @@ with st.container(border=True):
     left.markdown(f"**Score the production batch** (PipelineAplicacao) with champion v{champion.version}, "
                   f"{where}. The scored batch is saved to `{settings.predictions_path.name}` and the run is "
                   f"logged to MLflow.")
-    paths = ["Model server (HTTP)", "In-process"]
-    path = mid.radio("Path", paths, index=0 if status.running else 1, disabled=not status.running,
-                     label_visibility="collapsed")
+    paths = (["Model server (HTTP)"] if status.running else []) + ["In-process"] + (
+        ["Spark"] if spark_scoring.available() else [])
+    path = mid.radio("Path", paths, index=0, label_visibility="collapsed",
+                     help="Spark (local[*], or SPARK_MASTER) writes a partitioned parquet dataset; it pays off "
+                          "only for batches of millions of rows.")
     if right.button("Score production", type="primary", width="stretch"):
         bar = st.progress(0.0, text="Starting…")
         clock = Stopwatch()
+        on_progress = lambda f, step: bar.progress(f, text=f"{step} · {clock.seconds:.1f} s")  # noqa: E731
         try:
-            result = scoring.score(settings, in_process=path == "In-process", on_progress=lambda f, step: bar.progress(
-                f, text=f"{step} · {clock.seconds:.1f} s"))
-            st.session_state[session_keys.PRODUCTION_RESULT] = result.to_dict()
+            if path == "Spark":
+                result = spark_scoring.score_spark(settings, on_progress=on_progress).to_dict()
+            else:
+                result = scoring.score(settings, in_process=path == "In-process", on_progress=on_progress).to_dict()
+            st.session_state[session_keys.PRODUCTION_RESULT] = result
         except WorkbenchError as err:
             st.error(str(err))
     result = st.session_state.get(session_keys.PRODUCTION_RESULT)
     if result:
-        st.success(f"Scored {result['rows']:,} rows {'over HTTP' if result['path'] == 'http' else 'in-process'} "
-                   f"with model v{result['model_version']} in {result['seconds']:.1f} s "
-                   f"({result['rows_per_s']:,.0f} rows/s). MLflow run `{result['mlflow_run_id']}`.")
+        how = {"http": "over HTTP", "spark": "on Spark"}.get(result["path"], "in-process")
+        st.success(f"Scored {result['rows']:,} rows {how} with model v{result['model_version']} in "
+                   f"{result['seconds']:.1f} s ({result['rows'] / max(result['seconds'], 1e-9):,.0f} rows/s). "
+                   f"MLflow run `{result['mlflow_run_id']}`.")
+        if result["path"] == "spark":
+            st.caption(f"Spark wrote a parquet dataset partitioned by period to `{result['output']}`; the charts "
+                       f"below show the last HTTP or in-process scoring ({settings.predictions_path.name}).")
 
 if not settings.predictions_path.exists():
     st.info("No scored batch yet: click **Score production** above.")

@@ -24,18 +24,24 @@ if tracking.champion(settings) is None:
     st.stop()
 
 
-def run_check(batch: validation.Batch, source: str, check_id: str) -> None:
-    """Run a check with a progress bar and keep its report in the session."""
+def with_progress(work):
+    """Run `work(on_progress)` under a progress bar (step name and elapsed time); a
+    WorkbenchError is shown as a message and stops the page."""
     bar = st.progress(0.0, text="Starting…")
     clock = Stopwatch()
     try:
-        report = monitoring.check(batch, settings, source=source,
-                                  on_progress=lambda f, step: bar.progress(f, text=f"{step} · {clock.seconds:.1f} s"))
+        return work(lambda f, step: bar.progress(f, text=f"{step} · {clock.seconds:.1f} s"))
     except WorkbenchError as err:
-        bar.empty()
         st.error(str(err))
         st.stop()
-    bar.empty()
+    finally:
+        bar.empty()
+
+
+def run_check(batch: validation.Batch, source: str, check_id: str) -> None:
+    """Run a check with a progress bar and keep its report in the session."""
+    report = with_progress(lambda on_progress: monitoring.check(batch, settings, source=source,
+                                                                on_progress=on_progress))
     st.session_state[session_keys.DRIFT_REPORT] = report
     st.session_state[session_keys.DRIFT_CHECKED_ID] = check_id
 
@@ -94,19 +100,10 @@ else:
                            help="Refit the champion's model on the training data plus this batch's labelled "
                                 "rows (less a held-out slice), compare both on old and new held-out data, and "
                                 "promote the challenger only if it passes the gate."):
-                bar = st.progress(0.0, text="Starting…")
-                clock = Stopwatch()
-                try:
-                    result = retraining.retrain(
-                        settings, [validation.read_batch(report.stored_path, settings, name=report.batch["name"])],
-                        reason="alarm on the Drift page: " + "; ".join(alarm),
-                        on_progress=lambda f, step: bar.progress(f, text=f"{step} · {clock.seconds:.1f} s"))
-                except WorkbenchError as err:
-                    bar.empty()
-                    st.error(str(err))
-                    st.stop()
-                bar.empty()
-                st.session_state[session_keys.RETRAIN_RESULT] = result
+                batch = validation.read_batch(report.stored_path, settings, name=report.batch["name"])
+                st.session_state[session_keys.RETRAIN_RESULT] = with_progress(
+                    lambda on_progress: retraining.retrain(settings, [batch], on_progress=on_progress,
+                                                           reason="alarm on the Drift page: " + "; ".join(alarm)))
             result = st.session_state.get(session_keys.RETRAIN_RESULT)
             if result is not None:
                 (st.success if result.promoted else st.warning)(

@@ -48,6 +48,17 @@ def champion_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 def make_champion_home(home: Path) -> Settings:
     """Prepare data in `home` and register a logistic regression as champion (about 10 s)."""
+    from core import data
+
+    s = make_settings(home)
+    data.prepare(s)
+    register_lr_champion(s)
+    return s
+
+
+def register_lr_champion(s: Settings, run_name: str = "fixture-model") -> str:
+    """Fit a logistic regression on the prepared training split, log it the way training logs
+    models, register it and make it champion; returns its version."""
     import mlflow
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -55,17 +66,12 @@ def make_champion_home(home: Path) -> Settings:
 
     from core import data, tracking
 
-    s = make_settings(home)
-    data.prepare(s)
     train = data.load_split(s, "train")
     x = tracking.feature_frame(train, s.features)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, train[s.target])
-    exp = tracking.use(s)
-    with mlflow.start_run(run_name="fixture-model", experiment_id=exp):
+    with mlflow.start_run(run_name=run_name, experiment_id=tracking.use(s)):
         info = tracking.log_model(model, s.features, train)
-    version = tracking.register(s, info.model_uri)
-    tracking.promote(s, version)
-    return s
+    return tracking.promote(s, tracking.register(s, info.model_uri)).version
 
 
 @pytest.fixture(scope="session")

@@ -25,3 +25,13 @@ def test_score_button_scores_and_explains(run_page, champion_settings: Settings)
     assert not at.exception
     assert "threshold 0.30" in at.error[0].value
     assert {"test", "production", "change"} <= set(at.dataframe[0].value.columns)
+
+
+def test_spark_engine_offered_when_pyspark_is_installed(run_page, champion_settings: Settings) -> None:
+    from core import spark_scoring
+
+    at = run_page("pages/5_Production.py", champion_settings)
+    assert not at.exception
+    options = list(at.radio[0].options)
+    assert options[:1] == ["In-process"]  # no model server runs here
+    assert ("Spark" in options) == spark_scoring.available()

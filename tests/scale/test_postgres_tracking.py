@@ -30,6 +30,7 @@ import requests
 
 from core import cli, tracking
 from core.config import Settings
+from tests.conftest import register_lr_champion
 
 ROOT = Path(__file__).resolve().parents[2]
 DB_USER = "workbench"
@@ -222,21 +223,7 @@ def cli_options(command: str) -> set[str]:
 
 def _register_champion_in_process(settings: Settings) -> str:
     """A logistic regression logged, registered and promoted through core.tracking (no `train` yet)."""
-    import mlflow
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from core import data
-
-    train = data.load_split(settings, "train")
-    x = tracking.feature_frame(train, settings.features)
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, train[settings.target])
-    exp = tracking.use(settings)
-    with mlflow.start_run(run_name="team-fixture-model", experiment_id=exp):
-        info = tracking.log_model(model, settings.features, train)
-    version = tracking.register(settings, info.model_uri)
-    return tracking.promote(settings, version).version
+    return register_lr_champion(settings, run_name="team-fixture-model")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import pytest
 from core import data, metrics, tracking
 from core.config import Settings
 from core.errors import TrackingError
-from tests.conftest import make_settings
+from tests.conftest import make_settings, make_champion_home
 
 
 def _require_spark() -> None:
@@ -50,21 +50,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 @pytest.fixture(scope="module")
 def spark_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Own home (scoring logs runs and writes outputs): prepared data and a champion LR model."""
-    import mlflow
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    s = make_settings(tmp_path_factory.mktemp("spark-home"))
-    data.prepare(s)
-    train = data.load_split(s, "train")
-    x = tracking.feature_frame(train, s.features)
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, train[s.target])
-    exp = tracking.use(s)
-    with mlflow.start_run(run_name="spark-fixture-model", experiment_id=exp):
-        info = tracking.log_model(model, s.features, train)
-    tracking.promote(s, tracking.register(s, info.model_uri))
-    return s
+    return make_champion_home(tmp_path_factory.mktemp("spark-home"))
 
 
 @pytest.fixture(scope="module")
