@@ -28,9 +28,8 @@ from typing import Iterator
 import pytest
 import requests
 
-from core import cli, tracking
+from core import tracking
 from core.config import Settings
-from tests.conftest import register_lr_champion
 
 ROOT = Path(__file__).resolve().parents[2]
 DB_USER = "workbench"
@@ -208,39 +207,11 @@ def run_cli(server: TeamServer, *args: str, json_flag: bool = True) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def cli_commands() -> set[str]:
-    """The commands `python -m core` offers now (several land in parallel)."""
-    parser = cli.build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    return set(sub.choices)
-
-
-def cli_options(command: str) -> set[str]:
-    parser = cli.build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    return {opt for a in sub.choices[command]._actions for opt in a.option_strings}
-
-
-def _register_champion_in_process(settings: Settings) -> str:
-    """A logistic regression logged, registered and promoted through core.tracking (no `train` yet)."""
-    return register_lr_champion(settings, run_name="team-fixture-model")
-
-
 @pytest.fixture(scope="module")
 def journey(team_server: TeamServer) -> dict:
-    """prepare, then train (or register a champion through core.tracking when `train` is not there)."""
-    out: dict = {"prepare": run_cli(team_server, "prepare")}
-    commands = cli_commands()
-    if "train" in commands:
-        opts = cli_options("train")
-        args = ["train"]
-        for flag, value in (("--models", "lr"), ("--folds", "2"), ("--n-iter", "1")):
-            if flag in opts:
-                args += [flag, value]
-        out["train"] = run_cli(team_server, *args)
-    else:
-        _register_champion_in_process(team_server.settings())
-    return out
+    """prepare, then train with a tiny budget, both through the team server."""
+    return {"prepare": run_cli(team_server, "prepare"),
+            "train": run_cli(team_server, "train", "--models", "lr", "--folds", "2", "--n-iter", "1")}
 
 
 # --------------------------------------------------------------------------- tests
@@ -261,8 +232,6 @@ def test_prepare_run_is_stored_in_postgres(team_server: TeamServer, journey: dic
 
 
 def test_train_logs_runs_to_postgres(team_server: TeamServer, journey: dict) -> None:
-    if "train" not in journey:
-        pytest.skip("core/cli.py has no `train` command yet (the champion was registered through core.tracking)")
     names = {r[0] for r in team_server.sql("SELECT name FROM runs WHERE status = 'FINISHED'")}
     assert len(names - {"PreparacaoDados"}) >= 1
 
@@ -314,46 +283,25 @@ def _run_row(server: TeamServer, run_id: str) -> tuple:
     return rows[0]
 
 
-def _spark_apply_args(commands: set[str]) -> list[str] | None:
-    """`apply --engine spark` once the apply command has the option, else `apply-spark`."""
-    if "apply" in commands and "--engine" in cli_options("apply"):
-        return ["apply", "--engine", "spark"]
-    if "apply-spark" in commands:
-        return ["apply-spark"]
-    return None
-
-
 @pytest.fixture(scope="module")
 def applied(team_server: TeamServer, journey: dict) -> dict:
-    """The production batch scored in process (`apply`) and on Spark local[2], when the CLI has them."""
-    settings = team_server.settings()
-    batch = str(settings.prod_filtered_path)
-    commands = cli_commands()
-    out: dict = {}
-    if "apply" in commands:
-        opts = cli_options("apply")
-        args = ["apply", *(["--batch", batch] if "--batch" in opts else []),
-                *(["--in-process"] if "--in-process" in opts else [])]
-        out["in_process"] = run_cli(team_server, *args)
-    spark_args = _spark_apply_args(commands)
-    if spark_args is not None:
-        from core import spark_scoring
+    """The production batch scored in process (`apply`) and on Spark local[2] (`apply --engine spark`)."""
+    from core import spark_scoring
 
-        if spark_scoring.available() and shutil.which("java"):
-            out["spark"] = run_cli(team_server, *spark_args, "--batch", batch, "--master", "local[2]")
-    return out
+    if not (spark_scoring.available() and shutil.which("java")):
+        _unavailable("pyspark or a Java runtime is missing: pip install -r requirements-scale.txt; apt-get "
+                     "install default-jre-headless")
+    batch = str(team_server.settings().prod_filtered_path)
+    return {"in_process": run_cli(team_server, "apply", "--batch", batch, "--in-process"),
+            "spark": run_cli(team_server, "apply", "--engine", "spark", "--batch", batch, "--master", "local[2]")}
 
 
 def test_apply_in_process_logs_to_postgres(team_server: TeamServer, applied: dict) -> None:
-    if "in_process" not in applied:
-        pytest.skip("core/cli.py has no `apply` command yet")
     result = applied["in_process"]
     assert _run_row(team_server, result["mlflow_run_id"]) == ("PipelineAplicacao", "FINISHED")
 
 
 def test_apply_on_spark_logs_to_postgres_and_matches_in_process(team_server: TeamServer, applied: dict) -> None:
-    if "spark" not in applied:
-        pytest.skip("no Spark apply command in core/cli.py, or pyspark/Java missing")
     result = applied["spark"]
     settings = team_server.settings()
     assert result["path"] == "spark" and result["rows"] == journey_prod_rows(settings)
@@ -361,9 +309,8 @@ def test_apply_on_spark_logs_to_postgres_and_matches_in_process(team_server: Tea
     assert _run_row(team_server, result["mlflow_run_id"]) == ("PipelineAplicacao", "FINISHED")
     params = dict(team_server.sql("SELECT key, value FROM params WHERE run_uuid = %s", (result["mlflow_run_id"],)))
     assert params["engine"] == "spark" and params["spark_master"] == "local[2]"
-    if "in_process" in applied:
-        for name, value in applied["in_process"]["metrics"].items():
-            assert result["metrics"][name] == pytest.approx(value, abs=1e-6, nan_ok=True), name
+    for name, value in applied["in_process"]["metrics"].items():
+        assert result["metrics"][name] == pytest.approx(value, abs=1e-6, nan_ok=True), name
 
 
 def journey_prod_rows(settings: Settings) -> int:
@@ -373,8 +320,6 @@ def journey_prod_rows(settings: Settings) -> int:
 
 
 def test_drift_logs_a_monitoring_run_to_postgres(team_server: TeamServer, journey: dict) -> None:
-    if "drift" not in cli_commands():
-        pytest.skip("core/cli.py has no `drift` command yet")
     settings = team_server.settings()
     run_cli(team_server, "drift", "--batch", str(settings.prod_filtered_path), "--no-domain")
     names = team_server.sql(
@@ -385,8 +330,6 @@ def test_drift_logs_a_monitoring_run_to_postgres(team_server: TeamServer, journe
 def test_retrain_logs_to_postgres_and_keeps_aliases_there(
     team_server: TeamServer, journey: dict, applied: dict
 ) -> None:
-    if "retrain" not in cli_commands():
-        pytest.skip("core/cli.py has no `retrain` command yet")
     settings = team_server.settings()
     result = run_cli(team_server, "retrain", "--batch", str(settings.prod_filtered_path))
     assert result["mlflow_run_id"]
@@ -398,3 +341,21 @@ def test_retrain_logs_to_postgres_and_keeps_aliases_there(
     assert aliases[tracking.CHAMPION] == int(champ.version)
     if result["promoted"]:
         assert tracking.PREVIOUS in aliases
+
+
+def test_pages_work_against_the_team_server(
+    team_server: TeamServer, journey: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pages, unchanged, on the PostgreSQL-backed server: the home page names it."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(team_server.home))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", team_server.url)
+    champ = tracking.champion(team_server.settings())
+    home = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    assert not home.exception
+    assert {m.label: m.value for m in home.metric}["Champion model"] == f"v{champ.version}"
+    assert any(f"MLflow server at {team_server.url}" in c.value for c in home.caption)
+    for page in ("pages/3_Compare.py", "pages/5_Production.py", "pages/6_Drift.py"):
+        at = AppTest.from_file(str(ROOT / page), default_timeout=120).run()
+        assert not at.exception, page
