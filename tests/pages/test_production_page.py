@@ -33,5 +33,5 @@ def test_spark_engine_offered_when_pyspark_is_installed(run_page, champion_setti
     at = run_page("pages/5_Production.py", champion_settings)
     assert not at.exception
     options = list(at.radio[0].options)
-    assert options[:1] == ["In-process"]  # no model server runs here
+    assert "In-process" in options
     assert ("Spark" in options) == spark_scoring.available()
