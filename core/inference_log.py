@@ -5,9 +5,11 @@ Written by the Serve page and `python -m core predict`; read by the drift monito
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import closing
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Mapping
 
 import pandas as pd
@@ -31,13 +33,30 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 """
 
 
+def _create(path: Path) -> None:
+    """Create the log once, complete (WAL journaling, which the file keeps, and the table), then
+    move it into place: concurrent first writers never see a half-made database, and none of
+    them has to switch the journal mode while another holds a lock ("database is locked")."""
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock"):
+        if path.exists():
+            return
+        tmp = path.with_name(path.name + ".new")
+        tmp.unlink(missing_ok=True)
+        with closing(sqlite3.connect(tmp)) as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute(_SCHEMA)
+            con.commit()
+        os.replace(tmp, path)
+
+
 def _connect(settings: Settings) -> sqlite3.Connection:
-    """A connection with WAL journaling and a busy timeout, the table created if needed."""
-    settings.inference_log_path.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(settings.inference_log_path, timeout=10.0)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute(_SCHEMA)
-    return con
+    """A connection with a busy timeout to the log (created on first use)."""
+    if not settings.inference_log_path.exists():
+        _create(settings.inference_log_path)
+    return sqlite3.connect(settings.inference_log_path, timeout=10.0)
 
 
 def append(
