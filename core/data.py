@@ -100,7 +100,10 @@ def acquire(settings: Settings, on_progress: ProgressFn = None) -> AcquireSummar
                 try:
                     _download(url, tmp, settings.download_timeout_s, step, name)
                 except requests.RequestException as err:
-                    raise DataUnavailableError(offline_message(settings) + f" (download error: {err})") from err
+                    host = requests.utils.urlparse(url).hostname
+                    raise DataUnavailableError(
+                        offline_message(settings) + f" ({type(err).__name__}: could not download from {host}.)"
+                    ) from err
                 _verify(tmp, name, expected)
 
             atomic_write(dest, fetch)

@@ -25,6 +25,7 @@ with st.container(border=True):
             summary = data.prepare(settings, on_progress=lambda f, step: bar.progress(
                 f, text=f"{step} · {clock.seconds:.1f} s"))
         except WorkbenchError as err:
+            bar.empty()
             st.error(str(err))
             st.stop()
         st.session_state[session_keys.PREP_SUMMARY] = summary.to_dict()

@@ -66,6 +66,7 @@ def test_offline_without_files_says_what_to_do(tmp_path: Path) -> None:
     msg = str(err.value)
     assert "dataset_kobe_dev.parquet and dataset_kobe_prod.parquet" in msg
     assert "KOBE_DATA_DIR" in msg and str(s.raw_dir) in msg
+    assert "could not download from 127.0.0.1" in msg and "HTTPConnectionPool" not in msg
     assert not s.raw_dev.exists()
 
 

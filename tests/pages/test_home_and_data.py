@@ -43,3 +43,4 @@ def test_data_page_overview_with_prepared_data(run_page, prepared_settings: Sett
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Labelled dev rows"] == "20,285" and metrics["Prod rows (labelled)"] == "5,412"
+
