@@ -112,12 +112,6 @@ def acquire(settings: Settings, on_progress: ProgressFn = None) -> AcquireSummar
     return AcquireSummary(files=origin, raw_dir=str(settings.raw_dir))
 
 
-def raw_frames(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The raw dev and prod frames (acquiring them first if needed)."""
-    acquire(settings)
-    return pd.read_parquet(settings.raw_dev), pd.read_parquet(settings.raw_prod)
-
-
 # --------------------------------------------------------------------------- preparation
 @dataclass(frozen=True)
 class PrepSummary:
