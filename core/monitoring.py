@@ -309,14 +309,9 @@ class CheckSummary:
 
 
 def _runs(settings: Settings, max_results: int) -> list[Any]:
-    from mlflow.tracking import MlflowClient
-
     from core import tracking
 
-    exp = tracking.use(settings)
-    return MlflowClient(settings.tracking_uri).search_runs(
-        [exp], filter_string=f"attributes.run_name = '{RUN_NAME}' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"], max_results=max_results)
+    return tracking.runs(settings, RUN_NAME, status="FINISHED", max_results=max_results)
 
 
 def _summary(run: Any) -> CheckSummary:

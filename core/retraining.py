@@ -67,14 +67,7 @@ def used_digests(settings: Settings) -> set[str]:
 
 
 def _runs(settings: Settings, status: str | None = None, max_results: int = 1000) -> list[Any]:
-    from mlflow.tracking import MlflowClient
-
-    exp = tracking.use(settings)
-    flt = f"attributes.run_name = '{RUN_NAME}'"
-    if status:
-        flt += f" and attributes.status = '{status}'"
-    return MlflowClient(settings.tracking_uri).search_runs(
-        [exp], filter_string=flt, order_by=["attributes.start_time DESC"], max_results=max_results)
+    return tracking.runs(settings, RUN_NAME, status=status, max_results=max_results)
 
 
 def forecast_f1(f1_series: Sequence[float], points: int) -> float | None:

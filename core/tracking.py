@@ -196,18 +196,22 @@ def versions(settings: Settings) -> list[VersionInfo]:
     return sorted((i for i in infos if i is not None), key=lambda i: int(i.version), reverse=True)
 
 
-def last_run(settings: Settings, run_name: str) -> dict[str, Any] | None:
-    """The newest finished run with this name as a dict (id, status, start, params, metrics), or None."""
+def runs(settings: Settings, run_name: str, status: str | None = None, max_results: int = 1000) -> list[Any]:
+    """The project's runs with this name (and status, when given), newest first."""
     exp_id = use(settings)
-    runs = MlflowClient(settings.tracking_uri).search_runs(
-        [exp_id],
-        filter_string=f"attributes.run_name = '{run_name}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if not runs:
+    flt = f"attributes.run_name = '{run_name}'"
+    if status:
+        flt += f" and attributes.status = '{status}'"
+    return MlflowClient(settings.tracking_uri).search_runs(
+        [exp_id], filter_string=flt, order_by=["attributes.start_time DESC"], max_results=max_results)
+
+
+def last_run(settings: Settings, run_name: str) -> dict[str, Any] | None:
+    """The newest run with this name as a dict (id, status, start, params, metrics), or None."""
+    runs_ = runs(settings, run_name, max_results=1)
+    if not runs_:
         return None
-    r = runs[0]
+    r = runs_[0]
     return {
         "run_id": r.info.run_id,
         "status": r.info.status,
