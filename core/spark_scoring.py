@@ -29,7 +29,7 @@ from typing import Any
 
 from core.config import Settings
 from core.errors import NotPreparedError, TrackingError, WorkbenchError
-from core.files import timestamp
+from core.files import keep_previous
 from core.progress import ProgressFn, Stopwatch, report
 
 APPLY_RUN = "PipelineAplicacao"
@@ -152,12 +152,6 @@ def _output_dir(settings: Settings) -> Path:
     return settings.model_output_dir / "prod_predictions_spark"
 
 
-def _keep_previous_dir(path: Path) -> None:
-    """Rename an existing output folder to `<name>.<timestamp>` (never overwrite a scored batch)."""
-    if path.exists():
-        os.replace(path, path.with_name(f"{path.name}.{timestamp()}"))
-
-
 def _aggregate_metrics(scored: Any, settings: Settings, threshold: float) -> tuple[int, dict[str, float] | None]:
     """Row count and, when labels are present, the metrics from Spark aggregates."""
     from pyspark.ml.evaluation import BinaryClassificationEvaluator
@@ -262,7 +256,7 @@ def score_spark(
         report(on_progress, 0.35, "Scoring and writing partitioned parquet")
         out = _output_dir(settings)
         out.parent.mkdir(parents=True, exist_ok=True)
-        _keep_previous_dir(out)
+        keep_previous(out)  # a folder: renamed to `<name>.<timestamp>`
         scored.write.partitionBy(PARTITION_COLUMN).parquet(out.as_uri())
 
         report(on_progress, 0.8, "Computing metrics from Spark aggregates")
