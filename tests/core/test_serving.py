@@ -60,6 +60,24 @@ def test_server_and_in_process_agree(served_settings: Settings) -> None:
     assert http == pytest.approx(tracking.predict_proba(model, test, served_settings.features), abs=1e-9)
 
 
+def test_proxied_client_path_gives_the_same_answers(served_settings: Settings, monkeypatch) -> None:
+    """With a proxy set for the server's address the client falls back to session.post."""
+    url = serving.status(served_settings).url
+    rows = [[SHOT[f] for f in served_settings.features], [33.9, -118.3, 2, 4, 1, 25]]
+    with serving.Client(url) as fast:
+        assert fast._pool is not None
+        expected = fast.predict_rows(rows)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens on port 9
+    monkeypatch.setenv("NO_PROXY", "")
+    with serving.Client(url, timeout_s=2) as proxied:
+        assert proxied._pool is None
+        with pytest.raises(serving.ServerNotRunningError):  # the proxy is down, and we say so
+            proxied.predict_rows(rows)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with serving.Client(url) as bypassed:
+        assert bypassed.predict_rows(rows) == pytest.approx(expected, abs=0)
+
+
 @pytest.mark.parametrize(
     "bad",
     [
