@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import mlflow
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from core import kobe_pyfunc
 from core.config import Settings
 from core.errors import TrackingError
 
@@ -82,26 +84,46 @@ def trusted_types(model: Any) -> list[str]:
     return list(found)
 
 
+def _save_served_sklearn(path: str, mlflow_model: Any, **kwargs: Any) -> None:
+    """`mlflow.sklearn.save_model`, then make `kobe_pyfunc` (shipped in `code/`) the pyfunc loader."""
+    import os
+
+    mlflow.sklearn.save_model(path=path, mlflow_model=mlflow_model, **kwargs)
+    mlflow_model.flavors["python_function"]["loader_module"] = kobe_pyfunc.__name__.rsplit(".", 1)[-1]
+    mlflow_model.save(os.path.join(path, "MLmodel"))
+
+
+# `Model.log` takes a "flavor" module with save_model; this one is mlflow.sklearn's plus our loader
+SERVED_SKLEARN = SimpleNamespace(__name__="mlflow.sklearn", save_model=_save_served_sklearn)
+
+
 def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name: str = "model") -> Any:
     """Log a scikit-learn model that returns P(made) when served (predict_proba).
 
     The signature declares the features as doubles; the model is stored in MLflow's safe
     (skops) format with the types it needs trusted (`trusted_types`: only scikit-learn,
-    LightGBM and numpy types), and its requirements pinned (`model_requirements`).
+    LightGBM and numpy types), and its requirements pinned (`model_requirements`). It loads
+    with `mlflow.sklearn.load_model` as any scikit-learn model; as a pyfunc (the model server,
+    Spark) it loads through `core/kobe_pyfunc.py`, copied into the model, which computes the
+    same probabilities without scikit-learn's per-call input checks.
     """
-    from mlflow.models import infer_signature
+    from mlflow.models import Model, infer_signature
 
     x = feature_frame(example, features).head(5)
     proba = np.asarray(model.predict_proba(x))
     signature = infer_signature(x, proba)
-    return mlflow.sklearn.log_model(
-        model,
+    return Model.log(
+        artifact_path=None,
         name=name,
+        flavor=SERVED_SKLEARN,
+        sk_model=model,
         signature=signature,
         input_example=x,
         pyfunc_predict_fn="predict_proba",
         pip_requirements=model_requirements(model),
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
         skops_trusted_types=trusted_types(model),
+        code_paths=[kobe_pyfunc.__file__],
     )
 
 

@@ -1,0 +1,103 @@
+"""The served pyfunc path (core/kobe_pyfunc.py): same probabilities as the pipeline, fast when it can be."""
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from lightgbm import LGBMClassifier
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+
+from core import data, kobe_pyfunc, tracking
+from core.config import Settings
+
+TOL = kobe_pyfunc.TOLERANCE  # BLAS may sum in another order than scikit-learn's own call: ~1e-16
+
+
+def same(a: np.ndarray, b: np.ndarray) -> bool:
+    return np.shape(a) == np.shape(b) and float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) <= TOL
+
+
+@pytest.fixture(scope="module")
+def splits(prepared_settings: Settings) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    s = prepared_settings
+    train, test = data.load_split(s, "train"), data.load_split(s, "test")
+    return tracking.feature_frame(train, s.features), train[s.target], tracking.feature_frame(test, s.features)
+
+
+PIPELINES = {
+    "scaler+lr": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)),
+    "scaler+dt": lambda: make_pipeline(StandardScaler(), DecisionTreeClassifier(max_depth=6, random_state=0)),
+    "scaler+lightgbm": lambda: make_pipeline(StandardScaler(), LGBMClassifier(n_estimators=40, num_leaves=6,
+                                                                             verbosity=-1, n_jobs=1)),
+    "imputer+minmax+rf": lambda: make_pipeline(SimpleImputer(), MinMaxScaler(), RandomForestClassifier(
+        n_estimators=20, max_depth=6, random_state=0, n_jobs=1)),
+    "lr alone": lambda: LogisticRegression(max_iter=500),
+}
+
+
+@pytest.mark.parametrize("kind", list(PIPELINES))
+def test_fast_path_equals_predict_proba(splits, kind: str) -> None:
+    x, y, test = splits
+    model = PIPELINES[kind]().fit(x, y)
+    fast = kobe_pyfunc.compile_proba(model)
+    assert fast is not None
+    rows = test.to_numpy(dtype=np.float64)
+    assert same(fast(rows.copy()), model.predict_proba(test))
+
+
+def test_unknown_final_step_without_known_transformer_has_no_fast_path(splits) -> None:
+    x, y, _ = splits
+    assert kobe_pyfunc.compile_proba(KNeighborsClassifier().fit(x, y)) is None
+    assert kobe_pyfunc.compile_proba(make_pipeline(StandardScaler().set_output(transform="pandas"),
+                                                   LogisticRegression()).fit(x, y)) is None
+
+
+@pytest.mark.parametrize("kind", ["scaler+lightgbm", "knn"])
+def test_logged_model_serves_through_kobe_pyfunc(prepared_settings: Settings, splits, kind: str) -> None:
+    """Logged by tracking.log_model: pyfunc loads via kobe_pyfunc, sklearn loads the plain pipeline."""
+    x, y, test = splits
+    model = (KNeighborsClassifier(n_neighbors=25) if kind == "knn" else PIPELINES[kind]()).fit(x, y)
+    with mlflow.start_run(experiment_id=tracking.use(prepared_settings)):
+        info = tracking.log_model(model, prepared_settings.features, x.assign(**{prepared_settings.target: y}))
+    served = mlflow.pyfunc.load_model(info.model_uri)
+    impl = served._model_impl
+    assert type(impl).__name__ == "ServedModel"
+    assert (impl.fast is None) == (kind == "knn")
+    frame = test.astype("float64")
+    assert same(served.predict(frame), model.predict_proba(frame))
+    plain = mlflow.sklearn.load_model(info.model_uri)
+    assert type(plain) is type(model)
+    assert np.array_equal(plain.predict_proba(frame), model.predict_proba(frame))
+
+
+def test_non_finite_rows_and_other_columns_go_through_the_pipeline(splits) -> None:
+    x, y, test = splits
+    lr = PIPELINES["scaler+lr"]().fit(x, y)
+    served = kobe_pyfunc.ServedModel(lr)
+    assert served.verify(test.head(5).to_numpy(dtype=np.float64))
+    with_nan = test.head(3).astype("float64").copy()
+    with_nan.iloc[1, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):  # scikit-learn's own message, as without the fast path
+        served.predict_proba(with_nan)
+    reordered = test.head(3)[list(reversed(test.columns))]
+    with pytest.raises(ValueError, match="feature names"):
+        served.predict_proba(reordered)
+    gbm = PIPELINES["scaler+lightgbm"]().fit(x, y)  # LightGBM scores NaN itself: same answer both ways
+    assert same(kobe_pyfunc.ServedModel(gbm).predict_proba(with_nan), gbm.predict_proba(with_nan))
+
+
+def test_a_fast_path_that_disagrees_is_dropped(splits) -> None:
+    x, y, test = splits
+    served = kobe_pyfunc.ServedModel(PIPELINES["scaler+lr"]().fit(x, y))
+    right = served.fast
+    served.fast = lambda rows: right(rows) + 1e-9
+    assert not served.verify(test.head(5).to_numpy(dtype=np.float64))
+    assert served.fast is None
+    assert np.array_equal(served.predict_proba(test.head(3)), served.sklearn_model.predict_proba(test.head(3)))
