@@ -40,7 +40,7 @@ def main() -> None:
     print(f"model v{version}; batch: {ROWS:,} rows resampled from the {len(prod):,}-row production file")
 
     t_in, p_in = median_seconds(lambda: scoring.predict_in_process(model, big, settings.features))
-    status = serving.start(settings)
+    status = serving.start(settings, workers=1)
     try:
         with serving.Client(status.url, 60.0, settings.features) as c:
             c.predict_proba(raw_prod.head(100))

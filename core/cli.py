@@ -84,9 +84,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, on_progress: Progres
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
     port = settings.serve_port if args.port is None else args.port
-    sys.stderr.write(f"starting the model server on {settings.serve_host}:{port} ...\n")
+    workers = settings.serve_workers if args.workers is None else args.workers
+    sys.stderr.write(f"starting the model server on {settings.serve_host}:{port} ({workers} worker(s)) ...\n")
     try:
-        started = serving.start(settings, port=port)
+        started = serving.start(settings, port=port, workers=workers)
         sys.stderr.write(
             f"serving {started.model_uri} (version {started.model_version}) at {started.url}; "
             f"press Ctrl-C to stop\n"
@@ -102,6 +103,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, on_progress: Progres
 def add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve the champion with `mlflow models serve` until interrupted")
     p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default 5001)")
+    p.add_argument("--workers", type=int, choices=range(1, 17), metavar="N", default=None,
+                   help="uvicorn worker processes, 1-16 (default WORKBENCH_SERVE_WORKERS, else 2 on two or more cores)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -282,7 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except WorkbenchError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return err.exit_code
     show_bar = not args.json and sys.stderr.isatty()
     on_progress, close = _terminal_progress(show_bar)
     try:

@@ -8,6 +8,10 @@ class WorkbenchError(Exception):
     exit_code = 2
 
 
+class ConfigError(WorkbenchError):
+    """An environment setting has a value the workbench cannot use."""
+
+
 class DataUnavailableError(WorkbenchError):
     """The raw data cannot be found, copied or downloaded."""
 

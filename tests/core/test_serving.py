@@ -139,9 +139,10 @@ def test_killed_server_is_reported_down_then_restarts(served_settings: Settings)
 def test_stop_leaves_no_process_behind(served_settings: Settings, tmp_path: Path) -> None:
     # a second server in another home on a free port; stopped right away after readiness
     s = _elsewhere(served_settings, tmp_path, serve_port=serving.free_port())
-    st = serving.start(s)
+    st = serving.start(s, workers=2)
+    assert st.workers == 2
     members = [psutil.Process(st.pid), *psutil.Process(st.pid).children(recursive=True)]
-    assert len(members) >= 2  # mlflow's launcher and uvicorn
+    assert len(members) >= 4  # mlflow's launcher, uvicorn's supervisor and its two workers
     stopped = serving.stop(s)
     assert not stopped.running and not serving.state_path(s).exists()
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in members)
@@ -227,3 +228,18 @@ def test_cli_serve_runs_in_the_foreground_until_terminated(champion_settings: Se
     assert proc.returncode == 0, err
     assert json.loads(out) == {"url": s.serve_url, "running": False} and "stopped" in err
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in members)
+
+
+def test_worker_count_comes_from_the_environment_and_bad_values_are_refused(tmp_path: Path) -> None:
+    from core.config import Settings as S
+    from core.errors import ConfigError
+
+    assert S.from_env({"WORKBENCH_SERVE_WORKERS": "3"}).serve_workers == 3
+    assert 1 <= S.from_env({}).serve_workers <= 2
+    for bad in ("0", "many", "17", "-1"):
+        with pytest.raises(ConfigError, match="WORKBENCH_SERVE_WORKERS must be a whole number from 1 to 16"):
+            S.from_env({"WORKBENCH_SERVE_WORKERS": bad})
+    env = {**os.environ, "WORKBENCH_HOME": str(tmp_path), "WORKBENCH_SERVE_WORKERS": "many"}
+    out = subprocess.run([sys.executable, "-m", "core", "serve"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "WORKBENCH_SERVE_WORKERS" in out.stderr and "Traceback" not in out.stderr
