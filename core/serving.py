@@ -1,10 +1,10 @@
-"""Serving the champion: `mlflow models serve` as a managed subprocess, and its HTTP client.
+"""Serving the champion: `mlflow models serve` as a managed subprocess, and single-shot inference.
 
 The server runs in its own process group with its PID, port and model version in
 `<runtime>/serve.json` and its output in `<runtime>/serve.log`. `start` resolves `@champion`
 to a version (an alias can move) and serves `models:/<name>/<version>`; `status` detects a
-stale PID file; `stop` ends the whole process group. `Client` talks to any server on a
-keep-alive session; `predict_one` validates one shot, scores it and logs it.
+stale PID file; `stop` ends the whole process group. `Client` (core/serve_client.py) talks to
+any server on kept-alive connections; `predict_one` validates one shot, scores it and logs it.
 """
 from __future__ import annotations
 
@@ -20,28 +20,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
-import pandas as pd
 import psutil
 import requests
-import urllib3
 
 from core import inference_log, inputs, tracking
 from core.config import Settings
-from core.errors import TrackingError, WorkbenchError
+from core.errors import TrackingError
 from core.files import atomic_write
+from core.serve_client import (Client, PredictionError, ServerError, ServerNotRunningError,  # noqa: F401
+                               parse_predictions, split_payload)
 
 STATE_FILE = "serve.json"
 LOG_FILE = "serve.log"
 LOG_TAIL_LINES = 15
-
-
-class ServerError(WorkbenchError):
-    """The model server could not do what was asked."""
-
-
-class ServerNotRunningError(ServerError):
-    """Nothing answers at the server's address."""
 
 
 class ServerStartError(ServerError):
@@ -50,10 +41,6 @@ class ServerStartError(ServerError):
 
 class PortInUseError(ServerError):
     """The port is taken by another program."""
-
-
-class PredictionError(ServerError):
-    """The server answered with an error (its `message`, never its stack trace)."""
 
 
 # --------------------------------------------------------------------------- process management
@@ -316,130 +303,6 @@ def wait(settings: Settings, poll_s: float = 1.0) -> ServerStatus:
         if not now.running:
             return now
         time.sleep(poll_s)
-
-
-# --------------------------------------------------------------------------- HTTP client
-def _server_message(text: str, reason: str = "") -> str:
-    """The `message` of an MLflow error answer, shortened, never the stack trace."""
-    try:
-        body = json.loads(text)
-        message = str(body.get("message", "")) if isinstance(body, dict) else str(body)
-    except ValueError:
-        message = text
-    message = " ".join(message.split())
-    return (message[:400] + "…") if len(message) > 400 else (message or reason or "no message")
-
-
-_JSON = {"Content-Type": "application/json"}
-
-
-class Client:
-    """HTTP client of a model server on a keep-alive `requests.Session`; returns P(made).
-
-    Requests go straight through the session's own urllib3 connection pool: the same kept-alive
-    connections, without requests' per-call preparation (URL parsing, cookie and proxy merging,
-    hooks), which cost about 0.7 ms of client CPU per single-row request here. When the
-    environment sets a proxy for the server's address, `session.post` is used instead.
-    """
-
-    def __init__(self, url: str, timeout_s: float = 10.0, features: tuple[str, ...] = inputs.FEATURE_NAMES) -> None:
-        self.url = url.rstrip("/")
-        self.timeout_s = float(timeout_s)
-        self.features = tuple(features)
-        self.session = requests.Session()
-        self._path = (urllib3.util.parse_url(self.url).path or "").rstrip("/") + "/invocations"
-        self._pool: Any = None
-        if not requests.utils.get_environ_proxies(self.url):
-            self._pool = self.session.get_adapter(self.url).poolmanager.connection_from_url(self.url)
-        self._timeout = urllib3.Timeout(connect=self.timeout_s, read=self.timeout_s)
-
-    def __enter__(self) -> "Client":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.session.close()
-
-    def ping(self) -> bool:
-        """True when the server answers `/ping`."""
-        try:
-            return self.session.get(f"{self.url}/ping", timeout=min(self.timeout_s, 2.0)).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def _not_running(self) -> ServerNotRunningError:
-        return ServerNotRunningError(
-            f"The model server is not running at {self.url}: start it on the Serve page "
-            f"or with `python -m core serve`."
-        )
-
-    def _timed_out(self) -> ServerError:
-        return ServerError(f"The model server at {self.url} did not answer within {self.timeout_s:g} s.")
-
-    def _post(self, body: bytes) -> tuple[int, str, str]:
-        """(status, text, reason) of a POST to `/invocations`."""
-        if self._pool is None:
-            try:
-                resp = self.session.post(f"{self.url}/invocations", data=body, headers=_JSON, timeout=self.timeout_s)
-            except requests.ConnectionError as err:
-                raise self._not_running() from err
-            except requests.Timeout as err:
-                raise self._timed_out() from err
-            return resp.status_code, resp.text, resp.reason or ""
-        try:
-            resp = self._pool.urlopen("POST", self._path, body=body, headers=_JSON, retries=False, redirect=False,
-                                      timeout=self._timeout, assert_same_host=False, preload_content=True)
-        except urllib3.exceptions.TimeoutError as err:
-            if isinstance(err, urllib3.exceptions.NewConnectionError):
-                raise self._not_running() from err
-            raise self._timed_out() from err
-        except urllib3.exceptions.HTTPError as err:  # refused, reset, closed mid-answer
-            raise self._not_running() from err
-        return resp.status, resp.data.decode("utf-8"), resp.reason or ""
-
-    def post_json(self, body: str) -> str:
-        """POST a serialized `dataframe_split` payload to `/invocations`; the answer's text."""
-        code, text, reason = self._post(body.encode("utf-8"))
-        if code >= 400:
-            raise PredictionError(f"The model server refused the request (HTTP {code}): {_server_message(text, reason)}")
-        return text
-
-    def predict_rows(self, rows: list[list[float]]) -> np.ndarray:
-        """P(made) for rows given as lists of floats in the client's feature order."""
-        body = json.dumps({"dataframe_split": {"columns": list(self.features), "data": rows}})
-        return parse_predictions(self.post_json(body))
-
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """P(made) for each row of `frame` (validated feature columns as numbers)."""
-        return parse_predictions(self.post_json(split_payload(frame, self.features)))
-
-
-def split_payload(frame: pd.DataFrame, features: tuple[str, ...]) -> str:
-    """The `dataframe_split` JSON body of `frame`'s feature columns (pandas' fast encoder)."""
-    body = frame.loc[:, list(features)].astype("float64").to_json(orient="split", index=False, double_precision=15)
-    return '{"dataframe_split": ' + body + "}"
-
-
-def parse_predictions(text: str) -> np.ndarray:
-    """P(made) from a server answer `{"predictions": [[p0, p1], ...]}` (or a flat list of P(made)).
-
-    The usual `[[p0, p1], ...]` answer is read with numpy's text parser (about twice as fast
-    as `json.loads` on large batches); anything else goes through `json.loads`.
-    """
-    start = text.find("[[")
-    if text.startswith('{"predictions": [[') and start >= 0:
-        width = text.count(",", start, text.index("]", start)) + 1
-        flat = np.fromstring(text[start:text.rindex("]") + 1].replace("[", " ").replace("]", " "), sep=",")
-        if width >= 1 and flat.size % width == 0:
-            return flat.reshape(-1, width)[:, -1]
-    preds = json.loads(text)
-    preds = preds.get("predictions", preds) if isinstance(preds, dict) else preds
-    arr = np.asarray(preds, dtype="float64")
-    if arr.ndim == 2:
-        return arr[:, -1]
-    return arr
 
 
 # --------------------------------------------------------------------------- single-shot inference

@@ -61,21 +61,46 @@ def test_server_and_in_process_agree(served_settings: Settings) -> None:
 
 
 def test_proxied_client_path_gives_the_same_answers(served_settings: Settings, monkeypatch) -> None:
-    """With a proxy set for the server's address the client falls back to session.post."""
+    """With a proxy set for the server's address the client posts through requests instead."""
     url = serving.status(served_settings).url
     rows = [[SHOT[f] for f in served_settings.features], [33.9, -118.3, 2, 4, 1, 25]]
     with serving.Client(url) as fast:
-        assert fast._pool is not None
+        assert fast._direct
         expected = fast.predict_rows(rows)
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens on port 9
     monkeypatch.setenv("NO_PROXY", "")
     with serving.Client(url, timeout_s=2) as proxied:
-        assert proxied._pool is None
+        assert not proxied._direct
         with pytest.raises(serving.ServerNotRunningError):  # the proxy is down, and we say so
             proxied.predict_rows(rows)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     with serving.Client(url) as bypassed:
-        assert bypassed.predict_rows(rows) == pytest.approx(expected, abs=0)
+        assert bypassed._direct and bypassed.predict_rows(rows) == pytest.approx(expected, abs=0)
+
+
+def test_client_survives_the_server_closing_idle_connections(served_settings: Settings) -> None:
+    """A kept-alive connection the server closed is replaced, in each thread, without an error."""
+    import threading
+
+    url = serving.status(served_settings).url
+    row = [[SHOT[f] for f in served_settings.features]]
+    with serving.Client(url) as client:
+        first = client.predict_rows(row)
+        client._local.conn.sock.shutdown(socket.SHUT_RDWR)  # as if the server had dropped it
+        assert client.predict_rows(row) == pytest.approx(first, abs=0)
+        answers: list = []
+        threads = [threading.Thread(target=lambda: answers.append(client.predict_rows(row))) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(answers) == 4 and all(a == pytest.approx(first, abs=0) for a in answers)
+        del threads
+        import gc
+
+        gc.collect()
+        assert len(client._conns) == 1  # the ended threads' connections went with them
+    assert len(client._conns) == 0
 
 
 @pytest.mark.parametrize(
