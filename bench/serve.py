@@ -1,17 +1,32 @@
-"""Benchmark of the model server: single-shot latency, concurrent throughput, in-process limit.
+"""Benchmark of the model server: single-shot latency, concurrent throughput, in-process limit,
+each against a stock baseline measured in the same run.
 
 Run: `.venv/bin/python bench/serve.py` (KOBE_DATA_DIR for the raw files; WORKBENCH_HOME to reuse
-a home with a champion). Starts its own `mlflow models serve` on a free port and stops it.
+a home with a champion). Starts its own servers on free ports and stops them.
+
+- ours: the champion as the workbench serves it (`serving.start`: `core/kobe_pyfunc.py` as the
+  pyfunc loader, uvicorn with httptools + uvloop, no access log, `settings.serve_workers`
+  workers), queried through `serving.Client`;
+- stock: the same fitted pipeline logged with plain `mlflow.sklearn.log_model` (MLflow's own
+  sklearn loader) and served by `mlflow models serve` with uvicorn's pure-Python h11 parser,
+  asyncio loop, access log and one worker, queried with `requests.Session.post`: the stack as
+  it stood before this work.
+
 Targets (issue 4): p50 <= 4 ms, p99 <= 10 ms through the project's client, >= 400 req/s with
 8 concurrent clients, zero errors.
 """
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
 import threading
 import time
+from typing import Callable
 
 import numpy as np
+import pandas as pd
 import requests
 
 from _home import bench_home
@@ -29,101 +44,168 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
             "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean())}
 
 
-def main() -> None:
-    settings = bench_home()
-    settings = settings.replace(serve_port=serving.free_port())
-    prod = data.load_split(settings, "prod")
-    rows = tracking.feature_frame(prod, settings.features).to_numpy().tolist()
-    t0 = time.perf_counter()
-    status = serving.start(settings)
-    startup = time.perf_counter() - t0
-    print(f"server: {status.model_uri} at {status.url}, ready in {startup:.1f} s (pid {status.pid})")
-    try:
-        client = serving.Client(status.url, settings.request_timeout_s, settings.features)
-        for i in range(100):  # warm-up
-            client.predict_rows([rows[i]])
+def sequential(call: Callable[[list[float]], object], rows: list[list[float]]) -> tuple[dict[str, float], int]:
+    for i in range(100):  # warm-up
+        call(rows[i])
+    lat, errors = [], 0
+    for i in range(SEQUENTIAL):
+        t = time.perf_counter()
+        try:
+            call(rows[i % len(rows)])
+        except Exception:  # noqa: BLE001 - counted, not raised
+            errors += 1
+        lat.append(time.perf_counter() - t)
+    return percentiles(lat), errors
 
-        # 1) sequential single-row requests through the project's client (keep-alive session)
-        lat: list[float] = []
-        errors = 0
-        for i in range(SEQUENTIAL):
-            t = time.perf_counter()
+
+def throughput(make_call: Callable[[], Callable[[list[float]], object]], rows: list[list[float]]) -> tuple[float, int, int]:
+    counts, errs = [0] * THREADS, [0] * THREADS
+    stop_at = time.perf_counter() + SECONDS
+
+    def worker(k: int) -> None:
+        call = make_call()
+        i = k
+        while time.perf_counter() < stop_at:
             try:
-                client.predict_rows([rows[i % len(rows)]])
-            except serving.ServerError:
-                errors += 1
-            lat.append(time.perf_counter() - t)
-        seq = percentiles(lat)
+                call(rows[i % len(rows)])
+                counts[k] += 1
+            except Exception:  # noqa: BLE001
+                errs[k] += 1
+            i += THREADS
 
-        # baseline in the same run: plain requests.post, a new connection per request
-        import json
-        plain: list[float] = []
-        for i in range(300):
-            body = json.dumps({"dataframe_split": {"columns": list(settings.features), "data": [rows[i]]}})
-            t = time.perf_counter()
-            requests.post(f"{status.url}/invocations", data=body,
-                          headers={"Content-Type": "application/json"}, timeout=10).raise_for_status()
-            plain.append(time.perf_counter() - t)
-        base = percentiles(plain)
+    t = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(THREADS)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return sum(counts) / (time.perf_counter() - t), sum(counts), sum(errs)
 
-        # 2) throughput: 8 concurrent clients for 10 s
-        counts = [0] * THREADS
-        errs = [0] * THREADS
-        stop_at = time.perf_counter() + SECONDS
 
-        def worker(k: int) -> None:
-            with serving.Client(status.url, settings.request_timeout_s, settings.features) as c:
-                i = k
-                while time.perf_counter() < stop_at:
-                    try:
-                        c.predict_rows([rows[i % len(rows)]])
-                        counts[k] += 1
-                    except serving.ServerError:
-                        errs[k] += 1
-                    i += THREADS
+def stock_server(settings, model_uri: str, port: int) -> subprocess.Popen:
+    """`mlflow models serve` of `model_uri` as it runs without the workbench's speed settings."""
+    env = serving._environment(settings)
+    env.update(UVICORN_HTTP="h11", UVICORN_LOOP="asyncio", UVICORN_ACCESS_LOG="true")
+    proc = subprocess.Popen(serving._command(settings, model_uri, port, 1), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
+                return proc
+        except requests.RequestException:
+            time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise RuntimeError("the stock server did not start")
 
-        t = time.perf_counter()
-        threads = [threading.Thread(target=worker, args=(k,)) for k in range(THREADS)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        elapsed = time.perf_counter() - t
-        rps = sum(counts) / elapsed
-        conc_errors = sum(errs)
-        client.close()
+
+def main() -> None:
+    import mlflow
+    from mlflow.models import infer_signature
+
+    settings = bench_home()
+    prod = data.load_split(settings, "prod")
+    rows = tracking.feature_frame(prod, settings.features).to_numpy(dtype=float).tolist()
+    version = tracking.champion(settings).version
+    _, model = tracking.load_model(settings, version)
+    print(f"champion v{version}: {' + '.join(type(s).__name__ for _, s in getattr(model, 'steps', [('', model)]))}")
+    results: dict[str, dict] = {}
+
+    # ---- stock baseline: same pipeline, MLflow's sklearn loader, h11 + asyncio, access log, 1 worker
+    train = data.load_split(settings, "train")
+    x = tracking.feature_frame(train, settings.features).head(5)
+    with mlflow.start_run(run_name="bench-stock-baseline", experiment_id=tracking.use(settings)):
+        stock_info = mlflow.sklearn.log_model(
+            model, name="stock-model", signature=infer_signature(x, model.predict_proba(x)), input_example=x,
+            pyfunc_predict_fn="predict_proba", pip_requirements=tracking.model_requirements(model),
+            serialization_format="skops", skops_trusted_types=tracking.trusted_types(model))
+    port = serving.free_port()
+    url = f"http://127.0.0.1:{port}/invocations"
+    proc = stock_server(settings, stock_info.model_uri, port)
+    columns = list(settings.features)
+
+    def stock_call() -> Callable[[list[float]], object]:
+        session = requests.Session()
+
+        def call(row: list[float]) -> object:
+            body = json.dumps({"dataframe_split": {"columns": columns, "data": [row]}})
+            r = session.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=10)
+            r.raise_for_status()
+            return r.json()
+        return call
+    try:
+        seq, err = sequential(stock_call(), rows)
+        rps, n, cerr = throughput(stock_call, rows)
+        results["stock"] = {"seq": seq, "errors": err, "rps": rps, "n": n, "conc_errors": cerr, "workers": 1}
     finally:
-        serving.stop(settings)
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
 
-    # 3) the limit: in-process predict_proba of one row
-    _, model = tracking.load_model(settings, status.model_version)
-    frames = [tracking.feature_frame(prod.iloc[[i]], settings.features) for i in range(1000)]
-    for f in frames[:50]:
-        model.predict_proba(f)
-    inproc: list[float] = []
-    for f in frames:
-        t = time.perf_counter()
-        model.predict_proba(f)
-        inproc.append(time.perf_counter() - t)
-    lim = percentiles(inproc)
+    # ---- ours, with 1 worker and with the default number of workers
+    for workers in sorted({1, settings.serve_workers}):
+        s = settings.replace(serve_port=serving.free_port())
+        t0 = time.perf_counter()
+        status = serving.start(s, workers=workers)
+        startup = time.perf_counter() - t0
+        import psutil
 
-    print(f"\nsequential, {SEQUENTIAL} single-row requests through serving.Client (keep-alive session):")
-    print(f"  p50 {seq['p50']:.2f} ms   p95 {seq['p95']:.2f} ms   p99 {seq['p99']:.2f} ms   errors {errors}")
-    print(f"baseline, 300 plain requests.post (new connection each):")
-    print(f"  p50 {base['p50']:.2f} ms   p95 {base['p95']:.2f} ms   p99 {base['p99']:.2f} ms"
-          f"   -> client p50 is {base['p50'] / seq['p50']:.2f}x faster")
-    print(f"throughput, {THREADS} concurrent clients for {elapsed:.1f} s:")
-    print(f"  {rps:,.0f} requests/s ({sum(counts):,} requests, {conc_errors} errors)")
-    print(f"limit, in-process predict_proba of one row (1000 calls):")
-    print(f"  p50 {lim['p50']:.3f} ms   -> HTTP p50 is {seq['p50'] / lim['p50']:.1f}x the in-process time")
+        tree = [psutil.Process(status.pid), *psutil.Process(status.pid).children(recursive=True)]
+        rss_mb = sum(p.memory_info().rss for p in tree) / 2**20
+
+        def our_call() -> Callable[[list[float]], object]:
+            client = serving.Client(status.url, s.request_timeout_s, s.features)
+            return lambda row: client.predict_rows([row])
+        try:
+            seq, err = sequential(our_call(), rows)
+            rps, n, cerr = throughput(our_call, rows)
+        finally:
+            serving.stop(s)
+        results[f"ours-{workers}"] = {"seq": seq, "errors": err, "rps": rps, "n": n, "conc_errors": cerr,
+                                      "workers": workers, "startup": startup, "rss_mb": rss_mb}
+
+    # ---- the limit: one row in-process, scikit-learn's predict_proba and the served pyfunc path
+    served = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
+    frames = [pd.DataFrame([r], columns=columns, dtype="float64") for r in rows[:1000]]
+
+    def per_call(fn: Callable[[pd.DataFrame], object]) -> dict[str, float]:
+        for f in frames[:50]:
+            fn(f)
+        lat = []
+        for f in frames:
+            t = time.perf_counter()
+            fn(f)
+            lat.append(time.perf_counter() - t)
+        return percentiles(lat)
+    sk = per_call(model.predict_proba)
+    py = per_call(served.predict)
+    fast = getattr(served._model_impl, "fast", None) is not None
+
+    base = results["stock"]
+    print(f"\n{'':28s}{'p50 ms':>8s}{'p95 ms':>8s}{'p99 ms':>8s}{'errors':>7s}{'req/s (8 clients)':>19s}{'errors':>7s}")
+    for name, r in results.items():
+        label = {"stock": "stock baseline, 1 worker"}.get(name, f"ours, {r['workers']} worker(s)")
+        q = r["seq"]
+        print(f"{label:28s}{q['p50']:8.2f}{q['p95']:8.2f}{q['p99']:8.2f}{r['errors']:7d}{r['rps']:19,.0f}{r['conc_errors']:7d}")
+    ours = results[f"ours-{settings.serve_workers}"]
+    one = results["ours-1"]
+    for name, r in results.items():
+        if "rss_mb" in r:
+            print(f"ours, {r['workers']} worker(s): ready in {r['startup']:.1f} s, process tree RSS {r['rss_mb']:,.0f} MiB")
+    print(f"\nratios in this run: p50 stock/ours {base['seq']['p50'] / ours['seq']['p50']:.2f}x; "
+          f"req/s ours/stock {ours['rps'] / base['rps']:.2f}x; {settings.serve_workers} workers vs 1: "
+          f"{ours['rps'] / one['rps']:.2f}x req/s")
+    print(f"in-process, one row: scikit-learn predict_proba p50 {sk['p50']:.3f} ms; served pyfunc path "
+          f"(schema check + {'numpy fast path' if fast else 'pipeline'}) p50 {py['p50']:.3f} ms; "
+          f"HTTP p50 is {ours['seq']['p50'] / py['p50']:.1f}x the pyfunc call")
+    print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
     checks = {
-        "p50 <= 4 ms": seq["p50"] <= 4.0,
-        "p99 <= 10 ms": seq["p99"] <= 10.0,
-        ">= 400 req/s": rps >= 400,
-        "zero errors": errors == 0 and conc_errors == 0,
+        "p50 <= 4 ms": ours["seq"]["p50"] <= 4.0,
+        "p99 <= 10 ms": ours["seq"]["p99"] <= 10.0,
+        ">= 400 req/s": ours["rps"] >= 400,
+        "zero errors": ours["errors"] == 0 and ours["conc_errors"] == 0,
     }
-    print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
-    print("\ntargets: " + ", ".join(f"{k}: {'PASS' if ok else 'FAIL'}" for k, ok in checks.items()))
+    print(f"targets (ours, {settings.serve_workers} workers): "
+          + ", ".join(f"{k}: {'PASS' if ok else 'FAIL'}" for k, ok in checks.items()))
 
 
 if __name__ == "__main__":
