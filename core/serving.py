@@ -187,6 +187,8 @@ def _environment(settings: Settings) -> dict[str, str]:
     # uvicorn's access log would add a line to serve.log per request (and ~4 % of the server's
     # CPU); every prediction made through the workbench is in the inference log instead.
     env.setdefault("UVICORN_ACCESS_LOG", "false")
+    # it binds to loopback: no reverse proxy's X-Forwarded-* headers to rewrite on each request
+    env.setdefault("UVICORN_PROXY_HEADERS", "false")
     return env
 
 
