@@ -21,8 +21,10 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -34,8 +36,9 @@ from _home import bench_home
 from core import data, serving, tracking
 
 SEQUENTIAL = 1000
+ROUNDS = 4
 THREADS = 8
-SECONDS = 10.0
+SECONDS = 10.0  # per server, split over the rounds
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:
@@ -44,30 +47,32 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
             "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean())}
 
 
-def sequential(call: Callable[[list[float]], object], rows: list[list[float]]) -> tuple[dict[str, float], int]:
-    for i in range(100):  # warm-up
-        call(rows[i])
+def sequential(call: Callable[[list[float]], object], rows: list[list[float]], n: int,
+               start: int = 0) -> tuple[list[float], int]:
+    """Latencies (s) of `n` single-row calls one after another, and the number of errors."""
     lat, errors = [], 0
-    for i in range(SEQUENTIAL):
+    for i in range(start, start + n):
         t = time.perf_counter()
         try:
             call(rows[i % len(rows)])
         except Exception:  # noqa: BLE001 - counted, not raised
             errors += 1
         lat.append(time.perf_counter() - t)
-    return percentiles(lat), errors
+    return lat, errors
 
 
-def throughput(make_call: Callable[[], Callable[[list[float]], object]], rows: list[list[float]]) -> tuple[float, int, int]:
+def throughput(make_call: Callable[[], Callable[[list[float]], object]], rows: list[list[float]],
+               seconds: float) -> tuple[float, int, int]:
+    """(requests/s, requests, errors) of THREADS clients calling as fast as they can."""
     counts, errs = [0] * THREADS, [0] * THREADS
-    stop_at = time.perf_counter() + SECONDS
+    calls = [make_call() for _ in range(THREADS)]
+    stop_at = time.perf_counter() + seconds
 
     def worker(k: int) -> None:
-        call = make_call()
         i = k
         while time.perf_counter() < stop_at:
             try:
-                call(rows[i % len(rows)])
+                calls[k](rows[i % len(rows)])
                 counts[k] += 1
             except Exception:  # noqa: BLE001
                 errs[k] += 1
@@ -80,6 +85,15 @@ def throughput(make_call: Callable[[], Callable[[list[float]], object]], rows: l
     for th in threads:
         th.join()
     return sum(counts) / (time.perf_counter() - t), sum(counts), sum(errs)
+
+
+def cpu_counters() -> list[int]:
+    """The machine-wide `cpu` line of /proc/stat (user, nice, system, idle, iowait, irq, softirq, steal)."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(v) for v in f.readline().split()[1:9]]
+    except OSError:
+        return []
 
 
 def stock_server(settings, model_uri: str, port: int) -> subprocess.Popen:
@@ -104,6 +118,7 @@ def main() -> None:
     from mlflow.models import infer_signature
 
     settings = bench_home()
+    cpu0 = cpu_counters()
     prod = data.load_split(settings, "prod")
     rows = tracking.feature_frame(prod, settings.features).to_numpy(dtype=float).tolist()
     version = tracking.champion(settings).version
@@ -121,7 +136,6 @@ def main() -> None:
             serialization_format="skops", skops_trusted_types=tracking.trusted_types(model))
     port = serving.free_port()
     url = f"http://127.0.0.1:{port}/invocations"
-    proc = stock_server(settings, stock_info.model_uri, port)
     columns = list(settings.features)
 
     def stock_call() -> Callable[[list[float]], object]:
@@ -133,35 +147,52 @@ def main() -> None:
             r.raise_for_status()
             return r.json()
         return call
+
+    # ---- all servers up at once, then measured in alternating rounds: this machine's speed
+    # drifts by up to 2x within minutes, and each round exposes every server to the same phase
+    import psutil
+
+    servers: dict[str, dict] = {}
+    stock = stock_server(settings, stock_info.model_uri, port)
+    servers["stock"] = {"label": "stock baseline, 1 worker", "make": stock_call, "workers": 1}
+    homes = []
     try:
-        seq, err = sequential(stock_call(), rows)
-        rps, n, cerr = throughput(stock_call, rows)
-        results["stock"] = {"seq": seq, "errors": err, "rps": rps, "n": n, "conc_errors": cerr, "workers": 1}
+        for workers in sorted({1, settings.serve_workers}):
+            s = settings.replace(serve_port=serving.free_port(), home=Path(tempfile.mkdtemp(prefix="kobe-serve-")),
+                                 tracking_uri_override=settings.tracking_uri)
+            homes.append(s)
+            t0 = time.perf_counter()
+            status = serving.start(s, workers=workers)
+            startup = time.perf_counter() - t0
+            tree = [psutil.Process(status.pid), *psutil.Process(status.pid).children(recursive=True)]
+
+            def our_call(url: str = status.url) -> Callable[[list[float]], object]:
+                client = serving.Client(url, settings.request_timeout_s, settings.features)
+                return lambda row: client.predict_rows([row])
+            servers[f"ours-{workers}"] = {"label": f"ours, {workers} worker(s)", "make": our_call, "workers": workers,
+                                          "startup": startup,
+                                          "rss_mb": sum(p.memory_info().rss for p in tree) / 2**20}
+        for srv in servers.values():
+            srv.update(call=srv["make"](), lat=[], errors=0, rps=[], n=0, conc_errors=0)
+            sequential(srv["call"], rows, 100)  # warm-up
+        for r in range(ROUNDS):
+            for srv in servers.values():
+                lat, err = sequential(srv["call"], rows, SEQUENTIAL // ROUNDS, start=r * SEQUENTIAL)
+                srv["lat"] += lat
+                srv["errors"] += err
+            for srv in servers.values():
+                rps, n, cerr = throughput(srv["make"], rows, SECONDS / ROUNDS)
+                srv["rps"].append(rps)
+                srv["n"] += n
+                srv["conc_errors"] += cerr
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-
-    # ---- ours, with 1 worker and with the default number of workers
-    for workers in sorted({1, settings.serve_workers}):
-        s = settings.replace(serve_port=serving.free_port())
-        t0 = time.perf_counter()
-        status = serving.start(s, workers=workers)
-        startup = time.perf_counter() - t0
-        import psutil
-
-        tree = [psutil.Process(status.pid), *psutil.Process(status.pid).children(recursive=True)]
-        rss_mb = sum(p.memory_info().rss for p in tree) / 2**20
-
-        def our_call() -> Callable[[list[float]], object]:
-            client = serving.Client(status.url, s.request_timeout_s, s.features)
-            return lambda row: client.predict_rows([row])
-        try:
-            seq, err = sequential(our_call(), rows)
-            rps, n, cerr = throughput(our_call, rows)
-        finally:
+        os.killpg(stock.pid, signal.SIGTERM)
+        stock.wait(timeout=30)
+        for s in homes:
             serving.stop(s)
-        results[f"ours-{workers}"] = {"seq": seq, "errors": err, "rps": rps, "n": n, "conc_errors": cerr,
-                                      "workers": workers, "startup": startup, "rss_mb": rss_mb}
+    for srv in servers.values():
+        srv["seq"] = percentiles(srv["lat"])
+    results = servers
 
     # ---- the limit: one row in-process, scikit-learn's predict_proba and the served pyfunc path
     served = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
@@ -180,12 +211,16 @@ def main() -> None:
     py = per_call(served.predict)
     fast = getattr(served._model_impl, "fast", None) is not None
 
+    for r in results.values():
+        r["rounds"], r["rps"] = r["rps"], float(np.median(r["rps"]))
     base = results["stock"]
-    print(f"\n{'':28s}{'p50 ms':>8s}{'p95 ms':>8s}{'p99 ms':>8s}{'errors':>7s}{'req/s (8 clients)':>19s}{'errors':>7s}")
-    for name, r in results.items():
-        label = {"stock": "stock baseline, 1 worker"}.get(name, f"ours, {r['workers']} worker(s)")
+    print(f"\n{SEQUENTIAL} sequential single-row requests per server in {ROUNDS} rounds; {THREADS} clients for "
+          f"{SECONDS / ROUNDS:g} s per round (req/s: median of the rounds)")
+    print(f"{'':28s}{'p50 ms':>8s}{'p95 ms':>8s}{'p99 ms':>8s}{'errors':>7s}{'req/s':>8s}{'errors':>7s}   req/s per round")
+    for r in results.values():
         q = r["seq"]
-        print(f"{label:28s}{q['p50']:8.2f}{q['p95']:8.2f}{q['p99']:8.2f}{r['errors']:7d}{r['rps']:19,.0f}{r['conc_errors']:7d}")
+        print(f"{r['label']:28s}{q['p50']:8.2f}{q['p95']:8.2f}{q['p99']:8.2f}{r['errors']:7d}{r['rps']:8,.0f}"
+              f"{r['conc_errors']:7d}   {', '.join(f'{v:,.0f}' for v in r['rounds'])}")
     ours = results[f"ours-{settings.serve_workers}"]
     one = results["ours-1"]
     for name, r in results.items():
@@ -197,6 +232,10 @@ def main() -> None:
     print(f"in-process, one row: scikit-learn predict_proba p50 {sk['p50']:.3f} ms; served pyfunc path "
           f"(schema check + {'numpy fast path' if fast else 'pipeline'}) p50 {py['p50']:.3f} ms; "
           f"HTTP p50 is {ours['seq']['p50'] / py['p50']:.1f}x the pyfunc call")
+    cpu1 = cpu_counters()
+    if cpu0 and cpu1:
+        delta = [b - a for a, b in zip(cpu0, cpu1)]
+        print(f"CPU time stolen by the hypervisor during the run: {100 * delta[7] / max(sum(delta), 1):.1f} %")
     print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
     checks = {
         "p50 <= 4 ms": ours["seq"]["p50"] <= 4.0,
