@@ -197,8 +197,8 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
     """Start serving the current champion on `port` and wait until `/ping` answers.
 
     `workers` uvicorn processes (default `settings.serve_workers`: 2 on two or more cores,
-    which served 2.2x the requests/s of one worker with 8 concurrent clients here, at the
-    same single-shot latency).
+    which served about twice the requests/s of one worker with 8 concurrent clients here, at
+    the same single-shot latency).
 
     Returns the running server's status (the same server when it already runs on that port).
     Raises `TrackingError` without a champion, `PortInUseError` when another program holds the
