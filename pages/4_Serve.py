@@ -59,7 +59,7 @@ with st.container(border=True):
     else:
         c4.button("Start server", type="primary", on_click=start_server, width="stretch")
     st.caption(f"Address: `{status.url}` · log: `{status.log_path}`"
-               + (f" · pid {status.pid}" if status.running else ""))
+               + (f" · pid {status.pid} · {status.workers or 1} worker(s)" if status.running else ""))
     if status.running and champion and status.model_version != champion.version:
         st.warning(f"The server still serves v{status.model_version}, but the champion is now v{champion.version}: "
                    f"stop and start the server to serve the new champion.")
