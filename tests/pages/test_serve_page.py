@@ -21,6 +21,8 @@ def test_submit_scores_one_shot_and_logs_it(run_page, served_settings: Settings)
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Server"] == "up" and metrics["Version served"] == "v1"
+    workers = serving.status(served_settings).workers
+    assert any(f"{workers} worker(s)" in c.value for c in at.caption)
     assert "click **Predict**" in at.info[0].value
     before = inference_log.count(served_settings)
     at.number_input[2].set_value(79)  # shot distance beyond anything seen in training
