@@ -123,7 +123,7 @@ class Settings:
     serve_host: str = "127.0.0.1"
     serve_port: int = 5001
     # two workers: about twice the requests/s of one with 8 concurrent clients on 2 cores (1.3-2.8x
-    # over ten runs), same single-shot latency (bench/RESULTS.md); each worker holds a copy of the model
+    # over twelve runs), same single-shot latency (bench/RESULTS.md); each worker holds a copy of the model
     serve_workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
     serve_start_timeout_s: float = 90.0
     request_timeout_s: float = 10.0
