@@ -91,8 +91,9 @@ def _transform(step: Any) -> Transform | None:
     return None
 
 
-def _final(est: Any, after_transform: bool) -> Transform | None:
-    """`est.predict_proba` (both columns) on a float64 array; else None."""
+def _final(est: Any, after_transform: bool, threads: int | None = None) -> Transform | None:
+    """`est.predict_proba` (both columns) on a float64 array; else None. `threads` overrides
+    LightGBM's thread count (the answer does not depend on it)."""
     kind = type(est).__name__
     classes = getattr(est, "classes_", None)
     if classes is None or len(classes) != 2:
@@ -111,7 +112,8 @@ def _final(est: Any, after_transform: bool) -> Transform | None:
     if kind == "LGBMClassifier" and getattr(est, "objective_", None) == "binary":
         booster = est.booster_
         n_jobs = est.get_params().get("n_jobs")
-        threads = 0 if n_jobs is None else (n_jobs if n_jobs > 0 else max((os.cpu_count() or 1) + 1 + n_jobs, 1))
+        if threads is None:
+            threads = 0 if n_jobs is None else (n_jobs if n_jobs > 0 else max((os.cpu_count() or 1) + 1 + n_jobs, 1))
 
         def lightgbm(x: np.ndarray) -> np.ndarray:
             p = booster.predict(x, num_threads=threads)
@@ -125,7 +127,7 @@ def _final(est: Any, after_transform: bool) -> Transform | None:
     return None
 
 
-def compile_proba(model: Any) -> Transform | None:
+def compile_proba(model: Any, threads: int | None = None) -> Transform | None:
     """A numpy function equal to `model.predict_proba` on finite float rows, or None."""
     steps = list(model.steps) if hasattr(model, "steps") else [("model", model)]
     transforms: list[Transform] = []
@@ -136,7 +138,7 @@ def compile_proba(model: Any) -> Transform | None:
         if fn is None:
             return None
         transforms.append(fn)
-    final = _final(steps[-1][1], after_transform=bool(transforms))
+    final = _final(steps[-1][1], after_transform=bool(transforms), threads=threads)
     if final is None:
         return None
 
@@ -150,10 +152,10 @@ def compile_proba(model: Any) -> Transform | None:
 class ServedModel:
     """The pyfunc wrapper MLflow serves: `predict_proba` on a DataFrame, fast when it can be."""
 
-    def __init__(self, sklearn_model: Any) -> None:
+    def __init__(self, sklearn_model: Any, threads: int | None = None) -> None:
         self.sklearn_model = sklearn_model
         self.features = [str(c) for c in getattr(sklearn_model, "feature_names_in_", [])]
-        self.fast = compile_proba(sklearn_model) if self.features else None
+        self.fast = compile_proba(sklearn_model, threads) if self.features else None
 
     def get_raw_model(self) -> Any:
         return self.sklearn_model

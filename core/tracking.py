@@ -258,9 +258,25 @@ def load_model(settings: Settings, version: str | None = None) -> tuple[str, Any
     return str(version), model
 
 
+# from this many rows, in-process scoring goes through kobe_pyfunc on every core (LightGBM's
+# training n_jobs=1 would leave one idle): 1M rows 0.47-0.64 s instead of 0.92-1.03 s here
+PARALLEL_ROWS = 100_000
+
+
 def predict_proba(model: Any, df: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
-    """P(made) for each row of `df` (the model's positive-class column)."""
-    return np.asarray(model.predict_proba(feature_frame(df, features)))[:, 1]
+    """P(made) for each row of `df` (the model's positive-class column).
+
+    Large frames are scored by `kobe_pyfunc.ServedModel` with all cores, after checking it
+    against the pipeline on the first rows; anything it does not handle uses the pipeline.
+    """
+    x = feature_frame(df, features)
+    if len(x) >= PARALLEL_ROWS:
+        import os
+
+        served = kobe_pyfunc.ServedModel(model, threads=os.cpu_count() or 1)
+        if served.fast is not None and served.verify(x.head(5).to_numpy(dtype=np.float64)):
+            return np.asarray(served.predict_proba(x))[:, 1]
+    return np.asarray(model.predict_proba(x))[:, 1]
 
 
 def _redacted(uri: str) -> str:

@@ -101,3 +101,24 @@ def test_a_fast_path_that_disagrees_is_dropped(splits) -> None:
     assert not served.verify(test.head(5).to_numpy(dtype=np.float64))
     assert served.fast is None
     assert np.array_equal(served.predict_proba(test.head(3)), served.sklearn_model.predict_proba(test.head(3)))
+
+
+def test_large_in_process_batches_use_every_core_with_the_same_answer(splits, monkeypatch) -> None:
+    """tracking.predict_proba goes through the fast path from PARALLEL_ROWS rows, LightGBM on all cores."""
+    x, y, test = splits
+    gbm = PIPELINES["scaler+lightgbm"]().fit(x, y)
+    used: list[int | None] = []
+    real = kobe_pyfunc.ServedModel.__init__
+
+    def spy(self, model, threads=None):
+        used.append(threads)
+        real(self, model, threads)
+    monkeypatch.setattr(kobe_pyfunc.ServedModel, "__init__", spy)
+    monkeypatch.setattr(tracking, "PARALLEL_ROWS", 1000)
+    features = tuple(test.columns)
+    assert same(tracking.predict_proba(gbm, test, features), gbm.predict_proba(test)[:, 1])
+    assert used and used[-1] is not None and used[-1] >= 1
+    small = test.head(999)
+    before = len(used)
+    assert same(tracking.predict_proba(gbm, small, features), gbm.predict_proba(small)[:, 1])
+    assert len(used) == before  # below the threshold: the pipeline itself
