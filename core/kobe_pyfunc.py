@@ -66,11 +66,11 @@ def _transform(step: Any) -> Transform | None:
         scale = step.scale_ if step.with_std else None
 
         def standard(x: np.ndarray) -> np.ndarray:
-            if mean is not None:
-                x = x - mean
+            # scikit-learn's own order: subtract, then divide in place (one new array, not two)
+            out = x - mean if mean is not None else np.array(x, dtype=np.float64)
             if scale is not None:
-                x = x / scale
-            return x
+                out /= scale
+            return out
         return standard
     if kind == "MinMaxScaler":
         low, high = step.feature_range
