@@ -1,6 +1,7 @@
 """MLflow: the store, the project's experiment, runs, model logging, registry and aliases."""
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -86,8 +87,6 @@ def trusted_types(model: Any) -> list[str]:
 
 def _save_served_sklearn(path: str, mlflow_model: Any, **kwargs: Any) -> None:
     """`mlflow.sklearn.save_model`, then make `kobe_pyfunc` (shipped in `code/`) the pyfunc loader."""
-    import os
-
     mlflow.sklearn.save_model(path=path, mlflow_model=mlflow_model, **kwargs)
     mlflow_model.flavors["python_function"]["loader_module"] = kobe_pyfunc.__name__.rsplit(".", 1)[-1]
     mlflow_model.save(os.path.join(path, "MLmodel"))
@@ -271,8 +270,6 @@ def predict_proba(model: Any, df: pd.DataFrame, features: tuple[str, ...]) -> np
     """
     x = feature_frame(df, features)
     if len(x) >= PARALLEL_ROWS:
-        import os
-
         served = kobe_pyfunc.ServedModel(model, threads=os.cpu_count() or 1)
         if served.fast is not None and served.verify(x.head(5).to_numpy(dtype=np.float64)):
             return np.asarray(served.predict_proba(x))[:, 1]
