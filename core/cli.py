@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any, Callable
 
-from core.config import Settings
+from core.config import MAX_SERVE_WORKERS, Settings
 from core.errors import WorkbenchError
 from core.progress import ProgressFn
 
@@ -103,8 +103,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, on_progress: Progres
 def add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve the champion with `mlflow models serve` until interrupted")
     p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default 5001)")
-    p.add_argument("--workers", type=int, choices=range(1, 17), metavar="N", default=None,
-                   help="uvicorn worker processes, 1-16 (default WORKBENCH_SERVE_WORKERS, else 2 on two or more cores)")
+    p.add_argument("--workers", type=int, choices=range(1, MAX_SERVE_WORKERS + 1), metavar="N", default=None,
+                   help=f"uvicorn worker processes, 1-{MAX_SERVE_WORKERS} (default WORKBENCH_SERVE_WORKERS, "
+                        "else 2 on two or more cores)")
     p.set_defaults(func=cmd_serve)
 
 

@@ -26,6 +26,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 FEATURES: tuple[str, ...] = ("lat", "lon", "minutes_remaining", "period", "playoffs", "shot_distance")
 TARGET = "shot_made_flag"
+MAX_SERVE_WORKERS = 16  # uvicorn worker processes of the model server: 1..this
 
 # Public addresses of the raw files and their SHA-256 sums (from the course repository
 # tciodaro/eng_ml, folder data/). A file that does not match is never used.
@@ -251,8 +252,9 @@ class Settings:
             values["serve_port"] = int(env["WORKBENCH_SERVE_PORT"])
         if env.get("WORKBENCH_SERVE_WORKERS"):
             raw = env["WORKBENCH_SERVE_WORKERS"].strip()
-            if not raw.isdigit() or not 1 <= int(raw) <= 16:
-                raise ConfigError(f"WORKBENCH_SERVE_WORKERS must be a whole number from 1 to 16, not {raw!r}.")
+            if not raw.isdigit() or not 1 <= int(raw) <= MAX_SERVE_WORKERS:
+                raise ConfigError(f"WORKBENCH_SERVE_WORKERS must be a whole number from 1 to {MAX_SERVE_WORKERS}, "
+                                  f"not {raw!r}.")
             values["serve_workers"] = int(raw)
         if env.get("WORKBENCH_APP_PORT"):
             values["app_port"] = int(env["WORKBENCH_APP_PORT"])

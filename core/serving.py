@@ -28,7 +28,7 @@ from core.config import Settings
 from core.errors import TrackingError
 from core.files import atomic_write
 from core.serve_client import (Client, PredictionError, ServerError, ServerNotRunningError,  # noqa: F401
-                               parse_predictions, split_payload)
+                               parse_predictions)
 
 STATE_FILE = "serve.json"
 LOG_FILE = "serve.log"
