@@ -1,17 +1,18 @@
 """Kobe Workbench home: page setup and the pipeline's status at a glance."""
-from pathlib import Path
 
 import streamlit as st
 
 from core.config import Settings
-from core.status import pipeline_status
+from core.pipeline import pipeline_status
+from ui.pages import page_of
 
 st.set_page_config(page_title="Kobe Workbench", layout="wide")
 
 settings = Settings.from_env()
+spec = settings.dataset
 st.title("Kobe Workbench")
-st.caption("From raw Kobe Bryant shot data to a served, monitored model: prepare → train → compare → "
-           "serve → score production → watch for drift.")
+st.caption(f"From raw data to a served, monitored model: prepare → train → compare → serve → score production → "
+           f"watch for drift. Dataset: **{spec.title}** (predict `{spec.target.column}` = {spec.positive_name}).")
 
 status = pipeline_status(settings)
 c1, c2, c3, c4 = st.columns(4)
@@ -24,15 +25,16 @@ c4.metric("Last drift check", status.last_check, help=status.last_check_detail)
 if status.last_check != "none":
     st.caption(f"Last drift check: {status.last_check_detail}")
 st.info(f"**Next step:** {status.next_step}.")
-if (Path(__file__).parent / status.next_page).exists():
-    st.page_link(status.next_page, label=f"Go: {status.next_step}", icon=":material/arrow_forward:")
+next_page = page_of(status.next_stage)
+if next_page:
+    st.page_link(next_page, label=f"Go: {status.next_step}", icon=":material/arrow_forward:")
 
 st.subheader("Pages")
 st.markdown(
-    "- **Data**: acquire and prepare the data, see the shot chart and dev vs prod distributions.\n"
+    "- **Data**: acquire and prepare the data, see dev vs prod distributions (and the dataset's own chart).\n"
     "- **Train**: train candidate models with PyCaret, logged to MLflow.\n"
     "- **Compare**: compare candidates' curves, promote a version to champion.\n"
-    "- **Serve**: serve the champion over HTTP and query it shot by shot.\n"
+    f"- **Serve**: serve the champion over HTTP and query it {spec.row_noun} by {spec.row_noun}.\n"
     "- **Production**: score the production batch and see whether the model holds.\n"
     "- **Drift**: upload a new batch and check drift and model health, with or without labels."
 )

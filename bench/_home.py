@@ -13,14 +13,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import data, tracking  # noqa: E402
+from core import tracking
 from core.config import Settings  # noqa: E402
+from core.data import preparation
+from core.modeling import model_io, registry
 
 
 def bench_home() -> Settings:
     """Settings of a home with prepared data and a registered champion."""
     settings = Settings.from_env()
-    if os.environ.get("WORKBENCH_HOME") and data.is_prepared(settings) and tracking.champion(settings):
+    if os.environ.get("WORKBENCH_HOME") and preparation.is_prepared(settings) and registry.champion(settings):
         return settings
     import mlflow
     from sklearn.linear_model import LogisticRegression
@@ -30,11 +32,11 @@ def bench_home() -> Settings:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["WORKBENCH_HOME"] = tempfile.mkdtemp(prefix="kobe-bench-")
     settings = Settings.from_env(env)
-    data.prepare(settings)
-    train = data.load_split(settings, "train")
-    x = tracking.feature_frame(train, settings.features)
+    preparation.prepare(settings)
+    train = preparation.load_split(settings, "train")
+    x = model_io.feature_frame(train, settings.features)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, train[settings.target])
     with mlflow.start_run(run_name="bench-model", experiment_id=tracking.use(settings)):
-        info = tracking.log_model(model, settings.features, train)
-    tracking.promote(settings, tracking.register(settings, info.model_uri))
+        info = model_io.log_model(model, settings.features, train, rules=settings.dataset.rules)
+    registry.promote(settings, registry.register(settings, info.model_uri))
     return settings

@@ -3,7 +3,7 @@
 Run:  WORKBENCH_HOME=<a home with prepared data and a champion> .venv/bin/python bench/drift.py
 
 Prints, in one run:
-- per-feature statistics + verdict (`drift.feature_drift`, no file reading, scoring or domain
+- per-feature statistics + verdict (`drift_statistics.feature_drift`, no file reading, scoring or domain
   classifier): median of 7, against a plain numpy PSI (reference-quantile bins) + scipy KS
   baseline measured on the same batch (median of 3);
 - the pieces of a check (read + validate, scoring, domain classifier);
@@ -26,15 +26,18 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import data, drift, monitoring, tracking, validation  # noqa: E402
 from core.config import Settings  # noqa: E402
+from core.data import batches, preparation
+from core.modeling import model_io, registry
+from core.monitoring import check, reference
+from core.monitoring import statistics as drift_statistics
 
 N = 1_000_000
 
 
 def make_batch(settings: Settings, seed: int = 0) -> pd.DataFrame:
     """Production shots resampled to N rows with small noise, kept inside each feature's domain."""
-    prod = data.load_split(settings, "prod")
+    prod = preparation.load_split(settings, "prod")
     rng = np.random.default_rng(seed)
     b = prod.iloc[rng.integers(0, len(prod), N)][list(settings.features)].reset_index(drop=True)
     b["lat"] += rng.normal(0, 0.002, N)
@@ -70,14 +73,14 @@ def timed(fn, repeat: int) -> tuple[float, object]:
 
 def main() -> None:
     s = Settings.from_env()
-    if not data.is_prepared(s) or tracking.champion(s) is None:
+    if not preparation.is_prepared(s) or registry.champion(s) is None:
         sys.exit("Needs prepared data and a champion in WORKBENCH_HOME (Data and Train pages).")
-    train = data.load_split(s, "train")
+    train = preparation.load_split(s, "train")
     batch = make_batch(s)
-    ref = drift.load_reference(s)
+    ref = reference.load_reference(s)
     print(f"batch: {len(batch):,} rows (production resampled with noise); training reference: {ref.n_rows:,} rows")
 
-    ours, stats = timed(lambda: drift.feature_drift(batch, ref, s), 7)
+    ours, stats = timed(lambda: drift_statistics.feature_drift(batch, ref, s), 7)
     base, base_result = timed(lambda: baseline(batch, train, s.features), 3)
     print(f"per-feature statistics + verdict: median {ours * 1000:.1f} ms (7 runs)")
     print(f"baseline numpy PSI + scipy KS:    median {base * 1000:.1f} ms (3 runs); ratio baseline/ours {base / ours:.1f}x")
@@ -90,10 +93,10 @@ def main() -> None:
         path = Path(tmp) / "prod_1m.parquet"
         batch.to_parquet(path, index=False)
         size_mb = path.stat().st_size / 1e6
-        t_read, b = timed(lambda: validation.read_batch(path, s), 3)
-        version, model = monitoring.champion_model(s)
-        t_score, _ = timed(lambda: tracking.predict_proba(model, b.frame, s.features), 3)
-        t_dom, auc = timed(lambda: drift.domain_auc(train, b.frame, s.features, s.drift), 3)
+        t_read, b = timed(lambda: batches.read_batch(path, s), 3)
+        version, model = check.champion_model(s)
+        t_score, _ = timed(lambda: model_io.predict_proba(model, b.frame, s.features), 3)
+        t_dom, auc = timed(lambda: drift_statistics.domain_auc(train, b.frame, s.features, s.drift), 3)
         print(f"read + validate {size_mb:.1f} MB parquet: median {t_read * 1000:.0f} ms; scoring (model v{version}): "
               f"{t_score * 1000:.0f} ms; domain classifier: {t_dom * 1000:.0f} ms (AUC {auc:.3f})")
 

@@ -5,7 +5,7 @@ as parquet files of 1,000,000 rows. The champion is a logistic regression regist
 throwaway home (embedded store). For each size both engines score the same files in the same
 run and write their output as parquet:
 
-- in-process: `pyarrow` reads record batches of `--chunk` rows, `tracking.predict_proba`, a
+- in-process: `pyarrow` reads record batches of `--chunk` rows, `model_io.predict_proba`, a
   `ParquetWriter` appends the scored chunk; P(made) and labels are kept for the metrics
   (`core.metrics.from_proba`), as the in-process apply path computes them;
 - Spark: `core.spark_scoring.score_spark` on `local[2]` (mlflow spark_udf, partitioned parquet,
@@ -38,8 +38,11 @@ import psutil  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from core import data, metrics, spark_scoring, tracking  # noqa: E402
+from core import tracking
 from core.config import Settings  # noqa: E402
+from core.data import preparation
+from core.modeling import metrics, model_io, registry
+from core.scoring import spark as spark_scoring
 
 FILE_ROWS = 1_000_000
 
@@ -96,20 +99,20 @@ def champion_home(root: Path) -> Settings:
     env = {k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["WORKBENCH_HOME"] = str(root)
     s = Settings.from_env(env)
-    data.prepare(s)
-    train = data.load_split(s, "train")
+    preparation.prepare(s)
+    train = preparation.load_split(s, "train")
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(
-        tracking.feature_frame(train, s.features), train[s.target])
+        model_io.feature_frame(train, s.features), train[s.target])
     exp = tracking.use(s)
     with mlflow.start_run(run_name="bench-model", experiment_id=exp):
-        info = tracking.log_model(model, s.features, train)
-    tracking.promote(s, tracking.register(s, info.model_uri))
+        info = model_io.log_model(model, s.features, train, rules=s.dataset.rules)
+    registry.promote(s, registry.register(s, info.model_uri))
     return s
 
 
 def make_batch(settings: Settings, rows: int, folder: Path, seed: int = 7) -> Path:
     """`rows` rows resampled from the production batch, as parquet files of FILE_ROWS rows."""
-    prod = data.load_split(settings, "prod")
+    prod = preparation.load_split(settings, "prod")
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True)
     done, i = 0, 0
@@ -123,14 +126,14 @@ def make_batch(settings: Settings, rows: int, folder: Path, seed: int = 7) -> Pa
 
 def score_in_process(settings: Settings, folder: Path, out: Path, chunk: int) -> dict[str, float]:
     """Chunked pandas scoring: read, predict_proba, append to one output parquet; metrics at the end."""
-    _, model = tracking.load_model(settings)
+    _, model = registry.load_model(settings)
     probas, labels = [], []
     writer = None
     try:
         for path in sorted(folder.glob("*.parquet")):
             for rb in pq.ParquetFile(path).iter_batches(batch_size=chunk):
                 df = rb.to_pandas()
-                p = tracking.predict_proba(model, df, settings.features)
+                p = model_io.predict_proba(model, df, settings.features)
                 scored = df.assign(proba_made=p, pred_made=(p >= settings.threshold).astype("int32"))
                 table = pa.Table.from_pandas(scored, preserve_index=False)
                 if writer is None:

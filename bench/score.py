@@ -12,10 +12,11 @@ import time
 
 import numpy as np
 import pandas as pd
-
 from _home import bench_home
 
-from core import scoring, serving, tracking
+from core.scoring import local
+from core.serving import client
+from core.serving import server as model_server
 
 ROWS = 1_000_000
 REPEATS = 3
@@ -32,35 +33,35 @@ def median_seconds(fn, repeats: int = REPEATS) -> tuple[float, object]:
 
 def main() -> None:
     settings = bench_home()
-    settings = settings.replace(serve_port=serving.free_port())
+    settings = settings.replace(serve_port=model_server.free_port())
     prod = pd.read_parquet(settings.prod_filtered_path)
     raw_prod = pd.read_parquet(settings.raw_prod).loc[:, list(settings.features)].dropna()
     big = prod.sample(ROWS, replace=True, random_state=0).reset_index(drop=True)
-    version, model = scoring.load_champion(settings)
+    version, model = local.load_champion(settings)
     print(f"model v{version}; batch: {ROWS:,} rows resampled from the {len(prod):,}-row production file")
 
-    t_in, p_in = median_seconds(lambda: scoring.predict_in_process(model, big, settings.features))
-    status = serving.start(settings, workers=1)
+    t_in, p_in = median_seconds(lambda: local.predict_in_process(model, big, settings.features))
+    status = model_server.start(settings, workers=1)
     try:
-        with serving.Client(status.url, 60.0, settings.features) as c:
+        with client.Client(status.url, 60.0, settings.features) as c:
             c.predict_proba(raw_prod.head(100))
             t_one, _ = median_seconds(lambda: c.predict_proba(raw_prod), repeats=5)
         results = {}
         for chunk, workers in ((10_000, 2), (25_000, 2), (50_000, 2)):
-            t, p = median_seconds(lambda: scoring.predict_http(big, status.url, settings.features,
+            t, p = median_seconds(lambda: local.predict_http(big, status.url, settings.features,
                                                                chunk_rows=chunk, workers=workers))
             results[(chunk, workers, "1 server worker")] = (t, float(np.max(np.abs(p - p_in))))
     finally:
-        serving.stop(settings)
+        model_server.stop(settings)
     # the same with two uvicorn workers (the server's JSON encoding is the bottleneck)
-    status = serving.start(settings, workers=2)
+    status = model_server.start(settings, workers=2)
     try:
         for chunk, workers in ((25_000, 2), (50_000, 3)):
-            t, p = median_seconds(lambda: scoring.predict_http(big, status.url, settings.features,
+            t, p = median_seconds(lambda: local.predict_http(big, status.url, settings.features,
                                                                chunk_rows=chunk, workers=workers))
             results[(chunk, workers, "2 server workers")] = (t, float(np.max(np.abs(p - p_in))))
     finally:
-        serving.stop(settings)
+        model_server.stop(settings)
 
     print(f"\nin-process predict_proba, {ROWS:,} rows (median of {REPEATS}): {t_in:.3f} s "
           f"= {ROWS / t_in:,.0f} rows/s")

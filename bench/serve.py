@@ -4,9 +4,9 @@ each against a stock baseline measured in the same run.
 Run: `.venv/bin/python bench/serve.py` (KOBE_DATA_DIR for the raw files; WORKBENCH_HOME to reuse
 a home with a champion). Starts its own servers on free ports and stops them.
 
-- ours: the champion as the workbench serves it (`serving.start`: `core/kobe_pyfunc.py` as the
+- ours: the champion as the workbench serves it (`server.start`: `core/kobe_pyfunc.py` as the
   pyfunc loader, uvicorn with httptools + uvloop, no access log, `settings.serve_workers`
-  workers), queried through `serving.Client`;
+  workers), queried through `serving_client.Client`;
 - stock: the same fitted pipeline logged with plain `mlflow.sklearn.log_model` (MLflow's own
   sklearn loader) and served by `mlflow models serve` with uvicorn's pure-Python h11 parser,
   asyncio loop, access log and one worker, queried with `requests.Session.post`: the stack as
@@ -30,10 +30,13 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import requests
-
 from _home import bench_home
 
-from core import data, serving, tracking
+from core import tracking
+from core.data import preparation
+from core.modeling import model_io, registry
+from core.serving import client as serving_client
+from core.serving import server
 
 SEQUENTIAL = 1000
 ROUNDS = 4
@@ -98,9 +101,9 @@ def cpu_counters() -> list[int]:
 
 def stock_server(settings, model_uri: str, port: int) -> subprocess.Popen:
     """`mlflow models serve` of `model_uri` as it runs without the workbench's speed settings."""
-    env = serving._environment(settings)
+    env = server._environment(settings)
     env.update(UVICORN_HTTP="h11", UVICORN_LOOP="asyncio", UVICORN_ACCESS_LOG="true")
-    proc = subprocess.Popen(serving._command(settings, model_uri, port, 1), env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(server._command(settings, model_uri, port, 1), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -119,22 +122,22 @@ def main() -> None:
 
     settings = bench_home()
     cpu0 = cpu_counters()
-    prod = data.load_split(settings, "prod")
-    rows = tracking.feature_frame(prod, settings.features).to_numpy(dtype=float).tolist()
-    version = tracking.champion(settings).version
-    _, model = tracking.load_model(settings, version)
+    prod = preparation.load_split(settings, "prod")
+    rows = model_io.feature_frame(prod, settings.features).to_numpy(dtype=float).tolist()
+    version = registry.champion(settings).version
+    _, model = registry.load_model(settings, version)
     print(f"champion v{version}: {' + '.join(type(s).__name__ for _, s in getattr(model, 'steps', [('', model)]))}")
     results: dict[str, dict] = {}
 
     # ---- stock baseline: same pipeline, MLflow's sklearn loader, h11 + asyncio, access log, 1 worker
-    train = data.load_split(settings, "train")
-    x = tracking.feature_frame(train, settings.features).head(5)
+    train = preparation.load_split(settings, "train")
+    x = model_io.feature_frame(train, settings.features).head(5)
     with mlflow.start_run(run_name="bench-stock-baseline", experiment_id=tracking.use(settings)):
         stock_info = mlflow.sklearn.log_model(
             model, name="stock-model", signature=infer_signature(x, model.predict_proba(x)), input_example=x,
-            pyfunc_predict_fn="predict_proba", pip_requirements=tracking.model_requirements(model),
-            serialization_format="skops", skops_trusted_types=tracking.trusted_types(model))
-    port = serving.free_port()
+            pyfunc_predict_fn="predict_proba", pip_requirements=model_io.model_requirements(model),
+            serialization_format="skops", skops_trusted_types=model_io.trusted_types(model))
+    port = server.free_port()
     url = f"http://127.0.0.1:{port}/invocations"
     columns = list(settings.features)
 
@@ -158,16 +161,16 @@ def main() -> None:
     homes = []
     try:
         for workers in sorted({1, settings.serve_workers}):
-            s = settings.replace(serve_port=serving.free_port(), home=Path(tempfile.mkdtemp(prefix="kobe-serve-")),
+            s = settings.replace(serve_port=server.free_port(), home=Path(tempfile.mkdtemp(prefix="kobe-serve-")),
                                  tracking_uri_override=settings.tracking_uri)
             homes.append(s)
             t0 = time.perf_counter()
-            status = serving.start(s, workers=workers)
+            status = server.start(s, workers=workers)
             startup = time.perf_counter() - t0
             tree = [psutil.Process(status.pid), *psutil.Process(status.pid).children(recursive=True)]
 
             def our_call(url: str = status.url) -> Callable[[list[float]], object]:
-                client = serving.Client(url, settings.request_timeout_s, settings.features)
+                client = serving_client.Client(url, settings.request_timeout_s, settings.features)
                 return lambda row: client.predict_rows([row])
             servers[f"ours-{workers}"] = {"label": f"ours, {workers} worker(s)", "make": our_call, "workers": workers,
                                           "startup": startup,
@@ -189,7 +192,7 @@ def main() -> None:
         os.killpg(stock.pid, signal.SIGTERM)
         stock.wait(timeout=30)
         for s in homes:
-            serving.stop(s)
+            server.stop(s)
     for srv in servers.values():
         srv["seq"] = percentiles(srv["lat"])
     results = servers

@@ -24,8 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import data, metrics, tracking, training  # noqa: E402
+from core import tracking
 from core.config import Settings  # noqa: E402
+from core.data import preparation
+from core.modeling import candidates, metrics, training
 
 
 def bench_settings() -> Settings:
@@ -33,7 +35,7 @@ def bench_settings() -> Settings:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["WORKBENCH_HOME"] = tempfile.mkdtemp(prefix="kobe-bench-train-")
     settings = Settings.from_env(env)
-    data.prepare(settings)
+    preparation.prepare(settings)
     return settings
 
 
@@ -44,8 +46,8 @@ def baseline(settings: Settings) -> dict[str, float]:
     from pycaret.classification import ClassificationExperiment
 
     t0 = time.perf_counter()
-    train = data.load_split(settings, "train")
-    test = data.load_split(settings, "test")
+    train = preparation.load_split(settings, "train")
+    test = preparation.load_split(settings, "test")
     exp = ClassificationExperiment()
     exp.setup(data=train, test_data=test, target=settings.target, session_id=settings.seed, index=False,
               verbose=False, html=False, log_experiment=False, system_log=False)
@@ -110,8 +112,8 @@ def main() -> None:
     a = statistics.median(r["seconds"] for r in runs["baseline"])
     b = statistics.median(r["seconds"] for r in runs["core"])
     print()
-    print(f"defaults: models {','.join(training.DEFAULT_MODELS)}, folds {training.DEFAULT_FOLDS}, "
-          f"iterations {training.DEFAULT_N_ITER}")
+    print(f"defaults: models {','.join(candidates.DEFAULT_MODELS)}, folds {candidates.DEFAULT_FOLDS}, "
+          f"iterations {candidates.DEFAULT_N_ITER}")
     print(f"(a) baseline (PyCaret defaults, LR+DT, 10 folds, 10 iter, accuracy) + MLflow: median {a:.1f} s, "
           f"champion test log loss {min(r['log_loss'] for r in runs['baseline']):.4f}")
     print(f"(b) core default training + MLflow + registry:                      median {b:.1f} s, "

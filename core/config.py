@@ -5,7 +5,8 @@
 | variable | meaning | default |
 | --- | --- | --- |
 | `WORKBENCH_HOME` | folder holding `data/` and `mlruns/` | the project root |
-| `KOBE_DATA_DIR` | folder with the two raw Kobe parquet files (copied instead of downloaded) | unset |
+| `WORKBENCH_DATASET` | the active dataset (a definition under `datasets/NAME/`) | `kobe` |
+| `WORKBENCH_DATA_DIR` (or `KOBE_DATA_DIR`) | folder holding the dataset's raw files (copied instead of downloaded) | unset |
 | `MLFLOW_TRACKING_URI` | tracking server / store (a team's server) | `sqlite:///<home>/mlruns/mlflow.db` |
 | `WORKBENCH_SERVE_PORT` | port of `mlflow models serve` | 5001 |
 | `WORKBENCH_SERVE_WORKERS` | uvicorn worker processes of the model server (1–16) | 2, or 1 on a one-core machine |
@@ -20,28 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from core import catalog
+from core.dataset import DatasetSpec
 from core.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-FEATURES: tuple[str, ...] = ("lat", "lon", "minutes_remaining", "period", "playoffs", "shot_distance")
-TARGET = "shot_made_flag"
 MAX_SERVE_WORKERS = 16  # uvicorn worker processes of the model server: 1..this
-
-# Public addresses of the raw files and their SHA-256 sums (from the course repository
-# tciodaro/eng_ml, folder data/). A file that does not match is never used.
-RAW_FILES: Mapping[str, tuple[str, str]] = {
-    "dataset_kobe_dev.parquet": (
-        "https://raw.githubusercontent.com/tciodaro/eng_ml/main/data/dataset_kobe_dev.parquet",
-        "3a177adbf7e4ef40cb770940a3aa52ee4880372352d4cf676a94a2d274a36b07",
-    ),
-    "dataset_kobe_prod.parquet": (
-        "https://raw.githubusercontent.com/tciodaro/eng_ml/main/data/dataset_kobe_prod.parquet",
-        "98e4a0c2ed17d350f84fd356bfdcce9b707e931ec37909999489a3d36cf9d05e",
-    ),
-}
-DEV_FILE = "dataset_kobe_dev.parquet"
-PROD_FILE = "dataset_kobe_prod.parquet"
 
 
 @dataclass(frozen=True)
@@ -79,7 +64,7 @@ class DriftThresholds:
       index on the reference's decile bins reaches this (0.1 = moderate, 0.2 = significant).
     - `wasserstein`: ... or when its Wasserstein distance divided by the reference standard
       deviation reaches this (Evidently's default for large samples).
-    - `js`: a discrete feature (`period`, `playoffs`) or the label drifts when its
+    - `js`: a discrete feature (one with a list of allowed values in its definition) or the label drifts when its
       Jensen-Shannon distance (base 2, 0..1) reaches this.
     - `dataset_share`: the batch shows dataset drift when this share of the features drift,
     - `domain_auc`: ... or when a classifier tells batch rows from training rows with this
@@ -108,15 +93,16 @@ class DriftThresholds:
 
 @dataclass(frozen=True)
 class Settings:
-    """All configuration of the workbench. Paths are absolute."""
+    """All configuration of the workbench. Paths are absolute.
+
+    `dataset` is the active dataset's definition (`core/dataset.py`): the features, the target,
+    the raw sources, the MLflow experiment and model name all come from it.
+    """
 
     home: Path = PROJECT_ROOT
-    kobe_data_dir: Path | None = None
+    dataset: DatasetSpec = field(default_factory=lambda: catalog.find(catalog.DEFAULT_DATASET))
+    source_dir: Path | None = None
     tracking_uri_override: str | None = None
-    experiment_name: str = "kobe-workbench"
-    model_name: str = "kobe-shot-model"
-    features: tuple[str, ...] = FEATURES
-    target: str = TARGET
     test_size: float = 0.2
     seed: int = 42
     threshold: float = 0.5
@@ -133,12 +119,34 @@ class Settings:
     max_upload_mb: int = 200
     drift: DriftThresholds = field(default_factory=DriftThresholds)
     retrain: RetrainPolicy = field(default_factory=RetrainPolicy)
-    raw_files: Mapping[str, tuple[str, str]] = field(default_factory=lambda: dict(RAW_FILES))
+
+    # ---- from the dataset definition ------------------------------------
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The model's input columns, in order (from the dataset definition)."""
+        return self.dataset.features
+
+    @property
+    def target(self) -> str:
+        """The label column (from the dataset definition)."""
+        return self.dataset.target.column
+
+    @property
+    def experiment_name(self) -> str:
+        return self.dataset.experiment
+
+    @property
+    def model_name(self) -> str:
+        return self.dataset.model_name
 
     # ---- derived paths -------------------------------------------------
     @property
     def data_dir(self) -> Path:
-        return self.home / "data"
+        """The active dataset's data: `data/` for the embedded default, `data/datasets/NAME/`
+        for any other (so that datasets never mix files)."""
+        if self.dataset.name == catalog.DEFAULT_DATASET:
+            return self.home / "data"
+        return self.home / "data" / "datasets" / self.dataset.name
 
     @property
     def raw_dir(self) -> Path:
@@ -172,11 +180,13 @@ class Settings:
 
     @property
     def raw_dev(self) -> Path:
-        return self.raw_dir / DEV_FILE
+        """The raw file the dev set comes from."""
+        return self.raw_dir / self.dataset.dev.source
 
     @property
-    def raw_prod(self) -> Path:
-        return self.raw_dir / PROD_FILE
+    def raw_prod(self) -> Path | None:
+        """The raw file the production set comes from (None when the dataset has none)."""
+        return self.raw_dir / self.dataset.prod.source if self.dataset.prod else None
 
     @property
     def filtered_path(self) -> Path:
@@ -244,8 +254,11 @@ class Settings:
         values: dict[str, object] = {}
         if env.get("WORKBENCH_HOME"):
             values["home"] = Path(env["WORKBENCH_HOME"]).expanduser().resolve()
-        if env.get("KOBE_DATA_DIR"):
-            values["kobe_data_dir"] = Path(env["KOBE_DATA_DIR"]).expanduser().resolve()
+        source_dir = env.get("WORKBENCH_DATA_DIR") or env.get("KOBE_DATA_DIR")
+        if source_dir:
+            values["source_dir"] = Path(source_dir).expanduser().resolve()
+        if env.get("WORKBENCH_DATASET") and "dataset" not in overrides:
+            values["dataset"] = catalog.find(env["WORKBENCH_DATASET"].strip())
         if env.get("MLFLOW_TRACKING_URI"):
             values["tracking_uri_override"] = env["MLFLOW_TRACKING_URI"]
         if env.get("WORKBENCH_SERVE_PORT"):

@@ -2,10 +2,12 @@
 import pandas as pd
 import streamlit as st
 
-from core import candidates, data, session_keys
 from core.config import Settings
+from core.data import preparation
 from core.errors import WorkbenchError
+from core.modeling import candidates
 from core.progress import Stopwatch
+from ui import session_keys
 
 st.set_page_config(page_title="Train · Kobe Workbench", layout="wide")
 settings = Settings.from_env()
@@ -13,15 +15,15 @@ st.title("Train")
 st.caption("Tune candidate models with PyCaret (stratified K-fold CV, optimising log loss), evaluate them on "
            "the held-out test set, log each to MLflow and register the best as champion.")
 
-if not data.is_prepared(settings):
+if not preparation.is_prepared(settings):
     st.info("No prepared data yet — prepare it on the Data page first.")
     st.stop()
 
-from core import training  # noqa: E402  (after the empty state: it loads MLflow)
+from core.modeling import lock, training
 
 
 def result_row(c: dict) -> dict:
-    """One candidate as a table row (test metrics from P(made) at threshold 0.5)."""
+    """One candidate as a table row (test metrics from the predicted probability at threshold 0.5)."""
     t = c["test"]
     return {"model": c["label"], "test log loss": t["log_loss"], "Brier": t["brier"], "ROC-AUC": t["roc_auc"],
             "F1": t["f1"], "accuracy": t["accuracy"], "precision": t["precision"], "recall": t["recall"],
@@ -37,7 +39,7 @@ def show_rows(where: st.delta_generator.DeltaGenerator, rows: list[dict]) -> Non
 
 
 request = st.session_state.get(session_keys.TRAIN_REQUEST)
-busy_elsewhere = request is None and training.is_training(settings)
+busy_elsewhere = request is None and lock.is_training(settings)
 locked = request is not None or busy_elsewhere
 
 with st.form("train"):
@@ -56,7 +58,7 @@ with st.form("train"):
     submitted = st.form_submit_button("Train", type="primary", disabled=locked)
 
 if busy_elsewhere:
-    st.warning(f"A training is already running{training.running_since(settings)}, started from another "
+    st.warning(f"A training is already running{lock.running_since(settings)}, started from another "
                "session or the command line. Only one training runs at a time: reload this page when it is done.")
 
 if submitted and not locked:
@@ -108,7 +110,7 @@ st.success(f"Champion: **{label}**, registered as {settings.model_name} version 
            + (f" · version {result['previous_version']} is now `previous`" if result["previous_version"] else ""))
 show_rows(st, [result_row(c) for c in result["candidates"]])
 majority = result["baselines"]["majority_class"]
-st.caption(f"Baselines on the same test set: always P(made) = training base rate → log loss {base:.4f}; "
+st.caption(f"Baselines on the same test set: always {settings.dataset.proba_label} = training base rate → log loss {base:.4f}; "
            f"majority class → accuracy {majority['accuracy']:.3f}, F1 {majority['f1']:.3f}. "
            f"Criterion: {result['criterion'].replace('_', ' ')}; {result['folds']} folds, "
            f"{result['n_iter']} iterations per candidate.")

@@ -2,9 +2,12 @@
 import pandas as pd
 import streamlit as st
 
-from core import comparison, curves, metrics, session_keys, tracking
+from core.charts import evaluation
+from core.charts.words import Words
 from core.config import Settings
 from core.errors import WorkbenchError
+from core.modeling import comparison, metrics, registry
+from ui import session_keys
 
 st.set_page_config(page_title="Compare · Kobe Workbench", layout="wide")
 settings = Settings.from_env()
@@ -31,7 +34,8 @@ st.dataframe(
     column_config={c: fmt4 for c in comparison.METRIC_COLUMNS.values()}
     | {"started": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
        "training": st.column_config.TextColumn("training run", help="first 8 characters of the parent run id")})
-st.caption("Click a column header to sort. Test metrics are on the held-out test set from P(made) at threshold "
+st.caption("Click a column header to sort. Test metrics are on the held-out test set from "
+           f"{settings.dataset.proba_label} at threshold "
            f"{settings.threshold:.2f}; CV log loss is the tuned model's mean over the folds.")
 
 labels = {r.run_id: f"{r.model} · {r.started:%Y-%m-%d %H:%M:%S}" + (f" · v{r.version}" if r.version else "")
@@ -51,11 +55,14 @@ else:
     series = {labels[e.run_id]: (e.y_true, e.proba) for e in evals}
     tab_roc, tab_pr, tab_cal, tab_cm, tab_imp, tab_lc = st.tabs(
         ["ROC", "Precision-recall", "Calibration", "Confusion matrices", "Feature importance", "Learning curves"])
-    tab_roc.plotly_chart(curves.roc(series), width="stretch")
-    tab_pr.plotly_chart(curves.pr(series), width="stretch")
-    tab_cal.plotly_chart(curves.calibration(series), width="stretch")
+    words = Words.of(settings.dataset)
+    tab_roc.plotly_chart(evaluation.roc(series, words=words), width="stretch")
+    tab_pr.plotly_chart(evaluation.pr(series, words=words), width="stretch")
+    tab_cal.plotly_chart(evaluation.calibration(series, words=words), width="stretch")
     with tab_cm:
-        threshold = st.slider("Threshold on P(made): a shot is called made at or above it", 0.05, 0.95,
+        spec = settings.dataset
+        threshold = st.slider(f"Threshold on {spec.proba_label}: a {spec.row_noun} is called {spec.positive_name} "
+                              "at or above it", 0.05, 0.95,
                               settings.threshold, 0.01, key=session_keys.COMPARE_THRESHOLD)
         at = pd.DataFrame([{"candidate": name, **metrics.from_proba(y, p, threshold)}
                            for name, (y, p) in series.items()])
@@ -64,7 +71,7 @@ else:
                                     for c in ("precision", "recall", "f1", "accuracy")})
         cols = st.columns(min(len(evals), 3))
         for i, (name, (y, p)) in enumerate(series.items()):
-            cols[i % len(cols)].plotly_chart(curves.confusion(y, p, threshold, title=name), width="stretch",
+            cols[i % len(cols)].plotly_chart(evaluation.confusion(y, p, threshold, title=name, words=words), width="stretch",
                                              key=f"cm-{i}")
     with tab_imp:
         cols = st.columns(min(len(evals), 3))
@@ -77,7 +84,7 @@ else:
             cols[i % len(cols)].plotly_chart(fig, width="stretch", key=f"lc-{i}")
 
 st.subheader("Registry")
-versions = comparison.registry(settings)
+versions = comparison.registry_table(settings)
 if versions.empty:
     st.info("Nothing registered yet: a training registers its best candidate as champion.")
     st.stop()
@@ -85,8 +92,8 @@ st.dataframe(versions, hide_index=True, width="stretch",
              column_config={"test log loss": fmt4,
                             "registered": st.column_config.DatetimeColumn("registered (UTC)",
                                                                           format="YYYY-MM-DD HH:mm:ss")})
-champion = tracking.champion(settings)
-previous = tracking.alias_version(settings, tracking.PREVIOUS)
+champion = registry.champion(settings)
+previous = registry.alias_version(settings, registry.PREVIOUS)
 left, right = st.columns(2)
 with left.container(border=True):
     st.markdown("**Promote a version to champion**")
@@ -96,7 +103,7 @@ with left.container(border=True):
                           + (f" (v{champion.version} becomes previous)" if champion else ""))
     if st.button("Promote", disabled=not confirm or (champion is not None and champion.version == version)):
         try:
-            info = tracking.promote(settings, version)
+            info = registry.promote(settings, version)
         except WorkbenchError as err:
             st.error(str(err))
         else:
@@ -110,7 +117,7 @@ with right.container(border=True):
         back = st.checkbox(f"Yes, make the previous champion v{previous.version} champion again")
         if st.button("Roll back", disabled=not back):
             try:
-                info = tracking.rollback(settings)
+                info = registry.rollback(settings)
             except WorkbenchError as err:
                 st.error(str(err))
             else:

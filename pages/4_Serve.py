@@ -1,48 +1,52 @@
-"""Serve: run the champion behind `mlflow models serve` and score single shots over HTTP."""
-import numpy as np
+"""Serve: run the champion behind `mlflow models serve` and score single rows over HTTP."""
 import streamlit as st
 
-from core import charts, data, inference_log, inputs, serve_charts, serving, session_keys, tracking
 from core.config import Settings
+from core.data import preparation, profile
 from core.errors import WorkbenchError
+from core.modeling import registry
+from core.serving import client, inference_log, predict, server
+from ui import forms, session_keys
+from ui.views import view_of
 
 st.set_page_config(page_title="Serve · Kobe Workbench", layout="wide")
 settings = Settings.from_env()
+spec = settings.dataset
 st.title("Serve")
-st.caption("Serve the champion model over HTTP with `mlflow models serve` and ask it about one shot at a time; "
-           "every request is logged for the Drift page.")
+st.caption(f"Serve the champion model over HTTP with `mlflow models serve` and ask it about one {spec.row_noun} "
+           "at a time; every request is logged for the Drift page.")
 
-status = serving.status(settings)
-champion = tracking.champion(settings)
+status = server.status(settings)
+champion = registry.champion(settings)
 if champion is None and not status.running:
     st.info("No champion yet — train one on the Train page (or `python -m core train`), then come back to serve it.")
     st.stop()
-if not data.is_prepared(settings):
+if not preparation.is_prepared(settings):
     st.info("No prepared data yet — prepare it on the Data page first (the form's ranges come from the training data).")
     st.stop()
 
 
 @st.cache_data(show_spinner=False)
 def training_profile(train_path: str, mtime: float) -> tuple[dict, dict]:
-    train = data.load_split(settings, "train")
-    return inputs.training_ranges(train, settings.features), inputs.typical_shot(train, settings.features)
+    train = preparation.load_split(settings, "train")
+    return profile.training_ranges(train, settings.features), profile.typical_row(train, spec)
 
 
 @st.cache_resource(show_spinner=False)
-def http_client(url: str) -> serving.Client:
-    return serving.Client(url, settings.request_timeout_s, settings.features)
+def http_client(url: str) -> client.Client:
+    return client.Client(url, settings.request_timeout_s, settings.features)
 
 
 def start_server() -> None:
     with st.spinner("Starting the model server (usually 5–20 s)…"):
         try:
-            serving.start(settings)
+            server.start(settings)
         except WorkbenchError as err:
             st.session_state[session_keys.SERVE_LAST_ERROR] = str(err)
 
 
 def stop_server() -> None:
-    serving.stop(settings)
+    server.stop(settings)
 
 
 ranges, typical = training_profile(str(settings.train_path), settings.train_path.stat().st_mtime)
@@ -70,57 +74,36 @@ with st.container(border=True):
     if error:
         st.error(error)
 
-# ---------------------------------------------------------------- the shot form
+# ---------------------------------------------------------------- the form
 left, right = st.columns([1, 1])
-keys = session_keys
-st.session_state.setdefault(keys.SERVE_LAT, typical["lat"])
-st.session_state.setdefault(keys.SERVE_LON, typical["lon"])
-st.session_state.setdefault(keys.SERVE_DISTANCE, int(typical["shot_distance"]))
-picked = (st.session_state.get(keys.SERVE_COURT) or {}).get("selection", {}).get("points", [])
-if picked and picked[0] != st.session_state.get(keys.SERVE_PICKED):  # a new click on the court
-    st.session_state[keys.SERVE_PICKED] = picked[0]
-    lat_new, lon_new = charts.lat_lon(float(picked[0]["x"]), float(picked[0]["y"]))
-    st.session_state[keys.SERVE_LAT] = round(float(lat_new), 4)
-    st.session_state[keys.SERVE_LON] = round(float(lon_new), 4)
-    st.session_state[keys.SERVE_DISTANCE] = int(round(float(np.hypot(picked[0]["x"], picked[0]["y"]))))
-left.plotly_chart(serve_charts.court_picker(st.session_state[keys.SERVE_LAT], st.session_state[keys.SERVE_LON]),
-                  on_select="rerun", selection_mode="points", key=keys.SERVE_COURT, width="stretch")
-with left.form("shot"):
-    st.subheader("One shot")
-    r = inputs.RULES_BY_NAME
-
-    def hint(name: str) -> str:
-        low, high = ranges[name]
-        return f"{r[name].label}. Training range: {low:g} to {high:g}{(' ' + r[name].unit) if r[name].unit else ''}."
-
-    lat = st.number_input("Latitude (°)", min_value=r["lat"].minimum, max_value=r["lat"].maximum,
-                          key=keys.SERVE_LAT, step=0.001, format="%.4f", help=hint("lat"))
-    lon = st.number_input("Longitude (°)", min_value=r["lon"].minimum, max_value=r["lon"].maximum,
-                          key=keys.SERVE_LON, step=0.001, format="%.4f", help=hint("lon"))
-    shot_distance = st.number_input("Shot distance (ft)", min_value=int(r["shot_distance"].minimum),
-                                    max_value=int(r["shot_distance"].maximum), key=keys.SERVE_DISTANCE,
-                                    step=1, help=hint("shot_distance") + " Set from the court when you click it.")
-    a, b = st.columns(2)
-    period = a.selectbox("Period", list(range(1, 8)), index=int(typical["period"]) - 1,
-                         format_func=lambda p: f"{p}" if p <= 4 else f"{p} (overtime {p - 4})", help=hint("period"))
-    minutes_remaining = b.slider("Minutes remaining in the period", 0, 11, int(typical["minutes_remaining"]),
-                                 help=hint("minutes_remaining"))
-    playoffs = st.radio("Game", [0, 1], index=int(typical["playoffs"]), horizontal=True,
-                        format_func=lambda v: "Playoffs" if v else "Regular season")
+view = view_of(spec)
+if view is not None and hasattr(view, "picker"):
+    # the dataset's own picker (e.g. a court to click), setting some of the form's values
+    picked = (st.session_state.get(session_keys.SERVE_PICKER) or {}).get("selection", {}).get("points", [])
+    if picked and picked[0] != st.session_state.get(session_keys.SERVE_PICKED):  # a new click
+        st.session_state[session_keys.SERVE_PICKED] = picked[0]
+        for name, value in view.from_click(picked[0]).items():
+            feature = spec.feature(name)
+            st.session_state[forms.widget_key(feature)] = int(value) if feature.integer else value
+    current = {f.name: st.session_state.get(forms.widget_key(f), typical[f.name]) for f in spec.features_spec}
+    left.plotly_chart(view.picker(current), on_select="rerun", selection_mode="points",
+                      key=session_keys.SERVE_PICKER, width="stretch")
+with left.form("row"):
+    st.subheader(f"One {spec.row_noun}")
+    values = {f.name: forms.feature_input(f, typical[f.name], ranges) for f in spec.features_spec}
     submitted = st.form_submit_button("Predict", type="primary")
 
-threshold = left.slider("Class threshold on P(made)", 0.05, 0.95, settings.threshold, 0.01,
+threshold = left.slider(f"Class threshold on {spec.proba_label}", 0.05, 0.95, settings.threshold, 0.01,
                         key=session_keys.SERVE_THRESHOLD,
-                        help="The shot is classed as made when P(made) reaches this threshold.")
-shot = {"lat": lat, "lon": lon, "minutes_remaining": minutes_remaining, "period": period,
-        "playoffs": playoffs, "shot_distance": shot_distance}
+                        help=f"The {spec.row_noun} is classed as {spec.positive_name} when {spec.proba_label} "
+                             "reaches this threshold.")
 
 if submitted:
     try:
-        pred = serving.predict_one(settings, shot, url=status.url, threshold=threshold,
+        pred = predict.predict_one(settings, values, url=status.url, threshold=threshold,
                                    client=http_client(status.url), ranges=ranges, log_source="serve-page")
         st.session_state[session_keys.SERVE_LAST_PREDICTION] = pred.to_dict()
-    except serving.ServerNotRunningError:
+    except client.ServerNotRunningError:
         st.session_state.pop(session_keys.SERVE_LAST_PREDICTION, None)
         right.error("The model server is down (it stopped or was killed). Restart it to send the request.")
         right.button("Restart server", type="primary", on_click=start_server)
@@ -133,12 +116,12 @@ last = st.session_state.get(session_keys.SERVE_LAST_PREDICTION)
 with right:
     st.subheader("Answer")
     if last is None:
-        st.info("Fill in the shot and click **Predict**: one request is sent per click.")
+        st.info(f"Fill in the {spec.row_noun} and click **Predict**: one request is sent per click.")
     else:
-        made = last["proba_made"] >= threshold
+        positive = last["proba"] >= threshold
         m1, m2, m3 = st.columns(3)
-        m1.metric("P(made)", f"{last['proba_made']:.1%}")
-        m2.metric(f"Class at {threshold:.2f}", "Made" if made else "Missed")
+        m1.metric(spec.proba_label, f"{last['proba']:.1%}")
+        m2.metric(f"Class at {threshold:.2f}", spec.class_names[int(positive)].capitalize())
         m3.metric("Latency", f"{last['latency_ms']:.1f} ms", help="Round trip of the HTTP request, client side")
         st.caption(f"Model v{last['model_version'] or '?'} at {last['url']} · logged as request "
                    f"#{last['log_id']} in the inference log")
@@ -146,7 +129,7 @@ with right:
             st.warning(warning)
 
 with st.expander("The exact request as `curl`"):
-    st.code(serving.curl_example(status.url, {k: float(v) for k, v in shot.items()}, settings.features),
+    st.code(predict.curl_example(status.url, {k: float(v) for k, v in values.items()}, settings.features),
             language="bash")
 
 # ---------------------------------------------------------------- the inference log
@@ -156,5 +139,5 @@ st.caption(f"{n_logged:,} request(s) logged in {settings.inference_log_path.name
 if n_logged:
     recent = inference_log.read_last(settings, 10).iloc[::-1]
     st.dataframe(recent.drop(columns=["id"]), hide_index=True, width="stretch",
-                 column_config={"proba_made": st.column_config.NumberColumn("P(made)", format="%.3f"),
+                 column_config={spec.proba_column: st.column_config.NumberColumn(spec.proba_label, format="%.3f"),
                                 "latency_ms": st.column_config.NumberColumn("latency (ms)", format="%.1f")})

@@ -3,44 +3,35 @@ import json
 
 import streamlit as st
 
-from core import (batches, data, drift_charts, inference_log, monitoring, retraining, session_keys, tracking,
-                  validation)
+from core.charts import drift as drift_charts
+from core.charts.words import Words
 from core.config import Settings
-from core.drift_html import report_html
+from core.data import batch_store, batches, preparation
 from core.errors import WorkbenchError
-from core.progress import Stopwatch
+from core.modeling import registry
+from core.monitoring import check, drift_report, history, policy, retraining
+from core.monitoring.html import report_html
+from core.serving import inference_log
+from ui import progress, session_keys
 
 st.set_page_config(page_title="Drift · Kobe Workbench", layout="wide")
 settings = Settings.from_env()
+spec = settings.dataset
 st.title("Drift")
 st.caption("Upload a production batch and learn in seconds whether the champion still holds, "
            "even before the labels arrive.")
 
-if not data.is_prepared(settings):
+if not preparation.is_prepared(settings):
     st.info("No prepared data yet: prepare it on the Data page first.")
     st.stop()
-if tracking.champion(settings) is None:
+if registry.champion(settings) is None:
     st.info("No champion yet: train one on the Train page, then come back with a batch.")
     st.stop()
 
 
-def with_progress(work):
-    """Run `work(on_progress)` under a progress bar (step name and elapsed time); a
-    WorkbenchError is shown as a message and stops the page."""
-    bar = st.progress(0.0, text="Starting…")
-    clock = Stopwatch()
-    try:
-        return work(lambda f, step: bar.progress(f, text=f"{step} · {clock.seconds:.1f} s"))
-    except WorkbenchError as err:
-        st.error(str(err))
-        st.stop()
-    finally:
-        bar.empty()
-
-
-def run_check(batch: validation.Batch, source: str, check_id: str) -> None:
+def run_check(batch: batches.Batch, source: str, check_id: str) -> None:
     """Run a check with a progress bar and keep its report in the session."""
-    report = with_progress(lambda on_progress: monitoring.check(batch, settings, source=source,
+    report = progress.run_with_progress(lambda on_progress: check.check(batch, settings, source=source,
                                                                 on_progress=on_progress))
     st.session_state[session_keys.DRIFT_REPORT] = report
     st.session_state[session_keys.DRIFT_CHECKED_ID] = check_id
@@ -50,7 +41,7 @@ upload_col, log_col = st.columns([3, 2])
 with upload_col:
     uploaded = st.file_uploader(
         f"Production batch (parquet or CSV, up to {settings.max_upload_mb} MB): the raw file format or just "
-        f"the six features, with or without shot_made_flag", type=["parquet", "csv"])
+        f"the features ({', '.join(spec.features)}), with or without {spec.target.column}", type=["parquet", "csv"])
 with log_col:
     n_logged = inference_log.count(settings)
     st.markdown(f"**Inference log** of the Serve page: {n_logged:,} requests logged.")
@@ -58,7 +49,7 @@ with log_col:
     if st.button("Check the inference log", disabled=n_logged < 20,
                  help="Needs at least 20 logged requests (Serve page)."):
         try:
-            log_batch = monitoring.inference_log_batch(settings, int(n_last))
+            log_batch = check.inference_log_batch(settings, int(n_last))
         except WorkbenchError as err:
             st.error(str(err))
             st.stop()
@@ -66,15 +57,16 @@ with log_col:
 
 if uploaded is not None and st.session_state.get(session_keys.DRIFT_CHECKED_ID) != f"upload-{uploaded.file_id}":
     try:
-        batch = validation.read_batch(uploaded, settings, name=uploaded.name)
-    except validation.BatchError as err:
+        batch = batches.read_batch(uploaded, settings, name=uploaded.name)
+    except batches.BatchError as err:
         st.error(str(err))
         st.stop()
     run_check(batch, "upload", f"upload-{uploaded.file_id}")
 
 report = st.session_state.get(session_keys.DRIFT_REPORT)
 if report is None:
-    st.info("Upload a batch (for example data/01_raw/dataset_kobe_prod.parquet) to compare it with the "
+    example = f" (for example {settings.raw_prod})" if settings.raw_prod else ""
+    st.info(f"Upload a batch{example} to compare it with the "
             "training data, or check the Serve page's inference log.")
 else:
     st.subheader(f"{report.batch['name']} · {report.batch['n_rows']:,} rows · model version {report.model_version}")
@@ -84,24 +76,24 @@ else:
     c[2].metric("Domain AUC", "n/a" if report.domain_auc is None else f"{report.domain_auc:.3f}",
                 help="Cross-validated ROC-AUC telling batch rows from training rows: 0.5 = same data.")
     c[3].metric("Prediction drift", "yes" if report.prediction.drift else "no",
-                help=f"Mean P(made) {report.prediction.mean_batch:.3f} on the batch vs "
+                help=f"Mean {spec.proba_label} {report.prediction.mean_batch:.3f} on the batch vs "
                      f"{report.prediction.mean_ref:.3f} on the test split.")
     c[4].metric("Check time", f"{report.seconds:.2f} s")
     advice = st.warning if (report.dataset_drift or not report.estimate.trustworthy) else st.success
     advice(f"**Recommendation.** {report.recommendation}")
-    alarm = retraining.alarm(report, settings)
+    alarm = policy.alarm(report, settings)
     if alarm:
         with st.container(border=True):
             st.markdown("**Retraining alarm:** " + "; ".join(alarm) + ".")
             if report.label is None or not report.stored_path:
-                st.info("Retraining needs this batch's labels: upload it again with `shot_made_flag` once "
-                        "the shots' outcomes are known.")
+                st.info(f"Retraining needs this batch's labels: upload it again with `{spec.target.column}` "
+                        f"once the {spec.rows_noun}' outcomes are known.")
             elif st.button("Retrain with this batch's labels", type="primary",
                            help="Refit the champion's model on the training data plus this batch's labelled "
                                 "rows (less a held-out slice), compare both on old and new held-out data, and "
                                 "promote the challenger only if it passes the gate."):
-                batch = validation.read_batch(report.stored_path, settings, name=report.batch["name"])
-                st.session_state[session_keys.RETRAIN_RESULT] = with_progress(
+                batch = batches.read_batch(report.stored_path, settings, name=report.batch["name"])
+                st.session_state[session_keys.RETRAIN_RESULT] = progress.run_with_progress(
                     lambda on_progress: retraining.retrain(settings, [batch], on_progress=on_progress,
                                                            reason="alarm on the Drift page: " + "; ".join(alarm)))
             result = st.session_state.get(session_keys.RETRAIN_RESULT)
@@ -115,7 +107,7 @@ else:
 
     st.plotly_chart(drift_charts.effect_bars(report), width="stretch")
     number = st.column_config.NumberColumn
-    st.dataframe(monitoring.feature_rows(report), hide_index=True, width="stretch", column_config={
+    st.dataframe(drift_report.feature_rows(report), hide_index=True, width="stretch", column_config={
         "PSI": number(format="%.3f"), "Wasserstein / σ": number(format="%.3f"), "JS distance": number(format="%.3f"),
         "p-value (info only)": st.column_config.TextColumn(
             help="KS for continuous, χ² for discrete features: information only, a large batch makes any "
@@ -134,7 +126,7 @@ else:
     verdict = "" if est.trustworthy else " (NOT trustworthy on this batch)"
     st.markdown(f"**Estimated vs test vs realised performance**{verdict}")
     number = st.column_config.NumberColumn
-    st.dataframe(monitoring.health_rows(report), hide_index=True, width="stretch",
+    st.dataframe(drift_report.health_rows(report), hide_index=True, width="stretch",
                  column_config={k: number(format="%.3f") for k in
                                 ("test split", "estimated (no labels)", "realised (labels)", "estimate error")})
     if report.label is not None:
@@ -145,7 +137,7 @@ else:
     curves = {"test, raw": report.reliability_test, "test, calibrated (out of fold)": report.reliability_test_calibrated}
     if report.reliability_batch is not None:
         curves["batch, raw (labelled rows)"] = report.reliability_batch
-    st.plotly_chart(drift_charts.reliability(curves), width="stretch")
+    st.plotly_chart(drift_charts.reliability(curves, words=Words.of(spec)), width="stretch")
 
     d1, d2, _ = st.columns([1, 1, 3])
     d1.download_button("Report (JSON)", json.dumps(report.to_dict(), default=str, indent=1),
@@ -154,12 +146,12 @@ else:
     st.caption(f"MLflow run `{report.mlflow_run_id}` (Monitoramento) · stored as `{report.stored_path}`")
 
 st.subheader("History")
-history = monitoring.history(settings)
-if history.empty:
+past = history.history(settings)
+if past.empty:
     st.info("No checks yet: every checked batch adds a point here.")
 else:
-    st.plotly_chart(drift_charts.history_effects(history), width="stretch")
-    st.plotly_chart(drift_charts.history_f1(history), width="stretch")
-    stored = batches.list_batches(settings)
+    st.plotly_chart(drift_charts.history_effects(past), width="stretch")
+    st.plotly_chart(drift_charts.history_f1(past), width="stretch")
+    stored = batch_store.list_batches(settings)
     with st.expander(f"Stored batches ({len(stored)})"):
         st.dataframe([b.to_dict() for b in stored], hide_index=True, width="stretch")

@@ -31,10 +31,10 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture(scope="session")
 def prepared_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A home with the Kobe data acquired and prepared (shared by the session: do not modify)."""
-    from core import data
+    from core.data import preparation
 
     s = make_settings(tmp_path_factory.mktemp("prepared"))
-    data.prepare(s)
+    preparation.prepare(s)
     return s
 
 
@@ -48,10 +48,10 @@ def champion_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 def make_champion_home(home: Path) -> Settings:
     """Prepare data in `home` and register a logistic regression as champion (about 10 s)."""
-    from core import data
+    from core.data import preparation
 
     s = make_settings(home)
-    data.prepare(s)
+    preparation.prepare(s)
     register_lr_champion(s)
     return s
 
@@ -64,28 +64,30 @@ def register_lr_champion(s: Settings, run_name: str = "fixture-model") -> str:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from core import data, tracking
+    from core import tracking
+    from core.data import preparation
+    from core.modeling import model_io, registry
 
-    train = data.load_split(s, "train")
-    x = tracking.feature_frame(train, s.features)
+    train = preparation.load_split(s, "train")
+    x = model_io.feature_frame(train, s.features)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, train[s.target])
     with mlflow.start_run(run_name=run_name, experiment_id=tracking.use(s)):
-        info = tracking.log_model(model, s.features, train)
-    return tracking.promote(s, tracking.register(s, info.model_uri)).version
+        info = model_io.log_model(model, s.features, train, rules=s.dataset.rules)
+    return registry.promote(s, registry.register(s, info.model_uri)).version
 
 
 @pytest.fixture(scope="session")
 def served_settings(champion_settings: Settings):
     """`champion_settings` with its champion served by a real `mlflow models serve` on a free
     port (started once per session, always stopped at teardown). Tests that kill it restart it."""
-    from core import serving
+    from core.serving import server
 
-    s = champion_settings.replace(serve_port=serving.free_port())
-    serving.start(s)
+    s = champion_settings.replace(serve_port=server.free_port())
+    server.start(s)
     try:
         yield s
     finally:
-        serving.stop(s)
+        server.stop(s)
 
 
 # --------------------------------------------------------------------------- training (issue 3)
@@ -105,7 +107,7 @@ def prepared_copy(tmp_path_factory: pytest.TempPathFactory, prepared: Settings, 
 def trained(tmp_path_factory: pytest.TempPathFactory, prepared_settings: Settings):
     """(settings, TrainResult) of one tiny real training (lr + dt, 3 folds, 2 iterations) in its own
     home, with a registered champion (shared by the session: do not train or promote in it)."""
-    from core import training
+    from core.modeling import training
 
     s = prepared_copy(tmp_path_factory, prepared_settings, "trained")
     return s, training.train(s, **TINY_TRAINING)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from core import inference_log
 from core.config import Settings
+from core.serving import inference_log
 
 SHOT = {"lat": 34.0, "lon": -118.2, "minutes_remaining": 5.0, "period": 2.0, "playoffs": 0.0, "shot_distance": 12.0}
 

@@ -9,7 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from core import batches, data, health, monitoring, tracking, validation
+from core import tracking
+from core.data import batch_store, batches, preparation
+from core.modeling import model_io, registry
+from core.monitoring import check, health, history
 from tests.conftest import ROOT, make_settings
 
 
@@ -22,27 +25,29 @@ def home(tmp_path_factory):
     from sklearn.preprocessing import StandardScaler
 
     s = make_settings(tmp_path_factory.mktemp("drift"))
-    data.prepare(s)
-    train = data.load_split(s, "train")
+    preparation.prepare(s)
+    train = preparation.load_split(s, "train")
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(
-        tracking.feature_frame(train, s.features), train[s.target])
+        model_io.feature_frame(train, s.features), train[s.target])
     with mlflow.start_run(run_name="fixture-model", experiment_id=tracking.use(s)):
-        info = tracking.log_model(model, s.features, train)
-    tracking.promote(s, tracking.register(s, info.model_uri))
+        info = model_io.log_model(model, s.features, train, rules=s.dataset.rules)
+    registry.promote(s, registry.register(s, info.model_uri))
     return s
 
 
 @pytest.fixture(scope="module")
 def prod_report(home):
-    return monitoring.check(validation.read_batch(home.raw_prod, home), home)
+    return check.check(batches.read_batch(home.raw_prod, home), home)
 
 
 def test_production_estimate_is_flagged_or_close(prod_report):
     est, real = prod_report.estimate, prod_report.realized
     assert prod_report.dataset_drift and {"shot_distance", "lat", "lon"} <= set(prod_report.stats.drifted)
     assert real is not None and prod_report.label is not None and prod_report.label["drift"]
-    assert (not est.trustworthy) or abs(est.roc_auc - real["roc_auc"]) <= 0.03
     assert not est.trustworthy and est.reasons  # the domain classifier separates dev from prod
+    assert any("classifier tells batch rows" in r for r in est.reasons)
+    # and the flag is warranted: off the training data the estimate misses the realised ROC-AUC
+    assert abs(est.roc_auc - real["roc_auc"]) > 0.03
     assert prod_report.estimate_error["roc_auc"] == pytest.approx(est.roc_auc - real["roc_auc"])
     assert prod_report.recommendation
 
@@ -54,17 +59,17 @@ def test_check_is_recorded_stored_and_in_history(home, prod_report):
     assert run.data.metrics["dataset_drift"] == 1.0 and "real_f1" in run.data.metrics
     artifacts = {a.path for a in tracking.client(home).list_artifacts(prod_report.mlflow_run_id)}
     assert {"drift_report.json", "drift_report.html"} <= artifacts
-    last = monitoring.last_check(home)
+    last = history.last_check(home)
     assert last is not None and last.run_id == prod_report.mlflow_run_id and last.dataset_drift
-    hist = monitoring.history(home)
+    hist = history.history(home)
     assert prod_report.mlflow_run_id in set(hist["run_id"]) and "effect_shot_distance" in hist
-    assert batches.find(home, prod_report.batch["digest"]) is not None
+    assert batch_store.find(home, prod_report.batch["digest"]) is not None
 
 
 def test_test_split_without_labels_is_trusted_and_close(home):
-    test = data.load_split(home, "test").drop(columns=[home.target])
-    batch = validation.from_frame(test, home, "test without labels")
-    r = monitoring.check(batch, home, store=False, log=False)
+    test = preparation.load_split(home, "test").drop(columns=[home.target])
+    batch = batches.from_frame(test, home, "test without labels")
+    r = check.check(batch, home, store=False, log=False)
     assert not r.dataset_drift and r.stats.drifted == [] and r.estimate.trustworthy
     assert r.realized is None and r.label is None
     assert abs(r.estimate.roc_auc - r.test_metrics["roc_auc"]) < 0.03
@@ -81,8 +86,8 @@ def test_weighted_auc_matches_sklearn_on_hard_labels():
 
 
 def test_no_checks_yet(settings):
-    assert monitoring.last_check(settings) is None
-    assert monitoring.history(settings).empty
+    assert history.last_check(settings) is None
+    assert history.history(settings).empty
 
 
 def _cli(home, *args):
@@ -93,7 +98,7 @@ def _cli(home, *args):
 
 
 def test_cli_prints_one_json_object(home, prod_report, tmp_path):
-    half = data.load_split(home, "test").sample(frac=0.5, random_state=3)
+    half = preparation.load_split(home, "test").sample(frac=0.5, random_state=3)
     path = tmp_path / "half.csv"
     half.to_csv(path, index=False)
     out = _cli(home, "--batch", str(path), "--json")
@@ -107,12 +112,12 @@ def test_cli_prints_one_json_object(home, prod_report, tmp_path):
 
 
 def test_cli_invalid_batch_exits_2_and_writes_nothing(home, tmp_path):
-    bad = data.load_split(home, "test").head(20).assign(period=0)
+    bad = preparation.load_split(home, "test").head(20).assign(period=0)
     bad.loc[:3, "lat"] = np.nan
     path = tmp_path / "bad.csv"
     bad.drop(columns=["playoffs"]).to_csv(path, index=False)
     before = sorted(p.name for p in home.batches_dir.glob("*"))
-    runs_before = len(monitoring.history(home))
+    runs_before = len(history.history(home))
     out = _cli(home, "--batch", str(path), "--json")
     assert out.returncode == 2 and out.stdout == ""
     lines = out.stderr.splitlines()
@@ -120,4 +125,4 @@ def test_cli_invalid_batch_exits_2_and_writes_nothing(home, tmp_path):
     assert any(line.startswith("- period: out-of-domain values in 20 rows") for line in lines)
     assert any(line.startswith("- lat: empty (NaN) values in 4 rows") for line in lines)
     assert sorted(p.name for p in home.batches_dir.glob("*")) == before
-    assert len(monitoring.history(home)) == runs_before
+    assert len(history.history(home)) == runs_before

@@ -12,8 +12,10 @@ import mlflow
 import numpy as np
 import pytest
 
-from core import data, retraining, tracking, validation
 from core.config import Settings
+from core.data import batches, preparation
+from core.modeling import registry
+from core.monitoring import retraining
 from tests.conftest import ROOT, make_champion_home
 
 
@@ -27,7 +29,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def prod_file(home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The labelled production rows as an upload would bring them."""
     path = tmp_path_factory.mktemp("batches") / "prod_labelled.parquet"
-    data.load_split(home, "prod").to_parquet(path, index=False)
+    preparation.load_split(home, "prod").to_parquet(path, index=False)
     return path
 
 
@@ -39,7 +41,7 @@ def _cli(args: list[str], s: Settings) -> subprocess.CompletedProcess:
 
 
 def test_killed_retraining_leaves_registry_as_it_was(home: Settings, prod_file: Path) -> None:
-    before = tracking.champion(home)
+    before = registry.champion(home)
     env = {**os.environ, "WORKBENCH_HOME": str(home.home)}
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.Popen([sys.executable, "-m", "core", "retrain", "--batch", str(prod_file), "--json"],
@@ -50,8 +52,8 @@ def test_killed_retraining_leaves_registry_as_it_was(home: Settings, prod_file: 
             break
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    assert tracking.champion(home) == before
-    assert [v.version for v in tracking.versions(home)] == [before.version]
+    assert registry.champion(home) == before
+    assert [v.version for v in registry.versions(home)] == [before.version]
     running = retraining._runs(home, status="RUNNING")
     assert len(running) == 1  # what a kill leaves behind …
     assert retraining.mark_orphans(home) == [running[0].info.run_id]  # … is marked KILLED next time
@@ -59,7 +61,7 @@ def test_killed_retraining_leaves_registry_as_it_was(home: Settings, prod_file: 
 
 
 def test_retrain_with_production_labels_is_promoted(home: Settings, prod_file: Path) -> None:
-    before = tracking.champion(home)
+    before = registry.champion(home)
     out = _cli(["retrain", "--batch", str(prod_file), "--json"], home)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
@@ -67,9 +69,9 @@ def test_retrain_with_production_labels_is_promoted(home: Settings, prod_file: P
     assert ll("challenger", "new") < ll("champion", "new")  # it has seen 3-point shots
     assert ll("challenger", "old") <= ll("champion", "old") + home.retrain.tolerance
     assert result["promoted"] is True and result["decision"].startswith("promoted")
-    after = tracking.champion(home)
+    after = registry.champion(home)
     assert after.version == result["challenger"]["version"] != before.version
-    assert tracking.alias_version(home, "previous").version == before.version
+    assert registry.alias_version(home, "previous").version == before.version
     run = mlflow.MlflowClient(home.tracking_uri).get_run(result["mlflow_run_id"])
     assert run.info.run_name == "Retreinamento" and run.info.status == "FINISHED"
     assert run.data.tags["decision"] == "promoted"
@@ -77,19 +79,19 @@ def test_retrain_with_production_labels_is_promoted(home: Settings, prod_file: P
 
 
 def test_if_needed_right_after_does_nothing(home: Settings, prod_file: Path) -> None:
-    champ = tracking.champion(home)
+    champ = registry.champion(home)
     out = _cli(["retrain", "--if-needed", "--json"], home)  # stored batches: all used already
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["needed"] is False and result["mlflow_run_id"] is None
     assert "no new labelled" in result["reason"]
-    assert tracking.champion(home) == champ
+    assert registry.champion(home) == champ
 
 
 def test_shuffled_labels_challenger_is_rejected(home: Settings) -> None:
-    _, champ_model = tracking.load_model(home)
-    prod = data.load_split(home, "prod")
-    batch = validation.from_frame(prod, home, "prod")
+    _, champ_model = registry.load_model(home)
+    prod = preparation.load_split(home, "prod")
+    batch = batches.from_frame(prod, home, "prod")
     rd = retraining.assemble(home, [batch])
     rng = np.random.default_rng(0)
     shuffled = rd.train.assign(**{home.target: rng.permutation(rd.train[home.target].to_numpy())})
@@ -100,9 +102,9 @@ def test_shuffled_labels_challenger_is_rejected(home: Settings) -> None:
 
 
 def test_policy(home: Settings) -> None:
-    prod = data.load_split(home, "prod")
-    small = validation.from_frame(prod.head(200), home, "small")
-    unlabelled = validation.from_frame(prod.drop(columns=[home.target]), home, "unlabelled")
+    prod = preparation.load_split(home, "prod")
+    small = batches.from_frame(prod.head(200), home, "small")
+    unlabelled = batches.from_frame(prod.drop(columns=[home.target]), home, "unlabelled")
     assert not retraining.decide(home, [unlabelled]).needed
     fresh_small = retraining.decide(home, [small])  # 200 rows, last retraining minutes ago
     assert not fresh_small.needed and "200 new labelled rows" in fresh_small.reason
@@ -114,14 +116,14 @@ def test_policy(home: Settings) -> None:
 
 
 def test_second_retraining_refused_while_one_runs(home: Settings) -> None:
-    prod = data.load_split(home, "prod")
-    batch = validation.from_frame(prod, home, "prod")
+    prod = preparation.load_split(home, "prod")
+    batch = batches.from_frame(prod, home, "prod")
     with retraining.exclusive(home):
         with pytest.raises(retraining.RetrainBusyError, match="already running"):
             retraining.retrain(home, [batch])
 
 
 def test_batch_without_labels_is_refused(home: Settings) -> None:
-    prod = data.load_split(home, "prod").drop(columns=[home.target])
+    prod = preparation.load_split(home, "prod").drop(columns=[home.target])
     with pytest.raises(retraining.RetrainInputError, match="labelled rows"):
-        retraining.retrain(home, [validation.from_frame(prod, home, "unlabelled")])
+        retraining.retrain(home, [batches.from_frame(prod, home, "unlabelled")])

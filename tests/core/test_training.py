@@ -7,9 +7,20 @@ import mlflow
 import numpy as np
 import pytest
 
-from core import candidates, cli, comparison, curves, data, tracking, training
+from core import cli, tracking
+from core.charts import evaluation
+from core.charts.words import Words
 from core.config import Settings
+from core.data import preparation
 from core.errors import NotPreparedError, TrainingBusyError, TrainingError
+from core.modeling import (
+    candidates,
+    comparison,
+    lock,
+    model_io,
+    registry,
+    training,
+)
 from tests.conftest import TINY_TRAINING, prepared_copy
 
 BASE_RATE_LOG_LOSS = 0.692
@@ -23,7 +34,7 @@ def _runs(settings: Settings) -> list:
 def test_champion_registered_and_beats_the_base_rate(trained) -> None:
     settings, result = trained
     assert [c.name for c in result.candidates] == ["lr", "dt"]
-    champ = tracking.champion(settings)
+    champ = registry.champion(settings)
     assert champ is not None and champ.version == result.champion.version
     assert result.champion.test["log_loss"] < BASE_RATE_LOG_LOSS
     assert result.champion.test["log_loss"] < result.baselines["base_rate"]["log_loss"]
@@ -56,18 +67,18 @@ def test_runs_are_logged_nested_with_params_metrics_and_figures(trained) -> None
 def test_served_format_model_returns_probabilities(trained) -> None:
     settings, result = trained
     tracking.use(settings)
-    test = data.load_split(settings, "test")
-    x = tracking.feature_frame(test, settings.features).head(200)
+    test = preparation.load_split(settings, "test")
+    x = model_io.feature_frame(test, settings.features).head(200)
     pyfunc = mlflow.pyfunc.load_model(settings.model_uri)
     proba = np.asarray(pyfunc.predict(x))
     assert proba.shape == (200, 2)
     assert np.all((proba >= 0) & (proba <= 1))
     assert [t.name for t in pyfunc.metadata.get_input_schema().input_types()] == ["double"] * len(settings.features)
-    version, model = tracking.load_model(settings)
+    version, model = registry.load_model(settings)
     steps = [type(s).__module__ for _, s in model.steps]
     assert not any(m.startswith("pycaret") for m in steps)  # served without PyCaret
     logged = comparison.load_candidate(settings, result.champion.run_id)
-    full = tracking.predict_proba(model, test, settings.features)
+    full = model_io.predict_proba(model, test, settings.features)
     np.testing.assert_allclose(full, logged.proba, atol=1e-9)
 
 
@@ -80,10 +91,10 @@ def test_failed_training_registers_nothing_and_leaves_no_running_run(trained, tm
 
     with pytest.raises(RuntimeError, match="boom"):
         training.train(settings, **TINY_TRAINING, on_candidate=explode)
-    assert tracking.versions(settings) == []
+    assert registry.versions(settings) == []
     statuses = {r.info.run_name: r.info.status for r in _runs(settings)}
     assert statuses == {training.TRAIN_RUN: "FAILED", "lr": "FINISHED"}
-    assert not training.is_training(settings)  # the lock was released
+    assert not lock.is_training(settings)  # the lock was released
 
 
 def test_interrupted_training_ends_killed(tmp_path_factory, prepared_settings) -> None:
@@ -97,16 +108,16 @@ def test_interrupted_training_ends_killed(tmp_path_factory, prepared_settings) -
         training.train(settings, **TINY_TRAINING, on_progress=interrupt)
     assert {r.info.status for r in _runs(settings)} == {"KILLED"}
     assert len(_runs(settings)) == 2  # parent and the lr candidate
-    assert tracking.versions(settings) == []
+    assert registry.versions(settings) == []
 
 
 def test_second_training_is_refused_while_one_runs(prepared_settings, tmp_path_factory) -> None:
     settings = prepared_copy(tmp_path_factory, prepared_settings, "busy")
-    with training.training_lock(settings):
-        assert training.is_training(settings)
+    with lock.training_lock(settings):
+        assert lock.is_training(settings)
         with pytest.raises(TrainingBusyError, match="already running"):
             training.train(settings, **TINY_TRAINING)
-    assert not training.is_training(settings)
+    assert not lock.is_training(settings)
 
 
 def test_choices_are_validated(settings: Settings) -> None:
@@ -126,7 +137,7 @@ def test_model_ids_exist_in_pycaret(trained) -> None:
     from pycaret.classification import ClassificationExperiment
 
     settings, _ = trained
-    train = data.load_split(settings, "train").head(300)
+    train = preparation.load_split(settings, "train").head(300)
     exp = ClassificationExperiment()
     exp.setup(data=train, target=settings.target, session_id=1, verbose=False, html=False, system_log=False)
     assert set(candidates.MODELS) <= set(exp.models().index)
@@ -141,12 +152,12 @@ def test_cli_train_prints_one_json_object(tmp_path_factory, prepared_settings, m
     out = json.loads(capsys.readouterr().out)
     assert [c["name"] for c in out["candidates"]] == ["lr", "dt"]
     assert set(out["candidates"][0]["test"]) == set(tracking_metric_names())
-    assert out["champion"]["version"] == tracking.champion(settings).version == "1"
+    assert out["champion"]["version"] == registry.champion(settings).version == "1"
     assert out["parent_run_id"] and out["seconds"] > 0
 
 
 def tracking_metric_names() -> tuple[str, ...]:
-    from core.metrics import METRIC_NAMES
+    from core.modeling.metrics import METRIC_NAMES
 
     return METRIC_NAMES
 
@@ -161,14 +172,17 @@ def test_curves_overlay_series_and_check_lengths() -> None:
     y = rng.integers(0, 2, 500)
     p = np.clip(y * 0.2 + rng.random(500) * 0.8, 0, 1)
     series = {"a": (y, p), "b": (y, 1 - p)}
-    assert len(curves.roc(series).data) == 3  # two series and the chance line
-    assert len(curves.pr(series).data) == 3
-    assert len(curves.calibration(series).data) == 3
-    counts = curves.confusion_counts(y, p, 0.5)
+    assert len(evaluation.roc(series).data) == 3  # two series and the chance line
+    assert len(evaluation.pr(series).data) == 3
+    assert len(evaluation.calibration(series).data) == 3
+    counts = evaluation.confusion_counts(y, p, 0.5)
     assert counts.sum() == 500
-    assert curves.confusion(y, p, 0.3).layout.title.text.endswith("0.30")
-    fig = curves.importance(["x", "y"], [0.2, -0.5], "coefficient")
+    assert evaluation.confusion(y, p, 0.3).layout.title.text.endswith("0.30")
+    fig = evaluation.importance(["x", "y"], [0.2, -0.5], "coefficient")
     assert list(fig.data[0].y) == ["x", "y"]
-    assert curves.learning_curve([10, 20], [0.5, 0.6], [0.7, 0.65]).layout.xaxis.title.text == "Training shots"
+    assert evaluation.learning_curve([10, 20], [0.5, 0.6], [0.7, 0.65]).layout.xaxis.title.text == "Training rows"
+    words = Words(positive="churned", negative="stayed", rows="customers", proba="P(churned)")
+    assert evaluation.learning_curve([10], [0.5], [0.7], words=words).layout.xaxis.title.text == "Training customers"
+    assert list(evaluation.confusion(y, p, 0.5, words=words).data[0].x) == ["stayed (0)", "churned (1)"]
     with pytest.raises(ValueError, match="differ in length"):
-        curves.roc({"bad": (y, p[:-1])})
+        evaluation.roc({"bad": (y, p[:-1])})

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.config import FEATURES
-from core.validation import BatchError, from_frame, read_batch
+from core.data.batches import BatchError, from_frame, read_batch
+from core.data.rules import InvalidInputError
 
 
 def good(n: int = 5) -> pd.DataFrame:
@@ -43,7 +43,7 @@ def test_good_parquet_and_csv_are_accepted(settings):
     for data, name in ((parquet_bytes(df), "b.parquet"), (csv_bytes(df), "b.csv")):
         batch = read_batch(data, settings, name=name)
         assert batch.n_rows == 5 and not batch.has_labels
-        assert list(batch.frame.columns) == list(FEATURES)
+        assert list(batch.frame.columns) == list(settings.features)
         assert batch.frame.dtypes.eq("float64").all()
 
 
@@ -96,3 +96,15 @@ def test_from_frame_validates_in_memory_batches(settings):
     assert from_frame(good(), settings, "log").n_rows == 5
     with pytest.raises(BatchError, match="period"):
         from_frame(good().assign(period=0), settings, "log")
+
+
+@pytest.mark.parametrize("change", [{"shot_distance": 150}, {"lat": 95.0}, {"period": 8}, {"minutes_remaining": 12}])
+def test_a_value_refused_in_one_request_is_refused_in_a_batch(settings, change):
+    """One rule table: what `validate_row` refuses, `read_batch` refuses too (and the other way)."""
+    row = {**good(1).iloc[0].to_dict(), **change}
+    with pytest.raises(InvalidInputError):
+        settings.dataset.rules.validate_row(row)
+    name = next(iter(change))
+    problems = refused(csv_bytes(pd.DataFrame([row])), settings)
+    assert problems == [f"{name}: out-of-domain values in 1 row ({name} must be "
+                        f"{settings.dataset.rules.by_name[name].describe()})"]

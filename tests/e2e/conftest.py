@@ -72,9 +72,9 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.kill()
         pytest.fail("the app did not start within 60 s")
     yield url
-    from core import serving
+    from core.serving import server
 
-    serving.stop(make_settings(home))  # a model server started from a page outlives the app
+    server.stop(make_settings(home))  # a model server started from a page outlives the app
     os.killpg(proc.pid, 15)
     proc.wait(timeout=20)
     log.close()

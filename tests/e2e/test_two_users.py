@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core import data, tracking
+from core.data import preparation
+from core.modeling import registry
 from tests.conftest import make_settings
 from tests.e2e.conftest import Journey
 
@@ -17,10 +18,10 @@ pytestmark = pytest.mark.e2e
 def ready_home(app_url) -> Path:
     """The app's home with prepared data and a champion (the journey makes them; alone, core does)."""
     s = make_settings(app_url.home)
-    if not data.is_prepared(s):
-        data.prepare(s)
-    if tracking.champion(s) is None:
-        from core import training
+    if not preparation.is_prepared(s):
+        preparation.prepare(s)
+    if registry.champion(s) is None:
+        from core.modeling import training
 
         training.train(s, models=[], n_iter=1, folds=2)
     return app_url.home

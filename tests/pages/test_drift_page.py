@@ -1,7 +1,9 @@
 """Drift page: empty states, and a checked batch rendered from the session."""
 from __future__ import annotations
 
-from core import monitoring, session_keys, validation
+from core.data import batches
+from core.monitoring import check
+from ui import session_keys
 
 PAGE = "pages/6_Drift.py"
 
@@ -21,7 +23,7 @@ def test_with_a_champion_the_page_asks_for_a_batch(run_page, champion_settings):
 
 def test_a_checked_batch_shows_drift_health_and_trust(run_page, champion_settings):
     s = champion_settings
-    report = monitoring.check(validation.read_batch(s.raw_prod, s), s, store=False, log=False)
+    report = check.check(batches.read_batch(s.raw_prod, s), s, store=False, log=False)
     at = run_page(PAGE, s, state={session_keys.DRIFT_REPORT: report, session_keys.DRIFT_CHECKED_ID: "x"})
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
@@ -31,12 +33,12 @@ def test_a_checked_batch_shows_drift_health_and_trust(run_page, champion_setting
 
 
 def test_alarm_leads_in_one_click_to_a_gated_challenger(run_page, tmp_path):
-    from core import tracking
+    from core.modeling import registry
     from tests.conftest import make_champion_home
 
     s = make_champion_home(tmp_path)  # its own registry: this test promotes a new champion
-    before = tracking.champion(s).version
-    report = monitoring.check(validation.read_batch(s.raw_prod, s), s)  # stored, with labels
+    before = registry.champion(s).version
+    report = check.check(batches.read_batch(s.raw_prod, s), s)  # stored, with labels
     at = run_page(PAGE, s, state={session_keys.DRIFT_REPORT: report, session_keys.DRIFT_CHECKED_ID: "x"})
     assert not at.exception
     assert any("Retraining alarm" in m.value for m in at.markdown)
@@ -44,5 +46,5 @@ def test_alarm_leads_in_one_click_to_a_gated_challenger(run_page, tmp_path):
     button.click().run()
     assert not at.exception
     assert any("promoted" in m.value for m in at.success), [m.value for m in at.warning]
-    assert tracking.champion(s).version != before
-    assert tracking.alias_version(s, "previous").version == before
+    assert registry.champion(s).version != before
+    assert registry.alias_version(s, "previous").version == before

@@ -1,8 +1,9 @@
 """Production page in AppTest: empty states, scoring in-process and the adherence verdict."""
 from __future__ import annotations
 
-from core import scoring, tracking
+from core import tracking
 from core.config import Settings
+from core.scoring import local
 
 
 def test_production_page_without_champion_says_train_first(run_page, prepared_settings: Settings) -> None:
@@ -17,7 +18,7 @@ def test_score_button_scores_and_explains(run_page, champion_settings: Settings)
     at.button[0].click().run()
     assert not at.exception
     assert "Scored 5,412 rows" in at.success[0].value
-    run = tracking.last_run(champion_settings, scoring.APPLY_RUN)
+    run = tracking.last_run(champion_settings, local.APPLY_RUN)
     assert run is not None and run["run_id"] in at.success[0].value
     answer = at.error[0].value
     assert "not adherent" in answer and "F1 falls from" in answer and "Next step" in answer
@@ -28,10 +29,10 @@ def test_score_button_scores_and_explains(run_page, champion_settings: Settings)
 
 
 def test_spark_engine_offered_when_pyspark_is_installed(run_page, champion_settings: Settings) -> None:
-    from core import spark_scoring
+    from core.scoring import spark
 
     at = run_page("pages/5_Production.py", champion_settings)
     assert not at.exception
     options = list(at.radio[0].options)
     assert "In-process" in options
-    assert ("Spark" in options) == spark_scoring.available()
+    assert ("Spark" in options) == spark.available()

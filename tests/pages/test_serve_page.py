@@ -6,8 +6,8 @@ import signal
 
 import psutil
 
-from core import inference_log, serving
 from core.config import Settings
+from core.serving import inference_log, server
 
 
 def test_serve_page_without_champion_says_train_first(run_page, prepared_settings: Settings) -> None:
@@ -21,11 +21,12 @@ def test_submit_scores_one_shot_and_logs_it(run_page, served_settings: Settings)
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Server"] == "up" and metrics["Version served"] == "v1"
-    workers = serving.status(served_settings).workers
+    workers = server.status(served_settings).workers
     assert any(f"{workers} worker(s)" in c.value for c in at.caption)
     assert "click **Predict**" in at.info[0].value
     before = inference_log.count(served_settings)
-    at.number_input[2].set_value(79)  # shot distance beyond anything seen in training
+    distance = next(n for n in at.number_input if n.label.startswith("Shot distance"))
+    distance.set_value(79)  # beyond anything seen in training
     at.get("form_submit_button")[0].click().run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
@@ -39,7 +40,7 @@ def test_submit_scores_one_shot_and_logs_it(run_page, served_settings: Settings)
 def test_killed_server_is_reported_down_and_restarts(run_page, served_settings: Settings, monkeypatch) -> None:
     monkeypatch.setenv("WORKBENCH_SERVE_PORT", str(served_settings.serve_port))  # restart on the same port
     at = run_page("pages/4_Serve.py", served_settings)
-    st = serving.status(served_settings)
+    st = server.status(served_settings)
     group = [psutil.Process(st.pid), *psutil.Process(st.pid).children(recursive=True)]
     os.killpg(st.pid, signal.SIGKILL)
     psutil.wait_procs(group, timeout=10)
@@ -52,4 +53,4 @@ def test_killed_server_is_reported_down_and_restarts(run_page, served_settings: 
     assert not at.exception
     assert not at.error, at.error[0].value
     assert {m.label: m.value for m in at.metric}["Server"] == "up"
-    assert serving.status(served_settings).running
+    assert server.status(served_settings).running

@@ -1,8 +1,9 @@
 """Train and Compare pages in AppTest with the real core and a tiny training budget."""
 from __future__ import annotations
 
-from core import tracking, training
 from core.config import Settings
+from core.modeling import lock, training
+from core.modeling import registry as model_registry
 from tests.conftest import prepared_copy
 
 
@@ -27,18 +28,18 @@ def test_train_button_runs_a_tiny_training(run_page, tmp_path_factory, prepared_
     shown = at.dataframe[0].value
     assert list(shown["model"]) == ["Logistic Regression", "Decision Tree"]
     assert (shown["test log loss"] < 0.692).all()
-    assert tracking.champion(s).version == "1"
-    assert not training.is_training(s)
+    assert model_registry.champion(s).version == "1"
+    assert not lock.is_training(s)
 
 
 def test_train_page_refuses_while_another_training_runs(run_page, tmp_path_factory, prepared_settings) -> None:
     s = prepared_copy(tmp_path_factory, prepared_settings, "train-busy")
-    with training.training_lock(s):
+    with lock.training_lock(s):
         at = run_page("pages/2_Train.py", s)
         assert not at.exception
         assert "already running" in at.warning[0].value
         assert at.get("form_submit_button")[0].disabled
-    assert tracking.versions(s) == []
+    assert model_registry.versions(s) == []
 
 
 def test_compare_page_without_runs_says_train_first(run_page, settings: Settings) -> None:
@@ -68,7 +69,7 @@ def test_compare_page_promotes_after_confirmation_and_rolls_back(run_page, tmp_p
     s = prepared_copy(tmp_path_factory, prepared_settings, "compare-promote")
     result = training.train(s, models=[], folds=2, n_iter=1)
     other = next(c for c in result.candidates if c.name != result.champion.name)
-    v2 = tracking.register(s, other.model_uri)  # a second version, not yet champion
+    v2 = model_registry.register(s, other.model_uri)  # a second version, not yet champion
     at = run_page("pages/3_Compare.py", s)
     assert not at.exception
     at.selectbox[0].set_value(v2).run()
@@ -77,10 +78,10 @@ def test_compare_page_promotes_after_confirmation_and_rolls_back(run_page, tmp_p
     at.checkbox[0].check().run()
     next(b for b in at.button if b.label == "Promote").click().run()
     assert not at.exception
-    assert tracking.champion(s).version == v2
-    assert tracking.alias_version(s, tracking.PREVIOUS).version == result.champion.version
+    assert model_registry.champion(s).version == v2
+    assert model_registry.alias_version(s, model_registry.PREVIOUS).version == result.champion.version
     back = next(c for c in at.checkbox if "previous champion" in c.label)
     back.check().run()
     next(b for b in at.button if b.label == "Roll back").click().run()
     assert not at.exception
-    assert tracking.champion(s).version == result.champion.version
+    assert model_registry.champion(s).version == result.champion.version

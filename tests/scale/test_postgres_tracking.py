@@ -30,6 +30,7 @@ import requests
 
 from core import tracking
 from core.config import Settings
+from core.modeling import model_io, registry
 
 ROOT = Path(__file__).resolve().parents[2]
 DB_USER = "workbench"
@@ -238,34 +239,34 @@ def test_train_logs_runs_to_postgres(team_server: TeamServer, journey: dict) -> 
 
 def test_champion_alias_is_stored_in_postgres(team_server: TeamServer, journey: dict) -> None:
     settings = team_server.settings()
-    champ = tracking.champion(settings)
+    champ = registry.champion(settings)
     assert champ is not None
     aliases = team_server.sql(
         "SELECT alias, version FROM registered_model_aliases WHERE name = %s", (settings.model_name,))
-    assert (tracking.CHAMPION, int(champ.version)) in aliases
+    assert (registry.CHAMPION, int(champ.version)) in aliases
     versions = team_server.sql(
         "SELECT version, source FROM model_versions WHERE name = %s", (settings.model_name,))
     assert int(champ.version) in {v for v, _ in versions}
 
 
 def test_champion_loads_through_the_server(team_server: TeamServer, journey: dict) -> None:
-    from core import data
+    from core.data import preparation
 
     settings = team_server.settings()
-    version, model = tracking.load_model(settings)
-    prod = data.load_split(settings, "prod")
-    proba = tracking.predict_proba(model, prod.head(50), settings.features)
-    assert version == tracking.champion(settings).version
+    version, model = registry.load_model(settings)
+    prod = preparation.load_split(settings, "prod")
+    proba = model_io.predict_proba(model, prod.head(50), settings.features)
+    assert version == registry.champion(settings).version
     assert proba.shape == (50,) and ((proba > 0) & (proba < 1)).all()
 
 
 def test_serve_resolves_the_champion_through_the_server(team_server: TeamServer, journey: dict) -> None:
-    from core import serving
+    from core.serving import server as model_server
 
     settings = team_server.settings().replace(serve_port=_free_port())
-    started = serving.start(settings)
+    started = model_server.start(settings)
     try:
-        assert started.model_version == tracking.champion(settings).version
+        assert started.model_version == registry.champion(settings).version
         row = {"lat": 34.0443, "lon": -118.2698, "minutes_remaining": 5, "period": 2,
                "playoffs": 0, "shot_distance": 15}
         pred = run_cli(team_server, "predict", "--json", json.dumps(row), "--url", started.url,
@@ -273,8 +274,8 @@ def test_serve_resolves_the_champion_through_the_server(team_server: TeamServer,
         assert 0.0 < pred["proba_made"] < 1.0
         assert str(pred["model_version"]) == started.model_version
     finally:
-        serving.stop(settings)
-    assert not serving.status(settings).running
+        model_server.stop(settings)
+    assert not model_server.status(settings).running
 
 
 def _run_row(server: TeamServer, run_id: str) -> tuple:
@@ -286,7 +287,7 @@ def _run_row(server: TeamServer, run_id: str) -> tuple:
 @pytest.fixture(scope="module")
 def applied(team_server: TeamServer, journey: dict) -> dict:
     """The production batch scored in process (`apply`) and on Spark local[2] (`apply --engine spark`)."""
-    from core import spark_scoring
+    from core.scoring import spark as spark_scoring
 
     if not (spark_scoring.available() and shutil.which("java")):
         _unavailable("pyspark or a Java runtime is missing: pip install -r requirements-scale.txt; apt-get "
@@ -305,7 +306,7 @@ def test_apply_on_spark_logs_to_postgres_and_matches_in_process(team_server: Tea
     result = applied["spark"]
     settings = team_server.settings()
     assert result["path"] == "spark" and result["rows"] == journey_prod_rows(settings)
-    assert result["model_version"] == tracking.champion(settings).version
+    assert result["model_version"] == registry.champion(settings).version
     assert _run_row(team_server, result["mlflow_run_id"]) == ("PipelineAplicacao", "FINISHED")
     params = dict(team_server.sql("SELECT key, value FROM params WHERE run_uuid = %s", (result["mlflow_run_id"],)))
     assert params["engine"] == "spark" and params["spark_master"] == "local[2]"
@@ -335,12 +336,12 @@ def test_retrain_logs_to_postgres_and_keeps_aliases_there(
     assert result["mlflow_run_id"]
     name, status = _run_row(team_server, result["mlflow_run_id"])
     assert status == "FINISHED"
-    champ = tracking.champion(settings)
+    champ = registry.champion(settings)
     aliases = dict(team_server.sql(
         "SELECT alias, version FROM registered_model_aliases WHERE name = %s", (settings.model_name,)))
-    assert aliases[tracking.CHAMPION] == int(champ.version)
+    assert aliases[registry.CHAMPION] == int(champ.version)
     if result["promoted"]:
-        assert tracking.PREVIOUS in aliases
+        assert registry.PREVIOUS in aliases
 
 
 def test_pages_work_against_the_team_server(
@@ -351,7 +352,7 @@ def test_pages_work_against_the_team_server(
 
     monkeypatch.setenv("WORKBENCH_HOME", str(team_server.home))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", team_server.url)
-    champ = tracking.champion(team_server.settings())
+    champ = registry.champion(team_server.settings())
     home = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     assert not home.exception
     assert {m.label: m.value for m in home.metric}["Champion model"] == f"v{champ.version}"

@@ -15,14 +15,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import data, metrics, tracking
+from core import tracking
 from core.config import Settings
+from core.data import preparation
 from core.errors import TrackingError
-from tests.conftest import make_settings, make_champion_home
+from core.modeling import metrics, model_io, registry
+from tests.conftest import make_champion_home, make_settings
 
 
 def _require_spark() -> None:
-    from core import spark_scoring
+    from core.scoring import spark as spark_scoring
 
     reason = None
     if not spark_scoring.available():
@@ -39,7 +41,7 @@ def _require_spark() -> None:
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """One local[2] session for the module, stopped at the end."""
     _require_spark()
-    from core import spark_scoring
+    from core.scoring import spark as spark_scoring
 
     home = tmp_path_factory.mktemp("spark-session")
     session = spark_scoring.session(make_settings(home), master="local[2]")
@@ -56,7 +58,7 @@ def spark_home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="module")
 def batch(spark_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     """The production batch with a row id, written as two parquet files (scored through a glob)."""
-    prod = data.load_split(spark_home, "prod").reset_index(drop=True)
+    prod = preparation.load_split(spark_home, "prod").reset_index(drop=True)
     prod = prod.assign(row_id=np.arange(len(prod), dtype="int64"))
     folder = tmp_path_factory.mktemp("batch")
     half = len(prod) // 2
@@ -68,15 +70,15 @@ def batch(spark_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> pd.
 
 @pytest.fixture(scope="module")
 def scored(spark: object, spark_home: Settings, batch: pd.DataFrame):
-    from core import spark_scoring
+    from core.scoring import spark as spark_scoring
 
     return spark_scoring.score_spark(spark_home, batch.attrs["glob"], master="local[2]")
 
 
 def test_probabilities_match_in_process_scoring(scored, spark_home: Settings, batch: pd.DataFrame) -> None:
     out = pd.read_parquet(scored.output).sort_values("row_id").reset_index(drop=True)
-    _, model = tracking.load_model(spark_home)
-    expected = tracking.predict_proba(model, batch, spark_home.features)
+    _, model = registry.load_model(spark_home)
+    expected = model_io.predict_proba(model, batch, spark_home.features)
     assert len(out) == len(batch) == scored.rows
     assert (out["row_id"].to_numpy() == batch["row_id"].to_numpy()).all()
     np.testing.assert_allclose(out["proba_made"].to_numpy(), expected, rtol=0, atol=1e-9)
@@ -84,9 +86,9 @@ def test_probabilities_match_in_process_scoring(scored, spark_home: Settings, ba
 
 
 def test_metrics_match_from_proba(scored, spark_home: Settings, batch: pd.DataFrame) -> None:
-    _, model = tracking.load_model(spark_home)
+    _, model = registry.load_model(spark_home)
     expected = metrics.from_proba(batch[spark_home.target].to_numpy(),
-                                  tracking.predict_proba(model, batch, spark_home.features),
+                                  model_io.predict_proba(model, batch, spark_home.features),
                                   spark_home.threshold)
     assert scored.metrics is not None and set(scored.metrics) == set(expected)
     for name, value in expected.items():
@@ -97,7 +99,7 @@ def test_result_fields_output_and_run(scored, spark_home: Settings) -> None:
     d = scored.to_dict()
     assert {"rows", "model_version", "path", "metrics", "output", "mlflow_run_id", "seconds"} <= set(d)
     assert d["path"] == "spark" and d["master"] == "local[2]"
-    assert d["model_version"] == tracking.champion(spark_home).version
+    assert d["model_version"] == registry.champion(spark_home).version
     out = Path(scored.output)
     assert out.is_relative_to(spark_home.model_output_dir)
     assert sorted(p.name for p in out.glob("period=*")) and (out / "_SUCCESS").exists()
@@ -110,7 +112,7 @@ def test_result_fields_output_and_run(scored, spark_home: Settings) -> None:
 def test_unlabelled_batch_has_no_metrics_and_keeps_previous_output(
     spark: object, scored, spark_home: Settings, batch: pd.DataFrame, tmp_path: Path
 ) -> None:
-    from core import spark_scoring
+    from core.scoring import spark as spark_scoring
 
     path = tmp_path / "unlabelled.parquet"
     batch.drop(columns=[spark_home.target]).head(200).to_parquet(path, index=False)
@@ -122,16 +124,16 @@ def test_unlabelled_batch_has_no_metrics_and_keeps_previous_output(
 
 
 def test_missing_feature_column_is_refused(spark: object, spark_home: Settings, tmp_path: Path) -> None:
-    from core import spark_scoring
+    from core.scoring import spark as spark_scoring
 
     path = tmp_path / "bad.parquet"
-    data.load_split(spark_home, "prod").drop(columns=["lat"]).to_parquet(path, index=False)
+    preparation.load_split(spark_home, "prod").drop(columns=["lat"]).to_parquet(path, index=False)
     with pytest.raises(spark_scoring.SparkBatchError, match="lat"):
         spark_scoring.score_spark(spark_home, path, master="local[2]")
 
 
 def test_no_matching_batch_is_refused(spark: object, spark_home: Settings, tmp_path: Path) -> None:
-    from core import spark_scoring
+    from core.scoring import spark as spark_scoring
 
     with pytest.raises(spark_scoring.SparkBatchError, match="No batch file matches"):
         spark_scoring.score_spark(spark_home, str(tmp_path / "nothing-*.parquet"), master="local[2]")
@@ -139,16 +141,16 @@ def test_no_matching_batch_is_refused(spark: object, spark_home: Settings, tmp_p
 
 def test_without_champion_says_train_first(settings: Settings) -> None:
     _require_spark()
-    from core import spark_scoring
+    from core.scoring import spark as spark_scoring
 
-    data.prepare(settings)
+    preparation.prepare(settings)
     with pytest.raises(TrackingError, match="No champion yet"):
         spark_scoring.score_spark(settings, master="local[2]")
 
 
 def test_unprepared_home_says_prepare_first(settings: Settings) -> None:
-    from core import spark_scoring
     from core.errors import NotPreparedError
+    from core.scoring import spark as spark_scoring
 
     with pytest.raises(NotPreparedError, match="prepare"):
         spark_scoring.score_spark(settings)

@@ -1,0 +1,141 @@
+"""Evaluation figures of a binary classifier's probabilities as plotly figures: ROC,
+precision-recall, calibration, confusion matrix, feature importance and learning curve.
+Axis titles name the dataset's classes and rows through `Words`.
+
+ROC, PR and calibration take several named series, `{name: (y_true, proba)}`, so training,
+the Compare page, production and drift can overlay models or batches on one chart.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from sklearn import metrics as skm
+
+from core.charts.words import Words
+
+Series = Mapping[str, tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]]
+
+
+def _figure(title: str, x_title: str, y_title: str, height: int = 420, unit_axes: bool = False,
+            **layout: object) -> go.Figure:
+    """An empty figure with the common layout (template given at construction: much cheaper
+    than `update_layout(template=...)`, which deep-copies it)."""
+    return go.Figure(layout=dict(
+        template="plotly_white", title=title, height=height, margin=dict(l=60, r=20, t=50, b=50),
+        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
+        xaxis=dict(title=x_title, **({"range": [0, 1]} if unit_axes else {})),
+        yaxis=dict(title=y_title, **({"range": [0, 1.02]} if unit_axes else {})), **layout))
+
+
+def _arrays(y_true: Sequence[float] | np.ndarray, proba: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y_true).astype(int)
+    p = np.asarray(proba, dtype=float)
+    if y.shape != p.shape:
+        raise ValueError(f"y_true and proba differ in length ({y.shape[0]} vs {p.shape[0]}).")
+    return y, p
+
+
+def roc(series: Series, title: str = "ROC curve", words: Words = Words()) -> go.Figure:
+    """ROC curves of each series (AUC in the legend) with the chance diagonal."""
+    fig = _figure(title, f"False positive rate ({words.negative} called {words.positive})",
+                  f"True positive rate (recall of {words.positive} {words.rows})", unit_axes=True)
+    for name, (y_true, proba) in series.items():
+        y, p = _arrays(y_true, proba)
+        if len(np.unique(y)) < 2:
+            continue
+        fpr, tpr, _ = skm.roc_curve(y, p)
+        auc = skm.roc_auc_score(y, p)
+        fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"{name} (AUC {auc:.3f})"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
+                             line=dict(dash="dash", color="grey")))
+    return fig
+
+
+def pr(series: Series, title: str = "Precision-recall curve", words: Words = Words()) -> go.Figure:
+    """Precision-recall curves (average precision in the legend) with each series' base rate."""
+    fig = _figure(title, f"Recall (share of {words.positive} {words.rows} found)",
+                  f"Precision (share of predicted {words.positive} that are {words.positive})", unit_axes=True)
+    rates: list[float] = []
+    for name, (y_true, proba) in series.items():
+        y, p = _arrays(y_true, proba)
+        if y.sum() == 0:
+            continue
+        precision, recall, _ = skm.precision_recall_curve(y, p)
+        ap = skm.average_precision_score(y, p)
+        fig.add_trace(go.Scatter(x=recall, y=precision, mode="lines", name=f"{name} (AP {ap:.3f})"))
+        rates.append(float(y.mean()))
+    if rates:
+        rate = float(np.mean(rates))
+        fig.add_trace(go.Scatter(x=[0, 1], y=[rate, rate], mode="lines", name=f"base rate {rate:.3f}",
+                                 line=dict(dash="dash", color="grey")))
+    return fig
+
+
+def calibration(series: Series, n_bins: int = 10, title: str = "Calibration (reliability)",
+                words: Words = Words()) -> go.Figure:
+    """Observed positive rate against the mean predicted probability per quantile bin (Brier in
+    the legend)."""
+    from sklearn.calibration import calibration_curve
+
+    fig = _figure(title, f"Mean predicted {words.proba} in bin", f"Observed share of {words.positive} {words.rows} in bin",
+                  unit_axes=True)
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
+                             line=dict(dash="dash", color="grey")))
+    for name, (y_true, proba) in series.items():
+        y, p = _arrays(y_true, proba)
+        if len(y) == 0:
+            continue
+        observed, predicted = calibration_curve(y, p, n_bins=n_bins, strategy="quantile")
+        brier = skm.brier_score_loss(y, p)
+        fig.add_trace(go.Scatter(x=predicted, y=observed, mode="lines+markers",
+                                 name=f"{name} (Brier {brier:.4f})"))
+    return fig
+
+
+def confusion_counts(y_true: Sequence[float] | np.ndarray, proba: Sequence[float] | np.ndarray,
+                     threshold: float = 0.5) -> np.ndarray:
+    """2×2 counts [[TN, FP], [FN, TP]] for the class `proba >= threshold`."""
+    y, p = _arrays(y_true, proba)
+    return skm.confusion_matrix(y, (p >= threshold).astype(int), labels=[0, 1])
+
+
+def confusion(y_true: Sequence[float] | np.ndarray, proba: Sequence[float] | np.ndarray,
+              threshold: float = 0.5, title: str | None = None, words: Words = Words()) -> go.Figure:
+    """Confusion matrix at `threshold`: counts and share of all rows in each cell."""
+    counts = confusion_counts(y_true, proba, threshold)
+    total = max(int(counts.sum()), 1)
+    labels = [f"{words.negative} (0)", f"{words.positive} (1)"]
+    text = [[f"{counts[i, j]:,}<br>{counts[i, j] / total:.1%}" for j in range(2)] for i in range(2)]
+    fig = _figure(title or f"Confusion matrix at threshold {threshold:.2f}", "Predicted", "Actual", height=360)
+    fig.update_yaxes(autorange="reversed")
+    fig.add_trace(go.Heatmap(z=counts, x=labels, y=labels, text=text, texttemplate="%{text}",
+                               colorscale="Blues", showscale=False,
+                               hovertemplate="actual %{y}<br>predicted %{x}<br>%{z} " + words.rows + "<extra></extra>"))
+    return fig
+
+
+def importance(features: Sequence[str], values: Sequence[float], kind: str = "importance",
+               title: str | None = None) -> go.Figure:
+    """Horizontal bars of feature importances or coefficients, largest magnitude on top."""
+    order = np.argsort(np.abs(np.asarray(values, dtype=float)))
+    names = [features[i] for i in order]
+    vals = [float(values[i]) for i in order]
+    label = {"coefficient": "Coefficient (per standard deviation of the feature)",
+             "importance": "Importance (share of the model's total)",
+             "permutation": "Permutation importance (increase in test log loss)"}.get(kind, kind)
+    fig = _figure(title or "Feature importance", label, "Feature", height=360, showlegend=False)
+    fig.add_trace(go.Bar(x=vals, y=names, orientation="h", name=kind,
+                           marker_color=["#d62728" if v < 0 else "#1f77b4" for v in vals]))
+    return fig
+
+
+def learning_curve(sizes: Sequence[int], train_loss: Sequence[float], test_loss: Sequence[float],
+                   title: str = "Learning curve", words: Words = Words()) -> go.Figure:
+    """Log loss on the training subset and on the held-out test set against the training size."""
+    fig = _figure(title, f"Training {words.rows}", "Log loss (lower is better)")
+    x = [int(v) for v in sizes]
+    fig.add_trace(go.Scatter(x=x, y=list(train_loss), mode="lines+markers", name="training subset"))
+    fig.add_trace(go.Scatter(x=x, y=list(test_loss), mode="lines+markers", name="held-out test set"))
+    return fig

@@ -1,0 +1,222 @@
+"""Data preparation ("PreparacaoDados"): form the dev and production sets from the raw files as
+the dataset definition says (its `where` queries), keep the features, the target and the display
+columns, drop rows missing a feature or the label, split train/test (stratified), write parquet
+files atomically and log the MLflow run; read the prepared splits back.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.data.sources import LocalArtifactDatasetSource
+from sklearn.model_selection import train_test_split
+
+from core import tracking
+from core.config import Settings
+from core.data.acquire import acquire
+from core.errors import DataUnavailableError, NotPreparedError
+from core.files import atomic_write_parquet
+from core.progress import ProgressFn, Stopwatch, report, scaled
+
+PREPARE_RUN = "PreparacaoDados"
+
+
+# --------------------------------------------------------------------------- preparation
+@dataclass(frozen=True)
+class PrepSummary:
+    """What `prepare` did: row counts per step and split, and the MLflow run."""
+
+    raw_rows: int
+    rows: int
+    train_rows: int
+    test_rows: int
+    prod_raw_rows: int
+    prod_rows: int
+    dropped_missing: int
+    duplicates: int
+    positive_rate: dict[str, float]
+    test_size: float
+    seed: int
+    outputs: dict[str, str]
+    mlflow_run_id: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def select_rows(df: pd.DataFrame, where: str, label: str) -> pd.DataFrame:
+    """The rows of a raw frame that the definition's query `where` keeps (all when empty)."""
+    if not where:
+        return df
+    try:
+        return df.query(where, engine="python")
+    except Exception as err:  # noqa: BLE001 - pandas raises many kinds for a bad query
+        raise DataUnavailableError(
+            f"The {label} query of the dataset definition ({where!r}) cannot be applied to the raw data "
+            f"({type(err).__name__}: {err}). Fix `where` in the definition.") from err
+
+
+def select_columns(df: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """The features, the target and the display columns; rows with a missing feature or
+    target value dropped."""
+    spec = settings.dataset
+    needed = [*settings.features, settings.target]
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise DataUnavailableError(
+            f"The raw data lacks column(s) {', '.join(missing)}; it is not the {spec.title} data."
+        )
+    display = [c for c in spec.display if c in df.columns and c not in needed]
+    return df.loc[:, [*needed, *display]].dropna(subset=needed).reset_index(drop=True)
+
+
+def split(df: pd.DataFrame, test_size: float, seed: int, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified train/test split."""
+    train, test = train_test_split(df, test_size=test_size, random_state=seed, stratify=df[target])
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def prepare(
+    settings: Settings,
+    test_size: float | None = None,
+    seed: int | None = None,
+    on_progress: ProgressFn = None,
+) -> PrepSummary:
+    """Run "PreparacaoDados": filter, clean, split, write parquet files and log an MLflow run."""
+    test_size = settings.test_size if test_size is None else float(test_size)
+    seed = settings.seed if seed is None else int(seed)
+    if not 0.0 < test_size < 1.0:
+        raise DataUnavailableError(f"test size must lie between 0 and 1, got {test_size}.")
+    clock = Stopwatch()
+    acquire(settings, scaled(on_progress, 0.0, 0.3))
+    report(on_progress, 0.3, "Reading raw files")
+    spec = settings.dataset
+    dev_raw = pd.read_parquet(settings.raw_dev)
+    prod_raw = pd.read_parquet(settings.raw_prod)
+
+    report(on_progress, 0.4, "Filtering rows and columns, dropping missing values")
+    filtered = select_columns(select_rows(dev_raw, spec.dev.where, "dev"), settings)
+    prod = select_columns(select_rows(prod_raw, spec.prod.where, "prod"), settings)
+    filtered[settings.target] = filtered[settings.target].astype("int64")
+    prod[settings.target] = prod[settings.target].astype("int64")
+    dropped = len(dev_raw) - len(filtered)
+    duplicates = int(filtered.duplicated(subset=list(settings.features)).sum())
+
+    report(on_progress, 0.5, "Stratified train/test split")
+    train, test = split(filtered, test_size, seed, settings.target)
+
+    report(on_progress, 0.6, "Writing parquet files")
+    outputs = {
+        "data_filtered": settings.filtered_path,
+        "base_train": settings.train_path,
+        "base_test": settings.test_path,
+        "prod_filtered": settings.prod_filtered_path,
+    }
+    frames = {"data_filtered": filtered, "base_train": train, "base_test": test, "prod_filtered": prod}
+    for key, path in outputs.items():
+        atomic_write_parquet(frames[key], path)
+
+    rate = {k: round(float(frames[k][settings.target].mean()), 6) for k in
+            ("data_filtered", "base_train", "base_test", "prod_filtered")}
+    positive_rate = {"all": rate["data_filtered"], "train": rate["base_train"],
+                     "test": rate["base_test"], "prod": rate["prod_filtered"]}
+
+    report(on_progress, 0.7, "Logging the PreparacaoDados run to MLflow")
+    exp_id = tracking.use(settings)
+    with mlflow.start_run(run_name=PREPARE_RUN, experiment_id=exp_id) as run:
+        mlflow.log_params({
+            "test_size": test_size,
+            "seed": seed,
+            "features": ",".join(settings.features),
+            "target": settings.target,
+        })
+        mlflow.log_metrics({
+            "rows_raw": len(dev_raw),
+            "rows_filtered": len(filtered),
+            "rows_train": len(train),
+            "rows_test": len(test),
+            "rows_prod": len(prod),
+            "rows_dropped_missing": dropped,
+            "duplicate_feature_rows": duplicates,
+            "positive_rate_train": positive_rate["train"],
+            "positive_rate_test": positive_rate["test"],
+            "positive_rate_prod": positive_rate["prod"],
+        })
+        for key, path in outputs.items():
+            logged = frames[key].loc[:, [*settings.features, settings.target]].astype("float64")  # doubles
+            ds = mlflow.data.from_pandas(
+                logged, source=LocalArtifactDatasetSource(str(path)), targets=settings.target, name=key
+            )
+            mlflow.log_input(ds, context=key)
+        run_id = run.info.run_id
+    report(on_progress, 1.0, "Done")
+    return PrepSummary(
+        raw_rows=len(dev_raw),
+        rows=len(filtered),
+        train_rows=len(train),
+        test_rows=len(test),
+        prod_raw_rows=len(prod_raw),
+        prod_rows=len(prod),
+        dropped_missing=dropped,
+        duplicates=duplicates,
+        positive_rate=positive_rate,
+        test_size=test_size,
+        seed=seed,
+        outputs={k: str(v) for k, v in outputs.items()},
+        mlflow_run_id=run_id,
+        seconds=round(clock.seconds, 3),
+    )
+
+
+def is_prepared(settings: Settings) -> bool:
+    """True when the prepared splits exist."""
+    return all(p.exists() for p in (settings.train_path, settings.test_path, settings.prod_filtered_path))
+
+
+def load_split(settings: Settings, name: str) -> pd.DataFrame:
+    """A prepared frame: 'train', 'test', 'filtered' or 'prod'."""
+    paths = {"train": settings.train_path, "test": settings.test_path,
+             "filtered": settings.filtered_path, "prod": settings.prod_filtered_path}
+    path = paths[name]
+    if not path.exists():
+        raise NotPreparedError(
+            f"{path.name} does not exist yet: prepare the data first (Data page, or `python -m core prepare`)."
+        )
+    return pd.read_parquet(path)
+
+
+@dataclass(frozen=True)
+class DataOverview:
+    """Rows at each step and the share of positive labels per split, read from the prepared files."""
+
+    steps: dict[str, int]
+    split_rows: dict[str, int]
+    positive_rate: dict[str, float]
+    duplicates: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def overview(settings: Settings) -> DataOverview:
+    """Row counts raw → labelled → train/test (and prod), class balance per split."""
+    import pyarrow.parquet as pq
+
+    frames = {name: load_split(settings, name) for name in ("filtered", "train", "test", "prod")}
+    raw_dev = pq.read_metadata(settings.raw_dev).num_rows
+    raw_prod = pq.read_metadata(settings.raw_prod).num_rows
+    steps = {
+        "dev raw": raw_dev,
+        "dev labelled (no missing values)": len(frames["filtered"]),
+        "train": len(frames["train"]),
+        "test": len(frames["test"]),
+        "prod raw": raw_prod,
+        "prod labelled": len(frames["prod"]),
+    }
+    split_rows = {"train": len(frames["train"]), "test": len(frames["test"]), "prod": len(frames["prod"])}
+    rate = {k: float(frames[k][settings.target].mean()) for k in ("train", "test", "prod")}
+    dups = int(frames["filtered"].duplicated(subset=list(settings.features)).sum())
+    return DataOverview(steps=steps, split_rows=split_rows, positive_rate=rate, duplicates=dups)

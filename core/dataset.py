@@ -1,0 +1,253 @@
+"""The dataset definition (`DatasetSpec`): the only place that knows a dataset's columns.
+
+Each dataset is described by one declarative file, `datasets/NAME/dataset.toml` (read by
+`core/catalog.py`). It states:
+
+- `name`, `title`, `description`; the nouns for one row and for many (`row_noun = "shot"`);
+- `[target]`: the column, its `positive` and `negative` values and their human names
+  (`positive_name = "made"`, `negative_name = "missed"`);
+- `[[features]]`: each model input, in the model's column order, with its `kind`
+  (`numeric`, `categorical` or `binary`), `label`, `unit`, `help`, and its domain: a range
+  (`min`, `max`, `integer = true` for whole numbers) or the allowed `values` (with optional
+  `value_labels` for display);
+- `[[sources]]`: the raw files (`file`, public `url`, `sha256`), and `[dev]` / `[prod]`: which
+  source each set comes from and the pandas query (`where`) that forms it;
+- optional: `display` (columns kept for display only), `partition_by` (Spark output),
+  `experiment` and `model_name` (MLflow), `view` (a dataset-specific Python module beside the
+  definition, e.g. Kobe's court chart; pages use it only when present).
+
+Code never spells a column name: it asks the definition (`spec.features`, `spec.target`,
+`spec.proba_column`, ...). The rules that validate inputs are built from it in
+`core/data/rules.py`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Mapping
+
+from core.errors import WorkbenchError
+
+DEFINITION_FILE = "dataset.toml"
+KINDS = ("numeric", "categorical", "binary")
+
+
+class DatasetError(WorkbenchError):
+    """A dataset definition is missing or malformed (the message names the field)."""
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One model input: its kind, how to show it, and its domain (a range or allowed values)."""
+
+    name: str
+    kind: str
+    label: str = ""
+    unit: str = ""
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    integer: bool = False
+    values: tuple[Any, ...] = ()
+    value_labels: Mapping[str, str] = field(default_factory=dict)
+    nullable: bool = False
+    step: float | None = None
+
+    @property
+    def discrete(self) -> bool:
+        """True when the domain is a list of allowed values (binary, categorical, or listed numbers)."""
+        return bool(self.values)
+
+    @property
+    def numeric(self) -> bool:
+        """True when the values are numbers (numeric and binary features)."""
+        return self.kind != "categorical"
+
+    @property
+    def title(self) -> str:
+        """The label with its unit, e.g. 'Shot distance (ft)'."""
+        text = self.label or self.name
+        return f"{text} ({self.unit})" if self.unit else text
+
+    def value_label(self, value: Any) -> str:
+        """How one allowed value is shown (its label, else the value itself)."""
+        key = _value_key(value)
+        return self.value_labels.get(key, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["values"] = list(self.values)
+        d["value_labels"] = dict(self.value_labels)
+        return d
+
+
+@dataclass(frozen=True)
+class Target:
+    """The label column, its positive and negative values, and their human names."""
+
+    column: str
+    positive: Any = 1
+    negative: Any = 0
+    positive_name: str = "positive"
+    negative_name: str = "negative"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A raw file: its name, public address and SHA-256 sum (empty url: no download)."""
+
+    file: str
+    url: str = ""
+    sha256: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Subset:
+    """How the dev or the production set is formed: a source file and an optional pandas query."""
+
+    source: str
+    where: str = ""
+    title: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset definition, loaded from `datasets/NAME/dataset.toml` (see the module docstring)."""
+
+    name: str
+    title: str
+    target: Target
+    features_spec: tuple[Feature, ...]
+    sources: tuple[Source, ...]
+    dev: Subset
+    prod: Subset | None = None
+    description: str = ""
+    row_noun: str = "row"
+    rows_noun: str = "rows"
+    display: tuple[str, ...] = ()
+    partition_by: str | None = None
+    experiment: str = ""
+    model_name: str = ""
+    view: str | None = None
+    example: Mapping[str, Any] = field(default_factory=dict)
+    folder: Path | None = None
+
+    # ---- what code asks -------------------------------------------------
+    @cached_property
+    def rules(self) -> Any:
+        """The input rule table built from this definition (`core.data.rules.RuleTable`)."""
+        from core.data.rules import RuleTable
+
+        return RuleTable.from_spec(self)
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The model's input columns, in order."""
+        return tuple(f.name for f in self.features_spec)
+
+    @property
+    def by_name(self) -> dict[str, Feature]:
+        return {f.name: f for f in self.features_spec}
+
+    def feature(self, name: str) -> Feature:
+        """The definition of one feature (KeyError when it is not one)."""
+        return self.by_name[name]
+
+    @property
+    def target_column(self) -> str:
+        return self.target.column
+
+    @property
+    def positive_name(self) -> str:
+        return self.target.positive_name
+
+    @property
+    def proba_label(self) -> str:
+        """How the model's output is named in texts and charts, e.g. 'P(made)'."""
+        return f"P({self.target.positive_name})"
+
+    @property
+    def proba_column(self) -> str:
+        """Column of the positive class's probability in scored outputs, e.g. 'proba_made'."""
+        return f"proba_{_slug(self.target.positive_name)}"
+
+    @property
+    def pred_column(self) -> str:
+        """Column of the predicted class (1 = positive) in scored outputs, e.g. 'pred_made'."""
+        return f"pred_{_slug(self.target.positive_name)}"
+
+    @property
+    def class_names(self) -> dict[int, str]:
+        """{1: positive name, 0: negative name}, for charts and messages."""
+        return {1: self.target.positive_name, 0: self.target.negative_name}
+
+    @property
+    def discrete_features(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features_spec if f.discrete)
+
+    @property
+    def dev_title(self) -> str:
+        return self.dev.title or "dev"
+
+    @property
+    def prod_title(self) -> str:
+        return (self.prod.title if self.prod else "") or "production"
+
+    def source(self, file: str) -> Source:
+        for s in self.sources:
+            if s.file == file:
+                return s
+        raise DatasetError(f"Dataset {self.name}: no source named {file!r} (sources: "
+                           f"{', '.join(s.file for s in self.sources)}).")
+
+    def example_row(self) -> dict[str, Any]:
+        """A valid input row for help texts: the definition's `example`, else the middle of each
+        range and the first allowed value."""
+        if self.example:
+            return {f: self.example[f] for f in self.features}
+        row: dict[str, Any] = {}
+        for f in self.features_spec:
+            if f.values:
+                row[f.name] = f.values[0]
+            else:
+                lo = f.minimum if f.minimum is not None else 0.0
+                hi = f.maximum if f.maximum is not None else lo + 1.0
+                mid = (lo + hi) / 2
+                row[f.name] = int(round(mid)) if f.integer else round(mid, 4)
+        return row
+
+    def to_dict(self) -> dict[str, Any]:
+        """The definition as plain data (JSON-safe)."""
+        return {
+            "name": self.name, "title": self.title, "description": self.description,
+            "row_noun": self.row_noun, "rows_noun": self.rows_noun,
+            "target": self.target.to_dict(), "features": [f.to_dict() for f in self.features_spec],
+            "sources": [s.to_dict() for s in self.sources], "dev": self.dev.to_dict(),
+            "prod": self.prod.to_dict() if self.prod else None, "display": list(self.display),
+            "partition_by": self.partition_by, "experiment": self.experiment, "model_name": self.model_name,
+            "view": self.view,
+        }
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^0-9a-zA-Z]+", "_", str(text)).strip("_").lower() or "positive"
+
+
+def _value_key(value: Any) -> str:
+    """An allowed value as the text key of `value_labels` (1.0 and 1 both give '1')."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+

@@ -1,0 +1,125 @@
+"""Reading training runs back from MLflow for the Compare page: the candidates table, one
+candidate's test predictions and figures, and the registry with its aliases.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from core import tracking
+from core.config import Settings
+from core.errors import TrackingError
+from core.modeling import registry
+from core.modeling.candidates import MODEL_TAG, MODELS, ROLE_TAG
+
+METRIC_COLUMNS: dict[str, str] = {
+    "test_log_loss": "test log loss", "test_brier": "test Brier", "test_roc_auc": "test ROC-AUC",
+    "test_f1": "test F1", "test_accuracy": "test accuracy", "test_precision": "test precision",
+    "test_recall": "test recall", "cv_log_loss": "CV log loss",
+}
+
+
+@dataclass(frozen=True)
+class CandidateEval:
+    """One candidate's held-out test labels and predicted probabilities, with its logged figures (plotly JSON)."""
+
+    run_id: str
+    name: str
+    label: str
+    y_true: np.ndarray
+    proba: np.ndarray
+    figures: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["y_true"], out["proba"] = self.y_true.tolist(), self.proba.tolist()
+        return out
+
+    def figure(self, name: str) -> Any:
+        """A logged figure ('importance', 'learning_curve', ...) as a plotly Figure."""
+        import plotly.io as pio
+
+        return pio.from_json(self.figures[name])
+
+
+def training_runs(settings: Settings) -> pd.DataFrame:
+    """Every finished candidate run, newest first: model, test and CV metrics, budget, version."""
+    exp_id = tracking.use(settings)
+    client = tracking.client(settings)
+    runs = client.search_runs(
+        [exp_id], filter_string=f"tags.`{ROLE_TAG}` = 'candidate' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"], max_results=1000,
+    )
+    by_run = {v.run_id: v for v in registry.versions(settings)}
+    rows = []
+    for r in runs:
+        model = r.data.tags.get(MODEL_TAG, r.info.run_name)
+        version = by_run.get(r.info.run_id)
+        row = {
+            "run_id": r.info.run_id,
+            "started": pd.Timestamp(r.info.start_time, unit="ms", tz="UTC").tz_convert(None),
+            "model": MODELS.get(model, model),
+            "model_id": model,
+            **{col: r.data.metrics.get(key, np.nan) for key, col in METRIC_COLUMNS.items()},
+            "folds": int(r.data.params.get("folds", 0)) or None,
+            "iterations": int(r.data.params.get("iterations", 0)) or None,
+            "version": version.version if version else "",
+            "aliases": ", ".join(version.aliases) if version else "",
+            "training": r.data.tags.get("mlflow.parentRunId", "")[:8],
+        }
+        rows.append(row)
+    columns = ["run_id", "started", "model", "model_id", *METRIC_COLUMNS.values(), "folds", "iterations",
+               "version", "aliases", "training"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _artifact_text(settings: Settings, run_id: str, path: str) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=tmp,
+                                                    tracking_uri=settings.tracking_uri)
+        return Path(local).read_text()
+
+
+def load_candidate(settings: Settings, run_id: str) -> CandidateEval:
+    """A candidate's test predictions and figures (immutable: cache by run id)."""
+    tracking.use(settings)
+    try:
+        run = tracking.client(settings).get_run(run_id)
+        preds = json.loads(_artifact_text(settings, run_id, "eval/test_predictions.json"))
+        figures = {name: _artifact_text(settings, run_id, f"figures/{name}.json")
+                   for name in ("importance", "learning_curve")}
+    except (mlflow.exceptions.MlflowException, OSError) as err:
+        raise TrackingError(
+            f"Run {run_id} has no training artifacts ({err}); pick a candidate from the table."
+        ) from err
+    model = run.data.tags.get(MODEL_TAG, run.info.run_name)
+    return CandidateEval(run_id=run_id, name=model, label=MODELS.get(model, model),
+                         y_true=np.asarray(preds["y_true"], dtype=int),
+                         proba=np.asarray(preds["proba"], dtype=float), figures=figures)
+
+
+def registry_table(settings: Settings) -> pd.DataFrame:
+    """Registered versions, newest first: aliases, model, test log loss, registration time, run."""
+    client = tracking.client(settings)
+    rows = []
+    for v in registry.versions(settings):
+        model, loss = "", np.nan
+        if v.run_id:
+            try:
+                run = client.get_run(v.run_id)
+                model = run.data.tags.get(MODEL_TAG, run.info.run_name or "")
+                loss = run.data.metrics.get("test_log_loss", np.nan)
+            except mlflow.exceptions.MlflowException:
+                pass  # the run was deleted: the version stays usable
+        rows.append({"version": v.version, "aliases": ", ".join(v.aliases), "model": MODELS.get(model, model),
+                     "test log loss": loss,
+                     "registered": pd.Timestamp(v.created_ms, unit="ms", tz="UTC").tz_convert(None),
+                     "run_id": v.run_id or ""})
+    return pd.DataFrame(rows, columns=["version", "aliases", "model", "test log loss", "registered", "run_id"])

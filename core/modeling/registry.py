@@ -1,0 +1,123 @@
+"""The MLflow model registry of the active dataset: versions, the `champion` / `previous` /
+`challenger` aliases, promotion, rollback, and loading a version (`load_model`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import mlflow
+
+from core.config import Settings
+from core.errors import TrackingError
+from core.tracking import client, use
+
+CHAMPION = "champion"
+PREVIOUS = "previous"
+CHALLENGER = "challenger"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A registered model version and its aliases."""
+
+    name: str
+    version: str
+    run_id: str | None
+    aliases: tuple[str, ...]
+    created_ms: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def register(settings: Settings, model_uri: str) -> str:
+    """Register `model_uri` under the settings' model name; return the new version."""
+    use(settings)
+    mv = mlflow.register_model(model_uri, settings.model_name)
+    return str(mv.version)
+
+
+def promote(settings: Settings, version: str) -> VersionInfo:
+    """Give `version` the `champion` alias; the former champion keeps alias `previous`."""
+    c = client(settings)
+    current = champion(settings)
+    if current is not None and current.version == str(version):
+        return current
+    try:
+        c.get_model_version(settings.model_name, str(version))
+    except mlflow.exceptions.MlflowException as err:
+        raise TrackingError(
+            f"Model {settings.model_name} has no version {version}. Pick one of the registered versions."
+        ) from err
+    if current is not None:
+        c.set_registered_model_alias(settings.model_name, PREVIOUS, current.version)
+    c.set_registered_model_alias(settings.model_name, CHAMPION, str(version))
+    info = version_info(settings, str(version))
+    assert info is not None
+    return info
+
+
+def rollback(settings: Settings) -> VersionInfo:
+    """Make the `previous` version champion again (the current champion becomes `previous`)."""
+    prev = alias_version(settings, PREVIOUS)
+    if prev is None:
+        raise TrackingError("There is no previous champion to roll back to.")
+    return promote(settings, prev.version)
+
+
+def version_info(settings: Settings, version: str) -> VersionInfo | None:
+    """A model version with its aliases, or None."""
+    c = client(settings)
+    try:
+        mv = c.get_model_version(settings.model_name, str(version))
+    except mlflow.exceptions.MlflowException:
+        return None
+    return VersionInfo(
+        name=settings.model_name,
+        version=str(mv.version),
+        run_id=mv.run_id,
+        aliases=tuple(sorted(mv.aliases or ())),
+        created_ms=int(mv.creation_timestamp or 0),
+    )
+
+
+def alias_version(settings: Settings, alias: str) -> VersionInfo | None:
+    """The version behind an alias (resolved now; an alias can move), or None."""
+    c = client(settings)
+    try:
+        mv = c.get_model_version_by_alias(settings.model_name, alias)
+    except mlflow.exceptions.MlflowException:
+        return None
+    return version_info(settings, str(mv.version))
+
+
+def champion(settings: Settings) -> VersionInfo | None:
+    """The current champion version, or None when none is registered."""
+    return alias_version(settings, CHAMPION)
+
+
+def versions(settings: Settings) -> list[VersionInfo]:
+    """All registered versions of the model, newest first."""
+    c = client(settings)
+    try:
+        found = c.search_model_versions(f"name='{settings.model_name}'")
+    except mlflow.exceptions.MlflowException:
+        return []
+    infos = [version_info(settings, str(mv.version)) for mv in found]
+    return sorted((i for i in infos if i is not None), key=lambda i: int(i.version), reverse=True)
+
+
+def load_model(settings: Settings, version: str | None = None) -> tuple[str, Any]:
+    """The scikit-learn model of a registered version (the champion when None) and its version.
+
+    Resolve the alias to a version first (an alias can move), so callers can cache by version.
+    """
+    if version is None:
+        info = champion(settings)
+        if info is None:
+            raise TrackingError("No champion yet: train one on the Train page (or `python -m core train`).")
+        version = info.version
+    use(settings)
+    model = mlflow.sklearn.load_model(f"models:/{settings.model_name}/{version}")
+    return str(version), model

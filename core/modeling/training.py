@@ -1,0 +1,350 @@
+"""Training ("Treinamento"): PyCaret candidates tuned by CV log loss, evaluated on the held-out
+test set from the positive class's probability, logged to MLflow (one nested run per candidate) and the best registered
+as `champion`.
+
+PyCaret is imported lazily (5-10 s) and only through `ClassificationExperiment` objects (no
+process-wide experiment). PyCaret's own MLflow logging is off (it crashes on MLflow 3); each
+candidate is logged here as a plain scikit-learn `Pipeline` (PyCaret's preprocessing + the tuned
+estimator), so the served model needs no PyCaret and loads in MLflow's safe (skops) format.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
+from core import tracking
+from core.config import Settings
+from core.data import preparation
+from core.errors import TrainingError
+from core.modeling import metrics, model_io, registry
+from core.modeling.candidates import (
+    CREATE_ARGS,
+    CRITERIA,
+    DEFAULT_FOLDS,
+    DEFAULT_N_ITER,
+    GRIDS,
+    MODEL_TAG,
+    MODELS,
+    ROLE_TAG,
+    WEIGHTS,
+    check_budget,
+    resolve_models,
+)
+from core.modeling.diagnostics import feature_importance, learning_curve_data
+from core.modeling.lock import training_lock
+from core.progress import ProgressFn, Stopwatch, report, scaled
+
+TRAIN_RUN = "Treinamento"
+
+# skops types we vouch for (the model was trained here, in this process).
+# --------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class CandidateResult:
+    """One tuned candidate: its test and CV metrics, tuned parameters and MLflow run."""
+
+    name: str
+    label: str
+    test: dict[str, float]
+    cv: dict[str, float]
+    params: dict[str, Any]
+    run_id: str
+    model_uri: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ChampionInfo:
+    """The registered winner."""
+
+    name: str
+    version: str
+    run_id: str
+    test: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What `train` did (the CLI prints `to_dict()`)."""
+
+    candidates: tuple[CandidateResult, ...]
+    champion: ChampionInfo
+    parent_run_id: str
+    criterion: str
+    folds: int
+    n_iter: int
+    baselines: dict[str, dict[str, float]]
+    seconds: float
+    previous_version: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidates": [{"name": c.name, "label": c.label, "test": c.test, "cv": c.cv, "run_id": c.run_id,
+                            "seconds": c.seconds} for c in self.candidates],
+            "champion": self.champion.to_dict(),
+            "parent_run_id": self.parent_run_id,
+            "criterion": self.criterion,
+            "folds": self.folds,
+            "n_iter": self.n_iter,
+            "baselines": self.baselines,
+            "previous_version": self.previous_version,
+            "seconds": self.seconds,
+        }
+
+
+# --------------------------------------------------------------------------- building blocks
+def plain_pipeline(pycaret_pipeline: Any, estimator: Any, features: tuple[str, ...]) -> Any:
+    """An unfitted scikit-learn Pipeline: PyCaret's preprocessing steps, then `estimator`.
+
+    PyCaret wraps scikit-learn transformers in `TransformerWrapper(include=columns)`; a step
+    on no column is dropped, a step on every feature is unwrapped. Anything else has no plain
+    scikit-learn equivalent here and raises TrainingError.
+    """
+    from sklearn.base import clone
+    from sklearn.pipeline import Pipeline
+
+    steps = []
+    for name, step in pycaret_pipeline.steps:
+        inner = getattr(step, "transformer", step)
+        include = getattr(step, "include", None)
+        if include is not None and len(include) == 0:
+            continue
+        if include is not None and set(include) != set(features) or not type(inner).__module__.startswith("sklearn."):
+            raise TrainingError(
+                f"PyCaret's preprocessing step {name!r} ({type(inner).__name__}) has no plain scikit-learn "
+                "equivalent for the served model; keep the setup to imputation and scaling."
+            )
+        steps.append((name, clone(inner)))
+    steps.append(("model", clone(estimator)))
+    return Pipeline(steps)
+
+
+def _cv_means(scores: pd.DataFrame) -> dict[str, float]:
+    names = {"Log Loss": "log_loss", "AUC": "roc_auc", "Accuracy": "accuracy", "F1": "f1",
+             "Prec.": "precision", "Recall": "recall"}
+    row = scores.loc["Mean"]
+    return {key: float(row[col]) for col, key in names.items() if col in row.index}
+
+
+def _setup(train_df: pd.DataFrame, test_df: pd.DataFrame, settings: Settings, folds: int) -> Any:
+    from pycaret.classification import ClassificationExperiment
+    from sklearn.metrics import log_loss
+
+    cols = [*settings.features, settings.target]
+    exp = ClassificationExperiment()
+    exp.setup(
+        data=train_df[cols], test_data=test_df[cols], target=settings.target, index=False,
+        session_id=settings.seed, fold=folds, fold_strategy="stratifiedkfold", fold_shuffle=True,
+        imputation_type=None,  # the prepared splits have no missing values
+        normalize=True, n_jobs=1, memory=False, verbose=False, html=False,
+        log_experiment=False, system_log=False,
+    )
+    exp.add_metric("logloss", "Log Loss", log_loss, greater_is_better=False, target="pred_proba")
+    for unused in ("kappa", "mcc"):
+        exp.remove_metric(unused)
+    return exp
+
+
+def _as_frame(df: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    out = model_io.feature_frame(df, settings.features)
+    return out.assign(**{settings.target: df[settings.target].astype("int64").to_numpy()})
+
+
+# --------------------------------------------------------------------------- one candidate
+def _fit_candidate(exp: Any, model_id: str, train_df: pd.DataFrame, test_df: pd.DataFrame, settings: Settings,
+                   folds: int, n_iter: int, on_progress: ProgressFn) -> dict[str, Any]:
+    """Create, tune by CV log loss, refit as a plain pipeline; test metrics and figure data."""
+    label = MODELS[model_id]
+    report(on_progress, 0.0, f"{label}: creating")
+    base = exp.create_model(model_id, cross_validation=False, verbose=False, **CREATE_ARGS.get(model_id, {}))
+    report(on_progress, 0.05, f"{label}: tuning ({n_iter} iterations × {folds} folds)")
+    grid = GRIDS.get(model_id)
+    if grid is not None:  # a small grid holds fewer points than iterations asked for
+        n_iter = min(n_iter, int(np.prod([len(v) for v in grid.values()])))
+    tuned = exp.tune_model(base, n_iter=n_iter, optimize="logloss", custom_grid=grid, choose_better=False,
+                           verbose=False)
+    cv = _cv_means(exp.pull())
+    report(on_progress, 0.7, f"{label}: refit and test metrics")
+    x_train, y_train = model_io.feature_frame(train_df, settings.features), train_df[settings.target].to_numpy()
+    x_test, y_test = model_io.feature_frame(test_df, settings.features), test_df[settings.target].to_numpy()
+    pipeline = plain_pipeline(exp.pipeline, tuned, settings.features).fit(x_train, y_train)
+    proba = pipeline.predict_proba(x_test)[:, 1]
+    report(on_progress, 0.8, f"{label}: importance and learning curve")
+    kind, values = feature_importance(pipeline, x_test, y_test, settings.seed)
+    params = tuned.get_params()
+    return {
+        "name": model_id, "label": label, "pipeline": pipeline, "y_test": y_test, "proba": proba,
+        "test": metrics.from_proba(y_test, proba, settings.threshold), "cv": cv,
+        "params": {k: params[k] for k in sorted(params) if grid is None or k in grid},
+        "all_params": params, "importance": (kind, values),
+        "learning": learning_curve_data(pipeline, x_train, y_train, x_test, y_test, settings.seed),
+    }
+
+
+def _log_candidate(fitted: dict[str, Any], settings: Settings, folds: int, n_iter: int, train_df: pd.DataFrame) -> str:
+    """Params, metrics, figures (plotly JSON + one standalone HTML) and the model; returns its URI."""
+    from core.charts import evaluation
+    from core.charts.words import Words
+
+    label, y, p = fitted["label"], fitted["y_test"], fitted["proba"]
+    words = Words.of(settings.dataset)
+    params = {k: str(v)[:500] for k, v in fitted["all_params"].items()}
+    params.update({"model": fitted["name"], "folds": folds, "iterations": n_iter, "seed": settings.seed,
+                   "tuned": ",".join(fitted["params"])})
+    mlflow.log_params(params)
+    mlflow.log_metrics({f"test_{k}": v for k, v in fitted["test"].items()}
+                       | {f"cv_{k}": v for k, v in fitted["cv"].items()})
+    kind, values = fitted["importance"]
+    lc = fitted["learning"]
+    figures = {
+        "roc": evaluation.roc({label: (y, p)}, words=words),
+        "pr": evaluation.pr({label: (y, p)}, words=words),
+        "calibration": evaluation.calibration({label: (y, p)}, words=words),
+        "confusion": evaluation.confusion(y, p, settings.threshold, words=words),
+        "importance": evaluation.importance(list(settings.features), values, kind, f"{label}: feature {kind}"),
+        "learning_curve": evaluation.learning_curve(lc["sizes"], lc["train_loss"], lc["test_loss"], words=words),
+    }
+    html = [f"<h1>{label}: evaluation on the held-out test set</h1>"]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "figures").mkdir()
+        (root / "eval").mkdir()
+        for i, (name, fig) in enumerate(figures.items()):
+            (root / "figures" / f"{name}.json").write_text(fig.to_json())
+            html.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
+        (root / "figures" / "evaluation.html").write_text(
+            "<html><head><meta charset='utf-8'></head><body>" + "\n".join(html) + "</body></html>")
+        (root / "eval" / "test_predictions.json").write_text(json.dumps(
+            {"y_true": [int(v) for v in y], "proba": [float(v) for v in p]}))
+        (root / "eval" / "diagnostics.json").write_text(json.dumps(
+            {"kind": kind, "features": list(settings.features), "values": values, "learning_curve": lc,
+             "params": {k: str(v) for k, v in fitted["params"].items()}}))
+        mlflow.log_artifacts(tmp)
+    info = model_io.log_model(fitted["pipeline"], settings.features, train_df, rules=settings.dataset.rules)
+    return str(info.model_uri)
+
+
+# --------------------------------------------------------------------------- training
+def best(candidates: Sequence[CandidateResult], criterion: str = "log_loss") -> CandidateResult:
+    """The candidate with the best test `criterion` (the first on a tie)."""
+    sign = -1.0 if CRITERIA[criterion] else 1.0
+    return min(candidates, key=lambda c: sign * c.test[criterion])
+
+
+@contextmanager
+def _frozen_gc() -> Iterator[None]:
+    """Leave the objects alive now out of garbage collections (PyCaret calls gc.collect() per
+    model, ~0.3 s each on a heap full of imports); back to normal afterwards."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def train(
+    settings: Settings,
+    models: Sequence[str] | None = None,
+    n_iter: int = DEFAULT_N_ITER,
+    folds: int = DEFAULT_FOLDS,
+    criterion: str = "log_loss",
+    on_progress: ProgressFn = None,
+    on_candidate: Callable[[CandidateResult], None] | None = None,
+) -> TrainResult:
+    """Run "Treinamento": tune each candidate, log it, register the best as `champion`.
+
+    lr and dt are always trained; `models` adds any of MODELS. Nothing is registered unless
+    every candidate finished; a failure ends the runs FAILED, an interruption KILLED.
+    Raises TrainingBusyError when another training runs, NotPreparedError without data.
+    """
+    ids = resolve_models(models)
+    check_budget(int(folds), int(n_iter), criterion)
+    train_df = _as_frame(preparation.load_split(settings, "train"), settings)
+    test_df = _as_frame(preparation.load_split(settings, "test"), settings)
+    clock = Stopwatch()
+    with training_lock(settings), _frozen_gc():
+        report(on_progress, 0.0, "Loading PyCaret")
+        exp = _setup(train_df, test_df, settings, int(folds))
+        exp_id = tracking.use(settings)
+        baselines = metrics.baselines(train_df[settings.target].to_numpy(), test_df[settings.target].to_numpy())
+        total = sum(WEIGHTS.get(m, 1.5) for m in ids)
+        start, done = 0.05, []
+        with _run(run_name=TRAIN_RUN, experiment_id=exp_id, tags={ROLE_TAG: "training"}) as parent:
+            mlflow.log_params({"models": ",".join(ids), "folds": folds, "iterations": n_iter,
+                               "seed": settings.seed, "criterion": criterion,
+                               "train_rows": len(train_df), "test_rows": len(test_df)})
+            mlflow.log_metrics({f"baseline_{b}_{k}": v for b, m in baselines.items() for k, v in m.items()})
+            for model_id in ids:
+                end = start + 0.9 * WEIGHTS.get(model_id, 1.5) / total
+                step = scaled(on_progress, start, end)
+                t0 = time.perf_counter()
+                with _run(run_name=model_id, experiment_id=exp_id, nested=True,
+                          tags={ROLE_TAG: "candidate", MODEL_TAG: model_id}) as run:
+                    try:
+                        fitted = _fit_candidate(exp, model_id, train_df, test_df, settings, int(folds), int(n_iter),
+                                                step)
+                        report(step, 0.9, f"{MODELS[model_id]}: logging to MLflow")
+                        uri = _log_candidate(fitted, settings, int(folds), int(n_iter), train_df)
+                    except (ValueError, RuntimeError, MemoryError, MlflowException) as err:
+                        raise TrainingError(
+                            f"{MODELS[model_id]} failed ({type(err).__name__}: {str(err)[:300]}). Nothing was "
+                            "registered; try again without this model or with a smaller budget."
+                        ) from err
+                result = CandidateResult(
+                    name=model_id, label=fitted["label"], test=fitted["test"], cv=fitted["cv"],
+                    params=fitted["params"], run_id=run.info.run_id, model_uri=uri,
+                    seconds=round(time.perf_counter() - t0, 2))
+                done.append(result)
+                report(on_progress, end, f"{MODELS[model_id]}: done")
+                if on_candidate is not None:
+                    on_candidate(result)
+                start = end
+            winner = best(done, criterion)
+            report(on_progress, 0.96, f"Registering {winner.label} as {settings.model_name}")
+            previous = registry.champion(settings)
+            version = registry.register(settings, winner.model_uri)
+            registry.promote(settings, version)
+            client = tracking.client(settings)
+            client.set_model_version_tag(settings.model_name, version, MODEL_TAG, winner.name)
+            mlflow.set_tags({"champion_name": winner.name, "champion_version": version,
+                             "champion_run_id": winner.run_id})
+            mlflow.log_metrics({f"champion_test_{k}": v for k, v in winner.test.items()}
+                               | {"seconds": clock.seconds})
+    report(on_progress, 1.0, "Done")
+    return TrainResult(
+        candidates=tuple(done),
+        champion=ChampionInfo(name=winner.name, version=version, run_id=winner.run_id, test=winner.test),
+        parent_run_id=parent.info.run_id, criterion=criterion, folds=int(folds), n_iter=int(n_iter),
+        baselines=baselines, seconds=round(clock.seconds, 2),
+        previous_version=previous.version if previous is not None else None,
+    )
+
+
+@contextmanager
+def _run(**kwargs: Any) -> Iterator[Any]:
+    """`mlflow.start_run(**kwargs)` that ends FAILED on an error and KILLED on an interruption
+    (Ctrl-C, a Streamlit stop or rerun), never left RUNNING."""
+    with mlflow.start_run(**kwargs) as run:
+        try:
+            yield run
+        except BaseException as err:
+            if not isinstance(err, Exception):
+                mlflow.end_run("KILLED")
+            raise

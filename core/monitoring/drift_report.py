@@ -1,0 +1,191 @@
+"""The result objects of a drift check: per-feature drift (`FeatureDrift`, `DriftStats`), model
+health (`Reliability`, `Estimate`) and the whole check (`DriftReport`), with its display rows.
+
+Charts (`core/charts/drift.py`) and the HTML report (`core/monitoring/html.py`) render from
+these alone; `statistics`, `health` and `check` compute them. `RUN_NAME` names the MLflow runs
+that record checks.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from core.config import DriftThresholds
+
+RUN_NAME = "Monitoramento"
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """Drift of one column: effect sizes, the information-only p-value and the flag."""
+
+    name: str
+    kind: str
+    psi: float | None
+    wasserstein: float | None  # divided by the reference standard deviation
+    js: float | None
+    p_value: float
+    test: str  # "ks" or "chi2"
+    out_of_range: float  # share of rows outside the reference [min, max]
+    mean_ref: float
+    mean_batch: float
+    drift: bool
+    # a coarse histogram for charts: bin left edges (or categories), reference and batch shares;
+    # continuous: shares below / above the training range are in `batch_outside`
+    bins: tuple[float, ...] = ()
+    ref_share: tuple[float, ...] = ()
+    batch_share: tuple[float, ...] = ()
+    batch_outside: tuple[float, float] = (0.0, 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> dict[str, Any]:
+        """The CLI's per-feature object: psi, wasserstein or js, p_value, out_of_range, drift."""
+        d: dict[str, Any] = {}
+        if self.kind == "continuous":
+            d["psi"] = self.psi
+            d["wasserstein"] = self.wasserstein
+        else:
+            d["js"] = self.js
+        d.update(p_value=self.p_value, out_of_range=self.out_of_range, drift=self.drift)
+        return d
+
+
+@dataclass(frozen=True)
+class DriftStats:
+    """Per-feature drift and the dataset verdict (before the domain classifier's vote)."""
+
+    features: dict[str, FeatureDrift]
+    n_rows: int
+    share_drifted: float
+    dataset_drift: bool
+    thresholds: DriftThresholds = field(repr=False, default_factory=DriftThresholds)
+
+    @property
+    def drifted(self) -> list[str]:
+        return [k for k, v in self.features.items() if v.drift]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": {k: v.to_dict() for k, v in self.features.items()}, "n_rows": self.n_rows,
+                "share_drifted": self.share_drifted, "dataset_drift": self.dataset_drift,
+                "drifted": self.drifted, "thresholds": asdict(self.thresholds)}
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """A reliability curve: per probability bin, mean predicted vs observed rate, and the ECE."""
+
+    predicted: tuple[float, ...]
+    observed: tuple[float, ...]
+    count: tuple[int, ...]
+    ece: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Label-free performance estimate and whether it can be trusted (with the reasons)."""
+
+    accuracy: float
+    f1: float
+    roc_auc: float
+    trustworthy: bool
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- the report
+@dataclass(frozen=True)
+class DriftReport:
+    """Everything one check found; `to_dict` is the JSON report, `summary` the CLI's object."""
+
+    batch: dict[str, Any]
+    model_version: str
+    stats: DriftStats
+    prediction: FeatureDrift
+    label: dict[str, Any] | None
+    domain_auc: float | None
+    dataset_drift: bool
+    estimate: Estimate
+    realized: dict[str, float] | None
+    estimate_error: dict[str, float] | None
+    test_metrics: dict[str, float]
+    estimated_on_test: dict[str, float]
+    reliability_test: Reliability
+    reliability_test_calibrated: Reliability
+    reliability_batch: Reliability | None
+    recommendation: str
+    stored_path: str | None
+    checked_at: str
+    source: str
+    seconds: float
+    mlflow_run_id: str | None = None
+    thresholds: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_drifted(self) -> int:
+        return len(self.stats.drifted)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.stats.features)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["stats"] = self.stats.to_dict()
+        d["n_drifted"] = self.n_drifted
+        d["n_features"] = self.n_features
+        return d
+
+    def summary(self) -> dict[str, Any]:
+        """The `python -m core drift` JSON object."""
+        est = self.estimate
+        return {
+            "dataset_drift": self.dataset_drift,
+            "features": {k: v.summary() for k, v in self.stats.features.items()},
+            "prediction_drift": {"psi": self.prediction.psi, "wasserstein": self.prediction.wasserstein,
+                                 "p_value": self.prediction.p_value, "mean_test": self.prediction.mean_ref,
+                                 "mean_batch": self.prediction.mean_batch, "drift": self.prediction.drift},
+            "label_drift": self.label,
+            "domain_auc": self.domain_auc,
+            "estimated_performance": {"accuracy": est.accuracy, "f1": est.f1, "roc_auc": est.roc_auc,
+                                      "trustworthy": est.trustworthy, "reasons": list(est.reasons)},
+            "realized_performance": (None if self.realized is None else
+                                     {k: self.realized[k] for k in ("accuracy", "f1", "roc_auc")}),
+            "recommendation": self.recommendation,
+            "model_version": self.model_version,
+            "batch": {k: self.batch[k] for k in ("name", "digest", "n_rows", "n_labelled")},
+            "stored_path": self.stored_path,
+            "mlflow_run_id": self.mlflow_run_id,
+            "seconds": self.seconds,
+        }
+
+
+def feature_rows(r: DriftReport) -> list[dict[str, Any]]:
+    """One display row per feature (Drift page table)."""
+    rows = []
+    for name, f in r.stats.features.items():
+        rows.append({
+            "feature": name, "kind": f.kind, "drift": f.drift, "PSI": f.psi, "Wasserstein / σ": f.wasserstein,
+            "JS distance": f.js, "p-value (info only)": f"{f.p_value:.2g} ({'KS' if f.test == 'ks' else 'χ²'})",
+            "outside training range": f.out_of_range, "mean (training)": f.mean_ref, "mean (batch)": f.mean_batch,
+        })
+    return rows
+
+
+def health_rows(r: DriftReport) -> list[dict[str, Any]]:
+    """Test, estimated and realised figures per metric (Drift page table)."""
+    rows = []
+    for key, label in (("accuracy", "accuracy"), ("f1", "F1"), ("roc_auc", "ROC-AUC")):
+        rows.append({
+            "metric": label, "test split": r.test_metrics[key],
+            "estimated (no labels)": getattr(r.estimate, key),
+            "realised (labels)": None if r.realized is None else r.realized[key],
+            "estimate error": None if r.estimate_error is None else r.estimate_error[key],
+        })
+    return rows

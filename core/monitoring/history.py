@@ -1,0 +1,82 @@
+"""The monitoring history: the `Monitoramento` runs read back from MLflow (`last_check` for the
+home page, `history` for the Drift page's charts and the retraining policy's F1 forecast).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+from core.config import Settings
+from core.monitoring.drift_report import RUN_NAME
+
+
+@dataclass(frozen=True)
+class CheckSummary:
+    """The latest check at a glance (home page)."""
+
+    run_id: str
+    when_ms: int
+    batch_name: str
+    source: str
+    model_version: str
+    dataset_drift: bool
+    n_drifted: int
+    drifted_features: tuple[str, ...]
+    est_f1: float | None
+    real_f1: float | None
+    trustworthy: bool | None
+    recommendation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _runs(settings: Settings, max_results: int) -> list[Any]:
+    from core import tracking
+
+    return tracking.runs(settings, RUN_NAME, status="FINISHED", max_results=max_results)
+
+
+def _summary(run: Any) -> CheckSummary:
+    m, p, tg = run.data.metrics, run.data.params, run.data.tags
+    drifted = tuple(x for x in tg.get("drifted_features", "").split(",") if x)
+    return CheckSummary(
+        run_id=run.info.run_id, when_ms=int(run.info.start_time or 0), batch_name=p.get("batch_name", ""),
+        source=p.get("source", ""), model_version=p.get("model_version", ""),
+        dataset_drift=tg.get("dataset_drift") == "true", n_drifted=int(m.get("n_drifted", len(drifted))),
+        drifted_features=drifted, est_f1=m.get("est_f1"), real_f1=m.get("real_f1"),
+        trustworthy=None if "est_trustworthy" not in m else bool(m["est_trustworthy"]),
+        recommendation=tg.get("recommendation", ""),
+    )
+
+
+def last_check(settings: Settings) -> CheckSummary | None:
+    """The latest `Monitoramento` run as a summary, or None when no batch was checked yet."""
+    runs = _runs(settings, 1)
+    return _summary(runs[0]) if runs else None
+
+
+def history(settings: Settings, max_results: int = 500) -> pd.DataFrame:
+    """One row per check, oldest first: time, batch, verdict, estimated/realised F1 and per-feature
+    effect sizes (`effect_<feature>`: normalised Wasserstein, or JS for discrete features)."""
+    rows = []
+    for run in _runs(settings, max_results):
+        s = _summary(run)
+        m = run.data.metrics
+        row: dict[str, Any] = {
+            "time": pd.Timestamp(s.when_ms, unit="ms", tz="UTC"), "batch": s.batch_name, "source": s.source,
+            "model_version": s.model_version, "rows": m.get("rows"), "dataset_drift": s.dataset_drift,
+            "n_drifted": s.n_drifted, "domain_auc": m.get("domain_auc"), "est_f1": s.est_f1,
+            "real_f1": s.real_f1, "est_roc_auc": m.get("est_roc_auc"), "real_roc_auc": m.get("real_roc_auc"),
+            "trustworthy": s.trustworthy, "run_id": s.run_id,
+        }
+        for key, value in m.items():
+            for prefix in ("wasserstein_", "js_"):
+                if key.startswith(prefix):
+                    row[f"effect_{key[len(prefix):]}"] = value
+        rows.append(row)
+    if not rows:
+        return pd.DataFrame(columns=["time", "batch", "dataset_drift", "est_f1", "real_f1"])
+    return pd.DataFrame(rows).sort_values("time").reset_index(drop=True)

@@ -1,0 +1,87 @@
+"""The drift report as one standalone HTML page (no scripts, no network: opens anywhere),
+rendered from a `DriftReport`.
+"""
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.monitoring.drift_report import DriftReport
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1000px}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:1.6rem}
+table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:right}
+th{background:#f4f1f8}td:first-child,th:first-child{text-align:left}
+.bad{color:#b71c1c;font-weight:600}.ok{color:#2e7d32}.bar{display:inline-block;height:.7rem;background:#552583}
+.note{background:#fff8e1;border-left:4px solid #fdb927;padding:.6rem .8rem}
+"""
+
+
+def _f(x: Any, digits: int = 3) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, float):
+        if x != x:
+            return "n/a"
+        return f"{x:.2e}" if 0 < abs(x) < 10 ** -digits else f"{x:.{digits}f}"
+    return html.escape(str(x))
+
+
+def _flag(drift: bool) -> str:
+    return '<span class="bad">drift</span>' if drift else '<span class="ok">stable</span>'
+
+
+def report_html(r: "DriftReport") -> str:
+    """Render a drift report (figures as tables and CSS bars)."""
+    t = r.thresholds
+    rows = []
+    for name, f in r.stats.features.items():
+        effect = f.wasserstein if f.kind == "continuous" else f.js
+        limit = t["wasserstein"] if f.kind == "continuous" else t["js"]
+        width = min(200, int(200 * (effect or 0) / (2 * limit)))
+        rows.append(
+            f"<tr><td>{html.escape(name)}</td><td>{f.kind}</td><td>{_f(f.psi)}</td><td>{_f(f.wasserstein)}</td>"
+            f"<td>{_f(f.js)}</td><td>{_f(f.p_value)} ({f.test})</td><td>{f.out_of_range:.2%}</td>"
+            f"<td>{_f(f.mean_ref)} → {_f(f.mean_batch)}</td>"
+            f'<td style="text-align:left"><span class="bar" style="width:{width}px"></span></td><td>{_flag(f.drift)}</td></tr>'
+        )
+    est = r.estimate
+    perf = ["<tr><th>metric</th><th>test</th><th>estimated (no labels)</th><th>realised</th><th>error</th></tr>"]
+    for k in ("accuracy", "f1", "roc_auc"):
+        real = None if r.realized is None else r.realized[k]
+        err = None if r.estimate_error is None else r.estimate_error[k]
+        perf.append(f"<tr><td>{k}</td><td>{_f(r.test_metrics[k])}</td><td>{_f(getattr(est, k))}</td>"
+                    f"<td>{_f(real)}</td><td>{_f(err)}</td></tr>")
+    trust = ("<p class='ok'>The estimate is trustworthy: the batch lies where the model was calibrated.</p>"
+             if est.trustworthy else
+             "<div class='note'><b>The estimate cannot be trusted:</b><ul>"
+             + "".join(f"<li>{html.escape(x)}</li>" for x in est.reasons) + "</ul></div>")
+    label = ""
+    if r.label is not None:
+        label = (f"<h2>Label drift</h2><p>Positive rate {r.label['positive_rate_ref']:.3f} (training) → "
+                 f"{r.label['positive_rate_batch']:.3f} (batch, {r.label['n_labelled']:,} labelled rows); "
+                 f"JS distance {_f(r.label['js'])}: {_flag(r.label['drift'])}</p>")
+    p = r.prediction
+    thresholds = ", ".join(f"{k} = {v}" for k, v in t.items())
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Drift report – {html.escape(r.batch['name'])}</title>
+<style>{STYLE}</style></head><body>
+<h1>Drift report: {html.escape(r.batch['name'])}</h1>
+<p>{r.batch['n_rows']:,} rows ({r.batch['n_labelled']:,} labelled), checked {html.escape(r.checked_at)} against
+model version {html.escape(r.model_version)}; SHA-256 {html.escape(r.batch['digest'])}; MLflow run {html.escape(str(r.mlflow_run_id))}.</p>
+<h2>Verdict: {'dataset drift' if r.dataset_drift else 'no dataset drift'}</h2>
+<p>{r.n_drifted} of {r.n_features} features drifted; domain classifier ROC-AUC {_f(r.domain_auc)}.</p>
+<p><b>Recommendation:</b> {html.escape(r.recommendation)}</p>
+<h2>Features</h2><table><tr><th>feature</th><th>kind</th><th>PSI</th><th>Wasserstein / σ</th><th>JS</th>
+<th>p-value (info)</th><th>outside training range</th><th>mean training → batch</th><th>effect</th><th></th></tr>
+{''.join(rows)}</table>
+<h2>Prediction drift</h2><p>Mean {html.escape(p.name)} {_f(p.mean_ref)} (test) → {_f(p.mean_batch)} (batch); PSI {_f(p.psi)},
+Wasserstein / σ {_f(p.wasserstein)}: {_flag(p.drift)}</p>{label}
+<h2>Model health</h2><table>{''.join(perf)}</table>{trust}
+<p>Calibration on the test split: ECE {r.reliability_test.ece:.3f} raw, {r.reliability_test_calibrated.ece:.3f}
+after isotonic calibration (out of fold).</p>
+<h2>Thresholds</h2><p>{html.escape(thresholds)}</p>
+</body></html>"""

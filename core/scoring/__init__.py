@@ -1,0 +1,3 @@
+"""Scoring production batches: in-process or over HTTP (`local`), on Spark (`spark`), and the
+adherence verdict (`adherence`).
+"""

@@ -1,0 +1,147 @@
+"""Adherence: does the champion hold up on a scored production batch? Test vs production
+figures and a plain-language answer, in the dataset's own words (its row noun and class names).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from core.data import profile
+from core.modeling import metrics
+from core.scoring.local import with_outcome
+
+
+# --------------------------------------------------------------------------- adherence
+@dataclass(frozen=True)
+class Adherence:
+    """Test vs production figures and the plain-language answer to "does the model hold up?"."""
+
+    verdict: str  # "adherent", "not adherent" or "unknown (no labels)"
+    text: str
+    next_steps: tuple[str, ...]
+    threshold: float
+    test_metrics: dict[str, float]
+    prod_metrics: dict[str, float] | None
+    test_predicted_positive: float
+    prod_predicted_positive: float
+    prod_actual_positive: float | None
+    prod_mean_proba: float
+    prod_max_proba: float
+    out_of_range: dict[str, float] = field(default_factory=dict)
+    shifted: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _join(parts: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def metrics_table(a: Adherence) -> pd.DataFrame:
+    """Test and production metrics side by side, with the change."""
+    rows = []
+    for name in metrics.METRIC_NAMES:
+        test = a.test_metrics.get(name, float("nan"))
+        prod = (a.prod_metrics or {}).get(name, float("nan"))
+        rows.append({"metric": name, "test": test, "production": prod, "change": prod - test})
+    return pd.DataFrame(rows)
+
+
+def adherence(
+    scored: pd.DataFrame,
+    test: pd.DataFrame,
+    train: pd.DataFrame,
+    spec: Any,
+    threshold: float,
+) -> Adherence:
+    """Compare production with the test set at `threshold` and explain the result in words.
+
+    The model is judged not adherent when F1 falls by more than 0.1 (absolute) or 20 %
+    (relative), ROC-AUC by more than 0.05, log loss rises by more than 10 %, or a feature lies
+    outside the training range for more than 5 % of the production rows. `spec` is the
+    dataset definition (features, target, the probability column and the words for its rows).
+    """
+    features, target, col = spec.features, spec.target.column, spec.proba_column
+    one, many, pos, label = spec.row_noun, spec.rows_noun, spec.positive_name, spec.proba_label
+    neg = spec.target.negative_name
+    test_m = metrics.from_proba(test[target].to_numpy(), test[col].to_numpy(), threshold)
+    labelled = with_outcome(scored, spec, threshold)
+    prod_m = (metrics.from_proba(labelled[target].to_numpy(), labelled[col].to_numpy(), threshold)
+              if len(labelled) else None)
+    proba = scored[col].to_numpy()
+    test_pred = float((test[col] >= threshold).mean())
+    prod_pred = float((proba >= threshold).mean()) if len(proba) else 0.0
+    actual = float(labelled[target].mean()) if len(labelled) else None
+    ranges = profile.training_ranges(train, features)
+    oor = profile.share_out_of_range(scored, ranges)
+    shifted = {}
+    for f in features:
+        std = float(train[f].std()) or 1.0
+        t_med, p_med = float(train[f].median()), float(scored[f].median())
+        if abs(p_med - t_med) / std > 0.5:
+            shifted[f] = (t_med, p_med)
+
+    reasons: list[str] = []
+    degraded = False
+    if prod_m is not None:
+        f1_drop = test_m["f1"] - prod_m["f1"]
+        auc_drop = test_m["roc_auc"] - prod_m["roc_auc"]
+        ll_rise = prod_m["log_loss"] / max(test_m["log_loss"], 1e-12) - 1
+        degraded = (f1_drop > 0.1 or (test_m["f1"] > 0 and f1_drop / test_m["f1"] > 0.2)
+                    or auc_drop > 0.05 or ll_rise > 0.10)
+        direction = "falls" if f1_drop > 0.005 else ("rises" if f1_drop < -0.005 else "stays")
+        sentence = (f"F1 {direction} from {test_m['f1']:.2f} on the test set to {prod_m['f1']:.2f} in production "
+                    f"(ROC-AUC {test_m['roc_auc']:.2f} → {prod_m['roc_auc']:.2f}, log loss "
+                    f"{test_m['log_loss']:.3f} → {prod_m['log_loss']:.3f})")
+        if prod_pred < 0.05 and actual is not None and actual > 0.05:
+            n_pos = int((proba >= threshold).sum())
+            sentence += (f" because almost every production {one} gets {label} below the threshold "
+                         f"{threshold:.2f}: only {n_pos:,} of {len(proba):,} are predicted {pos} (highest {label} "
+                         f"{proba.max():.2f}), while {actual:.1%} were actually {pos}")
+            if prod_m["accuracy"] > test_m["accuracy"]:
+                sentence += (f". Accuracy rises to {prod_m['accuracy']:.2f} only because {1 - actual:.0%} of "
+                             f"these {many} are {neg} and the model calls nearly every {one} {neg}")
+        elif actual is not None:
+            sentence += (f"; {prod_pred:.1%} of production {many} are predicted {pos} at threshold {threshold:.2f} "
+                         f"against {actual:.1%} actually {pos} (test: {test_pred:.1%} predicted {pos})")
+        reasons.append(sentence + ".")
+    else:
+        reasons.append(f"The batch has no labels, so its accuracy cannot be measured: {prod_pred:.1%} of its "
+                       f"{many} are predicted {pos} at threshold {threshold:.2f} (test: {test_pred:.1%}); mean "
+                       f"{label} is {proba.mean():.2f}.")
+    outside = sorted(((f, sh) for f, sh in oor.items() if sh > 0.0), key=lambda kv: -kv[1])
+    if outside:
+        parts = [f"`{f}` lies outside the training range [{ranges[f][0]:g}, {ranges[f][1]:g}] for {sh:.1%} of rows"
+                 for f, sh in outside]
+        reasons.append("In production, " + _join(parts) + ".")
+    if shifted:
+        parts = [f"`{f}` from {t:g} to {p:g}" for f, (t, p) in shifted.items()]
+        reasons.append(f"The typical {one} moved (median in training → production): " + _join(parts)
+                       + f"; the model is extrapolating to {many} it rarely saw.")
+    far_out = any(s > 0.05 for s in oor.values())
+    if prod_m is None:
+        verdict = "unknown (no labels)"
+    elif degraded or far_out:
+        verdict = "not adherent"
+    else:
+        verdict = "adherent"
+    headline = {
+        "adherent": "**Yes, the champion holds up on this batch**: its production figures stay close to the test set's.",
+        "not adherent": "**No, the champion is not adherent to the production data.**",
+        "unknown (no labels)": "**Unknown**: without labels the model's accuracy on this batch cannot be measured.",
+    }[verdict]
+    steps = ["See the Drift page for the per-feature drift and the label-free health estimate."]
+    if verdict != "adherent":
+        steps.append("Retrain with production labels (`python -m core retrain`), then compare the challenger "
+                     "with the champion before promoting it.")
+    text = "\n\n".join([headline, *reasons, "**Next step:** " + " ".join(steps)])
+    return Adherence(
+        verdict=verdict, text=text, next_steps=tuple(steps), threshold=threshold, test_metrics=test_m,
+        prod_metrics=prod_m, test_predicted_positive=test_pred, prod_predicted_positive=prod_pred,
+        prod_actual_positive=actual, prod_mean_proba=float(proba.mean()) if len(proba) else float("nan"),
+        prod_max_proba=float(proba.max()) if len(proba) else float("nan"), out_of_range=oor, shifted=shifted,
+    )

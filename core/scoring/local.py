@@ -1,0 +1,272 @@
+"""Production scoring ("PipelineAplicacao"): apply the champion to a batch and save the result.
+
+`score` reads a batch (the prepared production data by default, or any parquet/CSV file with the
+feature columns), scores it through the model server's HTTP API in concurrent chunks when a
+server runs (or `via` names one), else in-process from the registry, saves the scored batch
+atomically (an earlier output is kept under a timestamped name) and logs a `PipelineAplicacao`
+MLflow run with the metrics when the batch has labels. The output's probability and class
+columns are named by the dataset definition (`spec.proba_column`, `spec.pred_column`, e.g.
+`proba_made` and `pred_made`). `core/scoring/adherence.py` judges the result.
+"""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from core import tracking
+from core.config import Settings
+from core.data import batches, preparation
+from core.errors import NotPreparedError, WorkbenchError
+from core.files import atomic_write, keep_previous
+from core.modeling import metrics, model_io, registry
+from core.progress import ProgressFn, Stopwatch, report, scaled
+from core.serving import client, predict, server
+
+APPLY_RUN = "PipelineAplicacao"
+HTTP, IN_PROCESS = "http", "in-process"
+CHUNK_ROWS = 20_000
+HTTP_WORKERS = 2
+
+
+class ScoringError(WorkbenchError):
+    """A batch could not be scored."""
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """What `score` did: rows, model version, path used, metrics (None without labels), output."""
+
+    rows: int
+    labelled_rows: int
+    model_version: str
+    path: str
+    url: str | None
+    threshold: float
+    batch_source: str
+    batch_digest: str
+    metrics: dict[str, float] | None
+    output: str
+    kept_previous: str | None
+    mlflow_run_id: str
+    seconds: float
+    rows_per_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- predicting
+def predict_http(
+    frame: pd.DataFrame,
+    url: str,
+    features: tuple[str, ...],
+    chunk_rows: int = CHUNK_ROWS,
+    workers: int = HTTP_WORKERS,
+    timeout_s: float = 60.0,
+    on_progress: ProgressFn = None,
+) -> np.ndarray:
+    """The positive class's probability for every row through the server at `url`, in chunks
+    sent by `workers` threads (each with its own keep-alive session), in the frame's order."""
+    starts = list(range(0, len(frame), max(int(chunk_rows), 1)))
+    per_thread = threading.local()
+    clients: list[client.Client] = []
+    lock = threading.Lock()
+
+    def thread_client() -> client.Client:
+        if not hasattr(per_thread, "client"):
+            per_thread.client = client.Client(url, timeout_s, features)
+            with lock:
+                clients.append(per_thread.client)
+        return per_thread.client
+
+    def one(start: int) -> np.ndarray:
+        return thread_client().predict_proba(frame.iloc[start:start + chunk_rows])
+
+    out: list[np.ndarray] = [np.empty(0)] * len(starts)
+    try:
+        with ThreadPoolExecutor(max(int(workers), 1)) as pool:
+            futures = {pool.submit(one, s): i for i, s in enumerate(starts)}
+            for done, fut in enumerate(as_completed(futures), start=1):
+                out[futures[fut]] = fut.result()
+                report(on_progress, done / len(starts), f"Scored chunk {done} of {len(starts)} over HTTP")
+    finally:
+        for c in clients:
+            c.close()
+    return np.concatenate(out) if out else np.empty(0)
+
+
+def predict_in_process(model: Any, frame: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
+    """The positive class's probability for every row, with the model loaded in this process."""
+    return model_io.predict_proba(model, frame, features)
+
+
+def load_champion(settings: Settings, version: str | None = None) -> tuple[str, Any]:
+    """The champion (or `version`) as (version, model) for in-process scoring."""
+    return registry.load_model(settings, version)
+
+
+# --------------------------------------------------------------------------- batches
+def read_batch(settings: Settings, batch: str | Path | None = None) -> batches.Batch:
+    """The validated batch: the prepared production data when None, else a parquet/CSV file.
+
+    Raises `batches.BatchError` naming each missing or invalid column (nothing is written).
+    """
+    if batch is None:
+        if not settings.prod_filtered_path.exists():
+            raise NotPreparedError(
+                "There is no production batch yet: prepare the data first (Data page, or `python -m core prepare`)."
+            )
+        frame = pd.read_parquet(settings.prod_filtered_path)
+        return batches.from_frame(frame, settings, "prod_filtered.parquet")
+    return batches.read_batch(Path(batch), settings)
+
+
+def _choose_path(settings: Settings, via: str | None) -> tuple[str, str | None, str | None]:
+    """(path, url, version): the given server, else the managed server if running, else in-process."""
+    if via:
+        probe = client.Client(via, 5.0, settings.features)
+        try:
+            if not probe.ping():
+                raise client.ServerNotRunningError(
+                    f"No model server answers at {via}: start it (Serve page or `python -m core serve`) "
+                    f"or leave out --via to score in-process."
+                )
+        finally:
+            probe.close()
+        return HTTP, via.rstrip("/"), predict.served_version(settings, via)
+    now = server.status(settings)
+    if now.running:
+        return HTTP, now.url, now.model_version
+    return IN_PROCESS, None, None
+
+
+# --------------------------------------------------------------------------- PipelineAplicacao
+def score(
+    settings: Settings,
+    batch: str | Path | None = None,
+    via: str | None = None,
+    threshold: float | None = None,
+    in_process: bool = False,
+    chunk_rows: int = CHUNK_ROWS,
+    on_progress: ProgressFn = None,
+) -> ScoreResult:
+    """Run "PipelineAplicacao": score a batch with the champion, save it, log the MLflow run.
+
+    The path is HTTP through `via` when given, else through the managed server when it runs,
+    else in-process (`in_process=True` forces it). The output holds the inputs, the probability
+    (`spec.proba_column`), the class at `threshold` (`spec.pred_column`), the label when present
+    and the model version.
+    """
+    clock = Stopwatch()
+    threshold = settings.threshold if threshold is None else float(threshold)
+    report(on_progress, 0.0, "Reading and validating the batch")
+    b = read_batch(settings, batch)
+    frame = b.frame
+    if in_process:
+        path, url, version = IN_PROCESS, None, None
+    else:
+        path, url, version = _choose_path(settings, via)
+    predict_progress = scaled(on_progress, 0.1, 0.8)
+    if path == HTTP:
+        assert url is not None
+        proba = predict_http(frame, url, settings.features, chunk_rows, on_progress=predict_progress)
+        if version is None:  # an external server: assume it serves the champion, say so
+            champ = registry.champion(settings)
+            version = f"{champ.version} (assumed)" if champ else "unknown"
+    else:
+        report(on_progress, 0.1, "Loading the champion from the registry")
+        version, model = load_champion(settings)
+        report(on_progress, 0.5, "Scoring in-process")
+        proba = predict_in_process(model, frame, settings.features)
+    if len(proba) != len(frame):
+        raise ScoringError(f"The server returned {len(proba)} probabilities for {len(frame)} rows.")
+
+    report(on_progress, 0.8, "Computing metrics")
+    out = frame.loc[:, list(settings.features)].copy()
+    spec = settings.dataset
+    out[spec.proba_column] = proba
+    out[spec.pred_column] = (proba >= threshold).astype("int64")
+    scores: dict[str, float] | None = None
+    if b.has_labels:
+        out[settings.target] = frame[settings.target]
+        labelled = np.isfinite(frame[settings.target].to_numpy())
+        scores = metrics.from_proba(frame[settings.target].to_numpy()[labelled], proba[labelled], threshold)
+    out["model_version"] = str(version)
+
+    report(on_progress, 0.85, "Saving the scored batch")
+    kept: list[Path | None] = [None]
+
+    def write(tmp: Path) -> None:
+        out.to_parquet(tmp, index=False)
+        kept[0] = keep_previous(settings.predictions_path)
+
+    atomic_write(settings.predictions_path, write)
+
+    report(on_progress, 0.9, "Logging the PipelineAplicacao run to MLflow")
+    source = str(Path(batch).resolve()) if batch is not None else str(settings.prod_filtered_path)
+    seconds = clock.seconds
+    exp_id = tracking.use(settings)
+    with mlflow.start_run(run_name=APPLY_RUN, experiment_id=exp_id) as run:
+        mlflow.log_params({
+            "model_version": version,
+            "batch_source": source,
+            "batch_digest": b.digest,
+            "rows": len(out),
+            "labelled_rows": b.n_labelled,
+            "path": path,
+            "url": url or "",
+            "threshold": threshold,
+        })
+        mlflow.log_metrics({"seconds": seconds, "rows_per_s": len(out) / max(seconds, 1e-9),
+                            "predicted_positive_share": float(out[spec.pred_column].mean()) if len(out) else 0.0})
+        if scores is not None:
+            mlflow.log_metrics({k: v for k, v in scores.items() if np.isfinite(v)})
+        mlflow.log_artifact(str(settings.predictions_path), artifact_path="predictions")
+        run_id = run.info.run_id
+    report(on_progress, 1.0, "Done")
+    return ScoreResult(
+        rows=len(out), labelled_rows=b.n_labelled, model_version=str(version), path=path, url=url,
+        threshold=threshold, batch_source=source, batch_digest=b.digest, metrics=scores,
+        output=str(settings.predictions_path), kept_previous=str(kept[0]) if kept[0] else None,
+        mlflow_run_id=run_id, seconds=round(clock.seconds, 3),
+        rows_per_s=round(len(out) / max(seconds, 1e-9), 1),
+    )
+
+
+def load_scored(settings: Settings) -> pd.DataFrame:
+    """The last scored batch (`prod_predictions.parquet`)."""
+    if not settings.predictions_path.exists():
+        raise NotPreparedError("No scored batch yet: score the production batch on the Production page "
+                               "(or `python -m core apply`).")
+    return pd.read_parquet(settings.predictions_path)
+
+
+def test_predictions(settings: Settings, version: str) -> pd.DataFrame:
+    """The test split with the probability column from model `version`, in-process (the dev-test reference)."""
+    _, model = load_champion(settings, version)
+    test = preparation.load_split(settings, "test")
+    return test.assign(**{settings.dataset.proba_column: predict_in_process(model, test, settings.features)})
+
+
+def with_outcome(scored: pd.DataFrame, spec: Any, threshold: float) -> pd.DataFrame:
+    """The labelled rows with `outcome` = 'Correct'/'Incorrect' for the class at `threshold`."""
+    target = spec.target.column
+    if target not in scored:
+        return scored.iloc[0:0].assign(**{target: pd.Series(dtype="float64"), "outcome": pd.Series(dtype="object")})
+    labelled = scored[np.isfinite(scored[target])]
+    correct = (labelled[spec.proba_column] >= threshold).astype(int) == labelled[target].astype(int)
+    return labelled.assign(outcome=np.where(correct, "Correct", "Incorrect"))
+
+
+def scored_version(scored: pd.DataFrame) -> str:
+    """The registry version that scored a saved batch (e.g. '3' from '3' or '3 (assumed)')."""
+    if "model_version" not in scored or scored.empty:
+        raise ScoringError("The scored batch does not say which model version scored it: score it again.")
+    return str(scored["model_version"].iloc[0]).split()[0]

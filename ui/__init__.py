@@ -1,0 +1,1 @@
+"""Page-only helpers (Streamlit): session-state keys, progress widgets, input forms, views."""
