@@ -122,7 +122,7 @@ def from_dict(raw: Mapping[str, Any], where: str = "dataset definition", folder:
     partition = raw.get("partition_by") or None
     if partition is not None and partition not in names:
         raise DatasetError(f"{where}: partition_by {partition!r} is not a feature.")
-    return DatasetSpec(
+    spec = DatasetSpec(
         name=name, title=str(raw.get("title", name)), description=str(raw.get("description", "")),
         target=target, features_spec=features, sources=sources, dev=dev, prod=prod,
         row_noun=str(raw.get("row_noun", "row")), rows_noun=str(raw.get("rows_noun", "rows")),
@@ -130,6 +130,14 @@ def from_dict(raw: Mapping[str, Any], where: str = "dataset definition", folder:
         model_name=str(raw.get("model_name") or f"{name}-model"), view=raw.get("view") or None,
         example=_example(raw.get("example", {}), names, where), folder=folder,
     )
+    if spec.example:
+        from core.data.rules import InvalidInputError
+
+        try:
+            spec.rules.validate_row(spec.example, what="example")
+        except InvalidInputError as err:
+            raise DatasetError(f"{where}: `example` breaks the features' domains: {err}") from err
+    return spec
 
 
 def _example(raw: Any, names: list[str], where: str) -> dict[str, Any]:

@@ -93,8 +93,36 @@ class Target:
     positive_name: str = "positive"
     negative_name: str = "negative"
 
+    def encode(self, values: Any) -> tuple[np.ndarray, int]:
+        """The label as the model's doubles: 1.0 for the positive value, 0.0 for the negative one,
+        NaN where it is missing (an unlabelled row); and how many values are neither.
+
+        Numbers compare as numbers (so "1", 1 and 1.0 are the same label), text as stripped text.
+        """
+        import numpy as np
+        import pandas as pd
+
+        s = pd.Series(values).reset_index(drop=True)
+        text = s.astype("string").str.strip()
+        missing = (s.isna() | (text == "")).to_numpy(dtype=bool)
+        pos, neg = _same(s, text, self.positive), _same(s, text, self.negative)
+        out = np.where(pos, 1.0, np.where(neg, 0.0, np.nan))
+        bad = int((~missing & ~pos & ~neg).sum())
+        return out, bad
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _same(s: Any, text: Any, value: Any) -> Any:
+    """Where the values equal one label value (as numbers when it is a number): a bool array."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        return number == float(value)
+    return (text == str(value).strip()).fillna(False).to_numpy(dtype=bool)
 
 
 @dataclass(frozen=True)

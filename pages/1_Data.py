@@ -61,7 +61,8 @@ if view == "Overview":
     m1.metric("Labelled dev rows", f"{ov.steps['dev labelled (no missing values)']:,}")
     m2.metric("Train rows", f"{ov.split_rows['train']:,}")
     m3.metric("Test rows", f"{ov.split_rows['test']:,}")
-    m4.metric("Prod rows (labelled)", f"{ov.split_rows['prod']:,}")
+    m4.metric("Prod rows (labelled)", f"{ov.split_rows['prod']:,}" if "prod" in ov.split_rows else "none",
+              help=None if "prod" in ov.split_rows else "This dataset sets no production batch apart.")
     m5.metric("Duplicate feature rows", f"{ov.duplicates:,}", help="Counted, not dropped: identical "
               "feature values with possibly different outcomes.")
     c1, c2 = st.columns(2)
@@ -70,7 +71,9 @@ if view == "Overview":
 elif own is not None and view == own.CHART_TITLE:
     c1, c2 = st.columns(2)
     c1.plotly_chart(own.chart(load(home, "filtered"), spec, title=dev_name), width="stretch")
-    c2.plotly_chart(own.chart(load(home, "prod"), spec, title=prod_name), width="stretch")
+    if preparation.has_prod(settings):
+        c2.plotly_chart(own.chart(load(home, "prod"), spec, title=prod_name), width="stretch")
 else:
-    st.plotly_chart(data_charts.distributions({"Dev": load(home, "filtered"), "Prod": load(home, "prod")},
+    sets = {"Dev": load(home, "filtered"), **({"Prod": load(home, "prod")} if preparation.has_prod(settings) else {})}
+    st.plotly_chart(data_charts.distributions(sets,
                                               settings.features), width="stretch")

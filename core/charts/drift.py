@@ -49,8 +49,9 @@ def distribution(f: FeatureDrift, ref_label: str = "training") -> go.Figure:
         below, above = f.batch_outside
         note = f"; batch outside the {ref_label} range: {below:.1%} below, {above:.1%} above" if below or above else ""
     else:
-        fig.add_bar(x=[str(int(c)) for c in f.bins], y=f.ref_share, name=ref_label, marker_color=TRAIN)
-        fig.add_bar(x=[str(int(c)) for c in f.bins], y=f.batch_share, name="batch", marker_color=BATCH)
+        categories = [f"{c:g}" for c in f.bins]
+        fig.add_bar(x=categories, y=f.ref_share, name=ref_label, marker_color=TRAIN)
+        fig.add_bar(x=categories, y=f.batch_share, name="batch", marker_color=BATCH)
         note = f"; other values: {f.batch_outside[0]:.1%}" if f.batch_outside[0] else ""
     fig.update_layout(**LAYOUT, barmode="overlay" if f.kind == "continuous" else "group",
                       title=f"{f.name}: {'drift' if f.drift else 'stable'}{note}",

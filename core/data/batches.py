@@ -156,14 +156,12 @@ def validate_frame(raw: pd.DataFrame, spec: Any) -> tuple[pd.DataFrame, list[str
     frame = pd.DataFrame(out)
     problems += spec.rules.frame_problems(frame, not_numeric)
     if target in raw.columns:
-        y, non_numeric = _numeric(raw[target])
-        labels = (float(spec.target.negative), float(spec.target.positive))
-        bad = int((~np.isnan(y) & ~np.isin(y, labels)).sum()) + non_numeric
+        # the model's labels: 1 = the positive class, 0 = the negative one, NaN = unlabelled
+        y, bad = spec.target.encode(raw[target])
         if bad:
-            problems.append(f"{target}: values other than {labels[0]:g}, {labels[1]:g} or empty in {_rows(bad)} "
-                            f"(empty means unlabelled)")
-        # the model's labels: 1 = the positive class, 0 = the negative one
-        frame[target] = np.where(np.isnan(y), np.nan, (y == labels[1]).astype("float64"))
+            problems.append(f"{target}: values other than {spec.target.negative}, {spec.target.positive} or empty "
+                            f"in {_rows(bad)} (empty means unlabelled)")
+        frame[target] = y
     return frame, problems
 
 

@@ -73,6 +73,17 @@ def select_columns(df: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     return df.loc[:, [*needed, *display]].dropna(subset=needed).reset_index(drop=True)
 
 
+def labelled(df: pd.DataFrame, spec: Any, label: str) -> pd.DataFrame:
+    """The frame with its target as the model's labels (1 = positive, 0 = negative, int64);
+    `DataUnavailableError` when the target holds other values than the definition's two."""
+    y, bad = spec.target.encode(df[spec.target.column])
+    if bad:
+        raise DataUnavailableError(
+            f"The {label} data's {spec.target.column} holds values other than {spec.target.positive!r} and "
+            f"{spec.target.negative!r} in {bad:,} rows: fix [target] in the dataset definition or the data.")
+    return df.assign(**{spec.target.column: y.astype("int64")})
+
+
 def split(df: pd.DataFrame, test_size: float, seed: int, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stratified train/test split."""
     train, test = train_test_split(df, test_size=test_size, random_state=seed, stratify=df[target])
@@ -95,14 +106,14 @@ def prepare(
     report(on_progress, 0.3, "Reading raw files")
     spec = settings.dataset
     dev_raw = pd.read_parquet(settings.raw_dev)
-    prod_raw = pd.read_parquet(settings.raw_prod)
+    prod_raw = pd.read_parquet(settings.raw_prod) if settings.raw_prod is not None else None
 
     report(on_progress, 0.4, "Filtering rows and columns, dropping missing values")
-    filtered = select_columns(select_rows(dev_raw, spec.dev.where, "dev"), settings)
-    prod = select_columns(select_rows(prod_raw, spec.prod.where, "prod"), settings)
-    filtered[settings.target] = filtered[settings.target].astype("int64")
-    prod[settings.target] = prod[settings.target].astype("int64")
-    dropped = len(dev_raw) - len(filtered)
+    dev_rows = select_rows(dev_raw, spec.dev.where, "dev")
+    filtered = labelled(select_columns(dev_rows, settings), spec, "dev")
+    prod = (labelled(select_columns(select_rows(prod_raw, spec.prod.where, "prod"), settings), spec, "prod")
+            if prod_raw is not None else None)
+    dropped = len(dev_rows) - len(filtered)  # rows the `where` query leaves out are not "dropped"
     duplicates = int(filtered.duplicated(subset=list(settings.features)).sum())
 
     report(on_progress, 0.5, "Stratified train/test split")
@@ -116,13 +127,17 @@ def prepare(
         "prod_filtered": settings.prod_filtered_path,
     }
     frames = {"data_filtered": filtered, "base_train": train, "base_test": test, "prod_filtered": prod}
+    if prod is None:  # a dataset without a production set
+        outputs.pop("prod_filtered")
+        frames.pop("prod_filtered")
+        settings.prod_filtered_path.unlink(missing_ok=True)
     for key, path in outputs.items():
         atomic_write_parquet(frames[key], path)
 
-    rate = {k: round(float(frames[k][settings.target].mean()), 6) for k in
-            ("data_filtered", "base_train", "base_test", "prod_filtered")}
+    rate = {k: round(float(frames[k][settings.target].mean()), 6) if len(frames[k]) else None
+            for k in frames}
     positive_rate = {"all": rate["data_filtered"], "train": rate["base_train"],
-                     "test": rate["base_test"], "prod": rate["prod_filtered"]}
+                     "test": rate["base_test"], "prod": rate.get("prod_filtered")}
 
     report(on_progress, 0.7, "Logging the PreparacaoDados run to MLflow")
     exp_id = tracking.use(settings)
@@ -138,12 +153,12 @@ def prepare(
             "rows_filtered": len(filtered),
             "rows_train": len(train),
             "rows_test": len(test),
-            "rows_prod": len(prod),
+            "rows_prod": len(prod) if prod is not None else 0,
             "rows_dropped_missing": dropped,
             "duplicate_feature_rows": duplicates,
             "positive_rate_train": positive_rate["train"],
             "positive_rate_test": positive_rate["test"],
-            "positive_rate_prod": positive_rate["prod"],
+            **({"positive_rate_prod": positive_rate["prod"]} if positive_rate["prod"] is not None else {}),
         })
         for key, path in outputs.items():
             logged = frames[key].loc[:, [*settings.features, settings.target]].astype("float64")  # doubles
@@ -158,8 +173,8 @@ def prepare(
         rows=len(filtered),
         train_rows=len(train),
         test_rows=len(test),
-        prod_raw_rows=len(prod_raw),
-        prod_rows=len(prod),
+        prod_raw_rows=len(prod_raw) if prod_raw is not None else 0,
+        prod_rows=len(prod) if prod is not None else 0,
         dropped_missing=dropped,
         duplicates=duplicates,
         positive_rate=positive_rate,
@@ -172,12 +187,24 @@ def prepare(
 
 
 def is_prepared(settings: Settings) -> bool:
-    """True when the prepared splits exist."""
-    return all(p.exists() for p in (settings.train_path, settings.test_path, settings.prod_filtered_path))
+    """True when the prepared splits exist (the production split too, when the dataset has one)."""
+    paths = [settings.train_path, settings.test_path]
+    if settings.dataset.prod is not None:
+        paths.append(settings.prod_filtered_path)
+    return all(p.exists() for p in paths)
+
+
+def has_prod(settings: Settings) -> bool:
+    """True when the dataset sets a production batch apart (its definition has `[prod]`)."""
+    return settings.dataset.prod is not None
 
 
 def load_split(settings: Settings, name: str) -> pd.DataFrame:
     """A prepared frame: 'train', 'test', 'filtered' or 'prod'."""
+    if name == "prod" and not has_prod(settings):
+        raise NotPreparedError(
+            f"The dataset {settings.dataset.name} has no production batch (its definition has no [prod] "
+            "section): score or check a batch file instead (--batch, or upload one on the Drift page).")
     paths = {"train": settings.train_path, "test": settings.test_path,
              "filtered": settings.filtered_path, "prod": settings.prod_filtered_path}
     path = paths[name]
@@ -205,18 +232,18 @@ def overview(settings: Settings) -> DataOverview:
     """Row counts raw → labelled → train/test (and prod), class balance per split."""
     import pyarrow.parquet as pq
 
-    frames = {name: load_split(settings, name) for name in ("filtered", "train", "test", "prod")}
-    raw_dev = pq.read_metadata(settings.raw_dev).num_rows
-    raw_prod = pq.read_metadata(settings.raw_prod).num_rows
+    names = ("filtered", "train", "test", "prod") if has_prod(settings) else ("filtered", "train", "test")
+    frames = {name: load_split(settings, name) for name in names}
     steps = {
-        "dev raw": raw_dev,
+        "dev raw": pq.read_metadata(settings.raw_dev).num_rows,
         "dev labelled (no missing values)": len(frames["filtered"]),
         "train": len(frames["train"]),
         "test": len(frames["test"]),
-        "prod raw": raw_prod,
-        "prod labelled": len(frames["prod"]),
     }
-    split_rows = {"train": len(frames["train"]), "test": len(frames["test"]), "prod": len(frames["prod"])}
-    rate = {k: float(frames[k][settings.target].mean()) for k in ("train", "test", "prod")}
+    if "prod" in frames:
+        steps["prod raw"] = pq.read_metadata(settings.raw_prod).num_rows
+        steps["prod labelled"] = len(frames["prod"])
+    split_rows = {k: len(frames[k]) for k in names if k != "filtered"}
+    rate = {k: float(frames[k][settings.target].mean()) for k in split_rows}
     dups = int(frames["filtered"].duplicated(subset=list(settings.features)).sum())
     return DataOverview(steps=steps, split_rows=split_rows, positive_rate=rate, duplicates=dups)

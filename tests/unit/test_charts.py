@@ -1,0 +1,195 @@
+"""Charts (`core/charts/`) render from data and results in the tiny dataset's words, never Kobe's."""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from core.charts import data, drift, evaluation, scoring
+from core.charts.words import Words
+from core.data import batches, preparation
+from core.dataset import DatasetSpec
+from core.modeling import model_io
+from core.monitoring import check
+from tests.unit.conftest import FEATURES, TARGET, Lab
+
+KOBE_WORDS = re.compile(r"\b(shots?|made|missed|kobe)\b", re.IGNORECASE)
+
+
+def texts(fig: go.Figure) -> list[str]:
+    """Every string of a figure (titles, labels, names, hover templates), its template left out."""
+    found: list[str] = []
+
+    def walk(x: Any) -> Iterator[None]:
+        if isinstance(x, str):
+            found.append(x)
+        elif isinstance(x, dict):
+            for k, v in x.items():
+                if k != "template":
+                    walk(v)
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                walk(v)
+        elif isinstance(x, np.ndarray) and x.dtype.kind in "OU":
+            for v in x.tolist():
+                walk(v)
+
+    walk(fig.to_plotly_json())
+    return found
+
+
+def assert_not_kobe(fig: go.Figure) -> None:
+    bad = [t for t in texts(fig) if KOBE_WORDS.search(t)]
+    assert bad == [], bad
+
+
+@pytest.fixture(scope="module")
+def words(spec: DatasetSpec) -> Words:
+    return Words.of(spec)
+
+
+@pytest.fixture(scope="module")
+def scored_test(lab: Lab) -> tuple[np.ndarray, np.ndarray]:
+    test = preparation.load_split(lab.settings, "test")
+    return test[TARGET].to_numpy(), model_io.predict_proba(lab.model, test, FEATURES)
+
+
+def test_words_come_from_the_definition(words: Words) -> None:
+    assert words == Words(positive="churned", negative="stayed", rows="customers", proba="P(churned)")
+    assert Words() == Words(positive="positive", negative="negative", rows="rows", proba="P(positive)")
+
+
+def test_the_confusion_matrix_names_the_classes(words: Words, scored_test) -> None:
+    y, p = scored_test
+    fig = evaluation.confusion(y, p, 0.5, words=words)
+    heat = fig.data[0]
+    assert list(heat.x) == list(heat.y) == ["stayed (0)", "churned (1)"]
+    counts = evaluation.confusion_counts(y, p, 0.5)
+    assert np.asarray(heat.z).tolist() == counts.tolist() and counts.sum() == len(y)
+    assert counts[1, 1] == int(((p >= 0.5) & (y == 1)).sum())
+    assert "customers" in heat.hovertemplate and fig.layout.title.text == "Confusion matrix at threshold 0.50"
+    assert_not_kobe(fig)
+
+
+def test_curves_name_the_classes_and_rows_in_their_axes(words: Words, scored_test) -> None:
+    y, p = scored_test
+    series = {"test": (y, p), "one class": (np.ones(5), np.full(5, 0.5))}
+    roc = evaluation.roc(series, words=words)
+    assert roc.layout.xaxis.title.text == "False positive rate (stayed called churned)"
+    assert roc.layout.yaxis.title.text == "True positive rate (recall of churned customers)"
+    assert [t.name.split(" (")[0] for t in roc.data] == ["test", "chance"]  # one class: no curve
+    pr = evaluation.pr({"test": (y, p)}, words=words)
+    assert pr.layout.xaxis.title.text == "Recall (share of churned customers found)"
+    assert pr.data[-1].name == f"base rate {y.mean():.3f}"
+    cal = evaluation.calibration({"test": (y, p)}, n_bins=5, words=words)
+    assert cal.layout.xaxis.title.text == "Mean predicted P(churned) in bin"
+    assert cal.layout.yaxis.title.text == "Observed share of churned customers in bin"
+    curve = evaluation.learning_curve([50, 100, 200], [0.5, 0.55, 0.56], [0.7, 0.65, 0.6], words=words)
+    assert curve.layout.xaxis.title.text == "Training customers"
+    for fig in (roc, pr, cal, curve):
+        assert_not_kobe(fig)
+
+
+def test_curves_refuse_series_of_different_lengths(words: Words) -> None:
+    with pytest.raises(ValueError, match="differ in length"):
+        evaluation.roc({"bad": (np.array([0, 1, 1]), np.array([0.1, 0.9]))}, words=words)
+
+
+def test_importance_puts_the_largest_magnitude_on_top() -> None:
+    fig = evaluation.importance(list(FEATURES), [-0.9, 0.2, 0.5], kind="coefficient")
+    assert list(fig.data[0].y) == ["support_calls", "premium", "usage_hours"]
+    assert fig.layout.xaxis.title.text.startswith("Coefficient")
+
+
+def test_class_balance_speaks_of_churned_customers(words: Words, lab: Lab) -> None:
+    prep = lab.prep
+    rates = {k: prep.positive_rate[k] for k in ("train", "test", "prod")}
+    rows = {"train": prep.train_rows, "test": prep.test_rows, "prod": prep.prod_rows}
+    fig = data.class_balance(rates, rows, words)
+    assert fig.layout.title.text == "Class balance: share of churned customers per split"
+    assert fig.layout.yaxis.title.text == "churned customers (%)"
+    assert list(fig.data[0].x) == ["train", "test", "prod"]
+    assert fig.data[0].y[2] == pytest.approx(100 * rates["prod"])
+    assert f"{prep.prod_rows:,} rows" in fig.data[0].text[2]
+    assert_not_kobe(fig)
+
+
+def test_data_distributions_and_the_row_funnel(lab: Lab) -> None:
+    s = lab.settings
+    frames = {"Dev": preparation.load_split(s, "train"), "Prod": preparation.load_split(s, "prod")}
+    fig = data.distributions(frames, FEATURES)
+    assert len(fig.data) == 2 * len(FEATURES)
+    assert [a.text for a in fig.layout.annotations] == list(FEATURES)
+    funnel = data.row_funnel(preparation.overview(s).steps)
+    assert list(funnel.data[0].x)[-1] == lab.prep.raw_rows  # bars run bottom-up: the first step comes last
+    assert_not_kobe(fig)
+    assert_not_kobe(funnel)
+
+
+def test_the_probability_histogram_uses_the_probability_label(words: Words, scored_test) -> None:
+    _, p = scored_test
+    fig = scoring.proba_histogram({"test": p, "production": p[:50]}, 0.4, words=words)
+    assert fig.layout.xaxis.title.text == "P(churned)"
+    assert fig.layout.title.text == "P(churned) on test vs production"
+    assert [t.name for t in fig.data] == [f"test ({len(p):,} customers)", "production (50 customers)"]
+    assert fig.layout.shapes[0].x0 == 0.4
+    assert_not_kobe(fig)
+
+
+@pytest.fixture(scope="module")
+def report(lab: Lab):
+    """A drift check of the production split (neither stored nor logged)."""
+    prod = preparation.load_split(lab.settings, "prod")
+    return check.check(batches.from_frame(prod, lab.settings, "prod"), lab.settings, store=False, log=False)
+
+
+def test_drift_figures_render_from_the_report(report, words: Words) -> None:
+    bars = drift.effect_bars(report)
+    assert list(bars.data[0].y) == list(FEATURES)
+    assert all(ratio >= 1 for ratio in bars.data[0].x)  # every feature drifted: at or past its line
+    usage = drift.distribution(report.stats.features["usage_hours"])
+    assert usage.layout.title.text.startswith("usage_hours: drift; batch outside the training range")
+    premium = drift.distribution(report.stats.features["premium"])
+    assert list(premium.data[0].x) == ["0", "1"] and premium.layout.barmode == "group"
+    perf = drift.performance(report)
+    assert [t.name for t in perf.data] == ["test split", "estimated (no labels) – NOT trustworthy",
+                                           "realised (labels)"]
+    rel = drift.reliability({"test": report.reliability_test, "batch": report.reliability_batch},
+                            min_rows=1, words=words)
+    assert rel.layout.title.text.startswith("Reliability of P(churned)")
+    assert rel.layout.yaxis.title.text == "observed share churned"
+    for fig in (bars, usage, premium, perf, rel):
+        assert_not_kobe(fig)
+
+
+def test_history_figures() -> None:
+    h = pd.DataFrame({"time": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True), "batch": ["a", "b"],
+                      "est_f1": [0.7, 0.6], "real_f1": [np.nan, 0.55], "trustworthy": [True, None],
+                      "effect_usage_hours": [0.05, 0.3], "effect_premium": [0.01, 0.2]})
+    effects = drift.history_effects(h)
+    assert [t.name for t in effects.data] == ["usage_hours", "premium"]
+    f1 = drift.history_f1(h)
+    assert [t.name for t in f1.data] == ["estimated F1", "realised F1"]
+    assert list(f1.data[0].marker.symbol) == ["circle", "circle-open"]
+    assert [t.name for t in drift.history_f1(h.assign(real_f1=np.nan)).data] == ["estimated F1"]
+
+
+def test_default_words_are_neutral(scored_test) -> None:
+    y, p = scored_test
+    fig = evaluation.confusion(y, p)
+    assert list(fig.data[0].x) == ["negative (0)", "positive (1)"]
+    assert_not_kobe(fig)
+    assert_not_kobe(data.class_balance({"train": 0.4}, {"train": 10}))
+
+
+def test_the_categories_of_a_discrete_feature_keep_their_values() -> None:
+    from core.config import DriftThresholds
+    from core.monitoring import reference, statistics
+
+    ref = reference.column_reference(np.array([0.5, 1.5, 1.5, 2.0]), "discrete")
+    f = statistics.column_drift("dose", ref, np.array([0.5, 1.5, 2.0]), DriftThresholds())
+    assert list(drift.distribution(f).data[0].x) == ["0.5", "1.5", "2"]
