@@ -93,7 +93,7 @@ class Target:
     positive_name: str = "positive"
     negative_name: str = "negative"
 
-    def encode(self, values: Any) -> tuple[np.ndarray, int]:
+    def encode(self, values: Any) -> tuple[Any, int]:
         """The label as the model's doubles: 1.0 for the positive value, 0.0 for the negative one,
         NaN where it is missing (an unlabelled row); and how many values are neither.
 

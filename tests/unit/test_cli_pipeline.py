@@ -10,7 +10,7 @@ import pytest
 
 from core import catalog, cli
 from core.pipeline import pipeline_status
-from tests.unit.conftest import Lab, make_settings, with_spec
+from tests.unit.conftest import Lab, with_spec
 
 
 @pytest.fixture
