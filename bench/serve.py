@@ -4,7 +4,7 @@ each against a stock baseline measured in the same run.
 Run: `.venv/bin/python bench/serve.py` (KOBE_DATA_DIR for the raw files; WORKBENCH_HOME to reuse
 a home with a champion). Starts its own servers on free ports and stops them.
 
-- ours: the champion as the workbench serves it (`server.start`: `core/kobe_pyfunc.py` as the
+- ours: the champion as the workbench serves it (`server.start`: `core/modeling/pyfunc_model.py` as the
   pyfunc loader, uvicorn with httptools + uvloop, no access log, `settings.serve_workers`
   workers), queried through `serving_client.Client`;
 - stock: the same fitted pipeline logged with plain `mlflow.sklearn.log_model` (MLflow's own

@@ -103,6 +103,14 @@ class Target:
         import pandas as pd
 
         s = pd.Series(values).reset_index(drop=True)
+        labels = (self.positive, self.negative)
+        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in labels):
+            # numbers: compared as numbers, no text conversion (1,000,000 labels in a few ms)
+            v = s.to_numpy(dtype="float64", na_value=np.nan)
+            pos, neg = v == float(self.positive), v == float(self.negative)
+            out = np.where(pos, 1.0, np.where(neg, 0.0, np.nan))
+            return out, int((~np.isnan(v) & ~pos & ~neg).sum())
         text = s.astype("string").str.strip()
         missing = (s.isna() | (text == "")).to_numpy(dtype=bool)
         pos, neg = _same(s, text, self.positive), _same(s, text, self.negative)

@@ -143,6 +143,51 @@ class RuleTable:
         """The table written by `to_dict` (e.g. a served model's `input_rules.json`)."""
         return cls(tuple(Rule(**{**r, "values": tuple(r.get("values", ()))}) for r in d["rules"]))
 
+    @cached_property
+    def _limits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[tuple[int, np.ndarray], ...], bool]:
+        """Per column: lower and upper bounds (open: -inf/inf), whole-number columns, the
+        columns with allowed values, and whether any column may be missing."""
+        lo = np.array([-np.inf if r.minimum is None or r.values else r.minimum for r in self.rules])
+        hi = np.array([np.inf if r.maximum is None or r.values else r.maximum for r in self.rules])
+        integer = np.array([r.integer and not r.values for r in self.rules], dtype=bool)
+        allowed = tuple((j, np.asarray(r.values, dtype="float64")) for j, r in enumerate(self.rules) if r.values)
+        return lo, hi, integer, allowed, any(r.nullable for r in self.rules)
+
+    def all_valid(self, x: np.ndarray) -> bool:
+        """True when every row of a float matrix (columns in the table's order) keeps every rule:
+        the same rules as `array_problems`, in a few whole-matrix numpy operations (a served
+        model's quick path: `array_problems` then says what is wrong)."""
+        lo, hi, integer, allowed, nullable = self._limits
+        if x.ndim != 2 or x.shape[1] != len(self.rules):
+            return False
+        if nullable:
+            return not self.array_problems(x)
+        if not np.isfinite(x).all() or not ((x >= lo) & (x <= hi)).all():
+            return False
+        if integer.any() and not (x[:, integer] == np.round(x[:, integer])).all():
+            return False
+        return all((x[:, j:j + 1] == values).any(axis=1).all() for j, values in allowed)
+
+    def columns_valid(self, frame: pd.DataFrame) -> bool:
+        """`all_valid` column by column on a frame of doubles (no copy into one matrix: a batch
+        of 1,000,000 rows needs no extra 48 MB)."""
+        if any(r.nullable or r.name not in frame.columns for r in self.rules):
+            return False
+        for rule in self.rules:
+            v = frame[rule.name].to_numpy(dtype="float64", copy=False)
+            if not np.isfinite(v).all():
+                return False
+            if rule.values:
+                if not np.isin(v, rule.values).all():
+                    return False
+                continue
+            if rule.integer and not (v == np.round(v)).all():
+                return False
+            if (rule.minimum is not None and v.min() < rule.minimum) or (
+                    rule.maximum is not None and v.max() > rule.maximum):
+                return False
+        return True
+
     def array_problems(self, x: np.ndarray) -> list[str]:
         """Every rule that a float matrix (columns in the table's order) breaks, one line per
         column and kind with row counts: the same rules as `frame_problems`, on numpy alone
@@ -206,6 +251,9 @@ class RuleTable:
     def frame_problems(self, frame: pd.DataFrame, not_numeric: Mapping[str, int] | None = None) -> list[str]:
         """Every rule a frame of doubles breaks, one line per column and kind, with row counts.
 
+        A frame that keeps every rule is recognised by `all_valid`; one that does not is run
+        through the pandera schema, which names each failure.
+
         `not_numeric` gives, per column, how many of its NaN values were text that is not a
         number (reported by the reader): they are not counted again as empty values.
         """
@@ -213,6 +261,10 @@ class RuleTable:
 
         present = [n for n in self.names if n in frame.columns]
         if not present or len(frame) == 0:
+            return []
+        if len(present) == len(self.rules) and self.columns_valid(frame):
+            # the same rules' whole-matrix check: a valid batch never pays pandera's import
+            # (1.1-1.4 s here) nor its run (135 ms vs 38 ms on 1,000,000 rows, bench/rules.py)
             return []
         try:
             self.schema.validate(frame.loc[:, present], lazy=True)

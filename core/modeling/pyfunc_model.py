@@ -194,22 +194,25 @@ class ServedModel:
         self.fast = compile_proba(sklearn_model, threads) if self.features else None
         self.rules = rules
 
-    def check(self, data: Any) -> None:
+    def check(self, data: Any) -> np.ndarray | None:
         """Refuse (HTTP 400 when served) input that breaks the dataset's rules: missing columns,
-        text that is not a number, nulls, infinities, values outside a feature's domain."""
+        text that is not a number, nulls, infinities, values outside a feature's domain.
+        Returns the checked rows as a float matrix in the rules' column order (None without rules)."""
         if self.rules is None or not hasattr(data, "columns"):
-            return
+            return None
         names = list(self.rules.names)
-        missing = [n for n in names if n not in data.columns]
-        if missing:
-            raise _refuse([f"missing column(s): {', '.join(missing)}"])
+        if list(data.columns) != names:
+            missing = [n for n in names if n not in data.columns]
+            if missing:
+                raise _refuse([f"missing column(s): {', '.join(missing)}"])
+            data = data.loc[:, names]
         try:
-            x = data.loc[:, names].to_numpy(dtype=np.float64)
+            x = data.to_numpy(dtype=np.float64)
         except (ValueError, TypeError):
             raise _refuse(["every feature must be a number"]) from None
-        problems = self.rules.array_problems(x)
-        if problems:
-            raise _refuse(problems)
+        if not self.rules.all_valid(x):
+            raise _refuse(self.rules.array_problems(x))
+        return x
 
     def get_raw_model(self) -> Any:
         return self.sklearn_model
@@ -243,7 +246,9 @@ class ServedModel:
         return x if x.ndim == 2 and x.shape[0] > 0 and np.isfinite(x).all() else None
 
     def predict_proba(self, data: Any, params: dict[str, Any] | None = None) -> np.ndarray:
-        self.check(data)
+        checked = self.check(data)
+        if checked is not None and self.fast is not None and list(self.rules.names) == self.features:
+            return self.fast(checked)  # valid rows are finite: the fast path takes them as they are
         x = self._rows(data)
         if x is None:
             return self.sklearn_model.predict_proba(data)

@@ -347,3 +347,27 @@ def test_a_categorical_feature_gets_a_rule_of_its_allowed_values(source_dir: Pat
     assert rules.validate_row({**GOOD, "region": "north"})
     with pytest.raises(InvalidInputError, match="region"):
         rules.validate_row({**GOOD, "region": "east"})
+
+
+def test_the_quick_whole_matrix_check_agrees_with_the_detailed_one(spec: DatasetSpec) -> None:
+    """`all_valid` (the served model's and valid batches' quick path) and `array_problems` are the
+    same rules: on random matrices mixing valid and broken values they never disagree."""
+    rng = np.random.default_rng(7)
+    table = spec.rules
+    pool = np.array([0.0, 1.0, 2.0, 0.5, 20.0, 21.0, 99.9, 100.0, 100.5, -1.0, np.nan, np.inf, -np.inf, 3.0])
+    disagreements, invalid = 0, 0
+    for _ in range(400):
+        x = rng.choice(pool, size=(int(rng.integers(1, 5)), len(FEATURES)))
+        problems = table.array_problems(x)
+        invalid += bool(problems)
+        disagreements += table.all_valid(x) == bool(problems)
+    assert disagreements == 0 and 0 < invalid < 400  # both kinds were drawn
+
+
+def test_the_column_by_column_check_agrees_with_the_matrix_one(spec: DatasetSpec) -> None:
+    rng = np.random.default_rng(11)
+    pool = np.array([0.0, 1.0, 2.0, 0.5, 20.0, 21.0, 100.0, 100.5, -1.0, np.nan, np.inf])
+    for _ in range(300):
+        x = rng.choice(pool, size=(int(rng.integers(1, 6)), len(FEATURES)))
+        frame = pd.DataFrame(x, columns=list(FEATURES))
+        assert spec.rules.columns_valid(frame) == spec.rules.all_valid(x)
