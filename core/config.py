@@ -8,14 +8,16 @@
 | `WORKBENCH_DATASET` | the active dataset (a definition under `datasets/NAME/`) | `kobe` |
 | `WORKBENCH_DATA_DIR` (or `KOBE_DATA_DIR`) | folder holding the dataset's raw files (copied instead of downloaded) | unset |
 | `MLFLOW_TRACKING_URI` | tracking server / store (a team's server) | `sqlite:///<home>/mlruns/mlflow.db` |
-| `WORKBENCH_SERVE_PORT` | port of `mlflow models serve` | 5001 |
+| `WORKBENCH_SERVE_PORT` | port of `mlflow models serve` (1–65535) | 5001 |
 | `WORKBENCH_SERVE_WORKERS` | uvicorn worker processes of the model server (1–16) | 2, or 1 on a one-core machine |
-| `WORKBENCH_APP_PORT` | port of the Streamlit app | 8501 |
+| `WORKBENCH_APP_PORT` | port of the Streamlit app (1–65535) | 8501 |
 | `SPARK_MASTER` | Spark master for `apply --engine spark` (e.g. `spark://host:7077`) | Spark's own configuration, i.e. `local[*]` |
 """
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,44 @@ from core.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_SERVE_WORKERS = 16  # uvicorn worker processes of the model server: 1..this
+PORT_MIN, PORT_MAX = 1, 65535  # a TCP port a server can listen on (0 would mean "any free port")
+PORT_RULE = f"a whole number from {PORT_MIN} to {PORT_MAX}"
+
+
+def valid_port(value: object) -> bool:
+    """True when `value` is a whole number (an int or numpy integer, not a bool) from PORT_MIN to PORT_MAX."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and PORT_MIN <= int(value) <= PORT_MAX
+
+
+THRESHOLD_RULE = "a number strictly between 0 and 1"
+
+
+def valid_threshold(value: object) -> bool:
+    """True when `value` is a real number (not a bool), finite and strictly between 0 and 1 (at 0
+    or 1 every row gets one class; NaN gives none)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and 0.0 < value < 1.0
+
+
+def whole_number(text: str) -> int | None:
+    """`text` (surrounding spaces allowed) as a non-negative int when it is ASCII digits only, else None.
+
+    `str.isdigit` alone would accept digits such as "²" that `int` refuses."""
+    text = text.strip()
+    if not text or len(text) > 18 or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
+def env_port(env: Mapping[str, str], name: str) -> int:
+    """The port in the environment variable `name`, or ConfigError saying what is allowed."""
+    raw = env[name]
+    port = whole_number(raw)
+    if port is None or not valid_port(port):
+        raise ConfigError(f"{name} must be {PORT_RULE}, not {raw!r}; set it to a free port (e.g. {name}=5002) "
+                          f"or unset it for the default.")
+    return port
 
 
 @dataclass(frozen=True)
@@ -223,10 +263,15 @@ class Settings:
         return self.tracking_uri_override is None
 
     @property
+    def embedded_db_path(self) -> Path:
+        """The embedded SQLite tracking store (used when no tracking server is set)."""
+        return self.mlruns_dir / "mlflow.db"
+
+    @property
     def tracking_uri(self) -> str:
         if self.tracking_uri_override:
             return self.tracking_uri_override
-        return f"sqlite:///{self.mlruns_dir / 'mlflow.db'}"
+        return f"sqlite:///{self.embedded_db_path}"
 
     @property
     def artifact_location(self) -> str | None:
@@ -262,15 +307,16 @@ class Settings:
         if env.get("MLFLOW_TRACKING_URI"):
             values["tracking_uri_override"] = env["MLFLOW_TRACKING_URI"]
         if env.get("WORKBENCH_SERVE_PORT"):
-            values["serve_port"] = int(env["WORKBENCH_SERVE_PORT"])
+            values["serve_port"] = env_port(env, "WORKBENCH_SERVE_PORT")
         if env.get("WORKBENCH_SERVE_WORKERS"):
             raw = env["WORKBENCH_SERVE_WORKERS"].strip()
-            if not raw.isdigit() or not 1 <= int(raw) <= MAX_SERVE_WORKERS:
+            workers = whole_number(raw)
+            if workers is None or not 1 <= workers <= MAX_SERVE_WORKERS:
                 raise ConfigError(f"WORKBENCH_SERVE_WORKERS must be a whole number from 1 to {MAX_SERVE_WORKERS}, "
                                   f"not {raw!r}.")
-            values["serve_workers"] = int(raw)
+            values["serve_workers"] = workers
         if env.get("WORKBENCH_APP_PORT"):
-            values["app_port"] = int(env["WORKBENCH_APP_PORT"])
+            values["app_port"] = env_port(env, "WORKBENCH_APP_PORT")
         if env.get("SPARK_MASTER"):
             values["spark_master"] = env["SPARK_MASTER"]
         values.update(overrides)

@@ -128,9 +128,10 @@ with right:
         for warning in last["warnings"]:
             st.warning(warning)
 
-with st.expander("The exact request as `curl`"):
+with st.expander("The exact request as `curl` and on the command line"):
     st.code(predict.curl_example(status.url, {k: float(v) for k, v in values.items()}, settings.features),
             language="bash")
+    st.code(predict.cli_example({k: float(v) for k, v in values.items()}, settings.features), language="bash")
 
 # ---------------------------------------------------------------- the inference log
 st.subheader("Inference log")

@@ -42,6 +42,9 @@ with upload_col:
     uploaded = st.file_uploader(
         f"Production batch (parquet or CSV, up to {settings.max_upload_mb} MB): the raw file format or just "
         f"the features ({', '.join(spec.features)}), with or without {spec.target.column}", type=["parquet", "csv"])
+    drop_invalid = st.checkbox("Drop invalid rows instead of refusing the batch",
+                               help="Rows with a missing, non-numeric or out-of-domain value, or a bad label, are "
+                                    "left out and counted; a file that cannot be read is still refused.")
 with log_col:
     n_logged = inference_log.count(settings)
     st.markdown(f"**Inference log** of the Serve page: {n_logged:,} requests logged.")
@@ -55,13 +58,14 @@ with log_col:
             st.stop()
         run_check(log_batch, "inference_log", f"log-{log_batch.digest}")
 
-if uploaded is not None and st.session_state.get(session_keys.DRIFT_CHECKED_ID) != f"upload-{uploaded.file_id}":
+upload_id = None if uploaded is None else f"upload-{uploaded.file_id}{'-drop-invalid' if drop_invalid else ''}"
+if upload_id is not None and st.session_state.get(session_keys.DRIFT_CHECKED_ID) != upload_id:
     try:
-        batch = batches.read_batch(uploaded, settings, name=uploaded.name)
+        batch = batches.read_batch(uploaded, settings, name=uploaded.name, drop_invalid=drop_invalid)
     except batches.BatchError as err:
-        st.error(str(err))
-        st.stop()
-    run_check(batch, "upload", f"upload-{uploaded.file_id}")
+        st.error(str(err))  # the page goes on: the last check and the history stay in view
+    else:
+        run_check(batch, "upload", upload_id)
 
 report = st.session_state.get(session_keys.DRIFT_REPORT)
 if report is None:
@@ -70,6 +74,8 @@ if report is None:
             "training data, or check the Serve page's inference log.")
 else:
     st.subheader(f"{report.batch['name']} · {report.batch['n_rows']:,} rows · model version {report.model_version}")
+    if report.batch.get("n_dropped"):
+        st.info(batches.dropped_text(report.batch))
     c = st.columns(5)
     c[0].metric("Dataset drift", "yes" if report.dataset_drift else "no")
     c[1].metric("Drifted features", f"{report.n_drifted} of {report.n_features}")

@@ -6,41 +6,66 @@ the labels when present, or raises one `BatchError` listing every problem found,
 column and the number of rows affected. `from_frame` does the same for an in-memory frame (the
 production split, the inference log).
 
+What cannot be read is refused with the real reason: a file that is not CSV or parquet at all
+(an image, an archive, binary data, text that is not UTF-8), duplicate column names, rows with
+more or fewer fields than the header (their line numbers). A CSV separated by semicolons, tabs
+or pipes is read as such (the header says which: the separator that finds the most of the
+batch's columns, else `csv.Sniffer`'s guess), and a refusal says how it was read.
+
 The domain rules are the dataset definition's rule table (`core/data/rules.py`), run as a
-pandera schema: the same rules that validate a single request.
+pandera schema: the same rules that validate a single request. On top of them a batch is
+refused for finite values the model cannot take (beyond float32's range: scikit-learn's trees
+cast their input to float32) and for true/false columns given for a feature that is not binary.
+
+With `drop_invalid=True` the rows breaking a row-level rule (non-numeric, empty, infinite,
+out-of-domain or too large values in a feature, a label other than the target's two values)
+are dropped instead, and the accepted `Batch` says how many and why (`n_dropped`, `dropped`);
+file-level problems (unreadable, missing or duplicate columns, no rows left) still refuse it.
 """
 from __future__ import annotations
 
 import hashlib
 import io
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, BinaryIO, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from core.config import Settings
-from core.errors import WorkbenchError
+from core.data.batch_files import (  # noqa: F401
+    BatchError,
+    Source,
+    _duplicates,
+    _header,
+    _not_csv,
+    _parse,
+    _parse_csv,
+    _parse_parquet,
+    _ragged_lines,
+    _ragged_lines_csv,
+    _read_bytes,
+    _rows,
+    _separator,
+    _too_big,
+)
 
-Source = Union[str, Path, bytes, BinaryIO]
+#: the largest magnitude the model takes: scikit-learn's trees cast their input to float32
+MODEL_MAX = float(np.finfo(np.float32).max)
+#: separators tried on a CSV's header, in order of preference, and their names
 
 
-class BatchError(WorkbenchError):
-    """An uploaded batch was refused; `problems` lists every problem (one line each)."""
-
-    def __init__(self, problems: list[str], name: str = "the batch") -> None:
-        self.problems = list(problems)
-        lines = "\n".join(f"- {p}" for p in self.problems)
-        super().__init__(
-            f"{name} was refused ({len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}); "
-            f"nothing was stored. Fix the file and upload it again:\n{lines}"
-        )
 
 
 @dataclass(frozen=True)
 class Batch:
-    """An accepted batch: features as doubles (plus the labels when present) and its digest."""
+    """An accepted batch: features as doubles (plus the labels when present) and its digest.
+
+    `n_dropped` rows were left out by `drop_invalid=True`; `dropped` counts them per reason
+    ("<column>: <what>"; a row breaking two rules counts under both). When rows were dropped,
+    `raw` is the kept rows as parquet (what is stored, so that it reads back the same) and the
+    digest is that file's.
+    """
 
     frame: pd.DataFrame = field(repr=False)
     name: str
@@ -50,6 +75,8 @@ class Batch:
     size_bytes: int
     raw: bytes | None = field(default=None, repr=False)  # the file's bytes, stored as they came
     suffix: str = ".parquet"
+    n_dropped: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
 
     @property
     def has_labels(self) -> bool:
@@ -57,76 +84,155 @@ class Batch:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "digest": self.digest, "n_rows": self.n_rows,
-                "n_labelled": self.n_labelled, "size_bytes": self.size_bytes}
+                "n_labelled": self.n_labelled, "size_bytes": self.size_bytes,
+                "n_dropped": self.n_dropped, "dropped": dict(self.dropped)}
 
 
-def _read_bytes(source: Source, name: str | None, max_bytes: int) -> tuple[bytes, str]:
-    """The file's bytes and its name; refuses a file over `max_bytes` before reading it all."""
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        label = name or path.name
-        if not path.is_file():
-            raise BatchError([f"file: {path} does not exist or is not a file"], label)
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise BatchError([_too_big(size, max_bytes)], label)
-        return path.read_bytes(), label
-    if isinstance(source, (bytes, bytearray)):
-        data = bytes(source)
-        label = name or "the batch"
-    else:
-        label = name or str(getattr(source, "name", "") or "the batch")
-        size = getattr(source, "size", None)
-        if isinstance(size, int) and size > max_bytes:
-            raise BatchError([_too_big(size, max_bytes)], label)
-        getvalue = getattr(source, "getvalue", None)
-        data = getvalue() if callable(getvalue) else source.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise BatchError([_too_big(len(data), max_bytes)], label)
-    return data, label
+def dropped_text(batch: dict[str, Any]) -> str:
+    """The rows a batch (`Batch.to_dict()`) left out, in words: "" when none."""
+    n = int(batch.get("n_dropped") or 0)
+    if not n:
+        return ""
+    why = "; ".join(f"{reason} in {_rows(k)}" for reason, k in (batch.get("dropped") or {}).items())
+    return (f"{_rows(n)} dropped as invalid, {batch['n_rows']:,} kept ({why}). The stored batch holds "
+            f"only the kept rows.")
 
 
-def _too_big(size: int, max_bytes: int) -> str:
-    return (f"file: {size / 1e6:,.1f} MB is over the {max_bytes / 1e6:,.0f} MB limit; "
-            f"split it into smaller batches")
 
 
-def _parse(data: bytes, label: str, wanted: tuple[str, ...]) -> pd.DataFrame:
-    """Parquet (by magic bytes) or CSV, keeping only the wanted columns that are present."""
-    if not data:
-        raise BatchError(["file: the file is empty (0 bytes)"], label)
-    is_parquet = data[:4] == b"PAR1" or label.lower().endswith(".parquet")
-    try:
-        if is_parquet:
-            import pyarrow.parquet as pq
-
-            pf = pq.ParquetFile(io.BytesIO(data))
-            cols = [c for c in pf.schema_arrow.names if c in wanted]
-            return pf.read(columns=cols).to_pandas()
-        return pd.read_csv(io.BytesIO(data), usecols=lambda c: c in wanted, dtype=str,
-                           keep_default_na=False, na_values=[""])
-    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        kind = "parquet" if is_parquet else "CSV"
-        raise BatchError([f"file: not a readable {kind} file ({type(err).__name__}: {err}); "
-                          f"upload a parquet or CSV file"], label) from err
 
 
-def _numeric(col: pd.Series) -> tuple[np.ndarray, int]:
-    """The column as doubles and the number of non-empty values that are not numbers."""
-    if pd.api.types.is_bool_dtype(col.dtype):
-        return col.to_numpy(dtype="float64"), 0
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+# --------------------------------------------------------------------------- validating
+def _numeric(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The column as doubles and where its non-empty values are not numbers (a bool array)."""
+    none = np.zeros(len(col), dtype=bool)
+    if _is_bool(col):
+        return col.astype(object).where(col.notna(), np.nan).to_numpy(dtype="float64"), none
     if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiu":
-        return col.to_numpy(dtype="float64", copy=False), 0  # no copy for doubles
-    if pd.api.types.is_numeric_dtype(col.dtype):
-        return col.to_numpy(dtype="float64", na_value=np.nan), 0
+        return col.to_numpy(dtype="float64", copy=False), none  # no copy for doubles
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_complex_dtype(col.dtype):
+        return col.to_numpy(dtype="float64", na_value=np.nan), none
     text = col.astype("string").str.strip()
     values = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    non_numeric = int((np.isnan(values) & text.notna().to_numpy() & (text != "").fillna(False).to_numpy()).sum())
-    return values, non_numeric
+    given = (text.notna() & (text != "")).to_numpy(dtype=bool, na_value=False)
+    return values, np.isnan(values) & given
 
 
-def _rows(n: int) -> str:
-    return f"{n:,} row{'s' if n != 1 else ''}"
+def _is_bool(col: pd.Series) -> bool:
+    """True for a true/false column (a bool dtype, or objects that are all True/False/missing)."""
+    if pd.api.types.is_bool_dtype(col.dtype):
+        return True
+    return col.dtype == object and col.notna().any() and pd.api.types.infer_dtype(col, skipna=True) == "boolean"
+
+
+@dataclass(frozen=True)
+class _Checked:
+    frame: pd.DataFrame
+    problems: list[str]
+    keep: np.ndarray | None = None  # the kept rows when some were dropped
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+def _check(raw: pd.DataFrame, spec: Any, drop_invalid: bool) -> _Checked:
+    """Check a parsed frame against the definition; drop the rows breaking a row-level rule when
+    `drop_invalid` (file-level problems are always problems)."""
+    features, target = spec.features, spec.target.column
+    fatal = _duplicates(list(raw.columns), (*features, target))
+    if fatal:
+        return _Checked(pd.DataFrame(), fatal)
+    fatal += [f"{c}: column is missing (the batch needs {', '.join(features)})" for c in features
+              if c not in raw.columns]
+    if len(raw) == 0:
+        fatal.append("batch: there are no rows (0 rows)")
+    rows: list[str] = []   # row-level problems, as the strict reader reports them
+    masks: dict[str, np.ndarray] = {}  # the rows breaking each row-level rule
+    out: dict[str, np.ndarray] = {}
+    not_numeric: dict[str, int] = {}
+    by_name = spec.rules.by_name
+    for c in features:
+        if c not in raw.columns:
+            continue
+        col = raw[c]
+        if _is_bool(col) and spec.feature(c).kind != "binary" and len(raw):
+            n = int(col.notna().sum())
+            fatal.append(f"{c}: true/false values in {_rows(n)} ({c} is not a yes/no feature: "
+                         f"it must be {by_name[c].describe()})")
+            continue
+        values, text = _numeric(col)
+        if text.any():
+            not_numeric[c] = int(text.sum())
+            rows.append(f"{c}: non-numeric values in {_rows(not_numeric[c])}")
+            masks[f"{c}: non-numeric values"] = text
+        out[c] = values
+        masks.update(_rule_masks(by_name[c], values, text, every=drop_invalid))
+    frame = pd.DataFrame(out)
+    rows += spec.rules.frame_problems(frame, not_numeric)
+    for c, values in out.items():
+        large = masks.get(f"{c}: values too large for the model")
+        if large is not None:
+            rows.append(f"{c}: values too large for the model in {_rows(int(large.sum()))} "
+                        f"(beyond ±{MODEL_MAX:.3g}, the range of the model's 32-bit floats)")
+    if target in raw.columns:
+        # the model's labels: 1 = the positive class, 0 = the negative one, NaN = unlabelled
+        y, bad = spec.target.encode(raw[target])
+        if bad:
+            rows.append(f"{target}: values other than {spec.target.negative}, {spec.target.positive} or empty "
+                        f"in {_rows(bad)} (empty means unlabelled)")
+            masks[f"{target}: values other than {spec.target.negative}, {spec.target.positive}"] = (
+                np.isnan(y) & ~_missing(raw[target]))
+        frame[target] = y
+    if fatal or not drop_invalid:
+        return _Checked(frame, fatal + rows)
+    dropped = {reason: int(m.sum()) for reason, m in masks.items() if m.any()}
+    if not dropped:
+        return _Checked(frame, [])
+    keep = ~np.logical_or.reduce(list(masks.values()))
+    if not keep.any():
+        reasons = "; ".join(f"{r} in {_rows(k)}" for r, k in dropped.items())
+        return _Checked(frame, [f"batch: no valid rows left, every one of the {_rows(len(keep))} breaks a rule "
+                                f"({reasons})"])
+    kept = frame.loc[keep].reset_index(drop=True)
+    return _Checked(kept, spec.rules.frame_problems(kept.loc[:, list(out)]), keep, dropped)
+
+
+def _rule_masks(rule: Any, values: np.ndarray, text: np.ndarray, every: bool) -> dict[str, np.ndarray]:
+    """The rows of one feature breaking its rule, per kind (the kinds `frame_problems` reports,
+    and values too large for the model); only the latter unless `every`."""
+    finite = np.isfinite(values)
+    inside = rule.in_domain(values)
+    with np.errstate(invalid="ignore"):
+        found = {f"{rule.name}: values too large for the model": finite & inside & (np.abs(values) > MODEL_MAX)}
+    if every:
+        found.update({
+            f"{rule.name}: empty (NaN) values": np.isnan(values) & ~text & (not rule.nullable),
+            f"{rule.name}: infinite values": np.isinf(values),
+            f"{rule.name}: out-of-domain values": finite & ~inside,
+        })
+    return {k: m for k, m in found.items() if m.any()}
+
+
+def _missing(labels: pd.Series) -> np.ndarray:
+    """Where a label is missing (an unlabelled row), as `Target.encode` counts it."""
+    s = labels.reset_index(drop=True)
+    return (s.isna() | (s.astype("string").str.strip() == "")).to_numpy(dtype=bool, na_value=True)
 
 
 def validate_frame(raw: pd.DataFrame, spec: Any) -> tuple[pd.DataFrame, list[str]]:
@@ -136,71 +242,65 @@ def validate_frame(raw: pd.DataFrame, spec: Any) -> tuple[pd.DataFrame, list[str
     Problems are strings "<column>: <what> in <n> rows"; the frame is only meaningful when
     there are none. The target is optional; its missing values mean unlabelled rows.
     """
-    features, target = spec.features, spec.target.column
-    problems: list[str] = []
-    missing = [c for c in features if c not in raw.columns]
-    for c in missing:
-        problems.append(f"{c}: column is missing (the batch needs {', '.join(features)})")
-    if len(raw) == 0:
-        problems.append("batch: there are no rows (0 rows)")
-    out: dict[str, np.ndarray] = {}
-    not_numeric: dict[str, int] = {}
-    for c in features:
-        if c in missing:
-            continue
-        values, non_numeric = _numeric(raw[c])
-        if non_numeric:
-            problems.append(f"{c}: non-numeric values in {_rows(non_numeric)}")
-            not_numeric[c] = non_numeric
-        out[c] = values
-    frame = pd.DataFrame(out)
-    problems += spec.rules.frame_problems(frame, not_numeric)
-    if target in raw.columns:
-        # the model's labels: 1 = the positive class, 0 = the negative one, NaN = unlabelled
-        y, bad = spec.target.encode(raw[target])
-        if bad:
-            problems.append(f"{target}: values other than {spec.target.negative}, {spec.target.positive} or empty "
-                            f"in {_rows(bad)} (empty means unlabelled)")
-        frame[target] = y
-    return frame, problems
+    checked = _check(raw, spec, drop_invalid=False)
+    return checked.frame, checked.problems
 
 
-def read_batch(source: Source, settings: Settings, name: str | None = None) -> Batch:
+def _labelled(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
+    """The frame (without the target column when no row is labelled) and its labelled rows."""
+    n_labelled = int(np.isfinite(frame[target]).sum()) if target in frame else 0
+    if target in frame and n_labelled == 0:
+        frame = frame.drop(columns=[target])
+    return frame, n_labelled
+
+
+def read_batch(source: Source, settings: Settings, name: str | None = None, *,
+               drop_invalid: bool = False) -> Batch:
     """Read and validate a batch from a path, bytes or an uploaded file object.
 
-    Raises `BatchError` listing every problem: unreadable file, over the size limit
-    (`settings.max_upload_mb`), empty, missing columns, non-numeric, NaN or infinite values,
-    values outside a feature's domain (the definition's rule table), labels other than the target's two values.
+    Raises `BatchError` listing every problem: unreadable file (not CSV or parquet, not UTF-8,
+    ragged CSV rows), over the size limit (`settings.max_upload_mb`), empty, missing or
+    duplicate columns, non-numeric, NaN, infinite or too large values, true/false values for a
+    feature that is not binary, values outside a feature's domain (the definition's rule
+    table), labels other than the target's two values. With `drop_invalid=True` the rows
+    breaking a row-level rule are dropped instead (`Batch.n_dropped`, `Batch.dropped`).
     """
     max_bytes = int(settings.max_upload_mb * 1_000_000)
     data, label = _read_bytes(source, name, max_bytes)
-    raw = _parse(data, label, (*settings.features, settings.target))
-    frame, problems = validate_frame(raw, settings.dataset)
-    if problems:
-        raise BatchError(problems, label)
-    n_labelled = int(np.isfinite(frame[settings.target]).sum()) if settings.target in frame else 0
-    if settings.target in frame and n_labelled == 0:
-        frame = frame.drop(columns=[settings.target])
+    raw, note = _parse(data, label, (*settings.features, settings.target))
+    checked = _check(raw, settings.dataset, drop_invalid)
+    if checked.problems:
+        raise BatchError(checked.problems, label, note)
+    stored, suffix = data, ".parquet" if data[:4] == b"PAR1" else ".csv"
+    if checked.keep is not None:  # store the kept rows, so that the stored file reads back the same
+        buf = io.BytesIO()
+        raw.loc[checked.keep].to_parquet(buf, index=False)
+        stored, suffix = buf.getvalue(), ".parquet"
+    frame, n_labelled = _labelled(checked.frame, settings.target)
     return Batch(
         frame=frame,
         name=label,
-        digest=hashlib.sha256(data).hexdigest(),
+        digest=hashlib.sha256(stored).hexdigest(),
         n_rows=len(frame),
         n_labelled=n_labelled,
         size_bytes=len(data),
-        raw=data,
-        suffix=".parquet" if data[:4] == b"PAR1" else ".csv",
+        raw=stored,
+        suffix=suffix,
+        n_dropped=0 if checked.keep is None else int((~checked.keep).sum()),
+        dropped=checked.dropped,
     )
 
 
-def from_frame(df: pd.DataFrame, settings: Settings, name: str) -> Batch:
-    """Validate an in-memory frame (e.g. the inference log) as a batch; digest of its values."""
-    frame, problems = validate_frame(df, settings.dataset)
-    if problems:
-        raise BatchError(problems, name)
-    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
-    n_labelled = int(np.isfinite(frame[settings.target]).sum()) if settings.target in frame else 0
-    if settings.target in frame and n_labelled == 0:
-        frame = frame.drop(columns=[settings.target])
+def from_frame(df: pd.DataFrame, settings: Settings, name: str, *, drop_invalid: bool = False) -> Batch:
+    """Validate an in-memory frame (e.g. the inference log) as a batch; digest of its values.
+
+    `drop_invalid` as for `read_batch`.
+    """
+    checked = _check(df, settings.dataset, drop_invalid)
+    if checked.problems:
+        raise BatchError(checked.problems, name)
+    digest = hashlib.sha256(pd.util.hash_pandas_object(checked.frame, index=False).to_numpy().tobytes()).hexdigest()
+    frame, n_labelled = _labelled(checked.frame, settings.target)
     return Batch(frame=frame, name=name, digest=digest, n_rows=len(frame), n_labelled=n_labelled,
-                 size_bytes=int(frame.memory_usage(index=False).sum()))
+                 size_bytes=int(frame.memory_usage(index=False).sum()),
+                 n_dropped=0 if checked.keep is None else int((~checked.keep).sum()), dropped=checked.dropped)

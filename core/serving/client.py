@@ -12,7 +12,9 @@ more on a fresh one (scoring is idempotent).
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
+import re
 import select
 import socket
 import threading
@@ -36,6 +38,61 @@ class ServerNotRunningError(ServerError):
 
 class PredictionError(ServerError):
     """The server answered with an error (its `message`, never its stack trace)."""
+
+
+class InvalidURLError(ServerError):
+    """A model server address that is not a plain http(s) address with a host."""
+
+
+# --------------------------------------------------------------------------- addresses
+URL_RULE = "an http:// or https:// address with a host, e.g. http://127.0.0.1:5001"
+MAX_URL_CHARS = 2048
+# a DNS name (letters, digits, '-', '_' for container names), dot-separated
+_HOSTNAME = re.compile(r"^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+                       r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$")
+
+
+def url_problem(url: object) -> str | None:
+    """Why `url` is not a model server address (scheme http or https, a host, an optional port
+    and path prefix; no credentials, query or fragment), or None when it is one."""
+    if not isinstance(url, str) or not url:
+        return "it is empty"
+    if len(url) > MAX_URL_CHARS:
+        return f"it is {len(url):,} characters long (at most {MAX_URL_CHARS:,})"
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "it contains spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:  # a bad IPv6 literal, a port that is not a number from 0 to 65535
+        return f"it cannot be read as an address ({err})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"its scheme is {parts.scheme!r}" if parts.scheme else "it has no http:// or https:// scheme"
+    if "@" in parts.netloc:
+        return "it holds credentials (user@host); the model server takes none"
+    host = parts.hostname or ""
+    if not host:
+        return "it has no host"
+    if parts.netloc.startswith("["):
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return f"{host!r} is not an IPv6 address"
+    elif not _HOSTNAME.match(host):
+        return f"{host!r} is not a host name or IP address"
+    if port == 0:
+        return "port 0 is not a port a server listens on"
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return "it has a query or fragment (?…, #…)"
+    return None
+
+
+def check_url(url: str, what: str = "The model server address") -> str:
+    """`url` without a trailing slash, or InvalidURLError saying what is wrong and what is allowed."""
+    problem = url_problem(url)
+    if problem:
+        raise InvalidURLError(f"{what} must be {URL_RULE}, not {url!r}: {problem}.")
+    return url.rstrip("/")
 
 
 _JSON = {"Content-Type": "application/json"}
@@ -70,7 +127,7 @@ class Client:
     """HTTP client of a model server; returns the positive class's probability. Safe to share between threads."""
 
     def __init__(self, url: str, timeout_s: float = 10.0, features: tuple[str, ...] = ()) -> None:
-        self.url = url.rstrip("/")
+        self.url = check_url(url)  # InvalidURLError before any connection
         self.timeout_s = float(timeout_s)
         self.features = tuple(features)
         self.session = requests.Session()

@@ -1,18 +1,115 @@
-"""Single-request inference: validate one row against the definition's rules, score it on a
-model server, log it to the inference log (`predict_one`), and the same request as `curl`.
+"""Single-request inference: read one row given as JSON text (`parse_row`, `load_row`), validate
+it against the definition's rules, score it on a model server, log it to the inference log
+(`predict_one`), and the same request as `curl` or as `python -m core predict`.
 """
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
-from core.config import Settings
+from core.config import THRESHOLD_RULE, Settings, valid_threshold
 from core.data import profile
+from core.data.rules import InvalidInputError
 from core.serving import inference_log
 from core.serving.client import Client
 from core.serving.server import status
+
+
+MAX_ROW_CHARS = 100_000  # one row is a few hundred characters; anything far larger is a mistake
+MAX_NUMBER_DIGITS = 100  # a whole number in a row with more digits than this is refused while parsing
+
+
+# --------------------------------------------------------------------------- the class threshold
+def check_threshold(value: object, what: str = "The class threshold") -> float:
+    """`value` as a float, or InvalidInputError: at 0 or 1 every row gets one class, NaN gives none."""
+    if not valid_threshold(value):
+        raise InvalidInputError(f"{what} must be {THRESHOLD_RULE}, not {value!r}.")
+    return float(value)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- one row as JSON text
+def _refuse_constant(name: str) -> Any:
+    raise InvalidInputError(f"{name} is not a JSON number; give a finite number (or null for a missing value)")
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_NUMBER_DIGITS:
+        raise InvalidInputError(f"a whole number of {digits:,} digits is far outside any feature's domain")
+    return int(text)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in row:
+            raise InvalidInputError(f"the column {key!r} is given twice")
+        row[key] = value
+    return row
+
+
+def parse_row(text: str, what: str, example: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The row in the JSON text `text`: one flat object of column -> number (or null).
+
+    Raises `InvalidInputError` naming `what` (e.g. "--input") for text that is too long, not
+    JSON, nests too deeply, holds NaN/Infinity, whole numbers of more than MAX_NUMBER_DIGITS
+    digits, a column twice, or is not one object of plain values; `example` is shown as the
+    shape to give. The values themselves are checked by the rule table (`validate_row`).
+    """
+    shape = f"give one JSON object like '{json.dumps(dict(example))}'" if example else "give one JSON object"
+    if len(text) > MAX_ROW_CHARS:
+        raise InvalidInputError(f"{what} is {len(text):,} characters long; one row is one small JSON object "
+                                f"(at most {MAX_ROW_CHARS:,} characters): {shape}.")
+    try:
+        row = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int,
+                         object_pairs_hook=_unique_keys)
+    except InvalidInputError as err:
+        raise InvalidInputError(f"{what} is refused: {err}; {shape}.") from None
+    except RecursionError:
+        raise InvalidInputError(f"{what} nests arrays or objects too deeply; {shape}.") from None
+    except ValueError as err:  # json.JSONDecodeError, or an integer over Python's digit limit
+        raise InvalidInputError(f"{what} is not valid JSON ({err}); {shape}.") from None
+    if not isinstance(row, dict):
+        kind = {list: "array", str: "string", int: "number", float: "number"}.get(type(row), "null or boolean")
+        raise InvalidInputError(f"{what} must be one JSON object, not a JSON {kind}; {shape}.")
+    nested = [str(k) for k, v in row.items() if isinstance(v, (dict, list))]
+    if nested:
+        raise InvalidInputError(f"{what}: {', '.join(nested)} must be a number, not a JSON array or object; "
+                                f"{shape}.")
+    return row
+
+
+def load_row(value: str, what: str, example: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The row in `value`: JSON text, or `@path` to a UTF-8 file holding it (see `parse_row`)."""
+    if not value.startswith("@"):
+        return parse_row(value, what, example)
+    if not value[1:].strip():
+        raise InvalidInputError(f"{what} '@' must be followed by a file name, e.g. @row.json.")
+    path = Path(value[1:]).expanduser()
+    limit = MAX_ROW_CHARS * 4  # UTF-8 takes at most 4 bytes a character
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+        text = data.decode("utf-8-sig")
+    except FileNotFoundError:
+        raise InvalidInputError(f"{what} names the file {str(path)!r}, which does not exist; "
+                                f"give @FILE with a JSON object in it, or the JSON text itself.") from None
+    except (IsADirectoryError, NotADirectoryError, PermissionError) as err:
+        raise InvalidInputError(f"{what} names {str(path)!r}, which cannot be read ({err.strerror}); "
+                                f"give @FILE with a JSON object in it.") from None
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{what}: the file {str(path)!r} is not UTF-8 text; save the JSON object "
+                                f"as UTF-8.") from None
+    except (OSError, ValueError) as err:  # a name too long, a NUL byte in it, ...
+        raise InvalidInputError(f"{what}: the file {str(path)!r} cannot be read ({err}).") from None
+    if len(data) > limit:
+        raise InvalidInputError(f"{what}: the file {str(path)!r} is over {limit:,} bytes; one row is one "
+                                f"small JSON object.")
+    return parse_row(text, f"{what} (the file {path})", example)
 
 
 # --------------------------------------------------------------------------- single-shot inference
@@ -56,11 +153,11 @@ def predict_one(
 
     `url` defaults to the managed server's address; `ranges` (training min/max per feature)
     adds warnings for values the model never saw; `log_source=None` skips the log.
-    Raises `core.data.rules.InvalidInputError` before any request, `ServerNotRunningError` or
-    `PredictionError` after.
+    Raises `core.data.rules.InvalidInputError` (a bad row or threshold) and `InvalidURLError`
+    before any request, `ServerNotRunningError` or `PredictionError` after.
     """
     clean = settings.dataset.rules.validate_row(row, what=settings.dataset.row_noun)
-    threshold = settings.threshold if threshold is None else float(threshold)
+    threshold = check_threshold(settings.threshold if threshold is None else threshold)
     url = url or status(settings).url
     own = client is None
     client = client or Client(url, settings.request_timeout_s, settings.features)
@@ -90,3 +187,12 @@ def curl_example(url: str, row: Mapping[str, float], features: tuple[str, ...]) 
         f"  -H 'Content-Type: application/json' \\\n"
         f"  -d '{body}'"
     )
+
+
+def cli_example(row: Mapping[str, float], features: tuple[str, ...], url: str | None = None) -> str:
+    """The same request as a copyable `python -m core predict` command (one JSON object printed);
+    whole values are written without a decimal point, `url` only when given."""
+    values = {f: float(row[f]) for f in features}
+    body = json.dumps({f: int(v) if v.is_integer() else v for f, v in values.items()})
+    target = f" --url {shlex.quote(url.rstrip('/'))}" if url else ""
+    return f"python -m core predict --input {shlex.quote(body)}{target} --json"

@@ -7,6 +7,7 @@ stale PID file; `stop` ends the whole process group. `core/serving/client.py` ta
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ from typing import Any, Mapping
 import psutil
 import requests
 
-from core.config import Settings
+from core.config import PORT_RULE, Settings, valid_port
 from core.errors import TrackingError
 from core.files import atomic_write
 from core.modeling import registry
@@ -118,14 +119,43 @@ def _live_process(state: Mapping[str, Any]) -> psutil.Process | None:
 
 
 def port_in_use(host: str, port: int) -> bool:
-    """True when something listens on host:port (TIME_WAIT leftovers do not count)."""
+    """True when something listens on host:port (TIME_WAIT leftovers do not count), or the
+    port cannot be bound at all."""
+    return _bind_error(host, port) is not None
+
+
+def _bind_error(host: str, port: int) -> OSError | None:
+    """Why binding host:port fails right now, or None when it is free."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError:
-            return True
-    return False
+        except OSError as err:
+            return err
+        except OverflowError as err:  # a port outside 0-65535
+            return OSError(errno.EINVAL, str(err))
+    return None
+
+
+def check_port(settings: Settings, port: object) -> int:
+    """`port` when the server can listen on it now, else a ServerError saying why (checked
+    before anything starts, so that a bad port fails at once instead of after the start timeout)."""
+    if not valid_port(port):
+        raise ServerError(f"The model server's port must be {PORT_RULE}, not {port!r} "
+                          f"(--port, or WORKBENCH_SERVE_PORT).")
+    err = _bind_error(settings.serve_host, int(port))  # type: ignore[call-overload]
+    if err is None:
+        return int(port)  # type: ignore[call-overload]
+    if err.errno == errno.EADDRINUSE:
+        raise PortInUseError(
+            f"Port {port} on {settings.serve_host} is already taken{_owner_of_port(port)}. "
+            f"Stop that program or choose another port (--port, or WORKBENCH_SERVE_PORT)."
+        )
+    if err.errno == errno.EACCES:
+        raise PortInUseError(f"Port {port} on {settings.serve_host} cannot be used: permission denied "
+                             f"(ports below 1024 need administrator rights); choose a port from 1024 to 65535.")
+    raise PortInUseError(f"Port {port} on {settings.serve_host} cannot be used ({err.strerror or err}); "
+                         f"choose another port (--port, or WORKBENCH_SERVE_PORT) or serve_host.")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -199,11 +229,15 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
     the same single-shot latency).
 
     Returns the running server's status (the same server when it already runs on that port).
-    Raises `TrackingError` without a champion, `PortInUseError` when another program holds the
-    port, `ServerStartError` (with the log's last lines) when the server exits or is not ready
+    Raises `ServerError` for a port outside 1-65535, `PortInUseError` when another program
+    holds the port (both before anything else), `TrackingError` without a champion,
+    `ServerStartError` (with the log's last lines) when the server exits or is not ready
     within `timeout_s`.
     """
-    port = settings.serve_port if port is None else int(port)
+    wanted = settings.serve_port if port is None else port
+    if not valid_port(wanted):
+        check_port(settings, wanted)  # raises, saying what is allowed
+    port = int(wanted)
     workers = settings.serve_workers if workers is None else max(int(workers), 1)
     timeout_s = settings.serve_start_timeout_s if timeout_s is None else float(timeout_s)
     current = status(settings)
@@ -213,14 +247,12 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
         raise ServerError(
             f"The model server already runs on port {current.port} (pid {current.pid}); stop it first."
         )
-    champ = registry.champion(settings)
+    check_port(settings, port)  # PortInUseError at once, before the registry is read
+    # an embedded store that does not exist yet holds no champion (and is not created by asking)
+    has_store = not settings.embedded_tracking or settings.embedded_db_path.exists()
+    champ = registry.champion(settings) if has_store else None
     if champ is None:
         raise TrackingError("No champion yet: train one on the Train page (or `python -m core train`).")
-    if port_in_use(settings.serve_host, port):
-        raise PortInUseError(
-            f"Port {port} on {settings.serve_host} is already taken{_owner_of_port(port)}. "
-            f"Stop that program or choose another port (--port, or WORKBENCH_SERVE_PORT)."
-        )
     model_uri = f"models:/{settings.model_name}/{champ.version}"
     settings.runtime_dir.mkdir(parents=True, exist_ok=True)
     with open(log_path(settings), "wb") as log:

@@ -144,4 +144,4 @@ def test_cli_bad_input_exit_2_without_traceback(tmp_path: Path) -> None:
     out = _cli(["prepare", "--test-size", "2", "--json"], tmp_path)
     assert out.returncode == 2
     assert "Traceback" not in out.stderr and "between 0 and 1" in out.stderr
-    assert out.stdout == ""
+    assert json.loads(out.stdout)["error"]["kind"] == "usage"  # with --json: one JSON error object

@@ -119,7 +119,7 @@ def test_cli_invalid_batch_exits_2_and_writes_nothing(home, tmp_path):
     before = sorted(p.name for p in home.batches_dir.glob("*"))
     runs_before = len(history.history(home))
     out = _cli(home, "--batch", str(path), "--json")
-    assert out.returncode == 2 and out.stdout == ""
+    assert out.returncode == 2 and json.loads(out.stdout)["error"]["kind"] == "BatchError"
     lines = out.stderr.splitlines()
     assert any(line.startswith("- playoffs: column is missing") for line in lines)
     assert any(line.startswith("- period: out-of-domain values in 20 rows") for line in lines)

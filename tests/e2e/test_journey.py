@@ -116,5 +116,8 @@ def test_drift_upload_then_corrupt_file(journey: Journey, tmp_path: Path) -> Non
     message.wait_for(timeout=60_000)
     journey.settle()
     assert journey.page.get_by_text("not a readable parquet file").count() == 1
+    # a refused upload keeps the last check and the history in view (and their download buttons alive)
+    assert journey.page.get_by_role("heading", name="History").count() == 1
+    assert journey.page.get_by_text("4 of 6").count() >= 1
     journey.shot("10-drift-corrupt-file")
     journey.assert_clean()

@@ -1,0 +1,210 @@
+"""`prepare`, `train`, `apply`, `drift`, `retrain` and `dataset list`: each a `cmd_*` that does the
+work and returns what is printed, and an `add_*` that declares its options (checked on entry)."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from core import catalog
+from core.cli import options, output
+from core.cli.options import UsageError
+from core.config import Settings
+from core.dataset import DatasetSpec
+from core.progress import ProgressFn
+
+MAX_INFERENCE_LOG_ROWS = 1_000_000  # `drift --inference-log N`: the last N requests, 1..this
+FOLDS = (2, 20)  # the bounds `core.modeling.candidates.check_budget` accepts
+N_ITER = (1, 200)
+
+
+# --------------------------------------------------------------------------- prepare
+def cmd_prepare(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    from core.data import preparation
+
+    s = preparation.prepare(settings, test_size=args.test_size, seed=args.seed, on_progress=on_progress)
+    return {
+        "rows": s.rows,
+        "train_rows": s.train_rows,
+        "test_rows": s.test_rows,
+        "prod_rows": s.prod_rows,
+        "dropped_missing": s.dropped_missing,
+        "duplicates": s.duplicates,
+        "positive_rate": s.positive_rate,
+        "mlflow_run_id": s.mlflow_run_id,
+        "seconds": s.seconds,
+    }
+
+
+def add_prepare(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
+    p = sub.add_parser("prepare", help="acquire the raw data, filter, split and log PreparacaoDados")
+    p.add_argument("--test-size", type=options.fraction, default=None,
+                   help="test share, strictly between 0 and 1 (default 0.2)")
+    p.add_argument("--seed", type=options.seed, default=None,
+                   help=f"split seed, a whole number from 0 to {options.SEED_MAX} (default 42)")
+    p.set_defaults(func=cmd_prepare)
+
+
+# --------------------------------------------------------------------------- drift
+def cmd_drift(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    if args.inference_log is None and args.batch is None:
+        raise UsageError("python -m core drift: give --batch FILE or --inference-log N")
+    if args.drop_invalid and args.batch is None:
+        raise UsageError("python -m core drift: --drop-invalid applies to --batch FILE only")
+    from core.progress import Stopwatch
+
+    clock = Stopwatch()
+    from core.data import batches
+    from core.monitoring import check
+
+    if args.inference_log is not None:
+        batch = check.inference_log_batch(settings, args.inference_log)
+        source = "inference_log"
+    else:  # BatchError: exit 2, nothing written
+        batch = batches.read_batch(args.batch, settings, drop_invalid=args.drop_invalid)
+        source = "cli"
+        if batch.n_dropped:
+            reasons = "; ".join(f"{reason}: {n:,}" for reason, n in batch.dropped.items())
+            output.note(f"--drop-invalid left out {batch.n_dropped:,} row(s) of {batch.name} ({reasons})")
+    report = check.check(batch, settings, source=source, domain=not args.no_domain, on_progress=on_progress)
+    result = report.summary()
+    result["seconds"] = round(clock.seconds, 3)
+    return result
+
+
+def add_drift(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
+    p = sub.add_parser("drift", help="check a production batch for drift and estimate model health "
+                                     "(logs a Monitoramento run)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--batch", type=options.path, default=None,
+                       help=f"parquet or CSV file (raw format or just the features {','.join(spec.features)}, "
+                            f"with or without {spec.target.column})")
+    which.add_argument("--inference-log", type=options.whole(1, MAX_INFERENCE_LOG_ROWS), default=None, metavar="N",
+                       help=f"check the last N requests (1-{MAX_INFERENCE_LOG_ROWS:,}) of the Serve page's "
+                            f"inference log instead")
+    p.add_argument("--drop-invalid", action="store_true",
+                   help="drop the rows that break the dataset's rules and check the rest, instead of refusing "
+                        "the batch (with --batch)")
+    p.add_argument("--no-domain", action="store_true", help="skip the domain classifier")
+    p.set_defaults(func=cmd_drift)
+
+
+# --------------------------------------------------------------------------- retrain
+def cmd_retrain(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    from core.data import batch_store, batches
+    from core.monitoring import history, retraining
+
+    notes: list = []
+    if args.batch:
+        chosen = [batches.read_batch(path, settings) for path in args.batch]  # all validated first
+        for b in chosen:
+            batch_store.store(b, settings)
+    else:
+        # a stored file that no longer reads is put aside with a note, never a failure
+        chosen, notes = batch_store.read_stored(settings)
+    if args.if_needed:
+        past = history.history(settings)
+        f1 = past["est_f1"].dropna().tolist() if "est_f1" in past else []
+        result = retraining.retrain_if_needed(settings, chosen, f1_history=f1, on_progress=on_progress, notes=notes)
+    else:
+        result = retraining.retrain(settings, chosen, reason="requested from the command line",
+                                    on_progress=on_progress, notes=notes)
+    return result.to_dict()
+
+
+def add_retrain(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
+    p = sub.add_parser("retrain", help="train a challenger with production labels, gate it against the "
+                                       "champion, log a Retreinamento run")
+    p.add_argument("--if-needed", action="store_true",
+                   help="apply the retraining policy first and retrain only when it says so (for cron/CI)")
+    p.add_argument("--batch", action="append", type=options.path, default=None, metavar="FILE",
+                   help="labelled batch file (repeatable); default: the stored batches with labels")
+    p.set_defaults(func=cmd_retrain)
+
+
+# --------------------------------------------------------------------------- apply
+def cmd_apply(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    if args.engine == "spark":
+        from core.scoring import spark
+
+        r = spark.score_spark(settings, args.batch, master=args.master, threshold=args.threshold,
+                              on_progress=on_progress)
+    else:
+        from core.scoring import local
+
+        r = local.score(settings, batch=args.batch, via=args.via, threshold=args.threshold,
+                        in_process=args.in_process, on_progress=on_progress)
+    return {"rows": r.rows, "model_version": r.model_version, "path": r.path, "metrics": r.metrics,
+            "output": r.output, "mlflow_run_id": r.mlflow_run_id, "seconds": r.seconds}
+
+
+def add_apply(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
+    p = sub.add_parser("apply", help="score a production batch with the champion and log PipelineAplicacao")
+    p.add_argument("--batch", type=options.path, default=None,
+                   help="parquet or CSV batch with the feature columns (default: the prepared production data)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--via", type=options.url, default=None,
+                     help="model server URL, e.g. http://127.0.0.1:5001 (default: the managed server when it "
+                          "runs, else in-process)")
+    how.add_argument("--in-process", action="store_true", help="score in-process even when a server runs")
+    p.add_argument("--threshold", type=options.threshold, default=None,
+                   help=f"class threshold on {spec.proba_label}, strictly between 0 and 1 (default 0.5)")
+    p.add_argument("--engine", choices=["local", "spark"], default="local",
+                   help="local: the model server or in-process (default); spark: mlflow spark_udf on a Spark "
+                        "session, output as partitioned parquet (--via/--in-process do not apply)")
+    p.add_argument("--master", type=options.master, default=None,
+                   help="Spark master for --engine spark, e.g. local[2] or spark://host:7077 (default: "
+                        "SPARK_MASTER, else Spark's configuration, i.e. local[*])")
+    p.set_defaults(func=cmd_apply)
+
+
+# --------------------------------------------------------------------------- train
+def cmd_train(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    from core.modeling import training
+
+    models = None if args.models is None else [m for m in args.models.split(",") if m.strip()]
+    result = training.train(settings, models=models, n_iter=args.n_iter, folds=args.folds,
+                            criterion=args.criterion, on_progress=on_progress)
+    return result.to_dict()
+
+
+def add_train(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
+    from core.modeling.candidates import CRITERIA, DEFAULT_FOLDS, DEFAULT_MODELS, DEFAULT_N_ITER, MODELS
+
+    p = sub.add_parser("train", help="tune candidates with PyCaret, log them to MLflow (Treinamento) and "
+                                     "register the best as champion")
+    p.add_argument("--models", default=None, metavar="ID,ID",
+                   help=f"candidates (lr and dt always added; default {','.join(DEFAULT_MODELS)}); "
+                        f"choose from {','.join(MODELS)}")
+    p.add_argument("--n-iter", type=options.whole(*N_ITER), default=DEFAULT_N_ITER, metavar="N",
+                   help=f"tuning iterations per candidate, {N_ITER[0]}-{N_ITER[1]} (default {DEFAULT_N_ITER})")
+    p.add_argument("--folds", type=options.whole(*FOLDS), default=DEFAULT_FOLDS, metavar="K",
+                   help=f"stratified CV folds, {FOLDS[0]}-{FOLDS[1]} (default {DEFAULT_FOLDS})")
+    p.add_argument("--criterion", default="log_loss", choices=list(CRITERIA),
+                   help="test metric that picks the champion (default log_loss)")
+    p.set_defaults(func=cmd_train)
+
+
+# --------------------------------------------------------------------------- datasets
+def cmd_dataset(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> Any:
+    """`dataset list`: every known dataset with its state (the active one marked)."""
+    from core.data import preparation
+    from core.modeling import registry
+
+    rows = []
+    for name, path in catalog.available().items():
+        spec = catalog.load(path)
+        s = settings.replace(dataset=spec)
+        champ = registry.champion(s) if preparation.is_prepared(s) else None
+        rows.append({"name": spec.name, "title": spec.title, "active": spec.name == settings.dataset.name,
+                     "target": spec.target.column, "features": list(spec.features),
+                     "prepared": preparation.is_prepared(s), "champion": champ.version if champ else None,
+                     "model_name": spec.model_name, "definition": str(path)})
+    return rows
+
+
+def add_dataset(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
+    p = sub.add_parser("dataset", help="the known datasets (definitions under datasets/NAME/dataset.toml)")
+    actions = p.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="list the datasets, their state and which one is active")
+    listing.add_argument("--json", action="store_true", help="print exactly one JSON value on stdout")
+    listing.set_defaults(func=cmd_dataset)

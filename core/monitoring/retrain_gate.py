@@ -1,0 +1,205 @@
+"""The data and the gate of a retraining: how each batch is used (`plan`: in full with a stratified
+held-out slice, for fitting only, or skipped, with the reason), the training rows and held-out
+sets (`assemble`), the challenger's fit, both models' figures (`evaluate`) and the decision
+(`gate`: better on the new held-out data, not worse than the tolerance on the old).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.model_selection import train_test_split
+
+from core.config import RetrainPolicy, Settings
+from core.data import preparation
+from core.data.batches import Batch
+from core.errors import NotPreparedError, WorkbenchError
+from core.modeling import metrics, model_io
+
+LOWER_IS_BETTER = {"log_loss", "brier"}
+
+
+#: the smallest held-out slice of a batch worth comparing on; a smaller batch is used for fitting only
+HOLDOUT_MIN_ROWS = 10
+
+
+#: labelled rows of each class a batch needs for a stratified held-out slice (one in each part)
+HOLDOUT_MIN_PER_CLASS = 2
+
+
+class RetrainInputError(WorkbenchError):
+    """The batches cannot be used for retraining (e.g. no labelled rows)."""
+
+
+# --------------------------------------------------------------------------- data and gate
+@dataclass(frozen=True)
+class RetrainData:
+    """Training rows (dev train + batch rows), the two held-out sets, and a note per batch."""
+
+    train: pd.DataFrame
+    old_holdout: pd.DataFrame
+    new_holdout: pd.DataFrame
+    notes: list[dict[str, Any]] = field(default_factory=list)
+
+
+def plan(batch: Batch, settings: Settings) -> dict[str, Any]:
+    """How retraining can use one batch: `use` is "full" (labelled rows less a stratified held-out
+    slice), "fit_only" (all its labelled rows for fitting, no held-out slice) or "skipped"; with
+    the counts and the `reason` in words."""
+    t = settings.dataset.target
+    note: dict[str, Any] = {"name": batch.name, "digest": batch.digest, "labelled_rows": batch.n_labelled,
+                            "rows_fit": 0, "rows_holdout": 0}
+    if not batch.has_labels or t.column not in batch.frame:
+        return {**note, "use": "skipped", "reason": f"skipped: no labelled rows ({t.column} is empty or absent)"}
+    y = batch.frame[t.column].to_numpy(dtype="float64")
+    n = int(np.isfinite(y).sum())
+    n_pos, n_neg = int((y == 1.0).sum()), int((y == 0.0).sum())
+    h = settings.retrain.holdout
+    k = math.ceil(h * n) if 0 < h < 1 else 0  # what train_test_split would hold out
+    counts = f"{n_neg:,} {t.negative_name} and {n_pos:,} {t.positive_name}"
+    why = None
+    if k == 0:
+        why = f"the policy holds out no slice (holdout = {h:g})"
+    elif min(n_pos, n_neg) < HOLDOUT_MIN_PER_CLASS:
+        why = (f"its labelled rows are {counts}; a stratified held-out slice needs at least "
+               f"{HOLDOUT_MIN_PER_CLASS} of each class")
+    elif k < HOLDOUT_MIN_ROWS:
+        why = (f"its {_n_rows(n)} give a held-out slice of {k} (holdout {h:g}); one needs at least "
+               f"{HOLDOUT_MIN_ROWS} rows")
+    elif n - k < HOLDOUT_MIN_PER_CLASS:
+        why = f"a held-out slice of {k} (holdout {h:g}) would leave {n - k} of its {_n_rows(n)} to fit"
+    if why:
+        return {**note, "use": "fit_only", "rows_fit": n,
+                "reason": f"used for fitting only, no held-out slice: {why}"}
+    return {**note, "use": "full", "rows_fit": n - k, "rows_holdout": k,
+            "reason": f"used in full: {n - k:,} rows to fit, {k:,} held out (stratified; {counts})"}
+
+
+def _n_rows(n: int) -> str:
+    return f"{n:,} labelled row{'s' if n != 1 else ''}"
+
+
+def _dev_split(settings: Settings, name: str) -> pd.DataFrame:
+    """A prepared split with the features and the target, checked (a refusal names what to redo)."""
+    import pyarrow as pa
+
+    try:
+        frame = preparation.load_split(settings, name)
+    except (OSError, ValueError, pa.ArrowException) as err:
+        raise NotPreparedError(f"The prepared {name} split cannot be read ({type(err).__name__}: {err}): "
+                               "prepare the data again (Data page, or `python -m core prepare`).") from err
+    cols = [*settings.features, settings.target]
+    missing = [c for c in cols if c not in frame.columns]
+    problem = (f"lacks the columns {', '.join(missing)}" if missing else "has no rows" if frame.empty else None)
+    if problem is None:
+        values = frame[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64")
+        if not (np.isfinite(values).all() and np.isin(values[:, -1], (0.0, 1.0)).all()):
+            problem = "holds missing or invalid values"
+    if problem:
+        raise NotPreparedError(f"The prepared {name} split {problem}: prepare the data again (Data page, or "
+                               "`python -m core prepare`).")
+    return frame
+
+
+def assemble(settings: Settings, batches: Sequence[Batch]) -> RetrainData:
+    """Dev train plus each batch's labelled rows less a stratified held-out slice (see `plan`).
+
+    Raises `RetrainInputError` when no batch has a labelled row to use; reads only.
+    """
+    target = settings.target
+    cols = [*settings.features, target]
+    parts, holdouts, notes, seen = [], [], [], {}
+    for b in batches:
+        note = plan(b, settings)
+        if note["use"] != "skipped" and b.digest in seen:
+            note = {**note, "use": "skipped", "rows_fit": 0, "rows_holdout": 0,
+                    "reason": f"skipped: the same rows as the batch {seen[b.digest]!r}"}
+        notes.append(note)
+        if note["use"] == "skipped":
+            continue
+        seen[b.digest] = b.name
+        rows = b.frame.loc[np.isfinite(b.frame[target]), cols].astype({target: "int64"})
+        if note["use"] == "full":
+            fit, hold = train_test_split(rows, test_size=note["rows_holdout"], random_state=settings.seed,
+                                         stratify=rows[target])
+            holdouts.append(hold)
+        else:
+            fit = rows
+        parts.append(fit)
+    if not parts:
+        why = "; ".join(f"{n['name']}: {n['reason']}" for n in notes) or "no batch was given"
+        raise RetrainInputError(f"None of the chosen batches has labelled rows ({target}) to use ({why}): "
+                                "retraining needs production labels. Upload a batch with labels.")
+    train = pd.concat([_dev_split(settings, "train"), *parts], ignore_index=True)
+    new = pd.concat(holdouts, ignore_index=True) if holdouts else pd.DataFrame(
+        {c: pd.Series(dtype="int64" if c == target else "float64") for c in cols})
+    return RetrainData(train=train, old_holdout=_dev_split(settings, "test"), new_holdout=new, notes=notes)
+
+
+def fit_challenger(champion_model: Any, train: pd.DataFrame, settings: Settings) -> Any:
+    """The champion's estimator and hyper-parameters, refit on `train`."""
+    model = clone(champion_model)
+    return model.fit(model_io.feature_frame(train, settings.features), train[settings.target].to_numpy())
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Both models' figures on the old and new held-out data, and the decision."""
+
+    promote: bool
+    reason: str
+    criterion: str
+    champion: dict[str, dict[str, float]]
+    challenger: dict[str, dict[str, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate(model: Any, rd: RetrainData, settings: Settings) -> dict[str, dict[str, float]]:
+    """Metrics on the old (dev test) and new (batch) held-out slices; {} for an empty slice."""
+    out = {}
+    for name, frame in (("old", rd.old_holdout), ("new", rd.new_holdout)):
+        if frame.empty:
+            out[name] = {}
+            continue
+        proba = model_io.predict_proba(model, frame, settings.features)
+        out[name] = metrics.from_proba(frame[settings.target].to_numpy(), proba, settings.threshold)
+    return out
+
+
+def gate(champion: dict[str, dict[str, float]], challenger: dict[str, dict[str, float]],
+         policy: RetrainPolicy) -> GateResult:
+    """Promote only when the challenger is better on new data and not worse than the tolerance on old.
+
+    Never promotes when a figure is missing: no held-out slice of new data, or the criterion
+    undefined on a slice (e.g. ROC-AUC on one class).
+    """
+    c = policy.criterion
+    figures = [d.get(split, {}).get(c) for d in (champion, challenger) for split in ("new", "old")]
+    if any(f is None or not np.isfinite(f) for f in figures):
+        where = ("there is no held-out slice of new data (every batch was too small for one, or of one class: "
+                 "see the batch notes)" if not champion.get("new") or not challenger.get("new")
+                 else f"the {c} is undefined on a held-out slice")
+        return GateResult(False, f"rejected: the challenger cannot be compared with the champion, {where}; "
+                                 f"the champion stays. Retrain again when more labelled rows are in.",
+                          c, champion, challenger)
+    sign = 1.0 if c in LOWER_IS_BETTER else -1.0  # positive = challenger better
+    gain_new = sign * (champion["new"][c] - challenger["new"][c])
+    loss_old = -sign * (champion["old"][c] - challenger["old"][c])  # positive = challenger worse
+    if gain_new <= 0:
+        ok, reason = False, (f"rejected: on the new data's held-out slice the challenger's {c} is "
+                             f"{challenger['new'][c]:.4f} vs the champion's {champion['new'][c]:.4f} (not better)")
+    elif loss_old > policy.tolerance:
+        ok, reason = False, (f"rejected: better on new data ({c} {challenger['new'][c]:.4f} vs "
+                             f"{champion['new'][c]:.4f}) but worse on the old test data by {loss_old:.4f} "
+                             f"(tolerance {policy.tolerance:g})")
+    else:
+        ok, reason = True, (f"promoted: {c} on new data {challenger['new'][c]:.4f} vs {champion['new'][c]:.4f}; "
+                            f"on old data {challenger['old'][c]:.4f} vs {champion['old'][c]:.4f} "
+                            f"(within the tolerance {policy.tolerance:g})")
+    return GateResult(ok, reason, c, champion, challenger)
