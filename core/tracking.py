@@ -116,3 +116,11 @@ def store_description(settings: Settings) -> str:
     if dialect in names:
         return f"{names[dialect]} database at {shown} (used directly, no tracking server)"
     return f"tracking store at {shown}"
+
+
+def store_exists(settings: Settings) -> bool:
+    """False when the embedded store does not exist yet (opening it would create it): readers
+    that only look call this first, so that looking never writes a file. A server: True."""
+    from pathlib import Path
+
+    return not settings.embedded_tracking or Path(settings.tracking_uri.removeprefix("sqlite:///")).exists()

@@ -168,7 +168,13 @@ def cmd_train(args: argparse.Namespace, settings: Settings, on_progress: Progres
 
 
 def add_train(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
-    from core.modeling.candidates import CRITERIA, DEFAULT_FOLDS, DEFAULT_MODELS, DEFAULT_N_ITER, MODELS
+    from core.modeling.candidates import (
+        CRITERIA,
+        DEFAULT_FOLDS,
+        DEFAULT_MODELS,
+        DEFAULT_N_ITER,
+        MODELS,
+    )
 
     p = sub.add_parser("train", help="tune candidates with PyCaret, log them to MLflow (Treinamento) and "
                                      "register the best as champion")

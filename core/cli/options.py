@@ -8,7 +8,13 @@ import math
 import os
 from typing import Callable
 
-from core.config import PORT_RULE, THRESHOLD_RULE, valid_port, valid_threshold, whole_number
+from core.config import (
+    PORT_RULE,
+    THRESHOLD_RULE,
+    valid_port,
+    valid_threshold,
+    whole_number,
+)
 from core.errors import WorkbenchError
 
 MAX_PATH_BYTES, MAX_NAME_BYTES = 4096, 255  # Linux's PATH_MAX and NAME_MAX
@@ -84,7 +90,10 @@ seed = whole(0, SEED_MAX)
 
 def url(text: str) -> str:
     """A type: a model server address (http or https with a host; see `core.serving.client`)."""
-    from core.serving.client import URL_RULE, url_problem  # only when an address is given
+    from core.serving.client import (  # only when an address is given
+        URL_RULE,
+        url_problem,
+    )
 
     problem = url_problem(text)
     if problem:

@@ -33,13 +33,14 @@ Source = Union[str, Path, bytes, BinaryIO]
 class BatchError(WorkbenchError):
     """An uploaded batch was refused; `problems` lists every problem (one line each)."""
 
-    def __init__(self, problems: list[str], name: str = "the batch", note: str = "") -> None:
+    def __init__(self, problems: list[str], name: str = "the batch", note: str = "",
+                 fix: str = "Fix the file and upload it again") -> None:
         self.problems = list(problems)
         lines = "\n".join(f"- {p}" for p in self.problems)
         n = len(self.problems)
         super().__init__(
             f"{name} was refused ({n} problem{'s' if n != 1 else ''}{'; ' + note if note else ''}); "
-            f"nothing was stored. Fix the file and upload it again:\n{lines}"
+            f"nothing was stored. {fix}:\n{lines}"
         )
 
 

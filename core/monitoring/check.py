@@ -204,6 +204,11 @@ def inference_log_batch(settings: Settings, n: int = 1000) -> Batch:
     from core.serving import inference_log
 
     logged = inference_log.read_last(settings, n)
+    if logged.empty:
+        from core.data.batches import BatchError
+
+        raise BatchError(["inference log: no request has been logged yet"], "the inference log",
+                         fix="Send requests first (Serve page, or `python -m core predict`), then check again")
     return from_frame(logged.loc[:, list(settings.features)], settings, f"inference log (last {len(logged)} requests)")
 
 

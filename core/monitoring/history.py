@@ -36,6 +36,8 @@ class CheckSummary:
 def _runs(settings: Settings, max_results: int) -> list[Any]:
     from core import tracking
 
+    if not tracking.store_exists(settings):  # nothing checked yet; looking creates no store
+        return []
     return tracking.runs(settings, RUN_NAME, status="FINISHED", max_results=max_results)
 
 

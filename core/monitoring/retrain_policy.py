@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from core import tracking
 from core.config import RetrainPolicy, Settings
 from core.data.batches import Batch
 from core.errors import TrackingError
@@ -44,7 +44,7 @@ def used_digests(settings: Settings) -> set[str]:
 
 def _no_store(settings: Settings) -> bool:
     """True when the embedded tracking store does not exist yet (opening it would create it)."""
-    return settings.embedded_tracking and not Path(settings.tracking_uri.removeprefix("sqlite:///")).exists()
+    return not tracking.store_exists(settings)
 
 
 def _runs(settings: Settings, status: str | None = None, max_results: int = 1000) -> list[Any]:

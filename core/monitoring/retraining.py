@@ -165,6 +165,7 @@ def retrain(settings: Settings, batches: Sequence[Batch], reason: str = "request
     `RetrainInputError` without labelled rows to use, `TrackingError` without a loadable champion,
     `NotPreparedError` without readable prepared splits; then nothing was written.
     """
+    _champion_version(settings)  # read-only: a home without a champion is refused before any file is made
     with exclusive(settings):
         return _retrain_locked(settings, batches, reason, on_progress, notes)
 
@@ -271,6 +272,10 @@ def retrain_if_needed(settings: Settings, batches: Sequence[Batch], f1_history: 
     Idempotent: a second call right after finds no new labelled rows and does nothing. The
     policy check reads the tracking store only; `notes` as for `retrain`.
     """
+    if not any(b.has_labels for b in batches):  # nothing to learn from: decided without any file
+        return RetrainResult(needed=False, reason="no new labelled production rows since the last retraining",
+                             promoted=False, challenger=None, champion=None, mlflow_run_id=None,
+                             decision="no retraining", batch_notes=list(notes))
     with exclusive(settings):
         decision = decide(settings, batches, f1_history=f1_history)
         if not decision.needed:

@@ -18,7 +18,6 @@ from core.serving import inference_log
 from core.serving.client import Client
 from core.serving.server import status
 
-
 MAX_ROW_CHARS = 100_000  # one row is a few hundred characters; anything far larger is a mistake
 MAX_NUMBER_DIGITS = 100  # a whole number in a row with more digits than this is refused while parsing
 
