@@ -257,15 +257,15 @@ class RuleTable:
         `not_numeric` gives, per column, how many of its NaN values were text that is not a
         number (reported by the reader): they are not counted again as empty values.
         """
-        from pandera.errors import SchemaErrors
-
         present = [n for n in self.names if n in frame.columns]
         if not present or len(frame) == 0:
             return []
         if len(present) == len(self.rules) and self.columns_valid(frame):
-            # the same rules' whole-matrix check: a valid batch never pays pandera's import
-            # (1.1-1.4 s here) nor its run (135 ms vs 38 ms on 1,000,000 rows, bench/rules.py)
+            # the same rules, column by column: a valid batch never pays pandera's import (about
+            # 1.1 s here) nor its run (156 ms vs 18 ms on 1,000,000 rows, bench/rules.py)
             return []
+        from pandera.errors import SchemaErrors
+
         try:
             self.schema.validate(frame.loc[:, present], lazy=True)
             return []
