@@ -43,10 +43,9 @@ def _schema(spec: Any) -> str:
             "source TEXT NOT NULL)")
 
 
-def _matches(path: Path, spec: Any) -> bool:
-    """True when the log at `path` has the columns the definition asks for."""
-    with closing(sqlite3.connect(path, timeout=10.0)) as con:
-        found = {row[1] for row in con.execute(f"PRAGMA table_info({TABLE})")}
+def _matches(con: sqlite3.Connection, spec: Any) -> bool:
+    """True when the log open on `con` has the columns the definition asks for."""
+    found = {row[1] for row in con.execute(f"PRAGMA table_info({TABLE})")}
     return set(columns(spec)) <= found
 
 
@@ -60,8 +59,9 @@ def _create(path: Path, spec: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{path}.lock"):
         if path.exists():
-            if _matches(path, spec):
-                return
+            with closing(sqlite3.connect(path, timeout=10.0)) as con:
+                if _matches(con, spec):
+                    return
             for suffix in ("-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
             keep_previous(path)
@@ -78,8 +78,12 @@ def _connect(settings: Settings) -> sqlite3.Connection:
     """A connection with a busy timeout to the log (created, or started anew when its columns
     no longer match the definition, on first use)."""
     path = settings.inference_log_path
-    if not path.exists() or not _matches(path, settings.dataset):
-        _create(path, settings.dataset)
+    if path.exists():
+        con = sqlite3.connect(path, timeout=10.0)
+        if _matches(con, settings.dataset):
+            return con
+        con.close()
+    _create(path, settings.dataset)
     return sqlite3.connect(path, timeout=10.0)
 
 
