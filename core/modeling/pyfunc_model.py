@@ -193,6 +193,10 @@ class ServedModel:
         self.features = [str(c) for c in getattr(sklearn_model, "feature_names_in_", [])]
         self.fast = compile_proba(sklearn_model, threads) if self.features else None
         self.rules = rules
+        # the rules' columns, and whether they are the model's own order (then checked rows go
+        # straight to the fast path): decided once, not per request
+        self.rule_names = list(rules.names) if rules is not None else []
+        self._checked_is_input = self.rule_names == self.features
 
     def check(self, data: Any) -> np.ndarray | None:
         """Refuse (HTTP 400 when served) input that breaks the dataset's rules: missing columns,
@@ -200,7 +204,7 @@ class ServedModel:
         Returns the checked rows as a float matrix in the rules' column order (None without rules)."""
         if self.rules is None or not hasattr(data, "columns"):
             return None
-        names = list(self.rules.names)
+        names = self.rule_names
         if list(data.columns) != names:
             missing = [n for n in names if n not in data.columns]
             if missing:
@@ -247,7 +251,7 @@ class ServedModel:
 
     def predict_proba(self, data: Any, params: dict[str, Any] | None = None) -> np.ndarray:
         checked = self.check(data)
-        if checked is not None and self.fast is not None and list(self.rules.names) == self.features:
+        if checked is not None and self.fast is not None and self._checked_is_input:
             return self.fast(checked)  # valid rows are finite: the fast path takes them as they are
         x = self._rows(data)
         if x is None:
