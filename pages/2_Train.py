@@ -6,8 +6,7 @@ from core.config import Settings
 from core.data import preparation
 from core.errors import WorkbenchError
 from core.modeling import candidates
-from core.progress import Stopwatch
-from ui import session_keys
+from ui import progress, session_keys
 
 st.set_page_config(page_title="Train · Kobe Workbench", layout="wide")
 settings = Settings.from_env()
@@ -71,10 +70,9 @@ if submitted and not locked:
 if request is not None:
     names = ", ".join(candidates.MODELS[m] for m in candidates.resolve_models(request["models"]))
     st.markdown(f"**Training** {names} · {request['folds']} folds · {request['n_iter']} iterations")
-    bar = st.progress(0.0, text="Starting…")
+    on_progress = progress.bar()
     table = st.empty()
     rows: list[dict] = []
-    clock = Stopwatch()
 
     def on_candidate(c: training.CandidateResult) -> None:
         rows.append(result_row(c.to_dict()))
@@ -84,7 +82,7 @@ if request is not None:
         result = training.train(
             settings, models=request["models"], n_iter=request["n_iter"], folds=request["folds"],
             criterion=request["criterion"], on_candidate=on_candidate,
-            on_progress=lambda f, step: bar.progress(f, text=f"{step} · {clock.seconds:.0f} s elapsed"))
+            on_progress=on_progress)
         st.session_state[session_keys.TRAIN_RESULT] = result.to_dict()
     except WorkbenchError as err:
         st.session_state[session_keys.TRAIN_ERROR] = str(err)
