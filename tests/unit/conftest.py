@@ -15,8 +15,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -240,3 +242,18 @@ def lab_copy(tmp_path: Path, lab: Lab) -> Settings:
     s = make_settings(tmp_path / "copy", lab.settings.dataset, lab.settings.source_dir)
     shutil.copytree(lab.settings.data_dir, s.data_dir, ignore=shutil.ignore_patterns("run", "inference_log*"))
     return s
+
+
+@contextmanager
+def serve_stub(handler: type) -> Iterator[str]:
+    """A stand-in HTTP server on a free loopback port with `handler` (a BaseHTTPRequestHandler),
+    running in a thread; yields its address and shuts it down afterwards."""
+    from http.server import ThreadingHTTPServer
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -13,21 +13,21 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core import catalog, cli
 from core.config import Settings
 from core.data.rules import InvalidInputError
 from core.errors import ConfigError, TrackingError
 from core.serving import client, predict, server
-from tests.unit.conftest import Lab, make_settings, register_lr
+from tests.unit.conftest import Lab, make_settings, register_lr, serve_stub
 
 ROOT = Path(__file__).resolve().parents[2]
 KOBE = catalog.find("kobe")
@@ -298,13 +298,8 @@ class _Stub(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def stub_url() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_stub(_Stub) as url:
+        yield url
 
 
 def test_predict_input_prints_the_same_answer(home: Path, stub_url: str, tmp_path: Path,

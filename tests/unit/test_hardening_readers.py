@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, event, given, settings as hsettings, strategies as st
+import tomllib
+from hypothesis import HealthCheck, event, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from core import catalog
 from core.config import Settings

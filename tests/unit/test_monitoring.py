@@ -12,12 +12,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core import tracking
 from core.config import DriftThresholds, RetrainPolicy, Settings
 from core.data import batch_store, batches, preparation
 from core.errors import NotPreparedError
-from core import tracking
 from core.modeling import metrics, registry
-from core.monitoring import check, drift_report, health, history, html, policy, reference, retraining, statistics
+from core.monitoring import (
+    check,
+    drift_report,
+    health,
+    history,
+    html,
+    policy,
+    reference,
+    retraining,
+    statistics,
+)
 from core.serving import inference_log
 from tests.unit.conftest import FEATURES, TARGET, Lab, register_lr, with_spec
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from contextlib import closing
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -19,7 +18,7 @@ from core.config import Settings
 from core.data.rules import InvalidInputError
 from core.serving import client, inference_log, predict
 from core.serving.server import free_port
-from tests.unit.conftest import FEATURES, definition_text, make_settings
+from tests.unit.conftest import FEATURES, definition_text, make_settings, serve_stub
 
 ROW = {"usage_hours": 42.5, "support_calls": 3.0, "premium": 1.0}
 TAIL = ["proba_churned", "label", "threshold", "model_version", "latency_ms", "source"]
@@ -165,13 +164,8 @@ class _Stub(BaseHTTPRequestHandler):
 @pytest.fixture
 def stub_url() -> Iterator[str]:
     _Stub.bodies = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_stub(_Stub) as url:
+        yield url
 
 
 def test_the_client_posts_dataframe_split_and_reads_the_probability(stub_url: str) -> None:
