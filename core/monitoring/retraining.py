@@ -165,7 +165,9 @@ def retrain(settings: Settings, batches: Sequence[Batch], reason: str = "request
     `RetrainInputError` without labelled rows to use, `TrackingError` without a loadable champion,
     `NotPreparedError` without readable prepared splits; then nothing was written.
     """
-    _champion_version(settings)  # read-only: a home without a champion is refused before any file is made
+    # read-only: a home without a champion is refused before the lock makes its file; the version
+    # is read again under the lock, where an alias moved meanwhile is seen
+    _champion_version(settings)
     with exclusive(settings):
         return _retrain_locked(settings, batches, reason, on_progress, notes)
 

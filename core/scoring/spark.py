@@ -32,8 +32,10 @@ from core.config import Settings
 from core.errors import NotPreparedError, TrackingError, WorkbenchError
 from core.files import keep_previous
 from core.progress import ProgressFn, Stopwatch, report
+from core.scoring.local import (
+    APPLY_RUN,  # one name for the run, whichever engine scores
+)
 
-APPLY_RUN = "PipelineAplicacao"
 EPS = 1e-15
 
 
