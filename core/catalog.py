@@ -4,7 +4,9 @@ Definitions are `NAME/dataset.toml` files under the built-in `datasets/` folder 
 folders given). `load` parses one (standard library `tomllib`, or `tomli` on Python < 3.11)
 into a `core.dataset.DatasetSpec`, refusing a malformed one with a `DatasetError` that names the
 field; `find` and `available` look definitions up by name; `load_view` imports a dataset's
-own view module (e.g. Kobe's court chart) when it has one.
+own view module (e.g. Kobe's court chart) when it has one. Datasets the analyst adds live under
+`user_dir(home)` (pass it to `find` / `available`); `set_active` / `active_name` keep which one a
+home works on by default.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from types import ModuleType
 from typing import Any, Mapping, Sequence
 
 from core.dataset import (
+    DEFAULT_FEATURE_SET,
     DEFINITION_FILE,
     KINDS,
     DatasetError,
@@ -119,33 +122,58 @@ def from_dict(raw: Mapping[str, Any], where: str = "dataset definition", folder:
         if sub is not None and sub.source not in files:
             raise DatasetError(f"{where} [{label}]: source {sub.source!r} is not one of the [[sources]].")
     display = tuple(str(c) for c in raw.get("display", ()))
+    feature_sets = _feature_sets(raw.get("feature_sets", {}), names, where)
+    default_names = feature_sets.get(DEFAULT_FEATURE_SET, tuple(names))
+    by_name = {f.name: f for f in features}
     partition = raw.get("partition_by") or None
     if partition is not None and partition not in names:
         raise DatasetError(f"{where}: partition_by {partition!r} is not a feature.")
     spec = DatasetSpec(
         name=name, title=str(raw.get("title", name)), description=str(raw.get("description", "")),
-        target=target, features_spec=features, sources=sources, dev=dev, prod=prod,
+        target=target, features_spec=tuple(by_name[n] for n in default_names), sources=sources, dev=dev, prod=prod,
+        all_features_spec=features, feature_sets=feature_sets,
         row_noun=str(raw.get("row_noun", "row")), rows_noun=str(raw.get("rows_noun", "rows")),
         display=display, partition_by=partition, experiment=str(raw.get("experiment") or f"{name}-workbench"),
         model_name=str(raw.get("model_name") or f"{name}-model"), view=raw.get("view") or None,
-        example=_example(raw.get("example", {}), names, where), folder=folder,
+        example=_example(raw.get("example", {}), names, default_names, where), folder=folder,
     )
     if spec.example:
         from core.data.rules import InvalidInputError
 
         try:
-            spec.rules.validate_row(spec.example, what="example")
+            spec.rules.validate_row({n: spec.example[n] for n in spec.features}, what="example")
         except InvalidInputError as err:
             raise DatasetError(f"{where}: `example` breaks the features' domains: {err}") from err
     return spec
 
 
-def _example(raw: Any, names: list[str], where: str) -> dict[str, Any]:
+def _example(raw: Any, names: list[str], default_names: Sequence[str], where: str) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
         raise DatasetError(f"{where}: `example` must be a table of feature values.")
-    if raw and sorted(raw) != sorted(names):
-        raise DatasetError(f"{where}: `example` must give every feature ({', '.join(names)}), and only them.")
+    if raw and (set(raw) - set(names) or set(default_names) - set(raw)):
+        raise DatasetError(f"{where}: `example` must give every feature of the default set "
+                           f"({', '.join(default_names)}), and only features.")
     return dict(raw)
+
+
+def _feature_sets(raw: Any, names: list[str], where: str) -> dict[str, tuple[str, ...]]:
+    """`[feature_sets]`: {set name: its features}, each a non-empty list of known features."""
+    if not isinstance(raw, Mapping):
+        raise DatasetError(f"{where}: `feature_sets` must be a table like {{ default = [\"a\", \"b\"] }}.")
+    sets: dict[str, tuple[str, ...]] = {}
+    for set_name, members in raw.items():
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", str(set_name)):
+            raise DatasetError(f"{where} [feature_sets]: name {set_name!r} must be lower-case letters, digits, "
+                               "'-' or '_'.")
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+            raise DatasetError(f"{where} [feature_sets] {set_name}: give a non-empty list of feature names.")
+        unknown = [m for m in members if m not in names]
+        if unknown:
+            raise DatasetError(f"{where} [feature_sets] {set_name}: {', '.join(unknown)} not among the [[features]].")
+        if len(set(members)) != len(members):
+            raise DatasetError(f"{where} [feature_sets] {set_name}: a feature is listed twice.")
+        sets[str(set_name)] = tuple(members)
+    return sets
 
 
 def load(path: Path) -> DatasetSpec:
@@ -200,3 +228,39 @@ def load_view(spec: DatasetSpec) -> ModuleType | None:
     sys.modules[module_name] = module  # dataclasses and pickling look a module up by name
     loader_spec.loader.exec_module(module)
     return module
+
+
+# --------------------------------------------------------------------------- the analyst's datasets
+ACTIVE_FILE = "active_dataset"  # under <home>/data/: the name of the dataset chosen with `dataset use`
+
+
+def user_dir(home: Path) -> Path:
+    """Where datasets added by the analyst live: `<home>/data/datasets/` (one `NAME/dataset.toml`
+    each, beside that dataset's data)."""
+    return Path(home) / "data" / "datasets"
+
+
+def active_file(home: Path) -> Path:
+    """The file naming the home's active dataset (`<home>/data/active_dataset`)."""
+    return Path(home) / "data" / ACTIVE_FILE
+
+
+def set_active(home: Path, name: str) -> Path:
+    """Make `name` the home's active dataset (after checking that it exists and reads); the file
+    is written atomically. Returns the file."""
+    from core.files import atomic_write
+
+    find(name, [user_dir(home)])  # DatasetError listing the known ones
+    path = active_file(home)
+    atomic_write(path, lambda tmp: tmp.write_text(name + "\n", encoding="utf-8"))
+    return path
+
+
+def active_name(home: Path) -> str:
+    """The home's active dataset: the name in `active_file(home)` when it names a known dataset,
+    else DEFAULT_DATASET."""
+    try:
+        name = active_file(home).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):  # none chosen yet (or unreadable): the default
+        return DEFAULT_DATASET
+    return name if name and name in available([user_dir(home)]) else DEFAULT_DATASET

@@ -12,6 +12,10 @@ Each dataset is described by one declarative file, `datasets/NAME/dataset.toml` 
   `value_labels` for display);
 - `[[sources]]`: the raw files (`file`, public `url`, `sha256`), and `[dev]` / `[prod]`: which
   source each set comes from and the pandas query (`where`) that forms it;
+- optional `[feature_sets]`: named lists of features (`default = [...]`, `extended = [...]`); the
+  model trains on one set (`train --feature-set NAME`), the default set when none is named, all
+  `[[features]]` when the definition has no sets. `spec.with_feature_set(name)` is the definition
+  seen through one set; preparation keeps every feature of every set (`spec.model_columns`).
 - optional: `display` (columns kept for display only), `partition_by` (Spark output),
   `experiment` and `model_name` (MLflow), `view` (a dataset-specific Python module beside the
   definition, e.g. Kobe's court chart; pages use it only when present).
@@ -22,6 +26,7 @@ Code never spells a column name: it asks the definition (`spec.features`, `spec.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -32,6 +37,7 @@ from core.errors import WorkbenchError
 
 DEFINITION_FILE = "dataset.toml"
 KINDS = ("numeric", "categorical", "binary")
+DEFAULT_FEATURE_SET = "default"
 
 
 class DatasetError(WorkbenchError):
@@ -178,6 +184,33 @@ class DatasetSpec:
     view: str | None = None
     example: Mapping[str, Any] = field(default_factory=dict)
     folder: Path | None = None
+    # every feature the definition lists (features_spec is the active set's share of them)
+    all_features_spec: tuple[Feature, ...] = ()
+    feature_sets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    feature_set: str = DEFAULT_FEATURE_SET
+
+    # ---- feature sets ---------------------------------------------------
+    @property
+    def feature_set_names(self) -> tuple[str, ...]:
+        """The named feature sets (always at least "default")."""
+        return tuple(dict.fromkeys([DEFAULT_FEATURE_SET, *self.feature_sets]))
+
+    def with_feature_set(self, name: str | None) -> "DatasetSpec":
+        """This definition with `name`'s features as the model inputs (None: the default set)."""
+        name = name or DEFAULT_FEATURE_SET
+        if name == self.feature_set:
+            return self
+        if name not in self.feature_set_names:
+            raise DatasetError(f"Dataset {self.name} has no feature set {name!r}; its sets: "
+                               f"{', '.join(self.feature_set_names)}.")
+        every = {f.name: f for f in (self.all_features_spec or self.features_spec)}
+        names = self.feature_sets.get(name) or tuple(every)
+        return dataclasses.replace(self, features_spec=tuple(every[n] for n in names), feature_set=name)
+
+    @property
+    def model_columns(self) -> tuple[str, ...]:
+        """Every feature of every set, in definition order (what preparation keeps)."""
+        return tuple(f.name for f in (self.all_features_spec or self.features_spec))
 
     # ---- what code asks -------------------------------------------------
     @cached_property
@@ -229,6 +262,11 @@ class DatasetSpec:
         return {1: self.target.positive_name, 0: self.target.negative_name}
 
     @property
+    def categorical_features(self) -> tuple[str, ...]:
+        """The features whose values are text categories."""
+        return tuple(f.name for f in self.features_spec if f.kind == "categorical")
+
+    @property
     def discrete_features(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features_spec if f.discrete)
 
@@ -250,11 +288,11 @@ class DatasetSpec:
     def example_row(self) -> dict[str, Any]:
         """A valid input row for help texts: the definition's `example`, else the middle of each
         range and the first allowed value."""
-        if self.example:
-            return {f: self.example[f] for f in self.features}
         row: dict[str, Any] = {}
         for f in self.features_spec:
-            if f.values:
+            if f.name in self.example:
+                row[f.name] = self.example[f.name]
+            elif f.values:
                 row[f.name] = f.values[0]
             else:
                 lo = f.minimum if f.minimum is not None else 0.0
@@ -272,7 +310,8 @@ class DatasetSpec:
             "sources": [s.to_dict() for s in self.sources], "dev": self.dev.to_dict(),
             "prod": self.prod.to_dict() if self.prod else None, "display": list(self.display),
             "partition_by": self.partition_by, "experiment": self.experiment, "model_name": self.model_name,
-            "view": self.view,
+            "view": self.view, "feature_set": self.feature_set,
+            "feature_sets": {k: list(v) for k, v in self.feature_sets.items()},
         }
 
 

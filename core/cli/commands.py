@@ -1,5 +1,6 @@
-"""`prepare`, `train`, `apply`, `drift`, `retrain` and `dataset list`: each a `cmd_*` that does the
-work and returns what is printed, and an `add_*` that declares its options (checked on entry)."""
+"""`prepare`, `train`, `apply`, `drift`, `retrain` and `dataset list` (`dataset add` and `use` are in
+`datasets`): each a `cmd_*` that does the work and returns what is printed, and an `add_*` that
+declares its options (checked on entry)."""
 from __future__ import annotations
 
 import argparse
@@ -162,6 +163,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings, on_progress: Progres
     from core.modeling import training
 
     models = None if args.models is None else [m for m in args.models.split(",") if m.strip()]
+    settings = settings.replace(dataset=settings.dataset.with_feature_set(args.feature_set))
     result = training.train(settings, models=models, n_iter=args.n_iter, folds=args.folds,
                             criterion=args.criterion, on_progress=on_progress)
     return result.to_dict()
@@ -187,30 +189,43 @@ def add_train(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
                    help=f"stratified CV folds, {FOLDS[0]}-{FOLDS[1]} (default {DEFAULT_FOLDS})")
     p.add_argument("--criterion", default="log_loss", choices=list(CRITERIA),
                    help="test metric that picks the champion (default log_loss)")
+    p.add_argument("--feature-set", default=None, choices=list(spec.feature_set_names),
+                   help="the dataset's feature set to train on (default: default)")
     p.set_defaults(func=cmd_train)
 
 
 # --------------------------------------------------------------------------- datasets
 def cmd_dataset(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> Any:
-    """`dataset list`: every known dataset with its state (the active one marked)."""
+    """`dataset list`: every known dataset, built-in and added (`builtin` false), with its state
+    (the active one marked); a definition that does not read is skipped with a note."""
     from core.data import preparation
+    from core.dataset import DatasetError
     from core.modeling import registry
 
+    builtin = catalog.available()
     rows = []
-    for name, path in catalog.available().items():
-        spec = catalog.load(path)
+    for name, path in sorted(catalog.available([catalog.user_dir(settings.home)]).items()):
+        try:
+            spec = catalog.load(path)
+        except DatasetError as err:
+            output.note(f"dataset {name!r} left out of the list: {err}")
+            continue
         s = settings.replace(dataset=spec)
         champ = registry.champion(s) if preparation.is_prepared(s) else None
         rows.append({"name": spec.name, "title": spec.title, "active": spec.name == settings.dataset.name,
                      "target": spec.target.column, "features": list(spec.features),
                      "prepared": preparation.is_prepared(s), "champion": champ.version if champ else None,
-                     "model_name": spec.model_name, "definition": str(path)})
+                     "model_name": spec.model_name, "definition": str(path), "builtin": builtin.get(name) == path})
     return rows
 
 
 def add_dataset(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
-    p = sub.add_parser("dataset", help="the known datasets (definitions under datasets/NAME/dataset.toml)")
+    from core.cli import datasets
+
+    p = sub.add_parser("dataset", help="the known datasets (definitions under datasets/NAME/dataset.toml and "
+                                       "<home>/data/datasets/NAME/dataset.toml): list, add, use")
     actions = p.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="list the datasets, their state and which one is active")
     listing.add_argument("--json", action="store_true", help="print exactly one JSON value on stdout")
     listing.set_defaults(func=cmd_dataset)
+    datasets.add_actions(actions)  # `dataset add FILE ...`, `dataset use NAME`

@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 from core import catalog
 from core.cli import commands, output, serving
 from core.cli.options import Parser, UsageError
-from core.config import Settings
+from core.config import Settings, home_from_env
 from core.dataset import DatasetSpec
 from core.errors import WorkbenchError
 
@@ -22,7 +22,8 @@ def build_parser(spec: DatasetSpec) -> argparse.ArgumentParser:
     `UsageError` (see `options.Parser`)."""
     parser = Parser(prog="python -m core", description=f"Workbench command line ({spec.title})")
     parser.add_argument("--dataset", default=None, metavar="NAME",
-                        help="the dataset to work on (default WORKBENCH_DATASET, else kobe)")
+                        help="the dataset to work on (default WORKBENCH_DATASET, else the one chosen with "
+                             "`dataset use`, else kobe)")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub, spec)
@@ -52,9 +53,13 @@ def _settings(argv: list[str]) -> Settings:
     pre = Parser(add_help=False, prog="python -m core")
     pre.add_argument("--dataset", default=None)
     known, _ = pre.parse_known_args(argv)
-    if known.dataset:
-        return Settings.from_env(dataset=catalog.find(known.dataset))
+    if known.dataset:  # a built-in dataset or one of the home's own
+        return Settings.from_env(dataset=catalog.find(known.dataset, [catalog.user_dir(home_from_env())]))
     return Settings.from_env()
+
+
+# commands that feed the champion: they see the dataset through the champion's feature set
+CHAMPION_COMMANDS = ("cmd_apply", "cmd_drift", "cmd_retrain", "cmd_serve", "cmd_predict")
 
 
 def _parse(argv: list[str]) -> tuple[argparse.Namespace, Settings]:
@@ -77,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args, settings = _parse(words)
         as_json = bool(getattr(args, "json", False))
+        if getattr(args.func, "__name__", "") in CHAMPION_COMMANDS:
+            from core.modeling import registry
+
+            settings = registry.champion_settings(settings)  # the champion's feature set
         on_progress, close = output.terminal_progress(not as_json and sys.stderr.isatty())
         try:
             result = args.func(args, settings, on_progress)

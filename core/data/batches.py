@@ -49,6 +49,7 @@ from core.data.batch_files import (  # noqa: F401
     _separator,
     _too_big,
 )
+from core.data.columns import as_text
 
 #: the largest magnitude the model takes: scikit-learn's trees cast their input to float32
 MODEL_MAX = float(np.finfo(np.float32).max)
@@ -171,6 +172,16 @@ def _check(raw: pd.DataFrame, spec: Any, drop_invalid: bool) -> _Checked:
         if c not in raw.columns:
             continue
         col = raw[c]
+        if by_name[c].categorical:
+            # text categories; a category never seen in training is accepted here (the model
+            # scores it as unknown, the drift check names it with its share)
+            values = as_text(col)
+            out[c] = values
+            if drop_invalid and not by_name[c].nullable:
+                empty = values.isna().to_numpy()
+                if empty.any():
+                    masks[f"{c}: empty values"] = empty
+            continue
         if _is_bool(col) and spec.feature(c).kind != "binary" and len(raw):
             n = int(col.notna().sum())
             fatal.append(f"{c}: true/false values in {_rows(n)} ({c} is not a yes/no feature: "
@@ -184,8 +195,10 @@ def _check(raw: pd.DataFrame, spec: Any, drop_invalid: bool) -> _Checked:
         out[c] = values
         masks.update(_rule_masks(by_name[c], values, text, every=drop_invalid))
     frame = pd.DataFrame(out)
-    rows += spec.rules.frame_problems(frame, not_numeric)
+    rows += spec.rules.frame_problems(frame, not_numeric, allow_unseen=True)
     for c, values in out.items():
+        if by_name[c].categorical:
+            continue
         large = masks.get(f"{c}: values too large for the model")
         if large is not None:
             rows.append(f"{c}: values too large for the model in {_rows(int(large.sum()))} "
@@ -210,7 +223,7 @@ def _check(raw: pd.DataFrame, spec: Any, drop_invalid: bool) -> _Checked:
         return _Checked(frame, [f"batch: no valid rows left, every one of the {_rows(len(keep))} breaks a rule "
                                 f"({reasons})"])
     kept = frame.loc[keep].reset_index(drop=True)
-    return _Checked(kept, spec.rules.frame_problems(kept.loc[:, list(out)]), keep, dropped)
+    return _Checked(kept, spec.rules.frame_problems(kept.loc[:, list(out)], allow_unseen=True), keep, dropped)
 
 
 def _rule_masks(rule: Any, values: np.ndarray, text: np.ndarray, every: bool) -> dict[str, np.ndarray]:

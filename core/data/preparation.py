@@ -17,6 +17,7 @@ from core import tracking
 from core.config import Settings
 from core.data.acquire import acquire
 from core.errors import DataUnavailableError, NotPreparedError
+from core.data.columns import as_text, feature_frame
 from core.files import atomic_write_parquet
 from core.progress import ProgressFn, Stopwatch, report, scaled
 
@@ -60,17 +61,22 @@ def select_rows(df: pd.DataFrame, where: str, label: str) -> pd.DataFrame:
 
 
 def select_columns(df: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """The features, the target and the display columns; rows with a missing feature or
-    target value dropped."""
+    """The features of every feature set, the target and the display columns; rows missing the
+    target or a feature that may not be missing dropped (a `nullable` feature keeps its gaps:
+    the model pipeline imputes them). Categorical features become text."""
     spec = settings.dataset
-    needed = [*settings.features, settings.target]
+    needed = [*spec.model_columns, settings.target]
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise DataUnavailableError(
             f"The raw data lacks column(s) {', '.join(missing)}; it is not the {spec.title} data."
         )
+    every = {f.name: f for f in (spec.all_features_spec or spec.features_spec)}
+    required = [c for c in needed if c not in every or not every[c].nullable]
     display = [c for c in spec.display if c in df.columns and c not in needed]
-    return df.loc[:, [*needed, *display]].dropna(subset=needed).reset_index(drop=True)
+    out = df.loc[:, [*needed, *display]].dropna(subset=required).reset_index(drop=True)
+    text = {c: as_text(out[c]) for c in needed if c in every and every[c].kind == "categorical"}
+    return out.assign(**text) if text else out
 
 
 def labelled(df: pd.DataFrame, spec: Any, label: str) -> pd.DataFrame:
@@ -161,7 +167,9 @@ def prepare(
             **({"positive_rate_prod": positive_rate["prod"]} if positive_rate["prod"] is not None else {}),
         })
         for key, path in outputs.items():
-            logged = frames[key].loc[:, [*settings.features, settings.target]].astype("float64")  # doubles
+            frame = frames[key]
+            logged = feature_frame(frame, settings.features, spec.categorical_features).assign(
+                **{settings.target: frame[settings.target].astype("float64")})  # the model's input types
             ds = mlflow.data.from_pandas(
                 logged, source=LocalArtifactDatasetSource(str(path)), targets=settings.target, name=key
             )

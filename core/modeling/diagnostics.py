@@ -12,9 +12,11 @@ import pandas as pd
 def feature_importance(pipeline: Any, x: pd.DataFrame, y: np.ndarray, seed: int) -> tuple[str, list[float]]:
     """(kind, values per feature): coefficients, split importances, or permutation importance."""
     est = pipeline.steps[-1][1]
-    if hasattr(est, "coef_"):
+    # encoded categories give the model one input per category: then each raw feature is measured
+    per_feature = getattr(est, "n_features_in_", x.shape[1]) == x.shape[1]
+    if per_feature and hasattr(est, "coef_"):
         return "coefficient", [float(v) for v in np.ravel(est.coef_)[: x.shape[1]]]
-    if hasattr(est, "feature_importances_"):
+    if per_feature and hasattr(est, "feature_importances_"):
         vals = np.asarray(est.feature_importances_, dtype=float)
         return "importance", [float(v) for v in vals / max(vals.sum(), 1e-12)]
     from sklearn.inspection import permutation_importance

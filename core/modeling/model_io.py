@@ -13,17 +13,9 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from core.data.columns import feature_frame
 from core.errors import TrackingError
 from core.modeling import pyfunc_model
-
-
-def feature_frame(df: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
-    """The feature columns as doubles: the model's input contract.
-
-    Doubles everywhere, so that a fractional `period` is refused by validation rather than
-    silently truncated by an integer signature.
-    """
-    return df.loc[:, list(features)].astype("float64")
 
 
 # Types a model of ours may hold beyond skops' default trusted list (trees, LightGBM boosters).
@@ -64,7 +56,7 @@ SERVED_SKLEARN = SimpleNamespace(__name__="mlflow.sklearn", save_model=_save_ser
 
 
 def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name: str = "model",
-              rules: Any = None) -> Any:
+              rules: Any = None, categorical: tuple[str, ...] = ()) -> Any:
     """Log a scikit-learn model that returns the class probabilities when served (predict_proba).
 
     The signature declares the features as doubles; the model is stored in MLflow's safe
@@ -84,9 +76,14 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
 
     from core.data import rules as rules_module
 
-    x = feature_frame(example, features).head(5)
+    x = feature_frame(example, features, categorical).head(5)
+    if categorical:  # the example must not hold NaN in a string column (the signature says string)
+        x = x.assign(**{c: x[c].fillna(x[c].dropna().iloc[0] if x[c].notna().any() else "")
+                        for c in categorical})
     proba = np.asarray(model.predict_proba(x))
-    signature = infer_signature(x, proba)
+    # categorical features are declared as strings; `allow_unseen` is a request parameter
+    # (`{"params": {"allow_unseen": true}}`) that scores categories never seen in training
+    signature = infer_signature(x, proba, params={pyfunc_model.ALLOW_UNSEEN: False} if categorical else None)
     with tempfile.TemporaryDirectory() as tmp:
         code = [pyfunc_model.__file__]
         if rules is not None:
@@ -120,13 +117,16 @@ def _log(model: Any, name: str, signature: Any, example: pd.DataFrame, code_path
 PARALLEL_ROWS = 100_000
 
 
-def predict_proba(model: Any, df: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
+def predict_proba(model: Any, df: pd.DataFrame, features: tuple[str, ...],
+                  categorical: tuple[str, ...] = ()) -> np.ndarray:
     """The positive class's probability for each row of `df`.
 
     Large frames are scored by `pyfunc_model.ServedModel` with all cores, after checking it
     against the pipeline on the first rows; anything it does not handle uses the pipeline.
     """
-    x = feature_frame(df, features)
+    x = feature_frame(df, features, categorical)
+    if categorical:
+        return np.asarray(model.predict_proba(x))[:, 1]
     if len(x) >= PARALLEL_ROWS:
         served = pyfunc_model.ServedModel(model, threads=os.cpu_count() or 1)
         if served.fast is not None and served.verify(x.head(5).to_numpy(dtype=np.float64)):

@@ -28,6 +28,7 @@ import numpy as np
 Transform = Callable[[np.ndarray], np.ndarray]
 TOLERANCE = 1e-12
 RULES_FILE = "input_rules.json"  # the dataset's input rule table, in the model's code/ folder
+ALLOW_UNSEEN = "allow_unseen"  # request parameter: score categories never seen in training anyway
 
 
 def _load_pyfunc(path: str, model_config: Any = None) -> "ServedModel":
@@ -198,10 +199,12 @@ class ServedModel:
         self.rule_names = list(rules.names) if rules is not None else []
         self._checked_is_input = self.rule_names == self.features
 
-    def check(self, data: Any) -> np.ndarray | None:
+    def check(self, data: Any, allow_unseen: bool = False) -> np.ndarray | None:
         """Refuse (HTTP 400 when served) input that breaks the dataset's rules: missing columns,
-        text that is not a number, nulls, infinities, values outside a feature's domain.
-        Returns the checked rows as a float matrix in the rules' column order (None without rules)."""
+        text that is not a number, nulls, infinities, values outside a feature's domain, and
+        (unless `allow_unseen`) categories never seen in training.
+        Returns the checked rows as a float matrix in the rules' column order (None without rules,
+        or when some feature is categorical: those rows go to the pipeline as a frame)."""
         if self.rules is None or not hasattr(data, "columns"):
             return None
         names = self.rule_names
@@ -210,6 +213,11 @@ class ServedModel:
             if missing:
                 raise _refuse([f"missing column(s): {', '.join(missing)}"])
             data = data.loc[:, names]
+        if getattr(self.rules, "has_categories", False):
+            problems = self.rules.plain_problems(data, allow_unseen)
+            if problems:
+                raise _refuse(problems)
+            return None
         try:
             x = data.to_numpy(dtype=np.float64)
         except (ValueError, TypeError):
@@ -250,7 +258,7 @@ class ServedModel:
         return x if x.ndim == 2 and x.shape[0] > 0 and np.isfinite(x).all() else None
 
     def predict_proba(self, data: Any, params: dict[str, Any] | None = None) -> np.ndarray:
-        checked = self.check(data)
+        checked = self.check(data, allow_unseen=bool((params or {}).get(ALLOW_UNSEEN, False)))
         if checked is not None and self.fast is not None and self._checked_is_input:
             return self.fast(checked)  # valid rows are finite: the fast path takes them as they are
         x = self._rows(data)
@@ -259,5 +267,5 @@ class ServedModel:
         return self.fast(x)
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> np.ndarray:
-        self.check(data)
+        self.check(data, allow_unseen=bool((params or {}).get(ALLOW_UNSEEN, False)))
         return self.sklearn_model.predict(data)

@@ -9,12 +9,14 @@ from typing import Any
 import mlflow
 
 from core.config import Settings
+from core.dataset import DEFAULT_FEATURE_SET
 from core.errors import TrackingError
 from core.tracking import client, use
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
 CHALLENGER = "challenger"
+FEATURE_SET_TAG = "workbench.feature_set"  # model version tag: the feature set the version takes
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class VersionInfo:
     run_id: str | None
     aliases: tuple[str, ...]
     created_ms: int
+    feature_set: str = DEFAULT_FEATURE_SET
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -34,7 +37,8 @@ class VersionInfo:
 def register(settings: Settings, model_uri: str) -> str:
     """Register `model_uri` under the settings' model name; return the new version."""
     use(settings)
-    mv = mlflow.register_model(model_uri, settings.model_name)
+    mv = mlflow.register_model(model_uri, settings.model_name,
+                               tags={FEATURE_SET_TAG: settings.dataset.feature_set})
     return str(mv.version)
 
 
@@ -79,6 +83,7 @@ def version_info(settings: Settings, version: str) -> VersionInfo | None:
         run_id=mv.run_id,
         aliases=tuple(sorted(mv.aliases or ())),
         created_ms=int(mv.creation_timestamp or 0),
+        feature_set=(mv.tags or {}).get(FEATURE_SET_TAG, DEFAULT_FEATURE_SET),
     )
 
 
@@ -121,3 +126,20 @@ def load_model(settings: Settings, version: str | None = None) -> tuple[str, Any
     use(settings)
     model = mlflow.sklearn.load_model(f"models:/{settings.model_name}/{version}")
     return str(version), model
+
+
+def for_version(settings: Settings, info: VersionInfo | None) -> Settings:
+    """The settings seen through the feature set a version takes (its inputs, rules, form)."""
+    if info is None:
+        return settings
+    return settings.replace(dataset=settings.dataset.with_feature_set(info.feature_set))
+
+
+def champion_settings(settings: Settings) -> Settings:
+    """The settings seen through the champion's feature set (unchanged without a champion): what
+    serving, scoring, the drift checks and retraining use, so they feed the champion its inputs."""
+    from core.tracking import store_exists
+
+    if len(settings.dataset.feature_set_names) < 2 or not store_exists(settings):
+        return settings  # one feature set, or no store yet: nothing to look up (and nothing created)
+    return for_version(settings, champion(settings))

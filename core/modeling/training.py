@@ -27,7 +27,7 @@ from core import tracking
 from core.config import Settings
 from core.data import preparation
 from core.errors import TrainingError
-from core.modeling import metrics, model_io, registry
+from core.modeling import metrics, model_io, preprocess, registry
 from core.modeling.candidates import (
     CREATE_ARGS,
     CRITERIA,
@@ -92,6 +92,8 @@ class TrainResult:
     baselines: dict[str, dict[str, float]]
     seconds: float
     previous_version: str | None = None
+    feature_set: str = "default"
+    features: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,35 +106,20 @@ class TrainResult:
             "n_iter": self.n_iter,
             "baselines": self.baselines,
             "previous_version": self.previous_version,
+            "feature_set": self.feature_set,
+            "features": list(self.features),
             "seconds": self.seconds,
         }
 
 
 # --------------------------------------------------------------------------- building blocks
-def plain_pipeline(pycaret_pipeline: Any, estimator: Any, features: tuple[str, ...]) -> Any:
-    """An unfitted scikit-learn Pipeline: PyCaret's preprocessing steps, then `estimator`.
-
-    PyCaret wraps scikit-learn transformers in `TransformerWrapper(include=columns)`; a step
-    on no column is dropped, a step on every feature is unwrapped. Anything else has no plain
-    scikit-learn equivalent here and raises TrainingError.
-    """
+def plain_pipeline(spec: Any, estimator: Any, seed: int) -> Any:
+    """An unfitted scikit-learn Pipeline: the definition's preprocessing
+    (`core.modeling.preprocess`), then `estimator` (PyCaret's tuned model, cloned)."""
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
 
-    steps = []
-    for name, step in pycaret_pipeline.steps:
-        inner = getattr(step, "transformer", step)
-        include = getattr(step, "include", None)
-        if include is not None and len(include) == 0:
-            continue
-        if include is not None and set(include) != set(features) or not type(inner).__module__.startswith("sklearn."):
-            raise TrainingError(
-                f"PyCaret's preprocessing step {name!r} ({type(inner).__name__}) has no plain scikit-learn "
-                "equivalent for the served model; keep the setup to imputation and scaling."
-            )
-        steps.append((name, clone(inner)))
-    steps.append(("model", clone(estimator)))
-    return Pipeline(steps)
+    return Pipeline([*preprocess.preprocessor(spec, seed), ("model", clone(estimator))])
 
 
 def _cv_means(scores: pd.DataFrame) -> dict[str, float]:
@@ -147,13 +134,17 @@ def _setup(train_df: pd.DataFrame, test_df: pd.DataFrame, settings: Settings, fo
     from sklearn.metrics import log_loss
 
     cols = [*settings.features, settings.target]
+    steps = preprocess.preprocessor(settings.dataset, settings.seed)
+    for _, step in steps:
+        step.set_output(transform="pandas")  # PyCaret's wrapper passes frames between its steps
     exp = ClassificationExperiment()
     exp.setup(
         data=train_df[cols], test_data=test_df[cols], target=settings.target, index=False,
         session_id=settings.seed, fold=folds, fold_strategy="stratifiedkfold", fold_shuffle=True,
-        imputation_type=None,  # the prepared splits have no missing values
-        normalize=True, n_jobs=1, memory=False, verbose=False, html=False,
-        log_experiment=False, system_log=False,
+        # PyCaret's own preprocessing is off: the served pipeline's steps (imputation, scaling,
+        # category encoding, all scikit-learn) run inside every CV fold instead
+        preprocess=False, custom_pipeline=steps,
+        n_jobs=1, memory=False, verbose=False, html=False, log_experiment=False, system_log=False,
     )
     exp.add_metric("logloss", "Log Loss", log_loss, greater_is_better=False, target="pred_proba")
     for unused in ("kappa", "mcc"):
@@ -161,8 +152,12 @@ def _setup(train_df: pd.DataFrame, test_df: pd.DataFrame, settings: Settings, fo
     return exp
 
 
+def _inputs(df: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    return model_io.feature_frame(df, settings.features, settings.dataset.categorical_features)
+
+
 def _as_frame(df: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    out = model_io.feature_frame(df, settings.features)
+    out = _inputs(df, settings)
     return out.assign(**{settings.target: df[settings.target].astype("int64").to_numpy()})
 
 
@@ -181,9 +176,9 @@ def _fit_candidate(exp: Any, model_id: str, train_df: pd.DataFrame, test_df: pd.
                            verbose=False)
     cv = _cv_means(exp.pull())
     report(on_progress, 0.7, f"{label}: refit and test metrics")
-    x_train, y_train = model_io.feature_frame(train_df, settings.features), train_df[settings.target].to_numpy()
-    x_test, y_test = model_io.feature_frame(test_df, settings.features), test_df[settings.target].to_numpy()
-    pipeline = plain_pipeline(exp.pipeline, tuned, settings.features).fit(x_train, y_train)
+    x_train, y_train = _inputs(train_df, settings), train_df[settings.target].to_numpy()
+    x_test, y_test = _inputs(test_df, settings), test_df[settings.target].to_numpy()
+    pipeline = plain_pipeline(settings.dataset, tuned, settings.seed).fit(x_train, y_train)
     proba = pipeline.predict_proba(x_test)[:, 1]
     report(on_progress, 0.8, f"{label}: importance and learning curve")
     kind, values = feature_importance(pipeline, x_test, y_test, settings.seed)
@@ -236,7 +231,8 @@ def _log_candidate(fitted: dict[str, Any], settings: Settings, folds: int, n_ite
             {"kind": kind, "features": list(settings.features), "values": values, "learning_curve": lc,
              "params": {k: str(v) for k, v in fitted["params"].items()}}))
         mlflow.log_artifacts(tmp)
-    info = model_io.log_model(fitted["pipeline"], settings.features, train_df, rules=settings.dataset.rules)
+    info = model_io.log_model(fitted["pipeline"], settings.features, train_df, rules=settings.dataset.rules,
+                              categorical=settings.dataset.categorical_features)
     return str(info.model_uri)
 
 
@@ -289,7 +285,8 @@ def train(
         with _run(run_name=TRAIN_RUN, experiment_id=exp_id, tags={ROLE_TAG: "training"}) as parent:
             mlflow.log_params({"models": ",".join(ids), "folds": folds, "iterations": n_iter,
                                "seed": settings.seed, "criterion": criterion,
-                               "train_rows": len(train_df), "test_rows": len(test_df)})
+                               "train_rows": len(train_df), "test_rows": len(test_df),
+                               "feature_set": settings.dataset.feature_set})
             mlflow.log_metrics({f"baseline_{b}_{k}": v for b, m in baselines.items() for k, v in m.items()})
             for model_id in ids:
                 end = start + 0.9 * WEIGHTS.get(model_id, 1.5) / total
@@ -334,6 +331,7 @@ def train(
         parent_run_id=parent.info.run_id, criterion=criterion, folds=int(folds), n_iter=int(n_iter),
         baselines=baselines, seconds=round(clock.seconds, 2),
         previous_version=previous.version if previous is not None else None,
+        feature_set=settings.dataset.feature_set, features=settings.features,
     )
 
 

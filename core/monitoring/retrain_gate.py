@@ -96,7 +96,9 @@ def _dev_split(settings: Settings, name: str) -> pd.DataFrame:
     missing = [c for c in cols if c not in frame.columns]
     problem = (f"lacks the columns {', '.join(missing)}" if missing else "has no rows" if frame.empty else None)
     if problem is None:
-        values = frame[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64")
+        # the numbers that may not be missing, and the label: finite (categories are text)
+        numbers = [f.name for f in settings.dataset.features_spec if f.kind != "categorical" and not f.nullable]
+        values = frame[[*numbers, settings.target]].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64")
         if not (np.isfinite(values).all() and np.isin(values[:, -1], (0.0, 1.0)).all()):
             problem = "holds missing or invalid values"
     if problem:
@@ -136,14 +138,16 @@ def assemble(settings: Settings, batches: Sequence[Batch]) -> RetrainData:
                                 "retraining needs production labels. Upload a batch with labels.")
     train = pd.concat([_dev_split(settings, "train"), *parts], ignore_index=True)
     new = pd.concat(holdouts, ignore_index=True) if holdouts else pd.DataFrame(
-        {c: pd.Series(dtype="int64" if c == target else "float64") for c in cols})
+        {c: pd.Series(dtype="int64" if c == target else object if c in settings.dataset.categorical_features
+                      else "float64") for c in cols})
     return RetrainData(train=train, old_holdout=_dev_split(settings, "test"), new_holdout=new, notes=notes)
 
 
 def fit_challenger(champion_model: Any, train: pd.DataFrame, settings: Settings) -> Any:
     """The champion's estimator and hyper-parameters, refit on `train`."""
     model = clone(champion_model)
-    return model.fit(model_io.feature_frame(train, settings.features), train[settings.target].to_numpy())
+    return model.fit(model_io.feature_frame(train, settings.features, settings.dataset.categorical_features),
+                     train[settings.target].to_numpy())
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,7 @@ def evaluate(model: Any, rd: RetrainData, settings: Settings) -> dict[str, dict[
         if frame.empty:
             out[name] = {}
             continue
-        proba = model_io.predict_proba(model, frame, settings.features)
+        proba = model_io.predict_proba(model, frame, settings.features, settings.dataset.categorical_features)
         out[name] = metrics.from_proba(frame[settings.target].to_numpy(), proba, settings.threshold)
     return out
 

@@ -102,9 +102,11 @@ def predict_http(
     return np.concatenate(out) if out else np.empty(0)
 
 
-def predict_in_process(model: Any, frame: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
-    """The positive class's probability for every row, with the model loaded in this process."""
-    return model_io.predict_proba(model, frame, features)
+def predict_in_process(model: Any, frame: pd.DataFrame, features: tuple[str, ...],
+                       categorical: tuple[str, ...] = ()) -> np.ndarray:
+    """The positive class's probability for every row, with the model loaded in this process
+    (`categorical`: the features that are text categories)."""
+    return model_io.predict_proba(model, frame, features, categorical)
 
 
 def load_champion(settings: Settings, version: str | None = None) -> tuple[str, Any]:
@@ -184,7 +186,7 @@ def score(
         report(on_progress, 0.1, "Loading the champion from the registry")
         version, model = load_champion(settings)
         report(on_progress, 0.5, "Scoring in-process")
-        proba = predict_in_process(model, frame, settings.features)
+        proba = predict_in_process(model, frame, settings.features, settings.dataset.categorical_features)
     if len(proba) != len(frame):
         raise ScoringError(f"The server returned {len(proba)} probabilities for {len(frame)} rows.")
 
@@ -252,7 +254,8 @@ def test_predictions(settings: Settings, version: str) -> pd.DataFrame:
     """The test split with the probability column from model `version`, in-process (the dev-test reference)."""
     _, model = load_champion(settings, version)
     test = preparation.load_split(settings, "test")
-    return test.assign(**{settings.dataset.proba_column: predict_in_process(model, test, settings.features)})
+    return test.assign(**{settings.dataset.proba_column: predict_in_process(model, test, settings.features,
+                                                                                 settings.dataset.categorical_features)})
 
 
 def with_outcome(scored: pd.DataFrame, spec: Any, threshold: float) -> pd.DataFrame:

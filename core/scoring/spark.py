@@ -251,7 +251,8 @@ def score_spark(
         report(on_progress, 0.25, "Loading the champion as a Spark UDF")
         exp_id = tracking.use(settings)
         udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=ArrayType(DoubleType()), env_manager="local")
-        features = F.struct(*[F.col(c).cast("double").alias(c) for c in settings.features])
+        text = set(settings.dataset.categorical_features)  # categories go to the model as strings
+        features = F.struct(*[F.col(c).cast("string" if c in text else "double").alias(c) for c in settings.features])
         proba_col, pred_col = settings.dataset.proba_column, settings.dataset.pred_column
         scored = df.withColumn(proba_col, udf(features).getItem(1))
         scored = scored.withColumn(pred_col, (F.col(proba_col) >= F.lit(threshold)).cast("int"))

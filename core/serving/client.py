@@ -19,6 +19,7 @@ import select
 import socket
 import threading
 import weakref
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -230,10 +231,14 @@ class Client:
             raise PredictionError(f"The model server refused the request (HTTP {code}): {_server_message(text, reason)}")
         return text
 
-    def predict_rows(self, rows: list[list[float]]) -> np.ndarray:
-        """The positive class's probability for rows given as lists of floats in the client's feature order."""
-        body = json.dumps({"dataframe_split": {"columns": list(self.features), "data": rows}})
-        return parse_predictions(self.post_json(body))
+    def predict_rows(self, rows: list[list[Any]], params: dict[str, Any] | None = None) -> np.ndarray:
+        """The positive class's probability for rows given as lists of values (numbers, and text for
+        categorical features) in the client's feature order; `params` go with the request (e.g.
+        `{"allow_unseen": true}`)."""
+        payload: dict[str, Any] = {"dataframe_split": {"columns": list(self.features), "data": rows}}
+        if params:
+            payload["params"] = params
+        return parse_predictions(self.post_json(json.dumps(payload)))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """The positive class's probability for each row of `frame` (validated feature columns as numbers)."""
@@ -242,7 +247,9 @@ class Client:
 
 def split_payload(frame: pd.DataFrame, features: tuple[str, ...]) -> str:
     """The `dataframe_split` JSON body of `frame`'s feature columns (pandas' fast encoder)."""
-    body = frame.loc[:, list(features)].astype("float64").to_json(orient="split", index=False, double_precision=15)
+    sub = frame.loc[:, list(features)]
+    numbers = {c: "float64" for c in sub.columns if sub[c].dtype != object}  # text columns stay text
+    body = sub.astype(numbers).to_json(orient="split", index=False, double_precision=15)
     return '{"dataframe_split": ' + body + "}"
 
 

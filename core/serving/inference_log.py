@@ -36,7 +36,8 @@ def columns(spec: Any) -> list[str]:
 
 
 def _schema(spec: Any) -> str:
-    features = ", ".join(f"{_quote(f)} REAL NOT NULL" for f in spec.features)
+    features = ", ".join(f"{_quote(f.name)} {'TEXT' if f.kind == 'categorical' else 'REAL'}"
+                         f"{'' if f.nullable else ' NOT NULL'}" for f in spec.features_spec)
     return (f"CREATE TABLE IF NOT EXISTS {TABLE} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
             f"timestamp TEXT NOT NULL, {features}, {_quote(spec.proba_column)} REAL NOT NULL, "
             "label INTEGER NOT NULL, threshold REAL NOT NULL, model_version TEXT, latency_ms REAL NOT NULL, "
@@ -89,7 +90,7 @@ def _connect(settings: Settings) -> sqlite3.Connection:
 
 def append(
     settings: Settings,
-    row: Mapping[str, float],
+    row: Mapping[str, Any],
     proba: float,
     threshold: float,
     model_version: str | None,
@@ -98,7 +99,7 @@ def append(
 ) -> int:
     """Append one request (inputs, output, model version, latency); return the new row's id."""
     spec = settings.dataset
-    values = [float(row[f]) for f in spec.features]
+    values = [_stored(row[f]) for f in spec.features]
     label = int(proba >= threshold)
     stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     names = columns(spec)
@@ -108,6 +109,15 @@ def append(
         cur = con.execute(
             sql, [stamp, *values, float(proba), label, float(threshold), model_version, float(latency_ms), source])
         return int(cur.lastrowid or 0)
+
+
+def _stored(value: Any) -> Any:
+    """A validated value as SQLite keeps it: text as text, a missing value as NULL, else a double."""
+    if isinstance(value, str):
+        return value
+    if value is None or value != value:  # NaN
+        return None
+    return float(value)
 
 
 def count(settings: Settings) -> int:
@@ -125,7 +135,8 @@ def read_last(settings: Settings, n: int = 1000) -> pd.DataFrame:
     """
     names = ["id", *columns(settings.dataset)]
     if not settings.inference_log_path.exists():
-        empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in names})
+        text = set(settings.dataset.categorical_features) | {"source", "model_version"}
+        empty = pd.DataFrame({c: pd.Series(dtype=object if c in text else "float64") for c in names})
         empty["timestamp"] = pd.to_datetime(empty["timestamp"], utc=True)
         return empty
     with closing(_connect(settings)) as con:

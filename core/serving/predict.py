@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from core.config import THRESHOLD_RULE, Settings, valid_threshold
 from core.data import profile
 from core.data.rules import InvalidInputError
+from core.modeling.pyfunc_model import ALLOW_UNSEEN
 from core.serving import inference_log
 from core.serving.client import Client
 from core.serving.server import status
@@ -147,6 +148,7 @@ def predict_one(
     client: Client | None = None,
     ranges: Mapping[str, tuple[float, float]] | None = None,
     log_source: str | None = "serve-page",
+    allow_unseen: bool = False,
 ) -> Prediction:
     """Validate one row, score it on the server and append it to the inference log.
 
@@ -155,14 +157,16 @@ def predict_one(
     Raises `core.data.rules.InvalidInputError` (a bad row or threshold) and `InvalidURLError`
     before any request, `ServerNotRunningError` or `PredictionError` after.
     """
-    clean = settings.dataset.rules.validate_row(row, what=settings.dataset.row_noun)
+    clean = settings.dataset.rules.validate_row(row, what=settings.dataset.row_noun, allow_unseen=allow_unseen)
     threshold = check_threshold(settings.threshold if threshold is None else threshold)
     url = url or status(settings).url
     own = client is None
     client = client or Client(url, settings.request_timeout_s, settings.features)
     try:
         t0 = time.perf_counter()
-        proba = float(client.predict_rows([list(clean.values())])[0])
+        params = {ALLOW_UNSEEN: True} if allow_unseen and settings.dataset.categorical_features else None
+        rows = [list(clean.values())]
+        proba = float((client.predict_rows(rows, params=params) if params else client.predict_rows(rows))[0])
         latency_ms = (time.perf_counter() - t0) * 1000.0
     finally:
         if own:
@@ -178,7 +182,7 @@ def predict_one(
     )
 
 
-def curl_example(url: str, row: Mapping[str, float], features: tuple[str, ...]) -> str:
+def curl_example(url: str, row: Mapping[str, Any], features: tuple[str, ...]) -> str:
     """The exact request as a copyable `curl` command."""
     body = json.dumps({"dataframe_split": {"columns": list(features), "data": [[row[f] for f in features]]}})
     return (
@@ -191,7 +195,7 @@ def curl_example(url: str, row: Mapping[str, float], features: tuple[str, ...]) 
 def cli_example(row: Mapping[str, float], features: tuple[str, ...], url: str | None = None) -> str:
     """The same request as a copyable `python -m core predict` command (one JSON object printed);
     whole values are written without a decimal point, `url` only when given."""
-    values = {f: float(row[f]) for f in features}
-    body = json.dumps({f: int(v) if v.is_integer() else v for f, v in values.items()})
+    values = {f: row[f] if isinstance(row[f], str) else float(row[f]) for f in features}
+    body = json.dumps({f: int(v) if isinstance(v, float) and v.is_integer() else v for f, v in values.items()})
     target = f" --url {shlex.quote(url.rstrip('/'))}" if url else ""
     return f"python -m core predict --input {shlex.quote(body)}{target} --json"

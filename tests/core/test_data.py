@@ -88,9 +88,10 @@ def test_prepare_outputs(prepared_settings: Settings) -> None:
     s = prepared_settings
     train, test = preparation.load_split(s, "train"), preparation.load_split(s, "test")
     prod, filtered = preparation.load_split(s, "prod"), preparation.load_split(s, "filtered")
-    cols = [*s.features, s.target]
+    cols = [*s.dataset.model_columns, s.target]  # every feature set's features, then the label
+    display = [c for c in s.dataset.display if c not in cols]
     for df in (train, test, prod, filtered):
-        assert list(df.columns) == [*cols, *s.dataset.display]  # display columns kept, after the model's
+        assert list(df.columns) == [*cols, *display]  # display columns kept, after the model's
         assert not df[cols].isna().any().any()
     assert (len(filtered), len(train), len(test), len(prod)) == (20285, 16228, 4057, 5412)
     assert abs(train[s.target].mean() - test[s.target].mean()) < 0.01  # stratified

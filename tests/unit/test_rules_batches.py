@@ -331,10 +331,7 @@ def test_a_stored_file_is_never_overwritten(tiny: Settings, good_frame: pd.DataF
     assert [r.digest for r in batch_store.list_batches(tiny)] == [b.digest]
 
 
-# --------------------------------------------------------------------------- known gaps (see the report)
-@pytest.mark.xfail(strict=True, reason="rules.Rule.from_feature converts every listed value with float(), so a "
-                                       "definition with a categorical feature (values = ['north', 'south']), "
-                                       "which catalog accepts, cannot build its rule table (ValueError)")
+# --------------------------------------------------------------------------- categorical features
 def test_a_categorical_feature_gets_a_rule_of_its_allowed_values(source_dir: Path) -> None:
     import tomllib
 
@@ -345,8 +342,18 @@ def test_a_categorical_feature_gets_a_rule_of_its_allowed_values(source_dir: Pat
     assert spec.feature("region").values == ("north", "south")
     rules = spec.rules
     assert rules.validate_row({**GOOD, "region": "north"})
-    with pytest.raises(InvalidInputError, match="region"):
+    with pytest.raises(InvalidInputError, match="'east', a category never seen in training"):
         rules.validate_row({**GOOD, "region": "east"})
+    assert rules.validate_row({**GOOD, "region": "east"}, allow_unseen=True)["region"] == "east"
+    with pytest.raises(InvalidInputError, match="region must be text"):
+        rules.validate_row({**GOOD, "region": 3})
+    batch = pd.DataFrame([{**GOOD, "region": v} for v in ("north", "east", "east", None)])
+    batch = batch.astype({c: "float64" for c in GOOD})  # numbers as a batch reader hands them over
+    problems = rules.frame_problems(batch)
+    assert any("region: empty values in 1 row" in p for p in problems)
+    assert any("'east' (2)" in p for p in problems)
+    assert not any("east" in p for p in rules.frame_problems(batch, allow_unseen=True))
+    assert rules.plain_problems(batch) == rules.frame_problems(batch)
 
 
 def test_the_quick_whole_matrix_check_agrees_with_the_detailed_one(spec: DatasetSpec) -> None:

@@ -1,0 +1,67 @@
+"""The model pipeline's preprocessing, built from the dataset definition (scikit-learn only).
+
+Every step is a plain scikit-learn transformer inside the logged pipeline, so the registered
+model takes the raw values (numbers as doubles, categories as text) and MLflow stores it in the
+safe skops format:
+
+- numeric and binary features: median imputation (only when a feature may be missing), then
+  standardisation;
+- a categorical feature with at most `ONE_HOT_MAX` categories: one-hot encoding, rare categories
+  (fewer than `MIN_FREQUENCY` training rows) and categories never seen in training pooled into
+  one "infrequent" column;
+- a categorical feature with more categories: scikit-learn's `TargetEncoder` (cross-fitted mean
+  of the target per category, shrunk towards the overall mean; an unseen category gets the
+  overall mean);
+- missing categories become their own category ("(missing)") before encoding.
+
+A dataset of numbers only keeps the pipeline it always had (a StandardScaler step named
+"normalize"), which the served model's fast path computes in numpy.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+ONE_HOT_MAX = 25  # PyCaret's own default limit for one-hot encoding (max_encoding_ohe)
+MIN_FREQUENCY = 10  # categories seen in fewer training rows share the "infrequent" column
+MISSING = "(missing)"  # the category a missing text value becomes
+
+
+def preprocessor(spec: Any, seed: int) -> list[tuple[str, Any]]:
+    """The preprocessing steps (name, unfitted transformer) for the definition's features."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
+
+    features = spec.features_spec
+    categorical = [f for f in features if f.kind == "categorical"]
+    numbers = [f for f in features if f.kind != "categorical"]
+    nullable_numbers = any(f.nullable for f in numbers)
+    if not categorical:
+        steps: list[tuple[str, Any]] = []
+        if nullable_numbers:
+            steps.append(("impute", SimpleImputer(strategy="median")))
+        return [*steps, ("normalize", StandardScaler())]
+
+    def text_imputer() -> Any:
+        return SimpleImputer(strategy="constant", fill_value=MISSING)
+
+    parts: list[tuple[str, Any, list[str]]] = []
+    if numbers:
+        numeric_steps = [("impute", SimpleImputer(strategy="median"))] if nullable_numbers else []
+        parts.append(("numeric", Pipeline([*numeric_steps, ("scale", StandardScaler())]), [f.name for f in numbers]))
+    few = [f.name for f in categorical if len(f.values) <= ONE_HOT_MAX]
+    many = [f.name for f in categorical if len(f.values) > ONE_HOT_MAX]
+    if few:
+        parts.append(("onehot", Pipeline([
+            ("impute", text_imputer()),
+            ("encode", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=MIN_FREQUENCY,
+                                     sparse_output=False)),
+        ]), few))
+    if many:
+        parts.append(("target", Pipeline([
+            ("impute", text_imputer()),
+            ("encode", TargetEncoder(target_type="binary", random_state=seed)),
+            ("scale", StandardScaler()),
+        ]), many))
+    return [("encode", ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False))]
