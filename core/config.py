@@ -5,7 +5,7 @@
 | variable | meaning | default |
 | --- | --- | --- |
 | `WORKBENCH_HOME` | folder holding `data/` and `mlruns/` | the project root |
-| `WORKBENCH_DATASET` | the active dataset (a definition under `datasets/NAME/`) | `kobe` |
+| `WORKBENCH_DATASET` | the active dataset (a definition under `datasets/NAME/` or `<home>/data/datasets/NAME/`) | the home's active dataset (`python -m core dataset use NAME`), else `kobe` |
 | `WORKBENCH_DATA_DIR` (or `KOBE_DATA_DIR`) | folder holding the dataset's raw files (copied instead of downloaded) | unset |
 | `MLFLOW_TRACKING_URI` | tracking server / store (a team's server) | `sqlite:///<home>/mlruns/mlflow.db` |
 | `WORKBENCH_SERVE_PORT` | port of `mlflow models serve` (1–65535) | 5001 |
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Mapping
 
 from core import catalog
-from core.dataset import DatasetSpec
+from core.dataset import DatasetError, DatasetSpec
 from core.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +57,27 @@ def whole_number(text: str) -> int | None:
     if not text or len(text) > 18 or not (text.isascii() and text.isdigit()):
         return None
     return int(text)
+
+
+def home_from_env(env: Mapping[str, str] | None = None) -> Path:
+    """The workbench home: WORKBENCH_HOME (expanded, absolute) when set, else the project root."""
+    env = os.environ if env is None else env
+    return Path(env["WORKBENCH_HOME"]).expanduser().resolve() if env.get("WORKBENCH_HOME") else PROJECT_ROOT
+
+
+def dataset_from_env(env: Mapping[str, str], home: Path) -> DatasetSpec:
+    """The dataset named by WORKBENCH_DATASET, else the home's active one (`catalog.active_name`),
+    looked up among the built-in datasets and the home's own (`catalog.user_dir(home)`)."""
+    dirs = [catalog.user_dir(home)]
+    if env.get("WORKBENCH_DATASET", "").strip():
+        return catalog.find(env["WORKBENCH_DATASET"].strip(), dirs)
+    name = catalog.active_name(home)
+    try:
+        return catalog.find(name, dirs)
+    except DatasetError as err:
+        raise DatasetError(f"{err} The active dataset {name!r} is set in {catalog.active_file(home)}; choose "
+                           f"another with `python -m core --dataset {catalog.DEFAULT_DATASET} dataset use NAME`.") \
+            from err
 
 
 def env_port(env: Mapping[str, str], name: str) -> int:
@@ -186,7 +207,7 @@ class Settings:
         for any other (so that datasets never mix files)."""
         if self.dataset.name == catalog.DEFAULT_DATASET:
             return self.home / "data"
-        return self.home / "data" / "datasets" / self.dataset.name
+        return catalog.user_dir(self.home) / self.dataset.name
 
     @property
     def raw_dir(self) -> Path:
@@ -298,12 +319,13 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         if env.get("WORKBENCH_HOME"):
-            values["home"] = Path(env["WORKBENCH_HOME"]).expanduser().resolve()
+            values["home"] = home_from_env(env)
         source_dir = env.get("WORKBENCH_DATA_DIR") or env.get("KOBE_DATA_DIR")
         if source_dir:
             values["source_dir"] = Path(source_dir).expanduser().resolve()
-        if env.get("WORKBENCH_DATASET") and "dataset" not in overrides:
-            values["dataset"] = catalog.find(env["WORKBENCH_DATASET"].strip())
+        if "dataset" not in overrides:  # an explicit dataset > WORKBENCH_DATASET > the home's active one > kobe
+            home = overrides.get("home") or values.get("home") or PROJECT_ROOT
+            values["dataset"] = dataset_from_env(env, Path(str(home)))
         if env.get("MLFLOW_TRACKING_URI"):
             values["tracking_uri_override"] = env["MLFLOW_TRACKING_URI"]
         if env.get("WORKBENCH_SERVE_PORT"):
