@@ -24,6 +24,7 @@ file-level problems (unreadable, missing or duplicate columns, no rows left) sti
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from dataclasses import dataclass, field
@@ -152,7 +153,7 @@ class _Checked:
     dropped: dict[str, int] = field(default_factory=dict)
 
 
-def _check(raw: pd.DataFrame, spec: Any, drop_invalid: bool) -> _Checked:
+def _check(raw: pd.DataFrame, spec: Any, drop_invalid: bool, encoded_labels: bool = False) -> _Checked:
     """Check a parsed frame against the definition; drop the rows breaking a row-level rule when
     `drop_invalid` (file-level problems are always problems)."""
     features, target = spec.features, spec.target.column
@@ -205,7 +206,9 @@ def _check(raw: pd.DataFrame, spec: Any, drop_invalid: bool) -> _Checked:
                         f"(beyond ±{MODEL_MAX:.3g}, the range of the model's 32-bit floats)")
     if target in raw.columns:
         # the model's labels: 1 = the positive class, 0 = the negative one, NaN = unlabelled
-        y, bad = spec.target.encode(raw[target])
+        # (a prepared split already holds them as 1 / 0: `encoded_labels`)
+        target_spec = dataclasses.replace(spec.target, positive=1, negative=0) if encoded_labels else spec.target
+        y, bad = target_spec.encode(raw[target])
         if bad:
             rows.append(f"{target}: values other than {spec.target.negative}, {spec.target.positive} or empty "
                         f"in {_rows(bad)} (empty means unlabelled)")
@@ -304,12 +307,14 @@ def read_batch(source: Source, settings: Settings, name: str | None = None, *,
     )
 
 
-def from_frame(df: pd.DataFrame, settings: Settings, name: str, *, drop_invalid: bool = False) -> Batch:
+def from_frame(df: pd.DataFrame, settings: Settings, name: str, *, drop_invalid: bool = False,
+               encoded_labels: bool = False) -> Batch:
     """Validate an in-memory frame (e.g. the inference log) as a batch; digest of its values.
 
-    `drop_invalid` as for `read_batch`.
+    `drop_invalid` as for `read_batch`; `encoded_labels`: the target already holds the model's
+    labels (1 / 0, as in the prepared splits), not the definition's values.
     """
-    checked = _check(df, settings.dataset, drop_invalid)
+    checked = _check(df, settings.dataset, drop_invalid, encoded_labels)
     if checked.problems:
         raise BatchError(checked.problems, name)
     digest = hashlib.sha256(pd.util.hash_pandas_object(checked.frame, index=False).to_numpy().tobytes()).hexdigest()

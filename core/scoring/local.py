@@ -126,7 +126,7 @@ def read_batch(settings: Settings, batch: str | Path | None = None) -> batches.B
                 "There is no production batch yet: prepare the data first (Data page, or `python -m core prepare`)."
             )
         frame = pd.read_parquet(settings.prod_filtered_path)
-        return batches.from_frame(frame, settings, "prod_filtered.parquet")
+        return batches.from_frame(frame, settings, "prod_filtered.parquet", encoded_labels=True)
     return batches.read_batch(Path(batch), settings)
 
 
