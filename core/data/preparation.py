@@ -10,6 +10,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.data.meta_dataset import MetaDataset
 from mlflow.data.sources import LocalArtifactDatasetSource
 from sklearn.model_selection import train_test_split
 
@@ -17,8 +18,8 @@ from core import tracking
 from core.config import Settings
 from core.data.acquire import acquire
 from core.errors import DataUnavailableError, NotPreparedError
-from core.data.columns import as_text, feature_frame
-from core.files import atomic_write_parquet
+from core.data.columns import as_text
+from core.files import atomic_write_parquet, sha256_file
 from core.progress import ProgressFn, Stopwatch, report, scaled
 
 PREPARE_RUN = "PreparacaoDados"
@@ -166,14 +167,10 @@ def prepare(
             "positive_rate_test": positive_rate["test"],
             **({"positive_rate_prod": positive_rate["prod"]} if positive_rate["prod"] is not None else {}),
         })
+        schema = _schema(spec)
         for key, path in outputs.items():
-            frame = frames[key]
-            logged = feature_frame(frame, settings.features, spec.categorical_features).assign(
-                **{settings.target: frame[settings.target].astype("float64")})  # the model's input types
-            ds = mlflow.data.from_pandas(
-                logged, source=LocalArtifactDatasetSource(str(path)), targets=settings.target, name=key
-            )
-            mlflow.log_input(ds, context=key)
+            mlflow.log_input(MetaDataset(LocalArtifactDatasetSource(str(path)), name=key,
+                                         digest=sha256_file(path)[:8], schema=schema), context=key)
         run_id = run.info.run_id
     report(on_progress, 1.0, "Done")
     return PrepSummary(
@@ -192,6 +189,19 @@ def prepare(
         mlflow_run_id=run_id,
         seconds=round(clock.seconds, 3),
     )
+
+
+def _schema(spec: Any) -> Any:
+    """The prepared files' MLflow schema, from the definition: the features as the model takes
+    them (doubles; strings for categories; optional when nullable) and the label as a double.
+
+    Stated rather than inferred: MLflow's inference looks at every value in Python (about 16 s
+    per 100,000-row split of 30 columns), and the definition already knows the answer."""
+    from mlflow.types import ColSpec, Schema
+
+    cols = [ColSpec("string" if f.kind == "categorical" else "double", f.name, required=not f.nullable)
+            for f in spec.features_spec]
+    return Schema([*cols, ColSpec("double", spec.target.column)])
 
 
 def is_prepared(settings: Settings) -> bool:
