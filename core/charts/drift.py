@@ -13,17 +13,29 @@ DRIFT, STABLE = "#C62828", "#2E7D32"
 LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=50))
 
 
+def _effect(f: FeatureDrift, t: dict) -> tuple[float, str]:
+    """One feature's effect size as a multiple of its threshold, and its label."""
+    ratio, label = 0.0, "no values in the batch"
+    if f.kind == "continuous":
+        if f.psi is not None and f.wasserstein is not None:
+            ratio = max(f.psi / t["psi"], f.wasserstein / t["wasserstein"])
+            label = f"PSI {f.psi:.3f}, W/σ {f.wasserstein:.3f}"
+    elif f.js is not None:
+        ratio = f.js / t["js"]
+        label = f"JS {f.js:.3f}"
+    if f.kind == "categorical" and f.n_new_categories:
+        label += f", new categories {f.out_of_range:.1%}"
+    if f.missing_js is not None:  # numeric: a shift of the missing share counts too
+        ratio = max(ratio, f.missing_js / t["js"])
+        label += f", missing {f.missing_ref:.1%} → {f.missing_batch:.1%}"
+    return ratio, label
+
+
 def effect_bars(r: DriftReport) -> go.Figure:
     """Each feature's effect size as a multiple of its threshold (1 = the drift line)."""
     names, ratios, labels, colors = [], [], [], []
-    t = r.thresholds
     for name, f in r.stats.features.items():
-        if f.kind == "continuous":
-            ratio = max(f.psi / t["psi"], f.wasserstein / t["wasserstein"])
-            label = f"PSI {f.psi:.3f}, W/σ {f.wasserstein:.3f}"
-        else:
-            ratio = f.js / t["js"]
-            label = f"JS {f.js:.3f}"
+        ratio, label = _effect(f, r.thresholds)
         names.append(name)
         ratios.append(ratio)
         labels.append(label)
@@ -38,8 +50,35 @@ def effect_bars(r: DriftReport) -> go.Figure:
     return fig
 
 
-def distribution(f: FeatureDrift, ref_label: str = "training") -> go.Figure:
-    """Reference vs batch shares of one column (coarse histogram, or categories)."""
+OTHER, MISSING = "(other)", "(missing)"
+
+
+def top_categories(f: FeatureDrift, top: int = 12) -> tuple[list[str], list[float], list[float]]:
+    """The bars of a categorical column: its `top` categories by their larger share (training or
+    batch; a category never seen in training is marked "(new)"), then the other categories
+    together and the missing values (each only when some row has one). Returns the labels and
+    the training and batch shares of all rows."""
+    cands = [(str(c), float(r), float(b)) for c, r, b in zip(f.bins, f.ref_share, f.batch_share)]
+    cands += [(f"{c} (new)", 0.0, float(b)) for c, b in zip(f.new_categories, f.new_share)]
+    order = sorted(range(len(cands)), key=lambda i: -max(cands[i][1], cands[i][2]))
+    shown = [cands[i] for i in order[:top]]
+    labels, ref, batch = [c for c, _, _ in shown], [r for _, r, _ in shown], [b for _, _, b in shown]
+    rest_ref = max(1.0 - f.missing_ref - sum(ref), 0.0)
+    rest_batch = max(1.0 - f.missing_batch - sum(batch), 0.0)
+    if rest_ref > 1e-9 or rest_batch > 1e-9:
+        labels.append(OTHER)
+        ref.append(rest_ref)
+        batch.append(rest_batch)
+    if f.missing_ref or f.missing_batch:
+        labels.append(MISSING)
+        ref.append(f.missing_ref)
+        batch.append(f.missing_batch)
+    return labels, ref, batch
+
+
+def distribution(f: FeatureDrift, ref_label: str = "training", top: int = 12) -> go.Figure:
+    """Reference vs batch shares of one column: a coarse histogram (continuous), the values
+    (discrete), or the `top` categories as bars (categorical, `top_categories`)."""
     fig = go.Figure()
     if f.kind == "continuous":
         edges = np.asarray(f.bins)
@@ -48,11 +87,19 @@ def distribution(f: FeatureDrift, ref_label: str = "training") -> go.Figure:
         fig.add_bar(x=mids, y=f.batch_share, name="batch", marker_color=BATCH, opacity=0.7)
         below, above = f.batch_outside
         note = f"; batch outside the {ref_label} range: {below:.1%} below, {above:.1%} above" if below or above else ""
+    elif f.kind == "categorical":
+        labels, ref, batch = top_categories(f, top)
+        fig.add_bar(x=labels, y=ref, name=ref_label, marker_color=TRAIN)
+        fig.add_bar(x=labels, y=batch, name="batch", marker_color=BATCH)
+        note = (f"; categories never seen in {ref_label}: {f.out_of_range:.1%} of the batch"
+                if f.n_new_categories else "")
     else:
         categories = [f"{c:g}" for c in f.bins]
         fig.add_bar(x=categories, y=f.ref_share, name=ref_label, marker_color=TRAIN)
         fig.add_bar(x=categories, y=f.batch_share, name="batch", marker_color=BATCH)
         note = f"; other values: {f.batch_outside[0]:.1%}" if f.batch_outside[0] else ""
+    if f.kind != "categorical" and f.reports_missing:
+        note += f"; missing {f.missing_ref:.1%} ({ref_label}) → {f.missing_batch:.1%} (batch)"
     fig.update_layout(**LAYOUT, barmode="overlay" if f.kind == "continuous" else "group",
                       title=f"{f.name}: {'drift' if f.drift else 'stable'}{note}",
                       xaxis_title=f.name, yaxis_title="share of rows", yaxis_tickformat=".0%",
@@ -98,7 +145,7 @@ def history_effects(h: pd.DataFrame) -> go.Figure:
     for col in [c for c in h.columns if c.startswith("effect_")]:
         fig.add_scatter(x=h["time"], y=h[col], mode="lines+markers", name=col[len("effect_"):],
                         customdata=h["batch"], hovertemplate="%{customdata}: %{y:.3f}<extra>%{fullData.name}</extra>")
-    fig.update_layout(**LAYOUT, title="Drift per feature over time (Wasserstein/σ, or JS for discrete features)",
+    fig.update_layout(**LAYOUT, title="Drift per feature over time (Wasserstein/σ, or JS for discrete and categorical features)",
                       xaxis_title="check time (UTC)", yaxis_title="effect size", height=340)
     return fig
 

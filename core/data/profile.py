@@ -1,7 +1,9 @@
-"""What the training data looks like: each feature's range, and a typical row.
+"""What the training data looks like: each numeric feature's range, the categories seen in
+training, and a typical row.
 
 Used to warn about values the model never saw (a warning, not an error: the domain rules in
-`core/data/rules.py` decide what is refused) and to fill the Serve page's form.
+`core/data/rules.py` decide what is refused) and to fill the Serve page's form. Missing values
+are left out of every summary (a missing value is neither outside a range nor a new category).
 """
 from __future__ import annotations
 
@@ -10,42 +12,96 @@ from typing import Any, Mapping
 import pandas as pd
 
 
-def training_ranges(train: pd.DataFrame, features: tuple[str, ...]) -> dict[str, tuple[float, float]]:
-    """Min and max of each feature in the training data."""
-    return {f: (float(train[f].min()), float(train[f].max())) for f in features}
+def _is_text(column: pd.Series) -> bool:
+    """True for a column of text categories (object or string dtype; not numbers)."""
+    return not pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype)
 
 
-def out_of_training_range(row: Mapping[str, float], ranges: Mapping[str, tuple[float, float]],
-                          noun: str = "row") -> list[str]:
-    """Warnings for the features of one row that lie outside the training range."""
+def training_ranges(train: pd.DataFrame, features: tuple[str, ...],
+                    categorical: tuple[str, ...] = ()) -> dict[str, tuple[float, float]]:
+    """Min and max of each numeric feature in the training data (missing values left out).
+
+    Categorical features (those in `categorical`, and any column of text) have no range: they are
+    left out here; `training_categories` lists what training saw of them.
+    """
+    skip = set(categorical)
+    return {f: (float(train[f].min()), float(train[f].max())) for f in features
+            if f not in skip and not _is_text(train[f])}
+
+
+def training_categories(train: pd.DataFrame, categorical: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """The categories each categorical feature takes in the training data (missing values left out)."""
+    from core.data.columns import as_text
+
+    return {f: frozenset(str(v) for v in as_text(train[f]).dropna().unique()) for f in categorical}
+
+
+def out_of_training_range(row: Mapping[str, Any], ranges: Mapping[str, tuple[float, float]],
+                          noun: str = "row", categories: Mapping[str, frozenset[str]] | None = None) -> list[str]:
+    """Warnings for the features of one row that lie outside the training range, or (given
+    `categories`, see `training_categories`) hold a category never seen in training."""
     warnings: list[str] = []
     for name, (low, high) in ranges.items():
-        value = float(row[name])
+        value = row[name]
+        if value is None or pd.isna(value):
+            continue
+        value = float(value)
         if value < low or value > high:
             warnings.append(
                 f"{name} = {value:g} lies outside the training range [{low:g}, {high:g}]: "
                 f"the model never saw such a {noun}, so treat its probability with caution."
             )
+    for name, seen in (categories or {}).items():
+        value = row.get(name)
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            continue
+        if str(value) not in seen:
+            warnings.append(
+                f"{name} = {str(value)!r} is a category never seen in training: the model never saw such "
+                f"a {noun}, so treat its probability with caution."
+            )
     return warnings
 
 
-def share_out_of_range(df: pd.DataFrame, ranges: Mapping[str, tuple[float, float]]) -> dict[str, float]:
-    """For each feature, the share of the batch's rows outside the training range (0..1)."""
+def share_out_of_range(df: pd.DataFrame, ranges: Mapping[str, tuple[float, float]],
+                       categories: Mapping[str, frozenset[str]] | None = None) -> dict[str, float]:
+    """For each feature, the share of the batch's rows outside the training range (0..1); given
+    `categories` (see `training_categories`), for each categorical feature the share of rows in
+    categories never seen in training. Missing values count as inside."""
+    cats = dict(categories or {})
     if len(df) == 0:
-        return {name: 0.0 for name in ranges}
-    return {
+        return {name: 0.0 for name in [*ranges, *cats]}
+    shares = {
         name: float(((df[name] < low) | (df[name] > high)).mean())
         for name, (low, high) in ranges.items()
     }
+    for name, seen in cats.items():
+        column = df[name]
+        text = column if column.dtype == object else column.astype("string")
+        shares[name] = float((column.notna() & ~text.isin(list(seen))).to_numpy(dtype=bool).mean())
+    return shares
 
 
-def typical_row(train: pd.DataFrame, spec: Any) -> dict[str, float]:
-    """Default form values: the most frequent value of a feature with allowed values, else its
-    training median (a whole number where the definition says so)."""
-    row: dict[str, float] = {}
+def typical_row(train: pd.DataFrame, spec: Any) -> dict[str, Any]:
+    """Default form values: the most frequent training category of a categorical feature (text),
+    the most frequent value of a numeric feature with allowed values, else its training median
+    (a whole number where the definition says so); missing values left out."""
+    row: dict[str, Any] = {}
     for feature in spec.features_spec:
         column = train[feature.name]
-        if feature.discrete:
+        if feature.kind == "categorical":
+            from core.data.columns import as_text
+
+            counts = as_text(column).value_counts(dropna=True)
+            # the most frequent category (ties: the first in name order); the first allowed value
+            # when training holds none
+            if len(counts):
+                row[feature.name] = str(counts.sort_index().sort_values(ascending=False, kind="stable").index[0])
+            else:
+                row[feature.name] = str(feature.values[0]) if feature.values else ""
+        elif column.notna().sum() == 0:  # no training value at all: the definition's example value
+            row[feature.name] = spec.example_row()[feature.name]
+        elif feature.discrete:
             row[feature.name] = float(column.mode().iloc[0])
         else:
             median = float(column.median())

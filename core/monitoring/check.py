@@ -86,7 +86,8 @@ def check(
     stats = statistics.feature_drift(frame, ref, settings)
 
     report(on_progress, 0.4, "Scoring the batch with the champion")
-    proba = model_io.predict_proba(model, frame, settings.features)
+    categorical = settings.dataset.categorical_features
+    proba = model_io.predict_proba(model, frame, settings.features, categorical)
     prediction = statistics.column_drift(settings.dataset.proba_label, mref.prediction, proba, t)
 
     label = realized = error = rel_batch = None
@@ -103,7 +104,7 @@ def check(
     if domain:
         report(on_progress, 0.55, "Domain classifier (training vs batch)")
         train = pd.read_parquet(settings.train_path, columns=list(settings.features))
-        auc = statistics.domain_auc(train, frame, settings.features, t, settings.seed)
+        auc = statistics.domain_auc(train, frame, settings.features, t, settings.seed, categorical)
     dataset_drift = bool(stats.dataset_drift or (auc is not None and auc >= t.domain_auc))
 
     report(on_progress, 0.75, "Estimating performance without labels")
@@ -160,6 +161,8 @@ def run_metrics(r: DriftReport) -> dict[str, float]:
         m[f"p_value_{name}"] = f.p_value
         m[f"out_of_range_{name}"] = f.out_of_range
         m[f"drift_{name}"] = float(f.drift)
+        if f.reports_missing:
+            m[f"missing_{name}"] = f.missing_batch
     if r.label is not None:
         m["label_js"] = r.label["js"]
         m["label_drift"] = float(r.label["drift"])

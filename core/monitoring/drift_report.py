@@ -17,31 +17,67 @@ RUN_NAME = "Monitoramento"
 
 @dataclass(frozen=True)
 class FeatureDrift:
-    """Drift of one column: effect sizes, the information-only p-value and the flag."""
+    """Drift of one column: effect sizes, the information-only p-value and the flag.
+
+    Numeric columns (continuous, discrete) are compared on their non-missing values; their
+    missing-value shares are compared apart (`missing_js`). A categorical column is compared on
+    its category shares with the missing values as one more category, and names the batch's
+    categories never seen in training (`new_categories`, the most frequent first, with their
+    share of the batch rows in `new_share`; `n_new_categories` counts them all).
+    """
 
     name: str
-    kind: str
+    kind: str  # "continuous", "discrete" or "categorical"
     psi: float | None
     wasserstein: float | None  # divided by the reference standard deviation
     js: float | None
     p_value: float
     test: str  # "ks" or "chi2"
-    out_of_range: float  # share of rows outside the reference [min, max]
-    mean_ref: float
-    mean_batch: float
+    # numeric: share of rows outside the reference [min, max]; categorical: share of rows in
+    # categories never seen in training
+    out_of_range: float
+    mean_ref: float | None  # None for a categorical column (or a batch without values)
+    mean_batch: float | None
     drift: bool
     # a coarse histogram for charts: bin left edges (or categories), reference and batch shares;
-    # continuous: shares below / above the training range are in `batch_outside`
-    bins: tuple[float, ...] = ()
+    # continuous: shares below / above the training range are in `batch_outside`;
+    # discrete and categorical: `batch_outside[0]` is the share of values never seen in training
+    bins: tuple[Any, ...] = ()
     ref_share: tuple[float, ...] = ()
     batch_share: tuple[float, ...] = ()
     batch_outside: tuple[float, float] = (0.0, 0.0)
+    missing_ref: float = 0.0  # share of the reference rows with a missing value
+    missing_batch: float = 0.0  # share of the batch rows with a missing value
+    # numeric: Jensen-Shannon distance of the missing shares (None when neither side misses a value)
+    missing_js: float | None = None
+    new_categories: tuple[str, ...] = ()
+    new_share: tuple[float, ...] = ()
+    n_new_categories: int = 0
+    nullable: bool = False  # the definition allows missing values
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def effect(self) -> float | None:
+        """The headline effect size: Wasserstein / σ (continuous) or the JS distance."""
+        return self.wasserstein if self.kind == "continuous" else self.js
+
+    @property
+    def reports_missing(self) -> bool:
+        """True when the missing shares are worth showing (categorical, nullable, or any missing)."""
+        return self.kind == "categorical" or self.nullable or bool(self.missing_ref or self.missing_batch)
+
+    def new_categories_text(self, limit: int = 5) -> str:
+        """The new categories in words, e.g. 'Tip Dunk (3.0%), Hook (1.2%) and 4 more'; '' when none."""
+        parts = [f"{c} ({share:.1%})" for c, share in zip(self.new_categories[:limit], self.new_share)]
+        more = self.n_new_categories - len(parts)
+        return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
+
     def summary(self) -> dict[str, Any]:
-        """The CLI's per-feature object: psi, wasserstein or js, p_value, out_of_range, drift."""
+        """The CLI's per-feature object: psi, wasserstein or js, p_value, out_of_range, drift; the
+        missing shares (`missing_training`, `missing_batch`) for categorical and nullable features
+        or when a value is missing; the new categories with their shares for categorical ones."""
         d: dict[str, Any] = {}
         if self.kind == "continuous":
             d["psi"] = self.psi
@@ -49,6 +85,10 @@ class FeatureDrift:
         else:
             d["js"] = self.js
         d.update(p_value=self.p_value, out_of_range=self.out_of_range, drift=self.drift)
+        if self.reports_missing:
+            d.update(missing_training=self.missing_ref, missing_batch=self.missing_batch)
+        if self.kind == "categorical":
+            d["new_categories"] = dict(zip(self.new_categories, self.new_share))
         return d
 
 
@@ -174,6 +214,8 @@ def feature_rows(r: DriftReport) -> list[dict[str, Any]]:
             "feature": name, "kind": f.kind, "drift": f.drift, "PSI": f.psi, "Wasserstein / σ": f.wasserstein,
             "JS distance": f.js, "p-value (info only)": f"{f.p_value:.2g} ({'KS' if f.test == 'ks' else 'χ²'})",
             "outside training range": f.out_of_range, "mean (training)": f.mean_ref, "mean (batch)": f.mean_batch,
+            "missing (training)": f.missing_ref, "missing (batch)": f.missing_batch,
+            "new categories": f.new_categories_text(),
         })
     return rows
 

@@ -7,9 +7,10 @@ expected accuracy and F1, and the expected ROC-AUC (the chance that a positive r
 negative one, every row weighted q as positive and 1 - q as negative), as NannyML's CBPE does.
 
 That estimate assumes the batch lies where the calibration was measured. It is flagged
-untrustworthy when the batch leaves the training data (rows outside the training range, or a
-domain classifier that tells batch from training rows): there the model's probabilities, and
-so the estimate, are extrapolations.
+untrustworthy when the batch leaves the training data (rows outside the training range or, for a
+categorical feature, in categories never seen in training; or a domain classifier that tells
+batch from training rows): there the model's probabilities, and so the estimate, are
+extrapolations.
 
 The per-champion reference (test probabilities, calibration, test figures) is stored as JSON under
 `data/09_monitoring/`, keyed by model version and the test file's digest.
@@ -123,7 +124,7 @@ def build_model_reference(settings: Settings, model: Any, version: str, digest: 
 
     test = preparation.load_split(settings, "test")
     y = test[settings.target].to_numpy(dtype="float64")
-    p = model_io.predict_proba(model, test, settings.features)
+    p = model_io.predict_proba(model, test, settings.features, settings.dataset.categorical_features)
     xs, ys = fit_isotonic(p, y)
     bins = settings.drift.calibration_bins
     return ModelReference(
@@ -189,9 +190,16 @@ def expected_metrics(proba: np.ndarray, calibrated: np.ndarray, threshold: float
 
 
 def trust(out_of_range: Mapping[str, float], domain_auc: float | None, settings: Settings) -> tuple[str, ...]:
-    """Why a label-free estimate can't be trusted on this batch (empty when it can)."""
+    """Why a label-free estimate can't be trusted on this batch (empty when it can).
+
+    `out_of_range` is each feature's share of rows outside the training range; for a categorical
+    feature, its share of rows in categories never seen in training.
+    """
     t = settings.drift
-    reasons = [f"{share:.1%} of rows have {name} outside the training range (limit {t.trust_out_of_range:.0%})"
+    categorical = set(settings.dataset.categorical_features)
+    reasons = [f"{share:.1%} of rows have {name} "
+               + ("in categories never seen in training" if name in categorical else "outside the training range")
+               + f" (limit {t.trust_out_of_range:.0%})"
                for name, share in out_of_range.items() if share > t.trust_out_of_range]
     if domain_auc is not None and domain_auc >= t.trust_domain_auc:
         reasons.append(f"a classifier tells batch rows from training rows with ROC-AUC {domain_auc:.3f} "

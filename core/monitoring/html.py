@@ -38,17 +38,23 @@ def _flag(drift: bool) -> str:
 def report_html(r: "DriftReport") -> str:
     """Render a drift report (figures as tables and CSS bars)."""
     t = r.thresholds
-    rows = []
+    rows, new_cats = [], []
     for name, f in r.stats.features.items():
-        effect = f.wasserstein if f.kind == "continuous" else f.js
         limit = t["wasserstein"] if f.kind == "continuous" else t["js"]
-        width = min(200, int(200 * (effect or 0) / (2 * limit)))
+        ratio = max((f.effect or 0) / limit, (f.missing_js or 0) / t["js"])  # a missing-share shift counts too
+        width = min(200, int(200 * ratio / 2))
+        missing = f"{f.missing_ref:.1%} → {f.missing_batch:.1%}" if f.reports_missing else "–"
         rows.append(
             f"<tr><td>{html.escape(name)}</td><td>{f.kind}</td><td>{_f(f.psi)}</td><td>{_f(f.wasserstein)}</td>"
             f"<td>{_f(f.js)}</td><td>{_f(f.p_value)} ({f.test})</td><td>{f.out_of_range:.2%}</td>"
-            f"<td>{_f(f.mean_ref)} → {_f(f.mean_batch)}</td>"
+            f"<td>{_f(f.mean_ref)} → {_f(f.mean_batch)}</td><td>{missing}</td>"
             f'<td style="text-align:left"><span class="bar" style="width:{width}px"></span></td><td>{_flag(f.drift)}</td></tr>'
         )
+        if f.n_new_categories:
+            new_cats.append(f"<li><b>{html.escape(name)}</b>: {f.out_of_range:.1%} of rows in "
+                            f"{f.n_new_categories} categor{'y' if f.n_new_categories == 1 else 'ies'} never seen in "
+                            f"training: {html.escape(f.new_categories_text(limit=len(f.new_categories)))}</li>")
+    new_section = ("<h2>New categories</h2><ul>" + "".join(new_cats) + "</ul>") if new_cats else ""
     est = r.estimate
     perf = ["<tr><th>metric</th><th>test</th><th>estimated (no labels)</th><th>realised</th><th>error</th></tr>"]
     for k in ("accuracy", "f1", "roc_auc"):
@@ -76,8 +82,9 @@ model version {html.escape(r.model_version)}; SHA-256 {html.escape(r.batch['dige
 <p>{r.n_drifted} of {r.n_features} features drifted; domain classifier ROC-AUC {_f(r.domain_auc)}.</p>
 <p><b>Recommendation:</b> {html.escape(r.recommendation)}</p>
 <h2>Features</h2><table><tr><th>feature</th><th>kind</th><th>PSI</th><th>Wasserstein / σ</th><th>JS</th>
-<th>p-value (info)</th><th>outside training range</th><th>mean training → batch</th><th>effect</th><th></th></tr>
-{''.join(rows)}</table>
+<th>p-value (info)</th><th>outside training range (categorical: unseen categories)</th><th>mean training → batch</th>
+<th>missing training → batch</th><th>effect</th><th></th></tr>
+{''.join(rows)}</table>{new_section}
 <h2>Prediction drift</h2><p>Mean {html.escape(p.name)} {_f(p.mean_ref)} (test) → {_f(p.mean_batch)} (batch); PSI {_f(p.psi)},
 Wasserstein / σ {_f(p.wasserstein)}: {_flag(p.drift)}</p>{label}
 <h2>Model health</h2><table>{''.join(perf)}</table>{trust}

@@ -1,15 +1,19 @@
 """The training reference of the drift checks: a compact summary of every training column.
 
-Continuous columns (features with a range) are summarised by their cumulative shares on a
-fixed 2,000-bin grid over the training range (`grid_counts`) and their PSI decile cuts;
-discrete ones (features with a list of allowed values in the dataset definition) by their
-categories' shares. `core/monitoring/statistics.py` compares any batch with it in one pass.
+Continuous columns (numeric features with a range) are summarised by their cumulative shares on
+a fixed 2,000-bin grid over the training range (`grid_counts`) and their PSI decile cuts;
+discrete ones (numeric features with a list of allowed values in the dataset definition) by
+their values' shares; categorical ones (text categories) by each training category's share of
+the training rows and the share of missing values. Numeric summaries are computed on the
+non-missing values; every column also keeps how many values were missing (`n_missing`).
+`core/monitoring/statistics.py` compares any batch with it in one pass.
 
 The reference is computed once from `base_train` and stored as JSON under
 `data/09_monitoring/`; it is recomputed only when the training file's digest changes.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,32 +23,46 @@ import numpy as np
 import pandas as pd
 
 from core.config import Settings
+from core.data.columns import as_text
 from core.errors import NotPreparedError
 from core.files import atomic_write, sha256_file
 
 GRID_BINS = 2000
 HIST_BINS = 40  # coarse histogram for charts (divides GRID_BINS)
-REFERENCE_VERSION = 2
+REFERENCE_VERSION = 3  # 3: missing values and categorical features
 CHUNK = 1 << 16
 
 
 # --------------------------------------------------------------------------- reference
 @dataclass(frozen=True)
 class ColumnReference:
-    """Summary of one reference column, enough to compare any batch against it."""
+    """Summary of one reference column, enough to compare any batch against it.
 
-    kind: str  # "continuous" or "discrete"
+    `n` counts the non-missing values, `n_missing` the missing ones. Numeric columns: `min` ..
+    `std` and the shares are of the non-missing values. Categorical columns: `categories` are the
+    training categories (most frequent first), `category_share` their shares of all training rows
+    (so that they and `missing_share` sum to 1); `min` .. `std` are None.
+    """
+
+    kind: str  # "continuous", "discrete" or "categorical"
     n: int
-    min: float
-    max: float
-    mean: float
-    std: float
+    min: float | None
+    max: float | None
+    mean: float | None
+    std: float | None
     psi_cuts: tuple[int, ...] = ()  # grid bins where PSI bins start
     psi_edges: tuple[float, ...] = ()  # the same cuts as values
     psi_share: tuple[float, ...] = ()
     grid_cdf: tuple[float, ...] = ()  # cumulative share at the right edge of each grid bin
-    categories: tuple[float, ...] = ()
+    categories: tuple[Any, ...] = ()  # numbers (discrete) or text (categorical)
     category_share: tuple[float, ...] = ()
+    n_missing: int = 0
+
+    @property
+    def missing_share(self) -> float:
+        """The share of the reference rows whose value is missing (0..1)."""
+        total = self.n + self.n_missing
+        return self.n_missing / total if total else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -131,14 +149,51 @@ class TrainingReference:
                    columns={k: ColumnReference.from_dict(v) for k, v in d["columns"].items()})
 
 
+def categorical_reference(column: pd.Series) -> ColumnReference:
+    """Reference summary of one categorical column (text, missing values allowed): each category's
+    share of all rows, most frequent first (ties by name), and the missing values' count."""
+    text = column if column.dtype == object else as_text(column)
+    counts = text.value_counts(dropna=True)
+    counts = counts.sort_index(key=lambda idx: idx.map(str)).sort_values(ascending=False, kind="stable")
+    total = len(text)
+    if total == 0:
+        raise NotPreparedError("The reference data is empty: prepare the data again (Data page).")
+    n = int(counts.sum())
+    return ColumnReference(kind="categorical", n=n, min=None, max=None, mean=None, std=None,
+                           categories=tuple(str(c) for c in counts.index),
+                           category_share=tuple(float(c) / total for c in counts.to_numpy()),
+                           n_missing=total - n)
+
+
+def feature_reference(name: str, column: pd.Series, kind: str, psi_bins: int = 10) -> ColumnReference:
+    """Reference summary of one training feature of any kind; numbers summarised on their
+    non-missing values (`n_missing` counts the others)."""
+    if kind == "categorical":
+        return categorical_reference(column)
+    v = column.to_numpy(dtype="float64", na_value=np.nan)
+    missing = np.isnan(v)
+    n_missing = int(np.count_nonzero(missing))
+    if n_missing:
+        v = v[~missing]
+        if len(v) == 0:
+            raise NotPreparedError(f"{name}: every training value is missing, so there is nothing to compare "
+                                   "batches with; fix the data (or leave the feature out) and prepare it again.")
+    ref = column_reference(v, kind, psi_bins)
+    return dataclasses.replace(ref, n_missing=n_missing) if n_missing else ref
+
+
 def kind_of(spec: Any, feature: str) -> str:
-    """'discrete' for a feature whose definition lists its allowed values, else 'continuous'."""
-    return "discrete" if spec.feature(feature).discrete else "continuous"
+    """'categorical' for a feature of text categories, 'discrete' for a numeric feature whose
+    definition lists its allowed values, else 'continuous'."""
+    f = spec.feature(feature)
+    if f.kind == "categorical":
+        return "categorical"
+    return "discrete" if f.discrete else "continuous"
 
 
 def build_reference(train: pd.DataFrame, settings: Settings, digest: str) -> TrainingReference:
     """Reference statistics of a training frame (not stored)."""
-    cols = {f: column_reference(train[f].to_numpy(dtype="float64"), kind_of(settings.dataset, f), settings.drift.psi_bins)
+    cols = {f: feature_reference(f, train[f], kind_of(settings.dataset, f), settings.drift.psi_bins)
             for f in settings.features}
     rate = float(train[settings.target].mean()) if settings.target in train else None
     return TrainingReference(train_digest=digest, n_rows=len(train), columns=cols, positive_rate=rate)
@@ -150,7 +205,8 @@ def reference_path(settings: Settings) -> Path:
 
 
 def load_reference(settings: Settings) -> TrainingReference:
-    """The stored training reference; (re)computed only when `base_train`'s digest changed."""
+    """The stored training reference; (re)computed only when `base_train`'s digest changed (or
+    the stored one lacks a feature of the active feature set)."""
     train_path = settings.train_path
     if not train_path.exists():
         raise NotPreparedError(
@@ -163,7 +219,9 @@ def load_reference(settings: Settings) -> TrainingReference:
             stored = TrainingReference.from_dict(json.loads(path.read_text()))
         except (ValueError, KeyError, TypeError):
             stored = None  # unreadable or from an older layout: rebuilt below
-        if stored is not None and stored.train_digest == digest and stored.version == REFERENCE_VERSION:
+        # a reference covers the features of the feature set it was built for: another set rebuilds it
+        if (stored is not None and stored.train_digest == digest and stored.version == REFERENCE_VERSION
+                and set(settings.features) <= set(stored.columns)):
             return stored
     ref = build_reference(pd.read_parquet(train_path), settings, digest)
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(ref.to_dict())))
