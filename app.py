@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from core.config import Settings
 from core.pipeline import pipeline_status
+from ui.dataset_picker import active_settings
 from ui.pages import page_of
 
 st.set_page_config(page_title="Kobe Workbench", layout="wide")
 
-settings = Settings.from_env()
+settings = active_settings()
 spec = settings.dataset
 st.title("Kobe Workbench")
 st.caption(f"From raw data to a served, monitored model: prepare → train → compare → serve → score production → "

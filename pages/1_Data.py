@@ -5,18 +5,22 @@ from streamlit_option_menu import option_menu
 
 from core.charts import data as data_charts
 from core.charts.words import Words
-from core.config import Settings
 from core.data import preparation
-from ui import progress, session_keys
+from ui import add_dataset, progress, session_keys
+from ui.dataset_picker import active_settings
 from ui.views import view_of
 
 st.set_page_config(page_title="Data · Kobe Workbench", layout="wide")
-settings = Settings.from_env()
+settings = active_settings()
 spec = settings.dataset
 dev_name, prod_name = f"Dev: {spec.dev_title}", f"Prod: {spec.prod_title}"
-st.title("Data")
-st.caption(f"{spec.title}: acquire the raw files, prepare the train/test split, and see how dev "
-           f"({spec.dev_title}) and prod ({spec.prod_title}) differ. {spec.description}")
+prod_part = (f"and see how dev ({spec.dev_title}) and prod ({spec.prod_title}) differ" if preparation.has_prod(settings)
+             else f"and see the dev data ({spec.dev_title}); this dataset sets no production batch apart")
+st.title(f"Data: {spec.title}")
+st.caption(f"Acquire the raw files, prepare the train/test split, {prod_part}. {spec.description}")
+
+with st.expander("Add a dataset: your own CSV or parquet file", expanded=add_dataset.in_progress()):
+    add_dataset.panel(settings)
 
 with st.container(border=True):
     left, right = st.columns([3, 1])
@@ -30,27 +34,32 @@ with st.container(border=True):
         st.cache_data.clear()
     summary = st.session_state.get(session_keys.PREP_SUMMARY)
     if summary:
+        prod_rows = f"{summary['prod_rows']:,} prod rows" if preparation.has_prod(settings) else "no prod rows"
         st.success(f"Prepared {summary['rows']:,} labelled rows ({summary['train_rows']:,} train, "
-                   f"{summary['test_rows']:,} test) and {summary['prod_rows']:,} prod rows in "
+                   f"{summary['test_rows']:,} test) and {prod_rows} in "
                    f"{summary['seconds']:.1f} s. MLflow run `{summary['mlflow_run_id']}`.")
 
 if not preparation.is_prepared(settings):
-    st.info("No prepared data yet: click **Prepare data** above (the raw files are downloaded on first use).")
+    fetched = " (the raw files are downloaded on first use)" if any(s.url for s in spec.sources) else ""
+    st.info(f"No prepared data yet: click **Prepare data** above{fetched}.")
     st.stop()
 
 
-@st.cache_data(show_spinner=False)
-def load(home: str, name: str):
+# keyed by the home, the dataset and its prepared file's time: another dataset or a new preparation is a new entry
+@st.cache_data(show_spinner=False, max_entries=32)
+def load(home: str, dataset: str, prepared: float, name: str):
     return preparation.load_split(settings, name)
 
 
-@st.cache_data(show_spinner=False)
-def load_overview(home: str):
+@st.cache_data(show_spinner=False, max_entries=16)
+def load_overview(home: str, dataset: str, prepared: float):
     return preparation.overview(settings)
 
 
-home = str(settings.home)
-ov = load_overview(home)
+key = (str(settings.home), spec.name, settings.train_path.stat().st_mtime)
+ov = load_overview(*key)
+no_prod = (f"{spec.title} sets no production batch apart: upload a batch on the **Drift** page to compare it "
+           "with the training data.")
 own = view_of(spec)
 tabs = ["Overview", *([own.CHART_TITLE] if own is not None else []), "Distributions"]
 icons = ["table", *(["bullseye"] if own is not None else []), "bar-chart"]
@@ -70,10 +79,13 @@ if view == "Overview":
     c2.plotly_chart(data_charts.class_balance(ov.positive_rate, ov.split_rows, Words.of(spec)), width="stretch")
 elif own is not None and view == own.CHART_TITLE:
     c1, c2 = st.columns(2)
-    c1.plotly_chart(own.chart(load(home, "filtered"), spec, title=dev_name), width="stretch")
+    c1.plotly_chart(own.chart(load(*key, "filtered"), spec, title=dev_name), width="stretch")
     if preparation.has_prod(settings):
-        c2.plotly_chart(own.chart(load(home, "prod"), spec, title=prod_name), width="stretch")
+        c2.plotly_chart(own.chart(load(*key, "prod"), spec, title=prod_name), width="stretch")
+    else:
+        c2.info(no_prod)
 else:
-    sets = {"Dev": load(home, "filtered"), **({"Prod": load(home, "prod")} if preparation.has_prod(settings) else {})}
-    st.plotly_chart(data_charts.distributions(sets,
-                                              settings.features), width="stretch")
+    sets = {"Dev": load(*key, "filtered"), **({"Prod": load(*key, "prod")} if preparation.has_prod(settings) else {})}
+    if not preparation.has_prod(settings):
+        st.info(no_prod)
+    st.plotly_chart(data_charts.distributions(sets, spec.features_spec), width="stretch")

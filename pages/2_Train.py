@@ -2,14 +2,14 @@
 import pandas as pd
 import streamlit as st
 
-from core.config import Settings
 from core.data import preparation
 from core.errors import WorkbenchError
 from core.modeling import candidates
 from ui import progress, session_keys
+from ui.dataset_picker import active_settings
 
 st.set_page_config(page_title="Train · Kobe Workbench", layout="wide")
-settings = Settings.from_env()
+settings = active_settings()
 st.title("Train")
 st.caption("Tune candidate models with PyCaret (stratified K-fold CV, optimising log loss), evaluate them on "
            "the held-out test set, log each to MLflow and register the best as champion.")
@@ -47,6 +47,12 @@ with st.form("train"):
         "Candidates besides Logistic Regression and Decision Tree (always trained)", optional,
         default=[m for m in candidates.DEFAULT_MODELS if m in optional],
         format_func=lambda m: candidates.MODELS[m], disabled=locked)
+    spec = settings.dataset
+    sets = spec.feature_set_names
+    feature_set = st.selectbox(
+        "Feature set", sets, disabled=locked or len(sets) < 2,
+        format_func=lambda n: f"{n}: {', '.join(spec.with_feature_set(n).features)}",
+        help="The dataset definition's named sets of model inputs. The served model takes the champion's set.")
     left, mid, right = st.columns(3)
     folds = left.number_input("CV folds", min_value=2, max_value=20, value=candidates.DEFAULT_FOLDS, disabled=locked)
     n_iter = mid.number_input("Tuning iterations per candidate", min_value=1, max_value=200,
@@ -62,14 +68,16 @@ if busy_elsewhere:
 
 if submitted and not locked:
     st.session_state[session_keys.TRAIN_REQUEST] = {"models": list(extra), "folds": int(folds),
-                                                    "n_iter": int(n_iter), "criterion": criterion}
+                                                    "n_iter": int(n_iter), "criterion": criterion,
+                                                    "feature_set": feature_set}
     st.session_state.pop(session_keys.TRAIN_RESULT, None)
     st.session_state.pop(session_keys.TRAIN_ERROR, None)
     st.rerun()  # redraw the form disabled, then train
 
 if request is not None:
     names = ", ".join(candidates.MODELS[m] for m in candidates.resolve_models(request["models"]))
-    st.markdown(f"**Training** {names} · {request['folds']} folds · {request['n_iter']} iterations")
+    st.markdown(f"**Training** {names} · {request['folds']} folds · {request['n_iter']} iterations · "
+                f"feature set {request['feature_set']}")
     on_progress = progress.bar()
     table = st.empty()
     rows: list[dict] = []
@@ -80,7 +88,7 @@ if request is not None:
 
     try:
         result = training.train(
-            settings, models=request["models"], n_iter=request["n_iter"], folds=request["folds"],
+            settings.replace(dataset=settings.dataset.with_feature_set(request["feature_set"])), models=request["models"], n_iter=request["n_iter"], folds=request["folds"],
             criterion=request["criterion"], on_candidate=on_candidate,
             on_progress=on_progress)
         st.session_state[session_keys.TRAIN_RESULT] = result.to_dict()
@@ -104,7 +112,7 @@ label = candidates.MODELS.get(champ["name"], champ["name"])
 base = result["baselines"]["base_rate"]["log_loss"]
 st.success(f"Champion: **{label}**, registered as {settings.model_name} version {champ['version']} "
            f"(test log loss {champ['test']['log_loss']:.4f}, base rate {base:.4f}) · trained in "
-           f"{result['seconds']:.1f} s"
+           f"{result['seconds']:.1f} s on the feature set {result.get('feature_set', 'default')}"
            + (f" · version {result['previous_version']} is now `previous`" if result["previous_version"] else ""))
 show_rows(st, [result_row(c) for c in result["candidates"]])
 majority = result["baselines"]["majority_class"]

@@ -4,13 +4,13 @@ import streamlit as st
 
 from core.charts import evaluation
 from core.charts.words import Words
-from core.config import Settings
 from core.errors import WorkbenchError
 from core.modeling import comparison, metrics, registry
 from ui import session_keys
+from ui.dataset_picker import active_settings
 
 st.set_page_config(page_title="Compare · Kobe Workbench", layout="wide")
-settings = Settings.from_env()
+settings = active_settings()
 st.title("Compare")
 st.caption("All training candidates logged to MLflow: compare their test-set curves, then choose which "
            "registered version is the champion.")
@@ -22,7 +22,7 @@ if runs.empty:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def candidate(home: str, run_id: str) -> comparison.CandidateEval:
+def candidate(home: str, dataset: str, run_id: str) -> comparison.CandidateEval:
     """A candidate's test predictions and figures; a run's artifacts never change."""
     return comparison.load_candidate(settings, run_id)
 
@@ -48,7 +48,7 @@ if len(chosen) < 2:
     st.info("Pick two or more candidates to overlay their curves.")
 else:
     try:
-        evals = [candidate(str(settings.home), run_id) for run_id in chosen]
+        evals = [candidate(str(settings.home), settings.dataset.name, run_id) for run_id in chosen]
     except WorkbenchError as err:
         st.error(str(err))
         st.stop()

@@ -1,16 +1,16 @@
 """Serve: run the champion behind `mlflow models serve` and score single rows over HTTP."""
 import streamlit as st
 
-from core.config import Settings
 from core.data import preparation, profile
 from core.errors import WorkbenchError
 from core.modeling import registry
 from core.serving import client, inference_log, predict, server
 from ui import forms, session_keys
+from ui.dataset_picker import active_settings
 from ui.views import view_of
 
 st.set_page_config(page_title="Serve · Kobe Workbench", layout="wide")
-settings = Settings.from_env()
+settings = registry.champion_settings(active_settings())  # the champion's feature set
 spec = settings.dataset
 st.title("Serve")
 st.caption(f"Serve the champion model over HTTP with `mlflow models serve` and ask it about one {spec.row_noun} "
@@ -27,14 +27,15 @@ if not preparation.is_prepared(settings):
 
 
 @st.cache_data(show_spinner=False)
-def training_profile(train_path: str, mtime: float) -> tuple[dict, dict]:
+def training_profile(train_path: str, mtime: float, features: tuple[str, ...]) -> tuple[dict, dict]:
     train = preparation.load_split(settings, "train")
     return profile.training_ranges(train, settings.features), profile.typical_row(train, spec)
 
 
 @st.cache_resource(show_spinner=False)
-def http_client(url: str) -> client.Client:
-    return client.Client(url, settings.request_timeout_s, settings.features)
+def http_client(url: str, features: tuple[str, ...]) -> client.Client:
+    # keyed by the features too: another dataset's model on the same address takes other columns
+    return client.Client(url, settings.request_timeout_s, features)
 
 
 def start_server() -> None:
@@ -49,7 +50,7 @@ def stop_server() -> None:
     server.stop(settings)
 
 
-ranges, typical = training_profile(str(settings.train_path), settings.train_path.stat().st_mtime)
+ranges, typical = training_profile(str(settings.train_path), settings.train_path.stat().st_mtime, settings.features)
 
 # ---------------------------------------------------------------- server status
 with st.container(border=True):
@@ -91,6 +92,10 @@ if view is not None and hasattr(view, "picker"):
 with left.form("row"):
     st.subheader(f"One {spec.row_noun}")
     values = {f.name: forms.feature_input(f, typical[f.name], ranges) for f in spec.features_spec}
+    allow_unseen = bool(spec.categorical_features) and st.checkbox(
+        "Allow unseen categories", key=session_keys.SERVE_ALLOW_UNSEEN,
+        help="A category typed in that training never saw is refused unless this is ticked; then the model "
+             "scores it as an unknown category.")
     submitted = st.form_submit_button("Predict", type="primary")
 
 threshold = left.slider(f"Class threshold on {spec.proba_label}", 0.05, 0.95, settings.threshold, 0.01,
@@ -101,7 +106,8 @@ threshold = left.slider(f"Class threshold on {spec.proba_label}", 0.05, 0.95, se
 if submitted:
     try:
         pred = predict.predict_one(settings, values, url=status.url, threshold=threshold,
-                                   client=http_client(status.url), ranges=ranges, log_source="serve-page")
+                                   client=http_client(status.url, settings.features), ranges=ranges,
+                                   log_source="serve-page", allow_unseen=allow_unseen)
         st.session_state[session_keys.SERVE_LAST_PREDICTION] = pred.to_dict()
     except client.ServerNotRunningError:
         st.session_state.pop(session_keys.SERVE_LAST_PREDICTION, None)
@@ -129,9 +135,9 @@ with right:
             st.warning(warning)
 
 with st.expander("The exact request as `curl` and on the command line"):
-    st.code(predict.curl_example(status.url, {k: float(v) for k, v in values.items()}, settings.features),
-            language="bash")
-    st.code(predict.cli_example({k: float(v) for k, v in values.items()}, settings.features), language="bash")
+    sent = forms.as_sent(values)
+    st.code(predict.curl_example(status.url, sent, settings.features), language="bash")
+    st.code(predict.cli_example(sent, settings.features), language="bash")
 
 # ---------------------------------------------------------------- the inference log
 st.subheader("Inference log")

@@ -3,24 +3,32 @@ import streamlit as st
 
 from core.charts import evaluation, scoring
 from core.charts.words import Words
-from core.config import Settings
 from core.data import preparation
 from core.errors import WorkbenchError
 from core.modeling import registry
 from core.scoring import adherence, local, spark
 from core.serving import server
 from ui import progress, session_keys
+from ui.dataset_picker import active_settings
 from ui.views import view_of
 
 st.set_page_config(page_title="Production · Kobe Workbench", layout="wide")
-settings = Settings.from_env()
+settings = registry.champion_settings(active_settings())  # the champion's feature set
 spec = settings.dataset
 words = Words.of(spec)
 col = spec.proba_column
 st.title("Production")
-st.caption(f"Apply the champion to the production batch ({spec.prod_title}, never seen in training), compare it "
-           "with the test set, and answer: is the model adherent to the production data?")
+if preparation.has_prod(settings):
+    st.caption(f"Apply the champion to the production batch ({spec.prod_title}, never seen in training), compare "
+               "it with the test set, and answer: is the model adherent to the production data?")
+else:
+    st.caption("Score the dataset's production batch with the champion and judge whether the model holds up.")
 
+if not preparation.has_prod(settings):
+    st.info(f"**{spec.title} has no production batch**: its definition sets no production {spec.rows_noun} apart, "
+            f"so there is nothing to score here. Upload a batch of {spec.rows_noun} on the **Drift** page instead: "
+            "it is scored by the champion and compared with the training data, with or without labels.")
+    st.stop()
 if not preparation.is_prepared(settings):
     st.info("No prepared data yet — prepare it on the Data page first.")
     st.stop()
@@ -36,7 +44,7 @@ def scored_batch(path: str, mtime: float):
 
 
 @st.cache_data(show_spinner="Scoring the test set with the same model version…")
-def test_reference(home: str, version: str):
+def test_reference(home: str, dataset: str, version: str):
     return local.test_predictions(settings, version)
 
 
@@ -87,7 +95,7 @@ if not settings.predictions_path.exists():
 scored = scored_batch(str(settings.predictions_path), settings.predictions_path.stat().st_mtime)
 version = local.scored_version(scored)
 try:
-    test = test_reference(str(settings.home), version)
+    test = test_reference(str(settings.home), spec.name, version)
 except WorkbenchError as err:
     st.error(str(err))
     st.stop()

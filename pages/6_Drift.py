@@ -5,7 +5,6 @@ import streamlit as st
 
 from core.charts import drift as drift_charts
 from core.charts.words import Words
-from core.config import Settings
 from core.data import batch_store, batches, preparation
 from core.errors import WorkbenchError
 from core.modeling import registry
@@ -13,9 +12,10 @@ from core.monitoring import check, drift_report, history, policy, retraining
 from core.monitoring.html import report_html
 from core.serving import inference_log
 from ui import progress, session_keys
+from ui.dataset_picker import active_settings
 
 st.set_page_config(page_title="Drift · Kobe Workbench", layout="wide")
-settings = Settings.from_env()
+settings = registry.champion_settings(active_settings())  # the champion's feature set
 spec = settings.dataset
 st.title("Drift")
 st.caption("Upload a production batch and learn in seconds whether the champion still holds, "

@@ -8,6 +8,7 @@ SERVE_LAST_ERROR = "serve_last_error"
 SERVE_THRESHOLD = "serve_threshold"
 SERVE_PICKER = "serve_picker"
 SERVE_PICKED = "serve_picked"
+SERVE_ALLOW_UNSEEN = "serve_allow_unseen"
 
 # Production page
 PRODUCTION_RESULT = "production_result"
@@ -26,3 +27,16 @@ TRAIN_ERROR = "train_error"
 # Compare page
 COMPARE_SELECTION = "compare_selection"
 COMPARE_THRESHOLD = "compare_threshold"
+
+# Dataset picker (sidebar, every page): the session's dataset, and its select box
+DATASET = "dataset"
+DATASET_CHOICE = "dataset_choice"
+# every key that survives a switch of dataset (the rest is the old dataset's state and is dropped)
+KEEP_ON_DATASET_SWITCH = (DATASET, DATASET_CHOICE)
+
+# Data page: adding a dataset
+ADD_INFERENCE = "add_inference"
+ADD_FILE_ID = "add_file_id"
+ADD_EDITOR = "add_editor"
+ADD_SAVED = "add_saved"
+ADD_ROUND = "add_round"  # how many datasets this session added: the uploader's key changes after each

@@ -5,7 +5,7 @@ own; these work on any dataset.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -13,35 +13,117 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.charts.words import Words
+from core.dataset import Feature
 
 POSITIVE, NEGATIVE = "#2E7D32", "#C62828"  # the two classes, in every chart
 COLORS = {"Dev": "#552583", "Prod": "#FDB927", "Correct": POSITIVE, "Incorrect": NEGATIVE}
 LAYOUT = dict(template="plotly_white", margin=dict(l=40, r=20, t=50, b=40))
+TOP_CATEGORIES = 12  # a categorical feature shows its most frequent values, the rest as "other"
+OTHER = "(other)"
+MISSING = "(missing)"
 
 
-def distributions(frames: Mapping[str, pd.DataFrame], features: Sequence[str]) -> go.Figure:
-    """Per-feature histograms (share of rows) of several frames overlaid, e.g. dev vs prod."""
+def distributions(frames: Mapping[str, pd.DataFrame], features: Sequence[Union[str, Feature]],
+                  top: int = TOP_CATEGORIES) -> go.Figure:
+    """Per-feature distributions (share of rows) of several frames overlaid, e.g. dev vs prod.
+
+    `features` are names or `Feature`s. A categorical feature (a `Feature` of kind "categorical",
+    or a name whose column holds text) is drawn as side-by-side bars of its `top` most frequent
+    values, the rest summed as "(other)" and gaps as "(missing)"; a `Feature` with listed values
+    (binary, or numbers such as a period) as bars of those values in their order, shown by their
+    labels; any other feature as a histogram (one bin per whole number when it holds few whole
+    numbers). Frames without a feature's column are skipped."""
     cols = 3
-    rows = int(np.ceil(len(features) / cols))
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(features),
-                        horizontal_spacing=0.07, vertical_spacing=0.16)
-    for i, feat in enumerate(features):
+    rows = max(1, int(np.ceil(len(features) / cols)))
+    names = [f.name if isinstance(f, Feature) else str(f) for f in features]
+    shown: set[str] = set()  # one legend entry per set
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names,
+                        horizontal_spacing=0.07, vertical_spacing=min(0.16, 0.6 / rows))
+    for i, (feat, name) in enumerate(zip(features, names)):
         r, c = i // cols + 1, i % cols + 1
-        lo = min(float(f[feat].min()) for f in frames.values())
-        hi = max(float(f[feat].max()) for f in frames.values())
-        discrete = all(np.allclose(f[feat], np.round(f[feat])) for f in frames.values()) and hi - lo <= 60
-        bins = dict(start=lo - 0.5, end=hi + 0.5, size=1) if discrete else dict(
-            start=lo, end=hi, size=(hi - lo) / 40 or 1)
-        for name, frame in frames.items():
-            fig.add_trace(go.Histogram(
-                x=frame[feat], name=name, legendgroup=name, showlegend=i == 0, xbins=bins,
-                histnorm="percent", opacity=0.6, marker_color=COLORS.get(name),
-                hovertemplate=f"{feat} %{{x}}<br>%{{y:.1f}} % of rows<extra>{name}</extra>",
-            ), row=r, col=c)
+        present = {k: f[name] for k, f in frames.items() if name in f.columns}
+        if isinstance(feat, Feature) and feat.kind != "categorical" and feat.values:
+            order = [feat.value_label(v) for v in feat.values]
+            traces = _category_bars(_labelled(present, feat), name, top, order=order)
+        elif (feat.kind == "categorical") if isinstance(feat, Feature) else _holds_text(present):
+            traces = _category_bars(present, name, top)
+        else:
+            traces = _histograms(present, name)
+        for trace in traces:
+            trace.update(showlegend=trace.name not in shown)
+            shown.add(trace.name)
+            fig.add_trace(trace, row=r, col=c)
         fig.update_yaxes(title_text="% of rows" if c == 1 else None, row=r, col=c)
     fig.update_layout(**LAYOUT, barmode="overlay", height=300 * rows,
                       title="Feature distributions (share of rows in each set)")
     return fig
+
+
+def _holds_text(columns: Mapping[str, pd.Series]) -> bool:
+    return any(not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)
+               for s in columns.values())
+
+
+def _labelled(columns: Mapping[str, pd.Series], feature: Feature) -> dict[str, pd.Series]:
+    """Each set's column of listed values as their labels (missing values stay missing)."""
+    out = {}
+    for set_name, s in columns.items():
+        labels = {v: feature.value_label(v) for v in pd.unique(s.dropna())}
+        out[set_name] = s.map(labels)
+    return out
+
+
+def category_shares(columns: Mapping[str, pd.Series], top: int = TOP_CATEGORIES,
+                    order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Share of rows (%) of each category per set: the `top` most frequent over all sets (by mean
+    share), or the categories of `order` in that order (those present, and any others after
+    them), then "(other)" and "(missing)" when present. Index: category; columns: the sets."""
+    shares = {}
+    for set_name, s in columns.items():
+        values = s.astype("string").fillna(MISSING)
+        shares[set_name] = values.value_counts(normalize=True) * 100 if len(values) else pd.Series(dtype="float64")
+    table = pd.DataFrame(shares).fillna(0.0)
+    if table.empty:
+        return table
+    ranked = table.drop(index=[MISSING], errors="ignore").mean(axis=1).sort_values(ascending=False)
+    if order is not None:
+        listed = [c for c in dict.fromkeys(order) if c in ranked.index]
+        keep = listed + [c for c in ranked.index if c not in listed]
+    else:
+        keep = list(ranked.index[:top])
+    out = table.loc[keep]
+    rest = table.drop(index=[*keep, MISSING], errors="ignore")
+    if len(rest):
+        out.loc[OTHER] = rest.sum()
+    if MISSING in table.index:
+        out.loc[MISSING] = table.loc[MISSING]
+    return out
+
+
+def _category_bars(columns: Mapping[str, pd.Series], name: str, top: int,
+                   order: Sequence[str] | None = None) -> list[go.Bar]:
+    """One bar trace per set, side by side (the figure overlays traces: each set gets its own slot)."""
+    table = category_shares(columns, top, order)
+    width = 0.8 / max(1, len(table.columns))
+    return [go.Bar(x=[str(v) for v in table.index], y=table[set_name], name=set_name, legendgroup=set_name,
+                   width=width, offset=-0.4 + i * width, opacity=0.85, marker_color=COLORS.get(set_name),
+                   hovertemplate=f"{name} = %{{x}}<br>%{{y:.1f}} % of rows<extra>{set_name}</extra>")
+            for i, set_name in enumerate(table.columns)]
+
+
+def _histograms(columns: Mapping[str, pd.Series], name: str) -> list[go.Histogram]:
+    values = {k: pd.to_numeric(s, errors="coerce").dropna() for k, s in columns.items()}
+    filled = [v for v in values.values() if len(v)]
+    if not filled:
+        return []
+    lo = min(float(v.min()) for v in filled)
+    hi = max(float(v.max()) for v in filled)
+    discrete = all(np.allclose(v, np.round(v)) for v in filled) and hi - lo <= 60
+    bins = dict(start=lo - 0.5, end=hi + 0.5, size=1) if discrete else dict(start=lo, end=hi, size=(hi - lo) / 40 or 1)
+    return [go.Histogram(x=v, name=set_name, legendgroup=set_name, xbins=bins, histnorm="percent", opacity=0.6,
+                         marker_color=COLORS.get(set_name),
+                         hovertemplate=f"{name} %{{x}}<br>%{{y:.1f}} % of rows<extra>{set_name}</extra>")
+            for set_name, v in values.items()]
 
 
 def class_balance(positive_rate: Mapping[str, float], rows: Mapping[str, int], words: Words = Words()) -> go.Figure:

@@ -76,10 +76,11 @@ def adherence(
     test_pred = float((test[col] >= threshold).mean())
     prod_pred = float((proba >= threshold).mean()) if len(proba) else 0.0
     actual = float(labelled[target].mean()) if len(labelled) else None
-    ranges = profile.training_ranges(train, features)
-    oor = profile.share_out_of_range(scored, ranges)
+    categorical = spec.categorical_features
+    ranges = profile.training_ranges(train, features, categorical)
+    oor = profile.share_out_of_range(scored, ranges, profile.training_categories(train, categorical))
     shifted = {}
-    for f in features:
+    for f in ranges:  # the typical value of a number; categories are judged by their unseen share
         std = float(train[f].std()) or 1.0
         t_med, p_med = float(train[f].median()), float(scored[f].median())
         if abs(p_med - t_med) / std > 0.5:
@@ -116,6 +117,7 @@ def adherence(
     outside = sorted(((f, sh) for f, sh in oor.items() if sh > 0.0), key=lambda kv: -kv[1])
     if outside:
         parts = [f"`{f}` lies outside the training range [{ranges[f][0]:g}, {ranges[f][1]:g}] for {sh:.1%} of rows"
+                 if f in ranges else f"`{f}` takes categories never seen in training in {sh:.1%} of rows"
                  for f, sh in outside]
         reasons.append("In production, " + _join(parts) + ".")
     if shifted:

@@ -193,3 +193,30 @@ def test_the_categories_of_a_discrete_feature_keep_their_values() -> None:
     ref = reference.column_reference(np.array([0.5, 1.5, 1.5, 2.0]), "discrete")
     f = statistics.column_drift("dose", ref, np.array([0.5, 1.5, 2.0]), DriftThresholds())
     assert list(drift.distribution(f).data[0].x) == ["0.5", "1.5", "2"]
+
+
+def test_categorical_distributions_are_bars_of_the_top_values() -> None:
+    from core.dataset import Feature
+
+    dev = pd.DataFrame({"plan": ["a"] * 50 + ["b"] * 30 + ["c"] * 15 + ["d"] * 5, "usage": np.arange(100.0)})
+    prod = pd.DataFrame({"plan": ["b"] * 60 + ["e"] * 30 + [None] * 10, "usage": np.arange(100.0) + 50})
+    plan = Feature(name="plan", kind="categorical", values=("a", "b", "c", "d"))
+    fig = data.distributions({"Dev": dev, "Prod": prod}, [plan, "usage"], top=2)
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [t.name for t in bars] == ["Dev", "Prod"]
+    assert list(bars[0].x) == ["b", "a", "(other)", "(missing)"]  # top 2 by mean share, then the rest
+    assert list(bars[0].y) == pytest.approx([30.0, 50.0, 20.0, 0.0])
+    assert list(bars[1].y) == pytest.approx([60.0, 0.0, 30.0, 10.0])
+    assert [t.type for t in fig.data if t.type != "bar"] == ["histogram", "histogram"]
+    assert sum(bool(t.showlegend) for t in fig.data) == 2  # one legend entry per set
+    assert bars[0].offset < bars[1].offset  # side by side, not on top of each other
+    # listed numbers (a binary feature) are bars of their labels, in the definition's order
+    flag = Feature(name="premium", kind="binary", values=(0.0, 1.0), value_labels={"0": "Basic", "1": "Premium"})
+    frames = {"Dev": pd.DataFrame({"premium": [1.0, 0.0, 0.0, 0.0]}), "Prod": pd.DataFrame({"premium": [1.0, 1.0]})}
+    binary = data.distributions(frames, [flag])
+    assert [list(t.x) for t in binary.data] == [["Basic", "Premium"], ["Basic", "Premium"]]
+    assert list(binary.data[1].y) == pytest.approx([0.0, 100.0])
+    # a text column given by name is drawn as bars too; a set lacking the column is skipped
+    by_name = data.distributions({"Dev": dev, "Prod": prod.drop(columns="plan")}, ["plan"])
+    assert [t.type for t in by_name.data] == ["bar"]
+    assert_not_kobe(fig)

@@ -1,0 +1,243 @@
+"""The dataset picker, the Data page on the analyst's own dataset, adding one, and the Serve form's
+widgets per feature kind (AppTest)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import catalog
+from core.config import Settings
+from core.data import dataset_store, preparation
+from ui import session_keys
+
+NAME = "churn"  # the user dataset of these tests (not Kobe)
+
+
+def churn_frame(n: int = 300, seed: int = 3) -> pd.DataFrame:
+    """A small churn table: an identifier, a categorical plan, a binary flag, a number, a yes/no target."""
+    rng = np.random.default_rng(seed)
+    plan = rng.choice(["basic", "plus", "pro"], n, p=[0.5, 0.3, 0.2])
+    premium = (rng.random(n) < 0.4).astype("int64")
+    usage = rng.normal(40.0, 12.0, n).round(1).clip(0, None)
+    logit = -0.05 * (usage - 40.0) - 0.8 * premium + np.where(plan == "basic", 0.7, -0.3)
+    churned = np.where(rng.random(n) < 1.0 / (1.0 + np.exp(-logit)), "yes", "no")
+    return pd.DataFrame({"customer_id": np.arange(1000, 1000 + n), "plan": plan, "premium": premium,
+                         "usage": usage, "churned": churned})
+
+
+def user_settings(home: Path, name: str = NAME) -> Settings:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "WORKBENCH_DATASET")}
+    env["WORKBENCH_HOME"] = str(home)
+    return Settings.from_env(env, dataset=catalog.find(name, [catalog.user_dir(home)]))
+
+
+@pytest.fixture
+def user_home(tmp_path: Path) -> Path:
+    """A home holding one user dataset ("churn", no production batch), not prepared."""
+    dataset_store.add(tmp_path, churn_frame(), NAME, "churned")
+    return tmp_path
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch):
+    """run(page, home, state=None) -> AppTest after one run with WORKBENCH_HOME=home."""
+
+    def go(page: str, home: Path, state: dict | None = None) -> AppTest:
+        monkeypatch.setenv("WORKBENCH_HOME", str(home))
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        monkeypatch.delenv("WORKBENCH_DATASET", raising=False)
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / page), default_timeout=120)
+        for key, value in (state or {}).items():
+            at.session_state[key] = value
+        return at.run()
+
+    return go
+
+
+def picker(at: AppTest):
+    return at.sidebar.selectbox(key=session_keys.DATASET_CHOICE)
+
+
+# --------------------------------------------------------------------------- the picker
+def test_the_picker_lists_builtin_and_user_datasets(run, user_home: Path) -> None:
+    at = run("app.py", user_home)
+    assert not at.exception
+    box = picker(at)
+    assert box.label == "Dataset"
+    assert "Kobe Bryant shots (kobe)" in box.options and "Churn (churn)" in box.options
+    assert box.value == "kobe"  # no active dataset: the default
+    assert at.title[0].value == "Kobe Workbench"  # the product name stays
+
+
+def test_the_default_is_the_homes_active_dataset(run, user_home: Path) -> None:
+    catalog.set_active(user_home, NAME)
+    at = run("app.py", user_home)
+    assert not at.exception
+    assert picker(at).value == NAME
+    assert "Churn" in at.caption[0].value
+
+
+def test_switching_changes_the_data_page_and_drops_the_old_state(run, user_home: Path) -> None:
+    preparation.prepare(user_settings(user_home))
+    kobe_summary = {"rows": 20285, "train_rows": 16228, "test_rows": 4057, "prod_rows": 5412, "seconds": 1.0,
+                    "mlflow_run_id": "kobe-run"}
+    at = run("pages/1_Data.py", user_home, state={session_keys.PREP_SUMMARY: kobe_summary})
+    assert not at.exception
+    assert at.title[0].value == "Data: Kobe Bryant shots"
+    assert "No prepared data yet" in at.info[0].value  # Kobe is not prepared in this home
+    picker(at).set_value(NAME).run()
+    assert not at.exception
+    assert at.title[0].value == "Data: Churn"
+    assert session_keys.PREP_SUMMARY not in at.session_state  # Kobe's summary is not shown beside churn
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Labelled dev rows"] == "300"
+    assert metrics["Prod rows (labelled)"] == "none"
+    assert "no production batch" in at.main.caption[0].value
+    # back to Kobe: its own (empty) state, nothing of churn's
+    picker(at).set_value("kobe").run()
+    assert not at.exception
+    assert at.title[0].value == "Data: Kobe Bryant shots" and not at.metric
+
+
+def test_two_sessions_keep_their_own_dataset(run, user_home: Path) -> None:
+    first = run("app.py", user_home)
+    picker(first).set_value(NAME).run()
+    second = run("app.py", user_home)
+    assert picker(first).value == NAME and picker(second).value == "kobe"
+
+
+def test_production_page_without_a_production_batch_points_to_drift(run, user_home: Path) -> None:
+    at = run("pages/5_Production.py", user_home, state={session_keys.DATASET: NAME})
+    assert not at.exception
+    assert "has no production batch" in at.info[0].value and "Drift" in at.info[0].value
+
+
+# --------------------------------------------------------------------------- adding a dataset
+def upload_churn(at: AppTest, frame: pd.DataFrame | None = None) -> AppTest:
+    data = (churn_frame() if frame is None else frame).to_csv(index=False).encode()
+    at.file_uploader[0].set_value(("customers.csv", data, "text/csv")).run()
+    return at
+
+
+def test_add_a_dataset_infers_edits_and_saves_it(run, tmp_path: Path) -> None:
+    at = upload_churn(run("pages/1_Data.py", tmp_path))
+    assert not at.exception
+    assert "customers.csv: 300 rows, 5 columns" in " ".join(c.value for c in at.caption)
+    infer_button = next(b for b in at.button if b.label == "Infer definition")
+    assert infer_button.disabled  # no name, no target yet
+    at.text_input[0].input("my-churn")
+    target = next(s for s in at.selectbox if s.label.startswith("Target"))
+    target.set_value("churned").run()
+    next(b for b in at.button if b.label == "Infer definition").click().run()
+    assert not at.exception
+    assert "Positive class: 'yes'" in at.info[0].value and "--positive" not in at.info[0].value
+    editor = at.data_editor[0].value
+    assert editor["column"].tolist() == ["plan", "premium", "usage"]
+    assert editor.set_index("column")["kind"].to_dict() == {"plan": "categorical", "premium": "binary",
+                                                          "usage": "numeric"}
+    left_out = at.dataframe[-1].value
+    assert left_out["column"].tolist() == ["customer_id"] and "identifier" in left_out["reason"].iloc[0]
+    # the analyst leaves `usage` out and saves
+    at.session_state[session_keys.ADD_EDITOR] = {"edited_rows": {2: {"include": False}}, "added_rows": [],
+                                                 "deleted_rows": []}
+    next(b for b in at.button if b.label == "Save dataset").click().run()
+    assert not at.exception
+    assert not at.error, at.error[0].value
+    assert "Saved my-churn: 300 rows, 2 features" in at.success[0].value
+    assert picker(at).value == "my-churn" and at.title[0].value == "Data: My churn"
+    spec = catalog.find("my-churn", [catalog.user_dir(tmp_path)])
+    assert spec.features == ("plan", "premium") and spec.target.positive == "yes"
+    assert spec.feature("plan").values == ("basic", "plus", "pro")
+
+
+def test_a_bad_production_query_is_refused_and_nothing_is_saved(run, tmp_path: Path) -> None:
+    at = upload_churn(run("pages/1_Data.py", tmp_path))
+    at.text_input[0].input("churn2")
+    next(s for s in at.selectbox if s.label.startswith("Target")).set_value("churned")
+    next(t for t in at.text_input if t.label.startswith("Production rows")).input("no_such_column > 3").run()
+    next(b for b in at.button if b.label == "Infer definition").click().run()
+    assert not at.exception
+    assert "cannot be applied" in at.error[0].value
+    assert not at.data_editor and not catalog.user_dir(tmp_path).joinpath("churn2").exists()
+
+
+def test_an_edit_that_breaks_the_definition_is_refused(run, tmp_path: Path) -> None:
+    at = upload_churn(run("pages/1_Data.py", tmp_path))
+    at.text_input[0].input("churn3")
+    next(s for s in at.selectbox if s.label.startswith("Target")).set_value("churned").run()
+    next(b for b in at.button if b.label == "Infer definition").click().run()
+    at.session_state[session_keys.ADD_EDITOR] = {"edited_rows": {0: {"kind": "binary"}}, "added_rows": [],
+                                                 "deleted_rows": []}  # plan holds three text values
+    next(b for b in at.button if b.label == "Save dataset").click().run()
+    assert not at.exception
+    assert "plan" in at.error[0].value and "not numbers" in at.error[0].value
+    assert not catalog.user_dir(tmp_path).joinpath("churn3").exists()
+    assert picker(at).value == "kobe"
+
+
+# --------------------------------------------------------------------------- the Serve form's widgets
+def _form_script(spec_name: str, home: str) -> None:
+    import streamlit as st
+
+    from core import catalog as cat
+    from ui import forms
+
+    spec = cat.find(spec_name, [cat.user_dir(home)])
+    typical = {"plan": "plus", "premium": 0.0, "usage": 40.0}
+    values = {f.name: forms.feature_input(f, typical[f.name], {"usage": (0.0, 90.0)}) for f in spec.features_spec}
+    st.json(values)
+
+
+def test_the_form_draws_a_select_box_for_a_category_and_a_toggle_for_a_binary_feature(user_home: Path) -> None:
+    at = AppTest.from_function(_form_script, args=(NAME, str(user_home))).run()
+    assert not at.exception
+    plan = at.selectbox(key="serve_plan")
+    assert plan.options == ["basic", "plus", "pro"] and plan.value == "plus"
+    premium = at.toggle(key="serve_premium")
+    assert premium.value is False and premium.label.startswith("Premium")
+    usage = at.number_input(key="serve_usage")
+    assert usage.value == 40.0 and usage.min == 0.0
+    premium.set_value(True).run()
+    assert not at.exception
+    assert json.loads(at.json[0].value) == {"plan": "plus", "premium": 1.0, "usage": 40.0}  # numbers, not bools
+    # a category typed in the box (AppTest cannot type into it: the value is preset instead)
+    typed = AppTest.from_function(_form_script, args=(NAME, str(user_home)))
+    typed.session_state["serve_plan"] = "enterprise"
+    typed.run()
+    assert not typed.exception
+    assert json.loads(typed.json[0].value)["plan"] == "enterprise"
+    assert any("'enterprise' (unseen in training)" in c.value for c in typed.caption)
+
+
+@pytest.fixture(scope="module")
+def trained_user_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home whose user dataset "churn" is prepared and has a champion (a quick real training)."""
+    from core.modeling import training
+
+    home = tmp_path_factory.mktemp("churn-trained")
+    dataset_store.add(home, churn_frame(), NAME, "churned")
+    s = user_settings(home)
+    preparation.prepare(s)
+    training.train(s, models=[], n_iter=1, folds=2)
+    return home
+
+
+def test_the_serve_page_on_a_dataset_with_categories(run, trained_user_home: Path) -> None:
+    at = run("pages/4_Serve.py", trained_user_home, state={session_keys.DATASET: NAME})
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Server"] == "down"
+    plan = at.selectbox(key="serve_plan")
+    assert plan.options == ["basic", "plus", "pro"] and plan.label == "Plan"
+    assert at.toggle(key="serve_premium").label == "Premium = 1"
+    assert at.checkbox(key=session_keys.SERVE_ALLOW_UNSEEN).label == "Allow unseen categories"
+    assert "P(yes)" in at.slider(key=session_keys.SERVE_THRESHOLD).label
+    assert '"plan"' in at.code[0].value  # the curl example sends the category as text
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception
+    assert "The model server is down" in at.error[0].value

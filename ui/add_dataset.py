@@ -1,0 +1,155 @@
+"""The Data page's "Add a dataset" panel: upload a table, infer its definition, edit it, save it.
+
+The work is core's: `dataset_store.read_table` reads the file, `infer.infer` proposes the
+definition, `definition_edit` turns it into an editable table and back, `dataset_store.add`
+saves it. Once saved, the new dataset becomes this session's (`dataset_picker.use_dataset`).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.config import Settings
+from core.data import dataset_store, definition_edit, infer
+from core.dataset import KINDS, DatasetError
+from ui import session_keys
+from ui.dataset_picker import use_dataset
+
+UPLOAD_KEY = "add_upload"
+
+
+@st.cache_data(show_spinner="Reading the file…", max_entries=4)
+def _table(file_id: str, file_name: str, _file: Any) -> pd.DataFrame:
+    # keyed by the upload's id (the file itself is not hashed)
+    return dataset_store.read_table(_file, name=file_name)
+
+
+def in_progress() -> bool:
+    """True while this session is reviewing a proposed definition or has just saved one (the
+    panel is then drawn open)."""
+    return session_keys.ADD_INFERENCE in st.session_state or session_keys.ADD_SAVED in st.session_state
+
+
+def panel(settings: Settings) -> None:
+    """Draw the panel (inside the caller's expander)."""
+    saved = st.session_state.pop(session_keys.ADD_SAVED, None)
+    if saved:
+        st.success(saved)
+    st.caption("Bring your own binary-classification table: the workbench proposes a definition (the target "
+               "and its positive class, each feature's kind and domain, the columns it leaves out and why); "
+               "check and edit it, then save. The file and its definition are kept under "
+               f"`{settings.home / 'data' / 'datasets'}`.")
+    # a new uploader after each save (the browser would otherwise keep showing the saved file)
+    uploaded = st.file_uploader("Table (CSV or parquet)", type=["csv", "parquet"],
+                                key=f"{UPLOAD_KEY}_{st.session_state.get(session_keys.ADD_ROUND, 0)}")
+    if uploaded is None:
+        st.session_state.pop(session_keys.ADD_INFERENCE, None)
+        return
+    try:
+        frame = _table(uploaded.file_id, uploaded.name, uploaded)
+    except DatasetError as err:
+        st.error(str(err))
+        return
+    st.caption(f"{uploaded.name}: {len(frame):,} rows, {frame.shape[1]} columns.")
+
+    left, right = st.columns(2)
+    name = left.text_input("Name", placeholder="e.g. churn-2024",
+                           help="Lower-case letters, digits, '-' or '_'. It names the dataset's folder, its MLflow "
+                                "experiment and its model.").strip()
+    target = right.selectbox("Target: the column to predict", list(frame.columns), index=None,
+                             placeholder="Choose the column to predict",
+                             help="A column with two classes (e.g. 0/1, yes/no); rows where it is empty are kept as "
+                                  "unlabelled.")
+    positive = left.text_input("Positive class (optional)", placeholder="default: the minority class",
+                               help="The target value the model gives the probability of.").strip()
+    prod_where = right.text_input("Production rows (optional pandas query)", placeholder="e.g. year >= 2024",
+                                  help="Rows matching the query are set apart as the production batch, the others "
+                                       "are the dev data. Leave empty for no production batch.").strip()
+    params = {"file_id": uploaded.file_id, "name": name, "target": target, "positive": positive or None,
+              "prod_where": prod_where or None}
+
+    if st.button("Infer definition", type="primary", disabled=not (name and target),
+                 help=None if name and target else "Give a name and choose the target first."):
+        try:
+            found = infer.infer(frame, name, target, positive=params["positive"], prod_where=params["prod_where"])
+        except DatasetError as err:
+            st.session_state.pop(session_keys.ADD_INFERENCE, None)
+            st.error(str(err))
+            return
+        st.session_state[session_keys.ADD_INFERENCE] = {"params": params, "inference": found}
+        st.session_state.pop(session_keys.ADD_EDITOR, None)  # a fresh table for a fresh inference
+
+    state = st.session_state.get(session_keys.ADD_INFERENCE)
+    if state is None or state["params"]["file_id"] != uploaded.file_id:
+        st.session_state.pop(session_keys.ADD_INFERENCE, None)
+        return
+    _review(settings, frame, state["params"], state["inference"], stale=state["params"] != params)
+
+
+def _review(settings: Settings, frame: pd.DataFrame, params: dict, found: infer.Inference, stale: bool) -> None:
+    """The proposed definition: counts, positive class, the editable feature table, the columns
+    left out, and the Save button."""
+    st.markdown(f"**Proposed definition of `{found.name}`**")
+    st.info(found.positive_note[:1].upper() + found.positive_note[1:].replace("use --positive to choose",
+                                                                              "set Positive class to choose") + ".")
+    c = st.columns(4)
+    c[0].metric("Rows", f"{found.rows:,}")
+    c[1].metric("Labelled", f"{found.labelled_rows:,}")
+    c[2].metric("Unlabelled", f"{found.unlabelled_rows:,}", help="Rows without a target value: kept out of training.")
+    c[3].metric("Production rows", "none" if found.prod_rows is None else f"{found.prod_rows:,}",
+                help="Set apart by the production query" if found.prod_rows is not None else
+                     "No production query: every labelled row is dev data.")
+    for warning in found.warnings:
+        st.warning(warning)
+
+    st.markdown("Features: untick **include** to leave one out, change a **kind**, allow missing values, "
+                "or bound a numeric feature's range (**min** and **max** apply to numeric features only; "
+                "an empty cell is no bound).")
+    edited = st.data_editor(
+        pd.DataFrame(definition_edit.edit_table(found.definition), columns=list(definition_edit.COLUMNS)),
+        key=session_keys.ADD_EDITOR, hide_index=True, width="stretch", num_rows="fixed",
+        disabled=["column", "values"],
+        column_config={
+            "column": st.column_config.TextColumn("column"),
+            "include": st.column_config.CheckboxColumn("include", help="Use this column as a model input."),
+            "kind": st.column_config.SelectboxColumn("kind", options=list(KINDS), required=True,
+                                                     help="numeric: a number in a range; binary: one of two "
+                                                          "numbers; categorical: one of the categories seen."),
+            "nullable": st.column_config.CheckboxColumn("may be missing",
+                                                        help="Keep rows where it is empty (the model imputes it); "
+                                                             "otherwise such rows are dropped."),
+            "min": st.column_config.NumberColumn("min", help="Numeric features: the smallest allowed value "
+                                                             "(empty: unbounded)."),
+            "max": st.column_config.NumberColumn("max", help="Numeric features: the largest allowed value "
+                                                             "(empty: unbounded)."),
+            "values": st.column_config.TextColumn("allowed values"),
+        })
+    excluded = [e for e in found.excluded if e["column"] != params["target"]]
+    if excluded:
+        st.markdown(f"**Left out** ({len(excluded)} column{'s' if len(excluded) != 1 else ''})")
+        st.dataframe(pd.DataFrame(excluded, columns=["column", "reason"]), hide_index=True, width="stretch")
+
+    if stale:
+        st.warning("The name, target, positive class or production query changed since this definition was "
+                   "inferred: click **Infer definition** again before saving.")
+    replace = st.checkbox(f"Replace the dataset {found.name!r} if it already exists",
+                          help="Its table, definition and prepared data are replaced; MLflow runs and models stay.")
+    if st.button("Save dataset", type="primary", disabled=stale):
+        try:
+            definition = definition_edit.apply_edits(found.definition, edited, frame)
+            result = dataset_store.add(settings.home, frame, params["name"], params["target"],
+                                       positive=params["positive"], prod_where=params["prod_where"],
+                                       definition=definition, replace=replace)
+        except DatasetError as err:
+            st.error(str(err))
+            return
+        round_ = st.session_state.get(session_keys.ADD_ROUND, 0)
+        use_dataset(result.name)
+        st.session_state[session_keys.ADD_ROUND] = round_ + 1
+        st.session_state[session_keys.ADD_SAVED] = (
+            f"Saved {result.name}: {result.rows:,} rows, {len(result.features)} features"
+            + (f", {result.prod_rows:,} production rows" if result.prod_rows is not None else "")
+            + ". It is now this session's dataset: click **Prepare data** to split it and log it to MLflow.")
+        st.rerun()
