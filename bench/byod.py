@@ -87,7 +87,8 @@ final = exp.finalize_model(best)
 x = df.drop(columns=["target"]).head(5)
 with mlflow.start_run(run_name="baseline"):
     info = mlflow.sklearn.log_model(final, name="model", signature=infer_signature(x, final.predict_proba(x)),
-                                    input_example=x, registered_model_name="baseline-model")
+                                    input_example=x, registered_model_name="baseline-model",
+                                    serialization_format="cloudpickle")
 print(exp.pull().iloc[0].to_json())
 '''
 

@@ -34,6 +34,9 @@ ALWAYS: tuple[str, ...] = ("lr", "dt")  # the course's pair
 DEFAULT_MODELS: tuple[str, ...] = ("lr", "dt", "lightgbm")
 DEFAULT_FOLDS = 3
 DEFAULT_N_ITER = 4
+# hyper-parameters are tuned by CV on at most this many training rows (a stratified sample),
+# the chosen candidate refit on all of them (core.modeling.training.tuning_sample)
+TUNE_MAX_ROWS = 20_000
 # criterion -> True when larger is better
 CRITERIA: Mapping[str, bool] = {"log_loss": False, "brier": False, "roc_auc": True, "f1": True, "accuracy": True}
 

@@ -12,7 +12,7 @@ safe skops format:
 - a categorical feature with more categories: scikit-learn's `TargetEncoder` (cross-fitted mean
   of the target per category, shrunk towards the overall mean; an unseen category gets the
   overall mean);
-- missing categories become their own category ("(missing)") before encoding.
+- a missing category is a category of its own (its own integer code) before encoding.
 
 A dataset of numbers only keeps the pipeline it always had (a StandardScaler step named
 "normalize"), which the served model's fast path computes in numpy.
@@ -25,7 +25,7 @@ import numpy as np
 
 ONE_HOT_MAX = 25  # PyCaret's own default limit for one-hot encoding (max_encoding_ohe)
 MIN_FREQUENCY = 10  # categories seen in fewer training rows share the "infrequent" column
-MISSING = "(missing)"  # the category a missing text value becomes
+MISSING_CODE, UNSEEN_CODE = -2, -1  # the integer codes of a missing and of an unseen category
 
 
 def preprocessor(spec: Any, seed: int) -> list[tuple[str, Any]]:
@@ -47,13 +47,13 @@ def preprocessor(spec: Any, seed: int) -> list[tuple[str, Any]]:
         return [*steps, ("normalize", StandardScaler())]
 
     def coded(names: list[str]) -> list[tuple[str, Any]]:
-        """Text to integer codes first: the definition's categories (and MISSING) in order, an
-        unseen category -1. The encoders after it then count integers with numpy, not Python
-        objects (scikit-learn's object path cost ~1 s per fit on 100,000 rows, dozens of fits
-        per training)."""
-        known = [[*[str(v) for v in by_name[n].values if str(v) != MISSING], MISSING] for n in names]
-        return [("impute", SimpleImputer(strategy="constant", fill_value=MISSING)),
-                ("codes", OrdinalEncoder(categories=known, handle_unknown="use_encoded_value", unknown_value=-1,
+        """Text to integer codes first: the definition's categories in order, a missing value
+        MISSING_CODE, an unseen category UNSEEN_CODE. The encoders after it then count integers
+        with numpy, not Python objects (scikit-learn's object path cost ~1 s per fit on 100,000
+        rows, dozens of fits per training); and no imputer pass over the text is needed."""
+        known = [np.array([*[str(v) for v in by_name[n].values], np.nan], dtype=object) for n in names]
+        return [("codes", OrdinalEncoder(categories=known, handle_unknown="use_encoded_value", unknown_value=UNSEEN_CODE,
+                                         encoded_missing_value=MISSING_CODE,
                                          dtype=np.int64))]
 
     parts: list[tuple[str, Any, list[str]]] = []

@@ -186,6 +186,17 @@ def compile_proba(model: Any, threads: int | None = None) -> Transform | None:
     return proba
 
 
+def _missing_as_nan(data: Any) -> Any:
+    """Text columns with None (what a JSON null becomes) as NaN, the missing value the pipeline's
+    category coder knows; anything else unchanged."""
+    if not hasattr(data, "columns"):
+        return data
+    text = [c for c in data.columns if data[c].dtype == object and data[c].isna().any()]
+    if not text:
+        return data
+    return data.assign(**{c: data[c].where(data[c].notna(), np.nan) for c in text})
+
+
 class ServedModel:
     """The pyfunc wrapper MLflow serves: `predict_proba` on a DataFrame, fast when it can be."""
 
@@ -263,7 +274,7 @@ class ServedModel:
             return self.fast(checked)  # valid rows are finite: the fast path takes them as they are
         x = self._rows(data)
         if x is None:
-            return self.sklearn_model.predict_proba(data)
+            return self.sklearn_model.predict_proba(_missing_as_nan(data))
         return self.fast(x)
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> np.ndarray:
