@@ -38,7 +38,7 @@ def cli(home: Path, *args: str) -> dict:
 
 def row(name: str, home: Path, seconds: float, trained: dict, added: dict | None) -> str:
     champ = trained["champion"]
-    kinds = added["kinds"] if added else {}
+    kinds = added["features"] if added else {}
     n_cat = sum(1 for k in kinds.values() if k == "categorical")
     feats = len(trained.get("features", [])) or len(kinds)
     return (f"| {name} | {feats} ({n_cat} categorical) | {champ['name']} v{champ['version']} | "

@@ -24,9 +24,9 @@ with st.expander("Add a dataset: your own CSV or parquet file", expanded=add_dat
 
 with st.container(border=True):
     left, right = st.columns([3, 1])
-    left.markdown(f"**Prepare data** (PreparacaoDados): keep the {len(spec.features)} features and the label "
-                  f"`{spec.target.column}`, drop rows with "
-                  f"missing values, stratified split with test share {settings.test_size:.0%} and seed "
+    left.markdown(f"**Prepare data** (PreparacaoDados): keep the {len(spec.model_columns)} features and the label "
+                  f"`{spec.target.column}`, drop unlabelled rows and rows missing a feature that may not be "
+                  f"missing, stratified split with test share {settings.test_size:.0%} and seed "
                   f"{settings.seed}, log the run to MLflow.")
     if right.button("Prepare data", type="primary", width="stretch"):
         summary = progress.run_with_progress(lambda on_progress: preparation.prepare(settings, on_progress=on_progress))

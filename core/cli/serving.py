@@ -97,8 +97,10 @@ def cmd_predict(args: argparse.Namespace, settings: Settings, on_progress: Progr
                          f"'{json.dumps(spec.example_row())}' or --input @FILE.json (the deprecated "
                          f"`--json '{{...}}'` also works)")
     row = predict.load_row(text, option, spec.example_row())
-    spec.rules.validate_row(row, what=spec.row_noun)  # InvalidInputError before the address is looked up
-    pred = predict.predict_one(settings, row, url=args.url, threshold=args.threshold, log_source="cli")
+    # InvalidInputError before the address is looked up
+    spec.rules.validate_row(row, what=spec.row_noun, allow_unseen=args.allow_unseen)
+    pred = predict.predict_one(settings, row, url=args.url, threshold=args.threshold, log_source="cli",
+                               allow_unseen=args.allow_unseen)
     # the probability under the dataset's own name (e.g. "proba_made") and a neutral one
     return {spec.proba_column: pred.proba, "proba": pred.proba, "label": pred.label,
             "model_version": pred.model_version, "latency_ms": pred.latency_ms}
@@ -118,4 +120,6 @@ def add_predict(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
                    help="server address, http(s)://host[:port] (default: the managed server)")
     p.add_argument("--threshold", type=options.threshold, default=None,
                    help=f"class threshold on {spec.proba_label}, strictly between 0 and 1 (default 0.5)")
+    p.add_argument("--allow-unseen", action="store_true",
+                   help="score a category never seen in training as an unknown category instead of refusing it")
     p.set_defaults(func=cmd_predict)
