@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core import catalog  # noqa: E402
 CASES = [
     ("titanic", ("carData", "TitanicSurvival"), "survived", 'passengerClass == "3rd"'),
     ("default", ("ISLR", "Default"), "default", None),
@@ -68,7 +71,9 @@ def main() -> None:
         cli(home, "prepare")
         for feature_set in ("default", "extended"):
             trained = cli(home, "train", "--feature-set", feature_set)
-            print(row(f"kobe ({feature_set})", home, time.perf_counter() - t0, trained, None), flush=True)
+            spec = catalog.find("kobe").with_feature_set(feature_set)
+            kinds = {"features": {f.name: f.kind for f in spec.features_spec}}
+            print(row(f"kobe ({feature_set})", home, time.perf_counter() - t0, trained, kinds), flush=True)
             t0 = time.perf_counter()
     print(f"load average after: {os.getloadavg()}")
 
