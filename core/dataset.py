@@ -207,6 +207,14 @@ class DatasetSpec:
         names = self.feature_sets.get(name) or tuple(every)
         return dataclasses.replace(self, features_spec=tuple(every[n] for n in names), feature_set=name)
 
+    def feature_set_for(self, columns: Any) -> str | None:
+        """The feature set whose features are exactly `columns` (any order), or None."""
+        given = set(columns)
+        for name in self.feature_set_names:
+            if set(self.with_feature_set(name).features) == given:
+                return name
+        return None
+
     @property
     def model_columns(self) -> tuple[str, ...]:
         """Every feature of every set, in definition order (what preparation keeps)."""

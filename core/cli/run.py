@@ -59,7 +59,8 @@ def _settings(argv: list[str]) -> Settings:
 
 
 # commands that feed the champion: they see the dataset through the champion's feature set
-CHAMPION_COMMANDS = ("cmd_apply", "cmd_drift", "cmd_retrain", "cmd_serve", "cmd_predict")
+# (`predict` picks the set its row gives, core/cli/serving.py)
+CHAMPION_COMMANDS = ("cmd_apply", "cmd_drift", "cmd_retrain", "cmd_serve")
 
 
 def _parse(argv: list[str]) -> tuple[argparse.Namespace, Settings]:

@@ -97,6 +97,8 @@ def cmd_predict(args: argparse.Namespace, settings: Settings, on_progress: Progr
                          f"'{json.dumps(spec.example_row())}' or --input @FILE.json (the deprecated "
                          f"`--json '{{...}}'` also works)")
     row = predict.load_row(text, option, spec.example_row())
+    settings = _row_settings(settings, row)
+    spec = settings.dataset
     # InvalidInputError before the address is looked up
     spec.rules.validate_row(row, what=spec.row_noun, allow_unseen=args.allow_unseen)
     pred = predict.predict_one(settings, row, url=args.url, threshold=args.threshold, log_source="cli",
@@ -104,6 +106,19 @@ def cmd_predict(args: argparse.Namespace, settings: Settings, on_progress: Progr
     # the probability under the dataset's own name (e.g. "proba_made") and a neutral one
     return {spec.proba_column: pred.proba, "proba": pred.proba, "label": pred.label,
             "model_version": pred.model_version, "latency_ms": pred.latency_ms}
+
+
+def _row_settings(settings: Settings, row: dict[str, Any]) -> Settings:
+    """The settings seen through the feature set whose columns the row gives exactly (the served
+    model checks them again); when none matches, through the champion's set, so that the refusal
+    names the champion's missing or extra columns. Matching first spares a registry look-up
+    (about 1.5 s of MLflow start-up) on every `predict`."""
+    chosen = settings.dataset.feature_set_for(row)
+    if chosen is not None:
+        return settings.replace(dataset=settings.dataset.with_feature_set(chosen))
+    from core.modeling import registry
+
+    return registry.champion_settings(settings)
 
 
 def add_predict(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:

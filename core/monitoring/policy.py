@@ -52,7 +52,13 @@ def alarm(report: Any, settings: Settings) -> list[str]:
     elif report.estimate.trustworthy and report.estimate.f1 <= test_f1 - t.performance_drop:
         reasons.append(f"estimated F1 {report.estimate.f1:.3f} vs {test_f1:.3f} on the test split")
     outside = {k: f.out_of_range for k, f in report.stats.features.items() if f.out_of_range > t.trust_out_of_range}
-    if outside:
+    categorical = set(settings.dataset.categorical_features)
+    ranges = {k: v for k, v in outside.items() if k not in categorical}
+    unseen = {k: v for k, v in outside.items() if k in categorical}
+    if ranges:
         reasons.append("rows outside the training range: " +
-                       ", ".join(f"{k} {share:.1%}" for k, share in outside.items()))
+                       ", ".join(f"{k} {share:.1%}" for k, share in ranges.items()))
+    if unseen:
+        reasons.append("rows in categories never seen in training: " +
+                       ", ".join(f"{k} {share:.1%}" for k, share in unseen.items()))
     return reasons

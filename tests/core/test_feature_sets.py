@@ -34,6 +34,8 @@ def cli(s, *args: str) -> subprocess.CompletedProcess:
 
 def test_the_definition_offers_the_course_set_and_an_extended_one() -> None:
     spec = catalog.find("kobe")
+    assert spec.feature_set_for(reversed(spec.features)) == "default"
+    assert spec.feature_set_for([*spec.features, "seconds_remaining"]) is None
     assert spec.features == ("lat", "lon", "minutes_remaining", "period", "playoffs", "shot_distance")
     ext = spec.with_feature_set("extended")
     assert ext.features[:6] == spec.features and set(EXTENDED) <= set(ext.features)
@@ -66,8 +68,9 @@ def test_the_cli_feeds_the_champion_its_own_inputs(extended) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert set(EXTENDED) <= set(json.loads(done.stdout)["features"])
     row = {"lat": 33.97, "lon": -118.27, "minutes_remaining": 5, "period": 3, "playoffs": 0, "shot_distance": 11}
-    done = cli(s, "predict", "--input", json.dumps(row), "--url", "http://127.0.0.1:9")
-    assert done.returncode == 2 and "missing column(s): seconds_remaining" in done.stdout
+    # a row of no feature set is checked against the champion's: the refusal names what is missing
+    done = cli(s, "predict", "--input", json.dumps({**row, "seconds_remaining": 3}), "--url", "http://127.0.0.1:9")
+    assert done.returncode == 2 and "missing column(s): action_type, combined_shot_type" in done.stdout
     done = cli(s, "predict", "--input", json.dumps({**row, "seconds_remaining": 3, "action_type": "Moon Shot",
                                                     "combined_shot_type": "Dunk", "shot_zone_area": "Center(C)"}),
                "--url", "http://127.0.0.1:9")
