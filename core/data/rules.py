@@ -94,6 +94,7 @@ class Rule:
         if self.categorical:
             if isinstance(value, float) and math.isnan(value):
                 return None if self.nullable else f"{self.name} is missing (NaN); it must be {self.describe()}"
+            value = as_category(value)
             if not isinstance(value, str):
                 return f"{self.name} must be text (a category), got {value!r} ({type(value).__name__})"
             if value not in self._category_set and not allow_unseen:
@@ -391,10 +392,24 @@ class RuleTable:
         return problems
 
 
+def as_category(value: Any) -> Any:
+    """A request's value for a categorical feature as the category text the data holds: true /
+    false as "True" / "False", a whole number as its digits (an area code sent as 415 is the
+    category "415"); text and anything else unchanged."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return value
+
+
 def _clean(rule: Rule, value: Any) -> Any:
     """A valid value as the model takes it: text for a category (NaN when missing), else a double."""
     if rule.categorical:
-        return float("nan") if value is None else value
+        return float("nan") if value is None or (isinstance(value, float) and math.isnan(value)) \
+            else as_category(value)
     return float("nan") if value is None else float(value)
 
 

@@ -143,7 +143,16 @@ def test_one_request_names_unseen_categories_and_wrong_types(shop) -> None:
         rules.validate_row({"age": 30, "plan": "pro", "city": "Atlantis"})
     assert rules.validate_row({"age": None, "plan": None, "city": "Atlantis"}, allow_unseen=True)["city"] == "Atlantis"
     with pytest.raises(InvalidInputError, match="plan must be text"):
-        rules.validate_row({"age": 30, "plan": 2, "city": "city_01"})
+        rules.validate_row({"age": 30, "plan": {"name": "pro"}, "city": "city_01"})
+
+
+def test_a_category_sent_as_a_number_or_a_boolean_is_read_as_its_text() -> None:
+    from core.data.rules import Rule
+
+    codes = Rule(name="area", kind="category", values=("408", "415", "True"))
+    assert codes.problem(415) is None and codes.problem(415.0) is None and codes.problem(True) is None
+    assert "'510', a category never seen" in codes.problem(510)
+    assert "must be text" in codes.problem(4.5)
 
 
 def test_feature_importance_has_one_value_per_raw_feature(shop) -> None:

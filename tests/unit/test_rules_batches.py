@@ -346,7 +346,9 @@ def test_a_categorical_feature_gets_a_rule_of_its_allowed_values(source_dir: Pat
         rules.validate_row({**GOOD, "region": "east"})
     assert rules.validate_row({**GOOD, "region": "east"}, allow_unseen=True)["region"] == "east"
     with pytest.raises(InvalidInputError, match="region must be text"):
-        rules.validate_row({**GOOD, "region": 3})
+        rules.validate_row({**GOOD, "region": ["north"]})
+    with pytest.raises(InvalidInputError, match="region is '3', a category never seen"):
+        rules.validate_row({**GOOD, "region": 3})  # a whole number is read as its digits
     batch = pd.DataFrame([{**GOOD, "region": v} for v in ("north", "east", "east", None)])
     batch = batch.astype({c: "float64" for c in GOOD})  # numbers as a batch reader hands them over
     problems = rules.frame_problems(batch)
