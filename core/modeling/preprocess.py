@@ -39,12 +39,10 @@ def preprocessor(spec: Any, seed: int) -> list[tuple[str, Any]]:
     by_name = {f.name: f for f in features}
     categorical = [f for f in features if f.kind == "categorical"]
     numbers = [f for f in features if f.kind != "categorical"]
-    nullable_numbers = any(f.nullable for f in numbers)
+    # median imputation only when a number may be missing
+    impute = [("impute", SimpleImputer(strategy="median"))] if any(f.nullable for f in numbers) else []
     if not categorical:
-        steps: list[tuple[str, Any]] = []
-        if nullable_numbers:
-            steps.append(("impute", SimpleImputer(strategy="median")))
-        return [*steps, ("normalize", StandardScaler())]
+        return [*impute, ("normalize", StandardScaler())]
 
     def coded(names: list[str]) -> list[tuple[str, Any]]:
         """Text to integer codes first: the definition's categories in order, a missing value
@@ -52,14 +50,13 @@ def preprocessor(spec: Any, seed: int) -> list[tuple[str, Any]]:
         with numpy, not Python objects (scikit-learn's object path cost ~1 s per fit on 100,000
         rows, dozens of fits per training); and no imputer pass over the text is needed."""
         known = [np.array([*[str(v) for v in by_name[n].values], np.nan], dtype=object) for n in names]
-        return [("codes", OrdinalEncoder(categories=known, handle_unknown="use_encoded_value", unknown_value=UNSEEN_CODE,
-                                         encoded_missing_value=MISSING_CODE,
+        return [("codes", OrdinalEncoder(categories=known, handle_unknown="use_encoded_value",
+                                         unknown_value=UNSEEN_CODE, encoded_missing_value=MISSING_CODE,
                                          dtype=np.int64))]
 
     parts: list[tuple[str, Any, list[str]]] = []
     if numbers:
-        numeric_steps = [("impute", SimpleImputer(strategy="median"))] if nullable_numbers else []
-        parts.append(("numeric", Pipeline([*numeric_steps, ("scale", StandardScaler())]), [f.name for f in numbers]))
+        parts.append(("numeric", Pipeline([*impute, ("scale", StandardScaler())]), [f.name for f in numbers]))
     few = [f.name for f in categorical if len(f.values) <= ONE_HOT_MAX]
     many = [f.name for f in categorical if len(f.values) > ONE_HOT_MAX]
     if few:

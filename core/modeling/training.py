@@ -167,12 +167,10 @@ def _setup(train_df: pd.DataFrame, test_df: pd.DataFrame, settings: Settings, fo
     return exp
 
 
-def _inputs(df: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    return model_io.feature_frame(df, settings.features, settings.dataset.categorical_features)
-
-
 def _as_frame(df: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    out = _inputs(df, settings)
+    """The features in the model's types (`feature_frame`) and the labels as int64: what every
+    candidate is fitted and tested on."""
+    out = model_io.feature_frame(df, settings.features, settings.dataset.categorical_features)
     return out.assign(**{settings.target: df[settings.target].astype("int64").to_numpy()})
 
 
@@ -191,8 +189,9 @@ def _fit_candidate(exp: Any, model_id: str, train_df: pd.DataFrame, test_df: pd.
                            verbose=False)
     cv = _cv_means(exp.pull())
     report(on_progress, 0.7, f"{label}: refit and test metrics")
-    x_train, y_train = _inputs(train_df, settings), train_df[settings.target].to_numpy()
-    x_test, y_test = _inputs(test_df, settings), test_df[settings.target].to_numpy()
+    # the frames come from `_as_frame`: their features are already in the model's types
+    x_train, y_train = train_df.loc[:, list(settings.features)], train_df[settings.target].to_numpy()
+    x_test, y_test = test_df.loc[:, list(settings.features)], test_df[settings.target].to_numpy()
     pipeline = plain_pipeline(settings.dataset, tuned, settings.seed).fit(x_train, y_train)
     proba = pipeline.predict_proba(x_test)[:, 1]
     report(on_progress, 0.8, f"{label}: importance and learning curve")
