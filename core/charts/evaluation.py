@@ -15,6 +15,9 @@ from sklearn import metrics as skm
 
 from core.charts.words import Words
 
+# plotly's default colour sequence, indexed by series so a curve and its base rate share a colour
+PALETTE: tuple[str, ...] = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692",
+                            "#b6e880", "#ff97ff", "#fecb52")
 Series = Mapping[str, tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]]
 
 
@@ -57,19 +60,21 @@ def pr(series: Series, title: str = "Precision-recall curve", words: Words = Wor
     """Precision-recall curves (average precision in the legend) with each series' base rate."""
     fig = _figure(title, f"Recall (share of {words.positive} {words.rows} found)",
                   f"Precision (share of predicted {words.positive} that are {words.positive})", unit_axes=True)
-    rates: list[float] = []
-    for name, (y_true, proba) in series.items():
+    palette = PALETTE
+    for i, (name, (y_true, proba)) in enumerate(series.items()):
         y, p = _arrays(y_true, proba)
         if y.sum() == 0:
             continue
         precision, recall, _ = skm.precision_recall_curve(y, p)
         ap = skm.average_precision_score(y, p)
-        fig.add_trace(go.Scatter(x=recall, y=precision, mode="lines", name=f"{name} (AP {ap:.3f})"))
-        rates.append(float(y.mean()))
-    if rates:
-        rate = float(np.mean(rates))
-        fig.add_trace(go.Scatter(x=[0, 1], y=[rate, rate], mode="lines", name=f"base rate {rate:.3f}",
-                                 line=dict(dash="dash", color="grey")))
+        colour = palette[i % len(palette)]
+        fig.add_trace(go.Scatter(x=recall, y=precision, mode="lines", name=f"{name} (AP {ap:.3f})",
+                                 line=dict(color=colour), legendgroup=name))
+        # chance level is the series' own base rate (a pooled line makes a series with a lower
+        # rate look worse than chance)
+        rate = float(y.mean())
+        fig.add_trace(go.Scatter(x=[0, 1], y=[rate, rate], mode="lines", name=f"{name}: base rate {rate:.3f}",
+                                 line=dict(dash="dash", color=colour), legendgroup=name))
     return fig
 
 

@@ -84,7 +84,7 @@ def test_curves_name_the_classes_and_rows_in_their_axes(words: Words, scored_tes
     assert [t.name.split(" (")[0] for t in roc.data] == ["test", "chance"]  # one class: no curve
     pr = evaluation.pr({"test": (y, p)}, words=words)
     assert pr.layout.xaxis.title.text == "Recall (share of churned customers found)"
-    assert pr.data[-1].name == f"base rate {y.mean():.3f}"
+    assert pr.data[-1].name == f"test: base rate {y.mean():.3f}"
     cal = evaluation.calibration({"test": (y, p)}, n_bins=5, words=words)
     assert cal.layout.xaxis.title.text == "Mean predicted P(churned) in bin"
     assert cal.layout.yaxis.title.text == "Observed share of churned customers in bin"
@@ -92,6 +92,20 @@ def test_curves_name_the_classes_and_rows_in_their_axes(words: Words, scored_tes
     assert curve.layout.xaxis.title.text == "Training customers"
     for fig in (roc, pr, cal, curve):
         assert_not_kobe(fig)
+
+
+def test_pr_chart_draws_each_series_own_base_rate_in_its_colour() -> None:
+    """Two series with different base rates: one chance line each, at its own rate (a pooled
+    line would put the rarer series below chance)."""
+    rng = np.random.default_rng(3)
+    y_a, y_b = (rng.random(400) < 0.5).astype(int), (rng.random(400) < 0.2).astype(int)
+    fig = evaluation.pr({"test": (y_a, rng.random(400)), "production": (y_b, rng.random(400))})
+    lines = {t.name: t for t in fig.data if "base rate" in t.name}
+    assert sorted(lines) == [f"production: base rate {y_b.mean():.3f}", f"test: base rate {y_a.mean():.3f}"]
+    assert list(lines[f"production: base rate {y_b.mean():.3f}"].y) == [y_b.mean()] * 2
+    curves = {t.name.split(" (")[0]: t.line.color for t in fig.data if "base rate" not in t.name}
+    assert lines[f"test: base rate {y_a.mean():.3f}"].line.color == curves["test"]
+    assert curves["test"] != curves["production"]
 
 
 def test_curves_refuse_series_of_different_lengths(words: Words) -> None:
