@@ -11,6 +11,7 @@
 | `WORKBENCH_SERVE_PORT` | port of `mlflow models serve` (1–65535) | 5001 |
 | `WORKBENCH_SERVE_WORKERS` | uvicorn worker processes of the model server (1–16) | 2, or 1 on a one-core machine |
 | `WORKBENCH_APP_PORT` | port of the Streamlit app (1–65535) | 8501 |
+| `WORKBENCH_MLFLOW_UI_PORT` | port of `python -m core mlflow-ui` (1–65535) | 5000 |
 | `SPARK_MASTER` | Spark master for `apply --engine spark` (e.g. `spark://host:7077`) | Spark's own configuration, i.e. `local[*]` |
 """
 from __future__ import annotations
@@ -91,6 +92,31 @@ def env_port(env: Mapping[str, str], name: str) -> int:
 
 
 @dataclass(frozen=True)
+class PromotionPolicy:
+    """How a new version may replace the champion, and how its decision threshold is chosen
+    (`core/modeling/promotion.py`, `core/modeling/threshold.py`).
+
+    A training's best candidate (chosen on cross-validation) is registered with alias
+    `challenger` and becomes champion only when, on the same test split, it beats the champion on
+    the training's criterion (log loss by default) and its `decision_metric` at its own threshold
+    is not below the champion's (at the champion's threshold) by more than `metric_tolerance`.
+    A retraining's gate (`RetrainPolicy`) checks the same decision metric on the new data.
+
+    - `threshold_rule`: "f1" (maximise F1 on out-of-fold predictions) or "cost" (minimise
+      `cost_ratio` x false positives + false negatives on them).
+    - `calibration`: "auto" calibrates (sigmoid or isotonic, scikit-learn's `CalibratedClassifierCV`)
+      when that lowers the out-of-fold log loss by at least `calibration_min_gain`; "none" never.
+    """
+
+    decision_metric: str = "f1"
+    metric_tolerance: float = 0.01
+    threshold_rule: str = "f1"
+    cost_ratio: float = 1.0
+    calibration: str = "auto"
+    calibration_min_gain: float = 0.002
+
+
+@dataclass(frozen=True)
 class RetrainPolicy:
     """When to retrain and how a challenger must do to replace the champion (`core/retraining.py`).
 
@@ -116,25 +142,32 @@ class RetrainPolicy:
 
 @dataclass(frozen=True)
 class DriftThresholds:
-    """Effect-size thresholds of the drift check (`core/drift.py`, `core/health.py`).
+    """The thresholds of every monitoring verdict (`core/monitoring/statistics.py` defines the
+    statistics, `core/monitoring/policy.py` applies the rules; the report prints both).
 
     Verdicts come from effect sizes, never from p-values alone (on a large batch a p-value
     falls below any level for differences too small to matter).
 
     - `psi`: a continuous feature (or the prediction) drifts when its population stability
-      index on the reference's decile bins reaches this (0.1 = moderate, 0.2 = significant).
+      index (natural log) on the reference's PSI bins (deciles cut between distinct values, a
+      heavy value its own bin) reaches this (0.1 = moderate, 0.2 = significant).
     - `wasserstein`: ... or when its Wasserstein distance divided by the reference standard
       deviation reaches this (Evidently's default for large samples).
-    - `js`: a discrete feature (one with a list of allowed values in its definition) or the label drifts when its
-      Jensen-Shannon distance (base 2, 0..1) reaches this.
+    - `js`: a discrete or categorical feature, a missing-value share or the label drifts when its
+      Jensen-Shannon distance (natural log, 0..0.833, as Evidently's 0.1) beyond chance reaches this.
     - `dataset_share`: the batch shows dataset drift when this share of the features drift,
-    - `domain_auc`: ... or when a classifier tells batch rows from training rows with this
-      cross-validated ROC-AUC (0.5 = indistinguishable).
+    - `domain_auc`: ... or when the lower bound of the 95 % interval of the domain classifier's
+      cross-validated ROC-AUC (batch rows vs training rows; 0.5 = indistinguishable) reaches this.
     - `trust_out_of_range`, `trust_domain_auc`: the label-free performance estimate is not
       trustworthy when any feature has more than this share of rows outside the training
-      range, or when the domain classifier's AUC reaches this.
-    - `performance_drop`: the recommendation asks for a retrain when F1 or ROC-AUC (realised,
-      or trustworthy estimate) falls this far below the test figure.
+      range (categorical: in unseen categories), or when the domain classifier's AUC reaches
+      this; the first also makes a labelled batch not adherent and rings the retraining alarm.
+    - `performance_drop`: a batch is not adherent, and retraining is called for, when F1 or
+      ROC-AUC (realised, or a trustworthy estimate) falls this far below the test figure,
+    - `log_loss_rise`: ... or the realised log loss rises this much (relative) above it.
+    - `significance`: a statistic fires only when chance does not explain the difference either
+      (KS or chi-square p-value below this): on small batches effect sizes are mostly noise;
+      on large ones the p-value is tiny for any difference and the effect size decides alone.
     - `psi_bins`, `domain_sample`, `domain_folds`, `calibration_bins`: bins and sample sizes.
     """
 
@@ -146,6 +179,8 @@ class DriftThresholds:
     trust_out_of_range: float = 0.05
     trust_domain_auc: float = 0.7
     performance_drop: float = 0.05
+    log_loss_rise: float = 0.10
+    significance: float = 0.05
     psi_bins: int = 10
     domain_sample: int = 5000
     domain_folds: int = 3
@@ -176,10 +211,12 @@ class Settings:
     serve_start_timeout_s: float = 90.0
     request_timeout_s: float = 10.0
     app_port: int = 8501
+    mlflow_ui_port: int = 5000  # `python -m core mlflow-ui`, and the pages' links into it
     spark_master: str | None = None
     max_upload_mb: int = 200
     drift: DriftThresholds = field(default_factory=DriftThresholds)
     retrain: RetrainPolicy = field(default_factory=RetrainPolicy)
+    promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
 
     # ---- from the dataset definition ------------------------------------
     @property
@@ -339,6 +376,8 @@ class Settings:
             values["serve_workers"] = workers
         if env.get("WORKBENCH_APP_PORT"):
             values["app_port"] = env_port(env, "WORKBENCH_APP_PORT")
+        if env.get("WORKBENCH_MLFLOW_UI_PORT"):
+            values["mlflow_ui_port"] = env_port(env, "WORKBENCH_MLFLOW_UI_PORT")
         if env.get("SPARK_MASTER"):
             values["spark_master"] = env["SPARK_MASTER"]
         values.update(overrides)

@@ -20,13 +20,40 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+TEMP_SUFFIX = ".tmp"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_orphan_temps(directory: Path, name: str) -> list[Path]:
+    """Delete the temporary files `atomic_write` left beside `directory / name` when its process
+    was killed (their names carry the writer's pid; a live writer's file is left alone)."""
+    removed = []
+    for tmp in directory.glob(f".{name}.*{TEMP_SUFFIX}"):
+        parts = tmp.name[len(name) + 2:].split(".")
+        if parts and parts[0].isdigit() and not _pid_alive(int(parts[0])):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call `write(tmp)` on a temporary file beside `path`, then rename it over `path`.
 
-    A failure leaves `path` as it was and removes the temporary file.
+    A failure leaves `path` as it was and removes the temporary file; a temporary file left by a
+    killed writer (`kill -9` leaves no chance to remove it) is removed by the next write.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_orphan_temps(path.parent, path.name)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -35,6 +62,11 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write a text file atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def atomic_write_parquet(df: pd.DataFrame, path: Path) -> Path:

@@ -4,6 +4,7 @@ declares its options (checked on entry)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from core import catalog
@@ -134,8 +135,12 @@ def cmd_apply(args: argparse.Namespace, settings: Settings, on_progress: Progres
 
         r = local.score(settings, batch=args.batch, via=args.via, threshold=args.threshold,
                         in_process=args.in_process, on_progress=on_progress)
+    if getattr(r, "stale", False):  # scored by a server that serves another version than the champion
+        print(f"warning: the model server at {r.url} serves v{r.model_version}, not the champion: restart it "
+              "(Serve page, or `python -m core serve stop` then `python -m core serve`).", file=sys.stderr)
     return {"rows": r.rows, "model_version": r.model_version, "path": r.path, "metrics": r.metrics,
-            "output": r.output, "mlflow_run_id": r.mlflow_run_id, "seconds": r.seconds}
+            "output": r.output, "mlflow_run_id": r.mlflow_run_id, "seconds": r.seconds,
+            "stale": getattr(r, "stale", False), "threshold": getattr(r, "threshold", None)}
 
 
 def add_apply(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
@@ -165,7 +170,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings, on_progress: Progres
     models = None if args.models is None else [m for m in args.models.split(",") if m.strip()]
     settings = settings.replace(dataset=settings.dataset.with_feature_set(args.feature_set))
     result = training.train(settings, models=models, n_iter=args.n_iter, folds=args.folds,
-                            criterion=args.criterion, on_progress=on_progress)
+                            criterion=args.criterion, on_progress=on_progress, promote=args.promote)
+    if not result.promoted:  # the JSON says it too; a person at a terminal should not miss it
+        print(f"Champion unchanged: {result.reason}. Version {result.challenger.version} is registered as "
+              "`challenger`; `--promote always` (or Compare > Promote) makes it champion anyway.", file=sys.stderr)
     return result.to_dict()
 
 
@@ -176,6 +184,7 @@ def add_train(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
         DEFAULT_MODELS,
         DEFAULT_N_ITER,
         MODELS,
+        PROMOTE_MODES,
     )
 
     p = sub.add_parser("train", help="tune candidates with PyCaret, log them to MLflow (Treinamento) and "
@@ -188,7 +197,11 @@ def add_train(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
     p.add_argument("--folds", type=options.whole(*FOLDS), default=DEFAULT_FOLDS, metavar="K",
                    help=f"stratified CV folds, {FOLDS[0]}-{FOLDS[1]} (default {DEFAULT_FOLDS})")
     p.add_argument("--criterion", default="log_loss", choices=list(CRITERIA),
-                   help="test metric that picks the champion (default log_loss)")
+                   help="metric that picks the best candidate (cross-validated) and gates it against the "
+                        "champion (on the test split) (default log_loss)")
+    p.add_argument("--promote", default="gate", choices=list(PROMOTE_MODES),
+                   help="gate: the best candidate becomes champion only when it beats the current one on the "
+                        "test split (default); always: it becomes champion whatever the gate says")
     p.add_argument("--feature-set", default=None, choices=list(spec.feature_set_names),
                    help="the dataset's feature set to train on (default: default)")
     p.set_defaults(func=cmd_train)

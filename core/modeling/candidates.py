@@ -37,6 +37,7 @@ DEFAULT_N_ITER = 4
 # hyper-parameters are tuned by CV on at most this many training rows (a stratified sample),
 # the chosen candidate refit on all of them (core.modeling.training.tuning_sample)
 TUNE_MAX_ROWS = 20_000
+PROMOTE_MODES: tuple[str, ...] = ("gate", "always")  # `train --promote`: through the gate, or whatever it says
 # criterion -> True when larger is better
 CRITERIA: Mapping[str, bool] = {"log_loss": False, "brier": False, "roc_auc": True, "f1": True, "accuracy": True}
 

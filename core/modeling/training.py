@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import tempfile
 import time
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ from core import tracking
 from core.config import Settings
 from core.data import preparation
 from core.errors import TrainingError
-from core.modeling import metrics, model_io, preprocess, registry
+from core.modeling import metrics, model_io, preprocess, promotion, registry, threshold
 from core.modeling.candidates import (
     CREATE_ARGS,
     CRITERIA,
@@ -36,6 +37,7 @@ from core.modeling.candidates import (
     GRIDS,
     MODEL_TAG,
     MODELS,
+    PROMOTE_MODES,
     ROLE_TAG,
     TUNE_MAX_ROWS,
     WEIGHTS,
@@ -48,7 +50,6 @@ from core.progress import ProgressFn, Stopwatch, report, scaled
 
 TRAIN_RUN = "Treinamento"
 
-# skops types we vouch for (the model was trained here, in this process).
 # --------------------------------------------------------------------------- results
 @dataclass(frozen=True)
 class CandidateResult:
@@ -62,6 +63,9 @@ class CandidateResult:
     run_id: str
     model_uri: str
     seconds: float
+    threshold: float = 0.5  # chosen on out-of-fold predictions; the test figures are at it
+    threshold_rule: str = "f1"
+    calibration: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,12 +73,15 @@ class CandidateResult:
 
 @dataclass(frozen=True)
 class ChampionInfo:
-    """The registered winner."""
+    """A registered version: the champion after a training, the one before it, or the challenger.
+    `test`: its figures on this training's test split, at its own `threshold`."""
 
     name: str
     version: str
-    run_id: str
+    run_id: str | None
     test: dict[str, float]
+    threshold: float | None = None
+    cv: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,12 +102,26 @@ class TrainResult:
     previous_version: str | None = None
     feature_set: str = "default"
     features: tuple[str, ...] = ()
+    promoted: bool = True
+    reason: str = ""
+    champion_before: ChampionInfo | None = None
+    challenger: ChampionInfo | None = None
+    selected_by: str = ""
+    repaired: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "candidates": [{"name": c.name, "label": c.label, "test": c.test, "cv": c.cv, "run_id": c.run_id,
-                            "seconds": c.seconds} for c in self.candidates],
+                            "seconds": c.seconds, "threshold": c.threshold, "threshold_rule": c.threshold_rule,
+                            "calibration": c.calibration} for c in self.candidates],
+            # the champion after this training: the challenger when promoted, else the one before
             "champion": self.champion.to_dict(),
+            "promoted": self.promoted,
+            "reason": self.reason,
+            "champion_before": self.champion_before.to_dict() if self.champion_before else None,
+            "challenger": self.challenger.to_dict() if self.challenger else None,
+            "selected_by": self.selected_by,
+            "repaired": list(self.repaired),
             "parent_run_id": self.parent_run_id,
             "criterion": self.criterion,
             "folds": self.folds,
@@ -124,7 +145,7 @@ def plain_pipeline(spec: Any, estimator: Any, seed: int) -> Any:
 
 
 def _cv_means(scores: pd.DataFrame) -> dict[str, float]:
-    names = {"Log Loss": "log_loss", "AUC": "roc_auc", "Accuracy": "accuracy", "F1": "f1",
+    names = {"Log Loss": "log_loss", "Brier": "brier", "AUC": "roc_auc", "Accuracy": "accuracy", "F1": "f1",
              "Prec.": "precision", "Recall": "recall"}
     row = scores.loc["Mean"]
     return {key: float(row[col]) for col, key in names.items() if col in row.index}
@@ -146,7 +167,7 @@ def tuning_sample(train_df: pd.DataFrame, settings: Settings, max_rows: int = TU
 
 def _setup(train_df: pd.DataFrame, test_df: pd.DataFrame, settings: Settings, folds: int) -> Any:
     from pycaret.classification import ClassificationExperiment
-    from sklearn.metrics import log_loss
+    from sklearn.metrics import brier_score_loss, log_loss
 
     cols = [*settings.features, settings.target]
     steps = preprocess.preprocessor(settings.dataset, settings.seed)
@@ -162,6 +183,7 @@ def _setup(train_df: pd.DataFrame, test_df: pd.DataFrame, settings: Settings, fo
         n_jobs=1, memory=False, verbose=False, html=False, log_experiment=False, system_log=False,
     )
     exp.add_metric("logloss", "Log Loss", log_loss, greater_is_better=False, target="pred_proba")
+    exp.add_metric("brier", "Brier", brier_score_loss, greater_is_better=False, target="pred_proba")
     for unused in ("kappa", "mcc"):
         exp.remove_metric(unused)
     return exp
@@ -177,7 +199,8 @@ def _as_frame(df: pd.DataFrame, settings: Settings) -> pd.DataFrame:
 # --------------------------------------------------------------------------- one candidate
 def _fit_candidate(exp: Any, model_id: str, train_df: pd.DataFrame, test_df: pd.DataFrame, settings: Settings,
                    folds: int, n_iter: int, on_progress: ProgressFn) -> dict[str, Any]:
-    """Create, tune by CV log loss, refit as a plain pipeline; test metrics and figure data."""
+    """Create, tune by CV log loss, choose the decision threshold (and calibration) on
+    out-of-fold predictions, refit as a plain pipeline; test metrics and figure data."""
     label = MODELS[model_id]
     report(on_progress, 0.0, f"{label}: creating")
     base = exp.create_model(model_id, cross_validation=False, verbose=False, **CREATE_ARGS.get(model_id, {}))
@@ -187,19 +210,29 @@ def _fit_candidate(exp: Any, model_id: str, train_df: pd.DataFrame, test_df: pd.
         n_iter = min(n_iter, int(np.prod([len(v) for v in grid.values()])))
     tuned = exp.tune_model(base, n_iter=n_iter, optimize="logloss", custom_grid=grid, choose_better=False,
                            verbose=False)
-    cv = _cv_means(exp.pull())
-    report(on_progress, 0.7, f"{label}: refit and test metrics")
+    tuning_cv = _cv_means(exp.pull())
+    report(on_progress, 0.55, f"{label}: decision threshold on cross-validated predictions")
     # the frames come from `_as_frame`: their features are already in the model's types
     x_train, y_train = train_df.loc[:, list(settings.features)], train_df[settings.target].to_numpy()
     x_test, y_test = test_df.loc[:, list(settings.features)], test_df[settings.target].to_numpy()
-    pipeline = plain_pipeline(settings.dataset, tuned, settings.seed).fit(x_train, y_train)
-    proba = pipeline.predict_proba(x_test)[:, 1]
+    decision = _decide(plain_pipeline(settings.dataset, tuned, settings.seed), tuning_sample(train_df, settings),
+                       settings, folds)
+    report(on_progress, 0.7, f"{label}: refit and test metrics"
+           + (f" ({decision['calibration']} calibration)" if decision["calibration"] != "none" else ""))
+    pipeline = plain_pipeline(settings.dataset, tuned, settings.seed)
+    model = _calibrated(pipeline, decision["calibration"], folds, settings.seed).fit(x_train, y_train)
+    if model is not pipeline:  # ensemble=False: the base pipeline refit on all rows, inside the calibrator
+        pipeline = model.calibrated_classifiers_[0].estimator
+    proba = model.predict_proba(x_test)[:, 1]
+    threshold_ = decision["threshold"].value
     report(on_progress, 0.8, f"{label}: importance and learning curve")
     kind, values = feature_importance(pipeline, x_test, y_test, settings.seed)
     params = tuned.get_params()
     return {
-        "name": model_id, "label": label, "pipeline": pipeline, "y_test": y_test, "proba": proba,
-        "test": metrics.from_proba(y_test, proba, settings.threshold), "cv": cv,
+        "name": model_id, "label": label, "pipeline": model, "y_test": y_test, "proba": proba,
+        "test": metrics.from_proba(y_test, proba, threshold_), "cv": decision["cv"], "tuning_cv": tuning_cv,
+        "threshold": decision["threshold"], "calibration": decision["calibration"],
+        "calibration_log_loss": decision["gains"],
         "params": {k: params[k] for k in sorted(params) if grid is None or k in grid},
         "all_params": params, "importance": (kind, values),
         # refits on shares of at most the tuning sample's size (then the whole split's point)
@@ -207,6 +240,35 @@ def _fit_candidate(exp: Any, model_id: str, train_df: pd.DataFrame, test_df: pd.
                                         fractions=tuple(f * min(1.0, TUNE_MAX_ROWS / len(x_train))
                                                         for f in (0.1, 0.25, 0.5))),
     }
+
+
+def _decide(pipeline: Any, sample: pd.DataFrame, settings: Settings, folds: int) -> dict[str, Any]:
+    """The threshold and calibration of a tuned candidate, from out-of-fold predictions on the
+    tuning sample (never the test split; `core.modeling.threshold`)."""
+    policy = settings.promotion
+    x, y = sample.loc[:, list(settings.features)], sample[settings.target].to_numpy()
+    oof = threshold.out_of_fold(pipeline, x, y, folds, settings.seed)
+    gains = threshold.calibration_gain(y, oof, folds, settings.seed)
+    method = "none" if policy.calibration == "none" else threshold.pick_calibration(gains, policy.calibration_min_gain)
+    if method != "none":  # the threshold is chosen on the probabilities the served model will give
+        oof = threshold.out_of_fold(_calibrated(pipeline, method, folds, settings.seed), x, y, folds, settings.seed)
+    choice = threshold.choose(y, oof, policy.threshold_rule, policy.cost_ratio)
+    # the figures that choose among candidates: out-of-fold, of the model as it will be logged
+    # (calibrated or not), at its threshold
+    return {"threshold": choice, "calibration": method, "gains": gains,
+            "cv": metrics.from_proba(y, oof, choice.value)}
+
+
+def _calibrated(pipeline: Any, method: str, folds: int, seed: int) -> Any:
+    """`pipeline` itself, or scikit-learn's `CalibratedClassifierCV` around it (`ensemble=False`:
+    the map is fitted on cross-validated predictions, the pipeline refit on every row)."""
+    if method == "none":
+        return pipeline
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.model_selection import StratifiedKFold
+
+    return CalibratedClassifierCV(pipeline, method=method, ensemble=False,
+                                  cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed))
 
 
 def _log_candidate(fitted: dict[str, Any], settings: Settings, folds: int, n_iter: int, train_df: pd.DataFrame) -> str:
@@ -217,18 +279,23 @@ def _log_candidate(fitted: dict[str, Any], settings: Settings, folds: int, n_ite
     label, y, p = fitted["label"], fitted["y_test"], fitted["proba"]
     words = Words.of(settings.dataset)
     params = {k: str(v)[:500] for k, v in fitted["all_params"].items()}
+    choice = fitted["threshold"]
     params.update({"model": fitted["name"], "folds": folds, "iterations": n_iter, "seed": settings.seed,
-                   "tuned": ",".join(fitted["params"])})
+                   "tuned": ",".join(fitted["params"]), "threshold_rule": choice.rule,
+                   "calibration": fitted["calibration"]})
     mlflow.log_params(params)
     mlflow.log_metrics({f"test_{k}": v for k, v in fitted["test"].items()}
-                       | {f"cv_{k}": v for k, v in fitted["cv"].items()})
+                       | {f"cv_{k}": v for k, v in fitted["cv"].items()}
+                       | {f"tuning_cv_{k}": v for k, v in fitted["tuning_cv"].items()}
+                       | {"decision_threshold": choice.value, "cv_f1_at_threshold": choice.f1}
+                       | {f"cv_log_loss_{k}_calibration": v for k, v in fitted["calibration_log_loss"].items()})
     kind, values = fitted["importance"]
     lc = fitted["learning"]
     figures = {
         "roc": evaluation.roc({label: (y, p)}, words=words),
         "pr": evaluation.pr({label: (y, p)}, words=words),
         "calibration": evaluation.calibration({label: (y, p)}, words=words),
-        "confusion": evaluation.confusion(y, p, settings.threshold, words=words),
+        "confusion": evaluation.confusion(y, p, choice.value, words=words),
         "importance": evaluation.importance(list(settings.features), values, kind, f"{label}: feature {kind}"),
         "learning_curve": evaluation.learning_curve(lc["sizes"], lc["train_loss"], lc["test_loss"], words=words),
     }
@@ -243,7 +310,7 @@ def _log_candidate(fitted: dict[str, Any], settings: Settings, folds: int, n_ite
         (root / "figures" / "evaluation.html").write_text(
             "<html><head><meta charset='utf-8'></head><body>" + "\n".join(html) + "</body></html>")
         (root / "eval" / "test_predictions.json").write_text(json.dumps(
-            {"y_true": [int(v) for v in y], "proba": [float(v) for v in p]}))
+            {"y_true": [int(v) for v in y], "proba": [float(v) for v in p], "threshold": choice.value}))
         (root / "eval" / "diagnostics.json").write_text(json.dumps(
             {"kind": kind, "features": list(settings.features), "values": values, "learning_curve": lc,
              "params": {k: str(v) for k, v in fitted["params"].items()}}))
@@ -255,9 +322,10 @@ def _log_candidate(fitted: dict[str, Any], settings: Settings, folds: int, n_ite
 
 # --------------------------------------------------------------------------- training
 def best(candidates: Sequence[CandidateResult], criterion: str = "log_loss") -> CandidateResult:
-    """The candidate with the best test `criterion` (the first on a tie)."""
+    """The candidate with the best cross-validated `criterion` (the first on a tie). The test
+    split only reports (and gates against the champion): choosing on it would bias its figure."""
     sign = -1.0 if CRITERIA[criterion] else 1.0
-    return min(candidates, key=lambda c: sign * c.test[criterion])
+    return min(candidates, key=lambda c: sign * c.cv.get(criterion, c.test[criterion]))
 
 
 @contextmanager
@@ -280,38 +348,49 @@ def train(
     criterion: str = "log_loss",
     on_progress: ProgressFn = None,
     on_candidate: Callable[[CandidateResult], None] | None = None,
+    promote: str = "gate",
 ) -> TrainResult:
-    """Run "Treinamento": tune each candidate, log it, register the best as `champion`.
+    """Run "Treinamento": tune each candidate, log it, register the best (by cross-validated
+    `criterion`) and gate it against the champion (`core.modeling.promotion`).
 
+    The best candidate is registered as a new version; it becomes `champion` when it passes the
+    gate (or `promote="always"`), else it keeps the alias `challenger` and the champion stays.
     lr and dt are always trained; `models` adds any of MODELS. Nothing is registered unless
-    every candidate finished; a failure ends the runs FAILED, an interruption KILLED.
-    Raises TrainingBusyError when another training runs, NotPreparedError without data.
+    every candidate finished; a failure ends the runs FAILED, an interruption KILLED; a kill
+    leaves a journal the next training, retraining or promotion repairs (`promotion.repair`).
+    Raises TrainingBusyError while a training, retraining or promotion runs, NotPreparedError
+    without data.
     """
     ids = resolve_models(models)
     check_budget(int(folds), int(n_iter), criterion)
+    if promote not in PROMOTE_MODES:
+        raise TrainingError(f"promote must be one of {', '.join(PROMOTE_MODES)}, not {promote!r}.")
     train_df = _as_frame(preparation.load_split(settings, "train"), settings)
     test_df = _as_frame(preparation.load_split(settings, "test"), settings)
     clock = Stopwatch()
     with training_lock(settings), _frozen_gc():
-        report(on_progress, 0.0, "Loading PyCaret")
+        report(on_progress, 0.0, "Checking the registry")
+        repaired = tuple(promotion.repair(settings))
+        report(on_progress, 0.01, "Loading PyCaret")
         exp = _setup(tuning_sample(train_df, settings), test_df, settings, int(folds))
         exp_id = tracking.use(settings)
         baselines = metrics.baselines(train_df[settings.target].to_numpy(), test_df[settings.target].to_numpy())
         total = sum(WEIGHTS.get(m, 1.5) for m in ids)
         start, done = 0.05, []
-        with _run(run_name=TRAIN_RUN, experiment_id=exp_id, tags={ROLE_TAG: "training"}) as parent:
+        with _run(run_name=TRAIN_RUN, experiment_id=exp_id, tags={ROLE_TAG: "training", "pid": str(os.getpid())}) as parent:
             mlflow.log_params({"models": ",".join(ids), "folds": folds, "iterations": n_iter,
-                               "seed": settings.seed, "criterion": criterion,
+                               "seed": settings.seed, "criterion": criterion, "selected_by": f"cv_{criterion}",
+                               "promote": promote, "threshold_rule": settings.promotion.threshold_rule,
                                "train_rows": len(train_df), "test_rows": len(test_df),
                                "feature_set": settings.dataset.feature_set,
                                "tuning_rows": min(len(train_df), TUNE_MAX_ROWS)})
             mlflow.log_metrics({f"baseline_{b}_{k}": v for b, m in baselines.items() for k, v in m.items()})
             for model_id in ids:
-                end = start + 0.9 * WEIGHTS.get(model_id, 1.5) / total
+                end = start + 0.85 * WEIGHTS.get(model_id, 1.5) / total
                 step = scaled(on_progress, start, end)
                 t0 = time.perf_counter()
                 with _run(run_name=model_id, experiment_id=exp_id, nested=True,
-                          tags={ROLE_TAG: "candidate", MODEL_TAG: model_id}) as run:
+                          tags={ROLE_TAG: "candidate", MODEL_TAG: model_id, "pid": str(os.getpid())}) as run:
                     try:
                         fitted = _fit_candidate(exp, model_id, train_df, test_df, settings, int(folds), int(n_iter),
                                                 step)
@@ -325,32 +404,76 @@ def train(
                 result = CandidateResult(
                     name=model_id, label=fitted["label"], test=fitted["test"], cv=fitted["cv"],
                     params=fitted["params"], run_id=run.info.run_id, model_uri=uri,
-                    seconds=round(time.perf_counter() - t0, 2))
+                    seconds=round(time.perf_counter() - t0, 2), threshold=fitted["threshold"].value,
+                    threshold_rule=fitted["threshold"].rule, calibration=fitted["calibration"])
                 done.append(result)
                 report(on_progress, end, f"{MODELS[model_id]}: done")
                 if on_candidate is not None:
                     on_candidate(result)
                 start = end
             winner = best(done, criterion)
-            report(on_progress, 0.96, f"Registering {winner.label} as {settings.model_name}")
-            previous = registry.champion(settings)
-            version = registry.register(settings, winner.model_uri)
-            registry.promote(settings, version)
-            client = tracking.client(settings)
-            client.set_model_version_tag(settings.model_name, version, MODEL_TAG, winner.name)
-            mlflow.set_tags({"champion_name": winner.name, "champion_version": version,
-                             "champion_run_id": winner.run_id})
-            mlflow.log_metrics({f"champion_test_{k}": v for k, v in winner.test.items()}
+            report(on_progress, 0.92, f"Comparing {winner.label} with the champion on the test split")
+            before = registry.champion(settings)
+            before_test, note = _on_test(settings, before)
+            ok, reason = promotion.judge(before_test, winner.test, criterion, settings.promotion)
+            if note:
+                reason = f"{reason} ({note})"
+            if promote == "always" and not ok:
+                ok, reason = True, f"promoted as asked (--promote always); the gate said: {reason}"
+            report(on_progress, 0.96, f"Registering {winner.label} as {settings.model_name}"
+                   + (" and promoting it" if ok else " (challenger)"))
+            with promotion.change(settings, "training") as journal:
+                version = registry.register(settings, winner.model_uri, tags={
+                    MODEL_TAG: winner.name, threshold.VERSION_TAG: f"{winner.threshold:.4f}",
+                    threshold.RULE_TAG: winner.threshold_rule, threshold.CALIBRATION_TAG: winner.calibration,
+                    "workbench.training_run": parent.info.run_id})
+                journal.registered(version)
+                if ok:
+                    registry.promote_held(settings, version)
+                    registry.drop_alias(settings, registry.CHALLENGER)
+                else:
+                    registry.set_challenger(settings, version)
+            mlflow.set_tags({"champion_name": winner.name if ok else (before.model or "") if before else "",
+                             "champion_version": version if ok else before.version if before else "",
+                             "champion_run_id": winner.run_id if ok else (before.run_id or "") if before else "",
+                             "challenger_version": version, "promoted": str(ok).lower(),
+                             "gate_reason": reason[:5000]})
+            mlflow.log_metrics({f"challenger_test_{k}": v for k, v in winner.test.items() if np.isfinite(v)}
+                               | {f"champion_before_test_{k}": v for k, v in (before_test or {}).items()
+                                  if np.isfinite(v)}
                                | {"seconds": clock.seconds})
     report(on_progress, 1.0, "Done")
+    challenger = ChampionInfo(name=winner.name, version=version, run_id=winner.run_id, test=winner.test,
+                              threshold=winner.threshold, cv=winner.cv)
+    champion_before = None if before is None else ChampionInfo(
+        name=before.model or "", version=before.version, run_id=before.run_id, test=before_test or {},
+        threshold=before.threshold)
     return TrainResult(
         candidates=tuple(done),
-        champion=ChampionInfo(name=winner.name, version=version, run_id=winner.run_id, test=winner.test),
+        champion=challenger if ok or champion_before is None else champion_before,
         parent_run_id=parent.info.run_id, criterion=criterion, folds=int(folds), n_iter=int(n_iter),
         baselines=baselines, seconds=round(clock.seconds, 2),
-        previous_version=previous.version if previous is not None else None,
+        previous_version=before.version if before is not None and ok else None,
         feature_set=settings.dataset.feature_set, features=settings.features,
+        promoted=ok, reason=reason, champion_before=champion_before, challenger=challenger,
+        selected_by=f"cross-validated {criterion.replace('_', ' ')} ({folds} folds)", repaired=repaired,
     )
+
+
+def _on_test(settings: Settings, info: registry.VersionInfo | None) -> tuple[dict[str, float] | None, str]:
+    """A registered version's figures on this test split at its own threshold, through its own
+    feature set; (None, why) when it cannot be scored (then the gate has nothing to compare)."""
+    if info is None:
+        return None, ""
+    theirs = registry.for_version(settings, info)
+    try:
+        _, model = registry.load_model(settings, info.version)
+        test = _as_frame(preparation.load_split(settings, "test"), theirs)
+        proba = model_io.predict_proba(model, test, theirs.features, theirs.dataset.categorical_features)
+    except (MlflowException, OSError, ValueError, KeyError) as err:
+        return None, f"the champion, version {info.version}, could not be scored on the test split: " \
+                     f"{type(err).__name__}: {str(err)[:200]}"
+    return metrics.from_proba(test[theirs.target].to_numpy(), proba, theirs.threshold), ""
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 
-from core.config import RetrainPolicy, Settings
+from core.config import PromotionPolicy, RetrainPolicy, Settings
 from core.data import preparation
 from core.data.batches import Batch
 from core.errors import NotPreparedError, WorkbenchError
@@ -150,6 +150,24 @@ def fit_challenger(champion_model: Any, train: pd.DataFrame, settings: Settings)
                      train[settings.target].to_numpy())
 
 
+def retune_threshold(champion_model: Any, train: pd.DataFrame, settings: Settings, folds: int = 3) -> Any:
+    """The challenger's own decision threshold (`core.modeling.threshold.ThresholdChoice`), chosen
+    on out-of-fold predictions of the champion's estimator over the new training rows (at most
+    `TUNE_MAX_ROWS` of them, stratified), by the rule in `Settings.promotion`."""
+    from core.modeling import threshold
+    from core.modeling.candidates import TUNE_MAX_ROWS
+
+    rows = train
+    if len(rows) > TUNE_MAX_ROWS:
+        rows, _ = train_test_split(train, train_size=TUNE_MAX_ROWS, random_state=settings.seed,
+                                   stratify=train[settings.target])
+    x = model_io.feature_frame(rows, settings.features, settings.dataset.categorical_features)
+    y = rows[settings.target].to_numpy()
+    oof = threshold.out_of_fold(clone(champion_model), x, y, folds, settings.seed)
+    policy = settings.promotion
+    return threshold.choose(y, oof, policy.threshold_rule, policy.cost_ratio)
+
+
 @dataclass(frozen=True)
 class GateResult:
     """Both models' figures on the old and new held-out data, and the decision."""
@@ -164,21 +182,27 @@ class GateResult:
         return asdict(self)
 
 
-def evaluate(model: Any, rd: RetrainData, settings: Settings) -> dict[str, dict[str, float]]:
-    """Metrics on the old (dev test) and new (batch) held-out slices; {} for an empty slice."""
+def evaluate(model: Any, rd: RetrainData, settings: Settings,
+             threshold: float | None = None) -> dict[str, dict[str, float]]:
+    """Metrics on the old (dev test) and new (batch) held-out slices, the class at `threshold`
+    (default `settings.threshold`: the champion's own); {} for an empty slice."""
+    threshold = settings.threshold if threshold is None else threshold
     out = {}
     for name, frame in (("old", rd.old_holdout), ("new", rd.new_holdout)):
         if frame.empty:
             out[name] = {}
             continue
         proba = model_io.predict_proba(model, frame, settings.features, settings.dataset.categorical_features)
-        out[name] = metrics.from_proba(frame[settings.target].to_numpy(), proba, settings.threshold)
+        out[name] = metrics.from_proba(frame[settings.target].to_numpy(), proba, threshold)
     return out
 
 
 def gate(champion: dict[str, dict[str, float]], challenger: dict[str, dict[str, float]],
-         policy: RetrainPolicy) -> GateResult:
-    """Promote only when the challenger is better on new data and not worse than the tolerance on old.
+         policy: RetrainPolicy, promotion: PromotionPolicy | None = None) -> GateResult:
+    """Promote only when the challenger is better on new data, not worse than the tolerance on
+    old, and (with `promotion`) its decision metric on new data at its own threshold is not below
+    the champion's at the champion's by more than `promotion.metric_tolerance`. A promoted
+    challenger whose F1 on new data stays below `policy.f1_floor` is promoted with that said.
 
     Never promotes when a figure is missing: no held-out slice of new data, or the criterion
     undefined on a slice (e.g. ROC-AUC on one class).
@@ -202,8 +226,33 @@ def gate(champion: dict[str, dict[str, float]], challenger: dict[str, dict[str, 
         ok, reason = False, (f"rejected: better on new data ({c} {challenger['new'][c]:.4f} vs "
                              f"{champion['new'][c]:.4f}) but worse on the old test data by {loss_old:.4f} "
                              f"(tolerance {policy.tolerance:g})")
+    elif promotion is not None and _metric_drop(champion, challenger, promotion) > promotion.metric_tolerance:
+        m = promotion.decision_metric
+        ok, reason = False, (f"rejected: better on new data ({c} {challenger['new'][c]:.4f} vs "
+                             f"{champion['new'][c]:.4f}) but its {m} there at its threshold is "
+                             f"{challenger['new'][m]:.4f} vs the champion's {champion['new'][m]:.4f}, worse by more "
+                             f"than the tolerance {promotion.metric_tolerance:g}")
     else:
         ok, reason = True, (f"promoted: {c} on new data {challenger['new'][c]:.4f} vs {champion['new'][c]:.4f}; "
                             f"on old data {challenger['old'][c]:.4f} vs {champion['old'][c]:.4f} "
                             f"(within the tolerance {policy.tolerance:g})")
+        if promotion is not None and promotion.decision_metric in challenger["new"]:
+            m = promotion.decision_metric
+            reason += f"; {m} on new data {challenger['new'][m]:.4f} vs {champion['new'].get(m, float('nan')):.4f}"
+        f1 = challenger["new"].get("f1")
+        if f1 is not None and f1 < policy.f1_floor:
+            reason += (f". Still not adherent: its F1 on the new data is {f1:.3f}, below the floor "
+                       f"{policy.f1_floor:g}; more labelled production rows, other features or another model "
+                       "are needed")
     return GateResult(ok, reason, c, champion, challenger)
+
+
+def _metric_drop(champion: dict[str, dict[str, float]], challenger: dict[str, dict[str, float]],
+                 promotion: PromotionPolicy) -> float:
+    """How far the challenger's decision metric on new data falls below the champion's (0 when
+    either is missing or not finite)."""
+    m = promotion.decision_metric
+    a, b = champion.get("new", {}).get(m), challenger.get("new", {}).get(m)
+    if a is None or b is None or not (np.isfinite(a) and np.isfinite(b)):
+        return 0.0
+    return float(a - b)

@@ -16,8 +16,10 @@ trained and logged but never promoted, and the gate says why.
 Two retrainings never run at once (a lock file under the runtime folder). Every check (the
 champion, the prepared splits, the batches) comes before the first write to the tracking store,
 so a retraining refused with a `WorkbenchError` leaves `mlruns/` as it was. A retraining killed
-half-way changes nothing in the registry (registration and promotion come last), and the next
-retraining marks its orphaned runs KILLED before it starts.
+half-way changes nothing in the registry: registration and alias moves come last and are
+journalled (`core.modeling.promotion`), and the next training, retraining or promotion undoes a
+half-done change and marks the orphaned runs KILLED before it starts. Training, retraining and
+promotion share one lock (`core.modeling.lock`).
 """
 from __future__ import annotations
 
@@ -32,8 +34,8 @@ import numpy as np
 from core import tracking
 from core.config import Settings
 from core.data.batches import Batch
-from core.errors import TrackingError, WorkbenchError
-from core.modeling import model_io, registry
+from core.errors import TrackingError, TrainingBusyError, WorkbenchError
+from core.modeling import model_io, promotion, registry
 from core.monitoring.retrain_gate import (  # noqa: F401
     HOLDOUT_MIN_PER_CLASS,
     HOLDOUT_MIN_ROWS,
@@ -48,6 +50,7 @@ from core.monitoring.retrain_gate import (  # noqa: F401
     fit_challenger,
     gate,
     plan,
+    retune_threshold,
 )
 from core.monitoring.retrain_policy import (  # noqa: F401
     RUN_NAME,
@@ -63,44 +66,8 @@ from core.monitoring.retrain_policy import (  # noqa: F401
 from core.progress import ProgressFn, Stopwatch, report
 
 
-class RetrainBusyError(WorkbenchError):
-    """Another retraining holds the lock."""
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+class RetrainBusyError(TrainingBusyError):
+    """A training, retraining or promotion holds the one lifecycle lock (`core.modeling.lock`)."""
 
 
 # --------------------------------------------------------------------------- the retraining
@@ -128,32 +95,19 @@ class RetrainResult:
 
 
 def mark_orphans(settings: Settings) -> list[str]:
-    """Mark runs left RUNNING by a killed retraining (and their children) as KILLED."""
-    from mlflow.tracking import MlflowClient
-
-    c = MlflowClient(settings.tracking_uri)
-    killed = []
-    for run in _runs(settings, status="RUNNING"):
-        c.set_terminated(run.info.run_id, status="KILLED")
-        killed.append(run.info.run_id)
-    return killed
+    """Mark the training and retraining runs left RUNNING by a killed process as KILLED
+    (`core.modeling.promotion.mark_orphans`; call it holding the lifecycle lock)."""
+    return promotion.mark_orphans(settings)
 
 
 @contextmanager
 def exclusive(settings: Settings) -> Iterator[None]:
-    """Hold the retraining lock (non-blocking): `RetrainBusyError` when another retraining runs."""
-    from filelock import FileLock, Timeout
+    """Hold the lifecycle lock (non-blocking) that training and promotion also take:
+    `RetrainBusyError` when a training, retraining or promotion runs."""
+    from core.modeling.lock import training_lock
 
-    settings.runtime_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(settings.runtime_dir / "retrain.lock"), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout as err:
-        raise RetrainBusyError("A retraining is already running; wait for it to finish, then try again.") from err
-    try:
+    with training_lock(settings, "retraining", RetrainBusyError):
         yield
-    finally:
-        lock.release()
 
 
 def retrain(settings: Settings, batches: Sequence[Batch], reason: str = "requested",
@@ -225,8 +179,8 @@ def _retrain_locked(settings: Settings, batches: Sequence[Batch], reason: str,
     champ_model = _load_champion(settings, champ_version)
     batch_notes = [*notes, *rd.notes]
     used = [(n["name"], n["digest"]) for n in rd.notes if n["use"] != "skipped"]
-    report(on_progress, 0.1, "Checking earlier retrainings")
-    mark_orphans(settings)
+    report(on_progress, 0.1, "Checking earlier trainings and retrainings")
+    promotion.repair(settings)
     exp = tracking.use(settings)
     with mlflow.start_run(run_name=RUN_NAME, experiment_id=exp) as run:
         mlflow.set_tags({"pid": str(os.getpid()), "reason": reason})
@@ -236,32 +190,46 @@ def _retrain_locked(settings: Settings, batches: Sequence[Batch], reason: str,
             "rows_train": len(rd.train), "rows_old_holdout": len(rd.old_holdout),
             "rows_new_holdout": len(rd.new_holdout), "criterion": settings.retrain.criterion,
             "tolerance": settings.retrain.tolerance, "holdout": settings.retrain.holdout,
+            "decision_metric": settings.promotion.decision_metric, "champion_threshold": settings.threshold,
         })
         mlflow.log_text(json.dumps(batch_notes, indent=2, default=str), "batch_notes.json")
         report(on_progress, 0.2, "Training the challenger")
         challenger = fit_challenger(champ_model, rd.train, settings)
+        report(on_progress, 0.4, "Choosing the challenger's threshold on cross-validated predictions")
+        choice = retune_threshold(champ_model, rd.train, settings)
+        mlflow.log_metrics({"challenger_threshold": choice.value})
         report(on_progress, 0.5, "Evaluating champion and challenger on the held-out slices")
-        result = gate(evaluate(champ_model, rd, settings), evaluate(challenger, rd, settings), settings.retrain)
+        result = gate(evaluate(champ_model, rd, settings), evaluate(challenger, rd, settings, choice.value),
+                      settings.retrain, settings.promotion)
         for who in ("champion", "challenger"):
             for split, figures in getattr(result, who).items():
                 mlflow.log_metrics({f"{who}_{split}_{k}": v for k, v in figures.items() if np.isfinite(v)})
         mlflow.log_text(json.dumps(result.to_dict(), indent=2), "gate.json")
         report(on_progress, 0.65, "Logging the challenger model")
-        info = model_io.log_model(challenger, settings.features, rd.train, rules=settings.dataset.rules)
-        report(on_progress, 0.85, "Registering the challenger")
-        version = registry.register(settings, info.model_uri)
-        tracking.client(settings).set_registered_model_alias(settings.model_name, registry.CHALLENGER, version)
-        if result.promote:
-            report(on_progress, 0.95, "Promoting the challenger to champion")
-            registry.promote(settings, version)
+        info = model_io.log_model(challenger, settings.features, rd.train, rules=settings.dataset.rules,
+                                  categorical=settings.dataset.categorical_features)
+        report(on_progress, 0.85, "Registering the challenger" + (" and promoting it" if result.promote else ""))
+        from core.modeling.candidates import MODEL_TAG
+        from core.modeling.threshold import RULE_TAG, VERSION_TAG
+
+        champ_info = registry.version_info(settings, champ_version)
+        with promotion.change(settings, "retraining") as journal:
+            version = registry.register(settings, info.model_uri, tags={
+                VERSION_TAG: f"{choice.value:.4f}", RULE_TAG: choice.rule,
+                MODEL_TAG: (champ_info.model or "") if champ_info else "", "workbench.retraining_run": run.info.run_id})
+            journal.registered(version)
+            if result.promote:
+                registry.promote_held(settings, version)
+            else:
+                registry.set_challenger(settings, version)
         mlflow.set_tags({"decision": "promoted" if result.promote else "rejected", "gate_reason": result.reason,
                          "challenger_version": version})
         run_id = run.info.run_id
     report(on_progress, 1.0, "Done")
     return RetrainResult(
         needed=True, reason=reason, promoted=result.promote,
-        challenger={"version": version, "metrics": result.challenger},
-        champion={"version": champ_version, "metrics": result.champion},
+        challenger={"version": version, "metrics": result.challenger, "threshold": choice.value},
+        champion={"version": champ_version, "metrics": result.champion, "threshold": settings.threshold},
         mlflow_run_id=run_id, batches=[name for name, _ in used],
         decision=result.reason, seconds=round(clock.seconds, 3), batch_notes=batch_notes,
     )

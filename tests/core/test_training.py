@@ -38,7 +38,9 @@ def test_champion_registered_and_beats_the_base_rate(trained) -> None:
     assert champ is not None and champ.version == result.champion.version
     assert result.champion.test["log_loss"] < BASE_RATE_LOG_LOSS
     assert result.champion.test["log_loss"] < result.baselines["base_rate"]["log_loss"]
-    assert result.champion.test["log_loss"] == min(c.test["log_loss"] for c in result.candidates)
+    # chosen on cross-validation, never on the test split it reports
+    assert result.champion.cv["log_loss"] == min(c.cv["log_loss"] for c in result.candidates)
+    assert result.selected_by.startswith("cross-validated log loss") and result.promoted
     for c in result.candidates:
         assert set(c.test) == {"log_loss", "f1", "roc_auc", "accuracy", "precision", "recall", "brier"}
         assert 0.0 < c.cv["log_loss"] < 1.0
@@ -173,7 +175,7 @@ def test_curves_overlay_series_and_check_lengths() -> None:
     p = np.clip(y * 0.2 + rng.random(500) * 0.8, 0, 1)
     series = {"a": (y, p), "b": (y, 1 - p)}
     assert len(evaluation.roc(series).data) == 3  # two series and the chance line
-    assert len(evaluation.pr(series).data) == 3
+    assert len(evaluation.pr(series).data) == 4  # two series, each with its own base rate
     assert len(evaluation.calibration(series).data) == 3
     counts = evaluation.confusion_counts(y, p, 0.5)
     assert counts.sum() == 500
