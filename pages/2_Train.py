@@ -1,4 +1,5 @@
-"""Train: tune candidate models with PyCaret, log them to MLflow and register the best as champion."""
+"""Train: tune candidate models with PyCaret, log them to MLflow, register the best and promote it
+only when it beats the champion."""
 import pandas as pd
 import streamlit as st
 
@@ -11,8 +12,9 @@ from ui.dataset_picker import active_settings
 st.set_page_config(page_title="Train · Kobe Workbench", layout="wide")
 settings = active_settings()
 st.title("Train")
-st.caption("Tune candidate models with PyCaret (stratified K-fold CV, optimising log loss), evaluate them on "
-           "the held-out test set, log each to MLflow and register the best as champion.")
+st.caption("Tune candidate models with PyCaret (stratified K-fold CV, optimising log loss), pick the best on "
+           "cross-validation, and register it. It becomes champion only when it also beats the current champion "
+           "on the held-out test set; otherwise it is kept as `challenger`.")
 
 if not preparation.is_prepared(settings):
     st.info("No prepared data yet — prepare it on the Data page first.")
@@ -21,45 +23,73 @@ if not preparation.is_prepared(settings):
 from core.modeling import lock, training
 
 
+FIGURES = ("CV log loss", "test log loss", "Brier", "ROC-AUC", "F1", "accuracy", "precision", "recall", "threshold")
+
+
 def result_row(c: dict) -> dict:
-    """One candidate as a table row (test metrics from the predicted probability at threshold 0.5)."""
+    """One candidate as a table row (test metrics at the candidate's own threshold)."""
     t = c["test"]
-    return {"model": c["label"], "test log loss": t["log_loss"], "Brier": t["brier"], "ROC-AUC": t["roc_auc"],
-            "F1": t["f1"], "accuracy": t["accuracy"], "precision": t["precision"], "recall": t["recall"],
-            "CV log loss": c["cv"].get("log_loss"), "seconds": c["seconds"]}
+    return {"model": c["label"], "CV log loss": c["cv"].get("log_loss"), "test log loss": t["log_loss"],
+            "Brier": t["brier"], "ROC-AUC": t["roc_auc"], "F1": t["f1"], "accuracy": t["accuracy"],
+            "precision": t["precision"], "recall": t["recall"], "threshold": c.get("threshold"),
+            "calibration": c.get("calibration", "none"), "seconds": c["seconds"]}
 
 
 def show_rows(where: st.delta_generator.DeltaGenerator, rows: list[dict]) -> None:
     where.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                    column_config={k: st.column_config.NumberColumn(format="%.4f") for k in
-                                   ("test log loss", "Brier", "ROC-AUC", "F1", "accuracy", "precision", "recall",
-                                    "CV log loss")}
+                    column_config={k: st.column_config.NumberColumn(format="%.4f") for k in FIGURES}
                     | {"seconds": st.column_config.NumberColumn("time (s)", format="%.1f")})
+
+
+def verdict_table(result: dict) -> pd.DataFrame:
+    """Champion before vs the challenger on the same test split, each at its own threshold."""
+    rows = {}
+    for who, key in (("champion before", "champion_before"), ("challenger", "challenger")):
+        v = result.get(key)
+        if v:
+            name = candidates.MODELS.get(v["name"], v["name"]) or "model"
+            rows[f"{who}: v{v['version']} {name}"] = {
+                "test log loss": v["test"].get("log_loss"), "F1 at its threshold": v["test"].get("f1"),
+                "ROC-AUC": v["test"].get("roc_auc"), "threshold": v.get("threshold")}
+    return pd.DataFrame(rows)
 
 
 request = st.session_state.get(session_keys.TRAIN_REQUEST)
 busy_elsewhere = request is None and lock.is_training(settings)
 locked = request is not None or busy_elsewhere
 
-with st.form("train"):
-    optional = [m for m in candidates.MODELS if m not in candidates.ALWAYS]
+USED = session_keys.TRAIN_USED  # the values of the last run: the form shows what was used
+optional = [m for m in candidates.MODELS if m not in candidates.ALWAYS]
+for key, value in {"train_models": [m for m in candidates.DEFAULT_MODELS if m in optional],
+                   "train_folds": candidates.DEFAULT_FOLDS, "train_n_iter": candidates.DEFAULT_N_ITER,
+                   "train_criterion": "log_loss", "train_always": False}.items():
+    st.session_state.setdefault(key, value)  # the widgets take their defaults from here, not from value=
+st.session_state.update(st.session_state.pop(USED, {}))
+if st.session_state.get("train_feature_set") not in settings.dataset.feature_set_names:
+    st.session_state.pop("train_feature_set", None)  # another dataset's set: back to this one's default
+
+with st.form("train", enter_to_submit=False):  # Enter in a field must not start a training
     extra = st.multiselect(
         "Candidates besides Logistic Regression and Decision Tree (always trained)", optional,
-        default=[m for m in candidates.DEFAULT_MODELS if m in optional],
-        format_func=lambda m: candidates.MODELS[m], disabled=locked)
+        format_func=lambda m: candidates.MODELS[m], disabled=locked, key="train_models")
     spec = settings.dataset
     sets = spec.feature_set_names
     feature_set = st.selectbox(
         "Feature set", sets, disabled=locked or len(sets) < 2,
         format_func=lambda n: f"{n}: {', '.join(spec.with_feature_set(n).features)}",
-        help="The dataset definition's named sets of model inputs. The served model takes the champion's set.")
+        help="The dataset definition's named sets of model inputs. The served model takes the champion's set.",
+        key="train_feature_set")
     left, mid, right = st.columns(3)
-    folds = left.number_input("CV folds", min_value=2, max_value=20, value=candidates.DEFAULT_FOLDS, disabled=locked)
-    n_iter = mid.number_input("Tuning iterations per candidate", min_value=1, max_value=200,
-                              value=candidates.DEFAULT_N_ITER, disabled=locked)
-    criterion = right.selectbox("Champion chosen by (test set)", list(candidates.CRITERIA),
+    folds = left.number_input("CV folds", min_value=2, max_value=20, disabled=locked, key="train_folds")
+    n_iter = mid.number_input("Tuning iterations per candidate", min_value=1, max_value=200, disabled=locked,
+                              key="train_n_iter")
+    criterion = right.selectbox("Best candidate chosen by (cross-validated)", list(candidates.CRITERIA),
                                 format_func=lambda c: c.replace("_", " ").replace("roc auc", "ROC-AUC"),
-                                disabled=locked)
+                                disabled=locked, key="train_criterion",
+                                help="Candidates are compared on cross-validation; the test split only reports "
+                                     "and gates the promotion against the current champion.")
+    always = st.checkbox("Make it champion even if it does not beat the current one on the test split",
+                         disabled=locked, key="train_always")
     submitted = st.form_submit_button("Train", type="primary", disabled=locked)
 
 if busy_elsewhere:
@@ -69,7 +99,7 @@ if busy_elsewhere:
 if submitted and not locked:
     st.session_state[session_keys.TRAIN_REQUEST] = {"models": list(extra), "folds": int(folds),
                                                     "n_iter": int(n_iter), "criterion": criterion,
-                                                    "feature_set": feature_set}
+                                                    "feature_set": feature_set, "always": bool(always)}
     st.session_state.pop(session_keys.TRAIN_RESULT, None)
     st.session_state.pop(session_keys.TRAIN_ERROR, None)
     st.rerun()  # redraw the form disabled, then train
@@ -90,12 +120,16 @@ if request is not None:
         result = training.train(
             settings.replace(dataset=settings.dataset.with_feature_set(request["feature_set"])), models=request["models"], n_iter=request["n_iter"], folds=request["folds"],
             criterion=request["criterion"], on_candidate=on_candidate,
-            on_progress=on_progress)
+            on_progress=on_progress, promote="always" if request.get("always") else "gate")
         st.session_state[session_keys.TRAIN_RESULT] = result.to_dict()
     except WorkbenchError as err:
         st.session_state[session_keys.TRAIN_ERROR] = str(err)
     finally:
         st.session_state.pop(session_keys.TRAIN_REQUEST, None)
+        st.session_state[USED] = {"train_models": list(request["models"]), "train_folds": request["folds"],
+                                  "train_n_iter": request["n_iter"], "train_criterion": request["criterion"],
+                                  "train_feature_set": request["feature_set"],
+                                  "train_always": bool(request.get("always"))}
     st.rerun()
 
 if session_keys.TRAIN_ERROR in st.session_state:
@@ -107,17 +141,28 @@ if result is None:
             "each extra candidate or iteration adds to that.")
     st.stop()
 
-champ = result["champion"]
-label = candidates.MODELS.get(champ["name"], champ["name"])
+champ, challenger = result["champion"], result.get("challenger") or result["champion"]
+label = candidates.MODELS.get(challenger["name"], challenger["name"])
 base = result["baselines"]["base_rate"]["log_loss"]
-st.success(f"Champion: **{label}**, registered as {settings.model_name} version {champ['version']} "
-           f"(test log loss {champ['test']['log_loss']:.4f}, base rate {base:.4f}) · trained in "
-           f"{result['seconds']:.1f} s on the feature set {result.get('feature_set', 'default')}"
-           + (f" · version {result['previous_version']} is now `previous`" if result["previous_version"] else ""))
+if result.get("promoted", True):
+    st.success(f"Champion: **{label}**, registered as {settings.model_name} version {challenger['version']} "
+               f"(test log loss {challenger['test']['log_loss']:.4f}, base rate {base:.4f}; threshold "
+               f"{challenger.get('threshold') or settings.threshold:.2f}) · trained in {result['seconds']:.1f} s on "
+               f"the feature set {result.get('feature_set', 'default')}"
+               + (f" · version {result['previous_version']} is now `previous`" if result["previous_version"] else ""))
+else:
+    st.warning(f"**The champion stays version {champ['version']}.** The best candidate, {label}, is registered as "
+               f"version {challenger['version']} with alias `challenger`: {result.get('reason', '')}. "
+               "Promote it on the **Compare** page if you want it anyway.")
+if result.get("champion_before"):
+    st.markdown("**Champion vs challenger on the same test split**" + (" · " + result["reason"] if result.get("promoted") else ""))
+    st.dataframe(verdict_table(result), width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in verdict_table(result).columns})
+st.caption(f"Best candidate chosen by {result.get('selected_by') or result['criterion']}: the test figures below "
+           "only report. F1, precision, recall and accuracy are at each candidate's own threshold.")
 show_rows(st, [result_row(c) for c in result["candidates"]])
 majority = result["baselines"]["majority_class"]
 st.caption(f"Baselines on the same test set: always {settings.dataset.proba_label} = training base rate → log loss {base:.4f}; "
            f"majority class → accuracy {majority['accuracy']:.3f}, F1 {majority['f1']:.3f}. "
-           f"Criterion: {result['criterion'].replace('_', ' ')}; {result['folds']} folds, "
-           f"{result['n_iter']} iterations per candidate.")
+           f"{result['folds']} folds, {result['n_iter']} iterations per candidate.")
 st.info("Next: overlay the candidates' curves and manage the registry on the **Compare** page.")

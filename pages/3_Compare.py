@@ -34,9 +34,10 @@ st.dataframe(
     column_config={c: fmt4 for c in comparison.METRIC_COLUMNS.values()}
     | {"started": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
        "training": st.column_config.TextColumn("training run", help="first 8 characters of the parent run id")})
-st.caption("Click a column header to sort. Test metrics are on the held-out test set from "
-           f"{settings.dataset.proba_label} at threshold "
-           f"{settings.threshold:.2f}; CV log loss is the tuned model's mean over the folds.")
+st.caption("**CV log loss chose each training's best candidate** (out-of-fold predictions of the model as "
+           "logged, calibrated or not); the test split only reports, and gates the promotion against the "
+           f"champion. Test F1, precision, recall and accuracy are at each candidate's own threshold on "
+           f"{settings.dataset.proba_label}, chosen on the cross-validated predictions. Click a header to sort.")
 
 labels = {r.run_id: f"{r.model} · {r.started:%Y-%m-%d %H:%M:%S}" + (f" · v{r.version}" if r.version else "")
           for r in runs.itertuples()}
@@ -61,9 +62,17 @@ else:
     tab_cal.plotly_chart(evaluation.calibration(series, words=words), width="stretch")
     with tab_cm:
         spec = settings.dataset
-        threshold = st.slider(f"Threshold on {spec.proba_label}: a {spec.row_noun} is called {spec.positive_name} "
-                              "at or above it", 0.05, 0.95,
-                              settings.threshold, 0.01, key=session_keys.COMPARE_THRESHOLD)
+        st.caption("Each candidate decides at its own threshold (chosen on cross-validated predictions, "
+                   "stored with its version). Move the slider to see every candidate at one threshold instead.")
+        own = pd.DataFrame([{"candidate": labels[e.run_id], "own threshold": e.threshold,
+                             **metrics.from_proba(e.y_true, e.proba, e.threshold)} for e in evals])
+        st.dataframe(own[["candidate", "own threshold", "precision", "recall", "f1", "accuracy"]], hide_index=True,
+                     width="stretch", column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                                     for c in ("own threshold", "precision", "recall", "f1",
+                                                               "accuracy")})
+        threshold = st.slider(f"One threshold for all, on {spec.proba_label}: a {spec.row_noun} is called "
+                              f"{spec.positive_name} at or above it", 0.05, 0.95,
+                              float(round(evals[0].threshold, 2)), 0.01, key=session_keys.COMPARE_THRESHOLD)
         at = pd.DataFrame([{"candidate": name, **metrics.from_proba(y, p, threshold)}
                            for name, (y, p) in series.items()])
         st.dataframe(at[["candidate", "precision", "recall", "f1", "accuracy"]], hide_index=True, width="stretch",
@@ -89,9 +98,10 @@ if versions.empty:
     st.info("Nothing registered yet: a training registers its best candidate as champion.")
     st.stop()
 st.dataframe(versions, hide_index=True, width="stretch",
-             column_config={"test log loss": fmt4,
-                            "registered": st.column_config.DatetimeColumn("registered (UTC)",
-                                                                          format="YYYY-MM-DD HH:mm:ss")})
+             column_config={c: fmt4 for c in ("CV log loss", "test log loss", "test F1", "threshold")}
+             | {"registered": st.column_config.DatetimeColumn("registered (UTC)", format="YYYY-MM-DD HH:mm:ss")})
+st.caption("A training registers its best candidate and makes it champion only when it beats the champion on the "
+           "test split (alias `challenger` otherwise); `previous` is the champion before the last promotion.")
 champion = registry.champion(settings)
 previous = registry.alias_version(settings, registry.PREVIOUS)
 left, right = st.columns(2)
@@ -99,8 +109,18 @@ with left.container(border=True):
     st.markdown("**Promote a version to champion**")
     version = st.selectbox("Version", versions["version"].tolist(),
                            format_func=lambda v: f"v{v} · " + versions.set_index("version").loc[v, "model"])
-    confirm = st.checkbox(f"Yes, serve version {version} as champion"
-                          + (f" (v{champion.version} becomes previous)" if champion else ""))
+    by_version = versions.set_index("version")
+
+    def described(v: str) -> str:
+        row = by_version.loc[v]
+        return (f"v{v} ({row['model'] or 'model'}, test log loss {row['test log loss']:.4f}, "
+                f"threshold {row['threshold']:.2f})")
+
+    confirm = st.checkbox(f"Yes, make {described(version)} champion"
+                          + (f" in place of {described(champion.version)}, which becomes previous"
+                             if champion and champion.version in by_version.index and champion.version != version
+                             else ""),
+                          key=f"confirm-promote-{version}")
     if st.button("Promote", disabled=not confirm or (champion is not None and champion.version == version)):
         try:
             info = registry.promote(settings, version)

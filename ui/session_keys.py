@@ -23,6 +23,7 @@ RETRAIN_RESULT = "retrain_result"
 TRAIN_REQUEST = "train_request"
 TRAIN_RESULT = "train_result"
 TRAIN_ERROR = "train_error"
+TRAIN_USED = "train_used"  # the last run's form values, put back into the form after it
 
 # Compare page
 COMPARE_SELECTION = "compare_selection"

@@ -22,7 +22,7 @@ from core.modeling.candidates import MODEL_TAG, MODELS, ROLE_TAG
 METRIC_COLUMNS: dict[str, str] = {
     "test_log_loss": "test log loss", "test_brier": "test Brier", "test_roc_auc": "test ROC-AUC",
     "test_f1": "test F1", "test_accuracy": "test accuracy", "test_precision": "test precision",
-    "test_recall": "test recall", "cv_log_loss": "CV log loss",
+    "test_recall": "test recall", "cv_log_loss": "CV log loss", "decision_threshold": "threshold",
 }
 
 
@@ -36,6 +36,7 @@ class CandidateEval:
     y_true: np.ndarray
     proba: np.ndarray
     figures: dict[str, str]
+    threshold: float = 0.5  # the candidate's own decision threshold (0.5 for runs logged before they had one)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -102,24 +103,35 @@ def load_candidate(settings: Settings, run_id: str) -> CandidateEval:
     model = run.data.tags.get(MODEL_TAG, run.info.run_name)
     return CandidateEval(run_id=run_id, name=model, label=MODELS.get(model, model),
                          y_true=np.asarray(preds["y_true"], dtype=int),
-                         proba=np.asarray(preds["proba"], dtype=float), figures=figures)
+                         proba=np.asarray(preds["proba"], dtype=float), figures=figures,
+                         threshold=float(preds.get("threshold", settings.threshold)))
+
+
+REGISTRY_COLUMNS = ["version", "aliases", "model", "CV log loss", "test log loss", "test F1", "threshold",
+                    "feature set", "registered", "run_id"]
 
 
 def registry_table(settings: Settings) -> pd.DataFrame:
-    """Registered versions, newest first: aliases, model, test log loss, registration time, run."""
+    """Registered versions, newest first: aliases, model, CV and test figures (test F1 at the
+    version's own threshold), threshold, feature set, registration time, run."""
     client = tracking.client(settings)
     rows = []
     for v in registry.versions(settings):
-        model, loss = "", np.nan
+        model, figures = v.model or "", {}
         if v.run_id:
             try:
                 run = client.get_run(v.run_id)
-                model = run.data.tags.get(MODEL_TAG, run.info.run_name or "")
-                loss = run.data.metrics.get("test_log_loss", np.nan)
+                model = model or run.data.tags.get(MODEL_TAG, run.info.run_name or "")
+                figures = run.data.metrics
             except mlflow.exceptions.MlflowException:
                 pass  # the run was deleted: the version stays usable
+        # a retraining's version: its figures are the challenger's on the old (dev test) slice
         rows.append({"version": v.version, "aliases": ", ".join(v.aliases), "model": MODELS.get(model, model),
-                     "test log loss": loss,
+                     "CV log loss": figures.get("cv_log_loss", np.nan),
+                     "test log loss": figures.get("test_log_loss", figures.get("challenger_old_log_loss", np.nan)),
+                     "test F1": figures.get("test_f1", figures.get("challenger_old_f1", np.nan)),
+                     "threshold": v.threshold if v.threshold is not None else np.nan,
+                     "feature set": v.feature_set,
                      "registered": pd.Timestamp(v.created_ms, unit="ms", tz="UTC").tz_convert(None),
                      "run_id": v.run_id or ""})
-    return pd.DataFrame(rows, columns=["version", "aliases", "model", "test log loss", "registered", "run_id"])
+    return pd.DataFrame(rows, columns=REGISTRY_COLUMNS)

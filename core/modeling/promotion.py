@@ -75,6 +75,28 @@ def judge(champion: Mapping[str, float] | None, challenger: Mapping[str, float],
     return True, f"promoted: test {criterion} {_fmt(ours)} vs the champion's {_fmt(theirs)}{tail}"
 
 
+def on_test(settings: Settings, info: Any) -> tuple[dict[str, float] | None, str]:
+    """A registered version's figures on this test split at its own threshold, through its own
+    feature set; (None, why) when it cannot be scored (then the gate has nothing to compare)."""
+    from mlflow.exceptions import MlflowException
+
+    from core.data import preparation
+    from core.modeling import metrics, model_io, registry
+
+    if info is None:
+        return None, ""
+    theirs = registry.for_version(settings, info)
+    try:
+        _, model = registry.load_model(settings, info.version)
+        test = preparation.load_split(settings, "test")
+        proba = model_io.predict_proba(model, test, theirs.features, theirs.dataset.categorical_features)
+    except (MlflowException, OSError, ValueError, KeyError) as err:
+        return None, f"the champion, version {info.version}, could not be scored on the test split: " \
+                     f"{type(err).__name__}: {str(err)[:200]}"
+    y = test[theirs.target].astype("int64").to_numpy()
+    return metrics.from_proba(y, proba, theirs.threshold), ""
+
+
 # --------------------------------------------------------------------------- journal
 def _journal_path(settings: Settings):
     return settings.runtime_dir / JOURNAL

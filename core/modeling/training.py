@@ -15,7 +15,7 @@ import os
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -44,95 +44,12 @@ from core.modeling.candidates import (
     check_budget,
     resolve_models,
 )
+from core.modeling.results import CandidateResult, ChampionInfo, TrainResult  # noqa: F401 (re-exported)
 from core.modeling.diagnostics import feature_importance, learning_curve_data
 from core.modeling.lock import training_lock
 from core.progress import ProgressFn, Stopwatch, report, scaled
 
 TRAIN_RUN = "Treinamento"
-
-# --------------------------------------------------------------------------- results
-@dataclass(frozen=True)
-class CandidateResult:
-    """One tuned candidate: its test and CV metrics, tuned parameters and MLflow run."""
-
-    name: str
-    label: str
-    test: dict[str, float]
-    cv: dict[str, float]
-    params: dict[str, Any]
-    run_id: str
-    model_uri: str
-    seconds: float
-    threshold: float = 0.5  # chosen on out-of-fold predictions; the test figures are at it
-    threshold_rule: str = "f1"
-    calibration: str = "none"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class ChampionInfo:
-    """A registered version: the champion after a training, the one before it, or the challenger.
-    `test`: its figures on this training's test split, at its own `threshold`."""
-
-    name: str
-    version: str
-    run_id: str | None
-    test: dict[str, float]
-    threshold: float | None = None
-    cv: dict[str, float] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What `train` did (the CLI prints `to_dict()`)."""
-
-    candidates: tuple[CandidateResult, ...]
-    champion: ChampionInfo
-    parent_run_id: str
-    criterion: str
-    folds: int
-    n_iter: int
-    baselines: dict[str, dict[str, float]]
-    seconds: float
-    previous_version: str | None = None
-    feature_set: str = "default"
-    features: tuple[str, ...] = ()
-    promoted: bool = True
-    reason: str = ""
-    champion_before: ChampionInfo | None = None
-    challenger: ChampionInfo | None = None
-    selected_by: str = ""
-    repaired: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "candidates": [{"name": c.name, "label": c.label, "test": c.test, "cv": c.cv, "run_id": c.run_id,
-                            "seconds": c.seconds, "threshold": c.threshold, "threshold_rule": c.threshold_rule,
-                            "calibration": c.calibration} for c in self.candidates],
-            # the champion after this training: the challenger when promoted, else the one before
-            "champion": self.champion.to_dict(),
-            "promoted": self.promoted,
-            "reason": self.reason,
-            "champion_before": self.champion_before.to_dict() if self.champion_before else None,
-            "challenger": self.challenger.to_dict() if self.challenger else None,
-            "selected_by": self.selected_by,
-            "repaired": list(self.repaired),
-            "parent_run_id": self.parent_run_id,
-            "criterion": self.criterion,
-            "folds": self.folds,
-            "n_iter": self.n_iter,
-            "baselines": self.baselines,
-            "previous_version": self.previous_version,
-            "feature_set": self.feature_set,
-            "features": list(self.features),
-            "seconds": self.seconds,
-        }
-
 
 # --------------------------------------------------------------------------- building blocks
 def plain_pipeline(spec: Any, estimator: Any, seed: int) -> Any:
@@ -414,7 +331,7 @@ def train(
             winner = best(done, criterion)
             report(on_progress, 0.92, f"Comparing {winner.label} with the champion on the test split")
             before = registry.champion(settings)
-            before_test, note = _on_test(settings, before)
+            before_test, note = promotion.on_test(settings, before)
             ok, reason = promotion.judge(before_test, winner.test, criterion, settings.promotion)
             if note:
                 reason = f"{reason} ({note})"
@@ -458,22 +375,6 @@ def train(
         promoted=ok, reason=reason, champion_before=champion_before, challenger=challenger,
         selected_by=f"cross-validated {criterion.replace('_', ' ')} ({folds} folds)", repaired=repaired,
     )
-
-
-def _on_test(settings: Settings, info: registry.VersionInfo | None) -> tuple[dict[str, float] | None, str]:
-    """A registered version's figures on this test split at its own threshold, through its own
-    feature set; (None, why) when it cannot be scored (then the gate has nothing to compare)."""
-    if info is None:
-        return None, ""
-    theirs = registry.for_version(settings, info)
-    try:
-        _, model = registry.load_model(settings, info.version)
-        test = _as_frame(preparation.load_split(settings, "test"), theirs)
-        proba = model_io.predict_proba(model, test, theirs.features, theirs.dataset.categorical_features)
-    except (MlflowException, OSError, ValueError, KeyError) as err:
-        return None, f"the champion, version {info.version}, could not be scored on the test split: " \
-                     f"{type(err).__name__}: {str(err)[:200]}"
-    return metrics.from_proba(test[theirs.target].to_numpy(), proba, theirs.threshold), ""
 
 
 @contextmanager

@@ -34,7 +34,7 @@ import numpy as np
 from core import tracking
 from core.config import Settings
 from core.data.batches import Batch
-from core.errors import TrackingError, TrainingBusyError, WorkbenchError
+from core.errors import TrackingError, TrainingBusyError
 from core.modeling import model_io, promotion, registry
 from core.monitoring.retrain_gate import (  # noqa: F401
     HOLDOUT_MIN_PER_CLASS,

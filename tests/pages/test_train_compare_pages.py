@@ -1,6 +1,8 @@
 """Train and Compare pages in AppTest with the real core and a tiny training budget."""
 from __future__ import annotations
 
+import pytest
+
 from core.config import Settings
 from core.modeling import lock, training
 from core.modeling import registry as model_registry
@@ -30,6 +32,18 @@ def test_train_button_runs_a_tiny_training(run_page, tmp_path_factory, prepared_
     assert (shown["test log loss"] < 0.692).all()
     assert model_registry.champion(s).version == "1"
     assert not lock.is_training(s)
+    # the form shows the values that were used, not the defaults
+    assert at.number_input[0].value == 2 and at.number_input[1].value == 1 and at.multiselect[0].value == []
+    # the same training again is not better: the champion stays, and the page says why, side by side
+    at.get("form_submit_button")[0].click().run()
+    assert not at.exception and not at.error
+    assert "The champion stays version 1" in at.warning[0].value and "not better" in at.warning[0].value
+    verdict = at.dataframe[0].value  # champion before vs challenger, above the candidates
+    assert [c.split(": ")[0] for c in verdict.columns] == ["champion before", "challenger"]
+    assert verdict.columns[0].startswith("champion before: v1") and verdict.columns[1].startswith("challenger: v2")
+    assert "test log loss" in verdict.index and "threshold" in verdict.index
+    assert model_registry.champion(s).version == "1"
+    assert model_registry.alias_version(s, model_registry.CHALLENGER).version == "2"
 
 
 def test_train_page_refuses_while_another_training_runs(run_page, tmp_path_factory, prepared_settings) -> None:
@@ -58,10 +72,15 @@ def test_compare_page_overlays_candidates_and_lists_the_registry(run_page, train
     assert len(at.tabs) == 6
     at.slider[0].set_value(0.4).run()
     assert not at.exception
-    at_threshold = at.dataframe[1].value
+    own = at.dataframe[1].value  # each candidate at its own threshold, as trained
+    assert sorted(own["own threshold"].round(4)) == sorted(round(c.threshold, 4) for c in result.candidates)
+    at_threshold = at.dataframe[2].value
     assert set(at_threshold.columns) >= {"precision", "recall", "f1"}
-    registry = at.dataframe[2].value
+    registry = at.dataframe[3].value
     assert registry.loc[registry["version"] == result.champion.version, "aliases"].iloc[0] == "champion"
+    assert registry.loc[registry["version"] == result.champion.version, "threshold"].iloc[0] == pytest.approx(
+        result.champion.threshold, abs=1e-4)
+    assert any("CV log loss chose" in c.value for c in at.caption)
 
 
 def test_compare_page_promotes_after_confirmation_and_rolls_back(run_page, tmp_path_factory,
@@ -75,7 +94,9 @@ def test_compare_page_promotes_after_confirmation_and_rolls_back(run_page, tmp_p
     at.selectbox[0].set_value(v2).run()
     promote = next(b for b in at.button if b.label == "Promote")
     assert promote.disabled  # not confirmed yet
-    at.checkbox[0].check().run()
+    confirm = at.checkbox[0]
+    assert f"make v{v2} (" in confirm.label and f"in place of v{result.champion.version} (" in confirm.label
+    confirm.check().run()
     next(b for b in at.button if b.label == "Promote").click().run()
     assert not at.exception
     assert model_registry.champion(s).version == v2
