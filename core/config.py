@@ -115,6 +115,17 @@ class PromotionPolicy:
     calibration: str = "auto"
     calibration_min_gain: float = 0.002
 
+    @staticmethod
+    def metric_for(rule: str) -> str:
+        """The decision metric the gate compares for a threshold rule: F1 for "f1"; accuracy for
+        "cost" (the share of rows right: what a cost ratio of 1 minimises)."""
+        return "f1" if rule == "f1" else "accuracy"
+
+    def with_rule(self, rule: str, cost_ratio: float | None = None) -> "PromotionPolicy":
+        """This policy with another threshold rule (and cost ratio), the gate's metric to match."""
+        return dataclasses.replace(self, threshold_rule=rule, decision_metric=self.metric_for(rule),
+                                   cost_ratio=self.cost_ratio if cost_ratio is None else float(cost_ratio))
+
 
 @dataclass(frozen=True)
 class RetrainPolicy:

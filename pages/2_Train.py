@@ -62,7 +62,8 @@ USED = session_keys.TRAIN_USED  # the values of the last run: the form shows wha
 optional = [m for m in candidates.MODELS if m not in candidates.ALWAYS]
 for key, value in {"train_models": [m for m in candidates.DEFAULT_MODELS if m in optional],
                    "train_folds": candidates.DEFAULT_FOLDS, "train_n_iter": candidates.DEFAULT_N_ITER,
-                   "train_criterion": "log_loss", "train_always": False}.items():
+                   "train_criterion": "log_loss", "train_always": False,
+                   "train_rule": settings.promotion.threshold_rule, "train_cost_ratio": settings.promotion.cost_ratio}.items():
     st.session_state.setdefault(key, value)  # the widgets take their defaults from here, not from value=
 st.session_state.update(st.session_state.pop(USED, {}))
 if st.session_state.get("train_feature_set") not in settings.dataset.feature_set_names:
@@ -88,6 +89,15 @@ with st.form("train", enter_to_submit=False):  # Enter in a field must not start
                                 disabled=locked, key="train_criterion",
                                 help="Candidates are compared on cross-validation; the test split only reports "
                                      "and gates the promotion against the current champion.")
+    rule_col, ratio_col = st.columns(2)
+    rule = rule_col.selectbox(
+        "Decision threshold of each candidate", ["f1", "cost"], disabled=locked, key="train_rule",
+        format_func={"f1": "maximise F1", "cost": "minimise the cost of errors"}.get,
+        help="Chosen on cross-validated predictions, stored with the version, used by Serve, Production, "
+             "`predict`, `apply` and the drift checks. F1 favours calling rows positive when positives are "
+             "common; the cost rule with ratio 1 gives the most accurate threshold.")
+    cost_ratio = ratio_col.number_input("Cost of a false positive / a false negative (cost rule)", min_value=0.01,
+                                        max_value=1000.0, step=0.5, disabled=locked, key="train_cost_ratio")
     always = st.checkbox("Make it champion even if it does not beat the current one on the test split",
                          disabled=locked, key="train_always")
     submitted = st.form_submit_button("Train", type="primary", disabled=locked)
@@ -99,7 +109,8 @@ if busy_elsewhere:
 if submitted and not locked:
     st.session_state[session_keys.TRAIN_REQUEST] = {"models": list(extra), "folds": int(folds),
                                                     "n_iter": int(n_iter), "criterion": criterion,
-                                                    "feature_set": feature_set, "always": bool(always)}
+                                                    "feature_set": feature_set, "always": bool(always),
+                                                    "rule": rule, "cost_ratio": float(cost_ratio)}
     st.session_state.pop(session_keys.TRAIN_RESULT, None)
     st.session_state.pop(session_keys.TRAIN_ERROR, None)
     st.rerun()  # redraw the form disabled, then train
@@ -117,8 +128,10 @@ if request is not None:
         show_rows(table, rows)
 
     try:
+        chosen = settings.replace(dataset=settings.dataset.with_feature_set(request["feature_set"]),
+                                  promotion=settings.promotion.with_rule(request["rule"], request["cost_ratio"]))
         result = training.train(
-            settings.replace(dataset=settings.dataset.with_feature_set(request["feature_set"])), models=request["models"], n_iter=request["n_iter"], folds=request["folds"],
+            chosen, models=request["models"], n_iter=request["n_iter"], folds=request["folds"],
             criterion=request["criterion"], on_candidate=on_candidate,
             on_progress=on_progress, promote="always" if request.get("always") else "gate")
         st.session_state[session_keys.TRAIN_RESULT] = result.to_dict()
@@ -129,7 +142,8 @@ if request is not None:
         st.session_state[USED] = {"train_models": list(request["models"]), "train_folds": request["folds"],
                                   "train_n_iter": request["n_iter"], "train_criterion": request["criterion"],
                                   "train_feature_set": request["feature_set"],
-                                  "train_always": bool(request.get("always"))}
+                                  "train_always": bool(request.get("always")), "train_rule": request["rule"],
+                                  "train_cost_ratio": request["cost_ratio"]}
     st.rerun()
 
 if session_keys.TRAIN_ERROR in st.session_state:
@@ -158,6 +172,11 @@ if result.get("champion_before"):
     st.markdown("**Champion vs challenger on the same test split**" + (" · " + result["reason"] if result.get("promoted") else ""))
     st.dataframe(verdict_table(result), width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.4f") for c in verdict_table(result).columns})
+if challenger["test"].get("recall", 0) >= 0.99 and challenger["test"].get("precision", 1) < 0.99:
+    st.info(f"At its threshold ({challenger.get('threshold') or settings.threshold:.2f}) the model calls almost every "
+            f"{settings.dataset.row_noun} {settings.dataset.positive_name}: maximising F1 does that when "
+            f"{settings.dataset.positive_name} is common and the model is weak. Choose **minimise the cost of errors** "
+            "above for the most accurate threshold (or set your own cost ratio).")
 st.caption(f"Best candidate chosen by {result.get('selected_by') or result['criterion']}: the test figures below "
            "only report. F1, precision, recall and accuracy are at each candidate's own threshold.")
 show_rows(st, [result_row(c) for c in result["candidates"]])

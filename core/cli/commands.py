@@ -56,18 +56,24 @@ def cmd_drift(args: argparse.Namespace, settings: Settings, on_progress: Progres
 
     clock = Stopwatch()
     from core.data import batches
-    from core.monitoring import check
+    from core.monitoring import check, stream
 
     if args.inference_log is not None:
         batch = check.inference_log_batch(settings, args.inference_log)
         source = "inference_log"
+    elif not args.drop_invalid and stream.streamable(args.batch, settings):
+        # a parquet file is read, validated and scored in record batches: bounded memory, same report
+        report = stream.check_file(args.batch, settings, source="cli", domain=not args.no_domain,
+                                   on_progress=on_progress)
+        batch = None
     else:  # BatchError: exit 2, nothing written
         batch = batches.read_batch(args.batch, settings, drop_invalid=args.drop_invalid)
         source = "cli"
         if batch.n_dropped:
             reasons = "; ".join(f"{reason}: {n:,}" for reason, n in batch.dropped.items())
             output.note(f"--drop-invalid left out {batch.n_dropped:,} row(s) of {batch.name} ({reasons})")
-    report = check.check(batch, settings, source=source, domain=not args.no_domain, on_progress=on_progress)
+    if batch is not None:
+        report = check.check(batch, settings, source=source, domain=not args.no_domain, on_progress=on_progress)
     result = report.summary()
     result["seconds"] = round(clock.seconds, 3)
     return result
@@ -169,6 +175,11 @@ def cmd_train(args: argparse.Namespace, settings: Settings, on_progress: Progres
 
     models = None if args.models is None else [m for m in args.models.split(",") if m.strip()]
     settings = settings.replace(dataset=settings.dataset.with_feature_set(args.feature_set))
+    if args.threshold_rule is not None or args.cost_ratio is not None:
+        rule = args.threshold_rule or ("cost" if args.cost_ratio is not None else settings.promotion.threshold_rule)
+        if rule != "cost" and args.cost_ratio is not None:
+            raise UsageError("python -m core train: --cost-ratio goes with --threshold-rule cost")
+        settings = settings.replace(promotion=settings.promotion.with_rule(rule, args.cost_ratio))
     result = training.train(settings, models=models, n_iter=args.n_iter, folds=args.folds,
                             criterion=args.criterion, on_progress=on_progress, promote=args.promote)
     if not result.promoted:  # the JSON says it too; a person at a terminal should not miss it
@@ -204,6 +215,12 @@ def add_train(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
                         "test split (default); always: it becomes champion whatever the gate says")
     p.add_argument("--feature-set", default=None, choices=list(spec.feature_set_names),
                    help="the dataset's feature set to train on (default: default)")
+    p.add_argument("--threshold-rule", default=None, choices=["f1", "cost"],
+                   help="how each version's decision threshold is chosen on cross-validated predictions: f1 "
+                        "(maximise F1, the default) or cost (minimise cost-ratio x false positives + false negatives)")
+    p.add_argument("--cost-ratio", type=options.ratio, default=None, metavar="R",
+                   help="with --threshold-rule cost: what a false positive costs relative to a false negative "
+                        "(default 1: every error counts the same, i.e. the most accurate threshold)")
     p.set_defaults(func=cmd_train)
 
 

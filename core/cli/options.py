@@ -88,6 +88,14 @@ def fraction(text: str) -> float:
 seed = whole(0, SEED_MAX)
 
 
+def ratio(text: str) -> float:
+    """A type: a positive finite ratio (e.g. the cost of a false positive over a false negative)."""
+    value = _finite(text)
+    if value is None or not 0.0 < value <= 1000.0:
+        raise _refuse(text, "a number above 0 and at most 1000")
+    return value
+
+
 def url(text: str) -> str:
     """A type: a model server address (http or https with a host; see `core.serving.client`)."""
     from core.serving.client import (  # only when an address is given

@@ -234,3 +234,15 @@ def test_kill_9_of_a_retraining_while_registering_leaves_no_stray_alias(gated) -
         assert after == before
     assert _running(s) == []
     assert registry.load_model(s)[1] is not None
+
+
+def test_threshold_rule_options_are_checked_before_anything_runs(tmp_path: Path) -> None:
+    s = Settings(home=tmp_path)
+    for bad in (["--cost-ratio", "0"], ["--cost-ratio", "nan"], ["--threshold-rule", "f1", "--cost-ratio", "2"],
+                ["--threshold-rule", "accuracy"]):
+        done = _cli(["train", *bad], s, timeout=60)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, (bad, done.stderr)
+    assert not (tmp_path / "mlruns").exists()
+    policy = PromotionPolicy().with_rule("cost", 3.0)
+    assert (policy.threshold_rule, policy.cost_ratio, policy.decision_metric) == ("cost", 3.0, "accuracy")
+    assert PromotionPolicy().with_rule("f1").decision_metric == "f1"

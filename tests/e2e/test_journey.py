@@ -55,7 +55,9 @@ def _set_number(journey: Journey, label: str, value: str) -> None:
 def test_train_small_budget(journey: Journey) -> None:
     journey.open("Train")
     _set_number(journey, "CV folds", "2")
-    _set_number(journey, "Tuning iterations per candidate", "1")
+    _set_number(journey, "Tuning iterations per candidate", "1")  # each value committed with Enter …
+    journey.settle()
+    assert journey.page.locator("[data-testid='stProgress']").count() == 0  # … which trains nothing
     journey.page.get_by_role("button", name="Train", exact=True).click()
     journey.page.locator("[data-testid='stProgress']").first.wait_for(timeout=60_000)  # the bar advances
     journey.shot("04-train-running")
@@ -63,6 +65,18 @@ def test_train_small_budget(journey: Journey) -> None:
     journey.settle()
     journey.shot("05-train-done")
     assert journey.page.get_by_text("registered as kobe-shot-model version 1").count() == 1
+    journey.assert_clean()
+
+
+def test_train_again_is_gated_against_the_champion(journey: Journey) -> None:
+    """The same small training again is not better than the champion: it is kept as challenger,
+    and the page says so with both side by side."""
+    journey.page.get_by_role("button", name="Train", exact=True).click()
+    journey.page.get_by_text("The champion stays version 1").wait_for(timeout=600_000)
+    journey.settle()
+    assert journey.page.get_by_text("Champion vs challenger on the same test split").count() == 1
+    assert journey.page.get_by_text("is registered as version 2", exact=False).count() == 1
+    journey.shot("05b-train-gated")
     journey.assert_clean()
 
 
