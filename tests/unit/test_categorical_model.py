@@ -170,7 +170,9 @@ def test_a_second_feature_set_trains_and_tags_its_version(shop) -> None:
     settings, first = shop
     numbers = settings.replace(dataset=settings.dataset.with_feature_set("numbers"))
     result = training.train(numbers, models=["lr"], n_iter=1, folds=2)
-    info = registry.version_info(settings, result.champion.version)
+    # registered whatever the gate said (the champion takes the other set: compared on its own inputs)
+    info = registry.version_info(settings, result.challenger.version)
+    assert result.champion_before.version == first.champion.version
     assert info is not None and info.feature_set == "numbers"
     assert registry.for_version(settings, info).features == ("age",)
     with pytest.raises(catalog.DatasetError, match="no feature set 'nope'"):
