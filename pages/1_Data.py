@@ -23,20 +23,26 @@ with st.expander("Add a dataset: your own CSV or parquet file", expanded=add_dat
     add_dataset.panel(settings)
 
 with st.container(border=True):
-    left, right = st.columns([3, 1])
+    left, size_col, seed_col, right = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
     left.markdown(f"**Prepare data** (PreparacaoDados): keep the {len(spec.model_columns)} features and the label "
                   f"`{spec.target.column}`, drop unlabelled rows and rows missing a feature that may not be "
-                  f"missing, stratified split with test share {settings.test_size:.0%} and seed "
-                  f"{settings.seed}, log the run to MLflow.")
+                  "missing, stratified train/test split, log the run to MLflow.")
+    test_size = size_col.number_input("Test share", min_value=0.05, max_value=0.5, value=settings.test_size,
+                                      step=0.05, format="%.2f", key="prep_test_size",
+                                      help="Share of the labelled dev rows held out as the test split "
+                                           f"(the CLI's `prepare --test-size`, default {settings.test_size:g}).")
+    seed = seed_col.number_input("Seed", min_value=0, max_value=2**31 - 1, value=settings.seed, step=1,
+                                 key="prep_seed", help=f"Seed of the split (`prepare --seed`, default {settings.seed}).")
     if right.button("Prepare data", type="primary", width="stretch"):
-        summary = progress.run_with_progress(lambda on_progress: preparation.prepare(settings, on_progress=on_progress))
+        summary = progress.run_with_progress(lambda on_progress: preparation.prepare(
+            settings, test_size=float(test_size), seed=int(seed), on_progress=on_progress))
         st.session_state[session_keys.PREP_SUMMARY] = summary.to_dict()
         st.cache_data.clear()
     summary = st.session_state.get(session_keys.PREP_SUMMARY)
     if summary:
         prod_rows = f"{summary['prod_rows']:,} prod rows" if preparation.has_prod(settings) else "no prod rows"
         st.success(f"Prepared {summary['rows']:,} labelled rows ({summary['train_rows']:,} train, "
-                   f"{summary['test_rows']:,} test) and {prod_rows} in "
+                   f"{summary['test_rows']:,} test: share {summary['test_size']:g}, seed {summary['seed']}) and {prod_rows} in "
                    f"{summary['seconds']:.1f} s. MLflow run `{summary['mlflow_run_id']}`.")
 
 if not preparation.is_prepared(settings):
@@ -72,18 +78,23 @@ if view == "Overview":
     m3.metric("Test rows", f"{ov.split_rows['test']:,}")
     m4.metric("Prod rows (labelled)", f"{ov.split_rows['prod']:,}" if "prod" in ov.split_rows else "none",
               help=None if "prod" in ov.split_rows else "This dataset sets no production batch apart.")
-    m5.metric("Duplicate feature rows", f"{ov.duplicates:,}", help="Counted, not dropped: identical "
-              "feature values with possibly different outcomes.")
+    m5.metric("Duplicate feature rows", f"{ov.duplicates:,}")
+    st.caption(f"Labelled dev rows: {spec.rows_noun} with a label and no missing required feature, split into "
+               "train and test. Prod rows: the production batch set apart by the definition, with labels. "
+               f"Duplicate feature rows: {spec.rows_noun} whose feature values repeat another's (counted, not "
+               "dropped; their outcomes may differ).")
     c1, c2 = st.columns(2)
     c1.plotly_chart(data_charts.row_funnel(ov.steps), width="stretch")
     c2.plotly_chart(data_charts.class_balance(ov.positive_rate, ov.split_rows, Words.of(spec)), width="stretch")
 elif own is not None and view == own.CHART_TITLE:
     c1, c2 = st.columns(2)
-    c1.plotly_chart(own.chart(load(*key, "filtered"), spec, title=dev_name), width="stretch")
+    dev_fig = own.chart(load(*key, "filtered"), spec, title=dev_name)
     if preparation.has_prod(settings):
-        c2.plotly_chart(own.chart(load(*key, "prod"), spec, title=prod_name), width="stretch")
+        dev_fig, prod_fig = data_charts.same_axes(dev_fig, own.chart(load(*key, "prod"), spec, title=prod_name))
+        c2.plotly_chart(prod_fig, width="stretch")
     else:
         c2.info(no_prod)
+    c1.plotly_chart(dev_fig, width="stretch")
 else:
     sets = {"Dev": load(*key, "filtered"), **({"Prod": load(*key, "prod")} if preparation.has_prod(settings) else {})}
     if not preparation.has_prod(settings):

@@ -151,3 +151,16 @@ def row_funnel(steps: Mapping[str, int]) -> go.Figure:
     ))
     fig.update_layout(**LAYOUT, title="Rows at each step", height=360, xaxis=dict(title="rows"))
     return fig
+
+
+def same_axes(*figures: go.Figure) -> tuple[go.Figure, ...]:
+    """The figures with one x range and one y range, the union of theirs, so that charts shown
+    side by side (dev vs prod) compare at the same scale. An axis left to autorange on any of
+    them is left alone on all."""
+    for axis in ("xaxis", "yaxis"):
+        ranges = [fig.layout[axis].range for fig in figures]
+        if figures and all(r is not None and len(r) == 2 for r in ranges):
+            lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+            for fig in figures:
+                fig.layout[axis].range = [lo, hi]
+    return figures

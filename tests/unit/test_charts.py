@@ -234,3 +234,18 @@ def test_categorical_distributions_are_bars_of_the_top_values() -> None:
     by_name = data.distributions({"Dev": dev, "Prod": prod.drop(columns="plan")}, ["plan"])
     assert [t.type for t in by_name.data] == ["bar"]
     assert_not_kobe(fig)
+
+
+def test_same_axes_gives_side_by_side_charts_one_scale() -> None:
+    import plotly.graph_objects as go
+
+    from core.charts.data import same_axes
+
+    a = go.Figure(layout=dict(xaxis=dict(range=[-26, 26]), yaxis=dict(range=[-6, 30])))
+    b = go.Figure(layout=dict(xaxis=dict(range=[-26, 26]), yaxis=dict(range=[-6, 60])))
+    auto = go.Figure()
+    same_axes(a, b)
+    assert list(a.layout.yaxis.range) == list(b.layout.yaxis.range) == [-6, 60]
+    assert list(a.layout.xaxis.range) == [-26, 26]
+    same_axes(a, auto)  # one left to autorange: nothing forced on either
+    assert auto.layout.yaxis.range is None and list(a.layout.yaxis.range) == [-6, 60]
