@@ -6,7 +6,7 @@ from core.charts import evaluation
 from core.charts.words import Words
 from core.errors import WorkbenchError
 from core.modeling import comparison, metrics, registry
-from ui import session_keys
+from ui import mlflow_links, session_keys
 from ui.dataset_picker import active_settings
 
 st.set_page_config(page_title="Compare · Kobe Workbench", layout="wide")
@@ -28,16 +28,31 @@ def candidate(home: str, dataset: str, run_id: str) -> comparison.CandidateEval:
 
 
 fmt4 = st.column_config.NumberColumn(format="%.4f")
-st.subheader("Training runs")
-st.dataframe(
-    runs.drop(columns=["run_id", "model_id"]), hide_index=True, width="stretch",
-    column_config={c: fmt4 for c in comparison.METRIC_COLUMNS.values()}
-    | {"started": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-       "training": st.column_config.TextColumn("training run", help="first 8 characters of the parent run id")})
+st.subheader("Trainings")
 st.caption("**CV log loss chose each training's best candidate** (out-of-fold predictions of the model as "
            "logged, calibrated or not); the test split only reports, and gates the promotion against the "
            f"champion. Test F1, precision, recall and accuracy are at each candidate's own threshold on "
-           f"{settings.dataset.proba_label}, chosen on the cross-validated predictions. Click a header to sort.")
+           f"{settings.dataset.proba_label}, chosen on the cross-validated predictions. "
+           + mlflow_links.ui_hint(settings))
+CANDIDATE_COLUMNS = ["model", "CV log loss", "test log loss", "test ROC-AUC", "test F1", "threshold", "calibration",
+                     "parameters", "version", "aliases", "mlflow"]
+groups = comparison.trainings(runs)
+shown = st.number_input("Trainings shown", min_value=1, max_value=max(len(groups), 1), value=min(len(groups), 5),
+                        help="Newest first; each opens to its candidates.") if len(groups) > 5 else len(groups)
+for i, group in enumerate(groups[: int(shown)]):
+    registered = (f" · registered v{group['version']}" + (f" ({group['aliases']})" if group["aliases"] else "")
+                  if group["version"] else "")
+    with st.expander(f"{group['started']:%Y-%m-%d %H:%M:%S} UTC · {group['candidates']} candidates · best "
+                     f"{group['best']} (CV log loss {group['best CV log loss']:.4f}){registered} · "
+                     f"{group['folds']} folds, {group['iterations']} iterations", expanded=i == 0):
+        rows = group["rows"].assign(mlflow=[mlflow_links.run_url(settings, r) for r in group["rows"]["run_id"]])
+        st.dataframe(rows[CANDIDATE_COLUMNS], hide_index=True, width="stretch",
+                     column_config={c: fmt4 for c in ("CV log loss", "test log loss", "test ROC-AUC", "test F1",
+                                                      "threshold")}
+                     | {"mlflow": st.column_config.LinkColumn("MLflow run", display_text="open"),
+                        "parameters": st.column_config.TextColumn("tuned parameters", width="medium")})
+st.download_button("Download every candidate (CSV)", comparison.runs_csv(runs), file_name="candidates.csv",
+                   mime="text/csv")
 
 labels = {r.run_id: f"{r.model} · {r.started:%Y-%m-%d %H:%M:%S}" + (f" · v{r.version}" if r.version else "")
           for r in runs.itertuples()}
@@ -54,12 +69,13 @@ else:
         st.error(str(err))
         st.stop()
     series = {labels[e.run_id]: (e.y_true, e.proba) for e in evals}
+    colours = evaluation.colour_map(list(series))  # one colour per candidate on every chart
     tab_roc, tab_pr, tab_cal, tab_cm, tab_imp, tab_lc = st.tabs(
         ["ROC", "Precision-recall", "Calibration", "Confusion matrices", "Feature importance", "Learning curves"])
     words = Words.of(settings.dataset)
-    tab_roc.plotly_chart(evaluation.roc(series, words=words), width="stretch")
-    tab_pr.plotly_chart(evaluation.pr(series, words=words), width="stretch")
-    tab_cal.plotly_chart(evaluation.calibration(series, words=words), width="stretch")
+    tab_roc.plotly_chart(evaluation.roc(series, words=words, colours=colours), width="stretch")
+    tab_pr.plotly_chart(evaluation.pr(series, words=words, colours=colours), width="stretch")
+    tab_cal.plotly_chart(evaluation.calibration(series, words=words, colours=colours), width="stretch")
     with tab_cm:
         spec = settings.dataset
         st.caption("Each candidate decides at its own threshold (chosen on cross-validated predictions, "
@@ -97,9 +113,12 @@ versions = comparison.registry_table(settings)
 if versions.empty:
     st.info("Nothing registered yet: a training registers its best candidate as champion.")
     st.stop()
-st.dataframe(versions, hide_index=True, width="stretch",
+st.dataframe(versions.assign(mlflow=[mlflow_links.version_url(settings, v) for v in versions["version"]])
+             .drop(columns=["run_id"]), hide_index=True, width="stretch",
              column_config={c: fmt4 for c in ("CV log loss", "test log loss", "test F1", "threshold")}
-             | {"registered": st.column_config.DatetimeColumn("registered (UTC)", format="YYYY-MM-DD HH:mm:ss")})
+             | {"registered": st.column_config.DatetimeColumn("registered (UTC)", format="YYYY-MM-DD HH:mm"),
+                "parameters": st.column_config.TextColumn("tuned parameters", width="medium"),
+                "mlflow": st.column_config.LinkColumn("MLflow", display_text="open")})
 st.caption("A training registers its best candidate and makes it champion only when it beats the champion on the "
            "test split (alias `challenger` otherwise); `previous` is the champion before the last promotion.")
 champion = registry.champion(settings)

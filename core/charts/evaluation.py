@@ -25,11 +25,22 @@ def _figure(title: str, x_title: str, y_title: str, height: int = 420, unit_axes
             **layout: object) -> go.Figure:
     """An empty figure with the common layout (template given at construction: much cheaper
     than `update_layout(template=...)`, which deep-copies it)."""
+    # the title sits on the left, clear of the toolbar plotly draws at the top right
     return go.Figure(layout=dict(
-        template="plotly_white", title=title, height=height, margin=dict(l=60, r=20, t=50, b=50),
-        legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
-        xaxis=dict(title=x_title, **({"range": [0, 1]} if unit_axes else {})),
-        yaxis=dict(title=y_title, **({"range": [0, 1.02]} if unit_axes else {})), **layout))
+        template="plotly_white", title=dict(text=title, x=0.01, xanchor="left"), height=height,
+        margin=dict(l=60, r=20, t=60, b=50), legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
+        xaxis=dict(title=x_title, automargin=True, **({"range": [0, 1]} if unit_axes else {})),
+        yaxis=dict(title=y_title, automargin=True, **({"range": [0, 1.02]} if unit_axes else {})), **layout))
+
+
+def colour_map(names: Sequence[str]) -> dict[str, str]:
+    """One colour per name, in order: pass the same map to every chart of a page so that a
+    candidate keeps its colour from chart to chart."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(names))}
+
+
+def _colour(colours: Mapping[str, str] | None, name: str, i: int) -> str:
+    return (colours or {}).get(name, PALETTE[i % len(PALETTE)])
 
 
 def _arrays(y_true: Sequence[float] | np.ndarray, proba: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -40,34 +51,36 @@ def _arrays(y_true: Sequence[float] | np.ndarray, proba: Sequence[float] | np.nd
     return y, p
 
 
-def roc(series: Series, title: str = "ROC curve", words: Words = Words()) -> go.Figure:
+def roc(series: Series, title: str = "ROC curve", words: Words = Words(),
+        colours: Mapping[str, str] | None = None) -> go.Figure:
     """ROC curves of each series (AUC in the legend) with the chance diagonal."""
     fig = _figure(title, f"False positive rate ({words.negative} called {words.positive})",
                   f"True positive rate (recall of {words.positive} {words.rows})", unit_axes=True)
-    for name, (y_true, proba) in series.items():
+    for i, (name, (y_true, proba)) in enumerate(series.items()):
         y, p = _arrays(y_true, proba)
         if len(np.unique(y)) < 2:
             continue
         fpr, tpr, _ = skm.roc_curve(y, p)
         auc = skm.roc_auc_score(y, p)
-        fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"{name} (AUC {auc:.3f})"))
+        fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"{name} (AUC {auc:.3f})",
+                                 line=dict(color=_colour(colours, name, i))))
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
                              line=dict(dash="dash", color="grey")))
     return fig
 
 
-def pr(series: Series, title: str = "Precision-recall curve", words: Words = Words()) -> go.Figure:
+def pr(series: Series, title: str = "Precision-recall curve", words: Words = Words(),
+       colours: Mapping[str, str] | None = None) -> go.Figure:
     """Precision-recall curves (average precision in the legend) with each series' base rate."""
     fig = _figure(title, f"Recall (share of {words.positive} {words.rows} found)",
                   f"Precision (share of predicted {words.positive} that are {words.positive})", unit_axes=True)
-    palette = PALETTE
     for i, (name, (y_true, proba)) in enumerate(series.items()):
         y, p = _arrays(y_true, proba)
         if y.sum() == 0:
             continue
         precision, recall, _ = skm.precision_recall_curve(y, p)
         ap = skm.average_precision_score(y, p)
-        colour = palette[i % len(palette)]
+        colour = _colour(colours, name, i)
         fig.add_trace(go.Scatter(x=recall, y=precision, mode="lines", name=f"{name} (AP {ap:.3f})",
                                  line=dict(color=colour), legendgroup=name))
         # chance level is the series' own base rate (a pooled line makes a series with a lower
@@ -79,7 +92,7 @@ def pr(series: Series, title: str = "Precision-recall curve", words: Words = Wor
 
 
 def calibration(series: Series, n_bins: int = 10, title: str = "Calibration (reliability)",
-                words: Words = Words()) -> go.Figure:
+                words: Words = Words(), colours: Mapping[str, str] | None = None) -> go.Figure:
     """Observed positive rate against the mean predicted probability per quantile bin (Brier in
     the legend)."""
     from sklearn.calibration import calibration_curve
@@ -88,14 +101,14 @@ def calibration(series: Series, n_bins: int = 10, title: str = "Calibration (rel
                   unit_axes=True)
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
                              line=dict(dash="dash", color="grey")))
-    for name, (y_true, proba) in series.items():
+    for i, (name, (y_true, proba)) in enumerate(series.items()):
         y, p = _arrays(y_true, proba)
         if len(y) == 0:
             continue
         observed, predicted = calibration_curve(y, p, n_bins=n_bins, strategy="quantile")
         brier = skm.brier_score_loss(y, p)
         fig.add_trace(go.Scatter(x=predicted, y=observed, mode="lines+markers",
-                                 name=f"{name} (Brier {brier:.4f})"))
+                                 name=f"{name} (Brier {brier:.4f})", line=dict(color=_colour(colours, name, i))))
     return fig
 
 

@@ -74,11 +74,44 @@ def training_runs(settings: Settings) -> pd.DataFrame:
             "version": version.version if version else "",
             "aliases": ", ".join(version.aliases) if version else "",
             "training": r.data.tags.get("mlflow.parentRunId", "")[:8],
+            "training_id": r.data.tags.get("mlflow.parentRunId", ""),
+            "parameters": key_parameters(r.data.params),
+            "calibration": r.data.params.get("calibration", ""),
         }
         rows.append(row)
     columns = ["run_id", "started", "model", "model_id", *METRIC_COLUMNS.values(), "folds", "iterations",
-               "version", "aliases", "training"]
+               "version", "aliases", "training", "training_id", "parameters", "calibration"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def runs_csv(runs: pd.DataFrame) -> bytes:
+    """The candidate runs as CSV (UTF-8), every column but the internal model id."""
+    return runs.drop(columns=["model_id"]).to_csv(index=False).encode("utf-8")
+
+
+def key_parameters(params: dict[str, str]) -> str:
+    """The tuned hyper-parameters of a candidate run as 'name=value, ...' (those its search varied)."""
+    names = [n for n in params.get("tuned", "").split(",") if n]
+    return ", ".join(f"{n}={params[n]}" for n in names if n in params)
+
+
+def trainings(runs: pd.DataFrame) -> list[dict[str, Any]]:
+    """The candidate runs grouped by training, newest first: when, how many candidates, the best by
+    CV log loss (what chose it), the version it registered and whether it became champion, and
+    the candidates' rows."""
+    out = []
+    for training_id, group in runs.groupby("training_id", sort=False):
+        group = group.sort_values("CV log loss", na_position="last")
+        best = group.iloc[0]
+        registered = group[group["version"] != ""]
+        out.append({
+            "training_id": training_id, "started": group["started"].min(), "candidates": len(group),
+            "best": best["model"], "best CV log loss": best["CV log loss"], "best test log loss": best["test log loss"],
+            "version": registered["version"].iloc[0] if len(registered) else "",
+            "aliases": registered["aliases"].iloc[0] if len(registered) else "",
+            "folds": best["folds"], "iterations": best["iterations"], "rows": group,
+        })
+    return sorted(out, key=lambda t: t["started"], reverse=True)
 
 
 def _artifact_text(settings: Settings, run_id: str, path: str) -> str:
@@ -107,8 +140,8 @@ def load_candidate(settings: Settings, run_id: str) -> CandidateEval:
                          threshold=float(preds.get("threshold", settings.threshold)))
 
 
-REGISTRY_COLUMNS = ["version", "aliases", "model", "CV log loss", "test log loss", "test F1", "threshold",
-                    "feature set", "registered", "run_id"]
+REGISTRY_COLUMNS = ["version", "aliases", "model", "parameters", "CV log loss", "test log loss", "test F1",
+                    "threshold", "feature set", "train rows", "registered", "run_id"]
 
 
 def registry_table(settings: Settings) -> pd.DataFrame:
@@ -117,12 +150,15 @@ def registry_table(settings: Settings) -> pd.DataFrame:
     client = tracking.client(settings)
     rows = []
     for v in registry.versions(settings):
-        model, figures = v.model or "", {}
+        model, figures, params = v.model or "", {}, {}
         if v.run_id:
             try:
                 run = client.get_run(v.run_id)
                 model = model or run.data.tags.get(MODEL_TAG, run.info.run_name or "")
-                figures = run.data.metrics
+                figures, params = run.data.metrics, run.data.params
+                parent = run.data.tags.get("mlflow.parentRunId")
+                if parent:  # a candidate: its training's parent run holds the data sizes
+                    params = {**client.get_run(parent).data.params, **params}
             except mlflow.exceptions.MlflowException:
                 pass  # the run was deleted: the version stays usable
         # a retraining's version: its figures are the challenger's on the old (dev test) slice
@@ -132,6 +168,8 @@ def registry_table(settings: Settings) -> pd.DataFrame:
                      "test F1": figures.get("test_f1", figures.get("challenger_old_f1", np.nan)),
                      "threshold": v.threshold if v.threshold is not None else np.nan,
                      "feature set": v.feature_set,
+                     "parameters": key_parameters(params),
+                     "train rows": int(params.get("train_rows", params.get("rows_train", 0))) or None,
                      "registered": pd.Timestamp(v.created_ms, unit="ms", tz="UTC").tz_convert(None),
                      "run_id": v.run_id or ""})
     return pd.DataFrame(rows, columns=REGISTRY_COLUMNS)

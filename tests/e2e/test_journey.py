@@ -85,6 +85,9 @@ def test_compare_overlays_curves(journey: Journey) -> None:
     journey.page.get_by_text("Overlay candidates").wait_for(timeout=60_000)
     journey.settle()
     assert journey.page.locator(".js-plotly-plot").count() >= 3  # ROC, PR, calibration at least
+    # the trainings, one expandable row each (newest open), the candidates linked to their MLflow runs
+    assert journey.page.get_by_text("3 candidates · best", exact=False).count() >= 1
+    assert journey.page.get_by_text("registered v2 (challenger)", exact=False).count() == 1
     journey.shot("06-compare")
     journey.assert_clean()
 

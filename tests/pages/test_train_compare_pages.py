@@ -66,8 +66,12 @@ def test_compare_page_overlays_candidates_and_lists_the_registry(run_page, train
     s, result = trained
     at = run_page("pages/3_Compare.py", s)
     assert not at.exception
-    runs = at.dataframe[0].value
+    runs = at.dataframe[0].value  # the newest training's candidates, grouped under it
     assert {"Logistic Regression", "Decision Tree"} <= set(runs["model"])
+    assert "2 candidates · best" in at.expander[0].label
+    assert all(f"/runs/{c.run_id}" in url for c, url in
+               zip(sorted(result.candidates, key=lambda c: c.cv["log_loss"]), runs["mlflow"]))
+    assert at.get("download_button")[0].proto.label == "Download every candidate (CSV)"
     assert len(at.multiselect[0].value) == 2  # the latest training's candidates, overlaid
     assert len(at.tabs) == 6
     at.slider[0].set_value(0.4).run()
