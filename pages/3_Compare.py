@@ -54,6 +54,22 @@ for i, group in enumerate(groups[: int(shown)]):
 st.download_button("Download every candidate (CSV)", comparison.runs_csv(runs), file_name="candidates.csv",
                    mime="text/csv")
 
+@st.fragment
+def at_one_threshold(series: dict, spec, words: Words, start: float) -> None:
+    """The slider and what depends on it: a move reruns this part of the page only."""
+    threshold = st.slider(f"One threshold for all, on {spec.proba_label}: a {spec.row_noun} is called "
+                          f"{spec.positive_name} at or above it", 0.01, 0.99, start, 0.01,
+                          key=session_keys.COMPARE_THRESHOLD)
+    at = pd.DataFrame([{"candidate": name, **metrics.from_proba(y, p, threshold)} for name, (y, p) in series.items()])
+    st.dataframe(at[["candidate", "precision", "recall", "f1", "accuracy"]], hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                for c in ("precision", "recall", "f1", "accuracy")})
+    cols = st.columns(min(len(series), 3))
+    for i, (name, (y, p)) in enumerate(series.items()):
+        cols[i % len(cols)].plotly_chart(evaluation.confusion(y, p, threshold, title=name, words=words),
+                                         width="stretch", key=f"cm-{i}")
+
+
 labels = {r.run_id: f"{r.model} · {r.started:%Y-%m-%d %H:%M:%S}" + (f" · v{r.version}" if r.version else "")
           for r in runs.itertuples()}
 latest = runs.loc[runs["training"] == runs["training"].iloc[0], "run_id"].tolist()
@@ -86,18 +102,7 @@ else:
                      width="stretch", column_config={c: st.column_config.NumberColumn(format="%.3f")
                                                      for c in ("own threshold", "precision", "recall", "f1",
                                                                "accuracy")})
-        threshold = st.slider(f"One threshold for all, on {spec.proba_label}: a {spec.row_noun} is called "
-                              f"{spec.positive_name} at or above it", 0.05, 0.95,
-                              float(round(evals[0].threshold, 2)), 0.01, key=session_keys.COMPARE_THRESHOLD)
-        at = pd.DataFrame([{"candidate": name, **metrics.from_proba(y, p, threshold)}
-                           for name, (y, p) in series.items()])
-        st.dataframe(at[["candidate", "precision", "recall", "f1", "accuracy"]], hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                    for c in ("precision", "recall", "f1", "accuracy")})
-        cols = st.columns(min(len(evals), 3))
-        for i, (name, (y, p)) in enumerate(series.items()):
-            cols[i % len(cols)].plotly_chart(evaluation.confusion(y, p, threshold, title=name, words=words), width="stretch",
-                                             key=f"cm-{i}")
+        at_one_threshold(series, spec, words, float(min(max(round(evals[0].threshold, 2), 0.01), 0.99)))
     with tab_imp:
         cols = st.columns(min(len(evals), 3))
         for i, e in enumerate(evals):
