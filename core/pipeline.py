@@ -4,12 +4,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from core import tracking
 from core.config import Settings
 from core.data import preparation
-from core.modeling import registry
 from core.monitoring import history
 from core.serving import server
+from core.serving.champion import champion_version
 
 
 @dataclass(frozen=True)
@@ -33,11 +32,14 @@ class PipelineStatus:
 
 
 def pipeline_status(settings: Settings) -> PipelineStatus:
-    """Read the status of data, registry and store (cheap: no model is loaded)."""
+    """Read the status of data, registry and store (cheap: no model is loaded, and on the
+    embedded store not even MLflow: the Home page is the first thing a fresh app shows)."""
+    from core import tracking  # MLflow, imported here for the store's description only
+
     prepared = preparation.is_prepared(settings)
     data_detail = "Prepared splits found in data/05_model_input" if prepared else "Not prepared yet"
-    champ = registry.champion(settings)
-    champ_detail = f"{settings.model_name} v{champ.version}" if champ else "No champion registered"
+    version = champion_version(settings)
+    champ_detail = f"{settings.model_name} v{version}" if version else "No champion registered"
     served = server.status(settings)
     server_detail = (f"serving v{served.model_version} at {served.url}" if served.running
                      else f"not running (would listen on {served.url})")
@@ -52,11 +54,11 @@ def pipeline_status(settings: Settings) -> PipelineStatus:
     store = tracking.store_description(settings)
     if not prepared:
         nxt, page = "Prepare the data", "data"
-    elif champ is None:
+    elif version is None:
         nxt, page = "Train and register a champion", "train"
     elif not served.running:
         nxt, page = f"Serve the champion and try a {settings.dataset.row_noun}", "serve"
     else:
         nxt, page = "Score the production batch", "production"
-    return PipelineStatus(prepared, data_detail, champ.version if champ else None, champ_detail,
+    return PipelineStatus(prepared, data_detail, version, champ_detail,
                           served.running, server_detail, last, last_detail, store, nxt, page)

@@ -8,13 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import mlflow
 import pandas as pd
-from mlflow.data.meta_dataset import MetaDataset
-from mlflow.data.sources import LocalArtifactDatasetSource
-from sklearn.model_selection import train_test_split
 
-from core import tracking
 from core.config import Settings
 from core.data.acquire import acquire
 from core.errors import DataUnavailableError, NotPreparedError
@@ -93,6 +88,8 @@ def labelled(df: pd.DataFrame, spec: Any, label: str) -> pd.DataFrame:
 
 def split(df: pd.DataFrame, test_size: float, seed: int, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stratified train/test split."""
+    from sklearn.model_selection import train_test_split
+
     train, test = train_test_split(df, test_size=test_size, random_state=seed, stratify=df[target])
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
@@ -147,6 +144,13 @@ def prepare(
                      "test": rate["base_test"], "prod": rate.get("prod_filtered")}
 
     report(on_progress, 0.7, "Logging the PreparacaoDados run to MLflow")
+    # MLflow and scikit-learn are imported where used: the Home page's status check needs neither
+    import mlflow
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    from core import tracking
+
     exp_id = tracking.use(settings)
     with mlflow.start_run(run_name=PREPARE_RUN, experiment_id=exp_id) as run:
         mlflow.log_params({
