@@ -1,18 +1,27 @@
-"""Benchmark of the drift check on a 1,000,000-row batch (production resampled with noise).
+"""Drift checks against Evidently, and the speed and memory of `python -m core drift`.
 
-Run:  WORKBENCH_HOME=<a home with prepared data and a champion> .venv/bin/python bench/drift.py
+Run:  WORKBENCH_HOME=<a home with prepared Kobe data and a champion> .venv/bin/python bench/drift.py
+      [--evidently /work/evidently-venv/bin/python] [--reps 3] [--no-cli]
 
-Prints, in one run:
-- per-feature statistics + verdict (`drift_statistics.feature_drift`, no file reading, scoring or domain
-  classifier): median of 7, against a plain numpy PSI (reference-quantile bins) + scipy KS
-  baseline measured on the same batch (median of 3);
-- the pieces of a check (read + validate, scoring, domain classifier);
-- the whole `python -m core drift --batch <file> --json` (wall time incl. start-up, median of 3)
-  and its peak resident memory.
+Evidently (0.7, `DataDriftPreset()` with its defaults, and `ValueDrift(method="psi")` for the
+continuous features) does not install beside this stack: it runs in its own virtual environment
+(`python3.11 -m venv /work/evidently-venv; pip install evidently==0.7.23 'pandas<3' pyarrow`) as a
+subprocess reading the same parquet files (training split as reference). Prints, in one run:
+
+- per case, this project's verdict (features flagged, dataset drift and the rule that fired, the
+  domain classifier's AUC with its interval) next to Evidently's, and the effect sizes side by
+  side: dev halves, a 1,000,000-row dev resample, `lat` +0.01 sd, `shot_distance` +1/+2/+4 ft,
+  the production file, and on the extended feature set's `action_type` (52 categories) an
+  unshifted 300-row sample and a shift (20 % of the rows relabelled);
+- the wall time and peak memory (GNU time) of `python -m core drift --batch FILE --json` on
+  1,000,000 and 5,000,000 rows, and Evidently's `Report.run` and whole process on the same
+  1,000,000-row batch; the load average with every figure.
 """
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -27,96 +36,222 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.config import Settings  # noqa: E402
-from core.data import batches, preparation
-from core.modeling import model_io, registry
-from core.monitoring import check, reference
-from core.monitoring import statistics as drift_statistics
+from core.data import preparation  # noqa: E402
+from core.modeling import registry  # noqa: E402
+from core.monitoring import domain, policy, reference  # noqa: E402
+from core.monitoring import statistics as drift_statistics  # noqa: E402
 
-N = 1_000_000
+EVIDENTLY = "/work/evidently-venv/bin/python"
+CATEGORICAL = "action_type"
+
+# the Evidently side: one process, every case, the same parquet files
+RUNNER = r'''
+import json, sys, time
+t_start = time.perf_counter()
+import pandas as pd
+from evidently import Report
+from evidently.metrics import ValueDrift
+from evidently.presets import DataDriftPreset
+jobs = json.load(open(sys.argv[1]))
+out = {"import_s": time.perf_counter() - t_start, "cases": {}}
+refs = {}
+for job in jobs:
+    cols = job["columns"]
+    key = (job["reference"], tuple(cols))
+    if key not in refs:
+        refs[key] = pd.read_parquet(job["reference"], columns=cols)
+    ref = refs[key]
+    t0 = time.perf_counter()
+    cur = pd.read_parquet(job["current"], columns=cols)
+    t_read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    snap = Report([DataDriftPreset()]).run(reference_data=ref, current_data=cur)
+    t_run = time.perf_counter() - t0
+    case = {"rows": len(cur), "read_s": t_read, "run_s": t_run, "columns": {}}
+    for m in snap.dict()["metrics"]:
+        cfg = m["config"]
+        if cfg["type"].endswith("DriftedColumnsCount"):
+            case["share"] = m["value"]["share"]
+            case["dataset_drift"] = m["value"]["share"] >= cfg["drift_share"]
+        elif cfg["type"].endswith("ValueDrift"):
+            method, thr, value = cfg["method"], cfg["threshold"], float(m["value"])
+            is_test = "p_value" in method or "test" in method.lower() or "K-S" in method or "chi" in method.lower()
+            case["columns"][cfg["column"]] = {"method": method, "value": value,
+                                              "drift": value < thr if is_test else value >= thr}
+    if job["psi"]:
+        snap = Report([ValueDrift(column=c, method="psi") for c in job["psi"]]).run(reference_data=ref, current_data=cur)
+        for m in snap.dict()["metrics"]:
+            case["columns"].setdefault(m["config"]["column"], {})["psi"] = float(m["value"])
+    out["cases"][job["name"]] = case
+out["total_s"] = time.perf_counter() - t_start
+print(json.dumps(out))
+'''
 
 
-def make_batch(settings: Settings, seed: int = 0) -> pd.DataFrame:
-    """Production shots resampled to N rows with small noise, kept inside each feature's domain."""
-    prod = preparation.load_split(settings, "prod")
-    rng = np.random.default_rng(seed)
-    b = prod.iloc[rng.integers(0, len(prod), N)][list(settings.features)].reset_index(drop=True)
-    b["lat"] += rng.normal(0, 0.002, N)
-    b["lon"] += rng.normal(0, 0.002, N)
-    b["minutes_remaining"] = np.clip(b["minutes_remaining"] + rng.integers(-1, 2, N), 0, 11)
-    b["shot_distance"] = np.clip(b["shot_distance"] + rng.integers(-1, 2, N), 0, None)
-    return b.astype("float64")
+def load() -> str:
+    a, b, c = os.getloadavg()
+    return f"load {a:.2f} {b:.2f} {c:.2f}"
 
 
-def baseline(batch: pd.DataFrame, train: pd.DataFrame, features: tuple[str, ...]) -> dict[str, tuple[float, float]]:
-    """Plain numpy PSI on reference deciles + scipy two-sample KS, per feature."""
-    from scipy import stats
-
-    out = {}
-    for f in features:
-        ref, cur = train[f].to_numpy(), batch[f].to_numpy()
-        edges = np.unique(np.quantile(ref, np.linspace(0, 1, 11)[1:-1]))
-        r = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=len(edges) + 1) / len(ref)
-        c = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=len(edges) + 1) / len(cur)
-        r, c = np.maximum(r, 1e-4), np.maximum(c, 1e-4)
-        out[f] = (float(np.sum((c - r) * np.log(c / r))), float(stats.ks_2samp(ref, cur).pvalue))
+def cases(s: Settings) -> dict[str, pd.DataFrame]:
+    """The batches compared (feature columns of the default set, plus the target)."""
+    train, test, prod = (preparation.load_split(s, k) for k in ("train", "test", "prod"))
+    sd = train.std(numeric_only=True)
+    rng = np.random.default_rng(0)
+    out = {
+        "dev half A": test.sample(frac=0.5, random_state=1),
+        "dev half B": test.drop(test.sample(frac=0.5, random_state=1).index),
+        "dev resample 1M": test.iloc[rng.integers(0, len(test), 1_000_000)].reset_index(drop=True),
+        "lat +0.01 sd": test.assign(lat=test["lat"] + 0.01 * sd["lat"]),
+        "production": prod,
+    }
+    for ft in (1, 2, 4):
+        out[f"shot_distance +{ft} ft"] = test.assign(shot_distance=test["shot_distance"] + ft)
     return out
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
+def categorical_cases(s: Settings) -> dict[str, pd.DataFrame]:
+    """`action_type` (52 categories): an unshifted 300-row sample, and 20 % of the rows relabelled."""
+    test = preparation.load_split(s, "test")
+    rng = np.random.default_rng(0)
+    moved = test[CATEGORICAL].where(rng.random(len(test)) >= 0.2, "Driving Layup Shot")
+    return {f"{CATEGORICAL} 300 rows, unshifted": test[[CATEGORICAL]].sample(300, random_state=1),
+            f"{CATEGORICAL} 20% relabelled": pd.DataFrame({CATEGORICAL: moved})}
+
+
+def ours(s: Settings, ref, train: pd.DataFrame, batch: pd.DataFrame) -> dict:
+    """This project's verdict on one batch (in-process: statistics, domain classifier, policy)."""
+    t0 = time.perf_counter()
+    stats = drift_statistics.feature_drift(batch, ref, s)
+    dom = domain.domain_check(train, batch, s.features, s.drift, s.seed)
+    drifted, rules = policy.dataset_drift(len(stats.drifted), len(stats.features), dom, s.drift)
+    return {"stats": stats, "domain": dom, "dataset_drift": drifted, "rules": rules, "s": time.perf_counter() - t0}
+
+
+def evidently(python: str, jobs: list[dict], tmp: Path) -> dict:
+    path = tmp / "jobs.json"
+    path.write_text(json.dumps(jobs))
+    script = tmp / "runner.py"
+    script.write_text(RUNNER)
+    t0 = time.perf_counter()
+    out = subprocess.run(["/usr/bin/time", "-f", "PEAK_KB %M", python, str(script), str(path)],
+                         capture_output=True, text=True, timeout=3600)
+    wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        sys.exit(f"Evidently failed: {out.stderr[-2000:]}")
+    result = json.loads(out.stdout)
+    result["wall_s"] = wall
+    result["peak_mb"] = int(out.stderr.rsplit("PEAK_KB", 1)[1].split()[0]) / 1024
+    return result
+
+
+def effect(f) -> str:
+    if f.kind == "continuous":
+        return f"W/σ {f.wasserstein:.3f} PSI {f.psi:.3f}"
+    return f"JS {f.js:.3f} (beyond chance {f.js_excess:.3f})"
+
+
+def print_case(name: str, mine: dict, theirs: dict) -> None:
+    stats, dom = mine["stats"], mine["domain"]
+    auc = "n/a" if dom is None else f"{dom.auc:.3f} [{dom.low:.3f}, {dom.high:.3f}]"
+    flagged = [c for c, v in theirs["columns"].items() if v.get("drift")]
+    print(f"\n## {name} ({theirs['rows']:,} rows)")
+    print(f"  ours:      flagged {stats.drifted or '-'}; dataset drift {mine['dataset_drift']}"
+          f"{' (' + '; '.join(mine['rules']) + ')' if mine['rules'] else ''}; domain AUC {auc}")
+    print(f"  Evidently: flagged {flagged or '-'}; dataset drift {theirs['dataset_drift']} "
+          f"(share {theirs['share']:.2f}); Report.run {theirs['run_s']:.2f} s")
+    for col, f in stats.features.items():
+        e = theirs["columns"].get(col, {})
+        psi = f" PSI {e['psi']:.3f}" if "psi" in e else ""
+        print(f"    {col:18s} ours {effect(f):38s} {'DRIFT' if f.drift else 'ok   '} | Evidently "
+              f"{e.get('method', '?')} {e.get('value', float('nan')):.3f}{psi} {'DRIFT' if e.get('drift') else 'ok'}")
+
+
+def cli_runs(path: Path, reps: int, env: dict) -> tuple[list[float], list[float], dict]:
+    walls, peaks, result = [], [], {}
+    for _ in range(reps):
+        before = load()
         t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
+        out = subprocess.run(["/usr/bin/time", "-f", "PEAK_KB %M", sys.executable, "-m", "core", "drift",
+                              "--batch", str(path), "--json"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=900, env=env)
+        walls.append(time.perf_counter() - t0)
+        if out.returncode != 0:
+            sys.exit(f"`python -m core drift` failed: {out.stderr[-2000:]}")
+        peaks.append(int(out.stderr.rsplit("PEAK_KB", 1)[1].split()[0]) / 1024)
+        result = json.loads(out.stdout)
+        print(f"    run: {walls[-1]:.2f} s wall, {peaks[-1]:.0f} MB peak ({before} before)")
+    return walls, peaks, result
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--evidently", default=EVIDENTLY, help="python of Evidently's virtual environment")
+    ap.add_argument("--reps", type=int, default=3, help="CLI runs per batch size")
+    ap.add_argument("--no-cli", action="store_true", help="skip the CLI timings")
+    args = ap.parse_args()
     s = Settings.from_env()
     if not preparation.is_prepared(s) or registry.champion(s) is None:
         sys.exit("Needs prepared data and a champion in WORKBENCH_HOME (Data and Train pages).")
+    s = registry.champion_settings(s)
+    print(f"bench/drift.py {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}; {load()}")
     train = preparation.load_split(s, "train")
-    batch = make_batch(s)
     ref = reference.load_reference(s)
-    print(f"batch: {len(batch):,} rows (production resampled with noise); training reference: {ref.n_rows:,} rows")
-
-    ours, stats = timed(lambda: drift_statistics.feature_drift(batch, ref, s), 7)
-    base, base_result = timed(lambda: baseline(batch, train, s.features), 3)
-    print(f"per-feature statistics + verdict: median {ours * 1000:.1f} ms (7 runs)")
-    print(f"baseline numpy PSI + scipy KS:    median {base * 1000:.1f} ms (3 runs); ratio baseline/ours {base / ours:.1f}x")
-    print(f"verdict: dataset_drift={stats.dataset_drift}, drifted={stats.drifted}")
-    for f, v in stats.features.items():
-        effect = f"PSI {v.psi:.3f} W/σ {v.wasserstein:.3f}" if v.psi is not None else f"JS {v.js:.3f}"
-        print(f"  {f:18s} {effect:28s} p {v.p_value:.1e}  baseline PSI {base_result[f][0]:.3f} KS p {base_result[f][1]:.1e}")
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "prod_1m.parquet"
-        batch.to_parquet(path, index=False)
-        size_mb = path.stat().st_size / 1e6
-        t_read, b = timed(lambda: batches.read_batch(path, s), 3)
-        version, model = check.champion_model(s)
-        t_score, _ = timed(lambda: model_io.predict_proba(model, b.frame, s.features), 3)
-        t_dom, auc = timed(lambda: drift_statistics.domain_auc(train, b.frame, s.features, s.drift), 3)
-        print(f"read + validate {size_mb:.1f} MB parquet: median {t_read * 1000:.0f} ms; scoring (model v{version}): "
-              f"{t_score * 1000:.0f} ms; domain classifier: {t_dom * 1000:.0f} ms (AUC {auc:.3f})")
-
-        walls, peaks = [], []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            # GNU time reports the command's own peak RSS (getrusage of children would also count
-            # the pages a fork shares with this 1M-row parent before exec)
-            out = subprocess.run(["/usr/bin/time", "-f", "PEAK_KB %M", sys.executable, "-m", "core", "drift",
-                                  "--batch", str(path), "--json"],
-                                 cwd=ROOT, capture_output=True, text=True, timeout=600)
-            walls.append(time.perf_counter() - t0)
-            if out.returncode != 0:
-                sys.exit(f"`python -m core drift` failed: {out.stderr}")
-            peaks.append(int(out.stderr.rsplit("PEAK_KB", 1)[1].split()[0]) / 1024)
-        result = json.loads(out.stdout)
-        print(f"`python -m core drift --batch <1M rows> --json`: wall median {statistics.median(walls):.2f} s "
-              f"(runs {', '.join(f'{w:.2f}' for w in walls)}), peak RSS {max(peaks):.0f} MB (GNU time, max of 3); "
-              f"its own `seconds` {result['seconds']:.2f}; dataset_drift={result['dataset_drift']}, "
-              f"trustworthy={result['estimated_performance']['trustworthy']}")
+    features = list(s.features)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        ref_path = tmp / "reference.parquet"
+        train[features].to_parquet(ref_path, index=False)
+        cat_ref_path = tmp / "reference_cat.parquet"
+        train[[CATEGORICAL]].to_parquet(cat_ref_path, index=False)
+        batches, jobs = {}, []
+        for name, frame in cases(s).items():
+            path = tmp / f"{len(jobs)}.parquet"
+            frame.to_parquet(path, index=False)
+            batches[name] = (frame, path)
+            jobs.append({"name": name, "reference": str(ref_path), "current": str(path), "columns": features,
+                         "psi": [f for f in features if ref.columns[f].kind == "continuous"]})
+        for name, frame in categorical_cases(s).items():
+            path = tmp / f"{len(jobs)}.parquet"
+            frame.to_parquet(path, index=False)
+            batches[name] = (frame, path)
+            jobs.append({"name": name, "reference": str(cat_ref_path), "current": str(path),
+                         "columns": [CATEGORICAL], "psi": []})
+        print(f"Evidently: {len(jobs)} cases in one process ({load()} before)")
+        theirs = evidently(args.evidently, jobs, tmp)
+        cat_ref = reference.categorical_reference(train[CATEGORICAL])
+        for name, (frame, _) in batches.items():
+            if list(frame.columns) == [CATEGORICAL]:
+                f = drift_statistics.column_drift(CATEGORICAL, cat_ref, frame[CATEGORICAL], s.drift)
+                e = theirs["cases"][name]["columns"][CATEGORICAL]
+                print(f"\n## {name} ({len(frame):,} rows)\n    {CATEGORICAL:18s} ours {effect(f):38s} "
+                      f"{'DRIFT' if f.drift else 'ok   '} | Evidently {e['method']} {e['value']:.3g} "
+                      f"{'DRIFT' if e['drift'] else 'ok'}")
+            else:
+                print_case(name, ours(s, ref, train, frame), theirs["cases"][name])
+        one_m = theirs["cases"]["dev resample 1M"]
+        print(f"\nEvidently on the 1M dev resample: Report.run {one_m['run_s']:.2f} s (+ {one_m['read_s']:.2f} s "
+              f"reading); its whole process ({len(jobs)} cases) {theirs['wall_s']:.1f} s, peak {theirs['peak_mb']:.0f} MB")
+        if args.no_cli:
+            return
+        env = {**os.environ}
+        sizes = {"1M dev resample": batches["dev resample 1M"][1]}
+        prod = preparation.load_split(s, "prod")
+        rng = np.random.default_rng(5)
+        prod_1m = tmp / "prod_1m.parquet"
+        prod.iloc[rng.integers(0, len(prod), 1_000_000)].to_parquet(prod_1m, index=False)
+        sizes["1M production resample"] = prod_1m
+        dev_5m = tmp / "dev_5m.parquet"
+        test = preparation.load_split(s, "test")
+        test.iloc[rng.integers(0, len(test), 5_000_000)].to_parquet(dev_5m, index=False)
+        sizes["5M dev resample"] = dev_5m
+        for label, path in sizes.items():
+            print(f"\n`python -m core drift --batch <{label}> --json` ({path.stat().st_size / 1e6:.1f} MB parquet):")
+            walls, peaks, result = cli_runs(path, args.reps, env)
+            print(f"  median {statistics.median(walls):.2f} s wall (runs {', '.join(f'{w:.2f}' for w in walls)}), "
+                  f"peak {max(peaks):.0f} MB; its own `seconds` {result['seconds']:.2f}; dataset_drift="
+                  f"{result['dataset_drift']} ({'; '.join(result['dataset_drift_rules']) or 'no rule fired'}), "
+                  f"adherence {result['adherence']}, alarm {result['alarm'] or 'none'}; {load()} after")
 
 
 if __name__ == "__main__":

@@ -79,12 +79,17 @@ else:
     c = st.columns(5)
     c[0].metric("Dataset drift", "yes" if report.dataset_drift else "no")
     c[1].metric("Drifted features", f"{report.n_drifted} of {report.n_features}")
+    dom = report.domain
     c[2].metric("Domain AUC", "n/a" if report.domain_auc is None else f"{report.domain_auc:.3f}",
-                help="Cross-validated ROC-AUC telling batch rows from training rows: 0.5 = same data.")
+                help="Cross-validated ROC-AUC telling batch rows from training rows: 0.5 = same data."
+                     + (f" 95 % interval {dom['low']:.3f}-{dom['high']:.3f} ({dom['n_rows']:,} rows a side); "
+                        f"dataset drift when its lower bound reaches {settings.drift.domain_auc:.2f}." if dom else ""))
     c[3].metric("Prediction drift", "yes" if report.prediction.drift else "no",
                 help=f"Mean {spec.proba_label} {report.prediction.mean_batch:.3f} on the batch vs "
                      f"{report.prediction.mean_ref:.3f} on the test split.")
     c[4].metric("Check time", f"{report.seconds:.2f} s")
+    if report.dataset_drift_rules:
+        st.caption("Dataset drift: " + "; ".join(report.dataset_drift_rules) + ".")
     advice = st.warning if (report.dataset_drift or not report.estimate.trustworthy) else st.success
     advice(f"**Recommendation.** {report.recommendation}")
     alarm = policy.alarm(report, settings)
@@ -115,11 +120,18 @@ else:
     number = st.column_config.NumberColumn
     st.dataframe(drift_report.feature_rows(report), hide_index=True, width="stretch", column_config={
         "PSI": number(format="%.3f"), "Wasserstein / σ": number(format="%.3f"), "JS distance": number(format="%.3f"),
+        "JS beyond chance": number(format="%.3f", help="The JS distance less what chance gives two samples of "
+                                                       "these sizes; the verdict uses it."),
+        "rule": st.column_config.TextColumn(help="The statistics that reached their threshold."),
         "p-value (info only)": st.column_config.TextColumn(
             help="KS for continuous, χ² for discrete features: information only, a large batch makes any "
                  "difference 'significant'; the verdict uses the effect sizes."),
         "outside training range": number(format="percent"),
         "mean (training)": number(format="%.3f"), "mean (batch)": number(format="%.3f")})
+    with st.expander("How each statistic is defined, and its threshold"):
+        st.dataframe([{"statistic": name, "definition": text,
+                       "threshold": "–" if key is None else f"{key} = {report.thresholds.get(key)}"}
+                      for name, text, key in drift_report.DEFINITIONS], hide_index=True, width="stretch")
     feature = st.selectbox("Distribution of", list(report.stats.features))
     st.plotly_chart(drift_charts.distribution(report.stats.features[feature]), width="stretch")
     st.plotly_chart(drift_charts.distribution(report.prediction, ref_label="test split"), width="stretch")

@@ -6,36 +6,18 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.charts.words import Words
-from core.monitoring.drift_report import DriftReport, FeatureDrift, Reliability
+from core.monitoring.drift_report import DriftReport, FeatureDrift, Reliability, effect_ratio, top_categories
 
 TRAIN, BATCH, TEST = "#552583", "#FDB927", "#7A6E5D"
 DRIFT, STABLE = "#C62828", "#2E7D32"
 LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=50))
 
 
-def _effect(f: FeatureDrift, t: dict) -> tuple[float, str]:
-    """One feature's effect size as a multiple of its threshold, and its label."""
-    ratio, label = 0.0, "no values in the batch"
-    if f.kind == "continuous":
-        if f.psi is not None and f.wasserstein is not None:
-            ratio = max(f.psi / t["psi"], f.wasserstein / t["wasserstein"])
-            label = f"PSI {f.psi:.3f}, W/σ {f.wasserstein:.3f}"
-    elif f.js is not None:
-        ratio = f.js / t["js"]
-        label = f"JS {f.js:.3f}"
-    if f.kind == "categorical" and f.n_new_categories:
-        label += f", new categories {f.out_of_range:.1%}"
-    if f.missing_js is not None:  # numeric: a shift of the missing share counts too
-        ratio = max(ratio, f.missing_js / t["js"])
-        label += f", missing {f.missing_ref:.1%} → {f.missing_batch:.1%}"
-    return ratio, label
-
-
 def effect_bars(r: DriftReport) -> go.Figure:
     """Each feature's effect size as a multiple of its threshold (1 = the drift line)."""
     names, ratios, labels, colors = [], [], [], []
     for name, f in r.stats.features.items():
-        ratio, label = _effect(f, r.thresholds)
+        ratio, label = effect_ratio(f, r.thresholds)
         names.append(name)
         ratios.append(ratio)
         labels.append(label)
@@ -48,32 +30,6 @@ def effect_bars(r: DriftReport) -> go.Figure:
                       xaxis_title="effect size ÷ threshold (log scale; ≥ 1 = drift)", yaxis_title="feature",
                       xaxis_type="log", height=320, showlegend=False, yaxis_autorange="reversed")
     return fig
-
-
-OTHER, MISSING = "(other)", "(missing)"
-
-
-def top_categories(f: FeatureDrift, top: int = 12) -> tuple[list[str], list[float], list[float]]:
-    """The bars of a categorical column: its `top` categories by their larger share (training or
-    batch; a category never seen in training is marked "(new)"), then the other categories
-    together and the missing values (each only when some row has one). Returns the labels and
-    the training and batch shares of all rows."""
-    cands = [(str(c), float(r), float(b)) for c, r, b in zip(f.bins, f.ref_share, f.batch_share)]
-    cands += [(f"{c} (new)", 0.0, float(b)) for c, b in zip(f.new_categories, f.new_share)]
-    order = sorted(range(len(cands)), key=lambda i: -max(cands[i][1], cands[i][2]))
-    shown = [cands[i] for i in order[:top]]
-    labels, ref, batch = [c for c, _, _ in shown], [r for _, r, _ in shown], [b for _, _, b in shown]
-    rest_ref = max(1.0 - f.missing_ref - sum(ref), 0.0)
-    rest_batch = max(1.0 - f.missing_batch - sum(batch), 0.0)
-    if rest_ref > 1e-9 or rest_batch > 1e-9:
-        labels.append(OTHER)
-        ref.append(rest_ref)
-        batch.append(rest_batch)
-    if f.missing_ref or f.missing_batch:
-        labels.append(MISSING)
-        ref.append(f.missing_ref)
-        batch.append(f.missing_batch)
-    return labels, ref, batch
 
 
 def distribution(f: FeatureDrift, ref_label: str = "training", top: int = 12) -> go.Figure:

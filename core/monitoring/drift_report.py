@@ -54,6 +54,10 @@ class FeatureDrift:
     new_share: tuple[float, ...] = ()
     n_new_categories: int = 0
     nullable: bool = False  # the definition allows missing values
+    # discrete and categorical: the JS distance beyond what chance gives two samples of these
+    # sizes (`statistics.js_excess`); the verdict compares this with the threshold
+    js_excess: float | None = None
+    rule: str = ""  # the statistics that fired, e.g. "psi,wasserstein" or "js,missing" ("" = stable)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,7 +88,8 @@ class FeatureDrift:
             d["wasserstein"] = self.wasserstein
         else:
             d["js"] = self.js
-        d.update(p_value=self.p_value, out_of_range=self.out_of_range, drift=self.drift)
+            d["js_excess"] = self.js_excess
+        d.update(p_value=self.p_value, out_of_range=self.out_of_range, drift=self.drift, rule=self.rule)
         if self.reports_missing:
             d.update(missing_training=self.missing_ref, missing_batch=self.missing_batch)
         if self.kind == "categorical":
@@ -166,6 +171,9 @@ class DriftReport:
     seconds: float
     mlflow_run_id: str | None = None
     thresholds: dict[str, Any] = field(default_factory=dict)
+    domain: dict[str, Any] | None = None  # `domain.DomainResult.to_dict()`: AUC, its interval, rows
+    dataset_drift_rules: tuple[str, ...] = ()  # the rules that fired (`policy.dataset_drift`)
+    verdict: dict[str, Any] = field(default_factory=dict)  # `policy.Verdict.to_dict()`
 
     @property
     def n_drifted(self) -> int:
@@ -193,6 +201,10 @@ class DriftReport:
                                  "mean_batch": self.prediction.mean_batch, "drift": self.prediction.drift},
             "label_drift": self.label,
             "domain_auc": self.domain_auc,
+            "domain": self.domain,
+            "dataset_drift_rules": list(self.dataset_drift_rules),
+            "adherence": self.verdict.get("adherence"),
+            "alarm": list(self.verdict.get("alarm", ())),
             "estimated_performance": {"accuracy": est.accuracy, "f1": est.f1, "roc_auc": est.roc_auc,
                                       "trustworthy": est.trustworthy, "reasons": list(est.reasons)},
             "realized_performance": (None if self.realized is None else
@@ -206,13 +218,86 @@ class DriftReport:
         }
 
 
+# --------------------------------------------------------------------------- words and shares
+#: every statistic of the report: its name, its definition and the threshold it is compared with
+#: (a key of `DriftThresholds`, or None); the HTML report prints this table
+DEFINITIONS: tuple[tuple[str, str, str | None], ...] = (
+    ("PSI", "population stability index, sum over bins of (batch - training) x ln(batch / training) shares; "
+            "bins: training deciles cut between distinct values, a value held by a tenth of the rows a bin "
+            "of its own; shares floored at 0.0001 (continuous features, the prediction)", "psi"),
+    ("Wasserstein / σ", "mean absolute shift between the two distributions (Wasserstein-1 distance), in "
+                        "training standard deviations (continuous features, the prediction)", "wasserstein"),
+    ("JS distance", "Jensen-Shannon distance, natural log (0 to 0.833), of the shares of each training value "
+                    "or category, of the values never seen in training and of the missing values (discrete "
+                    "and categorical features, the label)", None),
+    ("JS beyond chance", "sqrt(max(JS² - (k - 1)/8 x (1/n + 1/N), 0)): the JS distance two samples of n and N "
+                         "rows over k values show by chance taken out; the verdict uses it", "js"),
+    ("missing share", "JS distance of the missing / present splits (numeric features)", "js"),
+    ("p-value", "KS (continuous) or chi-square (discrete, categorical, missing share): a statistic fires only "
+                "when its p-value is also below this; never a verdict on its own", "significance"),
+    ("share drifted", "dataset drift when at least this share of the features drift", "dataset_share"),
+    ("domain AUC", "cross-validated ROC-AUC of extremely randomised trees telling batch rows from training "
+                   "rows (5,000 a side at most), with a 95 % interval (Hanley & McNeil); dataset drift when the "
+                   "interval's lower bound reaches this", "domain_auc"),
+    ("trust", "the label-free estimate is not trusted when a feature has more than this share of rows outside "
+              "the training range or in unseen categories", "trust_out_of_range"),
+    ("performance", "not adherent, and retraining called for, when F1 or ROC-AUC falls this far below the test "
+                    "figure (or the log loss rises by log_loss_rise)", "performance_drop"),
+)
+
+
+def effect_ratio(f: FeatureDrift, t: dict[str, Any]) -> tuple[float, str]:
+    """One feature's effect size as a multiple of its threshold, and its label (charts)."""
+    ratio, label = 0.0, "no values in the batch"
+    if f.kind == "continuous":
+        if f.psi is not None and f.wasserstein is not None:
+            ratio = max(f.psi / t["psi"], f.wasserstein / t["wasserstein"])
+            label = f"PSI {f.psi:.3f}, W/σ {f.wasserstein:.3f}"
+    elif f.js is not None:
+        effect = f.js_excess if f.js_excess is not None else f.js
+        ratio = effect / t["js"]
+        label = f"JS {f.js:.3f}" + (f" ({f.js_excess:.3f} beyond chance)" if f.js_excess is not None else "")
+    if f.kind == "categorical" and f.n_new_categories:
+        label += f", new categories {f.out_of_range:.1%}"
+    if f.missing_js is not None:  # numeric: a shift of the missing share counts too
+        ratio = max(ratio, f.missing_js / t["js"])
+        label += f", missing {f.missing_ref:.1%} → {f.missing_batch:.1%}"
+    return ratio, label
+
+
+OTHER, MISSING = "(other)", "(missing)"
+
+
+def top_categories(f: FeatureDrift, top: int = 12) -> tuple[list[str], list[float], list[float]]:
+    """The bars of a categorical column: its `top` categories by their larger share (training or
+    batch; a category never seen in training is marked "(new)"), then the other categories
+    together and the missing values (each only when some row has one). Returns the labels and
+    the training and batch shares of all rows."""
+    cands = [(str(c), float(r), float(b)) for c, r, b in zip(f.bins, f.ref_share, f.batch_share)]
+    cands += [(f"{c} (new)", 0.0, float(b)) for c, b in zip(f.new_categories, f.new_share)]
+    order = sorted(range(len(cands)), key=lambda i: -max(cands[i][1], cands[i][2]))
+    shown = [cands[i] for i in order[:top]]
+    labels, ref, batch = [c for c, _, _ in shown], [r for _, r, _ in shown], [b for _, _, b in shown]
+    rest_ref = max(1.0 - f.missing_ref - sum(ref), 0.0)
+    rest_batch = max(1.0 - f.missing_batch - sum(batch), 0.0)
+    if rest_ref > 1e-9 or rest_batch > 1e-9:
+        labels.append(OTHER)
+        ref.append(rest_ref)
+        batch.append(rest_batch)
+    if f.missing_ref or f.missing_batch:
+        labels.append(MISSING)
+        ref.append(f.missing_ref)
+        batch.append(f.missing_batch)
+    return labels, ref, batch
+
+
 def feature_rows(r: DriftReport) -> list[dict[str, Any]]:
     """One display row per feature (Drift page table)."""
     rows = []
     for name, f in r.stats.features.items():
         rows.append({
-            "feature": name, "kind": f.kind, "drift": f.drift, "PSI": f.psi, "Wasserstein / σ": f.wasserstein,
-            "JS distance": f.js, "p-value (info only)": f"{f.p_value:.2g} ({'KS' if f.test == 'ks' else 'χ²'})",
+            "feature": name, "kind": f.kind, "drift": f.drift, "rule": f.rule, "PSI": f.psi,
+            "Wasserstein / σ": f.wasserstein, "JS distance": f.js, "JS beyond chance": f.js_excess, "p-value (info only)": f"{f.p_value:.2g} ({'KS' if f.test == 'ks' else 'χ²'})",
             "outside training range": f.out_of_range, "mean (training)": f.mean_ref, "mean (batch)": f.mean_batch,
             "missing (training)": f.missing_ref, "missing (batch)": f.missing_batch,
             "new categories": f.new_categories_text(),

@@ -1,10 +1,14 @@
 """The drift report as one standalone HTML page (no scripts, no network: opens anywhere),
-rendered from a `DriftReport`.
+rendered from a `DriftReport`: the verdict and the rules that fired, the charts (inline SVG,
+`svg`), the figures, and every statistic's definition with its threshold.
 """
 from __future__ import annotations
 
 import html
 from typing import TYPE_CHECKING, Any
+
+from core.monitoring import svg
+from core.monitoring.drift_report import DEFINITIONS, effect_ratio
 
 if TYPE_CHECKING:
     from core.monitoring.drift_report import DriftReport
@@ -16,6 +20,8 @@ table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.3rem .6rem;border-b
 th{background:#f4f1f8}td:first-child,th:first-child{text-align:left}
 .bad{color:#b71c1c;font-weight:600}.ok{color:#2e7d32}.bar{display:inline-block;height:.7rem;background:#552583}
 .note{background:#fff8e1;border-left:4px solid #fdb927;padding:.6rem .8rem}
+.charts{display:flex;flex-wrap:wrap;gap:1rem}.charts svg{border:1px solid #eee}
+td.def{text-align:left;max-width:620px}
 """
 
 
@@ -40,15 +46,16 @@ def report_html(r: "DriftReport") -> str:
     t = r.thresholds
     rows, new_cats = [], []
     for name, f in r.stats.features.items():
-        limit = t["wasserstein"] if f.kind == "continuous" else t["js"]
-        ratio = max((f.effect or 0) / limit, (f.missing_js or 0) / t["js"])  # a missing-share shift counts too
+        ratio = effect_ratio(f, t)[0]
+        excess = "" if f.js_excess is None else f" ({_f(f.js_excess)})"
+        rule = f" ({html.escape(f.rule)})" if f.rule else ""
         width = min(200, int(200 * ratio / 2))
         missing = f"{f.missing_ref:.1%} → {f.missing_batch:.1%}" if f.reports_missing else "–"
         rows.append(
             f"<tr><td>{html.escape(name)}</td><td>{f.kind}</td><td>{_f(f.psi)}</td><td>{_f(f.wasserstein)}</td>"
-            f"<td>{_f(f.js)}</td><td>{_f(f.p_value)} ({f.test})</td><td>{f.out_of_range:.2%}</td>"
+            f"<td>{_f(f.js)}{excess}</td><td>{_f(f.p_value)} ({f.test})</td><td>{f.out_of_range:.2%}</td>"
             f"<td>{_f(f.mean_ref)} → {_f(f.mean_batch)}</td><td>{missing}</td>"
-            f'<td style="text-align:left"><span class="bar" style="width:{width}px"></span></td><td>{_flag(f.drift)}</td></tr>'
+            f'<td style="text-align:left"><span class="bar" style="width:{width}px"></span></td><td>{_flag(f.drift)}{rule}</td></tr>'
         )
         if f.n_new_categories:
             new_cats.append(f"<li><b>{html.escape(name)}</b>: {f.out_of_range:.1%} of rows in "
@@ -73,22 +80,37 @@ def report_html(r: "DriftReport") -> str:
                  f"JS distance {_f(r.label['js'])}: {_flag(r.label['drift'])}</p>")
     p = r.prediction
     thresholds = ", ".join(f"{k} = {v}" for k, v in t.items())
+    defs = "".join(f"<tr><td>{html.escape(name)}</td><td class='def'>{html.escape(text)}</td>"
+                   f"<td>{'–' if key is None else html.escape(f'{key} = {t.get(key)}')}</td></tr>"
+                   for name, text, key in DEFINITIONS)
+    rules = ("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in r.dataset_drift_rules) + "</ul>"
+             if r.dataset_drift_rules else "")
+    alarm = r.verdict.get("alarm") if r.verdict else None
+    alarm_html = ("<div class='note'><b>Retraining alarm:</b> " + html.escape("; ".join(alarm)) + ".</div>"
+                  if alarm else "")
+    dom = r.domain
+    domain_text = (f"{_f(dom['auc'])} (95 % interval {_f(dom['low'])}–{_f(dom['high'])}, {dom['n_rows']:,} rows a "
+                   f"side, {dom['folds']} folds)" if dom else _f(r.domain_auc))
+    charts = "".join(svg.distribution(f) for f in r.stats.features.values())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Drift report – {html.escape(r.batch['name'])}</title>
 <style>{STYLE}</style></head><body>
 <h1>Drift report: {html.escape(r.batch['name'])}</h1>
 <p>{r.batch['n_rows']:,} rows ({r.batch['n_labelled']:,} labelled), checked {html.escape(r.checked_at)} against
 model version {html.escape(r.model_version)}; SHA-256 {html.escape(r.batch['digest'])}; MLflow run {html.escape(str(r.mlflow_run_id))}.</p>
-<h2>Verdict: {'dataset drift' if r.dataset_drift else 'no dataset drift'}</h2>
-<p>{r.n_drifted} of {r.n_features} features drifted; domain classifier ROC-AUC {_f(r.domain_auc)}.</p>
-<p><b>Recommendation:</b> {html.escape(r.recommendation)}</p>
-<h2>Features</h2><table><tr><th>feature</th><th>kind</th><th>PSI</th><th>Wasserstein / σ</th><th>JS</th>
+<h2>Verdict: {'dataset drift' if r.dataset_drift else 'no dataset drift'}</h2>{rules}
+<p>{r.n_drifted} of {r.n_features} features drifted; domain classifier ROC-AUC {domain_text}.</p>
+<p><b>Recommendation:</b> {html.escape(r.recommendation)}</p>{alarm_html}
+<div class="charts">{svg.effect_bars(r)}</div>
+<h2>Features</h2><table><tr><th>feature</th><th>kind</th><th>PSI</th><th>Wasserstein / σ</th><th>JS (beyond chance)</th>
 <th>p-value (info)</th><th>outside training range (categorical: unseen categories)</th><th>mean training → batch</th>
 <th>missing training → batch</th><th>effect</th><th></th></tr>
 {''.join(rows)}</table>{new_section}
+<h2>Distributions (training vs batch)</h2><div class="charts">{charts}{svg.distribution(p, "test split")}</div>
 <h2>Prediction drift</h2><p>Mean {html.escape(p.name)} {_f(p.mean_ref)} (test) → {_f(p.mean_batch)} (batch); PSI {_f(p.psi)},
 Wasserstein / σ {_f(p.wasserstein)}: {_flag(p.drift)}</p>{label}
-<h2>Model health</h2><table>{''.join(perf)}</table>{trust}
+<h2>Model health</h2><div class="charts">{svg.performance(r)}</div><table>{''.join(perf)}</table>{trust}
 <p>Calibration on the test split: ECE {r.reliability_test.ece:.3f} raw, {r.reliability_test_calibrated.ece:.3f}
 after isotonic calibration (out of fold).</p>
-<h2>Thresholds</h2><p>{html.escape(thresholds)}</p>
+<h2>Statistics and thresholds</h2><table><tr><th>statistic</th><th>definition</th><th>threshold</th></tr>
+{defs}</table><p>All thresholds: {html.escape(thresholds)}</p>
 </body></html>"""

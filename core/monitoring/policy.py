@@ -1,64 +1,177 @@
-"""The verdicts of a drift check: what to do about a batch (`recommend`) and whether it calls
-for retraining (`alarm`), from the thresholds in `Settings.drift`.
+"""The one policy of the monitor: every verdict about a batch, from the thresholds in
+`Settings.drift` (`core.config.DriftThresholds`).
+
+- `dataset_drift`: whether the batch drifted as a whole, and which rule fired;
+- `trust`: why the label-free performance estimate can't be trusted on it;
+- `judge`: adherence (does the champion hold up?), the retraining alarm and the recommendation,
+  all three from the same rules:
+  - performance: realised F1 or ROC-AUC at least `performance_drop` below the test figure, or
+    the log loss `log_loss_rise` (relative) above it (`realised_drop`); without labels, a
+    trustworthy estimate that far below (`estimated_drop`);
+  - coverage: a feature with more than `trust_out_of_range` of its rows outside the training
+    range, or in categories never seen in training (`outside`);
+  - drift: `dataset_drift`.
+
+Its callers only phrase the answer: the drift check (`check.check`, the Drift page and
+`python -m core drift`) stores `judge`'s verdict in its report; `alarm` reads it back (the Drift
+page's retraining alarm); `core.scoring.adherence` (the Production page and `python -m core
+apply`) takes its verdict from `judge`; `retrain --if-needed` retrains when the check of a new
+labelled batch rang the alarm (`core.monitoring.retrain_policy.decide`). So none of them can
+contradict another.
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Collection, Mapping
 
 import numpy as np
 
-from core.config import Settings
-from core.monitoring.drift_report import DriftStats, Estimate, FeatureDrift
+from core.config import DriftThresholds, Settings
+
+ADHERENT, NOT_ADHERENT, UNKNOWN = "adherent", "not adherent", "unknown (no labels)"
 
 
-def recommend(dataset_drift: bool, stats: DriftStats, prediction: FeatureDrift,
-              est: Estimate, realized: dict[str, float] | None, test: dict[str, float],
-              drop: float, rows_noun: str = "rows") -> str:
-    """One sentence saying what to do about this batch (`rows_noun` names its rows, e.g. 'shots')."""
-    drifted = ", ".join(stats.drifted) or "none"
-    if realized is not None:
-        f1_drop = test["f1"] - realized["f1"]
-        auc_drop = test["roc_auc"] - realized["roc_auc"] if np.isfinite(realized["roc_auc"]) else 0.0
-        if f1_drop >= drop or auc_drop >= drop:
-            return (f"Retrain: on the labelled rows F1 is {realized['f1']:.3f} (test {test['f1']:.3f}) and "
-                    f"ROC-AUC {realized['roc_auc']:.3f} (test {test['roc_auc']:.3f}); drifted features: {drifted}.")
-    if not est.trustworthy:
-        return ("Do not trust the model on batches like this one without labels: it lies outside the "
-                f"training data ({est.reasons[0]}). Collect labels for these {rows_noun} and retrain on data "
-                "that covers them.")
-    if est.f1 <= test["f1"] - drop or est.roc_auc <= test["roc_auc"] - drop:
-        return (f"Plan a retrain: the estimated F1 is {est.f1:.3f} (test {test['f1']:.3f}) and ROC-AUC "
-                f"{est.roc_auc:.3f} (test {test['roc_auc']:.3f}); drifted features: {drifted}.")
-    if dataset_drift or prediction.drift:
-        return (f"Watch the next batches and collect labels: features drifted ({drifted}) but the estimated "
-                f"performance holds (F1 {est.f1:.3f}, test {test['f1']:.3f}).")
-    return "No action needed: the batch looks like the training data and the estimated performance holds."
+@dataclass(frozen=True)
+class Verdict:
+    """Everything the policy says about one batch."""
+
+    adherence: str  # ADHERENT, NOT_ADHERENT or UNKNOWN (no labelled rows)
+    degraded: tuple[str, ...]  # performance reasons (realised, or a trustworthy estimate)
+    outside: tuple[str, ...]  # features leaving the training data
+    alarm: tuple[str, ...]  # why retraining is called for (empty: it is not)
+    recommendation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- the rules
+def dataset_drift(n_drifted: int, n_features: int, domain: Any, t: DriftThresholds) -> tuple[bool, tuple[str, ...]]:
+    """Dataset drift and the rules that fired: at least `dataset_share` of the features drift,
+    or the domain classifier's 95 % interval (`domain.DomainResult`, or None) lies at or above
+    `domain_auc`."""
+    rules = []
+    if n_features and n_drifted / n_features >= t.dataset_share:
+        rules.append(f"{n_drifted} of {n_features} features drifted (limit {t.dataset_share:.0%} of them)")
+    if domain is not None and domain.low >= t.domain_auc:
+        rules.append(f"the domain classifier tells batch rows from training rows: {domain.text()}, "
+                     f"lower bound at or above {t.domain_auc:.2f}")
+    return bool(rules), tuple(rules)
+
+
+def outside(out_of_range: Mapping[str, float], categorical: Collection[str], t: DriftThresholds) -> tuple[str, ...]:
+    """The features with more than `trust_out_of_range` of their rows outside the training range
+    (categorical: in categories never seen in training), most first."""
+    far = sorted(((k, v) for k, v in out_of_range.items() if v > t.trust_out_of_range), key=lambda kv: -kv[1])
+    return tuple(f"{share:.1%} of rows have {name} "
+                 + ("in categories never seen in training" if name in categorical else "outside the training range")
+                 + f" (limit {t.trust_out_of_range:.0%})" for name, share in far)
+
+
+def trust(out_of_range: Mapping[str, float], domain_auc: float | None, settings: Settings) -> tuple[str, ...]:
+    """Why a label-free estimate can't be trusted on this batch (empty when it can): `outside`,
+    or a domain classifier AUC at or above `trust_domain_auc` (the point estimate: any sign of
+    leaving the calibration data is enough to doubt an extrapolation)."""
+    t = settings.drift
+    reasons = list(outside(out_of_range, set(settings.dataset.categorical_features), t))
+    if domain_auc is not None and domain_auc >= t.trust_domain_auc:
+        reasons.append(f"a classifier tells batch rows from training rows with ROC-AUC {domain_auc:.3f} "
+                       f"(limit {t.trust_domain_auc:.2f}): the model is extrapolating")
+    return tuple(reasons)
+
+
+def realised_drop(test: Mapping[str, float], real: Mapping[str, float], t: DriftThresholds) -> tuple[str, ...]:
+    """Why the realised figures (labelled rows) fall short of the test split's: F1 or ROC-AUC at
+    least `performance_drop` lower, log loss at least `log_loss_rise` (relative) higher."""
+    reasons = []
+    if test["f1"] - real["f1"] >= t.performance_drop:
+        reasons.append(f"realised F1 {real['f1']:.3f} vs {test['f1']:.3f} on the test split")
+    if np.isfinite(real["roc_auc"]) and test["roc_auc"] - real["roc_auc"] >= t.performance_drop:
+        reasons.append(f"realised ROC-AUC {real['roc_auc']:.3f} vs {test['roc_auc']:.3f} on the test split")
+    if "log_loss" in real and "log_loss" in test and real["log_loss"] >= test["log_loss"] * (1 + t.log_loss_rise):
+        reasons.append(f"realised log loss {real['log_loss']:.3f} vs {test['log_loss']:.3f} on the test split")
+    return tuple(reasons)
+
+
+def estimated_drop(test: Mapping[str, float], est: Any, t: DriftThresholds) -> tuple[str, ...]:
+    """Why a trustworthy label-free estimate (`Estimate`) falls short: F1 or ROC-AUC at least
+    `performance_drop` below the test figure (nothing when the estimate can't be trusted)."""
+    if est is None or not est.trustworthy:
+        return ()
+    reasons = []
+    if test["f1"] - est.f1 >= t.performance_drop:
+        reasons.append(f"estimated F1 {est.f1:.3f} vs {test['f1']:.3f} on the test split")
+    if np.isfinite(est.roc_auc) and test["roc_auc"] - est.roc_auc >= t.performance_drop:
+        reasons.append(f"estimated ROC-AUC {est.roc_auc:.3f} vs {test['roc_auc']:.3f} on the test split")
+    return tuple(reasons)
+
+
+# --------------------------------------------------------------------------- the verdict
+def judge(
+    *,
+    test: Mapping[str, float],
+    realized: Mapping[str, float] | None,
+    out_of_range: Mapping[str, float],
+    categorical: Collection[str],
+    t: DriftThresholds,
+    estimate: Any = None,
+    drift: tuple[bool, tuple[str, ...]] = (False, ()),
+    drifted: Collection[str] = (),
+    prediction_drift: bool = False,
+    rows_noun: str = "rows",
+) -> Verdict:
+    """Adherence, the retraining alarm and the recommendation for one batch.
+
+    `test`: the champion's test figures; `realized`: the same on the batch's labelled rows (None
+    without labels); `out_of_range`: each feature's share of rows outside the training data;
+    `estimate`: the label-free `Estimate` (None when not computed); `drift`: `dataset_drift`'s
+    answer; `drifted`: the drifted features' names.
+    """
+    real = realised_drop(test, realized, t) if realized is not None else ()
+    est = estimated_drop(test, estimate, t) if realized is None else ()
+    far = outside(out_of_range, set(categorical), t)
+    drifted_text = ", ".join(drifted) or "none"
+    adherence = UNKNOWN if realized is None else (NOT_ADHERENT if real or far else ADHERENT)
+    alarm = tuple([f"dataset drift ({'; '.join(drift[1])})"] if drift[0] else []) + real + est
+    cats = set(categorical)
+    beyond = sorted(((k, v) for k, v in out_of_range.items() if v > t.trust_out_of_range), key=lambda kv: -kv[1])
+    ranges = [f"{k} {v:.1%}" for k, v in beyond if k not in cats]
+    unseen = [f"{k} {v:.1%}" for k, v in beyond if k in cats]
+    if ranges:
+        alarm += ("rows outside the training range: " + ", ".join(ranges),)
+    if unseen:
+        alarm += ("rows in categories never seen in training: " + ", ".join(unseen),)
+    if real:
+        advice = f"Retrain: on the labelled {rows_noun}, {'; '.join(real)}; drifted features: {drifted_text}."
+    elif estimate is not None and not estimate.trustworthy:
+        advice = ("Do not trust the model on batches like this one without labels: it lies outside the "
+                  f"training data ({estimate.reasons[0]}). Collect labels for these {rows_noun} and retrain on "
+                  "data that covers them.")
+    elif far:
+        advice = (f"Retrain on data that covers these {rows_noun}: {far[0]}; the labelled {rows_noun} hold up, "
+                  "but the model is extrapolating.")
+    elif est:
+        advice = f"Plan a retrain: {'; '.join(est)}; drifted features: {drifted_text}."
+    elif drift[0] or prediction_drift:
+        f1 = realized["f1"] if realized is not None else (estimate.f1 if estimate is not None else float("nan"))
+        moved = f"features drifted ({drifted_text})" if drifted else "the predictions' distribution moved"
+        advice = (f"Watch the next batches and collect labels: {moved} but the performance holds "
+                  f"(F1 {f1:.3f}, test {test['f1']:.3f}).")
+    else:
+        advice = "No action needed: the batch looks like the training data and the performance holds."
+    return Verdict(adherence=adherence, degraded=real or est, outside=far, alarm=alarm, recommendation=advice)
+
+
+def judge_report(report: Any, settings: Settings) -> Verdict:
+    """`judge` on a drift check's `DriftReport`."""
+    return judge(test=report.test_metrics, realized=report.realized,
+                 out_of_range={k: f.out_of_range for k, f in report.stats.features.items()},
+                 categorical=settings.dataset.categorical_features, t=settings.drift, estimate=report.estimate,
+                 drift=(report.dataset_drift, tuple(report.dataset_drift_rules)), drifted=report.stats.drifted,
+                 prediction_drift=report.prediction.drift, rows_noun=settings.dataset.rows_noun)
 
 
 def alarm(report: Any, settings: Settings) -> list[str]:
-    """Why a drift check (`monitoring.DriftReport`) calls for retraining; empty when it does not.
-
-    Thresholds (`Settings.drift`): dataset drift; realised F1 (with labels) or a trustworthy
-    estimated F1 at least `performance_drop` below the test F1; any feature with more than
-    `trust_out_of_range` of its rows outside the training range.
-    """
-    t = settings.drift
-    test_f1 = report.test_metrics["f1"]
-    reasons = []
-    if report.dataset_drift:
-        reasons.append(f"dataset drift ({report.n_drifted} of {report.n_features} features drifted)")
-    if report.realized is not None and report.realized["f1"] <= test_f1 - t.performance_drop:
-        reasons.append(f"realised F1 {report.realized['f1']:.3f} vs {test_f1:.3f} on the test split")
-    elif report.estimate.trustworthy and report.estimate.f1 <= test_f1 - t.performance_drop:
-        reasons.append(f"estimated F1 {report.estimate.f1:.3f} vs {test_f1:.3f} on the test split")
-    outside = {k: f.out_of_range for k, f in report.stats.features.items() if f.out_of_range > t.trust_out_of_range}
-    categorical = set(settings.dataset.categorical_features)
-    ranges = {k: v for k, v in outside.items() if k not in categorical}
-    unseen = {k: v for k, v in outside.items() if k in categorical}
-    if ranges:
-        reasons.append("rows outside the training range: " +
-                       ", ".join(f"{k} {share:.1%}" for k, share in ranges.items()))
-    if unseen:
-        reasons.append("rows in categories never seen in training: " +
-                       ", ".join(f"{k} {share:.1%}" for k, share in unseen.items()))
-    return reasons
+    """Why a drift check (`monitoring.DriftReport`) calls for retraining; empty when it does not
+    (`judge`'s alarm: dataset drift, a performance drop, rows outside the training data)."""
+    return list(judge_report(report, settings).alarm)

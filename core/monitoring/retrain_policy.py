@@ -1,6 +1,8 @@
 """When a retraining is needed (`decide`, the policy of `core.config.RetrainPolicy`): new labelled
-production rows not used before, and enough of them, or time, or a falling F1 forecast; and the
-reading of earlier `Retreinamento` runs it rests on, without ever creating the tracking store.
+production rows not used before, and enough of them, or a drift check of one of those batches
+that rang the retraining alarm (`core.monitoring.policy`: the Drift page's alarm), or time, or a
+falling F1 forecast; and the reading of earlier `Retreinamento` and `Monitoramento` runs it rests
+on, without ever creating the tracking store.
 """
 from __future__ import annotations
 
@@ -80,6 +82,34 @@ def _unreadable(settings: Settings, err: Exception) -> TrackingError:
                          f"the store under {settings.mlruns_dir}.")
 
 
+def check_alarms(settings: Settings, digests: Sequence[str]) -> dict[str, str]:
+    """The retraining alarm of the latest drift check (`Monitoramento` run) of each batch digest
+    whose check rang it (`policy.alarm`, stored as the run's `alarm` tag); read-only."""
+    from mlflow.tracking import MlflowClient
+
+    from core.monitoring.drift_report import RUN_NAME as CHECK_RUN
+
+    wanted = set(digests)
+    if not wanted or _no_store(settings):
+        return {}
+    try:
+        c = MlflowClient(settings.tracking_uri, settings.tracking_uri)
+        exp = c.get_experiment_by_name(settings.experiment_name)
+        if exp is None:
+            return {}
+        runs = c.search_runs([exp.experiment_id], filter_string=f"attributes.run_name = '{CHECK_RUN}' and "
+                             "attributes.status = 'FINISHED'", order_by=["attributes.start_time DESC"],
+                             max_results=1000)
+    except _store_errors() as err:
+        raise _unreadable(settings, err) from err
+    found: dict[str, str] = {}
+    for run in runs:  # newest first: the latest check of a batch decides
+        digest = run.data.params.get("batch_digest", "")
+        if digest in wanted and digest not in found:
+            found[digest] = run.data.tags.get("alarm", "")
+    return {d: text for d, text in found.items() if text}
+
+
 def forecast_f1(f1_series: Sequence[float], points: int) -> float | None:
     """The next value of a linear trend fitted to the last `points` values (None with fewer than 2)."""
     y = np.asarray([v for v in f1_series if v is not None and np.isfinite(v)], dtype=float)[-points:]
@@ -108,8 +138,13 @@ def decide(
     if rows == 0:
         reason = "no new labelled production rows since the last retraining"
         return PolicyDecision(False, reason, 0, (), days, fc)
+    rang = check_alarms(settings, digests)
     if rows >= policy.min_new_rows:
         reason = f"{rows:,} new labelled rows (policy: retrain from {policy.min_new_rows:,})"
+    elif rang:
+        name = next(b.name for b in fresh if b.digest in rang)
+        reason = (f"the drift check of {name} rang the retraining alarm ({next(iter(rang.values()))}); "
+                  f"{rows:,} new labelled rows")
     elif days is None or days >= policy.every_days:
         since = "no earlier retraining" if days is None else f"last retraining {days:.1f} days ago"
         reason = f"{since} (policy: every {policy.every_days:g} days) and {rows:,} new labelled rows"

@@ -1,5 +1,8 @@
 """Adherence: does the champion hold up on a scored production batch? Test vs production
 figures and a plain-language answer, in the dataset's own words (its row noun and class names).
+
+The verdict is the monitor's (`core.monitoring.policy.judge`, thresholds `Settings.drift`), so
+the Production page, `apply`, the Drift page, `drift` and `retrain --if-needed` agree.
 """
 from __future__ import annotations
 
@@ -8,9 +11,15 @@ from typing import Any
 
 import pandas as pd
 
+from core.config import DriftThresholds
 from core.data import profile
 from core.modeling import metrics
+from core.monitoring import policy
 from core.scoring.local import with_outcome
+
+# a feature's median "moved" when it shifts by this many training standard deviations: words
+# for the explanation only, never part of the verdict
+TYPICAL_SHIFT = 0.5
 
 
 # --------------------------------------------------------------------------- adherence
@@ -57,14 +66,18 @@ def adherence(
     train: pd.DataFrame,
     spec: Any,
     threshold: float,
+    thresholds: DriftThresholds | None = None,
 ) -> Adherence:
     """Compare production with the test set at `threshold` and explain the result in words.
 
-    The model is judged not adherent when F1 falls by more than 0.1 (absolute) or 20 %
-    (relative), ROC-AUC by more than 0.05, log loss rises by more than 10 %, or a feature lies
-    outside the training range for more than 5 % of the production rows. `spec` is the
-    dataset definition (features, target, the probability column and the words for its rows).
+    The verdict is `policy.judge`'s with `thresholds` (`Settings.drift`; default the settings'
+    defaults): not adherent when F1 or ROC-AUC falls by `performance_drop` (0.05) or more, log
+    loss rises by `log_loss_rise` (10 %) or more, or a feature lies outside the training range
+    (categorical: in unseen categories) for more than `trust_out_of_range` (5 %) of the rows.
+    `spec` is the dataset definition (features, target, the probability column and the words for
+    its rows).
     """
+    t = thresholds or DriftThresholds()
     features, target, col = spec.features, spec.target.column, spec.proba_column
     one, many, pos, label = spec.row_noun, spec.rows_noun, spec.positive_name, spec.proba_label
     neg = spec.target.negative_name
@@ -83,17 +96,12 @@ def adherence(
     for f in ranges:  # the typical value of a number; categories are judged by their unseen share
         std = float(train[f].std()) or 1.0
         t_med, p_med = float(train[f].median()), float(scored[f].median())
-        if abs(p_med - t_med) / std > 0.5:
+        if abs(p_med - t_med) / std > TYPICAL_SHIFT:
             shifted[f] = (t_med, p_med)
 
     reasons: list[str] = []
-    degraded = False
     if prod_m is not None:
         f1_drop = test_m["f1"] - prod_m["f1"]
-        auc_drop = test_m["roc_auc"] - prod_m["roc_auc"]
-        ll_rise = prod_m["log_loss"] / max(test_m["log_loss"], 1e-12) - 1
-        degraded = (f1_drop > 0.1 or (test_m["f1"] > 0 and f1_drop / test_m["f1"] > 0.2)
-                    or auc_drop > 0.05 or ll_rise > 0.10)
         direction = "falls" if f1_drop > 0.005 else ("rises" if f1_drop < -0.005 else "stays")
         sentence = (f"F1 {direction} from {test_m['f1']:.2f} on the test set to {prod_m['f1']:.2f} in production "
                     f"(ROC-AUC {test_m['roc_auc']:.2f} → {prod_m['roc_auc']:.2f}, log loss "
@@ -124,13 +132,8 @@ def adherence(
         parts = [f"`{f}` from {t:g} to {p:g}" for f, (t, p) in shifted.items()]
         reasons.append(f"The typical {one} moved (median in training → production): " + _join(parts)
                        + f"; the model is extrapolating to {many} it rarely saw.")
-    far_out = any(s > 0.05 for s in oor.values())
-    if prod_m is None:
-        verdict = "unknown (no labels)"
-    elif degraded or far_out:
-        verdict = "not adherent"
-    else:
-        verdict = "adherent"
+    verdict = policy.judge(test=test_m, realized=prod_m, out_of_range=oor, categorical=categorical, t=t,
+                           rows_noun=many).adherence
     headline = {
         "adherent": "**Yes, the champion holds up on this batch**: its production figures stay close to the test set's.",
         "not adherent": "**No, the champion is not adherent to the production data.**",

@@ -1,4 +1,8 @@
-"""Drift statistics on the real Kobe data: production drifts, samples of the dev data don't."""
+"""Drift statistics on the real Kobe data: production drifts, samples of the dev data don't, a
+shift too small to matter is not flagged even where values pile up on one point (23 % of `lat`
+is the hoop's latitude, 23 % of `shot_distance` is 0), the effect grows with the shift, and a
+categorical feature (the extended set's `action_type`, 52 categories) is judged beyond chance.
+The same cases, on the full files and against Evidently, are in `bench/drift.py`."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +10,7 @@ import pytest
 
 from core.config import DriftThresholds
 from core.data import preparation
-from core.monitoring import reference, statistics
+from core.monitoring import domain, policy, reference, statistics
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +35,48 @@ def test_production_flags_dataset_drift_on_the_shifted_features(frames):
     assert stats.dataset_drift
     assert {"shot_distance", "lat", "lon"} <= set(stats.drifted)
     assert not stats.features["playoffs"].drift
-    auc = statistics.domain_auc(train, prod, s.features, s.drift)
-    assert auc is not None and auc > 0.95
+    dom = domain.domain_check(train, prod, s.features, s.drift, s.seed)
+    assert dom is not None and dom.low > 0.95
+    drifted, rules = policy.dataset_drift(len(stats.drifted), len(stats.features), dom, s.drift)
+    assert drifted and rules[0].startswith(f"{len(stats.drifted)} of 6 features drifted")
+    assert rules[1].startswith("the domain classifier tells batch rows from training rows")
+
+
+def test_a_shift_of_a_hundredth_of_a_standard_deviation_is_not_flagged(frames):
+    s, ref, train, test, _ = frames
+    sd = float(train["lat"].std())
+    for sign in (1, -1):  # the hoop's 23 % of the rows move together, on neither side of a bin edge
+        lat = statistics.feature_drift(test.assign(lat=test["lat"] + sign * 0.01 * sd), ref, s).features["lat"]
+        assert not lat.drift and lat.psi < 0.02 and lat.rule == ""
+
+
+def test_the_effect_size_grows_with_the_shift(frames):
+    s, ref, _, test, _ = frames
+    found = [statistics.feature_drift(test.assign(shot_distance=test["shot_distance"] + ft), ref, s)
+             .features["shot_distance"] for ft in (0, 1, 2, 4)]
+    assert not found[0].drift and all(f.drift for f in found[1:])
+    psis, ws = [f.psi for f in found], [f.wasserstein for f in found]
+    assert psis == sorted(psis) and len(set(psis)) == 4 and ws == sorted(ws) and len(set(ws)) == 4
+    assert found[1].wasserstein == pytest.approx(1 / float(preparation.load_split(s, "train")["shot_distance"].std()),
+                                                 abs=0.05)
+
+
+def test_a_categorical_feature_is_judged_beyond_chance(frames):
+    s, _, train, test, _ = frames
+    t = s.drift
+    ref = reference.categorical_reference(train["action_type"])
+    assert len(ref.categories) > 40
+    small = statistics.column_drift("action_type", ref, test["action_type"].sample(300, random_state=1), t)
+    # 300 rows over 52 categories differ by chance: the raw JS distance passes 0.1, nothing changed
+    assert small.js >= t.js and small.js_excess < t.js and not small.drift
+    mid = statistics.column_drift("action_type", ref, test["action_type"].sample(1246, random_state=1), t)
+    assert not mid.drift and mid.js_excess < mid.js
+    rng = np.random.default_rng(0)
+    moved = test["action_type"].where(rng.random(len(test)) >= 0.2, "Driving Layup Shot")
+    moved = moved.where(rng.random(len(test)) >= 0.03, "Sky Hook Shot")  # never seen in training
+    shifted = statistics.column_drift("action_type", ref, moved, t)
+    assert shifted.drift and shifted.rule == "js" and shifted.js_excess >= t.js
+    assert shifted.new_categories[0] == "Sky Hook Shot" and shifted.new_share[0] == pytest.approx(0.03, abs=0.01)
 
 
 @pytest.mark.parametrize("kind", ["half", "resample_1m"])
@@ -45,8 +89,9 @@ def test_samples_of_the_dev_test_split_flag_nothing(frames, kind):
     if kind == "resample_1m":  # p-values fall while effect sizes stay small: no false alarm
         assert min(f.p_value for f in stats.features.values()) < 1e-3
         assert max(f.psi for f in stats.features.values() if f.psi is not None) < 0.02
-    auc = statistics.domain_auc(train, batch, s.features, s.drift)
-    assert auc is not None and auc < 0.6
+    dom = domain.domain_check(train, batch, s.features, s.drift, s.seed)
+    assert dom is not None and dom.high < 0.6
+    assert domain.domain_check(train, batch, s.features, s.drift, s.seed) == dom  # the same batch, the same AUC
 
 
 def test_statistics_match_scipy_on_a_continuous_column():
@@ -68,7 +113,7 @@ def test_discrete_columns_use_jensen_shannon_and_count_unseen_values():
     assert same.js == pytest.approx(0.0, abs=1e-9) and not same.drift
     shifted = statistics.column_drift("period", ref, np.array([5.0] * 50 + [1.0] * 50), DriftThresholds())
     assert shifted.drift and shifted.out_of_range == pytest.approx(0.5)
-    assert statistics.js_distance(np.array([1.0, 0]), np.array([0, 1.0])) == pytest.approx(1.0)
+    assert statistics.js_distance(np.array([1.0, 0]), np.array([0, 1.0])) == pytest.approx(np.sqrt(np.log(2)))
 
 
 def test_label_drift_and_thresholds_are_configurable(frames):

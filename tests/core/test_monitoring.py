@@ -105,10 +105,29 @@ def test_cli_prints_one_json_object(home, prod_report, tmp_path):
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["dataset_drift"] is False and result["label_drift"]["drift"] is False
-    assert set(result["features"]["lat"]) == {"psi", "wasserstein", "p_value", "out_of_range", "drift"}
-    assert set(result["features"]["period"]) == {"js", "p_value", "out_of_range", "drift"}
+    assert set(result["features"]["lat"]) == {"psi", "wasserstein", "p_value", "out_of_range", "drift", "rule"}
+    assert set(result["features"]["period"]) == {"js", "js_excess", "p_value", "out_of_range", "drift", "rule"}
     assert result["estimated_performance"]["trustworthy"] is True
     assert result["mlflow_run_id"] and result["seconds"] > 0
+    assert result["alarm"] == [] and result["dataset_drift_rules"] == []
+
+
+def test_cli_reads_a_parquet_batch_in_record_batches(home, tmp_path):
+    """A parquet file goes through `stream.check_file`: the same verdicts, nothing written when a
+    record batch breaks a rule."""
+    half = preparation.load_split(home, "test").sample(frac=0.5, random_state=4)
+    path = tmp_path / "half.parquet"
+    half.to_parquet(path, index=False)
+    result = json.loads(_cli(home, "--batch", str(path), "--json").stdout)
+    assert result["dataset_drift"] is False and result["alarm"] == [] and result["adherence"] == "adherent"
+    assert result["domain"]["low"] <= result["domain_auc"] <= result["domain"]["high"] < 0.8
+    assert result["batch"]["n_rows"] == len(half) and result["stored_path"].endswith(".parquet")
+    bad = half.assign(period=half["period"].where(half.index != half.index[-1], 0))
+    bad.to_parquet(path, index=False)
+    before = sorted(p.name for p in home.batches_dir.glob("*"))
+    out = _cli(home, "--batch", str(path), "--json")
+    assert out.returncode == 2 and "- period: out-of-domain values in 1 row (" in out.stderr
+    assert sorted(p.name for p in home.batches_dir.glob("*")) == before
 
 
 def test_cli_invalid_batch_exits_2_and_writes_nothing(home, tmp_path):

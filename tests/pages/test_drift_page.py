@@ -30,6 +30,9 @@ def test_a_checked_batch_shows_drift_health_and_trust(run_page, champion_setting
     assert metrics["Dataset drift"] == "yes" and metrics["Drifted features"] == "4 of 6"
     assert any("can't be trusted" in e.value for e in at.error)
     assert any("Recommendation" in w.value for w in at.warning)
+    # the rules that fired and every statistic's definition are on the page
+    assert any(c.value.startswith("Dataset drift: 4 of 6 features drifted") for c in at.caption)
+    assert any(e.label.startswith("How each statistic is defined") for e in at.expander)
 
 
 def test_alarm_leads_in_one_click_to_a_gated_challenger(run_page, tmp_path):

@@ -109,7 +109,8 @@ def test_label_drift_and_the_effect_sizes_basics() -> None:
     assert same["js"] == pytest.approx(0.0, abs=1e-9) and not same["drift"] and same["n_labelled"] == 100
     shifted = statistics.label_drift(np.array([1] * 90 + [0] * 10), 0.5, 1000, t)
     assert shifted["drift"] and shifted["positive_rate_batch"] == 0.9
-    assert statistics.js_distance(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == pytest.approx(1.0)
+    # natural logarithm, as scipy and Evidently: disjoint shares are sqrt(ln 2) apart
+    assert statistics.js_distance(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == pytest.approx(np.sqrt(np.log(2)))
     assert statistics.psi(np.array([0.5, 0.5]), np.array([0.5, 0.5])) == 0.0
     ref = reference.column_reference(np.array([0.0, 1.0, 1.0, 1.0]), "discrete")
     other = statistics.column_drift("flag", ref, np.array([0.0, 2.0, 2.0, 1.0]), t)
@@ -136,8 +137,8 @@ def test_expected_metrics_with_certain_labels_are_the_realised_ones() -> None:
 
 def test_trust_reasons(lab: Lab) -> None:
     s = lab.settings
-    assert health.trust({"usage_hours": 0.01}, 0.6, s) == ()
-    reasons = health.trust({"usage_hours": 0.5, "premium": 0.0}, 0.95, s)
+    assert policy.trust({"usage_hours": 0.01}, 0.6, s) == ()
+    reasons = policy.trust({"usage_hours": 0.5, "premium": 0.0}, 0.95, s)
     assert len(reasons) == 2 and reasons[0].startswith("50.0% of rows have usage_hours outside")
     assert "ROC-AUC 0.950" in reasons[1]
 
@@ -259,25 +260,30 @@ def calm(checks) -> drift_report.DriftReport:
     return checks["sample"]
 
 
-def test_recommend_covers_each_case(calm) -> None:
-    stats, pred = calm.stats, dataclasses.replace(calm.prediction, drift=False)
+def test_recommend_covers_each_case(calm, lab: Lab) -> None:
+    t = lab.settings.drift
     test = {"f1": 0.75, "roc_auc": 0.8}
-    drifted = dataclasses.replace(stats, features={k: dataclasses.replace(v, drift=True)
-                                                   for k, v in stats.features.items()})
-    say = lambda drift, st, est, real=None: policy.recommend(drift, st, pred, est, real, test, 0.05, "customers")
-    assert say(False, stats, _estimate(0.74), {"f1": 0.6, "roc_auc": 0.8}).startswith("Retrain: on the labelled")
-    untrusted = say(False, stats, _estimate(0.74, reasons=("90% of rows have usage_hours outside",)))
+
+    def say(est, real=None, drift=(False, ()), drifted=(), oor=None) -> str:
+        return policy.judge(test=test, realized=real, out_of_range=oor or {}, categorical=(), t=t, estimate=est,
+                            drift=drift, drifted=drifted, rows_noun="customers").recommendation
+
+    assert say(_estimate(0.74), {"f1": 0.6, "roc_auc": 0.8}).startswith("Retrain: on the labelled customers")
+    untrusted = say(_estimate(0.74, reasons=("90% of rows have usage_hours outside",)))
     assert untrusted.startswith("Do not trust") and "these customers" in untrusted and "usage_hours" in untrusted
-    assert say(False, stats, _estimate(0.6)).startswith("Plan a retrain")
-    watch = say(True, drifted, _estimate(0.74))
+    assert say(_estimate(0.6)).startswith("Plan a retrain")
+    watch = say(_estimate(0.74), drift=(True, ("3 of 3 features drifted",)),
+                drifted=("usage_hours", "support_calls", "premium"))
     assert watch.startswith("Watch the next batches") and "usage_hours, support_calls, premium" in watch
-    assert say(False, stats, _estimate(0.74)).startswith("No action needed")
+    assert say(_estimate(0.74)).startswith("No action needed")
+    covered = say(None, {"f1": 0.75, "roc_auc": 0.8}, oor={"usage_hours": 0.2})
+    assert covered.startswith("Retrain on data that covers these customers")
 
 
 def test_alarm_rings_for_the_shifted_batch_only(checks, calm, lab: Lab) -> None:
     s = lab.settings
     reasons = policy.alarm(checks["prod"], s)
-    assert reasons[0] == "dataset drift (3 of 3 features drifted)"
+    assert reasons[0].startswith("dataset drift (3 of 3 features drifted (limit 50% of them)")
     assert reasons[-1].startswith("rows outside the training range: usage_hours")
     quiet = dataclasses.replace(calm, realized=None, estimate=_estimate(calm.test_metrics["f1"]))
     assert policy.alarm(quiet, s) == []
@@ -368,3 +374,4 @@ def test_retrain_gates_the_challenger_and_is_idempotent(retrain_home: Settings, 
     again = retraining.retrain_if_needed(s, [prod_batch])
     assert not again.needed and again.mlflow_run_id is None and "no new labelled" in again.reason
     assert registry.champion(lab.settings).version == lab.version  # the lab's champion untouched
+

@@ -22,7 +22,8 @@ from core.config import DriftThresholds, Settings
 from core.data import batches, preparation, profile
 from core.dataset import DatasetSpec
 from core.files import sha256_file
-from core.monitoring import check, health, html, reference, statistics
+from core.monitoring import check, health, html, policy, reference, statistics
+from core.monitoring import drift_report
 from core.monitoring.drift_report import DriftReport, feature_rows
 from tests.unit.conftest import make_settings
 
@@ -131,12 +132,13 @@ def test_a_categorical_shift_is_flagged_and_its_new_categories_named(shop, ref) 
     assert channel.out_of_range == pytest.approx(present.isin(["kiosk", "app"]).sum() / len(batch))
     assert channel.batch_outside[0] == pytest.approx(channel.out_of_range)
     summary = channel.summary()
-    assert set(summary) == {"js", "p_value", "out_of_range", "drift", "missing_training", "missing_batch",
-                            "new_categories"}
+    assert set(summary) == {"js", "js_excess", "p_value", "out_of_range", "drift", "rule", "missing_training",
+                            "missing_batch", "new_categories"}
+    assert summary["rule"] == "js" and channel.js_excess <= channel.js
     assert summary["new_categories"] == pytest.approx(dict(zip(("kiosk", "app"), expected)), abs=1e-6)
     assert channel.new_categories_text() == f"kiosk ({expected[0]:.1%}), app ({expected[1]:.1%})"
     # the trust rule reads the unseen share as the categorical's "outside the training range"
-    reasons = health.trust({"channel": channel.out_of_range}, None, shop)
+    reasons = policy.trust({"channel": channel.out_of_range}, None, shop)
     assert reasons == (f"{channel.out_of_range:.1%} of rows have channel in categories never seen in training "
                        f"(limit {shop.drift.trust_out_of_range:.0%})",)
 
@@ -162,8 +164,8 @@ def test_missing_shares_are_compared_and_values_measured_without_them(shop, ref)
     calm = statistics.feature_drift(visitors(4000, seed=4), ref, shop).features["spend"]
     assert not calm.drift and calm.missing_js is not None and calm.missing_js < t.js
     assert calm.missing_ref == pytest.approx(spend.missing_share) and calm.nullable
-    assert set(calm.summary()) == {"psi", "wasserstein", "p_value", "out_of_range", "drift", "missing_training",
-                                   "missing_batch"}
+    assert set(calm.summary()) == {"psi", "wasserstein", "p_value", "out_of_range", "drift", "rule",
+                                   "missing_training", "missing_batch"}
     gappy = visitors(4000, seed=5, spend_missing=0.4)
     many = statistics.feature_drift(gappy, ref, shop).features["spend"]
     assert many.drift and many.missing_js >= t.js and many.missing_batch == pytest.approx(0.4, abs=0.03)
@@ -185,10 +187,11 @@ def test_numeric_columns_without_missing_values_are_unchanged(ref) -> None:
     v = rng.poisson(5.0, 2000).astype("float64")
     d = statistics.column_drift("visits", visits, v, DriftThresholds())
     assert d.missing_js is None and d.missing_ref == 0.0 and d.missing_batch == 0.0 and not d.reports_missing
-    assert set(d.summary()) == {"psi", "wasserstein", "p_value", "out_of_range", "drift"}
+    assert set(d.summary()) == {"psi", "wasserstein", "p_value", "out_of_range", "drift", "rule"}
     discrete = reference.column_reference(np.array([0.0, 1.0, 1.0, 1.0]), "discrete")
     flag = statistics.column_drift("flag", discrete, np.array([0.0, 2.0, 2.0, 1.0]), DriftThresholds())
-    assert flag.out_of_range == 0.5 and set(flag.summary()) == {"js", "p_value", "out_of_range", "drift"}
+    assert flag.out_of_range == 0.5 and set(flag.summary()) == {"js", "js_excess", "p_value", "out_of_range",
+                                                             "drift", "rule"}
 
 
 # --------------------------------------------------------------------------- domain classifier
@@ -273,6 +276,20 @@ def test_a_check_with_a_categorical_champion(prod_report: DriftReport, champion:
     assert r.mlflow_run_id is not None
 
 
+def test_a_raw_file_with_categories_checked_in_record_batches(champion: Settings, tmp_path: Path) -> None:
+    """The production file as it came (text categories, missing values, the target's own values),
+    read in record batches: the report of the file read at once."""
+    from core.monitoring import stream
+
+    raw = champion.raw_prod
+    assert stream.streamable(raw, champion)
+    whole = check.check(batches.read_batch(raw, champion), champion, store=False, log=False)
+    chunked = stream.check_file(raw, champion, store=False, log=False, chunk_rows=64)
+    assert chunked.batch == whole.batch and chunked.stats.drifted == whole.stats.drifted
+    assert chunked.stats.features["channel"] == whole.stats.features["channel"]
+    assert chunked.domain == whole.domain and chunked.verdict == whole.verdict
+
+
 def test_the_health_reference_scores_the_test_split_with_the_category(champion: Settings) -> None:
     version, model = check.champion_model(champion)
     mref = health.load_model_reference(champion, model, version)
@@ -299,5 +316,5 @@ def test_drift_charts_draw_the_top_categories(prod_report: DriftReport) -> None:
     assert "missing" in spend.layout.title.text
     # a numeric column whose batch holds no value still draws
     empty = dataclasses.replace(prod_report.stats.features["spend"], psi=None, wasserstein=None, missing_js=1.0)
-    ratio, label = drift._effect(empty, prod_report.thresholds)
+    ratio, label = drift_report.effect_ratio(empty, prod_report.thresholds)
     assert ratio == pytest.approx(1.0 / prod_report.thresholds["js"]) and label.startswith("no values")

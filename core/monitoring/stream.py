@@ -1,0 +1,110 @@
+"""A drift check of a parquet file read in record batches: the same report as `check.check` on
+the whole file, in bounded memory (5,000,000 rows under 1 GB).
+
+Each record batch is validated by the dataset's rules (`batches.validate_frame`), counted
+(`statistics.count_features`) and scored; only the champion's probabilities, the labels and the
+domain classifier's rows (`domain.batch_positions`, the same rows as for the whole file) are
+kept. A file with any problem is handed to `batches.read_batch`, which refuses it with every
+problem listed, before anything is written.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.config import Settings
+from core.data import batches
+from core.monitoring import check as checks
+from core.monitoring import domain as domain_classifier
+from core.monitoring import reference, statistics
+from core.monitoring.drift_report import DriftReport
+from core.progress import ProgressFn, Stopwatch, report
+
+CHUNK_ROWS = 500_000
+
+
+def _columns(path: Path, settings: Settings) -> list[str] | None:
+    """The wanted columns of a readable parquet file without duplicates (None: let
+    `batches.read_batch` say what is wrong)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        names = list(pq.ParquetFile(path).schema_arrow.names)
+    except (pa.ArrowException, OSError, ValueError):
+        return None
+    wanted = (*settings.features, settings.target)
+    present = [c for c in names if c in wanted]
+    return present if len(present) == len(set(present)) else None
+
+
+def streamable(path: Path, settings: Settings) -> bool:
+    """A parquet file within the upload limit, with its columns each once."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+        size = path.stat().st_size
+    except OSError:
+        return False
+    return magic == b"PAR1" and size <= settings.max_upload_mb * 1_000_000 and _columns(path, settings) is not None
+
+
+def check_file(path: Path, settings: Settings, *, source: str = "cli", store: bool = True, log: bool = True,
+               domain: bool = True, chunk_rows: int = CHUNK_ROWS, on_progress: ProgressFn = None) -> DriftReport:
+    """Check a parquet batch file (`streamable`) record batch by record batch.
+
+    Raises `BatchError` (from `batches.read_batch`) when a record batch breaks a rule; then
+    nothing was written.
+    """
+    import pyarrow.parquet as pq
+
+    from core.modeling import model_io
+
+    clock = Stopwatch()
+    path = Path(path)
+    t, spec = settings.drift, settings.dataset
+    report(on_progress, 0.05, "Loading the training reference")
+    ref = reference.load_reference(settings)
+    report(on_progress, 0.1, "Loading the champion")
+    version, model = checks.champion_model(settings)
+    pf = pq.ParquetFile(path)
+    total = pf.metadata.num_rows
+    columns = _columns(path, settings) or []
+    positions = domain_classifier.batch_positions(total, t.domain_sample, settings.seed) if domain else None
+    counted = None
+    proba, labels, rows = [], [], []
+    offset = 0
+    for chunk in pf.iter_batches(batch_size=chunk_rows, columns=columns):
+        frame, problems = batches.validate_frame(chunk.to_pandas(), spec)
+        if problems or len(frame) != chunk.num_rows:
+            batches.read_batch(path, settings)  # raises BatchError with every problem of the file
+            raise AssertionError("read_batch accepted a file whose record batch broke a rule")
+        counted = statistics.count_features(frame, ref, settings.features, counted)
+        proba.append(model_io.predict_proba(model, frame, settings.features, spec.categorical_features))
+        if settings.target in frame:
+            labels.append(frame[settings.target].to_numpy(dtype="float64"))
+        if positions is not None:
+            inside = positions[(positions >= offset) & (positions < offset + len(frame))] - offset
+            rows.append(frame.iloc[inside][list(settings.features)])
+        offset += len(frame)
+        report(on_progress, 0.1 + 0.4 * offset / max(total, 1),
+               f"Counting and scoring rows {offset:,} of {total:,}")
+    if counted is None:
+        batches.read_batch(path, settings)  # an empty file: refused with its message
+        raise AssertionError("read_batch accepted an empty file")
+    scores = np.concatenate(proba)
+    y = np.concatenate(labels) if labels else None
+    del proba, labels  # the chunks' copies: 80 MB at 5,000,000 rows
+    n_labelled = int(np.isfinite(y).sum()) if y is not None else 0
+    data = path.read_bytes()
+    batch = batches.Batch(frame=pd.DataFrame(), name=path.name, digest=hashlib.sha256(data).hexdigest(),
+                          n_rows=total, n_labelled=n_labelled, size_bytes=len(data), raw=data, suffix=".parquet")
+    measured = checks.Measured(counted=counted, n_rows=total, proba=scores,
+                               labels=y if n_labelled else None,
+                               domain_rows=pd.concat(rows, ignore_index=True) if positions is not None else None)
+    return checks.conclude(batch, measured, settings, ref, version, model, clock, source=source, store=store,
+                           log=log, on_progress=on_progress)
