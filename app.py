@@ -3,8 +3,11 @@
 import streamlit as st
 
 from core.pipeline import pipeline_status
+from core.serving import server
+from ui import mlflow_links
 from ui.dataset_picker import active_settings
 from ui.pages import page_of
+from ui.served_version import stale_banner
 
 st.set_page_config(page_title="Kobe Workbench", layout="wide")
 
@@ -14,14 +17,23 @@ st.title("Kobe Workbench")
 st.caption(f"From raw data to a served, monitored model: prepare → train → compare → serve → score production → "
            f"watch for drift. Dataset: **{spec.title}** (predict `{spec.target.column}` = {spec.positive_name}).")
 
-status = pipeline_status(settings)
+status = pipeline_status(settings, with_checks=False)  # without MLflow: shown at once
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Data", "ready" if status.data_prepared else "not prepared", help=status.data_detail)
 c2.metric("Champion model", f"v{status.champion_version}" if status.champion_version else "none",
           help=status.champion_detail)
-c3.metric("Model server", "up" if status.server_running else "down", help=status.server_detail)
-c4.metric("Last drift check", status.last_check, help=status.last_check_detail)
+served = server.status(settings, with_champion=True)
+c3.metric("Model server", ("stale" if served.stale else "up") if status.server_running else "down",
+          help=f"{status.server_detail} ({served.in_step_text})" if served.running else status.server_detail)
+last_check = c4.empty()
+last_check.metric("Last drift check", status.last_check, help=status.last_check_detail)
+stale_banner(settings, served, key="home_restart_on_champion")
+if status.champion_version:
+    st.caption(f"Champion {mlflow_links.version_link(settings, status.champion_version)} in the MLflow UI · "
+               + mlflow_links.ui_hint(settings))
 
+status = pipeline_status(settings)  # now with the last drift check (MLflow's runs)
+last_check.metric("Last drift check", status.last_check, help=status.last_check_detail)
 if status.last_check != "none":
     st.caption(f"Last drift check: {status.last_check_detail}")
 st.info(f"**Next step:** {status.next_step}.")

@@ -1,26 +1,29 @@
-"""Benchmark of the model server: single-shot latency, concurrent throughput, in-process limit,
-each against a stock baseline measured in the same run.
+"""Benchmark of the model server: single-row latency, concurrent throughput and batch scoring
+over HTTP, each against a stock baseline measured in the same run.
 
 Run: `.venv/bin/python bench/serve.py` (KOBE_DATA_DIR for the raw files; WORKBENCH_HOME to reuse
 a home with a champion). Starts its own servers on free ports and stops them.
 
-- ours: the champion as the workbench serves it (`server.start`: `core/modeling/pyfunc_model.py` as the
-  pyfunc loader, uvicorn with httptools + uvloop, no access log, `settings.serve_workers`
-  workers), queried through `serving_client.Client`;
-- stock: the same fitted pipeline logged with plain `mlflow.sklearn.log_model` (MLflow's own
-  sklearn loader) and served by `mlflow models serve` with uvicorn's pure-Python h11 parser,
-  asyncio loop, access log and one worker, queried with `requests.Session.post`: the stack as
-  it stood before this work.
+- ours: the champion as the workbench serves it (`server.start`, `settings.serve_workers`
+  workers, and one worker): its loader `core/modeling/pyfunc_model.py` checks the rules, then
+  ONNX Runtime or the pipeline scores. Single rows through a raw kept-alive `http.client`
+  connection (what the server itself costs) and through the workbench's `Client.predict_rows`;
+  batches through `core.scoring.local.predict_http` (parquet chunks in parallel);
+- stock (`bench/_stock.py`): the same fitted pipeline logged with plain `mlflow.sklearn.log_model`
+  and served by `mlflow models serve` as it comes (h11, asyncio, access log, one worker),
+  queried with `requests` (`dataframe_split`).
 
-Targets (issue 4): p50 <= 4 ms, p99 <= 10 ms through the project's client, >= 400 req/s with
-8 concurrent clients, zero errors.
+Servers are measured in alternating rounds (this machine's speed drifts within minutes).
+Targets (issue 19): raw single row p50 <= 3 ms, p99 <= 6 ms; 8 concurrent clients for 10 s
+>= 800 requests/s with 0 errors; batch over HTTP >= 200,000 rows/s. Every figure is printed with
+the 1-minute load average (above ~1.5 on this 2-core machine a figure is "loaded").
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
-import signal
-import subprocess
+import socket
 import tempfile
 import threading
 import time
@@ -31,10 +34,11 @@ import numpy as np
 import pandas as pd
 import requests
 from _home import bench_home
+from _stock import stock_model_uri, stock_server
 
-from core import tracking
 from core.data import preparation
 from core.modeling import model_io, registry
+from core.scoring import local
 from core.serving import client as serving_client
 from core.serving import server
 
@@ -42,6 +46,11 @@ SEQUENTIAL = 1000
 ROUNDS = 4
 THREADS = 8
 SECONDS = 10.0  # per server, split over the rounds
+BATCH_ROWS = 200_000
+
+
+def load() -> float:
+    return os.getloadavg()[0]
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:
@@ -90,116 +99,142 @@ def throughput(make_call: Callable[[], Callable[[list[float]], object]], rows: l
     return sum(counts) / (time.perf_counter() - t), sum(counts), sum(errs)
 
 
-def cpu_counters() -> list[int]:
-    """The machine-wide `cpu` line of /proc/stat (user, nice, system, idle, iowait, irq, softirq, steal)."""
-    try:
-        with open("/proc/stat") as f:
-            return [int(v) for v in f.readline().split()[1:9]]
-    except OSError:
-        return []
+def raw_caller(url: str, columns: list[str]) -> Callable[[], Callable[[list[float]], object]]:
+    """A factory of single-row callers, each with its own kept-alive `http.client` connection."""
+    host, port = url.split("//", 1)[1].split(":")
+
+    def connect() -> http.client.HTTPConnection:
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn.connect()
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def make() -> Callable[[list[float]], object]:
+        conn = [connect()]
+        headers = {"Content-Type": "application/json"}
+
+        def call(row: list[float]) -> object:
+            body = json.dumps({"dataframe_split": {"columns": columns, "data": [row]}})
+            try:
+                conn[0].request("POST", "/invocations", body, headers)
+                resp = conn[0].getresponse()
+            except (http.client.RemoteDisconnected, ConnectionError):
+                # the server closed the idle kept-alive connection while others were measured
+                conn[0].close()
+                conn[0] = connect()
+                conn[0].request("POST", "/invocations", body, headers)
+                resp = conn[0].getresponse()
+            answer = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(answer[:200])
+            return answer
+        return call
+    return make
 
 
-def stock_server(settings, model_uri: str, port: int) -> subprocess.Popen:
-    """`mlflow models serve` of `model_uri` as it runs without the workbench's speed settings."""
-    env = server._environment(settings)
-    env.update(UVICORN_HTTP="h11", UVICORN_LOOP="asyncio", UVICORN_ACCESS_LOG="true")
-    proc = subprocess.Popen(server._command(settings, model_uri, port, 1), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
-                return proc
-        except requests.RequestException:
-            time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    raise RuntimeError("the stock server did not start")
-
-
-def main() -> None:
-    import mlflow
-    from mlflow.models import infer_signature
-
-    settings = bench_home()
-    cpu0 = cpu_counters()
-    prod = preparation.load_split(settings, "prod")
-    rows = model_io.feature_frame(prod, settings.features).to_numpy(dtype=float).tolist()
-    version = registry.champion(settings).version
-    _, model = registry.load_model(settings, version)
-    print(f"champion v{version}: {' + '.join(type(s).__name__ for _, s in getattr(model, 'steps', [('', model)]))}")
-    results: dict[str, dict] = {}
-
-    # ---- stock baseline: same pipeline, MLflow's sklearn loader, h11 + asyncio, access log, 1 worker
-    train = preparation.load_split(settings, "train")
-    x = model_io.feature_frame(train, settings.features).head(5)
-    with mlflow.start_run(run_name="bench-stock-baseline", experiment_id=tracking.use(settings)):
-        stock_info = mlflow.sklearn.log_model(
-            model, name="stock-model", signature=infer_signature(x, model.predict_proba(x)), input_example=x,
-            pyfunc_predict_fn="predict_proba", pip_requirements=model_io.model_requirements(model),
-            serialization_format="skops", skops_trusted_types=model_io.trusted_types(model))
-    port = server.free_port()
-    url = f"http://127.0.0.1:{port}/invocations"
-    columns = list(settings.features)
-
-    def stock_call() -> Callable[[list[float]], object]:
+def requests_caller(url: str, columns: list[str]) -> Callable[[], Callable[[list[float]], object]]:
+    def make() -> Callable[[list[float]], object]:
         session = requests.Session()
 
         def call(row: list[float]) -> object:
             body = json.dumps({"dataframe_split": {"columns": columns, "data": [row]}})
-            r = session.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=10)
+            r = session.post(f"{url}/invocations", data=body, headers={"Content-Type": "application/json"}, timeout=10)
             r.raise_for_status()
             return r.json()
         return call
+    return make
 
-    # ---- all servers up at once, then measured in alternating rounds: this machine's speed
-    # drifts by up to 2x within minutes, and each round exposes every server to the same phase
+
+def stock_batch(url: str, frame: pd.DataFrame, columns: list[str], chunk: int = 50_000) -> np.ndarray:
+    out = []
+    with requests.Session() as session:
+        for start in range(0, len(frame), chunk):
+            part = frame.iloc[start:start + chunk].loc[:, columns].astype("float64")
+            r = session.post(f"{url}/invocations", json={"dataframe_split": json.loads(part.to_json(
+                orient="split", index=False))}, timeout=120)
+            r.raise_for_status()
+            out.append(np.asarray(r.json()["predictions"])[:, 1])
+    return np.concatenate(out)
+
+
+def main() -> None:
+    import mlflow
     import psutil
 
+    settings = bench_home()
+    prod = preparation.load_split(settings, "prod")
+    columns = list(settings.features)
+    rows = prod.loc[:, columns].to_numpy().tolist()  # JSON numbers as the file holds them
+    version = registry.champion(settings).version
+    _, model = registry.load_model(settings, version)
+    print(f"champion v{version}: {' + '.join(type(s).__name__ for _, s in getattr(model, 'steps', [('', model)]))}; "
+          f"load {load():.2f} on {os.cpu_count()} cores")
+    stock_uri = stock_model_uri(settings, model)
     servers: dict[str, dict] = {}
-    stock = stock_server(settings, stock_info.model_uri, port)
-    servers["stock"] = {"label": "stock baseline, 1 worker", "make": stock_call, "workers": 1}
     homes = []
-    try:
-        for workers in sorted({1, settings.serve_workers}):
-            s = settings.replace(serve_port=server.free_port(), home=Path(tempfile.mkdtemp(prefix="kobe-serve-")),
-                                 tracking_uri_override=settings.tracking_uri)
-            homes.append(s)
-            t0 = time.perf_counter()
-            status = server.start(s, workers=workers)
-            startup = time.perf_counter() - t0
-            tree = [psutil.Process(status.pid), *psutil.Process(status.pid).children(recursive=True)]
+    with stock_server(settings, stock_uri) as stock_url:
+        servers["stock"] = {"label": "stock + requests, 1 worker", "make": requests_caller(stock_url, columns),
+                            "url": stock_url}
+        try:
+            for workers in sorted({1, settings.serve_workers}):
+                s = settings.replace(serve_port=server.free_port(), home=Path(tempfile.mkdtemp(prefix="kobe-serve-")),
+                                     tracking_uri_override=settings.tracking_uri)
+                homes.append(s)
+                t0 = time.perf_counter()
+                status = server.start(s, workers=workers)
+                startup = time.perf_counter() - t0
+                tree = [psutil.Process(status.pid), *psutil.Process(status.pid).children(recursive=True)]
+                rss = sum(p.memory_info().rss for p in tree) / 2**20
+                servers[f"ours-{workers}"] = {"label": f"ours raw http.client, {workers} w", "workers": workers,
+                                              "make": raw_caller(status.url, columns), "url": status.url,
+                                              "startup": startup, "rss_mb": rss}
 
-            def our_call(url: str = status.url) -> Callable[[list[float]], object]:
-                client = serving_client.Client(url, settings.request_timeout_s, settings.features)
-                return lambda row: client.predict_rows([row])
-            servers[f"ours-{workers}"] = {"label": f"ours, {workers} worker(s)", "make": our_call, "workers": workers,
-                                          "startup": startup,
-                                          "rss_mb": sum(p.memory_info().rss for p in tree) / 2**20}
-        for srv in servers.values():
-            srv.update(call=srv["make"](), lat=[], errors=0, rps=[], n=0, conc_errors=0)
-            sequential(srv["call"], rows, 100)  # warm-up
-        for r in range(ROUNDS):
+                def client_caller(url: str = status.url) -> Callable[[list[float]], object]:
+                    c = serving_client.Client(url, settings.request_timeout_s, settings.features)
+                    return lambda row: c.predict_rows([row])
+                servers[f"client-{workers}"] = {"label": f"ours Client.predict_rows, {workers} w",
+                                                "make": client_caller, "url": status.url}
             for srv in servers.values():
-                lat, err = sequential(srv["call"], rows, SEQUENTIAL // ROUNDS, start=r * SEQUENTIAL)
-                srv["lat"] += lat
-                srv["errors"] += err
-            for srv in servers.values():
-                rps, n, cerr = throughput(srv["make"], rows, SECONDS / ROUNDS)
-                srv["rps"].append(rps)
-                srv["n"] += n
-                srv["conc_errors"] += cerr
-    finally:
-        os.killpg(stock.pid, signal.SIGTERM)
-        stock.wait(timeout=30)
-        for s in homes:
-            server.stop(s)
-    for srv in servers.values():
-        srv["seq"] = percentiles(srv["lat"])
-    results = servers
+                srv.update(call=srv["make"](), lat=[], errors=0, rps=[], n=0, conc_errors=0, loads=[])
+                sequential(srv["call"], rows, 100)  # warm-up
+            for r in range(ROUNDS):
+                for srv in servers.values():
+                    lat, err = sequential(srv["call"], rows, SEQUENTIAL // ROUNDS, start=r * SEQUENTIAL)
+                    srv["lat"] += lat
+                    srv["errors"] += err
+                    srv["loads"].append(load())
+                for key, srv in servers.items():
+                    if key.startswith("client-"):
+                        continue  # the same server as ours-N: its throughput is measured once, raw
+                    rps, n, cerr = throughput(srv["make"], rows, SECONDS / ROUNDS)
+                    srv["rps"].append(rps)
+                    srv["n"] += n
+                    srv["conc_errors"] += cerr
+                    srv["loads"].append(load())
+            # ---- batch over HTTP, the same servers
+            batch = prod.sample(BATCH_ROWS, replace=True, random_state=0).reset_index(drop=True)
+            ours_url = servers[f"ours-{settings.serve_workers}"]["url"]
+            want = model_io.predict_proba(model, batch, settings.features)
+            batch_results = {}
+            for name, fn in (("stock + requests, 50,000-row dataframe_split chunks",
+                              lambda: stock_batch(stock_url, batch, columns)),
+                             (f"ours predict_http, parquet chunks of {local.CHUNK_ROWS:,} rows, {local.HTTP_WORKERS} at "
+                              f"a time, {settings.serve_workers} w",
+                              lambda: local.predict_http(batch, ours_url, settings.features))):
+                fn()  # warm-up
+                times = []
+                for _ in range(3):
+                    t = time.perf_counter()
+                    got = fn()
+                    times.append(time.perf_counter() - t)
+                batch_results[name] = (BATCH_ROWS / float(np.median(times)), float(np.max(np.abs(got - want))), load())
+        finally:
+            for s in homes:
+                server.stop(s)
 
-    # ---- the limit: one row in-process, scikit-learn's predict_proba and the served pyfunc path
+    # ---- the limit: one row in-process through the served pyfunc path
     served = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
-    frames = [pd.DataFrame([r], columns=columns, dtype="float64") for r in rows[:1000]]
+    frames = [prod.loc[[i], columns] for i in prod.index[:1000]]
 
     def per_call(fn: Callable[[pd.DataFrame], object]) -> dict[str, float]:
         for f in frames[:50]:
@@ -210,44 +245,47 @@ def main() -> None:
             fn(f)
             lat.append(time.perf_counter() - t)
         return percentiles(lat)
-    sk = per_call(model.predict_proba)
+    x = model_io.feature_frame(prod, settings.features)
+    sk = per_call(lambda f: model.predict_proba(x.loc[f.index]))
     py = per_call(served.predict)
-    fast = getattr(served._model_impl, "fast", None) is not None
 
-    for r in results.values():
-        r["rounds"], r["rps"] = r["rps"], float(np.median(r["rps"]))
-    base = results["stock"]
-    print(f"\n{SEQUENTIAL} sequential single-row requests per server in {ROUNDS} rounds; {THREADS} clients for "
+    for r in servers.values():
+        r["seq"] = percentiles(r["lat"])
+        r["rounds"], r["rps"] = r["rps"], float(np.median(r["rps"])) if r["rps"] else float("nan")
+    print(f"\n{SEQUENTIAL} sequential single-row requests per client in {ROUNDS} rounds; {THREADS} clients for "
           f"{SECONDS / ROUNDS:g} s per round (req/s: median of the rounds)")
-    print(f"{'':28s}{'p50 ms':>8s}{'p95 ms':>8s}{'p99 ms':>8s}{'errors':>7s}{'req/s':>8s}{'errors':>7s}   req/s per round")
-    for r in results.values():
+    print(f"{'':36s}{'p50 ms':>8s}{'p95 ms':>8s}{'p99 ms':>8s}{'errors':>7s}{'req/s':>8s}{'errors':>7s}  load (rounds)")
+    for r in servers.values():
         q = r["seq"]
-        print(f"{r['label']:28s}{q['p50']:8.2f}{q['p95']:8.2f}{q['p99']:8.2f}{r['errors']:7d}{r['rps']:8,.0f}"
-              f"{r['conc_errors']:7d}   {', '.join(f'{v:,.0f}' for v in r['rounds'])}")
-    ours = results[f"ours-{settings.serve_workers}"]
-    one = results["ours-1"]
-    for name, r in results.items():
+        rps = f"{r['rps']:8,.0f}{r['conc_errors']:7d}" if r["rounds"] else f"{'':8s}{'':7s}"
+        print(f"{r['label']:36s}{q['p50']:8.2f}{q['p95']:8.2f}{q['p99']:8.2f}{r['errors']:7d}{rps}  "
+              f"{min(r['loads']):.2f}-{max(r['loads']):.2f}")
+    for r in servers.values():
         if "rss_mb" in r:
             print(f"ours, {r['workers']} worker(s): ready in {r['startup']:.1f} s, process tree RSS {r['rss_mb']:,.0f} MiB")
-    print(f"\nratios in this run: p50 stock/ours {base['seq']['p50'] / ours['seq']['p50']:.2f}x; "
-          f"req/s ours/stock {ours['rps'] / base['rps']:.2f}x; {settings.serve_workers} workers vs 1: "
-          f"{ours['rps'] / one['rps']:.2f}x req/s")
+    base, ours = servers["stock"], servers[f"ours-{settings.serve_workers}"]
+    client = servers[f"client-{settings.serve_workers}"]
+    print(f"ratios: p50 stock/ours-raw {base['seq']['p50'] / ours['seq']['p50']:.2f}x; req/s ours/stock "
+          f"{ours['rps'] / base['rps']:.2f}x; the workbench client adds {client['seq']['p50'] - ours['seq']['p50']:+.2f} ms "
+          f"at p50 to the raw connection")
+    print(f"\nbatch over HTTP, {BATCH_ROWS:,} rows (median of 3):")
+    for name, (rps, diff, at) in batch_results.items():
+        print(f"  {name}: {rps:,.0f} rows/s (max |HTTP - in-process| {diff:.1e}; load {at:.2f})")
+    ours_batch = list(batch_results.values())[-1][0]
     print(f"in-process, one row: scikit-learn predict_proba p50 {sk['p50']:.3f} ms; served pyfunc path "
-          f"(schema check + {'numpy fast path' if fast else 'pipeline'}) p50 {py['p50']:.3f} ms; "
-          f"HTTP p50 is {ours['seq']['p50'] / py['p50']:.1f}x the pyfunc call")
-    cpu1 = cpu_counters()
-    if cpu0 and cpu1:
-        delta = [b - a for a, b in zip(cpu0, cpu1)]
-        print(f"CPU time stolen by the hypervisor during the run: {100 * delta[7] / max(sum(delta), 1):.1f} %")
-    print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
+          f"(rules + {served._model_impl.engine}) p50 {py['p50']:.3f} ms")
+    print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())} "
+          f"on {os.cpu_count()} cores")
     checks = {
-        "p50 <= 4 ms": ours["seq"]["p50"] <= 4.0,
-        "p99 <= 10 ms": ours["seq"]["p99"] <= 10.0,
-        ">= 400 req/s": ours["rps"] >= 400,
+        "p50 <= 3 ms": ours["seq"]["p50"] <= 3.0,
+        "p99 <= 6 ms": ours["seq"]["p99"] <= 6.0,
+        ">= 800 req/s": ours["rps"] >= 800,
         "zero errors": ours["errors"] == 0 and ours["conc_errors"] == 0,
+        "batch >= 200,000 rows/s": ours_batch >= 200_000,
     }
-    print(f"targets (ours, {settings.serve_workers} workers): "
-          + ", ".join(f"{k}: {'PASS' if ok else 'FAIL'}" for k, ok in checks.items()))
+    print(f"targets (ours, {settings.serve_workers} workers, raw connection): "
+          + ", ".join(f"{k}: {'PASS' if ok else 'FAIL'}" for k, ok in checks.items())
+          + ("" if max(ours["loads"]) <= 1.5 else " -- LOADED machine (load above 1.5): not a target met"))
 
 
 if __name__ == "__main__":

@@ -31,9 +31,11 @@ class PipelineStatus:
         return asdict(self)
 
 
-def pipeline_status(settings: Settings) -> PipelineStatus:
+def pipeline_status(settings: Settings, with_checks: bool = True) -> PipelineStatus:
     """Read the status of data, registry and store (cheap: no model is loaded, and on the
-    embedded store not even MLflow: the Home page is the first thing a fresh app shows)."""
+    embedded store not even MLflow: the Home page is the first thing a fresh app shows).
+    `with_checks=False` leaves the last drift check out ("…"): that one reads MLflow's runs, so
+    the Home page shows the rest first."""
     from core import tracking  # MLflow, imported here for the store's description only
 
     prepared = preparation.is_prepared(settings)
@@ -43,8 +45,10 @@ def pipeline_status(settings: Settings) -> PipelineStatus:
     served = server.status(settings)
     server_detail = (f"serving v{served.model_version} at {served.url}" if served.running
                      else f"not running (would listen on {served.url})")
-    check = history.last_check(settings)
-    if check is None:
+    check = history.last_check(settings) if with_checks else None
+    if not with_checks:
+        last, last_detail = "…", "Reading the drift checks"
+    elif check is None:
         last, last_detail = "none", "No batch checked yet (Drift page)"
     else:
         last = "drift" if check.dataset_drift else "no drift"

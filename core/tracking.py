@@ -3,12 +3,15 @@ a one-line description of the store for the home page.
 """
 from __future__ import annotations
 
-from typing import Any
-
-import mlflow
-from mlflow.tracking import MlflowClient
+from typing import TYPE_CHECKING, Any
 
 from core.config import Settings
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+# MLflow (1.5-2 s to import) is imported by the functions that talk to the store, not by this
+# module: the pages' MLflow links and the Home page's store line need only the settings.
 
 
 def use(settings: Settings) -> str:
@@ -17,6 +20,9 @@ def use(settings: Settings) -> str:
     The embedded store is a SQLite database under `mlruns/` with artifacts beside it
     (absolute paths, so the working directory does not matter).
     """
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
     if settings.embedded_tracking:
         settings.mlruns_dir.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.tracking_uri)
@@ -37,12 +43,16 @@ def use(settings: Settings) -> str:
 
 def client(settings: Settings) -> MlflowClient:
     """An MlflowClient on the settings' store (after making sure it exists)."""
+    from mlflow.tracking import MlflowClient
+
     use(settings)
     return MlflowClient(settings.tracking_uri, settings.tracking_uri)
 
 
 def runs(settings: Settings, run_name: str, status: str | None = None, max_results: int = 1000) -> list[Any]:
     """The project's runs with this name (and status, when given), newest first."""
+    from mlflow.tracking import MlflowClient
+
     exp_id = use(settings)
     flt = f"attributes.run_name = '{run_name}'"
     if status:
@@ -124,3 +134,46 @@ def store_exists(settings: Settings) -> bool:
     from pathlib import Path
 
     return not settings.embedded_tracking or Path(settings.tracking_uri.removeprefix("sqlite:///")).exists()
+
+
+# --------------------------------------------------------------------------- the MLflow UI
+def is_tracking_server(settings: Settings) -> bool:
+    """True when the store is an MLflow tracking server (an http(s) address), which has its own UI."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(settings.tracking_uri).scheme.lower() in ("http", "https")
+
+
+def ui_base_url(settings: Settings) -> str:
+    """Where the MLflow UI of the workbench's store is: the tracking server itself when the store
+    is one, else `python -m core mlflow-ui` on 127.0.0.1 at `settings.mlflow_ui_port`."""
+    if is_tracking_server(settings):
+        return _redacted(settings.tracking_uri).rstrip("/")
+    return f"http://127.0.0.1:{settings.mlflow_ui_port}"
+
+
+def ui_run_url(base: str, experiment_id: str, run_id: str) -> str:
+    """The MLflow UI's page of one run."""
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def ui_model_version_url(base: str, model_name: str, version: str) -> str:
+    """The MLflow UI's page of one registered model version."""
+    from urllib.parse import quote
+
+    return f"{base}/#/models/{quote(model_name, safe='')}/versions/{version}"
+
+
+def ui_command(settings: Settings, port: int) -> tuple[list[str], dict[str, str]]:
+    """(command, environment) of `mlflow ui` on the workbench's own store, bound to 127.0.0.1, with
+    one worker (one person browses it; MLflow's default of 4 holds four copies of the server) and
+    without MLflow's background job runner (for its GenAI features); new experiments made in the
+    UI keep their artifacts beside the others."""
+    import os
+    import sys
+
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", settings.tracking_uri,
+               "--host", "127.0.0.1", "--port", str(int(port)), "--workers", "1"]
+    if settings.artifact_location:
+        command += ["--default-artifact-root", settings.artifact_location]
+    return command, {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}

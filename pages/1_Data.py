@@ -42,7 +42,9 @@ with st.container(border=True):
     if summary:
         prod_rows = f"{summary['prod_rows']:,} prod rows" if preparation.has_prod(settings) else "no prod rows"
         st.success(f"Prepared {summary['rows']:,} labelled rows ({summary['train_rows']:,} train, "
-                   f"{summary['test_rows']:,} test: share {summary['test_size']:g}, seed {summary['seed']}) and {prod_rows} in "
+                   f"{summary['test_rows']:,} test"
+                   + (f": share {summary['test_size']:g}, seed {summary['seed']}" if "seed" in summary else "")
+                   + f") and {prod_rows} in "
                    f"{summary['seconds']:.1f} s. MLflow run `{summary['mlflow_run_id']}`.")
 
 if not preparation.is_prepared(settings):

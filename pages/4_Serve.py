@@ -1,22 +1,23 @@
-"""Serve: run the champion behind `mlflow models serve` and score single rows over HTTP."""
+"""Serve: run the champion behind MLflow's scoring server and score single rows over HTTP."""
 import streamlit as st
 
 from core.data import preparation, profile
 from core.errors import WorkbenchError
 from core.modeling import registry
 from core.serving import client, inference_log, predict, server
-from ui import forms, session_keys
+from ui import forms, mlflow_links, session_keys
 from ui.dataset_picker import active_settings
+from ui.served_version import stale_banner
 from ui.views import view_of
 
 st.set_page_config(page_title="Serve · Kobe Workbench", layout="wide")
 settings = registry.champion_settings(active_settings())  # the champion's feature set
 spec = settings.dataset
 st.title("Serve")
-st.caption(f"Serve the champion model over HTTP with `mlflow models serve` and ask it about one {spec.row_noun} "
+st.caption(f"Serve the champion model over HTTP with MLflow's scoring server and ask it about one {spec.row_noun} "
            "at a time; every request is logged for the Drift page.")
 
-status = server.status(settings)
+status = server.status(settings, with_champion=True)
 champion = registry.champion(settings)
 if champion is None and not status.running:
     st.info("No champion yet — train one on the Train page (or `python -m core train`), then come back to serve it.")
@@ -39,7 +40,7 @@ def http_client(url: str, features: tuple[str, ...]) -> client.Client:
 
 
 def start_server() -> None:
-    with st.spinner("Starting the model server (usually 5–20 s)…"):
+    with st.spinner("Starting the model server (usually 3–10 s)…"):
         try:
             server.start(settings)
         except WorkbenchError as err:
@@ -58,16 +59,20 @@ with st.container(border=True):
     c1.metric("Server", "up" if status.running else "down")
     c2.metric("Version served", f"v{status.model_version}" if status.running else "—",
               help=f"Current champion: v{champion.version}" if champion else "No champion registered")
-    c3.metric("Uptime", f"{status.uptime_s:,.0f} s" if status.running else "—")
+    started = status.startup_s is not None and f"Started in {status.startup_s:.1f} s (to its first answer to /ping)"
+    c3.metric("Uptime", f"{status.uptime_s:,.0f} s" if status.running else "—", help=started or None)
     if status.running:
         c4.button("Stop server", on_click=stop_server, width="stretch")
     else:
         c4.button("Start server", type="primary", on_click=start_server, width="stretch")
     st.caption(f"Address: `{status.url}` · log: `{status.log_path}`"
-               + (f" · pid {status.pid} · {status.workers or 1} worker(s)" if status.running else ""))
-    if status.running and champion and status.model_version != champion.version:
-        st.warning(f"The server still serves v{status.model_version}, but the champion is now v{champion.version}: "
-                   f"stop and start the server to serve the new champion.")
+               + (f" · pid {status.pid} · {status.workers or 1} worker(s)" if status.running else "")
+               + (f" · started in {status.startup_s:.1f} s" if status.running and status.startup_s is not None
+                  else "")
+               + (f" · serving {mlflow_links.version_link(settings, status.model_version)}, champion "
+                  f"{mlflow_links.version_link(settings, champion.version)} in the MLflow UI"
+                  if status.running and champion else ""))
+    stale_banner(settings, status, key="serve_restart_on_champion")
     if status.stale_pid_removed:
         st.warning("The model server stopped unexpectedly (its PID file was stale and has been removed): "
                    "click **Start server** to restart it.")
@@ -98,7 +103,7 @@ with left.form("row"):
              "scores it as an unknown category.")
     submitted = st.form_submit_button("Predict", type="primary")
 
-threshold = left.slider(f"Class threshold on {spec.proba_label}", 0.05, 0.95, settings.threshold, 0.01,
+threshold = left.slider(f"Class threshold on {spec.proba_label}", 0.01, 0.99, min(max(settings.threshold, 0.01), 0.99), 0.01,
                         key=session_keys.SERVE_THRESHOLD,
                         help=f"The {spec.row_noun} is classed as {spec.positive_name} when {spec.proba_label} "
                              "reaches this threshold.")
@@ -129,8 +134,14 @@ with right:
         m1.metric(spec.proba_label, f"{last['proba']:.1%}")
         m2.metric(f"Class at {threshold:.2f}", spec.class_names[int(positive)].capitalize())
         m3.metric("Latency", f"{last['latency_ms']:.1f} ms", help="Round trip of the HTTP request, client side")
+        if last.get("server_ms") is not None:
+            st.caption(f"Latency = server {last['server_ms']:.2f} ms (the model server's own time, from its "
+                       f"`Server-Timing` header) + network round trip and client {last['network_ms']:.2f} ms")
         st.caption(f"Model v{last['model_version'] or '?'} at {last['url']} · logged as request "
                    f"#{last['log_id']} in the inference log")
+        if last.get("stale"):
+            st.warning(f"This answer came from v{last['model_version']}, not from the champion "
+                       f"v{last['champion_version']}.")
         for warning in last["warnings"]:
             st.warning(warning)
 

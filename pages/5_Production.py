@@ -8,8 +8,9 @@ from core.errors import WorkbenchError
 from core.modeling import registry
 from core.scoring import adherence, local, spark
 from core.serving import server
-from ui import progress, session_keys
+from ui import mlflow_links, progress, session_keys
 from ui.dataset_picker import active_settings
+from ui.served_version import stale_banner
 from ui.views import view_of
 
 st.set_page_config(page_title="Production · Kobe Workbench", layout="wide")
@@ -54,12 +55,14 @@ def training_data(path: str, mtime: float):
 
 
 # ---------------------------------------------------------------- run PipelineAplicacao
-status = server.status(settings)
+status = server.status(settings, with_champion=True)
+stale_banner(settings, status, key="production_restart_on_champion")
 with st.container(border=True):
     left, mid, right = st.columns([3, 1.3, 1])
     where = (f"through the model server at {status.url} (v{status.model_version})" if status.running else
              "in-process (no model server runs: start one on the Serve page to score over HTTP)")
-    left.markdown(f"**Score the production batch** (PipelineAplicacao) with champion v{champion.version}, "
+    left.markdown(f"**Score the production batch** (PipelineAplicacao) with champion "
+                  f"{mlflow_links.version_link(settings, champion.version)}, "
                   f"{where}. The scored batch is saved to `{settings.predictions_path.name}` and the run is "
                   f"logged to MLflow.")
     paths = (["Model server (HTTP)"] if status.running else []) + ["In-process"] + (
@@ -82,7 +85,11 @@ with st.container(border=True):
         how = {"http": "over HTTP", "spark": "on Spark"}.get(result["path"], "in-process")
         st.success(f"Scored {result['rows']:,} rows {how} with model v{result['model_version']} in "
                    f"{result['seconds']:.1f} s ({result['rows'] / max(result['seconds'], 1e-9):,.0f} rows/s). "
-                   f"MLflow run `{result['mlflow_run_id']}`.")
+                   f"MLflow run {mlflow_links.run_link(settings, result['mlflow_run_id'])}.")
+        if result.get("stale"):
+            st.warning(f"These scores came from v{result['model_version']}, which the server served, not from the "
+                       f"champion v{champion.version}.")
+        st.caption(mlflow_links.ui_hint(settings))
         if result["path"] == "spark":
             parts = f"partitioned by {spec.partition_by} " if spec.partition_by else ""
             st.caption(f"Spark wrote a parquet dataset {parts}to `{result['output']}`; the charts "
@@ -105,11 +112,11 @@ if version != champion.version:
     st.warning(f"The scored batch was scored by v{version}; the champion is now v{champion.version}. "
                f"Score again to see the current champion.")
 
-threshold = st.slider(f"Class threshold on {spec.proba_label}", 0.05, 0.95, settings.threshold, 0.01,
+threshold = st.slider(f"Class threshold on {spec.proba_label}", 0.01, 0.99, min(max(settings.threshold, 0.01), 0.99), 0.01,
                       key=session_keys.PRODUCTION_THRESHOLD,
                       help=f"A {spec.row_noun} is predicted {spec.positive_name} when {spec.proba_label} reaches this "
                            "threshold; moves the metrics, the confusion matrix, the charts and the verdict.")
-verdict = adherence.adherence(scored, test, train, spec, threshold)
+verdict = adherence.adherence(scored, test, train, spec, threshold, settings.drift)
 
 # ---------------------------------------------------------------- the answer
 st.subheader("Is the model adherent to the production data?")

@@ -6,7 +6,7 @@ import sys
 from typing import Callable, Sequence
 
 from core import catalog
-from core.cli import commands, output, serving
+from core.cli import commands, mlflow_ui, output, serving
 from core.cli.options import Parser, UsageError
 from core.config import Settings, home_from_env
 from core.dataset import DatasetSpec
@@ -14,7 +14,7 @@ from core.errors import WorkbenchError
 
 COMMANDS: list[Callable[[argparse._SubParsersAction, DatasetSpec], None]] = [
     commands.add_prepare, serving.add_serve, serving.add_predict, commands.add_drift, commands.add_retrain,
-    commands.add_apply, commands.add_train, commands.add_dataset]
+    commands.add_apply, commands.add_train, commands.add_dataset, mlflow_ui.add_mlflow_ui]
 
 
 def build_parser(spec: DatasetSpec) -> argparse.ArgumentParser:
@@ -59,8 +59,9 @@ def _settings(argv: list[str]) -> Settings:
 
 
 # commands that feed the champion: they see the dataset through the champion's feature set
-# (`predict` picks the set its row gives, core/cli/serving.py)
-CHAMPION_COMMANDS = ("cmd_apply", "cmd_drift", "cmd_retrain", "cmd_serve")
+# (`predict` picks the set its row gives, core/cli/serving.py; `serve` needs none: the server
+# process starts while `server.start` looks the champion up)
+CHAMPION_COMMANDS = ("cmd_apply", "cmd_drift", "cmd_retrain")
 
 
 def _parse(argv: list[str]) -> tuple[argparse.Namespace, Settings]:

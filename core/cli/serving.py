@@ -5,9 +5,13 @@ import argparse
 import json
 import signal
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
-from core.cli import options
+import psutil
+
+from core.cli import options, output
 from core.cli.options import UsageError
 from core.config import MAX_SERVE_WORKERS, Settings
 from core.dataset import DatasetSpec
@@ -27,16 +31,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, on_progress: Progres
 
     port = settings.serve_port if args.port is None else args.port
     workers = settings.serve_workers if args.workers is None else args.workers
+    startup_s = since_launch = None
     # Ctrl-C and a plain `kill` both stop the server (it runs in its own process group)
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         sys.stderr.write(f"starting the model server on {settings.serve_host}:{port} ({workers} worker(s)) ...\n")
         try:
-            started = server.start(settings, port=port, workers=workers)
+            started = server.start(settings, port=port, workers=workers, started_by=server.BY_CLI)
+            startup_s = started.startup_s
+            since_launch = _seconds_since_launch()
+            launched = f" ({since_launch:.1f} s since the command started)" if since_launch is not None else ""
+            ready = f"ready in {startup_s:.1f} s{launched}; " if startup_s is not None else "already running; "
             sys.stderr.write(
                 f"serving {started.model_uri} (version {started.model_version}) at {started.url}; "
-                f"press Ctrl-C to stop\n"
+                f"{ready}press Ctrl-C to stop\n"
             )
+            sys.stderr.flush()
             final = server.wait(settings)
             sys.stderr.write(f"the model server exited; last lines of its log:\n{server.log_tail(settings)}\n")
         except KeyboardInterrupt:
@@ -45,17 +55,73 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, on_progress: Progres
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return {"url": f"http://{settings.serve_host}:{port}", "running": final.running}
+    return {"url": f"http://{settings.serve_host}:{port}", "running": final.running, "startup_s": startup_s,
+            "since_launch_s": None if since_launch is None else round(since_launch, 2)}
+
+
+def _seconds_since_launch() -> float | None:
+    """Seconds since this process started (Python and the workbench's imports included), or None
+    off Linux. Against the clock since boot: the process's start tick is exact, whereas its
+    wall-clock start time rests on a boot time rounded to the second."""
+    if not hasattr(time, "CLOCK_BOOTTIME"):
+        return None
+    me = psutil.Process()
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - (me.create_time() - psutil.boot_time())
+
+
+def cmd_serve_status(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    from core.serving import server
+
+    now = server.status(settings, with_champion=True)
+    if now.stale:
+        output.note(f"the model server is stale ({now.in_step_text}): restart it with `python -m core serve stop` "
+                    f"and `python -m core serve`, or with one click on the Serve page.")
+    return {"running": now.running, "pid": now.pid, "port": now.port, "url": now.url,
+            "model_version": now.model_version, "champion_version": now.champion_version, "stale": now.stale,
+            "uptime_s": now.uptime_s, "startup_s": now.startup_s, "workers": now.workers,
+            "started_by": now.started_by, "started_at": now.started_at, "log_path": now.log_path}
+
+
+def cmd_serve_stop(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    from core.serving import server
+
+    if args.all:
+        found = server.stop_all(settings, started_by=server.BY_APP if args.app_only else None)
+    else:
+        before = server.status(settings)
+        server.stop(settings)
+        found = [before] if before.running else []
+    return {"stopped": [{"dataset_runtime": str(Path(s.log_path).parent), "pid": s.pid, "port": s.port,
+                         "model_version": s.model_version, "started_by": s.started_by} for s in found],
+            "running": False}
 
 
 def add_serve(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
-    p = sub.add_parser("serve", help="serve the champion with `mlflow models serve` until interrupted")
+    p = sub.add_parser("serve", help="serve the champion until interrupted (`serve status`, `serve stop`: "
+                                     "see or stop the managed model server)",
+                       description="`serve [--port N] [--workers N]` serves the champion in the foreground until "
+                                   "Ctrl-C; `serve status` and `serve stop` look at and stop the managed server "
+                                   "(the one the Serve page or `serve` started).")
     p.add_argument("--port", type=options.port, default=None, metavar="PORT",
                    help="port on 127.0.0.1, 1-65535 (default WORKBENCH_SERVE_PORT, else 5001)")
     p.add_argument("--workers", type=options.whole(1, MAX_SERVE_WORKERS), metavar="N", default=None,
                    help=f"uvicorn worker processes, 1-{MAX_SERVE_WORKERS} (default WORKBENCH_SERVE_WORKERS, "
                         "else 2 on two or more cores)")
     p.set_defaults(func=cmd_serve)
+    actions = p.add_subparsers(dest="serve_action", metavar="{status,stop}", required=False,
+                               parser_class=type(p))
+    status = actions.add_parser("status", help="is the managed server running, which version it serves and "
+                                               "the champion's, pid, port, uptime")
+    status.set_defaults(func=cmd_serve_status)
+    stop = actions.add_parser("stop", help="stop the managed model server (and every process of it)")
+    stop.add_argument("--all", action="store_true", help="the managed servers of every dataset of this home")
+    stop.add_argument("--app-only", action="store_true",
+                      help="with --all: only the servers the app's pages started (what the app's launcher "
+                           "stops on exit), not a `serve` running in a terminal")
+    stop.set_defaults(func=cmd_serve_stop)
+    for each in (status, stop):
+        each.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+        each.add_argument("--dataset", default=argparse.SUPPRESS, metavar="NAME", help="the dataset to work on")
 
 
 # --------------------------------------------------------------------------- predict
@@ -103,9 +169,13 @@ def cmd_predict(args: argparse.Namespace, settings: Settings, on_progress: Progr
     spec.rules.validate_row(row, what=spec.row_noun, allow_unseen=args.allow_unseen)
     pred = predict.predict_one(settings, row, url=args.url, threshold=args.threshold, log_source="cli",
                                allow_unseen=args.allow_unseen)
+    if pred.stale:
+        sys.stderr.write(f"warning: {predict.stale_warning(pred.model_version, pred.champion_version, pred.url)}\n")
     # the probability under the dataset's own name (e.g. "proba_made") and a neutral one
     return {spec.proba_column: pred.proba, "proba": pred.proba, "label": pred.label,
-            "model_version": pred.model_version, "latency_ms": pred.latency_ms}
+            "model_version": pred.model_version, "latency_ms": pred.latency_ms,
+            "server_ms": pred.server_ms, "network_ms": pred.network_ms,
+            "champion_version": pred.champion_version, "stale": pred.stale, "threshold": pred.threshold}
 
 
 def _row_settings(settings: Settings, row: dict[str, Any]) -> Settings:

@@ -96,13 +96,13 @@ class Rule:
                 return None if self.nullable else f"{self.name} is missing (NaN); it must be {self.describe()}"
             value = as_category(value)
             if not isinstance(value, str):
-                return f"{self.name} must be text (a category), got {value!r} ({type(value).__name__})"
+                return f"{self.name} must be text (a category), got {_short(value)} ({type(value).__name__})"
             if value not in self._category_set and not allow_unseen:
-                return (f"{self.name} is {value!r}, a category never seen in training ({UNSEEN_HINT}; known: "
+                return (f"{self.name} is {_short(value)}, a category never seen in training ({UNSEEN_HINT}; known: "
                         f"{', '.join(repr(v) for v in self.values[:8])}{', …' if len(self.values) > 8 else ''})")
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            return f"{self.name} must be {self.describe()}, got {value!r} ({type(value).__name__})"
+            return f"{self.name} must be {self.describe()}, got {_short(value)} ({type(value).__name__})"
         try:
             x = float(value)
         except OverflowError:
@@ -127,14 +127,15 @@ class Rule:
         return frozenset(self.values)
 
     # ---- many text values (categorical features) ---------------------------
-    def category_problems(self, column: pd.Series, allow_unseen: bool = False) -> list[str]:
+    def category_problems(self, column: pd.Series, allow_unseen: bool = False, at_rows: bool = False) -> list[str]:
         """What one column of a categorical feature breaks: missing values (unless nullable),
         values that are not text, and (unless `allow_unseen`) categories never seen in training,
-        named with their row counts."""
+        named with their row counts (and, with `at_rows`, the first rows' positions)."""
+        at = _at if at_rows else _no_rows
         problems: list[str] = []
         missing = column.isna().to_numpy()
         if not self.nullable and missing.any():
-            problems.append(f"{self.name}: empty values in {_rows(int(missing.sum()))}")
+            problems.append(f"{self.name}: empty values in {_rows(int(missing.sum()))}{at(missing)}")
         present = column[~missing]
         if present.empty:
             return problems
@@ -142,15 +143,16 @@ class Rule:
             else np.full(len(present), pd.api.types.is_string_dtype(present.dtype))
         if not is_text.all():
             problems.append(f"{self.name}: values that are not text in {_rows(int((~is_text).sum()))} "
-                            "(a categorical feature holds text categories)")
+                            f"(a categorical feature holds text categories){at(_spread(~missing, ~is_text))}")
         if not allow_unseen:
-            unseen = present[is_text & ~present.isin(self.values).to_numpy(dtype=bool)]
+            new = is_text & ~present.isin(self.values).to_numpy(dtype=bool)
+            unseen = present[new]
             if len(unseen):
                 counts = unseen.value_counts()
-                named = ", ".join(f"{v!r} ({n:,})" for v, n in counts.head(5).items())
+                named = ", ".join(f"{_short(v)} ({n:,})" for v, n in counts.head(5).items())
                 more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
                 problems.append(f"{self.name}: categories never seen in training in {_rows(len(unseen))}: "
-                                f"{named}{more} ({UNSEEN_HINT})")
+                                f"{named}{more} ({UNSEEN_HINT}){at(_spread(~missing, new))}")
         return problems
 
     # ---- many values -----------------------------------------------------
@@ -247,33 +249,35 @@ class RuleTable:
             return False
         return not self.plain_problems(frame, allow_unseen)  # words only what a column breaks
 
-    def array_problems(self, x: np.ndarray) -> list[str]:
+    def array_problems(self, x: np.ndarray, at_rows: bool = False) -> list[str]:
         """Every rule that a float matrix (columns in the table's order) breaks, one line per
         column and kind with row counts: the same rules as `frame_problems`, on numpy alone
-        (a served model checks each request with it in microseconds)."""
+        (a served model checks each request with it in microseconds). With `at_rows`, each line
+        also names the first rows (positions counted from 0), as the served model's refusal does."""
+        at = _at if at_rows else _no_rows
         problems: list[str] = []
         for j, rule in enumerate(self.rules):
             v = x[:, j]
-            n_null = 0 if rule.nullable else int(np.isnan(v).sum())
-            if n_null:
-                problems.append(f"{rule.name}: empty (NaN) values in {_rows(n_null)}")
-            n_inf = int(np.isinf(v).sum())
-            if n_inf:
-                problems.append(f"{rule.name}: infinite values in {_rows(n_inf)}")
-            n_out = int((~rule.in_domain(v)).sum())
-            if n_out:
-                problems.append(f"{rule.name}: out-of-domain values in {_rows(n_out)} "
-                                f"({rule.name} must be {rule.describe()})")
+            null = np.zeros(v.shape, dtype=bool) if rule.nullable else np.isnan(v)
+            if null.any():
+                problems.append(f"{rule.name}: empty (NaN) values in {_rows(int(null.sum()))}{at(null)}")
+            inf = np.isinf(v)
+            if inf.any():
+                problems.append(f"{rule.name}: infinite values in {_rows(int(inf.sum()))}{at(inf)}")
+            out = ~rule.in_domain(v)
+            if out.any():
+                problems.append(f"{rule.name}: out-of-domain values in {_rows(int(out.sum()))} "
+                                f"({rule.name} must be {rule.describe()}){at(out)}")
         return problems
 
-    def plain_problems(self, frame: pd.DataFrame, allow_unseen: bool = False) -> list[str]:
+    def plain_problems(self, frame: pd.DataFrame, allow_unseen: bool = False, at_rows: bool = False) -> list[str]:
         """Every rule a frame of mixed columns (doubles for numbers, text for categories) breaks,
         on numpy and pandas alone: what a served model with categorical features checks (it has
         no pandera)."""
         problems: list[str] = []
         for rule in self.rules:
             if rule.categorical:
-                problems += rule.category_problems(frame[rule.name], allow_unseen)
+                problems += rule.category_problems(frame[rule.name], allow_unseen, at_rows)
                 continue
             try:
                 column = frame[rule.name].to_numpy(dtype="float64", copy=False)
@@ -281,7 +285,7 @@ class RuleTable:
                 problems.append(f"{rule.name}: values that are not numbers (it must be {rule.describe()})")
                 continue
             if not rule.accepts(column):
-                problems += RuleTable((rule,)).array_problems(column[:, None])
+                problems += RuleTable((rule,)).array_problems(column[:, None], at_rows)
         return problems
 
     # ---- one request -----------------------------------------------------
@@ -404,3 +408,34 @@ def _clean(rule: Rule, value: Any) -> Any:
 
 def _rows(n: int) -> str:
     return f"{n:,} row{'s' if n != 1 else ''}"
+
+
+SHOWN_ROWS = 5  # a message names at most this many rows (bounded, whatever the request's size)
+
+
+def _no_rows(mask: Any) -> str:
+    """`_at`'s stand-in when a message names no rows (batches: pandera's lines name none)."""
+    return ""
+
+
+def _at(mask: Any) -> str:
+    """', at row 3' / ', at rows 0, 4, 9 and 12 more' (positions counted from 0) of a boolean mask."""
+    where = np.flatnonzero(np.asarray(mask, dtype=bool))
+    if where.size == 0:
+        return ""
+    shown = ", ".join(str(int(i)) for i in where[:SHOWN_ROWS])
+    more = f" and {where.size - SHOWN_ROWS:,} more" if where.size > SHOWN_ROWS else ""
+    return f", at row{'s' if where.size > 1 else ''} {shown}{more} (counting from 0)"
+
+
+def _spread(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """A mask over all rows from a mask over the rows where `outer` holds."""
+    full = np.zeros(len(outer), dtype=bool)
+    full[np.flatnonzero(outer)] = inner
+    return full
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """`repr(value)`, cut to `limit` characters (a message never quotes a long input)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -27,7 +27,8 @@ def model_requirements(model: Any) -> list[str]:
     from importlib.metadata import version
 
     names = ["mlflow", "scikit-learn", "numpy", "scipy", "pandas", "skops"]
-    steps = getattr(model, "steps", [(None, model)])
+    inner = getattr(model, "estimator", None) if hasattr(model, "calibrated_classifiers_") else None
+    steps = getattr(inner or model, "steps", [(None, inner or model)])  # a calibrated model: its pipeline
     if any(type(step).__module__.startswith("lightgbm") for _, step in steps):
         names.append("lightgbm")
     return [f"{n}=={version(n)}" for n in names]
@@ -44,10 +45,16 @@ def trusted_types(model: Any) -> list[str]:
     return list(found)
 
 
-def _save_served_sklearn(path: str, mlflow_model: Any, **kwargs: Any) -> None:
-    """`mlflow.sklearn.save_model`, then make `pyfunc_model` (shipped in `code/`) the pyfunc loader."""
+def _save_served_sklearn(path: str, mlflow_model: Any, onnx_model: bytes | None = None, **kwargs: Any) -> None:
+    """`mlflow.sklearn.save_model`, then make `pyfunc_model` (shipped in `code/`) the pyfunc
+    loader, with the pipeline's ONNX export beside the skops file when it has one."""
     mlflow.sklearn.save_model(path=path, mlflow_model=mlflow_model, **kwargs)
-    mlflow_model.flavors["python_function"]["loader_module"] = pyfunc_model.__name__.rsplit(".", 1)[-1]
+    if onnx_model is not None:
+        with open(os.path.join(path, pyfunc_model.ONNX_FILE), "wb") as fh:
+            fh.write(onnx_model)
+    conf = mlflow_model.flavors["python_function"]
+    conf["loader_module"] = pyfunc_model.__name__.rsplit(".", 1)[-1]
+    conf["engine"] = "onnxruntime" if onnx_model is not None else "scikit-learn"
     mlflow_model.save(os.path.join(path, "MLmodel"))
 
 
@@ -55,16 +62,44 @@ def _save_served_sklearn(path: str, mlflow_model: Any, **kwargs: Any) -> None:
 SERVED_SKLEARN = SimpleNamespace(__name__="mlflow.sklearn", save_model=_save_served_sklearn)
 
 
+def input_schema(features: tuple[str, ...], rules: Any = None, categorical: tuple[str, ...] = ()) -> Any:
+    """The model's input columns as MLflow declares them: text for a category, `long` for a
+    whole-number feature that may not be missing (so int64 data, e.g. a CSV of whole numbers,
+    passes MLflow's schema check; JSON numbers are cast to it), `double` for the others.
+
+    Every column is declared optional (`required=False`) although the model needs all of them:
+    the served model refuses a missing column itself, naming it; MLflow's own refusal quotes
+    the whole request (a 10 MB CSV gave a 31.5 MB error body)."""
+    from mlflow.types.schema import ColSpec, Schema
+
+    by_name = rules.by_name if rules is not None else {}
+    cats = set(categorical)
+
+    def kind(name: str) -> str:
+        rule = by_name.get(name)
+        if name in cats or (rule is not None and rule.categorical):
+            return "string"
+        if rule is not None and not rule.nullable and (rule.integer or _whole(rule.values)):
+            return "long"
+        return "double"
+    return Schema([ColSpec(kind(f), f, required=False) for f in features])
+
+
+def _whole(values: tuple[Any, ...]) -> bool:
+    return bool(values) and all(float(v).is_integer() for v in values)
+
+
 def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name: str = "model",
               rules: Any = None, categorical: tuple[str, ...] = ()) -> Any:
     """Log a scikit-learn model that returns the class probabilities when served (predict_proba).
 
-    The signature declares the features as doubles; the model is stored in MLflow's safe
-    (skops) format with the types it needs trusted (`trusted_types`: only scikit-learn,
-    LightGBM and numpy types), and its requirements pinned (`model_requirements`). It loads
-    with `mlflow.sklearn.load_model` as any scikit-learn model; as a pyfunc (the model server,
-    Spark) it loads through `core/modeling/pyfunc_model.py`, copied into the model, which computes the
-    same probabilities without scikit-learn's per-call input checks.
+    The signature is `input_schema`'s; the model is stored in MLflow's safe (skops) format with
+    the types it needs trusted (`trusted_types`: only scikit-learn, LightGBM and numpy types),
+    and its requirements pinned (`model_requirements`). It loads with `mlflow.sklearn.load_model`
+    as any scikit-learn model; as a pyfunc (the model server, Spark) it loads through
+    `core/modeling/pyfunc_model.py`, copied into the model, which checks the input and scores it
+    with the pipeline, or with its ONNX export (`onnx_export.export`, checked against the
+    pipeline on up to 2,000 of `example`'s rows) where ONNX Runtime gives the same answers.
 
     `rules` (the dataset's `core.data.rules.RuleTable`) travels with the model as
     `code/input_rules.json` beside a copy of `core/data/rules.py`: the served model then refuses
@@ -72,18 +107,30 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
     """
     import tempfile
 
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import ParamSchema, ParamSpec
 
     from core.data import rules as rules_module
+    from core.modeling import onnx_export
 
-    x = feature_frame(example, features, categorical).head(5)
+    frame = feature_frame(example, features, categorical)
+    x = frame.head(5)
     if categorical:  # the example must not hold NaN in a string column (the signature says string)
         x = x.assign(**{c: x[c].fillna(x[c].dropna().iloc[0] if x[c].notna().any() else "")
                         for c in categorical})
+    schema = input_schema(features, rules, categorical)
+    whole = [c.name for c in schema.inputs if c.type.name == "long"]
+    x = x.astype({c: "int64" for c in whole}) if whole and x[whole].notna().all().all() else x
     proba = np.asarray(model.predict_proba(x))
-    # categorical features are declared as strings; `allow_unseen` is a request parameter
-    # (`{"params": {"allow_unseen": true}}`) that scores categories never seen in training
-    signature = infer_signature(x, proba, params={pyfunc_model.ALLOW_UNSEEN: False} if categorical else None)
+    # `allow_unseen` is a request parameter (`{"params": {"allow_unseen": true}}`) that scores
+    # categories never seen in training
+    params = ParamSchema([ParamSpec(pyfunc_model.ALLOW_UNSEEN, "boolean", False)]) if categorical else None
+    signature = ModelSignature(inputs=schema, outputs=infer_signature(x, proba).outputs, params=params)
+    onnx_model = None
+    if not categorical and rules is not None:
+        sample = frame.dropna()
+        onnx_model = onnx_export.export(model, sample.sample(min(len(sample), 2000), random_state=0)
+                                        if len(sample) else sample)
     with tempfile.TemporaryDirectory() as tmp:
         code = [pyfunc_model.__file__]
         if rules is not None:
@@ -91,12 +138,18 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
             with open(table, "w") as fh:
                 json.dump(rules.to_dict(), fh)
             code += [table, rules_module.__file__]
-        return _log(model, name, signature, x, code)
+        return _log(model, name, signature, x, code, onnx_model)
 
 
-def _log(model: Any, name: str, signature: Any, example: pd.DataFrame, code_paths: list[str]) -> Any:
+def _log(model: Any, name: str, signature: Any, example: pd.DataFrame, code_paths: list[str],
+         onnx_model: bytes | None = None) -> Any:
     from mlflow.models import Model
 
+    requirements = model_requirements(model)
+    if onnx_model is not None:
+        from importlib.metadata import version
+
+        requirements.append(f"onnxruntime=={version('onnxruntime')}")
     return Model.log(
         artifact_path=None,
         name=name,
@@ -105,30 +158,30 @@ def _log(model: Any, name: str, signature: Any, example: pd.DataFrame, code_path
         signature=signature,
         input_example=example,
         pyfunc_predict_fn="predict_proba",
-        pip_requirements=model_requirements(model),
+        pip_requirements=requirements,
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
         skops_trusted_types=trusted_types(model),
         code_paths=code_paths,
+        onnx_model=onnx_model,
     )
 
 
-# from this many rows, in-process scoring goes through pyfunc_model on every core (LightGBM's
-# training n_jobs=1 would leave one idle): 1M rows 0.47-0.64 s instead of 0.92-1.03 s here
+# from this many rows, in-process scoring asks LightGBM for every core (the model's own n_jobs,
+# often 1 from training, would leave the others idle)
 PARALLEL_ROWS = 100_000
 
 
 def predict_proba(model: Any, df: pd.DataFrame, features: tuple[str, ...],
                   categorical: tuple[str, ...] = ()) -> np.ndarray:
-    """The positive class's probability for each row of `df`.
-
-    Large frames are scored by `pyfunc_model.ServedModel` with all cores, after checking it
-    against the pipeline on the first rows; anything it does not handle uses the pipeline.
-    """
+    """The positive class's probability for each row of `df`: the pipeline's `predict_proba`
+    (LightGBM on every core from PARALLEL_ROWS rows: `num_threads` is a prediction parameter,
+    the model is not changed)."""
     x = feature_frame(df, features, categorical)
-    if categorical:
-        return np.asarray(model.predict_proba(x))[:, 1]
-    if len(x) >= PARALLEL_ROWS:
-        served = pyfunc_model.ServedModel(model, threads=os.cpu_count() or 1)
-        if served.fast is not None and served.verify(x.head(5).to_numpy(dtype=np.float64)):
-            return np.asarray(served.predict_proba(x))[:, 1]
-    return np.asarray(model.predict_proba(x))[:, 1]
+    return np.asarray(model.predict_proba(x, **_prediction_params(model, len(x))))[:, 1]
+
+
+def _prediction_params(model: Any, rows: int) -> dict[str, Any]:
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    if rows >= PARALLEL_ROWS and type(final).__module__.startswith("lightgbm."):
+        return {"num_threads": os.cpu_count() or 1}
+    return {}

@@ -152,6 +152,24 @@ def _output_dir(settings: Settings) -> Path:
     return settings.model_output_dir / "prod_predictions_spark"
 
 
+def _input_types(model_uri: str, settings: Settings) -> dict[str, str]:
+    """The Spark type each feature goes to the model as: the type its signature declares (string
+    for a category, long for a whole number, double otherwise); models logged before signatures
+    declared longs say double for every number."""
+    import mlflow
+
+    declared: dict[str, str] = {}
+    try:
+        signature = mlflow.models.get_model_info(model_uri).signature
+        declared = {c.name: c.type.name for c in signature.inputs.inputs} if signature is not None else {}
+    except (mlflow.exceptions.MlflowException, AttributeError, OSError):
+        pass
+    text = set(settings.dataset.categorical_features)
+    fallback = {c: "string" if c in text else "double" for c in settings.features}
+    return {c: {"long": "long", "integer": "long", "string": "string"}.get(declared.get(c, ""), fallback[c])
+            for c in settings.features}
+
+
 def _aggregate_metrics(scored: Any, settings: Settings, threshold: float) -> tuple[int, dict[str, float] | None]:
     """Row count and, when labels are present, the metrics from Spark aggregates."""
     from pyspark.ml.evaluation import BinaryClassificationEvaluator
@@ -251,8 +269,7 @@ def score_spark(
         report(on_progress, 0.25, "Loading the champion as a Spark UDF")
         exp_id = tracking.use(settings)
         udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=ArrayType(DoubleType()), env_manager="local")
-        text = set(settings.dataset.categorical_features)  # categories go to the model as strings
-        features = F.struct(*[F.col(c).cast("string" if c in text else "double").alias(c) for c in settings.features])
+        features = F.struct(*[F.col(c).cast(kind).alias(c) for c, kind in _input_types(model_uri, settings).items()])
         proba_col, pred_col = settings.dataset.proba_column, settings.dataset.pred_column
         scored = df.withColumn(proba_col, udf(features).getItem(1))
         scored = scored.withColumn(pred_col, (F.col(proba_col) >= F.lit(threshold)).cast("int"))

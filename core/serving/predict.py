@@ -14,10 +14,10 @@ from typing import Any, Mapping
 from core.config import THRESHOLD_RULE, Settings, valid_threshold
 from core.data import profile
 from core.data.rules import InvalidInputError
-from core.modeling.pyfunc_model import ALLOW_UNSEEN
 from core.serving import inference_log
 from core.serving.client import Client
-from core.serving.server import status
+from core.serving.champion import version_threshold
+from core.serving.server import champion_version, status
 
 MAX_ROW_CHARS = 100_000  # one row is a few hundred characters; anything far larger is a mistake
 MAX_NUMBER_DIGITS = 100  # a whole number in a row with more digits than this is refused while parsing
@@ -127,6 +127,10 @@ class Prediction:
     inputs: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     log_id: int | None = None
+    server_ms: float | None = None  # the server's own time (its Server-Timing header), None if not sent
+    network_ms: float | None = None  # latency_ms less server_ms: network round trip and the client's work
+    champion_version: str | None = None  # looked up when the version served is known
+    stale: bool = False  # the managed server serves another version than the champion
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,6 +142,22 @@ def served_version(settings: Settings, url: str) -> str | None:
     if now.running and now.url.rstrip("/") == url.rstrip("/"):
         return now.model_version
     return None
+
+
+def staleness(settings: Settings, version: str | None) -> tuple[str | None, bool]:
+    """(the champion's version, whether `version` - the one a server serves - is another one).
+    An unknown version (a server the workbench did not start) is not called stale."""
+    if version is None:
+        return None, False
+    champion = champion_version(settings)
+    return champion, champion is not None and str(version) != champion
+
+
+def stale_warning(served: str | None, champion: str | None, url: str) -> str:
+    """What to tell someone whose request a stale server answered."""
+    return (f"the model server at {url} serves v{served}, but the champion is v{champion}: this answer comes from "
+            f"the old version. Restart the server on the champion (Serve page, or `python -m core serve stop` "
+            f"then `python -m core serve`).")
 
 
 def predict_one(
@@ -153,25 +173,37 @@ def predict_one(
     """Validate one row, score it on the server and append it to the inference log.
 
     `url` defaults to the managed server's address; `ranges` (training min/max per feature)
-    adds warnings for values the model never saw; `log_source=None` skips the log.
+    adds warnings for values the model never saw; `log_source=None` skips the log. The latency
+    is split into the server's own time (its `Server-Timing` header) and the rest (network
+    round trip and client); `stale` says whether the managed server serves another version
+    than the champion.
     Raises `core.data.rules.InvalidInputError` (a bad row or threshold) and `InvalidURLError`
     before any request, `ServerNotRunningError` or `PredictionError` after.
     """
     clean = settings.dataset.rules.validate_row(row, what=settings.dataset.row_noun, allow_unseen=allow_unseen)
-    threshold = check_threshold(settings.threshold if threshold is None else threshold)
+    asked = None if threshold is None else check_threshold(threshold)
     url = url or status(settings).url
     own = client is None
     client = client or Client(url, settings.request_timeout_s, settings.features)
+    params = None
+    if allow_unseen and settings.dataset.categorical_features:
+        from core.modeling.pyfunc_model import ALLOW_UNSEEN  # imports MLflow: only when asked for
+
+        params = {ALLOW_UNSEEN: True}
     try:
         t0 = time.perf_counter()
-        params = {ALLOW_UNSEEN: True} if allow_unseen and settings.dataset.categorical_features else None
         rows = [list(clean.values())]
         proba = float((client.predict_rows(rows, params=params) if params else client.predict_rows(rows))[0])
         latency_ms = (time.perf_counter() - t0) * 1000.0
+        server_ms = getattr(client, "last_server_ms", None)  # a stand-in client may not time
     finally:
         if own:
             client.close()
     version = served_version(settings, client.url)
+    champion, stale = staleness(settings, version)
+    # the version that answered decides at its own threshold, unless one was asked for
+    threshold = asked if asked is not None else check_threshold(version_threshold(settings, version)
+                                                                or settings.threshold)
     warnings = tuple(profile.out_of_training_range(clean, ranges, settings.dataset.row_noun)) if ranges else ()
     log_id = None
     if log_source is not None:
@@ -179,6 +211,9 @@ def predict_one(
     return Prediction(
         proba=proba, label=int(proba >= threshold), threshold=threshold, model_version=version,
         latency_ms=round(latency_ms, 3), url=client.url, inputs=clean, warnings=warnings, log_id=log_id,
+        server_ms=None if server_ms is None else round(server_ms, 3),
+        network_ms=None if server_ms is None else round(max(latency_ms - server_ms, 0.0), 3),
+        champion_version=champion, stale=stale,
     )
 
 

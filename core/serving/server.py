@@ -1,17 +1,25 @@
-"""The model server: `mlflow models serve` for the champion, as a managed subprocess.
+"""The model server: MLflow's scoring server for the champion, as a managed subprocess.
 
-The server runs in its own process group with its PID, port and model version in
-`<runtime>/serve.json` and its output in `<runtime>/serve.log`. `start` resolves `@champion`
-to a version (an alias can move) and serves `models:/<name>/<version>`; `status` detects a
-stale PID file; `stop` ends the whole process group. `core/serving/client.py` talks to it.
+The server runs in its own process group with its PID, port, model version, start time and who
+started it in `<runtime>/serve.json` and its output in `<runtime>/serve.log`. `start` resolves
+`@champion` to a version (an alias can move), puts that version's files in `<runtime>/model/`
+and serves them with MLflow's own scoring server app under gunicorn (`core/serving/asgi.py`:
+the model is loaded once, then the uvicorn workers are forked); `status` detects a stale PID
+file and, asked to, compares the version served with the champion's (`stale`); `stop` ends the
+whole process group; `stop_all` every managed server of a home (the app's launcher calls it on
+exit). `core/serving/client.py` talks to it.
+
+Why not `mlflow models serve` itself: it starts the mlflow command line (2-5 s of imports), asks
+the registry for the model, then uvicorn, whose workers are spawned and each import MLflow and
+load the model again. Here the server process starts first; meanwhile the starting process reads
+the champion's version and folder from the embedded store (`core/serving/champion.py`, no MLflow
+import) and links the folder in place (bench/serve_start.py).
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,23 +31,24 @@ from typing import Any, Mapping
 import psutil
 import requests
 
-from core.config import PORT_RULE, Settings, valid_port
+from core import catalog
+from core.config import PROJECT_ROOT, Settings, valid_port
 from core.errors import TrackingError
 from core.files import atomic_write
-from core.modeling import registry
+from core.serving.asgi import MODEL_PATH_ENV
+from core.serving.champion import CHAMPION_ALIAS, champion_version, clear, put_champion_in_place  # noqa: F401
 from core.serving.client import ServerError
+from core.serving.ports import PortInUseError, check_port, free_port, port_in_use  # noqa: F401 (the API)
 
 STATE_FILE = "serve.json"
 LOG_FILE = "serve.log"
+MODEL_DIR = "model"  # the served version's files, under the runtime folder
 LOG_TAIL_LINES = 15
+BY_APP, BY_CLI = "app", "cli"  # who started a server: the app's pages (stopped with the app) or `serve`
 
 
 class ServerStartError(ServerError):
     """The server did not become ready (its log's last lines are in the message)."""
-
-
-class PortInUseError(ServerError):
-    """The port is taken by another program."""
 
 
 # --------------------------------------------------------------------------- process management
@@ -59,13 +68,28 @@ class ServerStatus:
     log_path: str = ""
     stale_pid_removed: bool = False
     workers: int | None = None
+    startup_s: float | None = None  # from `start` being called to the first /ping answer
+    started_by: str | None = None  # BY_APP or BY_CLI
+    champion_version: str | None = None  # filled by `status(..., with_champion=True)`
+    stale: bool = False  # it runs and serves another version than the champion
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def in_step_text(self) -> str:
+        """'serving vX, champion vY' (or what is known of it) for pages and the command line."""
+        served = f"serving v{self.model_version}" if self.running else "not serving"
+        return f"{served}, champion v{self.champion_version}" if self.champion_version else f"{served}, no champion"
+
 
 def state_path(settings: Settings) -> Path:
     return settings.runtime_dir / STATE_FILE
+
+
+def model_dir(settings: Settings) -> Path:
+    """Where the served version's files are (a symlink to the store's folder, or a copy)."""
+    return settings.runtime_dir / MODEL_DIR
 
 
 def log_path(settings: Settings) -> Path:
@@ -118,69 +142,16 @@ def _live_process(state: Mapping[str, Any]) -> psutil.Process | None:
         return None
 
 
-def port_in_use(host: str, port: int) -> bool:
-    """True when something listens on host:port (TIME_WAIT leftovers do not count), or the
-    port cannot be bound at all."""
-    return _bind_error(host, port) is not None
+def status(settings: Settings, with_champion: bool = False) -> ServerStatus:
+    """The managed server's status; a PID file left by a dead server is removed (`stale_pid_removed`).
 
-
-def _bind_error(host: str, port: int) -> OSError | None:
-    """Why binding host:port fails right now, or None when it is free."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as err:
-            return err
-        except OverflowError as err:  # a port outside 0-65535
-            return OSError(errno.EINVAL, str(err))
-    return None
-
-
-def check_port(settings: Settings, port: object) -> int:
-    """`port` when the server can listen on it now, else a ServerError saying why (checked
-    before anything starts, so that a bad port fails at once instead of after the start timeout)."""
-    if not valid_port(port):
-        raise ServerError(f"The model server's port must be {PORT_RULE}, not {port!r} "
-                          f"(--port, or WORKBENCH_SERVE_PORT).")
-    err = _bind_error(settings.serve_host, int(port))  # type: ignore[call-overload]
-    if err is None:
-        return int(port)  # type: ignore[call-overload]
-    if err.errno == errno.EADDRINUSE:
-        raise PortInUseError(
-            f"Port {port} on {settings.serve_host} is already taken{_owner_of_port(port)}. "
-            f"Stop that program or choose another port (--port, or WORKBENCH_SERVE_PORT)."
-        )
-    if err.errno == errno.EACCES:
-        raise PortInUseError(f"Port {port} on {settings.serve_host} cannot be used: permission denied "
-                             f"(ports below 1024 need administrator rights); choose a port from 1024 to 65535.")
-    raise PortInUseError(f"Port {port} on {settings.serve_host} cannot be used ({err.strerror or err}); "
-                         f"choose another port (--port, or WORKBENCH_SERVE_PORT) or serve_host.")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def _owner_of_port(port: int) -> str:
-    """'pid N (name)' of the listener on `port` when visible, else ''."""
-    try:
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
-                return f" by pid {conn.pid} ({psutil.Process(conn.pid).name()})"
-    except (psutil.AccessDenied, psutil.NoSuchProcess):
-        pass
-    return ""
-
-
-def status(settings: Settings) -> ServerStatus:
-    """The managed server's status; a PID file left by a dead server is removed (`stale_pid_removed`)."""
+    `with_champion` also looks up the champion (`champion_version`) and sets `stale` when the
+    server runs another version."""
     state = _read_state(settings)
-    base = dict(url=settings.serve_url, host=settings.serve_host, port=settings.serve_port,
-                log_path=str(log_path(settings)))
+    base: dict[str, Any] = dict(url=settings.serve_url, host=settings.serve_host, port=settings.serve_port,
+                                log_path=str(log_path(settings)))
+    if with_champion:
+        base["champion_version"] = champion_version(settings)
     if state is None:
         return ServerStatus(running=False, **base)
     base.update(url=state["url"], host=state["host"], port=int(state["port"]))
@@ -188,21 +159,36 @@ def status(settings: Settings) -> ServerStatus:
         state_path(settings).unlink(missing_ok=True)
         return ServerStatus(running=False, stale_pid_removed=True, **base)
     started = datetime.fromisoformat(state["started_at"])
+    served = state.get("model_version")
     return ServerStatus(
         running=True,
         pid=int(state["pid"]),
-        model_version=state.get("model_version"),
+        model_version=served,
         model_uri=state.get("model_uri"),
         started_at=state["started_at"],
         uptime_s=round((datetime.now(timezone.utc) - started).total_seconds(), 1),
         workers=state.get("workers"),
+        startup_s=state.get("startup_s"),
+        started_by=state.get("started_by"),
+        stale=bool(with_champion and base["champion_version"] and served != base["champion_version"]),
         **base,
     )
 
 
 def _command(settings: Settings, model_uri: str, port: int, workers: int) -> list[str]:
+    """Stock `mlflow models serve` of `model_uri` (the baseline of bench/serve.py)."""
     return [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
             "--host", settings.serve_host, "--port", str(port), "--workers", str(int(workers))]
+
+
+def _server_command(settings: Settings, port: int, workers: int) -> list[str]:
+    """MLflow's scoring server app (`core/serving/asgi.py`) under gunicorn: the model loaded once
+    (`--preload`), then `workers` uvicorn workers forked; gunicorn's control socket (one fixed
+    path per user, shared by every gunicorn) is not used."""
+    return [sys.executable, "-m", "gunicorn", "--preload", "--no-control-socket",
+            "--workers", str(int(workers)), "--worker-class", "core.serving.worker.Worker",
+            "--bind", f"{settings.serve_host}:{port}", "--keep-alive", "5", "--graceful-timeout", "5",
+            "core.serving.asgi:create_app()"]
 
 
 def _environment(settings: Settings) -> dict[str, str]:
@@ -220,20 +206,32 @@ def _environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _server_environment(settings: Settings, folder: Path) -> dict[str, str]:
+    """`_environment` plus what the server process needs: the workbench importable (for
+    `core.serving.asgi`) and the folder of the model to serve."""
+    env = _environment(settings)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
+    env[MODEL_PATH_ENV] = str(folder)
+    return env
+
+
 def start(settings: Settings, port: int | None = None, timeout_s: float | None = None,
-          workers: int | None = None) -> ServerStatus:
+          workers: int | None = None, started_by: str = BY_APP) -> ServerStatus:
     """Start serving the current champion on `port` and wait until `/ping` answers.
 
     `workers` uvicorn processes (default `settings.serve_workers`: 2 on two or more cores,
     which served about twice the requests/s of one worker with 8 concurrent clients here, at
-    the same single-shot latency).
+    the same single-shot latency). The server process starts first and imports MLflow while
+    this one resolves the champion and puts its files in place. `started_by` (BY_APP, BY_CLI)
+    is kept in the state file: the app's launcher stops the servers its pages started.
 
-    Returns the running server's status (the same server when it already runs on that port).
-    Raises `ServerError` for a port outside 1-65535, `PortInUseError` when another program
-    holds the port (both before anything else), `TrackingError` without a champion,
-    `ServerStartError` (with the log's last lines) when the server exits or is not ready
-    within `timeout_s`.
+    Returns the running server's status, with `startup_s` from this call to the first /ping
+    answer (the same server when it already runs on that port). Raises `ServerError` for a
+    port outside 1-65535, `PortInUseError` when another program holds the port (both before
+    anything else), `TrackingError` without a champion, `ServerStartError` (with the log's
+    last lines) when the server exits or is not ready within `timeout_s`.
     """
+    clock = time.monotonic()
     wanted = settings.serve_port if port is None else port
     if not valid_port(wanted):
         check_port(settings, wanted)  # raises, saying what is allowed
@@ -249,33 +247,40 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
         )
     check_port(settings, port)  # PortInUseError at once, before the registry is read
     # an embedded store that does not exist yet holds no champion (and is not created by asking)
-    has_store = not settings.embedded_tracking or settings.embedded_db_path.exists()
-    champ = registry.champion(settings) if has_store else None
-    if champ is None:
-        raise TrackingError("No champion yet: train one on the Train page (or `python -m core train`).")
-    model_uri = f"models:/{settings.model_name}/{champ.version}"
+    if settings.embedded_tracking and not settings.embedded_db_path.exists():
+        raise _no_champion()
     settings.runtime_dir.mkdir(parents=True, exist_ok=True)
+    folder = model_dir(settings)
+    clear(folder)  # the server process waits for the files of the version resolved below
     with open(log_path(settings), "wb") as log:
         proc = subprocess.Popen(
-            _command(settings, model_uri, port, workers),
+            _server_command(settings, port, workers),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=_environment(settings), cwd=settings.runtime_dir, start_new_session=True,
+            env=_server_environment(settings, folder), cwd=settings.runtime_dir, start_new_session=True,
         )
+    try:
+        version = put_champion_in_place(settings, folder)
+    except BaseException:
+        _end_group([psutil.Process(proc.pid)], proc.pid)
+        _reap(proc.pid)
+        raise
     url = f"http://{settings.serve_host}:{port}"
-    _write_state(settings, {
+    state: dict[str, Any] = {
         "pid": proc.pid,
         "pgid": proc.pid,
         "create_time": psutil.Process(proc.pid).create_time(),
         "host": settings.serve_host,
         "port": port,
         "url": url,
-        "model_version": champ.version,
-        "model_uri": model_uri,
+        "model_version": version,
+        "model_uri": f"models:/{settings.model_name}/{version}",
         "workers": int(workers),
         "started_at": datetime.now(timezone.utc).isoformat(),
+        "started_by": started_by,
         "log": str(log_path(settings)),
-    })
-    deadline = time.monotonic() + timeout_s
+    }
+    _write_state(settings, state)
+    deadline = clock + timeout_s
     with requests.Session() as session:
         while time.monotonic() < deadline:
             code = proc.poll()
@@ -287,15 +292,38 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
                 )
             try:
                 if session.get(f"{url}/ping", timeout=1.0).status_code == 200:
+                    _write_state(settings, {**state, "startup_s": round(time.monotonic() - clock, 2)})
                     return status(settings)
             except requests.RequestException:
                 pass
-            time.sleep(0.2)
+            time.sleep(0.05)
     stop(settings)
     raise ServerStartError(
         f"The model server was not ready within {timeout_s:g} s, so it was stopped. "
         f"Last lines of {log_path(settings)}:\n{log_tail(settings)}"
     )
+
+
+def _no_champion() -> TrackingError:
+    return TrackingError("No champion yet: train one on the Train page (or `python -m core train`).")
+
+
+def _end_group(group: list[psutil.Process], pgid: int, timeout_s: float = 10.0) -> None:
+    """TERM, then KILL, the process group `pgid` and the processes in `group` (members that left it)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for p in group:
+            try:
+                p.send_signal(sig)
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(group, timeout=timeout_s if sig == signal.SIGTERM else 5.0)
+        if not alive:
+            return
+        group = alive
 
 
 def stop(settings: Settings, timeout_s: float = 10.0) -> ServerStatus:
@@ -308,24 +336,39 @@ def stop(settings: Settings, timeout_s: float = 10.0) -> ServerStatus:
                 group = [proc, *proc.children(recursive=True)]
             except psutil.NoSuchProcess:
                 group = [proc]
-            pgid = int(state.get("pgid", proc.pid))
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(pgid, sig)
-                except (ProcessLookupError, PermissionError):
-                    pass
-                for p in group:  # members that left the group
-                    try:
-                        p.send_signal(sig)
-                    except psutil.NoSuchProcess:
-                        pass
-                _, alive = psutil.wait_procs(group, timeout=timeout_s if sig == signal.SIGTERM else 5.0)
-                _reap(proc.pid)
-                if not alive:
-                    break
-                group = alive
+            _end_group(group, int(state.get("pgid", proc.pid)), timeout_s)
+            _reap(proc.pid)
         state_path(settings).unlink(missing_ok=True)
     return status(settings)
+
+
+def restart(settings: Settings, timeout_s: float | None = None) -> ServerStatus:
+    """Stop the managed server and start it again on the current champion, on the same port,
+    with the same workers and owner (the settings' defaults when none runs)."""
+    before = status(settings)
+    stop(settings)
+    if not before.running:
+        return start(settings, timeout_s=timeout_s)
+    return start(settings, port=before.port, workers=before.workers, timeout_s=timeout_s,
+                 started_by=before.started_by or BY_APP)
+
+
+def stop_all(settings: Settings, started_by: str | None = None) -> list[ServerStatus]:
+    """Stop the managed server of every dataset of the settings' home (only those started by
+    `started_by` when given: the app's launcher stops what the app's pages started, not a
+    `python -m core serve` running in another terminal). Returns the status of each server
+    found running before, as it was."""
+    stopped = []
+    for name in catalog.available([catalog.user_dir(settings.home)]):
+        try:
+            each = settings.replace(dataset=catalog.find(name, [catalog.user_dir(settings.home)]))
+        except catalog.DatasetError:
+            continue  # a definition that does not read runs no server of ours
+        now = status(each)
+        if now.running and (started_by is None or now.started_by == started_by):
+            stop(each)
+            stopped.append(now)
+    return stopped
 
 
 def wait(settings: Settings, poll_s: float = 1.0) -> ServerStatus:

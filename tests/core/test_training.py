@@ -70,14 +70,18 @@ def test_served_format_model_returns_probabilities(trained) -> None:
     settings, result = trained
     tracking.use(settings)
     test = preparation.load_split(settings, "test")
-    x = model_io.feature_frame(test, settings.features).head(200)
+    x = test.loc[:, list(settings.features)].head(200)  # as the file holds them: whole numbers as int64
     pyfunc = mlflow.pyfunc.load_model(settings.model_uri)
     proba = np.asarray(pyfunc.predict(x))
     assert proba.shape == (200, 2)
     assert np.all((proba >= 0) & (proba <= 1))
-    assert [t.name for t in pyfunc.metadata.get_input_schema().input_types()] == ["double"] * len(settings.features)
+    # whole-number features that may not be missing are declared long, so int and float data both pass
+    kinds = {f: ("long" if f in ("minutes_remaining", "period", "playoffs", "shot_distance") else "double")
+             for f in settings.features}
+    assert [t.name for t in pyfunc.metadata.get_input_schema().input_types()] == [kinds[f] for f in settings.features]
     version, model = registry.load_model(settings)
-    steps = [type(s).__module__ for _, s in model.steps]
+    inner = model.calibrated_classifiers_[0].estimator if hasattr(model, "calibrated_classifiers_") else model
+    steps = [type(s).__module__ for _, s in inner.steps]
     assert not any(m.startswith("pycaret") for m in steps)  # served without PyCaret
     logged = comparison.load_candidate(settings, result.champion.run_id)
     full = model_io.predict_proba(model, test, settings.features)

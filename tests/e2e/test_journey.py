@@ -98,7 +98,7 @@ def test_serve_start_and_predict(journey: Journey) -> None:
     journey.page.get_by_role("button", name="Stop server").wait_for(timeout=120_000)
     journey.settle()
     journey.page.get_by_role("button", name="Predict").click()
-    journey.page.get_by_text("Latency").wait_for(timeout=60_000)
+    journey.page.get_by_text("Latency", exact=True).wait_for(timeout=60_000)
     journey.settle()
     assert journey.page.get_by_text("P(made)", exact=True).count() >= 1
     assert journey.page.get_by_text("1 request(s) logged").count() == 1

@@ -162,19 +162,23 @@ def test_a_model_holding_untrusted_types_is_refused(xy) -> None:
                for t in model_io.trusted_types(make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y)))
 
 
-def test_the_served_model_computes_the_pipelines_probabilities(xy) -> None:
+def test_the_served_model_computes_the_pipelines_probabilities(lab: Lab, xy) -> None:
+    from mlflow.exceptions import MlflowException
+
+    from core.modeling import onnx_export
+
     x, y, xt, _ = xy
+    rules = lab.settings.dataset.rules
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y)
-    served = pyfunc_model.ServedModel(model)
-    assert served.features == list(FEATURES) and served.fast is not None
-    assert served.verify(xt.head(5).to_numpy())
+    served = pyfunc_model.ServedModel(model, rules, onnx_export.export(model, xt))
+    assert served.features == list(FEATURES) and served.engine == "onnxruntime"
     np.testing.assert_allclose(served.predict_proba(xt), model.predict_proba(xt), rtol=0, atol=1e-12)
-    # non-finite rows go through the pipeline itself, whose own checks refuse them
-    with pytest.raises(ValueError):
+    # a non-finite value is refused by the rules (HTTP 400 when served), naming the column
+    with pytest.raises(MlflowException, match="usage_hours"):
         served.predict_proba(xt.head(2).assign(usage_hours=[np.inf, 1.0]))
     unknown = make_pipeline(PolynomialFeatures(2), StandardScaler(), LogisticRegression()).fit(x, y)
-    slow = pyfunc_model.ServedModel(unknown)
-    assert slow.fast is None
+    slow = pyfunc_model.ServedModel(unknown, rules, onnx_export.export(unknown, xt))
+    assert slow.engine == "scikit-learn"  # a step ONNX Runtime is not trusted with: the pipeline itself
     np.testing.assert_allclose(slow.predict_proba(xt), unknown.predict_proba(xt))
 
 
@@ -198,7 +202,10 @@ def test_the_logged_champion_loads_as_scikit_learn_and_as_pyfunc(lab: Lab) -> No
     tracking.use(s)
     pyfunc = mlflow.pyfunc.load_model(f"models:/{s.model_name}/{version}")
     assert pyfunc.metadata.get_input_schema().input_names() == list(FEATURES)
-    out = np.asarray(pyfunc.predict(x))
+    schema = pyfunc.metadata.get_input_schema()
+    whole = [c.name for c in schema.inputs if c.type.name == "long"]  # declared long: sent as int64
+    assert whole and set(whole) < set(FEATURES)
+    out = np.asarray(pyfunc.predict(x.astype({c: "int64" for c in whole})))
     assert out.shape == (len(x), 2)
     np.testing.assert_allclose(out[:, 1], model_io.predict_proba(lab.model, test, FEATURES), atol=1e-12)
 
@@ -209,15 +216,15 @@ def test_the_served_champion_refuses_rows_outside_the_definition(lab: Lab) -> No
     s = lab.settings
     tracking.use(s)
     pyfunc = mlflow.pyfunc.load_model(f"models:/{s.model_name}/{lab.version}")
-    good = pd.DataFrame([{"usage_hours": 42.5, "support_calls": 3.0, "premium": 1.0}])
+    good = pd.DataFrame([{"usage_hours": 42.5, "support_calls": 3, "premium": 1}])
     assert np.asarray(pyfunc.predict(good)).shape == (1, 2)
-    bad = pd.DataFrame([{"usage_hours": 420.0, "support_calls": 3.5, "premium": 1.0},
-                        {"usage_hours": 42.5, "support_calls": 3.0, "premium": 2.0}])
+    bad = pd.DataFrame([{"usage_hours": 420.0, "support_calls": 3, "premium": 1},
+                        {"usage_hours": 42.5, "support_calls": 3, "premium": 2}])
     with pytest.raises(mlflow.exceptions.MlflowException) as err:
         pyfunc.predict(bad)
     msg = str(err.value)
-    assert "usage_hours: out-of-domain values in 1 row" in msg and "support_calls: out-of-domain" in msg
-    assert "premium: out-of-domain values in 1 row (premium must be one of 0, 1)" in msg
+    assert "usage_hours: out-of-domain values in 1 row" in msg
+    assert "premium: out-of-domain values in 1 row" in msg and "premium must be one of 0, 1" in msg
     with pytest.raises(mlflow.exceptions.MlflowException, match=r"missing (inputs|column).*premium"):
         pyfunc.predict(good.drop(columns=["premium"]))
 
@@ -303,3 +310,13 @@ def test_the_registry_table_shows_the_champion(lab: Lab) -> None:
 def test_a_run_without_training_artifacts_is_refused(lab: Lab) -> None:
     with pytest.raises(TrackingError, match="has no training artifacts"):
         comparison.load_candidate(lab.settings, lab.prep.mlflow_run_id)
+
+
+def test_a_calibrated_lightgbm_model_requires_lightgbm(xy) -> None:
+    from lightgbm import LGBMClassifier
+    from sklearn.calibration import CalibratedClassifierCV
+
+    x, y, *_ = xy
+    model = CalibratedClassifierCV(make_pipeline(StandardScaler(), LGBMClassifier(n_estimators=5, verbosity=-1)),
+                                   method="sigmoid", cv=2, ensemble=False).fit(x, y)
+    assert any(r.startswith("lightgbm==") for r in model_io.model_requirements(model))

@@ -2,6 +2,7 @@
 a stand-in server, the request as curl, and single-request inference with a stand-in client."""
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 from contextlib import closing
@@ -144,7 +145,13 @@ class _Stub(BaseHTTPRequestHandler):
         self.end_headers()
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        raw = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.headers.get("Content-Type", "").startswith("application/vnd.apache.parquet"):
+            frame = pd.read_parquet(io.BytesIO(raw))  # the client's batch path sends parquet
+            body = {"dataframe_split": {"columns": list(frame.columns), "data": frame.to_numpy().tolist()},
+                    "format": "parquet"}
+        else:
+            body = json.loads(raw)
         type(self).bodies.append(body)
         split = body["dataframe_split"]
         if "support_calls" not in split["columns"]:
@@ -176,6 +183,7 @@ def test_the_client_posts_dataframe_split_and_reads_the_probability(stub_url: st
         np.testing.assert_allclose(c.predict_proba(frame), [0.2, 0.5])
         np.testing.assert_allclose(c.predict_rows([[1.0, 9.0, 0.0]]), [0.9])  # the kept-alive connection
     assert [b["dataframe_split"]["columns"] for b in _Stub.bodies] == [list(FEATURES)] * 3
+    assert [b.get("format", "json") for b in _Stub.bodies] == ["json", "parquet", "json"]  # a batch goes as parquet
 
 
 def test_a_refused_request_shows_the_servers_message_not_its_stack_trace(stub_url: str) -> None:
