@@ -6,7 +6,7 @@ import streamlit as st
 from core.data import preparation
 from core.errors import WorkbenchError
 from core.modeling import candidates
-from ui import progress, session_keys
+from ui import mlflow_links, progress, session_keys
 from ui.dataset_picker import active_settings
 
 st.set_page_config(page_title="Train · Kobe Workbench", layout="wide")
@@ -177,6 +177,9 @@ if challenger["test"].get("recall", 0) >= 0.99 and challenger["test"].get("preci
             f"{settings.dataset.row_noun} {settings.dataset.positive_name}: maximising F1 does that when "
             f"{settings.dataset.positive_name} is common and the model is weak. Choose **minimise the cost of errors** "
             "above for the most accurate threshold (or set your own cost ratio).")
+st.caption(f"In the MLflow UI: the training run {mlflow_links.run_link(settings, result['parent_run_id'])}, the "
+           f"registered {mlflow_links.version_link(settings, challenger['version'])}. "
+           + mlflow_links.ui_hint(settings))
 st.caption(f"Best candidate chosen by {result.get('selected_by') or result['criterion']}: the test figures below "
            "only report. F1, precision, recall and accuracy are at each candidate's own threshold.")
 show_rows(st, [result_row(c) for c in result["candidates"]])

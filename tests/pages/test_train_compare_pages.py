@@ -32,6 +32,7 @@ def test_train_button_runs_a_tiny_training(run_page, tmp_path_factory, prepared_
     assert (shown["test log loss"] < 0.692).all()
     assert model_registry.champion(s).version == "1"
     assert not lock.is_training(s)
+    assert any("/#/models/" in c.value and "/runs/" in c.value for c in at.caption)  # MLflow UI links
     # the form shows the values that were used, not the defaults
     assert at.number_input[0].value == 2 and at.number_input[1].value == 1 and at.multiselect[0].value == []
     # the same training again is not better: the champion stays, and the page says why, side by side
