@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -46,13 +47,13 @@ class App(str):
     home: Path
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The workbench started like `make app` does, on a free port, with an empty home."""
-    home = tmp_path_factory.mktemp("e2e-home")
+@contextmanager
+def running_app(home: Path, serve_port: int) -> Iterator[App]:
+    """The workbench started like `make app` does, on a free port, on `home`; stopped (with any
+    model server a page started) on the way out."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env.update(WORKBENCH_HOME=str(home), WORKBENCH_SERVE_PORT=str(free_port()),
+    env.update(WORKBENCH_HOME=str(home), WORKBENCH_SERVE_PORT=str(serve_port),
                PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}")
     log = open(home / "streamlit.log", "w")
     proc = subprocess.Popen(
@@ -61,23 +62,31 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = App(f"http://127.0.0.1:{port}")
     url.home = home
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if requests.get(f"{url}/_stcore/health", timeout=2).ok:
-                break
-        except requests.RequestException:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("the app did not start within 60 s")
-    yield url
-    from core.serving import server
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if requests.get(f"{url}/_stcore/health", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the app did not start within 60 s")
+        yield url
+    finally:
+        from core.serving import server
 
-    server.stop(make_settings(home))  # a model server started from a page outlives the app
-    os.killpg(proc.pid, 15)
-    proc.wait(timeout=20)
-    log.close()
+        server.stop(make_settings(home).replace(serve_port=serve_port))  # a page's server outlives the app
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The workbench started like `make app` does, on a free port, with an empty home."""
+    with running_app(tmp_path_factory.mktemp("e2e-home"), free_port()) as url:
+        yield url
 
 
 class Journey:

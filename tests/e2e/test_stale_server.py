@@ -3,19 +3,13 @@ Serve page says "serving v1, champion v2" and one click restarts the server on t
 Screenshots in test-artifacts/e2e/stale-*.png."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 from typing import Iterator
 
 import pytest
-import requests
 
 from core.serving import server
-from tests.conftest import ROOT, make_champion_home, register_lr_champion
-from tests.e2e.conftest import App, Journey, free_port
+from tests.conftest import make_champion_home, register_lr_champion
+from tests.e2e.conftest import App, Journey, free_port, running_app
 
 pytestmark = pytest.mark.e2e
 
@@ -26,33 +20,11 @@ def stale_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     s = make_champion_home(tmp_path_factory.mktemp("e2e-stale")).replace(serve_port=free_port())
     server.start(s)
     register_lr_champion(s, "second-model")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env.update(WORKBENCH_HOME=str(s.home), WORKBENCH_SERVE_PORT=str(s.serve_port),
-               PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}")
-    log = open(s.home / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = App(f"http://127.0.0.1:{port}")
-    url.home = s.home
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if requests.get(f"{url}/_stcore/health", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the app did not start within 60 s")
-        yield url
+        with running_app(s.home, s.serve_port) as url:
+            yield url
     finally:
         server.stop(s)
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=20)
-        log.close()
 
 
 def test_serve_page_warns_of_a_stale_server_and_restarts_it(browser, stale_app: App) -> None:
