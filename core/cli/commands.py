@@ -56,14 +56,19 @@ def cmd_drift(args: argparse.Namespace, settings: Settings, on_progress: Progres
 
     clock = Stopwatch()
     from core.data import batches
-    from core.monitoring import check, stream
+    from core.monitoring import champion, check, run_log, stream
 
+    # the champion's feature set and threshold, read without MLflow (`core.cli.run` leaves it to us)
+    settings = champion.champion_settings(settings)
+    # the MLflow run is queued and logged by a detached process after the output (`run_log`):
+    # MLflow's import and store cost more than the check itself
+    log = True if args.wait_for_mlflow else "queue"
     if args.inference_log is not None:
         batch = check.inference_log_batch(settings, args.inference_log)
         source = "inference_log"
     elif not args.drop_invalid and stream.streamable(args.batch, settings):
         # a parquet file is read, validated and scored in record batches: bounded memory, same report
-        report = stream.check_file(args.batch, settings, source="cli", domain=not args.no_domain,
+        report = stream.check_file(args.batch, settings, source="cli", domain=not args.no_domain, log=log,
                                    on_progress=on_progress)
         batch = None
     else:  # BatchError: exit 2, nothing written
@@ -73,7 +78,13 @@ def cmd_drift(args: argparse.Namespace, settings: Settings, on_progress: Progres
             reasons = "; ".join(f"{reason}: {n:,}" for reason, n in batch.dropped.items())
             output.note(f"--drop-invalid left out {batch.n_dropped:,} row(s) of {batch.name} ({reasons})")
     if batch is not None:
-        report = check.check(batch, settings, source=source, domain=not args.no_domain, on_progress=on_progress)
+        report = check.check(batch, settings, source=source, domain=not args.no_domain, log=log,
+                             on_progress=on_progress)
+    if report.mlflow_pending:
+        try:
+            run_log.spawn_drain(settings)  # waits for this process to exit, then logs the run
+        except OSError as err:  # the run stays queued: the next check logs it
+            output.note(f"the Monitoramento run stays queued ({err}); the next drift check logs it")
     result = report.summary()
     result["seconds"] = round(clock.seconds, 3)
     return result
@@ -81,7 +92,7 @@ def cmd_drift(args: argparse.Namespace, settings: Settings, on_progress: Progres
 
 def add_drift(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
     p = sub.add_parser("drift", help="check a production batch for drift and estimate model health "
-                                     "(logs a Monitoramento run)")
+                                     "(logs a Monitoramento run, after the output unless --wait-for-mlflow)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--batch", type=options.path, default=None,
                        help=f"parquet or CSV file (raw format or just the features {','.join(spec.features)}, "
@@ -93,6 +104,10 @@ def add_drift(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
                    help="drop the rows that break the dataset's rules and check the rest, instead of refusing "
                         "the batch (with --batch)")
     p.add_argument("--no-domain", action="store_true", help="skip the domain classifier")
+    p.add_argument("--wait-for-mlflow", action="store_true",
+                   help="log the Monitoramento run before printing (`mlflow_run_id` in the output) instead of "
+                        "from a background process after it (`mlflow_pending`: the run tagged "
+                        "workbench.check_id = the output's `check_id`)")
     p.set_defaults(func=cmd_drift)
 
 

@@ -60,8 +60,9 @@ def _settings(argv: list[str]) -> Settings:
 
 # commands that feed the champion: they see the dataset through the champion's feature set
 # (`predict` picks the set its row gives, core/cli/serving.py; `serve` needs none: the server
-# process starts while `server.start` looks the champion up)
-CHAMPION_COMMANDS = ("cmd_apply", "cmd_drift", "cmd_retrain")
+# process starts while `server.start` looks the champion up; `drift` looks it up itself, without
+# MLflow: `core.monitoring.champion.champion_settings`)
+CHAMPION_COMMANDS = ("cmd_apply", "cmd_retrain")
 
 
 def _parse(argv: list[str]) -> tuple[argparse.Namespace, Settings]:

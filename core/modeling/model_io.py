@@ -9,13 +9,14 @@ import os
 from types import SimpleNamespace
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 
 from core.data.columns import feature_frame
 from core.errors import TrackingError
-from core.modeling import pyfunc_model
+
+# MLflow (2-4 s to import) and `pyfunc_model` (which imports it) are imported by the functions that
+# log models, not here: `predict_proba` serves the drift check, which does not need them
 
 
 # Types a model of ours may hold beyond skops' default trusted list (trees, LightGBM boosters).
@@ -48,6 +49,10 @@ def trusted_types(model: Any) -> list[str]:
 def _save_served_sklearn(path: str, mlflow_model: Any, onnx_model: bytes | None = None, **kwargs: Any) -> None:
     """`mlflow.sklearn.save_model`, then make `pyfunc_model` (shipped in `code/`) the pyfunc
     loader, with the pipeline's ONNX export beside the skops file when it has one."""
+    import mlflow.sklearn
+
+    from core.modeling import pyfunc_model
+
     mlflow.sklearn.save_model(path=path, mlflow_model=mlflow_model, **kwargs)
     if onnx_model is not None:
         with open(os.path.join(path, pyfunc_model.ONNX_FILE), "wb") as fh:
@@ -111,7 +116,7 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
     from mlflow.types.schema import ParamSchema, ParamSpec
 
     from core.data import rules as rules_module
-    from core.modeling import onnx_export
+    from core.modeling import onnx_export, pyfunc_model
 
     frame = feature_frame(example, features, categorical)
     x = frame.head(5)
@@ -143,6 +148,7 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
 
 def _log(model: Any, name: str, signature: Any, example: pd.DataFrame, code_paths: list[str],
          onnx_model: bytes | None = None) -> Any:
+    import mlflow.sklearn
     from mlflow.models import Model
 
     requirements = model_requirements(model)

@@ -2,16 +2,17 @@
 
 `check(batch, settings)` compares a validated batch with the training reference
 (`reference`, `statistics`, `domain`), estimates the champion's performance without labels
-(`health`), measures it when labels exist, takes every verdict from `policy`, stores the batch (`core.data.batch_store`) and logs an MLflow
-run named `Monitoramento` with the figures and the report (`drift_report.DriftReport`) as JSON
-and standalone HTML artifacts. `check_inference_log` monitors the served requests the same way;
-`history` reads the runs back.
+(`health`), measures it when labels exist, takes every verdict from `policy`, stores the batch
+(`core.data.batch_store`) and logs an MLflow run named `Monitoramento` with the figures and the
+report (`drift_report.DriftReport`) as JSON and standalone HTML artifacts (`run_log`: at once, or
+queued and logged after the command's output). The champion comes from `champion`.
+`check_inference_log` monitors the served requests the same way; `history` reads the runs back.
 """
 from __future__ import annotations
 
-import json
+import dataclasses
+import uuid
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,39 +21,10 @@ from core.config import Settings
 from core.data.batches import Batch
 from core.monitoring import domain as domain_classifier
 from core.monitoring import health, policy, reference, statistics
-from core.monitoring.drift_report import RUN_NAME, DriftReport
+from core.monitoring.champion import champion_model, model_cache_path  # noqa: F401 (their home before)
+from core.monitoring.drift_report import RUN_NAME, DriftReport  # noqa: F401
+from core.monitoring.run_log import run_metrics  # noqa: F401 (its home before)
 from core.progress import ProgressFn, Stopwatch, report
-
-
-# --------------------------------------------------------------------------- the champion
-def model_cache_path(settings: Settings, version: str, run_id: str | None) -> Path:
-    """Local copy of a registered version for fast loading (see `champion_model`)."""
-    return settings.monitoring_dir / "models" / f"{settings.model_name}-v{version}-{(run_id or 'x')[:12]}.joblib"
-
-
-def champion_model(settings: Settings) -> tuple[str, Any]:
-    """The champion's version and model, resolved in the registry (an alias can move).
-
-    The registry's artifact is in skops format, whose import alone takes seconds; a local
-    joblib copy of each version, written by this function from the registry's model, is loaded
-    instead on later checks (keyed by model name, version and run id).
-    """
-    import joblib
-
-    from core.errors import TrackingError
-    from core.modeling import registry
-
-    info = registry.champion(settings)
-    if info is None:
-        raise TrackingError("No champion yet: train one on the Train page (or `python -m core train`).")
-    path = model_cache_path(settings, info.version, info.run_id)
-    if path.exists():
-        return info.version, joblib.load(path)
-    version, model = registry.load_model(settings, info.version)
-    from core.files import atomic_write
-
-    atomic_write(path, lambda tmp: joblib.dump(model, tmp))
-    return version, model
 
 
 def check(
@@ -61,13 +33,14 @@ def check(
     *,
     source: str = "upload",
     store: bool = True,
-    log: bool = True,
+    log: bool | str = True,
     domain: bool = True,
     on_progress: ProgressFn = None,
 ) -> DriftReport:
     """Check a validated batch against the training data and the champion; store and log it.
 
-    `store=False` keeps the batch out of `data/08_batches/`; `log=False` skips the MLflow run.
+    `store=False` keeps the batch out of `data/08_batches/`; `log=False` skips the MLflow run;
+    `log="queue"` queues it, to be logged by `run_log.spawn_drain`'s process (the command line).
     A parquet file too large for memory is checked in record batches by `stream.check_file`,
     with the same result.
     """
@@ -103,10 +76,11 @@ class Measured:
     proba: np.ndarray
     labels: np.ndarray | None
     domain_rows: Any
+    domain_future: Any = None  # or the domain classifier already running on them (`start_domain`)
 
 
 def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.TrainingReference, version: str,
-             model: Any, clock: Stopwatch, *, source: str, store: bool, log: bool,
+             model: Any, clock: Stopwatch, *, source: str, store: bool, log: bool | str,
              on_progress: ProgressFn = None) -> DriftReport:
     """The statistics, the health estimate and the policy's verdict from a pass over a batch
     (`Measured`); store the batch and log the run (`check`)."""
@@ -114,11 +88,17 @@ def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.Train
 
     t = settings.drift
     categorical = settings.dataset.categorical_features
+    dom_future = m.domain_future
+    if dom_future is None and m.domain_rows is not None:
+        dom_future = start_domain(settings, ref, m.domain_rows)
+    report(on_progress, 0.55, "Statistics and health figures" + ("" if dom_future is None else
+                                                                  ", beside the domain classifier"))
     mref = health.load_model_reference(settings, model, version)
     stats = statistics.drift_from_counts(m.counted, m.n_rows, settings)
     prediction = statistics.column_drift(settings.dataset.proba_label, mref.prediction, m.proba, t)
     label = realized = error = rel_batch = None
     proba = m.proba
+    groups = health.score_groups(proba)  # the distinct scores' ranks, for both ROC-AUCs
     if m.labels is not None:
         labelled = np.isfinite(m.labels)
         every = bool(labelled.all())  # no copies then (80 MB at 5,000,000 rows)
@@ -126,22 +106,18 @@ def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.Train
         p_labelled = proba if every else proba[labelled]
         if ref.positive_rate is not None:
             label = statistics.label_drift(y, ref.positive_rate, ref.n_rows, t)
-        realized = health.realized(y, p_labelled, settings.threshold)
+        realized = health.realized(y, p_labelled, settings.threshold, groups if every else None)
         rel_batch = health.reliability(y, p_labelled, t.calibration_bins)
         del y, p_labelled, labelled
 
-    dom = None
-    if m.domain_rows is not None:
-        report(on_progress, 0.55, "Domain classifier (training vs batch)")
-        train = reference.training_sample(settings, ref, settings.features)
-        dom = domain_classifier.domain_check(train, m.domain_rows, settings.features, t, settings.seed, categorical,
-                                             sampled=True)
+    report(on_progress, 0.7, "Estimating performance without labels")
+    est = health.estimate(proba, mref, (), groups)  # whether to trust it waits for the domain classifier
+    dom = None if dom_future is None else dom_future.result()
     auc = None if dom is None else dom.auc
     dataset_drift, rules = policy.dataset_drift(len(stats.drifted), len(stats.features), dom, t)
-
-    report(on_progress, 0.75, "Estimating performance without labels")
     oor = {k: v.out_of_range for k, v in stats.features.items()}
-    est = health.estimate(proba, mref, policy.trust(oor, auc, settings))
+    reasons = policy.trust(oor, auc, settings)
+    est = dataclasses.replace(est, trustworthy=not reasons, reasons=reasons)
     if realized is not None:
         error = {k: getattr(est, k) - realized[k] for k in ("accuracy", "f1", "roc_auc")}
     verdict = policy.judge(test=mref.test_metrics, realized=realized, out_of_range=oor, categorical=categorical,
@@ -162,91 +138,56 @@ def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.Train
         reliability_batch=rel_batch, recommendation=verdict.recommendation, stored_path=stored,
         checked_at=timestamp(), source=source, seconds=round(clock.seconds, 3), thresholds=asdict(t),
         domain=None if dom is None else dom.to_dict(), dataset_drift_rules=rules, verdict=verdict.to_dict(),
+        check_id=uuid.uuid4().hex,
     )
-    if log:
+    if log == "queue":
+        from core.monitoring import run_log
+
+        report(on_progress, 0.9, "Queueing the Monitoramento run (logged to MLflow after the output)")
+        run_log.enqueue(run_log.record(result, settings), settings)
+        result = dataclasses.replace(result, mlflow_pending=True)
+    elif log:
         report(on_progress, 0.9, "Logging the Monitoramento run to MLflow")
         result = log_run(result, settings)
     report(on_progress, 1.0, "Done")
     return result
 
 
-# --------------------------------------------------------------------------- MLflow record
-def run_metrics(r: DriftReport) -> dict[str, float]:
-    """The figures of a check as MLflow metrics (NaN and None left out)."""
-    m: dict[str, float | None] = {
-        "dataset_drift": float(r.dataset_drift),
-        "share_drifted": r.stats.share_drifted,
-        "n_drifted": float(r.n_drifted),
-        "rows": float(r.batch["n_rows"]),
-        "domain_auc": r.domain_auc,
-        "domain_auc_low": None if r.domain is None else r.domain["low"],
-        "domain_auc_high": None if r.domain is None else r.domain["high"],
-        "alarm": float(bool(r.verdict.get("alarm"))) if r.verdict else None,
-        "prediction_psi": r.prediction.psi,
-        "prediction_wasserstein": r.prediction.wasserstein,
-        "prediction_drift": float(r.prediction.drift),
-        "est_accuracy": r.estimate.accuracy,
-        "est_f1": r.estimate.f1,
-        "est_roc_auc": r.estimate.roc_auc,
-        "est_trustworthy": float(r.estimate.trustworthy),
-        "check_seconds": r.seconds,
-    }
-    for name, f in r.stats.features.items():
-        m[f"psi_{name}"] = f.psi
-        m[f"wasserstein_{name}"] = f.wasserstein
-        m[f"js_{name}"] = f.js
-        m[f"p_value_{name}"] = f.p_value
-        m[f"out_of_range_{name}"] = f.out_of_range
-        m[f"drift_{name}"] = float(f.drift)
-        if f.reports_missing:
-            m[f"missing_{name}"] = f.missing_batch
-    if r.label is not None:
-        m["label_js"] = r.label["js"]
-        m["label_drift"] = float(r.label["drift"])
-        m["positive_rate"] = r.label["positive_rate_batch"]
-    if r.realized is not None:
-        for k in ("accuracy", "f1", "roc_auc"):
-            m[f"real_{k}"] = r.realized[k]
-            m[f"est_error_{k}"] = (r.estimate_error or {}).get(k)
-    return {k: float(v) for k, v in m.items() if v is not None and np.isfinite(v)}
+def start_domain(settings: Settings, ref: reference.TrainingReference, rows: Any) -> Any:
+    """Start the domain classifier on the batch's sampled rows (`domain.batch_positions`) in a
+    thread; returns its `Future` (of a `DomainResult` or None).
 
+    Its trees grow outside the GIL, so it runs beside the statistics, the health figures and,
+    for a file read in record batches, the scoring (a second core, when one is free)."""
+    from concurrent.futures import ThreadPoolExecutor
 
-def log_run(r: DriftReport, settings: Settings) -> DriftReport:
-    """Log a check as an MLflow run named `Monitoramento`; return the report with its run id.
-
-    Through `MlflowClient` in one `log_batch` (params, tags and metrics in one transaction)
-    rather than the fluent API's one call each and its source/git context lookup: a third of a
-    second less per check."""
-    import dataclasses
-    import time
-
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.tracking import MlflowClient
-
-    from core import tracking
-    from core.monitoring.html import report_html
-
-    exp = tracking.use(settings)
-    c = MlflowClient(settings.tracking_uri, settings.tracking_uri)
-    params = {"batch_name": r.batch["name"][:250], "batch_digest": r.batch["digest"],
-              "model_version": r.model_version, "source": r.source, "stored_path": (r.stored_path or "")[:500]}
-    tags = {"dataset_drift": str(r.dataset_drift).lower(), "drifted_features": ",".join(r.stats.drifted),
-            "recommendation": r.recommendation[:4900], "alarm": "; ".join(r.verdict.get("alarm", ()))[:4900],
-            "dataset_drift_rules": "; ".join(r.dataset_drift_rules)[:4900]}
-    run_id = c.create_run(exp, run_name=RUN_NAME).info.run_id
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="domain")
     try:
-        now = int(time.time() * 1000)
-        c.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in run_metrics(r).items()],
-                    params=[Param(k, str(v)) for k, v in params.items()],
-                    tags=[RunTag(k, v) for k, v in tags.items()])
-        done = dataclasses.replace(r, mlflow_run_id=run_id)
-        c.log_text(run_id, json.dumps(done.to_dict(), default=str, indent=1), "drift_report.json")
-        c.log_text(run_id, report_html(done), "drift_report.html")
-    except BaseException:
-        c.set_terminated(run_id, "FAILED")
-        raise
-    c.set_terminated(run_id, "FINISHED")
-    return done
+        return pool.submit(_domain, settings, ref, rows)
+    finally:
+        pool.shutdown(wait=False)  # no other task: the thread ends with this one
+
+
+def _domain(settings: Settings, ref: reference.TrainingReference, rows: Any) -> domain_classifier.DomainResult | None:
+    """The domain classifier on the batch's sampled rows against the stored training sample."""
+    train = reference.training_sample(settings, ref, settings.features)
+    return domain_classifier.domain_check(train, rows, settings.features, settings.drift, settings.seed,
+                                          settings.dataset.categorical_features, sampled=True)
+
+
+# --------------------------------------------------------------------------- MLflow record
+def log_run(r: DriftReport, settings: Settings) -> DriftReport:
+    """Log a check as an MLflow run named `Monitoramento` now (`run_log.record` / `log_record`:
+    one `log_batch` through `MlflowClient`); return the report with its run id. Checks the
+    command line queued and whose drain did not finish are logged first (`run_log.drain`,
+    skipped while another drain runs)."""
+    import dataclasses
+
+    from core.monitoring import run_log
+
+    run_log.drain(settings, wait_s=0)
+    run_id = run_log.log_record(run_log.record(r, settings), settings, fresh=True)
+    return dataclasses.replace(r, mlflow_run_id=run_id, mlflow_pending=False)
 
 
 # --------------------------------------------------------------------------- inference log

@@ -6,7 +6,8 @@ batch too large for memory is counted record batch by record batch (`core.monito
 and gives the same statistics as the whole batch at once:
 
 - continuous: counts on the reference's 2,000-bin grid (plus one slot below and one above the
-  training range), the sums of the distances below and above it, counts in the PSI bins;
+  training range, from which the PSI bins' shares come too), the sums of the distances below and
+  above it;
 - discrete: counts of each training value and of the other values, how many lie outside the
   training [min, max];
 - categorical: counts of each category (text);
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from core.data.columns import as_text
-from core.monitoring.reference import CHUNK, GRID_BINS, ColumnReference, _span, grid_counts, psi_counts
+from core.monitoring.reference import CHUNK, GRID_BINS, ColumnReference, _span, grid_counts
 
 WHOLE = 1024  # discrete values that are whole numbers in [0, WHOLE) are counted by one bincount
 
@@ -36,7 +37,6 @@ class ColumnCounts:
     grid: np.ndarray | None = field(default=None, repr=False)  # continuous
     below: float = 0.0  # continuous: sum of (min - v) over the values below the training range
     above: float = 0.0  # ... and of (v - max) over those above it
-    psi: np.ndarray | None = field(default=None, repr=False)
     known: np.ndarray | None = field(default=None, repr=False)  # discrete: counts of the training values
     other: int = 0  # discrete: values never seen in training
     outside: int = 0  # discrete: values outside the training [min, max]
@@ -75,10 +75,7 @@ class ColumnCounts:
             self.below += float((lo - v[v < lo]).sum())
         if counts[-1]:
             self.above += float((v[v > hi] - hi).sum())
-        edges = np.asarray(ref.psi_edges)
         self.grid = counts if self.grid is None else self.grid + counts
-        chunk_psi = psi_counts(v, edges)
-        self.psi = chunk_psi if self.psi is None else self.psi + chunk_psi
         self.total += float(v.sum())
 
     def _add_discrete(self, v: np.ndarray) -> None:

@@ -174,6 +174,8 @@ class DriftReport:
     domain: dict[str, Any] | None = None  # `domain.DomainResult.to_dict()`: AUC, its interval, rows
     dataset_drift_rules: tuple[str, ...] = ()  # the rules that fired (`policy.dataset_drift`)
     verdict: dict[str, Any] = field(default_factory=dict)  # `policy.Verdict.to_dict()`
+    check_id: str = ""  # the check's own id (the MLflow run's `workbench.check_id` tag)
+    mlflow_pending: bool = False  # the MLflow run is logged after the command's output (`run_log`)
 
     @property
     def n_drifted(self) -> int:
@@ -215,6 +217,8 @@ class DriftReport:
             "stored_path": self.stored_path,
             "mlflow_run_id": self.mlflow_run_id,
             "seconds": self.seconds,
+            "check_id": self.check_id,
+            "mlflow_pending": self.mlflow_pending,
         }
 
 
@@ -224,7 +228,8 @@ class DriftReport:
 DEFINITIONS: tuple[tuple[str, str, str | None], ...] = (
     ("PSI", "population stability index, sum over bins of (batch - training) x ln(batch / training) shares; "
             "bins: training deciles cut between distinct values, a value held by a tenth of the rows a bin "
-            "of its own; shares floored at 0.0001 (continuous features, the prediction)", "psi"),
+            "of its own, each value shared between the two nearest bins' middles by its distance to them "
+            "(linear binning); shares floored at 0.0001 (continuous features, the prediction)", "psi"),
     ("Wasserstein / σ", "mean absolute shift between the two distributions (Wasserstein-1 distance), in "
                         "training standard deviations (continuous features, the prediction)", "wasserstein"),
     ("JS distance", "Jensen-Shannon distance, natural log (0 to 0.833), of the shares of each training value "

@@ -102,11 +102,17 @@ def check_alarms(settings: Settings, digests: Sequence[str]) -> dict[str, str]:
                              max_results=1000)
     except _store_errors() as err:
         raise _unreadable(settings, err) from err
+    from core.monitoring import run_log
+
+    # the checks still queued for their run (`run_log`) count too, newest first with the runs
+    queued = [(rec["start_ms"], rec["params"], rec["tags"]) for rec in run_log.queued(settings)]
+    every = sorted([*((r.info.start_time or 0, r.data.params, r.data.tags) for r in runs), *queued],
+                   key=lambda x: x[0], reverse=True)
     found: dict[str, str] = {}
-    for run in runs:  # newest first: the latest check of a batch decides
-        digest = run.data.params.get("batch_digest", "")
+    for _, params, tags in every:  # newest first: the latest check of a batch decides
+        digest = params.get("batch_digest", "")
         if digest in wanted and digest not in found:
-            found[digest] = run.data.tags.get("alarm", "")
+            found[digest] = tags.get("alarm", "")
     return {d: text for d, text in found.items() if text}
 
 

@@ -6,8 +6,11 @@ prints them too, `DEFINITIONS`):
 - continuous features (numbers with a range) and the prediction:
   - PSI, the population stability index sum((b - r) * ln(b / r)) over the reference's PSI bins
     (`reference.psi_edges`: deciles cut between distinct values, a value held by a tenth of the
-    rows a bin of its own, so a point mass never sits on an edge), shares floored at 1e-4;
-    drift from `psi` (0.2). Natural logarithm, as the PSI's 0.1 / 0.2 rules of thumb assume.
+    rows a bin of its own, so a point mass never sits on an edge), each value shared between the
+    two nearest bins' middles in proportion to its distance (`reference.psi_shares`: linear
+    binning, so a point mass that moves shifts its weight gradually instead of emptying its bin
+    at once), shares floored at 1e-4; drift from `psi` (0.2). Natural logarithm, as the PSI's
+    0.1 / 0.2 rules of thumb assume.
   - Wasserstein distance divided by the reference standard deviation (the mean absolute shift,
     in standard deviations); drift from `wasserstein` (0.1, Evidently's default).
 - discrete features (numbers with a list of allowed values) and categorical ones (text): the
@@ -38,8 +41,8 @@ batches (`core.monitoring.stream`) gets the same figures as a batch read at once
 
 Speed: a batch's values are counted once on a fixed 2,000-bin grid spanning the training range
 (`grid_counts`), which gives the Wasserstein distance (to within one bin width; the parts outside
-the training range are exact) and the KS statistic; the PSI bins are counted exactly
-(`psi_counts`). No sort of the batch is needed.
+the training range are exact) and the KS statistic and the PSI bins' shares (each grid bin at its
+centre). No sort of the batch is needed.
 """
 from __future__ import annotations
 
@@ -53,7 +56,14 @@ from scipy import special
 from core.config import DriftThresholds, Settings
 from core.monitoring.counts import ColumnCounts, count, grid_total
 from core.monitoring.drift_report import DriftStats, FeatureDrift
-from core.monitoring.reference import GRID_BINS, HIST_BINS, ColumnReference, TrainingReference, _span
+from core.monitoring.reference import (
+    GRID_BINS,
+    HIST_BINS,
+    ColumnReference,
+    TrainingReference,
+    _span,
+    psi_shares,
+)
 
 EPS = 1e-4  # floor of a bin's share in PSI (an empty bin would make it infinite)
 MAX_NEW_CATEGORIES = 20  # new categories named in a result (all of them count in the shares)
@@ -127,7 +137,7 @@ def _continuous(name: str, ref: ColumnReference, c: ColumnCounts, t: DriftThresh
     diff = np.abs(np.asarray(ref.grid_cdf) - g)
     wd = float(diff.sum() * (hi - lo) / GRID_BINS + tail)
     d_ks = max(float(diff.max()), n_below / n, n_above / n)
-    value_psi = psi(np.asarray(ref.psi_share), c.psi / n)
+    value_psi = psi(np.asarray(ref.psi_share), psi_shares(counts, lo, hi, np.asarray(ref.psi_nodes)))
     wd_norm = wd / ref.std if ref.std > 0 else wd
     p_value = _ks_p(d_ks, ref.n, n)
     fired = [name for name, value, limit in (("psi", value_psi, t.psi), ("wasserstein", wd_norm, t.wasserstein))

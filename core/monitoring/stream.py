@@ -2,10 +2,11 @@
 the whole file, in bounded memory (5,000,000 rows under 1 GB).
 
 Each record batch is validated by the dataset's rules (`batches.validate_frame`), counted
-(`statistics.count_features`) and scored; only the champion's probabilities, the labels and the
-domain classifier's rows (`domain.batch_positions`, the same rows as for the whole file) are
-kept. A file with any problem is handed to `batches.read_batch`, which refuses it with every
-problem listed, before anything is written.
+(`statistics.count_features`) and scored; only the champion's probabilities and the labels are
+kept. The domain classifier's rows (`domain.batch_positions`, the same rows as for the whole
+file) are read first, row group by row group, and classified in a thread while the record
+batches are scored (`check.start_domain`). A file with any problem is handed to
+`batches.read_batch`, which refuses it with every problem listed, before anything is written.
 """
 from __future__ import annotations
 
@@ -53,7 +54,25 @@ def streamable(path: Path, settings: Settings) -> bool:
     return magic == b"PAR1" and size <= settings.max_upload_mb * 1_000_000 and _columns(path, settings) is not None
 
 
-def check_file(path: Path, settings: Settings, *, source: str = "cli", store: bool = True, log: bool = True,
+def _sampled_rows(pf: object, positions: np.ndarray, settings: Settings) -> pd.DataFrame | None:
+    """The validated feature rows at `positions` (increasing), read row group by row group (one
+    in memory at a time); None when they break a rule (the pass over the file then says how)."""
+    meta = pf.metadata  # type: ignore[attr-defined]
+    parts, start = [], 0
+    for i in range(meta.num_row_groups):
+        n = meta.row_group(i).num_rows
+        inside = positions[(positions >= start) & (positions < start + n)] - start
+        if len(inside):
+            group = pf.read_row_group(i, columns=list(settings.features))  # type: ignore[attr-defined]
+            parts.append(group.take(inside).to_pandas())
+        start += n
+    if not parts:
+        return None
+    frame, problems = batches.validate_frame(pd.concat(parts, ignore_index=True), settings.dataset)
+    return None if problems or len(frame) != len(positions) else frame[list(settings.features)]
+
+
+def check_file(path: Path, settings: Settings, *, source: str = "cli", store: bool = True, log: bool | str = True,
                domain: bool = True, chunk_rows: int = CHUNK_ROWS, on_progress: ProgressFn = None) -> DriftReport:
     """Check a parquet batch file (`streamable`) record batch by record batch.
 
@@ -75,6 +94,12 @@ def check_file(path: Path, settings: Settings, *, source: str = "cli", store: bo
     total = pf.metadata.num_rows
     columns = _columns(path, settings) or []
     positions = domain_classifier.batch_positions(total, t.domain_sample, settings.seed) if domain else None
+    future = None
+    if positions is not None:  # the sampled rows first: the domain classifier runs beside the scoring
+        sample = _sampled_rows(pf, positions, settings)
+        if sample is not None:
+            future = checks.start_domain(settings, ref, sample)
+            positions = None
     counted = None
     proba, labels, rows = [], [], []
     offset = 0
@@ -105,6 +130,7 @@ def check_file(path: Path, settings: Settings, *, source: str = "cli", store: bo
                           n_rows=total, n_labelled=n_labelled, size_bytes=len(data), raw=data, suffix=".parquet")
     measured = checks.Measured(counted=counted, n_rows=total, proba=scores,
                                labels=y if n_labelled else None,
-                               domain_rows=pd.concat(rows, ignore_index=True) if positions is not None else None)
+                               domain_rows=pd.concat(rows, ignore_index=True) if positions is not None else None,
+                               domain_future=future)
     return checks.conclude(batch, measured, settings, ref, version, model, clock, source=source, store=store,
                            log=log, on_progress=on_progress)

@@ -57,6 +57,9 @@ def test_the_effect_size_grows_with_the_shift(frames):
     assert not found[0].drift and all(f.drift for f in found[1:])
     psis, ws = [f.psi for f in found], [f.wasserstein for f in found]
     assert psis == sorted(psis) and len(set(psis)) == 4 and ws == sorted(ws) and len(set(ws)) == 4
+    # no jump when the 0-ft point mass moves past its bin's edge (it was 0.06 at +1 ft, 2.5 at +2):
+    # shared between the bins' middles, its weight moves with it (PSI about quadratic in the shift)
+    assert 0.1 < psis[1] < psis[2] < 5 * psis[1] < 1.0
     assert found[1].wasserstein == pytest.approx(1 / float(preparation.load_split(s, "train")["shot_distance"].std()),
                                                  abs=0.05)
 

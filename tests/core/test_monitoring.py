@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from core import tracking
 from core.data import batch_store, batches, preparation
 from core.modeling import model_io, registry
-from core.monitoring import check, health, history
+from core.monitoring import check, health, history, run_log
 from tests.conftest import ROOT, make_settings
 
 
@@ -108,8 +109,18 @@ def test_cli_prints_one_json_object(home, prod_report, tmp_path):
     assert set(result["features"]["lat"]) == {"psi", "wasserstein", "p_value", "out_of_range", "drift", "rule"}
     assert set(result["features"]["period"]) == {"js", "js_excess", "p_value", "out_of_range", "drift", "rule"}
     assert result["estimated_performance"]["trustworthy"] is True
-    assert result["mlflow_run_id"] and result["seconds"] > 0
-    assert result["alarm"] == [] and result["dataset_drift_rules"] == []
+    assert result["seconds"] > 0 and result["alarm"] == [] and result["dataset_drift_rules"] == []
+    # the run is logged after the output by a background process: queued, then in MLflow
+    assert result["mlflow_pending"] is True and result["mlflow_run_id"] is None and len(result["check_id"]) == 32
+    flt = f"tags.`{run_log.CHECK_ID_TAG}` = '{result['check_id']}' and attributes.status = 'FINISHED'"
+    deadline = time.monotonic() + 120
+    while not (runs := tracking.client(home).search_runs([tracking.use(home)], filter_string=flt)):
+        assert time.monotonic() < deadline, "the queued Monitoramento run was not logged in 120 s"
+        time.sleep(0.5)
+    assert len(runs) == 1 and runs[0].data.params["batch_name"] == "half.csv"
+    while run_log.queued(home):  # its file goes right after the run finished
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
 
 
 def test_cli_reads_a_parquet_batch_in_record_batches(home, tmp_path):
@@ -118,8 +129,10 @@ def test_cli_reads_a_parquet_batch_in_record_batches(home, tmp_path):
     half = preparation.load_split(home, "test").sample(frac=0.5, random_state=4)
     path = tmp_path / "half.parquet"
     half.to_parquet(path, index=False)
-    result = json.loads(_cli(home, "--batch", str(path), "--json").stdout)
+    result = json.loads(_cli(home, "--batch", str(path), "--json", "--wait-for-mlflow").stdout)
     assert result["dataset_drift"] is False and result["alarm"] == [] and result["adherence"] == "adherent"
+    assert result["mlflow_pending"] is False and tracking.client(home).get_run(result["mlflow_run_id"]).info.status \
+        == "FINISHED"  # logged before the output
     assert result["domain"]["low"] <= result["domain_auc"] <= result["domain"]["high"] < 0.8
     assert result["batch"]["n_rows"] == len(half) and result["stored_path"].endswith(".parquet")
     bad = half.assign(period=half["period"].where(half.index != half.index[-1], 0))

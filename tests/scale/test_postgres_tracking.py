@@ -322,7 +322,7 @@ def journey_prod_rows(settings: Settings) -> int:
 
 def test_drift_logs_a_monitoring_run_to_postgres(team_server: TeamServer, journey: dict) -> None:
     settings = team_server.settings()
-    run_cli(team_server, "drift", "--batch", str(settings.prod_filtered_path), "--no-domain")
+    run_cli(team_server, "drift", "--batch", str(settings.prod_filtered_path), "--no-domain", "--wait-for-mlflow")
     names = team_server.sql(
         "SELECT name FROM runs WHERE status = 'FINISHED' AND name NOT IN ('PreparacaoDados', 'PipelineAplicacao')")
     assert any("Monitoramento" in n for (n,) in names), names

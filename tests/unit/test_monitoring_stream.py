@@ -24,9 +24,10 @@ def test_a_heavy_value_gets_a_bin_of_its_own_away_from_its_edges() -> None:
     low, high = edges[k - 1], edges[k]
     assert low < 34.0443 < high and min(34.0443 - low, high - 34.0443) > 0.002  # not on a neighbour's gap
     assert not np.isin(edges, np.unique(v)).any()  # no edge on a value
-    share = reference.psi_counts(v, edges) / len(v)
-    assert share.sum() == pytest.approx(1.0) and share.max() >= 0.23
     ref = reference.column_reference(v, "continuous")
+    share = np.asarray(ref.psi_share)
+    assert share.sum() == pytest.approx(1.0) and share.max() >= 0.23 and len(share) == len(edges) + 1
+    assert 34.0443 in ref.psi_nodes  # the heavy value is its bin's middle: all of it counts there
     tiny = statistics.column_drift("lat", ref, v + 0.01 * v.std(), DriftThresholds())
     assert tiny.psi < 0.01 and not tiny.drift
 
@@ -39,7 +40,16 @@ def test_whole_numbers_are_cut_between_them_and_the_psi_grows_with_the_shift() -
     ref = reference.column_reference(v, "continuous")
     psis = [statistics.column_drift("d", ref, v + k, DriftThresholds()).psi for k in (0, 1, 2, 4)]
     assert psis[0] == 0.0 and psis == sorted(psis) and len(set(psis)) == 4
+    assert psis[2] < 5 * psis[1]  # the point mass at 0 moves gradually out of its bin, no jump at +2
     assert reference.psi_edges(np.ones(10)).size == 0  # a constant column: one bin
+
+
+def test_a_large_resample_of_the_reference_is_not_flagged() -> None:
+    rng = np.random.default_rng(4)
+    v = np.r_[np.zeros(2300), rng.integers(1, 30, 7700)].astype(float)
+    ref = reference.column_reference(v, "continuous")
+    big = statistics.column_drift("d", ref, rng.choice(v, 500_000), DriftThresholds())
+    assert not big.drift and big.psi < 0.01 and big.wasserstein < 0.05
 
 
 # --------------------------------------------------------------------------- counts
