@@ -12,6 +12,10 @@
 | `WORKBENCH_SERVE_WORKERS` | uvicorn worker processes of the model server (1–16) | 2, or 1 on a one-core machine |
 | `WORKBENCH_APP_PORT` | port of the Streamlit app (1–65535) | 8501 |
 | `WORKBENCH_MLFLOW_UI_PORT` | port of `python -m core mlflow-ui` (1–65535) | 5000 |
+| `WORKBENCH_CAPTURE` | the model server records every request it answers in the inference log (`1`/`0`) | 1 |
+| `WORKBENCH_CAPTURE_ROWS` | rows of one request logged at most (a random sample of a larger batch; 1–100000) | 100 |
+| `WORKBENCH_LOG_MAX_ROWS` | the inference log keeps at most this many rows (and requests; 1000–100000000) | 1000000 |
+| `WORKBENCH_LOG_MAX_DAYS` | ... and none older than this many days (a number > 0) | 90 |
 | `SPARK_MASTER` | Spark master for `apply --engine spark` (e.g. `spark://host:7077`) | Spark's own configuration, i.e. `local[*]` |
 """
 from __future__ import annotations
@@ -89,6 +93,38 @@ def env_port(env: Mapping[str, str], name: str) -> int:
         raise ConfigError(f"{name} must be {PORT_RULE}, not {raw!r}; set it to a free port (e.g. {name}=5002) "
                           f"or unset it for the default.")
     return port
+
+
+def _env_whole(env: Mapping[str, str], name: str, low: int, high: int) -> int:
+    raw = env[name].strip()
+    value = whole_number(raw)
+    if value is None or not low <= value <= high:
+        raise ConfigError(f"{name} must be a whole number from {low:,} to {high:,}, not {raw!r}.")
+    return value
+
+
+def _monitoring_from_env(env: Mapping[str, str]) -> dict[str, object]:
+    """The capture and retention settings the environment overrides (ConfigError saying what is allowed)."""
+    values: dict[str, object] = {}
+    if env.get("WORKBENCH_CAPTURE", "").strip():
+        raw = env["WORKBENCH_CAPTURE"].strip().lower()
+        if raw not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+            raise ConfigError(f"WORKBENCH_CAPTURE must be 1 or 0, not {env['WORKBENCH_CAPTURE']!r}.")
+        values["capture"] = raw in ("1", "true", "yes", "on")
+    if env.get("WORKBENCH_CAPTURE_ROWS", "").strip():
+        values["capture_rows"] = _env_whole(env, "WORKBENCH_CAPTURE_ROWS", 1, 100_000)
+    if env.get("WORKBENCH_LOG_MAX_ROWS", "").strip():
+        values["log_max_rows"] = _env_whole(env, "WORKBENCH_LOG_MAX_ROWS", 1000, 100_000_000)
+    if env.get("WORKBENCH_LOG_MAX_DAYS", "").strip():
+        raw = env["WORKBENCH_LOG_MAX_DAYS"].strip()
+        try:
+            days = float(raw)
+        except ValueError:
+            days = float("nan")
+        if not (math.isfinite(days) and days > 0):
+            raise ConfigError(f"WORKBENCH_LOG_MAX_DAYS must be a number of days above 0, not {raw!r}.")
+        values["log_max_days"] = days
+    return values
 
 
 @dataclass(frozen=True)
@@ -225,6 +261,14 @@ class Settings:
     mlflow_ui_port: int = 5000  # `python -m core mlflow-ui`, and the pages' links into it
     spark_master: str | None = None
     max_upload_mb: int = 200
+    # operations monitoring (issue 20): the model server's capture of every request, and retention
+    capture: bool = True
+    capture_rows: int = 100  # rows of one request logged at most (a random sample of a larger batch)
+    # each server worker writes what it answered this often, in one transaction: 0.5 s lost rows
+    # answered 1.0-1.1 s before a `kill -9` at a load of 4 (two workers' writes and the GIL)
+    capture_flush_s: float = 0.25
+    log_max_rows: int = 1_000_000  # the inference log's rows (and requests) kept at most ...
+    log_max_days: float = 90.0  # ... and their age at most
     drift: DriftThresholds = field(default_factory=DriftThresholds)
     retrain: RetrainPolicy = field(default_factory=RetrainPolicy)
     promotion: PromotionPolicy = field(default_factory=PromotionPolicy)
@@ -391,5 +435,6 @@ class Settings:
             values["mlflow_ui_port"] = env_port(env, "WORKBENCH_MLFLOW_UI_PORT")
         if env.get("SPARK_MASTER"):
             values["spark_master"] = env["SPARK_MASTER"]
+        values.update(_monitoring_from_env(env))
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from core.modeling import registry
 from core.serving import client, inference_log, predict, server
 from ui import forms, mlflow_links, session_keys
 from ui.dataset_picker import active_settings
+from ui.ops import operations_view
 from ui.served_version import stale_banner
 from ui.views import view_of
 
@@ -153,9 +154,13 @@ with st.expander("The exact request as `curl` and on the command line"):
 # ---------------------------------------------------------------- the inference log
 st.subheader("Inference log")
 n_logged = inference_log.count(settings)
-st.caption(f"{n_logged:,} request(s) logged in {settings.inference_log_path.name}; the Drift page monitors them.")
+st.caption(f"{n_logged:,} row(s) logged in {settings.inference_log_path.name}, from every client of the model server; "
+           "the Drift page monitors them.")
 if n_logged:
     recent = inference_log.read_last(settings, 10).iloc[::-1]
     st.dataframe(recent.drop(columns=["id"]), hide_index=True, width="stretch",
                  column_config={spec.proba_column: st.column_config.NumberColumn(spec.proba_label, format="%.3f"),
                                 "latency_ms": st.column_config.NumberColumn("latency (ms)", format="%.1f")})
+
+# ---------------------------------------------------------------- operations
+operations_view(settings)

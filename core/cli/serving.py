@@ -1,4 +1,5 @@
-"""`serve` and `predict`: the model server in the foreground, and one row scored on it."""
+"""`serve` and `predict`: the model server in the foreground (`serve status`, `serve stop`, `serve
+stats`), and one row scored on it."""
 from __future__ import annotations
 
 import argparse
@@ -96,6 +97,20 @@ def cmd_serve_stop(args: argparse.Namespace, settings: Settings, on_progress: Pr
             "running": False}
 
 
+def cmd_serve_stats(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    from core.monitoring import ops
+
+    try:
+        minutes = ops.parse_window(args.window)
+    except ops.WindowError as err:
+        raise UsageError(f"python -m core serve stats: {err}") from None
+    report = ops.stats(settings, minutes)
+    if report.capture.get("write_failures") or report.capture.get("dropped"):
+        output.note(f"the server's capture failed to write {report.capture['write_failures']} time(s) and dropped "
+                    f"{report.capture['dropped']} request(s); last error: {report.capture.get('last_error')}")
+    return report.to_dict()
+
+
 def add_serve(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
     p = sub.add_parser("serve", help="serve the champion until interrupted (`serve status`, `serve stop`: "
                                      "see or stop the managed model server)",
@@ -108,7 +123,7 @@ def add_serve(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
                    help=f"uvicorn worker processes, 1-{MAX_SERVE_WORKERS} (default WORKBENCH_SERVE_WORKERS, "
                         "else 2 on two or more cores)")
     p.set_defaults(func=cmd_serve)
-    actions = p.add_subparsers(dest="serve_action", metavar="{status,stop}", required=False,
+    actions = p.add_subparsers(dest="serve_action", metavar="{status,stop,stats}", required=False,
                                parser_class=type(p))
     status = actions.add_parser("status", help="is the managed server running, which version it serves and "
                                                "the champion's, pid, port, uptime")
@@ -119,7 +134,13 @@ def add_serve(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
                       help="with --all: only the servers the app's pages started (what the app's launcher "
                            "stops on exit), not a `serve` running in a terminal")
     stop.set_defaults(func=cmd_serve_stop)
-    for each in (status, stop):
+    stats = actions.add_parser("stats", help="what the model server answered over a window: requests per minute, "
+                                             "p50/p99 latency, refusals, share outside the training domain, "
+                                             "versions served (from the inference log its capture writes)")
+    stats.add_argument("--window", default="1h", metavar="DURATION",
+                       help="how far back: 15m, 2h, 7d, ... or all (default 1h)")
+    stats.set_defaults(func=cmd_serve_stats)
+    for each in (status, stop, stats):
         each.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
         each.add_argument("--dataset", default=argparse.SUPPRESS, metavar="NAME", help="the dataset to work on")
 

@@ -122,6 +122,12 @@ class ServedModel:
     """The pyfunc wrapper MLflow serves: checks a DataFrame against the rules, then
     `predict_proba` (both classes) through ONNX Runtime or the pipeline."""
 
+    # this loader checks every input itself, whatever layout MLflow parsed it into (a frame of
+    # any column types, a dict of columns, records, a matrix): the workbench's model server may
+    # then skip MLflow's schema casts (`core/serving/schema.py`), which turn 2.5 into 2 for a
+    # `long` column and "5" into 5.0 before the model sees them
+    CHECKS_RAW_INPUT = True
+
     def __init__(self, sklearn_model: Any, rules: Any = None, onnx_model: bytes | None = None) -> None:
         self.sklearn_model = sklearn_model
         self.features = [str(c) for c in getattr(sklearn_model, "feature_names_in_", [])]
@@ -153,9 +159,12 @@ class ServedModel:
         problem (with the first rows' positions): no rows,
         missing columns, text that is not a number, nulls, NaN, infinities, values outside a
         feature's domain and (unless `allow_unseen`) categories never seen in training."""
-        if self.rules is None or not hasattr(data, "columns"):
+        if self.rules is None:
             return data, None
         names = list(self.rules.names)
+        data = as_frame(data, names)
+        if not hasattr(data, "columns"):
+            raise InputRefused([f"the input is not a table (send rows with the columns {', '.join(names)})"])
         if list(data.columns) != names:
             missing = [n for n in names if n not in data.columns]
             if missing:
@@ -165,7 +174,8 @@ class ServedModel:
                                 f"{', '.join(names)})"])
         checked = data if list(data.columns) == names else data[names]  # .loc costs ~0.4 ms a request
         if getattr(self.rules, "has_categories", False):
-            problems = self.rules.plain_problems(checked, allow_unseen, at_rows=True)
+            problems = _text_problems(checked, [r.name for r in self.rules.numeric_rules]) \
+                or self.rules.plain_problems(checked, allow_unseen, at_rows=True)
             if problems:
                 raise InputRefused(problems)
             if allow_unseen:
@@ -173,6 +183,9 @@ class ServedModel:
                 if unseen:  # scored, as asked; said in the server's log
                     _log.warning("scored with categories never seen in training: %s", "; ".join(unseen)[:500])
             return data, None
+        texts = _text_problems(checked, names)  # every feature is a number here
+        if texts:
+            raise InputRefused(texts)
         try:
             x = checked.to_numpy(dtype=np.float64)
         except (ValueError, TypeError):
@@ -188,6 +201,11 @@ class ServedModel:
         frame, x = self.check(data, allow_unseen=bool((params or {}).get(ALLOW_UNSEEN, False)))
         if x is not None and self.session is not None:
             return self.session.run([self._output], {ONNX_INPUT: np.ascontiguousarray(x)})[0]
+        if x is not None and (frame.dtypes == object).any():
+            # checked numbers parsed as objects (a JSON null among them): the checked doubles
+            import pandas as pd
+
+            frame = pd.DataFrame(x, columns=list(self.rules.names), index=frame.index)
         if self.rules is not None and hasattr(frame, "columns"):
             if list(frame.columns) != self.features and all(f in frame.columns for f in self.features):
                 frame = frame[self.features]
@@ -223,3 +241,45 @@ def _missing_as_nan(data: Any) -> Any:
     if not text:
         return data
     return data.assign(**{c: data[c].where(data[c].notna(), np.nan) for c in text})
+
+
+def as_frame(data: Any, names: list[str]) -> Any:
+    """What MLflow's scoring server parses a request into when no input schema casts it, as a
+    DataFrame: a dict of columns (`inputs` / `instances` as columns), a list of records, or a
+    matrix whose width is the features' (in the rules' order). Anything else unchanged."""
+    import pandas as pd
+
+    if hasattr(data, "columns"):
+        return data
+    try:
+        if isinstance(data, dict):
+            return pd.DataFrame({k: (np.atleast_1d(v) if np.ndim(v) == 0 else v) for k, v in data.items()})
+        if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+            return pd.DataFrame.from_records(data)
+        if isinstance(data, (list, np.ndarray)):
+            matrix = np.asarray(data, dtype=object)
+            if matrix.ndim == 2 and matrix.shape[1] == len(names):
+                return pd.DataFrame(matrix, columns=names).infer_objects()
+    except ValueError as err:  # columns of different lengths and the like
+        raise InputRefused([f"the input is not a table ({str(err)[:200]})"]) from None
+    return data
+
+
+def _text_problems(frame: Any, names: list[str]) -> list[str]:
+    """Number columns holding text: refused rather than read as numbers ("5" is not 5), so that
+    what is scored is what was sent. Only object columns are looked at (a number column parsed
+    from JSON or parquet is float or int and costs nothing here)."""
+    problems = []
+    for name in names:
+        column = frame[name]
+        if column.dtype != object and not str(column.dtype).startswith("string"):
+            continue
+        values = column.to_numpy()
+        text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+        if text.any():
+            rows = np.flatnonzero(text)
+            shown = ", ".join(str(int(i)) for i in rows[:5]) + (f" and {rows.size - 5:,} more" if rows.size > 5 else "")
+            problems.append(f"{name}: text values in {rows.size:,} row{'s' if rows.size > 1 else ''} "
+                            f"(e.g. {str(values[rows[0]])[:20]!r}; send numbers, not text), "
+                            f"at row{'s' if rows.size > 1 else ''} {shown} (counting from 0)")
+    return problems

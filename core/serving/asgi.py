@@ -7,7 +7,8 @@
 `create_app` builds the very app `mlflow models serve` runs (`mlflow.pyfunc.scoring_server.init`
 on the pyfunc model, with its /ping, /health, /version and /invocations, its input parsing,
 error answers and request timeout) and adds one response header, `Server-Timing: app;dur=<ms>`
-(the W3C header for a server's own time), from the request reaching the app to its answer. With
+(the W3C header for a server's own time), from the request reaching the app to its answer, and
+the capture of every request in the inference log (`core/serving/capture.py`). With
 `--preload` gunicorn's master process imports MLflow and loads the model once, then forks the
 uvicorn workers, which share those pages: `mlflow models serve` instead starts the mlflow CLI,
 then uvicorn, whose workers are *spawned* and each import MLflow and load the model again
@@ -21,6 +22,9 @@ import os
 import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
+
+from core.serving.schema import served_without_casts
+from core.serving.scoring_app import scoring_app
 
 # The model folder to serve: the variable MLflow's own `scoring_server.app` module reads.
 MODEL_PATH_ENV = "__pyfunc_model_path__"
@@ -135,9 +139,20 @@ def create_app(wait_s: float = 120.0) -> ASGIApp:
         time.sleep(0.01)
     t_folder = time.perf_counter()
     # a symlink to the store's folder is followed first: MLflow refuses paths that leave the given one
-    model = scoring_server.load_model_with_mlflow_config(str(folder.resolve()))
+    # `suppress_warnings`: MLflow's comparison of the model's requirements with the installed
+    # packages (about 1 s of a start here: it maps every installed package to its modules) is
+    # skipped; the server runs in the environment the workbench trained the model in
+    model = scoring_server.load_model(str(folder.resolve()), suppress_warnings=True,
+                                      **scoring_server_config())
+    served_without_casts(model)  # the model's own rules check every request (core/serving/schema.py)
     t_load = time.perf_counter()
-    app = with_server_timing(with_bounded_errors(scoring_server.init(model)))
+    from core.serving import capture
+
+    # every answered request queued for the inference log (when the starting process asked for it)
+    captured, recorder = capture.install(with_bounded_errors(scoring_app(model)), model)
+    if recorder is not None:
+        capture.RECORDER.append(recorder)
+    app = with_server_timing(captured)
     warmed = warm_up(app, folder)
     # what the start spent, in serve.log (gunicorn's error log)
     logging.getLogger("gunicorn.error").info(
@@ -148,6 +163,17 @@ def create_app(wait_s: float = 120.0) -> ASGIApp:
     # do not write to (and so copy) the pages they share with this process when it runs
     gc.freeze()
     return app
+
+
+def scoring_server_config() -> dict[str, Any]:
+    """The model configuration `mlflow models serve` passes to the model, from the same variable
+    (`load_model_with_mlflow_config`'s), when it is set."""
+    import json
+
+    from mlflow.pyfunc.scoring_server import SERVING_MODEL_CONFIG
+
+    text = os.environ.get(SERVING_MODEL_CONFIG)
+    return {"model_config": json.loads(text)} if text else {}
 
 
 def warm_up(app: ASGIApp, folder: Path) -> bool:

@@ -18,6 +18,7 @@ import re
 import select
 import socket
 import threading
+import uuid
 import weakref
 from typing import Any
 from urllib.parse import urlsplit
@@ -97,6 +98,8 @@ def check_url(url: str, what: str = "The model server address") -> str:
 
 
 _JSON = {"Content-Type": "application/json"}
+# the server's inference log: who sent a request, its id, and (in the answer) the id it is logged under
+SOURCE_HEADER, REQUEST_ID_HEADER, CAPTURED_HEADER = "X-Workbench-Source", "X-Request-Id", "X-Workbench-Capture"
 _PARQUET = {"Content-Type": "application/vnd.apache.parquet"}
 _DURATION = re.compile(r"(?:^|[;,\s])dur=([0-9]+(?:\.[0-9]+)?)")
 
@@ -212,6 +215,13 @@ class Client:
         with self._lock:
             self._conns.discard(conn)
 
+    @property
+    def last_capture(self) -> str | None:
+        """The request id under which the server logged this thread's last request (its
+        `X-Workbench-Capture` header: the workbench's server records every request in the
+        inference log), or None when the server gave none (a server without that capture)."""
+        return getattr(self._local, "captured", None)
+
     def _post_direct(self, body: bytes, headers: dict[str, str] = _JSON) -> tuple[int, str, str]:
         for attempt in (1, 2):
             conn = None
@@ -220,6 +230,7 @@ class Client:
                 conn.request("POST", self._path, body, headers)  # one send: headers + body
                 resp = conn.getresponse()
                 self._local.server_ms = server_time_ms(resp.getheader("server-timing"))
+                self._local.captured = resp.getheader(CAPTURED_HEADER)
                 return resp.status, resp.read().decode("utf-8"), resp.reason or ""
             except TimeoutError as err:
                 if conn is not None:
@@ -244,23 +255,28 @@ class Client:
         except requests.Timeout as err:
             raise self._timed_out() from err
         self._local.server_ms = server_time_ms(resp.headers.get("server-timing"))
+        self._local.captured = resp.headers.get(CAPTURED_HEADER)
         return resp.status_code, resp.text, resp.reason or ""
 
-    def post_json(self, body: str) -> str:
-        """POST a serialized `dataframe_split` payload to `/invocations`; the answer's text."""
-        code, text, reason = self._post(body.encode("utf-8"))
+    def post_json(self, body: str, source: str | None = None) -> str:
+        """POST a serialized `dataframe_split` payload to `/invocations`; the answer's text.
+        `source` (e.g. "serve-page") tags the request for the server's inference log, with a
+        request id of its own (`last_capture` gives it back when the server logged it)."""
+        headers = _JSON if source is None else {**_JSON, SOURCE_HEADER: source, REQUEST_ID_HEADER: uuid.uuid4().hex}
+        code, text, reason = self._post(body.encode("utf-8"), headers)
         if code >= 400:
             raise PredictionError(f"The model server refused the request (HTTP {code}): {_server_message(text, reason)}")
         return text
 
-    def predict_rows(self, rows: list[list[Any]], params: dict[str, Any] | None = None) -> np.ndarray:
+    def predict_rows(self, rows: list[list[Any]], params: dict[str, Any] | None = None,
+                     source: str | None = None) -> np.ndarray:
         """The positive class's probability for rows given as lists of values (numbers, and text for
         categorical features) in the client's feature order; `params` go with the request (e.g.
-        `{"allow_unseen": true}`)."""
+        `{"allow_unseen": true}`); `source` tags it for the server's inference log (`post_json`)."""
         payload: dict[str, Any] = {"dataframe_split": {"columns": list(self.features), "data": rows}}
         if params:
             payload["params"] = params
-        return parse_predictions(self.post_json(json.dumps(payload)))
+        return parse_predictions(self.post_json(json.dumps(payload), source=source))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """The positive class's probability for each row of `frame` (validated feature columns).

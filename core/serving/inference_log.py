@@ -1,19 +1,32 @@
-"""The inference log: one row per single request, in SQLite (safe for concurrent appends).
+"""The inference log: every scored row the model server answered, and every request, in SQLite (WAL).
 
-Written by the Serve page and `python -m core predict`; read by the drift monitor as a batch
-(`read_last`). Its table has one column per feature of the dataset definition, the positive
-class's probability (`spec.proba_column`, e.g. `proba_made`), the class, the threshold, the
-model version, the latency, the source and the time. A log whose columns no longer match the
-definition is kept under a timestamped name and a new one is started.
+Written by the model server's capture (`core/serving/capture.py`: each worker queues what it
+answered and writes it every 0.25 s in one transaction, `write_captured`), whoever sent the
+request; `append` writes one row itself (a server without that capture: `predict_one` falls back to it).
+Read by the drift monitor as a batch (`read_last`) and by the operations view (`read_calls`).
+
+Two tables:
+- `requests`: one row per scored row (all rows of a small request, a sample of a large one):
+  one column per feature of the dataset definition, the positive class's probability
+  (`spec.proba_column`, e.g. `proba_made`), the class, the threshold, the model version, the
+  server's latency of the request, the source and the time;
+- `calls`: one row per request to /invocations: time, request id, model version, HTTP status,
+  outcome (`ok` or the kind of refusal), rows sent and rows logged (`first_row_id` onwards in
+  `requests`), the server's latency, source, worker and content type.
+
+Retention (`prune`): the oldest rows beyond a row count or an age are deleted; a reader (a drift
+check) reads in one transaction of its own, a snapshot that a deletion in WAL mode does not change.
+A log whose columns no longer match the definition is kept under a timestamped name and a new
+one is started.
 """
 from __future__ import annotations
 
 import os
 import sqlite3
 from contextlib import closing
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -21,6 +34,17 @@ from core.config import Settings
 from core.files import keep_previous
 
 TABLE = "requests"
+CALLS = "calls"
+# one row per request; `first_row_id`: the id in `requests` of its first logged row
+CALL_COLUMNS = ("timestamp", "request_id", "model_version", "status", "outcome", "n_rows", "n_logged",
+                "first_row_id", "latency_ms", "source", "worker", "content_type")
+_CALLS_SCHEMA = (f"CREATE TABLE IF NOT EXISTS {CALLS} (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT NOT NULL, "
+                 "request_id TEXT, model_version TEXT, status INTEGER NOT NULL, outcome TEXT NOT NULL, "
+                 "n_rows INTEGER NOT NULL, n_logged INTEGER NOT NULL, first_row_id INTEGER, latency_ms REAL NOT NULL, "
+                 "source TEXT NOT NULL, worker INTEGER, content_type TEXT)")
+_INDEXES = (f"CREATE INDEX IF NOT EXISTS calls_time ON {CALLS} (timestamp)",
+            f"CREATE INDEX IF NOT EXISTS requests_time ON {TABLE} (timestamp)")
+BUSY_TIMEOUT_S = 10.0
 # columns after the features, in order; "{proba}" is the definition's probability column
 _TAIL = ("{proba}", "label", "threshold", "model_version", "latency_ms", "source")
 
@@ -50,6 +74,16 @@ def _matches(con: sqlite3.Connection, spec: Any) -> bool:
     return set(columns(spec)) <= found
 
 
+def _add_calls(con: sqlite3.Connection) -> None:
+    """The `calls` table and the time indexes, on a log made before they existed (its rows kept)."""
+    have = {row[0] for row in con.execute("SELECT name FROM sqlite_master")}
+    if CALLS not in have or "calls_time" not in have or "requests_time" not in have:
+        with con:
+            con.execute(_CALLS_SCHEMA)
+            for sql in _INDEXES:
+                con.execute(sql)
+
+
 def _create(path: Path, spec: Any) -> None:
     """Create the log once, complete (WAL journaling, which the file keeps, and the table), then
     move it into place: concurrent first writers never see a half-made database, and none of
@@ -71,21 +105,32 @@ def _create(path: Path, spec: Any) -> None:
         with closing(sqlite3.connect(tmp)) as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute(_schema(spec))
+            con.execute(_CALLS_SCHEMA)
+            for sql in _INDEXES:
+                con.execute(sql)
             con.commit()
         os.replace(tmp, path)
 
 
 def _connect(settings: Settings) -> sqlite3.Connection:
     """A connection with a busy timeout to the log (created, or started anew when its columns
-    no longer match the definition, on first use)."""
+    no longer match the definition, on first use; a log without the `calls` table gets it)."""
     path = settings.inference_log_path
     if path.exists():
-        con = sqlite3.connect(path, timeout=10.0)
+        con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
         if _matches(con, settings.dataset):
+            _add_calls(con)
             return con
         con.close()
     _create(path, settings.dataset)
-    return sqlite3.connect(path, timeout=10.0)
+    return sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+
+
+def ensure(settings: Settings) -> Path:
+    """Create the log (or bring an older one up to date) before the server writes to it; its path."""
+    with closing(_connect(settings)):
+        pass
+    return settings.inference_log_path
 
 
 def append(
@@ -146,3 +191,140 @@ def read_last(settings: Settings, n: int = 1000) -> pd.DataFrame:
     df = df.iloc[::-1].reset_index(drop=True)
     df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601")
     return df
+
+
+# --------------------------------------------------------------------------- the server's capture
+def open_for_capture(path: Path) -> sqlite3.Connection:
+    """A writer's connection to an existing log (the server's capture): WAL, a busy timeout for
+    the other workers' transactions, `synchronous=NORMAL` (a commit survives the process being
+    killed; only a power cut can lose the last ones), transactions begun explicitly."""
+    con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    return con
+
+
+def table_columns(con: sqlite3.Connection, table: str = TABLE) -> list[str]:
+    """The columns of `table` in the log open on `con`, in order."""
+    return [row[1] for row in con.execute(f"PRAGMA table_info({_quote(table)})")]
+
+
+def write_captured(con: sqlite3.Connection, row_columns: Sequence[str],
+                   calls: Iterable[tuple[tuple[Any, ...], Sequence[Sequence[Any]]]]) -> tuple[int, int]:
+    """Write captured requests in one transaction; (requests written, rows written).
+
+    Each item of `calls` is (the request's values in CALL_COLUMNS order without `n_logged` and
+    `first_row_id`, its rows' values in `row_columns` order). A request's rows get consecutive
+    ids (given here, inside the write lock that BEGIN IMMEDIATE takes) and its `calls` row
+    points at the first. Either everything is written or nothing is (then it can be retried
+    without duplicates)."""
+    rows_sql = (f"INSERT INTO {TABLE} (id, {', '.join(_quote(c) for c in row_columns)}) "
+                f"VALUES (?, {', '.join('?' for _ in row_columns)})")
+    calls_sql = (f"INSERT INTO {CALLS} ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' for _ in CALL_COLUMNS)})")
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        last = con.execute(f"SELECT seq FROM sqlite_sequence WHERE name = '{TABLE}'").fetchone()
+        top = con.execute(f"SELECT COALESCE(MAX(id), 0) FROM {TABLE}").fetchone()[0]
+        next_id = max(int(last[0]) if last else 0, int(top)) + 1
+        all_rows: list[tuple[Any, ...]] = []
+        all_calls: list[tuple[Any, ...]] = []
+        for head, rows in calls:
+            first = next_id if rows else None
+            for values in rows:
+                all_rows.append((next_id, *values))
+                next_id += 1
+            # head: timestamp, request_id, model_version, status, outcome, n_rows | latency, source, worker, type
+            all_calls.append((*head[:6], len(rows), first, *head[6:]))
+        if all_rows:
+            con.executemany(rows_sql, all_rows)
+        con.executemany(calls_sql, all_calls)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return len(all_calls), len(all_rows)
+
+
+def prune(con: sqlite3.Connection, max_rows: int | None, max_days: float | None,
+          now: datetime | None = None) -> int:
+    """Delete the rows beyond the newest `max_rows` (per table) and those older than `max_days`;
+    the number of rows deleted. A reader in its own transaction keeps its snapshot meanwhile."""
+    deleted = 0
+    now = now or datetime.now(timezone.utc)
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        for table in (TABLE, CALLS):
+            if max_rows is not None and max_rows > 0:
+                deleted += con.execute(f"DELETE FROM {table} WHERE id <= (SELECT MAX(id) FROM {table}) - ?",
+                                       (int(max_rows),)).rowcount
+            if max_days is not None and max_days > 0:
+                cutoff = (now - timedelta(days=float(max_days))).isoformat(timespec="microseconds")
+                deleted += con.execute(f"DELETE FROM {table} WHERE timestamp < ?", (cutoff,)).rowcount
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return deleted
+
+
+def prune_log(settings: Settings) -> int:
+    """`prune` the settings' log to their retention (`log_max_rows`, `log_max_days`)."""
+    if not settings.inference_log_path.exists():
+        return 0
+    with closing(_connect(settings)) as con:
+        con.isolation_level = None
+        return prune(con, settings.log_max_rows, settings.log_max_days)
+
+
+def read_calls(settings: Settings, since: datetime | None = None) -> pd.DataFrame:
+    """The requests (`calls`) since `since` (all when None), oldest first, `timestamp` as UTC
+    datetimes; empty with the columns when none."""
+    names = ["id", *CALL_COLUMNS]
+    if not settings.inference_log_path.exists():
+        empty = pd.DataFrame({c: pd.Series(dtype="float64" if c in ("latency_ms",) else object) for c in names})
+        empty["timestamp"] = pd.to_datetime(empty["timestamp"], utc=True)
+        return empty
+    where, params = ("WHERE timestamp >= ?", (since.astimezone(timezone.utc).isoformat(timespec="microseconds"),)) \
+        if since is not None else ("", ())
+    with closing(_connect(settings)) as con:
+        df = pd.read_sql_query(f"SELECT {', '.join(names)} FROM {CALLS} {where} ORDER BY id", con, params=params)
+    df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601")
+    return df
+
+
+def read_rows(settings: Settings, since: datetime | None = None) -> pd.DataFrame:
+    """The logged rows (`requests`) since `since`, oldest first (as `read_last` gives them)."""
+    names = ["id", *columns(settings.dataset)]
+    if since is None or not settings.inference_log_path.exists():
+        return read_last(settings, 10**9) if since is None else read_last(settings, 0)
+    with closing(_connect(settings)) as con:
+        df = pd.read_sql_query(
+            f"SELECT {', '.join(_quote(c) for c in names)} FROM {TABLE} WHERE timestamp >= ? ORDER BY id", con,
+            params=(since.astimezone(timezone.utc).isoformat(timespec="microseconds"),))
+    df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601")
+    return df
+
+
+def find_request(settings: Settings, request_id: str) -> tuple[int | None, bool]:
+    """(the id of the first logged row of the request `request_id`, whether the request is in
+    the log at all)."""
+    if not settings.inference_log_path.exists():
+        return None, False
+    with closing(_connect(settings)) as con:
+        got = con.execute(f"SELECT first_row_id FROM {CALLS} WHERE request_id = ? ORDER BY id DESC LIMIT 1",
+                          (request_id,)).fetchone()
+    return (None, False) if got is None else ((None if got[0] is None else int(got[0])), True)
+
+
+def wait_for_request(settings: Settings, request_id: str, timeout_s: float = 2.0,
+                     poll_s: float = 0.005) -> int | None:
+    """The id of the first logged row of the request `request_id` once the server has written
+    it (None when it is not there within `timeout_s`, or was logged without rows)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        row_id, found = find_request(settings, request_id)
+        if found or time.monotonic() >= deadline:
+            return row_id
+        time.sleep(poll_s)

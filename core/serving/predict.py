@@ -21,6 +21,7 @@ from core.serving.server import champion_version, status
 
 MAX_ROW_CHARS = 100_000  # one row is a few hundred characters; anything far larger is a mistake
 MAX_NUMBER_DIGITS = 100  # a whole number in a row with more digits than this is refused while parsing
+CAPTURE_WAIT_S = 2.0  # the managed server writes a tagged request at once; its row is waited for this long
 
 
 # --------------------------------------------------------------------------- the class threshold
@@ -170,10 +171,15 @@ def predict_one(
     log_source: str | None = "serve-page",
     allow_unseen: bool = False,
 ) -> Prediction:
-    """Validate one row, score it on the server and append it to the inference log.
+    """Validate one row, score it on the server and see it in the inference log.
 
     `url` defaults to the managed server's address; `ranges` (training min/max per feature)
-    adds warnings for values the model never saw; `log_source=None` skips the log. The latency
+    adds warnings for values the model never saw. The request is tagged with `log_source`:
+    the workbench's server logs every request itself (`core/serving/capture.py`), and
+    `log_id` is then its row there (waited for up to CAPTURE_WAIT_S; None when the server is
+    not the managed one of `settings`, whose log it is not); a server that does not log (no
+    `X-Workbench-Capture` answer header) has the row appended here. `log_source=None` sends the
+    request untagged and appends nothing. The latency
     is split into the server's own time (its `Server-Timing` header) and the rest (network
     round trip and client); `stale` says whether the managed server serves another version
     than the champion.
@@ -190,12 +196,16 @@ def predict_one(
         from core.modeling.pyfunc_model import ALLOW_UNSEEN  # imports MLflow: only when asked for
 
         params = {ALLOW_UNSEEN: True}
+    # the workbench's own client tags the request: the server logs it under this source
+    tag = {"source": log_source} if log_source is not None and isinstance(client, Client) else {}
     try:
         t0 = time.perf_counter()
         rows = [list(clean.values())]
-        proba = float((client.predict_rows(rows, params=params) if params else client.predict_rows(rows))[0])
+        proba = float((client.predict_rows(rows, params=params, **tag) if params or tag
+                       else client.predict_rows(rows))[0])
         latency_ms = (time.perf_counter() - t0) * 1000.0
         server_ms = getattr(client, "last_server_ms", None)  # a stand-in client may not time
+        captured = getattr(client, "last_capture", None) if tag else None
     finally:
         if own:
             client.close()
@@ -206,8 +216,10 @@ def predict_one(
                                                                 or settings.threshold)
     warnings = tuple(profile.out_of_training_range(clean, ranges, settings.dataset.row_noun)) if ranges else ()
     log_id = None
-    if log_source is not None:
+    if log_source is not None and captured is None:  # a server that does not log its requests
         log_id = inference_log.append(settings, clean, proba, threshold, version, latency_ms, log_source)
+    elif captured is not None and version is not None:  # the managed server logged it: its row's id
+        log_id = inference_log.wait_for_request(settings, captured, CAPTURE_WAIT_S)
     return Prediction(
         proba=proba, label=int(proba >= threshold), threshold=threshold, model_version=version,
         latency_ms=round(latency_ms, 3), url=client.url, inputs=clean, warnings=warnings, log_id=log_id,

@@ -37,6 +37,7 @@ from core.errors import TrackingError
 from core.files import atomic_write
 from core.serving.asgi import MODEL_PATH_ENV
 from core.serving.champion import CHAMPION_ALIAS, champion_version, clear, put_champion_in_place  # noqa: F401
+from core.serving.champion import version_threshold
 from core.serving.client import ServerError
 from core.serving.ports import PortInUseError, check_port, free_port, port_in_use  # noqa: F401 (the API)
 
@@ -206,12 +207,61 @@ def _environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def capture_dir(settings: Settings) -> Path:
+    """The capture's status files (one per server worker), under the runtime folder."""
+    from core.serving.capture import STATUS_DIR
+
+    return settings.runtime_dir / STATUS_DIR
+
+
+def _capture_config(settings: Settings) -> str:
+    """The capture's settings for the server process (`core/serving/capture.py`), as JSON."""
+    from core.serving.capture import CaptureConfig
+
+    return CaptureConfig(
+        log_path=str(settings.inference_log_path), features=tuple(settings.features),
+        proba_column=settings.dataset.proba_column, state_path=str(state_path(settings)),
+        status_dir=str(capture_dir(settings)), threshold=float(settings.threshold),
+        sample_rows=int(settings.capture_rows), flush_s=float(settings.capture_flush_s),
+        max_rows=settings.log_max_rows, max_days=settings.log_max_days, seed=int(settings.seed),
+    ).to_env()
+
+
+def _prepare_capture(settings: Settings) -> None:
+    """Before the server starts: the inference log made (or brought up to date) and pruned to the
+    retention, the previous server's capture status files removed."""
+    import shutil
+
+    from core.serving import inference_log
+
+    inference_log.ensure(settings)
+    inference_log.prune_log(settings)
+    for folder in (capture_dir(settings), metrics_dir(settings)):
+        shutil.rmtree(folder, ignore_errors=True)
+    metrics_dir(settings).mkdir(parents=True)
+
+
+def metrics_dir(settings: Settings) -> Path:
+    """prometheus-client's files of the server's workers (`core/serving/metrics.py`)."""
+    return settings.runtime_dir / "metrics"
+
+
 def _server_environment(settings: Settings, folder: Path) -> dict[str, str]:
     """`_environment` plus what the server process needs: the workbench importable (for
-    `core.serving.asgi`) and the folder of the model to serve."""
+    `core.serving.asgi`), the folder of the model to serve and (unless `settings.capture` is
+    off) the capture's settings."""
+    from core.serving.capture import CONFIG_ENV
+
     env = _environment(settings)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
     env[MODEL_PATH_ENV] = str(folder)
+    from core.serving.metrics import METRICS_DIR_ENV
+
+    env.pop(CONFIG_ENV, None)
+    env.pop(METRICS_DIR_ENV, None)
+    if settings.capture:
+        env[CONFIG_ENV] = _capture_config(settings)
+        env[METRICS_DIR_ENV] = str(metrics_dir(settings))
     return env
 
 
@@ -252,6 +302,8 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
     settings.runtime_dir.mkdir(parents=True, exist_ok=True)
     folder = model_dir(settings)
     clear(folder)  # the server process waits for the files of the version resolved below
+    if settings.capture:
+        _prepare_capture(settings)
     with open(log_path(settings), "wb") as log:
         proc = subprocess.Popen(
             _server_command(settings, port, workers),
@@ -273,6 +325,8 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
         "port": port,
         "url": url,
         "model_version": version,
+        # the version's own decision threshold: the capture logs each row's class at it
+        "threshold": version_threshold(settings, version) or settings.threshold,
         "model_uri": f"models:/{settings.model_name}/{version}",
         "workers": int(workers),
         "started_at": datetime.now(timezone.utc).isoformat(),

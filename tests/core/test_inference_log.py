@@ -31,3 +31,40 @@ def test_concurrent_appends_are_all_kept(settings: Settings) -> None:
     with ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(write, range(80)))
     assert len(set(ids)) == 80 and inference_log.count(settings) == 80
+
+
+def test_an_older_log_gets_the_requests_table_and_keeps_its_rows(settings: Settings) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    path = settings.inference_log_path
+    path.parent.mkdir(parents=True)
+    with closing(sqlite3.connect(path)) as con:  # a log as the workbench wrote it before the server's capture
+        con.execute(inference_log._schema(settings.dataset))
+        con.commit()
+    inference_log.append(settings, SHOT, 0.5, 0.5, "1", 1.0, "serve-page")
+    inference_log.ensure(settings)
+    assert inference_log.count(settings) == 1 and inference_log.read_calls(settings).empty
+    assert list(path.parent.glob("inference_log.*.sqlite")) == []  # kept in place, not moved aside
+
+
+def test_retention_keeps_the_newest_rows_and_a_reader_keeps_its_snapshot(settings: Settings) -> None:
+    import sqlite3
+    from contextlib import closing
+    from datetime import datetime, timedelta, timezone
+
+    for i in range(30):
+        inference_log.append(settings, {**SHOT, "shot_distance": float(i)}, 0.5, 0.5, "1", 1.0, "test")
+    reader = sqlite3.connect(settings.inference_log_path, isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 30  # a drift check reading
+    with closing(inference_log.open_for_capture(settings.inference_log_path)) as con:
+        assert inference_log.prune(con, max_rows=10, max_days=None) == 20
+    assert reader.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 30  # its snapshot is whole
+    reader.execute("COMMIT")
+    reader.close()
+    assert inference_log.read_last(settings)["shot_distance"].tolist() == [float(i) for i in range(20, 30)]
+    with closing(inference_log.open_for_capture(settings.inference_log_path)) as con:
+        later = datetime.now(timezone.utc) + timedelta(days=3)
+        assert inference_log.prune(con, max_rows=None, max_days=2.0, now=later) == 10
+    assert inference_log.count(settings) == 0

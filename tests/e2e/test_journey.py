@@ -6,10 +6,14 @@ The tests run in order and share one browser page, like one analyst clicking thr
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from core.monitoring import history
+from tests.conftest import make_settings
 from tests.e2e.conftest import Journey
 
 pytestmark = pytest.mark.e2e
@@ -26,6 +30,9 @@ def journey(browser, app_url):
 def test_home_shows_status(journey: Journey) -> None:
     journey.open()
     journey.page.get_by_text("Prepare the data.").wait_for(timeout=30_000)
+    # one navigation: the home page is "Home" in the sidebar (not the script's name), then the pages
+    nav = [t.split()[-1] for t in journey.page.locator("[data-testid='stSidebarNav'] a").all_inner_texts()]
+    assert nav == ["Home", "Data", "Train", "Compare", "Serve", "Production", "Drift"]
     journey.shot("01-home")
     journey.assert_clean()
 
@@ -84,10 +91,16 @@ def test_compare_overlays_curves(journey: Journey) -> None:
     journey.open("Compare")
     journey.page.get_by_text("Overlay candidates").wait_for(timeout=60_000)
     journey.settle()
-    assert journey.page.locator(".js-plotly-plot").count() >= 3  # ROC, PR, calibration at least
+    assert journey.page.locator(".js-plotly-plot").count() == 1  # only the open tab is drawn: ROC …
+    journey.page.get_by_role("tab", name="Calibration").click()  # … and a click draws another
+    journey.page.locator(".js-plotly-plot", has_text="reliability").wait_for(timeout=30_000)
+    journey.settle()
+    assert journey.page.locator(".js-plotly-plot").count() == 1
     # the trainings, one expandable row each (newest open), the candidates linked to their MLflow runs
     assert journey.page.get_by_text("3 candidates · best", exact=False).count() >= 1
     assert journey.page.get_by_text("registered v2 (challenger)", exact=False).count() == 1
+    newest = journey.page.locator("[data-testid='stExpander'] [data-testid='stDataFrame']").first
+    assert newest.inner_html().count("/runs/") >= 3  # each candidate's row links to its MLflow run
     journey.shot("06-compare")
     journey.assert_clean()
 
@@ -101,7 +114,10 @@ def test_serve_start_and_predict(journey: Journey) -> None:
     journey.page.get_by_text("Latency", exact=True).wait_for(timeout=60_000)
     journey.settle()
     assert journey.page.get_by_text("P(made)", exact=True).count() >= 1
-    assert journey.page.get_by_text("1 request(s) logged").count() == 1
+    assert journey.page.get_by_text("logged as request", exact=False).count() == 1
+    # the server's capture writes its log within a second: the page shows the request on its next run
+    journey.open("Serve")
+    journey.page.get_by_text(re.compile(r"^1 row\(s\) logged")).wait_for(timeout=30_000)
     journey.shot("07-serve")
     journey.assert_clean()
 
@@ -112,6 +128,10 @@ def test_production_score_and_verdict(journey: Journey) -> None:
     journey.page.get_by_text("Is the model adherent to the production data?").wait_for(timeout=180_000)
     journey.settle()
     assert journey.page.get_by_text("Scored 5,412 rows over HTTP").count() == 1
+    with journey.page.expect_download(timeout=60_000) as download:
+        journey.page.get_by_role("button", name="Download CSV").click()
+    assert download.value.suggested_filename == "prod_predictions.csv"
+    assert len(pd.read_csv(download.value.path())) == 5_412  # every scored row of the batch
     journey.shot("08-production")
     journey.assert_clean()
 
@@ -137,4 +157,11 @@ def test_drift_upload_then_corrupt_file(journey: Journey, tmp_path: Path) -> Non
     assert journey.page.get_by_role("heading", name="History").count() == 1
     assert journey.page.get_by_text("4 of 6").count() >= 1
     journey.shot("10-drift-corrupt-file")
+    # the same batch again: its check is reused, the history gets no second point
+    journey.page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(raw_prod))
+    journey.page.get_by_text("was checked before by v1").wait_for(timeout=180_000)
+    journey.settle()
+    assert len(history.history(make_settings(journey.home))) == 1
+    assert journey.page.get_by_text("4 of 6").count() >= 1
+    journey.shot("11-drift-same-batch-again")
     journey.assert_clean()

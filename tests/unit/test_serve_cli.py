@@ -35,6 +35,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (["serve", "status", "--json"], "cmd_serve_status"),
     (["serve", "stop"], "cmd_serve_stop"),
     (["serve", "stop", "--all", "--app-only", "--json"], "cmd_serve_stop"),
+    (["serve", "stats", "--window", "2h", "--json"], "cmd_serve_stats"),
     (["mlflow-ui", "--port", "5077"], "cmd_mlflow_ui"),
 ])
 def test_serve_and_mlflow_ui_parse(words: list[str], func: str) -> None:
@@ -56,6 +57,16 @@ def test_serve_status_and_stop_on_an_empty_home_touch_nothing(home: Path, capsys
     assert cli.main(["serve", "stop", "--all", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"stopped": [], "running": False}
     assert not home.exists() or not any(home.rglob("*"))  # looking creates no store, no folder
+
+
+def test_serve_stats_on_an_empty_home_and_a_bad_window(home: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["serve", "stats", "--window", "15m", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_requests"] == 0 and report["window_minutes"] == 15.0 and report["per_bucket"] == []
+    assert report["capture"]["enabled"] is True and report["capture"]["write_failures"] == 0
+    assert not home.exists() or not any(home.rglob("*"))
+    assert cli.main(["serve", "stats", "--window", "soon", "--json"]) == 2
+    assert "15m, 2h, 7d" in json.loads(capsys.readouterr().out)["error"]["message"]
 
 
 def test_mlflow_ui_with_a_tracking_server_names_it_and_starts_nothing(home: Path, monkeypatch: pytest.MonkeyPatch,

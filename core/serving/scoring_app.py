@@ -1,0 +1,114 @@
+"""MLflow's scoring protocol for one loaded pyfunc model, as a plain ASGI app.
+
+Every request is answered by MLflow's own scoring function, `mlflow.pyfunc.scoring_server.invocations`
+(its content types, input parsing, `params`, prediction, JSON answer and error codes); /ping,
+/health and /version answer as MLflow's do. What is not MLflow's is the routing around it.
+`mlflow.pyfunc.scoring_server.init` builds a FastAPI app whose request goes through Starlette's
+`BaseHTTPMiddleware` (a second task and a memory stream per request, for its timeout), FastAPI's
+router and exception layers, and a thread hop (`asyncio.to_thread`) for the scoring itself: on a
+single-row request that is more time than the scoring (bench/RESULTS.md). Here a small request is
+scored on the worker's event loop (a worker is a process; a request of a few rows holds its loop
+for about a millisecond), and a large one in a thread under MLflow's request timeout, as before.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Any, Awaitable, Callable
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+INLINE_BYTES = 64 * 1024  # bodies up to this are scored on the event loop; larger ones in a thread
+JSON = b"application/json"
+
+
+async def _answer(send: Send, status: int, body: bytes, content_type: bytes = JSON) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode("ascii"))]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionError("the client went away")
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _error(code: str, message: str) -> bytes:
+    return json.dumps({"error_code": code, "message": message}).encode("utf-8")
+
+
+def scoring_app(model: Any) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """The ASGI app serving `model` (a loaded `mlflow.pyfunc.PyFuncModel`) by MLflow's protocol."""
+    from mlflow.environment_variables import _MLFLOW_IS_IN_SERVING_ENVIRONMENT, MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT
+    from mlflow.exceptions import MlflowException
+    from mlflow.pyfunc import scoring_server
+    from mlflow.version import VERSION
+
+    input_schema = model.metadata.get_input_schema()
+    os.environ[_MLFLOW_IS_IN_SERVING_ENVIRONMENT.name] = "true"  # as MLflow's own server says it
+    timeout = MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get()
+
+    def score(data: bytes, content_type: str) -> tuple[int, bytes, bytes]:
+        try:
+            result = scoring_server.invocations(data, content_type, model, input_schema)
+        except MlflowException as err:
+            return err.get_http_status_code(), err.serialize_as_json().encode("utf-8"), JSON
+        except Exception:  # what MLflow's server answers for an error outside MLflow's (no trace sent)
+            return 500, _error("INTERNAL_ERROR", "the model server could not score this request"), JSON
+        mimetype = result.mimetype.encode("ascii")
+        return result.status, result.response.encode("utf-8"), mimetype
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if kind != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        if path == "/invocations":
+            if method != "POST":
+                await _answer(send, 405, _error("METHOD_NOT_ALLOWED", "send scoring requests with POST"))
+                return
+            try:
+                data = await _body(receive)
+            except ConnectionError:
+                return
+            content_type = ""
+            for key, value in scope["headers"]:
+                if key == b"content-type":
+                    content_type = value.decode("latin-1")
+                    break
+            if len(data) <= INLINE_BYTES:
+                status, body, mimetype = score(data, content_type)
+            else:
+                try:
+                    status, body, mimetype = await asyncio.wait_for(asyncio.to_thread(score, data, content_type),
+                                                                    timeout=timeout)
+                except (asyncio.TimeoutError, TimeoutError):
+                    status, body, mimetype = 504, b"Request processing time exceeded limit", JSON
+            await _answer(send, status, body, mimetype)
+        elif path in ("/ping", "/health") and method in ("GET", "HEAD"):
+            await _answer(send, 200, b"\n")
+        elif path == "/version" and method in ("GET", "HEAD"):
+            await _answer(send, 200, VERSION.encode("ascii"))
+        else:
+            await _answer(send, 404, _error("NOT_FOUND", f"no such address: {path} (the model server answers "
+                                                         "/invocations, /ping, /health and /version)"))
+
+    return app
