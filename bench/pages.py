@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -56,7 +57,10 @@ def start(script: Path, home: Path) -> tuple[subprocess.Popen, str, float]:
                             start_new_session=True)
     for line in proc.stdout:
         if f":{port}" in line:
-            return proc, f"http://127.0.0.1:{port}", time.perf_counter()
+            printed = time.perf_counter()
+            # keep reading its output: a full pipe would block the server at its next log line
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
+            return proc, f"http://127.0.0.1:{port}", printed
     raise RuntimeError(f"{script} did not start")
 
 

@@ -15,7 +15,23 @@ st.title("Compare")
 st.caption("All training candidates logged to MLflow: compare their test-set curves, then choose which "
            "registered version is the champion.")
 
-runs = comparison.training_runs(settings)
+HOME, DATASET = str(settings.home), settings.dataset.name
+
+
+# cached per state of the tracking store (its stamp changes with every write): a new training, a
+# promotion from the CLI or another session is read at once; a tracking server is read every time
+@st.cache_data(show_spinner=False, max_entries=8)
+def runs_table(home: str, dataset: str, stamp: str):
+    return comparison.training_runs(settings)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def registry_rows(home: str, dataset: str, stamp: str):
+    return comparison.registry_table(settings)
+
+
+stamp = comparison.store_stamp(settings)
+runs = comparison.training_runs(settings) if stamp is None else runs_table(HOME, DATASET, stamp)
 if runs.empty:
     st.info("No training runs yet — train candidates on the Train page (or `python -m core train`) first.")
     st.stop()
@@ -27,15 +43,38 @@ def candidate(home: str, dataset: str, run_id: str) -> comparison.CandidateEval:
     return comparison.load_candidate(settings, run_id)
 
 
+# figures cached as objects (st.plotly_chart copies them, nothing mutates them): per candidate run
+# (immutable) and, for overlays, per selection; the confusion matrices per threshold too
+@st.cache_resource(show_spinner=False, max_entries=64)
+def curves(home: str, dataset: str, kind: str, run_ids: tuple[str, ...], names: tuple[str, ...]):
+    series = {name: (e.y_true, e.proba) for name, e in zip(names, (candidate(home, dataset, r) for r in run_ids))}
+    draw = {"roc": evaluation.roc, "pr": evaluation.pr, "calibration": evaluation.calibration}[kind]
+    return draw(series, words=Words.of(settings.dataset), colours=evaluation.colour_map(names))
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def logged_figure(home: str, dataset: str, run_id: str, name: str, title: str | None):
+    fig = candidate(home, dataset, run_id).figure(name)
+    return fig.update_layout(title=title) if title else fig
+
+
+@st.cache_resource(show_spinner=False, max_entries=512)
+def confusion_figure(home: str, dataset: str, run_id: str, name: str, threshold: float):
+    e = candidate(home, dataset, run_id)
+    return evaluation.confusion(e.y_true, e.proba, threshold, title=name, words=Words.of(settings.dataset))
+
+
 fmt4 = st.column_config.NumberColumn(format="%.4f")
+TABS = ["ROC", "Precision-recall", "Calibration", "Confusion matrices", "Feature importance", "Learning curves"]
+REGISTRY_ESSENTIALS = ["version", "aliases", "model", "CV log loss", "test log loss", "test F1", "threshold", "mlflow"]
 st.subheader("Trainings")
 st.caption("**CV log loss chose each training's best candidate** (out-of-fold predictions of the model as "
            "logged, calibrated or not); the test split only reports, and gates the promotion against the "
            f"champion. Test F1, precision, recall and accuracy are at each candidate's own threshold on "
            f"{settings.dataset.proba_label}, chosen on the cross-validated predictions. "
            + mlflow_links.ui_hint(settings))
-CANDIDATE_COLUMNS = ["model", "CV log loss", "test log loss", "test ROC-AUC", "test F1", "threshold", "calibration",
-                     "parameters", "version", "aliases", "mlflow"]
+CANDIDATE_COLUMNS = ["model", "CV log loss", "test log loss", "test ROC-AUC", "test F1", "threshold", "registered",
+                     "mlflow"]  # the essentials fit the page; calibration and parameters are listed below the table
 groups = comparison.trainings(runs)
 shown = st.number_input("Trainings shown", min_value=1, max_value=max(len(groups), 1), value=min(len(groups), 5),
                         help="Newest first; each opens to its candidates.") if len(groups) > 5 else len(groups)
@@ -45,29 +84,66 @@ for i, group in enumerate(groups[: int(shown)]):
     with st.expander(f"{group['started']:%Y-%m-%d %H:%M:%S} UTC · {group['candidates']} candidates · best "
                      f"{group['best']} (CV log loss {group['best CV log loss']:.4f}){registered} · "
                      f"{group['folds']} folds, {group['iterations']} iterations", expanded=i == 0):
-        rows = group["rows"].assign(mlflow=[mlflow_links.run_url(settings, r) for r in group["rows"]["run_id"]])
-        st.dataframe(rows[CANDIDATE_COLUMNS], hide_index=True, width="stretch",
-                     column_config={c: fmt4 for c in ("CV log loss", "test log loss", "test ROC-AUC", "test F1",
-                                                      "threshold")}
-                     | {"mlflow": st.column_config.LinkColumn("MLflow run", display_text="open"),
-                        "parameters": st.column_config.TextColumn("tuned parameters", width="medium")})
-st.download_button("Download every candidate (CSV)", comparison.runs_csv(runs), file_name="candidates.csv",
-                   mime="text/csv")
+        rows = group["rows"].assign(
+            mlflow=mlflow_links.run_urls(settings, list(group["rows"]["run_id"])),
+            registered=[f"v{v}" + (f" ({a})" if a else "") if v else "" for v, a in
+                        zip(group["rows"]["version"], group["rows"]["aliases"])])
+        st.dataframe(rows[CANDIDATE_COLUMNS], hide_index=True, width="stretch",  # fits the page
+                     column_config={c: st.column_config.NumberColumn(c, format="%.4f")
+                                    for c in ("CV log loss", "test log loss", "test ROC-AUC", "test F1", "threshold")}
+                     | {"mlflow": st.column_config.LinkColumn("MLflow run", display_text="open", width="small")})
+        st.caption(" · ".join(f"**{r.model}**: {r.parameters or 'defaults'}; calibration {r.calibration or 'none'}"
+                              for r in rows.itertuples()))
+st.download_button("Download every candidate (CSV)", lambda: comparison.runs_csv(runs), file_name="candidates.csv",
+                   mime="text/csv", on_click="ignore", icon=":material/download:")
+
 
 @st.fragment
-def at_one_threshold(series: dict, spec, words: Words, start: float) -> None:
+def at_one_threshold(evals: list, names: list[str], spec, start: float) -> None:
     """The slider and what depends on it: a move reruns this part of the page only."""
     threshold = st.slider(f"One threshold for all, on {spec.proba_label}: a {spec.row_noun} is called "
                           f"{spec.positive_name} at or above it", 0.01, 0.99, start, 0.01,
                           key=session_keys.COMPARE_THRESHOLD)
-    at = pd.DataFrame([{"candidate": name, **metrics.from_proba(y, p, threshold)} for name, (y, p) in series.items()])
+    at = pd.DataFrame([{"candidate": name, **metrics.from_proba(e.y_true, e.proba, threshold)}
+                       for name, e in zip(names, evals)])
     st.dataframe(at[["candidate", "precision", "recall", "f1", "accuracy"]], hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.3f")
                                 for c in ("precision", "recall", "f1", "accuracy")})
-    cols = st.columns(min(len(series), 3))
-    for i, (name, (y, p)) in enumerate(series.items()):
-        cols[i % len(cols)].plotly_chart(evaluation.confusion(y, p, threshold, title=name, words=words),
+    cols = st.columns(min(len(evals), 3))
+    for i, (name, e) in enumerate(zip(names, evals)):
+        cols[i % len(cols)].plotly_chart(confusion_figure(HOME, DATASET, e.run_id, name, round(threshold, 2)),
                                          width="stretch", key=f"cm-{i}")
+
+
+@st.fragment
+def overlay(evals: list, names: list[str]) -> None:
+    """The chosen candidates' charts, one tab at a time: only the open tab is drawn (a browser
+    draws a dozen plotly charts in seconds), and a tab click reruns this part of the page only."""
+    picked = (tuple(e.run_id for e in evals), tuple(names))
+    tabs = st.tabs(TABS, key=session_keys.COMPARE_TAB, on_change="rerun")
+    tab = dict(zip(TABS, tabs))
+    # one colour per candidate on every chart (evaluation.colour_map of the same names)
+    for title, kind in (("ROC", "roc"), ("Precision-recall", "pr"), ("Calibration", "calibration")):
+        if tab[title].open:
+            tab[title].plotly_chart(curves(HOME, DATASET, kind, *picked), width="stretch")
+    if tab["Confusion matrices"].open:
+        with tab["Confusion matrices"]:
+            spec = settings.dataset
+            st.caption("Each candidate decides at its own threshold (chosen on cross-validated predictions, "
+                       "stored with its version). Move the slider to see every candidate at one threshold instead.")
+            own = pd.DataFrame([{"candidate": name, "own threshold": e.threshold,
+                                 **metrics.from_proba(e.y_true, e.proba, e.threshold)} for name, e in zip(names, evals)])
+            st.dataframe(own[["candidate", "own threshold", "precision", "recall", "f1", "accuracy"]],
+                         hide_index=True, width="stretch",
+                         column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                        for c in ("own threshold", "precision", "recall", "f1", "accuracy")})
+            at_one_threshold(evals, names, spec, float(min(max(round(evals[0].threshold, 2), 0.01), 0.99)))
+    for title, figure in (("Feature importance", "importance"), ("Learning curves", "learning_curve")):
+        if tab[title].open:
+            cols = tab[title].columns(min(len(evals), 3))
+            for i, (name, e) in enumerate(zip(names, evals)):
+                fig = logged_figure(HOME, DATASET, e.run_id, figure, name if figure == "learning_curve" else None)
+                cols[i % len(cols)].plotly_chart(fig, width="stretch", key=f"{figure}-{i}")
 
 
 labels = {r.run_id: f"{r.model} · {r.started:%Y-%m-%d %H:%M:%S}" + (f" · v{r.version}" if r.version else "")
@@ -80,54 +156,36 @@ if len(chosen) < 2:
     st.info("Pick two or more candidates to overlay their curves.")
 else:
     try:
-        evals = [candidate(str(settings.home), settings.dataset.name, run_id) for run_id in chosen]
+        evals = [candidate(HOME, DATASET, run_id) for run_id in chosen]
     except WorkbenchError as err:
         st.error(str(err))
         st.stop()
-    series = {labels[e.run_id]: (e.y_true, e.proba) for e in evals}
-    colours = evaluation.colour_map(list(series))  # one colour per candidate on every chart
-    tab_roc, tab_pr, tab_cal, tab_cm, tab_imp, tab_lc = st.tabs(
-        ["ROC", "Precision-recall", "Calibration", "Confusion matrices", "Feature importance", "Learning curves"])
-    words = Words.of(settings.dataset)
-    tab_roc.plotly_chart(evaluation.roc(series, words=words, colours=colours), width="stretch")
-    tab_pr.plotly_chart(evaluation.pr(series, words=words, colours=colours), width="stretch")
-    tab_cal.plotly_chart(evaluation.calibration(series, words=words, colours=colours), width="stretch")
-    with tab_cm:
-        spec = settings.dataset
-        st.caption("Each candidate decides at its own threshold (chosen on cross-validated predictions, "
-                   "stored with its version). Move the slider to see every candidate at one threshold instead.")
-        own = pd.DataFrame([{"candidate": labels[e.run_id], "own threshold": e.threshold,
-                             **metrics.from_proba(e.y_true, e.proba, e.threshold)} for e in evals])
-        st.dataframe(own[["candidate", "own threshold", "precision", "recall", "f1", "accuracy"]], hide_index=True,
-                     width="stretch", column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                                     for c in ("own threshold", "precision", "recall", "f1",
-                                                               "accuracy")})
-        at_one_threshold(series, spec, words, float(min(max(round(evals[0].threshold, 2), 0.01), 0.99)))
-    with tab_imp:
-        cols = st.columns(min(len(evals), 3))
-        for i, e in enumerate(evals):
-            cols[i % len(cols)].plotly_chart(e.figure("importance"), width="stretch", key=f"imp-{i}")
-    with tab_lc:
-        cols = st.columns(min(len(evals), 3))
-        for i, e in enumerate(evals):
-            fig = e.figure("learning_curve").update_layout(title=labels[e.run_id])
-            cols[i % len(cols)].plotly_chart(fig, width="stretch", key=f"lc-{i}")
+    overlay(evals, [labels[e.run_id] for e in evals])
 
 st.subheader("Registry")
-versions = comparison.registry_table(settings)
+versions = comparison.registry_table(settings) if stamp is None else registry_rows(HOME, DATASET, stamp)
 if versions.empty:
     st.info("Nothing registered yet: a training registers its best candidate as champion.")
     st.stop()
-st.dataframe(versions.assign(mlflow=[mlflow_links.version_url(settings, v) for v in versions["version"]])
-             .drop(columns=["run_id"]), hide_index=True, width="stretch",
-             column_config={c: fmt4 for c in ("CV log loss", "test log loss", "test F1", "threshold")}
-             | {"registered": st.column_config.DatetimeColumn("registered (UTC)", format="YYYY-MM-DD HH:mm"),
-                "parameters": st.column_config.TextColumn("tuned parameters", width="medium"),
-                "mlflow": st.column_config.LinkColumn("MLflow", display_text="open")})
+versions = versions.assign(mlflow=[mlflow_links.version_url(settings, v) for v in versions["version"]])
+st.dataframe(versions[REGISTRY_ESSENTIALS], hide_index=True, width="stretch",  # fits the page: no scrolling
+             column_config={"version": st.column_config.TextColumn("version", width="small"),
+                            "aliases": st.column_config.TextColumn("aliases", width="small"),
+                            "model": st.column_config.TextColumn("model", width="medium"),
+                            **{c: st.column_config.NumberColumn(c, format="%.4f", width="small")
+                               for c in ("CV log loss", "test log loss", "test F1", "threshold")},
+                            "mlflow": st.column_config.LinkColumn("MLflow", display_text="open", width="small")})
+with st.expander("Every registry column: tuned parameters, feature set, training rows, registration time"):
+    st.dataframe(versions[["version", "model", "parameters", "feature set", "train rows", "registered"]],
+                 hide_index=True, width="stretch",
+                 column_config={"version": st.column_config.TextColumn("version", width="small"),
+                                "registered": st.column_config.DatetimeColumn("registered (UTC)",
+                                                                              format="YYYY-MM-DD HH:mm"),
+                                "parameters": st.column_config.TextColumn("tuned parameters", width="large")})
 st.caption("A training registers its best candidate and makes it champion only when it beats the champion on the "
            "test split (alias `challenger` otherwise); `previous` is the champion before the last promotion.")
-champion = registry.champion(settings)
-previous = registry.alias_version(settings, registry.PREVIOUS)
+champion = comparison.version_with_alias(versions, registry.CHAMPION)  # the registry as read above
+previous = comparison.version_with_alias(versions, registry.PREVIOUS)
 left, right = st.columns(2)
 with left.container(border=True):
     st.markdown("**Promote a version to champion**")
@@ -141,24 +199,30 @@ with left.container(border=True):
                 f"threshold {row['threshold']:.2f})")
 
     confirm = st.checkbox(f"Yes, make {described(version)} champion"
-                          + (f" in place of {described(champion.version)}, which becomes previous"
-                             if champion and champion.version in by_version.index and champion.version != version
+                          + (f" in place of {described(champion)}, which becomes previous"
+                             if champion and champion in by_version.index and champion != version
                              else ""),
                           key=f"confirm-promote-{version}")
-    if st.button("Promote", disabled=not confirm or (champion is not None and champion.version == version)):
+    is_champion = champion == version
+    if st.button("Promote", disabled=not confirm or is_champion):
         try:
             info = registry.promote(settings, version)
         except WorkbenchError as err:
             st.error(str(err))
         else:
             st.toast(f"Version {info.version} is now champion.")
+            runs_table.clear(), registry_rows.clear()  # not left to the stamp: a file time is coarse
             st.rerun()
+    if is_champion:
+        st.caption(f":material/block: Disabled: v{version} is already the champion; pick another version.")
+    elif not confirm:
+        st.caption(":material/block: Disabled until you tick the confirmation above.")
 with right.container(border=True):
     st.markdown("**Roll back**")
     if previous is None:
         st.caption("No previous champion to roll back to.")
     else:
-        back = st.checkbox(f"Yes, make the previous champion v{previous.version} champion again")
+        back = st.checkbox(f"Yes, make the previous champion v{previous} champion again")
         if st.button("Roll back", disabled=not back):
             try:
                 info = registry.rollback(settings)
@@ -166,4 +230,7 @@ with right.container(border=True):
                 st.error(str(err))
             else:
                 st.toast(f"Rolled back: version {info.version} is champion again.")
+                runs_table.clear(), registry_rows.clear()
                 st.rerun()
+        if not back:
+            st.caption(":material/block: Disabled until you tick the confirmation above.")

@@ -6,7 +6,7 @@ from core.charts.words import Words
 from core.data import preparation
 from core.errors import WorkbenchError
 from core.modeling import registry
-from core.scoring import adherence, local, spark
+from core.scoring import adherence, exports, local, spark
 from core.serving import server
 from ui import mlflow_links, progress, session_keys
 from ui.dataset_picker import active_settings
@@ -108,6 +108,15 @@ except WorkbenchError as err:
     st.stop()
 train = training_data(str(settings.train_path), settings.train_path.stat().st_mtime)
 labelled = settings.target in scored
+left, csv_col, parquet_col = st.columns([2.2, 1, 1], vertical_alignment="center")
+left.caption(f"**The scored {spec.rows_noun}** ({len(scored):,} rows of `{settings.predictions_path.name}`, scored by "
+             f"v{version}): the features, {'the label, ' if labelled else ''}{spec.proba_label}, the class at the "
+             "version's threshold and the version, to download.")
+for where, fmt in ((csv_col, "csv"), (parquet_col, "parquet")):
+    where.download_button(f"Download {'CSV' if fmt == 'csv' else 'parquet'}",
+                          lambda fmt=fmt: exports.scored_rows(settings, fmt),  # built only when clicked
+                          file_name=exports.file_name(settings, fmt), mime=exports.MIME[fmt], on_click="ignore",
+                          icon=":material/download:", width="stretch", key=f"download-scored-{fmt}")
 if version != champion.version:
     st.warning(f"The scored batch was scored by v{version}; the champion is now v{champion.version}. "
                f"Score again to see the current champion.")

@@ -1,5 +1,7 @@
 """Drift: upload a production batch; see which features drifted and how the model holds, with or without labels."""
+import dataclasses
 import json
+from datetime import datetime, timezone
 
 import streamlit as st
 
@@ -15,6 +17,7 @@ from ui import progress, session_keys
 from ui.dataset_picker import active_settings
 
 st.set_page_config(page_title="Drift · Kobe Workbench", layout="wide")
+MIN_LOGGED = 20  # requests a check of the inference log needs
 settings = registry.champion_settings(active_settings())  # the champion's feature set
 spec = settings.dataset
 st.title("Drift")
@@ -24,17 +27,41 @@ st.caption("Upload a production batch and learn in seconds whether the champion 
 if not preparation.is_prepared(settings):
     st.info("No prepared data yet: prepare it on the Data page first.")
     st.stop()
-if registry.champion(settings) is None:
+champion = registry.champion(settings)
+if champion is None:
     st.info("No champion yet: train one on the Train page, then come back with a batch.")
     st.stop()
 
 
 def run_check(batch: batches.Batch, source: str, check_id: str) -> None:
-    """Run a check with a progress bar and keep its report in the session."""
-    report = progress.run_with_progress(lambda on_progress: check.check(batch, settings, source=source,
-                                                                on_progress=on_progress))
+    """Check a batch with a progress bar and keep its report in the session. A batch this champion
+    checked before (the same content digest, the name of its stored file) reuses that check and
+    adds no second point to the history."""
+    key = f"{batch.digest}-v{champion.version}"
+    reports = st.session_state.setdefault(session_keys.DRIFT_REPORTS, {})  # this session's checks
+    earlier = history.check_of_batch(settings, batch.digest, champion.version)
+    if key in reports and earlier is not None and reports[key].mlflow_run_id == earlier.run_id:
+        report = reports[key]
+    elif earlier is not None:  # checked in another session or by an earlier app: the same figures, not logged
+        report = dataclasses.replace(progress.run_with_progress(lambda on_progress: check.check(
+            batch, settings, source=source, log=False, on_progress=on_progress)), mlflow_run_id=earlier.run_id)
+    else:
+        report = progress.run_with_progress(lambda on_progress: check.check(batch, settings, source=source,
+                                                                            on_progress=on_progress))
+    reports[key] = report
+    while len(reports) > 8:  # the last few only
+        reports.pop(next(iter(reports)))
     st.session_state[session_keys.DRIFT_REPORT] = report
     st.session_state[session_keys.DRIFT_CHECKED_ID] = check_id
+    st.session_state[session_keys.DRIFT_REUSED] = None if earlier is None else (
+        f"{batch.name} was checked before by v{champion.version} "
+        f"({run_time(earlier.when_ms)}, MLflow run `{earlier.run_id}`): the same content, so the same check is "
+        "shown and the history gets no second point.")
+
+
+def run_time(ms: int) -> str:
+    """A run's start time as 'YYYY-MM-DD HH:MM UTC'."""
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 upload_col, log_col = st.columns([3, 2])
@@ -48,15 +75,18 @@ with upload_col:
 with log_col:
     n_logged = inference_log.count(settings)
     st.markdown(f"**Inference log** of the Serve page: {n_logged:,} requests logged.")
-    n_last = st.number_input("Last N requests", min_value=20, max_value=100_000, value=1000, step=100)
-    if st.button("Check the inference log", disabled=n_logged < 20,
-                 help="Needs at least 20 logged requests (Serve page)."):
+    n_last = st.number_input("Last N requests", min_value=MIN_LOGGED, max_value=100_000, value=1000, step=100,
+                             disabled=n_logged < MIN_LOGGED)
+    if st.button("Check the inference log", disabled=n_logged < MIN_LOGGED):
         try:
             log_batch = check.inference_log_batch(settings, int(n_last))
         except WorkbenchError as err:
             st.error(str(err))
-            st.stop()
-        run_check(log_batch, "inference_log", f"log-{log_batch.digest}")
+        else:
+            run_check(log_batch, "inference_log", f"log-{log_batch.digest}")
+    if n_logged < MIN_LOGGED:
+        st.caption(f":material/block: Disabled: a check needs at least {MIN_LOGGED} logged requests "
+                   f"({n_logged} so far). Send {spec.rows_noun} from the Serve page (or `python -m core predict`).")
 
 upload_id = None if uploaded is None else f"upload-{uploaded.file_id}{'-drop-invalid' if drop_invalid else ''}"
 if upload_id is not None and st.session_state.get(session_keys.DRIFT_CHECKED_ID) != upload_id:
@@ -64,9 +94,13 @@ if upload_id is not None and st.session_state.get(session_keys.DRIFT_CHECKED_ID)
         batch = batches.read_batch(uploaded, settings, name=uploaded.name, drop_invalid=drop_invalid)
     except batches.BatchError as err:
         st.error(str(err))  # the page goes on: the last check and the history stay in view
+        st.session_state[session_keys.DRIFT_REUSED] = None
     else:
         run_check(batch, "upload", upload_id)
 
+reused = st.session_state.get(session_keys.DRIFT_REUSED)
+if reused:
+    st.info(reused, icon=":material/replay:")
 report = st.session_state.get(session_keys.DRIFT_REPORT)
 if report is None:
     example = f" (for example {settings.raw_prod})" if settings.raw_prod else ""
@@ -118,7 +152,10 @@ else:
 
     st.plotly_chart(drift_charts.effect_bars(report), width="stretch")
     number = st.column_config.NumberColumn
-    st.dataframe(drift_report.feature_rows(report), hide_index=True, width="stretch", column_config={
+    rows = drift_report.feature_rows(report)
+    essentials = ["feature", "drift", "rule", "PSI", "Wasserstein / σ", "JS beyond chance", "outside training range",
+                  "mean (training)", "mean (batch)"]  # the table fits the page; every column in the expander
+    config = {
         "PSI": number(format="%.3f"), "Wasserstein / σ": number(format="%.3f"), "JS distance": number(format="%.3f"),
         "JS beyond chance": number(format="%.3f", help="The JS distance less what chance gives two samples of "
                                                        "these sizes; the verdict uses it."),
@@ -127,7 +164,10 @@ else:
             help="KS for continuous, χ² for discrete features: information only, a large batch makes any "
                  "difference 'significant'; the verdict uses the effect sizes."),
         "outside training range": number(format="percent"),
-        "mean (training)": number(format="%.3f"), "mean (batch)": number(format="%.3f")})
+        "mean (training)": number(format="%.3f"), "mean (batch)": number(format="%.3f")}
+    st.dataframe(rows, hide_index=True, width="stretch", column_order=essentials, column_config=config)
+    with st.expander("Every column: kind, JS distance, p-value, missing values, new categories"):
+        st.dataframe(rows, hide_index=True, width="stretch", column_config=config)
     with st.expander("How each statistic is defined, and its threshold"):
         st.dataframe([{"statistic": name, "definition": text,
                        "threshold": "–" if key is None else f"{key} = {report.thresholds.get(key)}"}
@@ -157,10 +197,12 @@ else:
         curves["batch, raw (labelled rows)"] = report.reliability_batch
     st.plotly_chart(drift_charts.reliability(curves, words=Words.of(spec)), width="stretch")
 
-    d1, d2, _ = st.columns([1, 1, 3])
-    d1.download_button("Report (JSON)", json.dumps(report.to_dict(), default=str, indent=1),
-                       file_name="drift_report.json", mime="application/json")
-    d2.download_button("Report (HTML)", report_html(report), file_name="drift_report.html", mime="text/html")
+    d1, d2, _ = st.columns([1, 1, 3])  # each file is built only when its button is clicked
+    d1.download_button("Report (JSON)", lambda: json.dumps(report.to_dict(), default=str, indent=1),
+                       file_name="drift_report.json", mime="application/json", on_click="ignore",
+                       icon=":material/download:", key="download-drift-json")
+    d2.download_button("Report (HTML, with charts)", lambda: report_html(report), file_name="drift_report.html",
+                       mime="text/html", on_click="ignore", icon=":material/download:", key="download-drift-html")
     st.caption(f"MLflow run `{report.mlflow_run_id}` (Monitoramento) · stored as `{report.stored_path}`")
 
 st.subheader("History")

@@ -20,6 +20,7 @@ from core import catalog
 from core.config import Settings, dataset_from_env, home_from_env
 from core.dataset import DatasetError, DatasetSpec
 from ui import session_keys
+from ui.pages import ensure_navigation
 
 LABEL_ROOM = 32  # characters the sidebar's select box shows of an option
 
@@ -82,6 +83,7 @@ def use_dataset(name: str) -> None:
 
 def active_settings() -> Settings:
     """Draw the sidebar's dataset select box and return the settings of this session's dataset."""
+    ensure_navigation()  # every page starts here: a first deep link joins the app's navigation
     home = home_from_env()
     specs, broken = known_datasets(home)
     chosen = st.session_state.get(session_keys.DATASET)

@@ -12,6 +12,12 @@ def run_url(settings: Settings, run_id: str) -> str:
     return tracking.ui_run_url(tracking.ui_base_url(settings), tracking.use(settings), run_id)
 
 
+def run_urls(settings: Settings, run_ids: list[str]) -> list[str]:
+    """`run_url` of each run, looking the experiment up once (not once per run)."""
+    base, experiment = tracking.ui_base_url(settings), tracking.use(settings)
+    return [tracking.ui_run_url(base, experiment, run_id) for run_id in run_ids]
+
+
 def version_url(settings: Settings, version: str) -> str:
     """The MLflow UI's page of a registered version of the dataset's model."""
     return tracking.ui_model_version_url(tracking.ui_base_url(settings), settings.model_name, str(version))

@@ -17,6 +17,8 @@ PRODUCTION_THRESHOLD = "production_threshold"
 # Drift page
 DRIFT_REPORT = "drift_report"
 DRIFT_CHECKED_ID = "drift_checked_id"
+DRIFT_REPORTS = "drift_reports"  # this session's checks by batch digest and champion version
+DRIFT_REUSED = "drift_reused"  # why the shown check is an earlier one (a re-upload of the same batch)
 RETRAIN_RESULT = "retrain_result"
 
 # Train page
@@ -28,6 +30,7 @@ TRAIN_USED = "train_used"  # the last run's form values, put back into the form 
 # Compare page
 COMPARE_SELECTION = "compare_selection"
 COMPARE_THRESHOLD = "compare_threshold"
+COMPARE_TAB = "compare_tab"  # the open tab of the overlay (only it is drawn)
 
 # Dataset picker (sidebar, every page): the session's dataset, and its select box
 DATASET = "dataset"

@@ -11,6 +11,7 @@ from core.monitoring.drift_report import DriftReport, FeatureDrift, Reliability,
 TRAIN, BATCH, TEST = "#552583", "#FDB927", "#7A6E5D"
 DRIFT, STABLE = "#C62828", "#2E7D32"
 LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=50))
+BELOW = dict(orientation="h", yanchor="top", y=-0.38, x=0)  # a legend under the plot: charts stacked align
 
 
 def effect_bars(r: DriftReport) -> go.Figure:
@@ -25,8 +26,11 @@ def effect_bars(r: DriftReport) -> go.Figure:
     fig = go.Figure(go.Bar(x=ratios, y=names, orientation="h", marker_color=colors, text=labels,
                            textposition="auto", name="effect / threshold",
                            hovertemplate="%{y}: %{text}<extra></extra>"))
-    fig.add_vline(x=1.0, line_dash="dash", line_color="#444", annotation_text="drift threshold")
-    fig.update_layout(**LAYOUT, title="Drift per feature (effect size ÷ its threshold)",
+    # the line's label above the plot area, where no bar reaches
+    fig.add_vline(x=1.0, line_dash="dash", line_color="#444", annotation_text="drift threshold (1)",
+                  annotation_position="top", annotation_yshift=4)
+    fig.update_layout(**{**LAYOUT, "margin": dict(l=50, r=20, t=80, b=50)},
+                      title="Drift per feature (effect size ÷ its threshold)",
                       xaxis_title="effect size ÷ threshold (log scale; ≥ 1 = drift)", yaxis_title="feature",
                       xaxis_type="log", height=320, showlegend=False, yaxis_autorange="reversed")
     return fig
@@ -95,15 +99,29 @@ def reliability(curves: dict[str, Reliability], min_rows: int = 20, words: Words
     return fig
 
 
+def time_axis(fig: go.Figure, times: pd.Series) -> go.Figure:
+    """Readable check times: at least an hour shown around the points (one check alone made
+    plotly zoom into sub-millisecond ticks), labels to the minute."""
+    t = pd.to_datetime(times)
+    if t.empty:
+        return fig
+    if t.dt.tz is not None:  # plotly draws times as they read, without a zone: UTC, as the data
+        t = t.dt.tz_convert("UTC").dt.tz_localize(None)
+    low, high = t.min(), t.max()
+    pad = max((high - low) * 0.05, pd.Timedelta(minutes=30))
+    return fig.update_xaxes(range=[(low - pad).isoformat(), (high + pad).isoformat()], tickformat="%H:%M\n%b %d, %Y",
+                            hoverformat="%Y-%m-%d %H:%M:%S", nticks=8)
+
+
 def history_effects(h: pd.DataFrame) -> go.Figure:
     """Per-feature effect size (W/σ or JS) of every check over time."""
     fig = go.Figure()
     for col in [c for c in h.columns if c.startswith("effect_")]:
         fig.add_scatter(x=h["time"], y=h[col], mode="lines+markers", name=col[len("effect_"):],
                         customdata=h["batch"], hovertemplate="%{customdata}: %{y:.3f}<extra>%{fullData.name}</extra>")
-    fig.update_layout(**LAYOUT, title="Drift per feature over time (Wasserstein/σ, or JS for discrete and categorical features)",
-                      xaxis_title="check time (UTC)", yaxis_title="effect size", height=340)
-    return fig
+    fig.update_layout(**{**LAYOUT, "margin": dict(l=50, r=20, t=50, b=40)}, title="Drift per feature over time (Wasserstein/σ, or JS for discrete and categorical features)",
+                      xaxis_title="check time (UTC)", yaxis_title="effect size", height=360, legend=BELOW, xaxis_title_standoff=8)
+    return time_axis(fig, h["time"])
 
 
 def history_f1(h: pd.DataFrame) -> go.Figure:
@@ -118,6 +136,6 @@ def history_f1(h: pd.DataFrame) -> go.Figure:
         fig.add_scatter(x=h["time"], y=h["real_f1"], mode="lines+markers", name="realised F1",
                         line=dict(color=TRAIN), customdata=h["batch"],
                         hovertemplate="%{customdata}: %{y:.3f}<extra>realised</extra>")
-    fig.update_layout(**LAYOUT, title="F1 per batch (hollow = estimate not trustworthy)",
-                      xaxis_title="check time (UTC)", yaxis_title="F1", yaxis_range=[0, 1], height=320)
-    return fig
+    fig.update_layout(**{**LAYOUT, "margin": dict(l=50, r=20, t=50, b=40)}, title="F1 per batch (hollow = estimate not trustworthy)",
+                      xaxis_title="check time (UTC)", yaxis_title="F1", yaxis_range=[0, 1], height=340, legend=BELOW, xaxis_title_standoff=8)
+    return time_axis(fig, h["time"])

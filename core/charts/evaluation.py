@@ -73,7 +73,7 @@ def pr(series: Series, title: str = "Precision-recall curve", words: Words = Wor
        colours: Mapping[str, str] | None = None) -> go.Figure:
     """Precision-recall curves (average precision in the legend) with each series' base rate."""
     fig = _figure(title, f"Recall (share of {words.positive} {words.rows} found)",
-                  f"Precision (share of predicted {words.positive} that are {words.positive})", unit_axes=True)
+                  f"Precision (of the {words.positive} calls)", unit_axes=True)
     for i, (name, (y_true, proba)) in enumerate(series.items()):
         y, p = _arrays(y_true, proba)
         if y.sum() == 0:

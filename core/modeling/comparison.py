@@ -84,6 +84,32 @@ def training_runs(settings: Settings) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def store_stamp(settings: Settings) -> str | None:
+    """A token that changes whenever the embedded tracking store is written (size and
+    modification time of its SQLite file and of any write-ahead log beside it), for caching
+    what is read from it; None for a tracking server, which has no such cheap token."""
+    if not settings.embedded_tracking:
+        return None
+    db = settings.embedded_db_path
+    parts = []
+    for path in (db, db.with_name(db.name + "-wal")):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            parts.append("-")
+        else:
+            parts.append(f"{st.st_mtime_ns}:{st.st_size}")
+    return "/".join(parts)
+
+
+def version_with_alias(versions: pd.DataFrame, alias: str) -> str | None:
+    """The version holding `alias` in a `registry_table`, or None."""
+    for version, aliases in zip(versions["version"], versions["aliases"]):
+        if alias in [a.strip() for a in str(aliases).split(",")]:
+            return str(version)
+    return None
+
+
 def runs_csv(runs: pd.DataFrame) -> bytes:
     """The candidate runs as CSV (UTF-8), every column but the internal model id."""
     return runs.drop(columns=["model_id"]).to_csv(index=False).encode("utf-8")

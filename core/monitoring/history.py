@@ -1,5 +1,6 @@
 """The monitoring history: the `Monitoramento` runs read back from MLflow (`last_check` for the
-home page, `history` for the Drift page's charts and the retraining policy's F1 forecast).
+home page, `history` for the Drift page's charts and the retraining policy's F1 forecast), with
+the checks whose run is still queued (`core.monitoring.run_log`).
 """
 from __future__ import annotations
 
@@ -28,17 +29,33 @@ class CheckSummary:
     real_f1: float | None
     trustworthy: bool | None
     recommendation: str
+    mlflow_pending: bool = False  # queued: its MLflow run is being logged (`run_id` is "" until then)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def _runs(settings: Settings, max_results: int) -> list[Any]:
-    from core import tracking
+    """The finished `Monitoramento` runs and the checks still queued for theirs
+    (`core.monitoring.run_log`: the command line logs its run after its output), newest first."""
+    from types import SimpleNamespace
 
-    if not tracking.store_exists(settings):  # nothing checked yet; looking creates no store
-        return []
-    return tracking.runs(settings, RUN_NAME, status="FINISHED", max_results=max_results)
+    from core import tracking
+    from core.monitoring import run_log
+
+    runs = []
+    if tracking.store_exists(settings):  # nothing checked yet; looking creates no store
+        runs = tracking.runs(settings, RUN_NAME, status="FINISHED", max_results=max_results)
+    queued = run_log.queued(settings)
+    if not queued:
+        return runs
+    logged = {r.data.tags.get(run_log.CHECK_ID_TAG) for r in runs}
+    waiting = [SimpleNamespace(info=SimpleNamespace(run_id="", start_time=rec["start_ms"]),
+                               data=SimpleNamespace(metrics=rec["metrics"], params=rec["params"], tags=rec["tags"]),
+                               pending=True)
+               for rec in queued if rec["check_id"] not in logged]
+    every = sorted([*runs, *waiting], key=lambda r: int(r.info.start_time or 0), reverse=True)
+    return every[:max_results]
 
 
 def _summary(run: Any) -> CheckSummary:
@@ -50,7 +67,7 @@ def _summary(run: Any) -> CheckSummary:
         dataset_drift=tg.get("dataset_drift") == "true", n_drifted=int(m.get("n_drifted", len(drifted))),
         drifted_features=drifted, est_f1=m.get("est_f1"), real_f1=m.get("real_f1"),
         trustworthy=None if "est_trustworthy" not in m else bool(m["est_trustworthy"]),
-        recommendation=tg.get("recommendation", ""),
+        recommendation=tg.get("recommendation", ""), mlflow_pending=bool(getattr(run, "pending", False)),
     )
 
 
@@ -72,7 +89,7 @@ def history(settings: Settings, max_results: int = 500) -> pd.DataFrame:
             "model_version": s.model_version, "rows": m.get("rows"), "dataset_drift": s.dataset_drift,
             "n_drifted": s.n_drifted, "domain_auc": m.get("domain_auc"), "est_f1": s.est_f1,
             "real_f1": s.real_f1, "est_roc_auc": m.get("est_roc_auc"), "real_roc_auc": m.get("real_roc_auc"),
-            "trustworthy": s.trustworthy, "run_id": s.run_id,
+            "trustworthy": s.trustworthy, "run_id": s.run_id, "mlflow_pending": s.mlflow_pending,
         }
         for key, value in m.items():
             for prefix in ("wasserstein_", "js_"):
@@ -82,3 +99,22 @@ def history(settings: Settings, max_results: int = 500) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=["time", "batch", "dataset_drift", "est_f1", "real_f1"])
     return pd.DataFrame(rows).sort_values("time").reset_index(drop=True)
+
+
+def check_of_batch(settings: Settings, digest: str, model_version: str) -> CheckSummary | None:
+    """The latest finished check of the batch with this content digest (`Batch.digest`, the
+    SHA-256 its stored file is named after) by this model version, or None: a page re-checking
+    the same batch with the same champion reuses that check instead of adding a history point."""
+    import re
+
+    from core import tracking
+
+    if not re.fullmatch(r"[0-9a-f]{16,64}", digest) or not re.fullmatch(r"[0-9A-Za-z._-]+", str(model_version)):
+        return None  # not a digest or a version: no run can hold it (and nothing unsafe goes into the filter)
+    if not tracking.store_exists(settings):
+        return None
+    flt = (f"attributes.run_name = '{RUN_NAME}' and attributes.status = 'FINISHED' and "
+           f"params.batch_digest = '{digest}' and params.model_version = '{model_version}'")
+    runs = tracking.client(settings).search_runs([tracking.use(settings)], filter_string=flt,
+                                                 order_by=["attributes.start_time DESC"], max_results=1)
+    return _summary(runs[0]) if runs else None

@@ -36,7 +36,7 @@ def test_one_trains_while_the_other_uploads(browser, app_url, ready_home: Path) 
         a.open()
         b.open()
         a.open("Train")
-        a.page.get_by_role("button", name="Train", exact=True).click()
+        a.page.get_by_role("button", name="Train", exact=True).click(timeout=120_000)
         a.page.locator("[data-testid='stProgress']").first.wait_for(timeout=60_000)
 
         # B, meanwhile: the Train page refuses a second training …
@@ -47,7 +47,7 @@ def test_one_trains_while_the_other_uploads(browser, app_url, ready_home: Path) 
         # … and B uploads a production batch on the Drift page while A's training runs
         b.open("Drift")
         raw_prod = ready_home / "data" / "01_raw" / "dataset_kobe_prod.parquet"
-        b.page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(raw_prod))
+        b.page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(raw_prod), timeout=120_000)
         b.page.get_by_text("Drifted features", exact=True).wait_for(timeout=180_000)
         b.settle()
         b.shot("02-drift-during-training")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from core.data import batches
-from core.monitoring import check
+from core.monitoring import check, history
 from ui import session_keys
 
 PAGE = "pages/6_Drift.py"
@@ -42,6 +42,12 @@ def test_alarm_leads_in_one_click_to_a_gated_challenger(run_page, tmp_path):
     s = make_champion_home(tmp_path)  # its own registry: this test promotes a new champion
     before = registry.champion(s).version
     report = check.check(batches.read_batch(s.raw_prod, s), s)  # stored, with labels
+    # the page's dedupe: the same content checked by the same version is found (another is not)
+    found = history.check_of_batch(s, report.batch["digest"], report.model_version)
+    assert found is not None and found.run_id == report.mlflow_run_id
+    assert history.check_of_batch(s, "0" * 64, report.model_version) is None
+    assert history.check_of_batch(s, report.batch["digest"], "999") is None
+    assert history.check_of_batch(s, "x' or 1=1 --", report.model_version) is None  # never put in a filter
     at = run_page(PAGE, s, state={session_keys.DRIFT_REPORT: report, session_keys.DRIFT_CHECKED_ID: "x"})
     assert not at.exception
     assert any("Retraining alarm" in m.value for m in at.markdown)

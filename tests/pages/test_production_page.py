@@ -1,9 +1,13 @@
 """Production page in AppTest: empty states, scoring in-process and the adherence verdict."""
 from __future__ import annotations
 
+import io
+
+import pandas as pd
+
 from core import tracking
 from core.config import Settings
-from core.scoring import local
+from core.scoring import exports, local
 
 
 def test_production_page_without_champion_says_train_first(run_page, prepared_settings: Settings) -> None:
@@ -26,6 +30,13 @@ def test_score_button_scores_and_explains(run_page, champion_settings: Settings)
     assert not at.exception
     assert "threshold 0.30" in at.error[0].value
     assert {"test", "production", "change"} <= set(at.dataframe[0].value.columns)
+    # the scored rows to download, built by core: every row, as CSV and as parquet
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Download CSV", "Download parquet"]
+    csv = pd.read_csv(io.BytesIO(exports.scored_rows(champion_settings, "csv")))
+    parquet = pd.read_parquet(io.BytesIO(exports.scored_rows(champion_settings, "parquet")))
+    assert len(csv) == len(parquet) == 5_412
+    assert list(parquet.columns) == list(csv.columns) and champion_settings.dataset.proba_column in parquet
 
 
 def test_spark_engine_offered_when_pyspark_is_installed(run_page, champion_settings: Settings) -> None:

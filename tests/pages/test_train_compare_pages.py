@@ -7,6 +7,7 @@ from core.config import Settings
 from core.modeling import lock, training
 from core.modeling import registry as model_registry
 from tests.conftest import prepared_copy
+from ui import session_keys
 
 
 def test_train_page_without_data_says_prepare_first(run_page, settings: Settings) -> None:
@@ -65,10 +66,13 @@ def test_compare_page_without_runs_says_train_first(run_page, settings: Settings
 
 def test_compare_page_overlays_candidates_and_lists_the_registry(run_page, trained) -> None:
     s, result = trained
-    at = run_page("pages/3_Compare.py", s)
+    at = run_page("pages/3_Compare.py", s, state={session_keys.COMPARE_TAB: "Confusion matrices"})
     assert not at.exception
     runs = at.dataframe[0].value  # the newest training's candidates, grouped under it
     assert {"Logistic Regression", "Decision Tree"} <= set(runs["model"])
+    assert list(runs.columns) == ["model", "CV log loss", "test log loss", "test ROC-AUC", "test F1", "threshold",
+                                  "registered", "mlflow"]  # the essentials only: the table fits the page
+    assert f"v{result.champion.version} (champion)" in set(runs["registered"])
     assert "2 candidates · best" in at.expander[0].label
     assert all(f"/runs/{c.run_id}" in url for c, url in
                zip(sorted(result.candidates, key=lambda c: c.cv["log_loss"]), runs["mlflow"]))
@@ -81,7 +85,10 @@ def test_compare_page_overlays_candidates_and_lists_the_registry(run_page, train
     assert sorted(own["own threshold"].round(4)) == sorted(round(c.threshold, 4) for c in result.candidates)
     at_threshold = at.dataframe[2].value
     assert set(at_threshold.columns) >= {"precision", "recall", "f1"}
+    assert len(at.get("plotly_chart")) == len(result.candidates)  # only the open tab is drawn
     registry = at.dataframe[3].value
+    assert "parameters" not in registry and "mlflow" in registry  # the rest in the expander below
+    assert {"parameters", "feature set", "train rows"} <= set(at.dataframe[4].value.columns)
     assert registry.loc[registry["version"] == result.champion.version, "aliases"].iloc[0] == "champion"
     assert registry.loc[registry["version"] == result.champion.version, "threshold"].iloc[0] == pytest.approx(
         result.champion.threshold, abs=1e-4)
