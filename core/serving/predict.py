@@ -179,7 +179,9 @@ def predict_one(
     `log_id` is then its row there (waited for up to CAPTURE_WAIT_S; None when the server is
     not the managed one of `settings`, whose log it is not); a server that does not log (no
     `X-Workbench-Capture` answer header) has the row appended here. `log_source=None` sends the
-    request untagged and appends nothing. The latency
+    request untagged and appends nothing here (the managed server still logs it, as source
+    `http`, like any client's). The server logs the class at the version's own threshold, not at
+    an asked `threshold`. The latency
     is split into the server's own time (its `Server-Timing` header) and the rest (network
     round trip and client); `stale` says whether the managed server serves another version
     than the champion.
