@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.data import preparation
 from core.errors import WorkbenchError
-from core.modeling import candidates
+from core.modeling import candidates, metrics
 from ui import mlflow_links, progress, session_keys
 from ui.dataset_picker import active_settings
 
@@ -23,15 +23,15 @@ if not preparation.is_prepared(settings):
 from core.modeling import lock, training
 
 
-FIGURES = ("CV log loss", "test log loss", "Brier", "ROC-AUC", "F1", "accuracy", "precision", "recall", "threshold")
+TEST_FIGURES = ("brier", "roc_auc", "f1", "accuracy", "precision", "recall")  # at the candidate's threshold
+FIGURES = ("CV log loss", "test log loss", *(metrics.label(m) for m in TEST_FIGURES), "threshold")
 
 
 def result_row(c: dict) -> dict:
     """One candidate as a table row (test metrics at the candidate's own threshold)."""
     t = c["test"]
     return {"model": c["label"], "CV log loss": c["cv"].get("log_loss"), "test log loss": t["log_loss"],
-            "Brier": t["brier"], "ROC-AUC": t["roc_auc"], "F1": t["f1"], "accuracy": t["accuracy"],
-            "precision": t["precision"], "recall": t["recall"], "threshold": c.get("threshold"),
+            **{metrics.label(m): t[m] for m in TEST_FIGURES}, "threshold": c.get("threshold"),
             "calibration": c.get("calibration", "none"), "seconds": c["seconds"]}
 
 
@@ -50,7 +50,7 @@ def verdict_table(result: dict) -> pd.DataFrame:
             name = candidates.MODELS.get(v["name"], v["name"]) or "model"
             rows[f"{who}: v{v['version']} {name}"] = {
                 "test log loss": v["test"].get("log_loss"), "F1 at its threshold": v["test"].get("f1"),
-                "ROC-AUC": v["test"].get("roc_auc"), "threshold": v.get("threshold")}
+                metrics.label("roc_auc"): v["test"].get("roc_auc"), "threshold": v.get("threshold")}
     return pd.DataFrame(rows)
 
 
@@ -85,7 +85,7 @@ with st.form("train", enter_to_submit=False):  # Enter in a field must not start
     n_iter = mid.number_input("Tuning iterations per candidate", min_value=1, max_value=200, disabled=locked,
                               key="train_n_iter")
     criterion = right.selectbox("Best candidate chosen by (cross-validated)", list(candidates.CRITERIA),
-                                format_func=lambda c: c.replace("_", " ").replace("roc auc", "ROC-AUC"),
+                                format_func=metrics.label,
                                 disabled=locked, key="train_criterion",
                                 help="Candidates are compared on cross-validation; the test split only reports "
                                      "and gates the promotion against the current champion.")

@@ -65,6 +65,7 @@ def confusion_figure(home: str, dataset: str, run_id: str, name: str, threshold:
 
 
 fmt4 = st.column_config.NumberColumn(format="%.4f")
+AT_THRESHOLD = ("precision", "recall", "f1", "accuracy")  # the figures a threshold moves
 TABS = ["ROC", "Precision-recall", "Calibration", "Confusion matrices", "Feature importance", "Learning curves"]
 REGISTRY_ESSENTIALS = ["version", "aliases", "model", "CV log loss", "test log loss", "test F1", "threshold", "mlflow"]
 st.subheader("Trainings")
@@ -106,9 +107,9 @@ def at_one_threshold(evals: list, names: list[str], spec, start: float) -> None:
                           key=session_keys.COMPARE_THRESHOLD)
     at = pd.DataFrame([{"candidate": name, **metrics.from_proba(e.y_true, e.proba, threshold)}
                        for name, e in zip(names, evals)])
-    st.dataframe(at[["candidate", "precision", "recall", "f1", "accuracy"]], hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                for c in ("precision", "recall", "f1", "accuracy")})
+    st.dataframe(at[["candidate", *AT_THRESHOLD]], hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(metrics.label(c), format="%.3f")
+                                for c in AT_THRESHOLD})
     cols = st.columns(min(len(evals), 3))
     for i, (name, e) in enumerate(zip(names, evals)):
         cols[i % len(cols)].plotly_chart(confusion_figure(HOME, DATASET, e.run_id, name, round(threshold, 2)),
@@ -133,10 +134,10 @@ def overlay(evals: list, names: list[str]) -> None:
                        "stored with its version). Move the slider to see every candidate at one threshold instead.")
             own = pd.DataFrame([{"candidate": name, "own threshold": e.threshold,
                                  **metrics.from_proba(e.y_true, e.proba, e.threshold)} for name, e in zip(names, evals)])
-            st.dataframe(own[["candidate", "own threshold", "precision", "recall", "f1", "accuracy"]],
+            st.dataframe(own[["candidate", "own threshold", *AT_THRESHOLD]],
                          hide_index=True, width="stretch",
-                         column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                        for c in ("own threshold", "precision", "recall", "f1", "accuracy")})
+                         column_config={c: st.column_config.NumberColumn(metrics.label(c), format="%.3f")
+                                        for c in ("own threshold", *AT_THRESHOLD)})
             at_one_threshold(evals, names, spec, float(min(max(round(evals[0].threshold, 2), 0.01), 0.99)))
     for title, figure in (("Feature importance", "importance"), ("Learning curves", "learning_curve")):
         if tab[title].open:

@@ -18,11 +18,13 @@ from core.config import Settings
 from core.errors import TrackingError
 from core.modeling import registry
 from core.modeling.candidates import MODEL_TAG, MODELS, ROLE_TAG
+from core.modeling.metrics import label
 
+# MLflow metric name: table column ("test ROC-AUC", "CV log loss"), in the metrics' own labels
 METRIC_COLUMNS: dict[str, str] = {
-    "test_log_loss": "test log loss", "test_brier": "test Brier", "test_roc_auc": "test ROC-AUC",
-    "test_f1": "test F1", "test_accuracy": "test accuracy", "test_precision": "test precision",
-    "test_recall": "test recall", "cv_log_loss": "CV log loss", "decision_threshold": "threshold",
+    **{f"test_{m}": f"test {label(m)}" for m in ("log_loss", "brier", "roc_auc", "f1", "accuracy", "precision",
+                                                 "recall")},
+    "cv_log_loss": f"CV {label('log_loss')}", "decision_threshold": "threshold",
 }
 
 

@@ -4,9 +4,17 @@ scoring and drift.
 from __future__ import annotations
 
 import numpy as np
-from sklearn import metrics as skm
 
 METRIC_NAMES: tuple[str, ...] = ("log_loss", "f1", "roc_auc", "accuracy", "precision", "recall", "brier")
+# how a metric is named on a page or in a table (the keys of `from_proba`, MLflow's metric names
+# and the CLI's JSON keys stay the names above)
+METRIC_LABELS: dict[str, str] = {"log_loss": "log loss", "f1": "F1", "roc_auc": "ROC-AUC", "accuracy": "accuracy",
+                                 "precision": "precision", "recall": "recall", "brier": "Brier"}
+
+
+def label(name: str) -> str:
+    """The display label of a metric name ('roc_auc' -> 'ROC-AUC'); an unknown name as it is."""
+    return METRIC_LABELS.get(name, name)
 
 
 def from_proba(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
@@ -14,6 +22,8 @@ def from_proba(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) ->
 
     The class is `proba >= threshold`. ROC-AUC is NaN when only one class is present.
     """
+    from sklearn import metrics as skm  # here, not at the top: a page that needs only the labels skips it
+
     y = np.asarray(y_true).astype(int)
     p = np.clip(np.asarray(proba, dtype=float), 1e-15, 1 - 1e-15)
     pred = (p >= threshold).astype(int)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from core.config import DriftThresholds
+from core.modeling import metrics
 
 RUN_NAME = "Monitoramento"
 
@@ -313,9 +314,9 @@ def feature_rows(r: DriftReport) -> list[dict[str, Any]]:
 def health_rows(r: DriftReport) -> list[dict[str, Any]]:
     """Test, estimated and realised figures per metric (Drift page table)."""
     rows = []
-    for key, label in (("accuracy", "accuracy"), ("f1", "F1"), ("roc_auc", "ROC-AUC")):
+    for key in ("accuracy", "f1", "roc_auc"):
         rows.append({
-            "metric": label, "test split": r.test_metrics[key],
+            "metric": metrics.label(key), "test split": r.test_metrics[key],
             "estimated (no labels)": getattr(r.estimate, key),
             "realised (labels)": None if r.realized is None else r.realized[key],
             "estimate error": None if r.estimate_error is None else r.estimate_error[key],

@@ -55,6 +55,16 @@ def test_from_proba_with_one_class_and_extreme_probabilities() -> None:
     assert none["f1"] == 0.0 and none["precision"] == 0.0  # no division warning, zero
 
 
+def test_every_metric_has_one_display_label_used_by_the_tables() -> None:
+    assert set(metrics.METRIC_LABELS) == set(metrics.METRIC_NAMES)
+    assert len(set(metrics.METRIC_LABELS.values())) == len(metrics.METRIC_NAMES)  # no two metrics look alike
+    assert all("_" not in text for text in metrics.METRIC_LABELS.values())  # no raw key shown
+    assert metrics.label("roc_auc") == "ROC-AUC" and metrics.label("not_a_metric") == "not_a_metric"
+    # the Compare page's columns are spelled from the same labels; MLflow's metric names stay the keys
+    assert comparison.METRIC_COLUMNS["test_roc_auc"] == "test " + metrics.METRIC_LABELS["roc_auc"]
+    assert comparison.METRIC_COLUMNS["cv_log_loss"] == "CV " + metrics.METRIC_LABELS["log_loss"]
+
+
 def test_baselines_use_the_training_rate() -> None:
     b = metrics.baselines(np.array([1, 1, 1, 0]), np.array([0, 1, 1, 1]))
     assert b["majority_class"]["accuracy"] == 0.75 and b["majority_class"]["recall"] == 1.0
