@@ -10,6 +10,7 @@ from core.scoring import adherence, exports, local, spark
 from core.serving import server
 from ui import mlflow_links, progress, session_keys
 from ui.dataset_picker import active_settings
+from ui.pages import link
 from ui.served_version import stale_banner
 from ui.views import view_of
 
@@ -131,6 +132,9 @@ verdict = adherence.adherence(scored, test, train, spec, threshold, settings.dri
 st.subheader("Is the model adherent to the production data?")
 box = {"adherent": st.success, "not adherent": st.error}.get(verdict.verdict, st.warning)
 box(verdict.text)
+st.markdown("**Next step**")
+for step in verdict.steps:  # links to the pages that take them, one a line
+    link(st, step.stage, step.label)
 
 # ---------------------------------------------------------------- figures
 st.subheader(f"Test vs production, model v{version}")

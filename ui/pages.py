@@ -40,3 +40,18 @@ def ensure_navigation() -> None:
     if getattr(PagesManager, "uses_pages_directory", None):
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def link(where, stage: str, label: str) -> None:
+    """A link to the page of `stage` in `where` (a container or `st`), with an arrow; nothing when the
+    app has no such page. A page run on its own, outside the app's navigation (AppTest on one page
+    file), has no pages to link: the label is shown as text instead."""
+    from streamlit.errors import StreamlitPageNotFoundError
+
+    page = page_of(stage)
+    if page is None:
+        return
+    try:
+        where.page_link(page, label=label, icon=":material/arrow_forward:")
+    except StreamlitPageNotFoundError:
+        where.markdown(f":material/arrow_forward: {label} (the {NAVIGATION[stage][1]} page)")

@@ -24,12 +24,27 @@ TYPICAL_SHIFT = 0.5
 
 # --------------------------------------------------------------------------- adherence
 @dataclass(frozen=True)
+class NextStep:
+    """One thing to do after the verdict: where in the app (`stage`, the lifecycle stage whose page
+    the app links, e.g. "drift") with the link's `label`, and the same in words for the command
+    line (`text`, naming the command where there is one)."""
+
+    label: str
+    stage: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Adherence:
-    """Test vs production figures and the plain-language answer to "does the model hold up?"."""
+    """Test vs production figures and the plain-language answer to "does the model hold up?".
+
+    `text` is the answer (headline and reasons); `steps` the next steps, which a page renders as
+    links and the command line as `next_steps` (their `text`)."""
 
     verdict: str  # "adherent", "not adherent" or "unknown (no labels)"
     text: str
     next_steps: tuple[str, ...]
+    steps: tuple[NextStep, ...]
     threshold: float
     test_metrics: dict[str, float]
     prod_metrics: dict[str, float] | None
@@ -56,7 +71,7 @@ def metrics_table(a: Adherence) -> pd.DataFrame:
     for name in metrics.METRIC_NAMES:
         test = a.test_metrics.get(name, float("nan"))
         prod = (a.prod_metrics or {}).get(name, float("nan"))
-        rows.append({"metric": name, "test": test, "production": prod, "change": prod - test})
+        rows.append({"metric": metrics.label(name), "test": test, "production": prod, "change": prod - test})
     return pd.DataFrame(rows)
 
 
@@ -139,13 +154,19 @@ def adherence(
         "not adherent": "**No, the champion is not adherent to the production data.**",
         "unknown (no labels)": "**Unknown**: without labels the model's accuracy on this batch cannot be measured.",
     }[verdict]
-    steps = ["See the Drift page for the per-feature drift and the label-free health estimate."]
+    # the page links the step's stage; retraining with production labels is the Drift page's (its
+    # retraining alarm, once the batch is uploaded with its labels), not the Train page's (dev data only)
+    steps = [NextStep("Drift: which features drifted, and the model's health without labels", "drift",
+                      "See the Drift page for the per-feature drift and the label-free health estimate.")]
     if verdict != "adherent":
-        steps.append("Retrain with production labels (`python -m core retrain`), then compare the challenger "
-                     "with the champion before promoting it.")
-    text = "\n\n".join([headline, *reasons, "**Next step:** " + " ".join(steps)])
+        steps.append(NextStep(
+            f"Retrain with production labels: upload the labelled {many} on the Drift page", "drift",
+            "Retrain with production labels (`python -m core retrain`), then compare the challenger with the "
+            "champion before promoting it."))
+    text = "\n\n".join([headline, *reasons])
     return Adherence(
-        verdict=verdict, text=text, next_steps=tuple(steps), threshold=threshold, test_metrics=test_m,
+        verdict=verdict, text=text, next_steps=tuple(s.text for s in steps), steps=tuple(steps),
+        threshold=threshold, test_metrics=test_m,
         prod_metrics=prod_m, test_predicted_positive=test_pred, prod_predicted_positive=prod_pred,
         prod_actual_positive=actual, prod_mean_proba=float(proba.mean()) if len(proba) else float("nan"),
         prod_max_proba=float(proba.max()) if len(proba) else float("nan"), out_of_range=oor, shifted=shifted,

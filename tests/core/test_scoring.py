@@ -64,10 +64,12 @@ def test_adherence_explains_why_the_champion_fails_in_production(served_settings
     a = adherence.adherence(out, test, train, served_settings.dataset, 0.5)
     assert a.verdict == "not adherent"
     assert "F1 falls from" in a.text and "in production" in a.text
-    assert "`shot_distance`" in a.text and "Drift page" in a.text and "Retrain" in a.text
+    assert "`shot_distance`" in a.text
+    assert [step.stage for step in a.steps] == ["drift", "drift"] and "Retrain" in a.steps[1].label
+    assert "python -m core retrain" in a.next_steps[1]  # the command line's words for the same step
     assert "production shot gets P(made) below the threshold" in a.text  # in the definition's words
     table = adherence.metrics_table(a)
-    assert list(table["metric"]) == ["log_loss", "f1", "roc_auc", "accuracy", "precision", "recall", "brier"]
+    assert list(table["metric"]) == ["log loss", "F1", "ROC-AUC", "accuracy", "precision", "recall", "Brier"]
     # the test set judged against itself holds up
     same = adherence.adherence(test, test, train, served_settings.dataset, 0.5)
     assert same.verdict == "adherent" and "holds up" in same.text

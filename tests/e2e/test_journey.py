@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from core.data import preparation
 from core.monitoring import history
 from tests.conftest import make_settings
 from tests.e2e.conftest import Journey
@@ -127,11 +128,18 @@ def test_production_score_and_verdict(journey: Journey) -> None:
     journey.page.get_by_role("button", name="Score production").click()
     journey.page.get_by_text("Is the model adherent to the production data?").wait_for(timeout=180_000)
     journey.settle()
-    assert journey.page.get_by_text("Scored 5,412 rows over HTTP").count() == 1
+    settings = make_settings(journey.home)
+    n_prod = len(preparation.load_split(settings, "prod"))  # the prepared production batch the button scores
+    assert journey.page.get_by_text(f"Scored {n_prod:,} rows over HTTP").count() == 1
     with journey.page.expect_download(timeout=60_000) as download:
         journey.page.get_by_role("button", name="Download CSV").click()
     assert download.value.suggested_filename == "prod_predictions.csv"
-    assert len(pd.read_csv(download.value.path())) == 5_412  # every scored row of the batch
+    rows = pd.read_csv(download.value.path())
+    assert len(rows) == n_prod  # every scored row of the batch
+    assert {settings.dataset.proba_column, settings.dataset.pred_column} <= set(rows.columns)
+    # the next steps are links to the pages that take them, not command lines
+    assert journey.page.get_by_text("python -m core").count() == 0
+    assert journey.page.get_by_role("link", name=re.compile("Retrain with production labels")).count() == 1
     journey.shot("08-production")
     journey.assert_clean()
 

@@ -7,7 +7,9 @@ import pandas as pd
 
 from core import tracking
 from core.config import Settings
+from core.data import preparation
 from core.scoring import exports, local
+from ui.pages import NAVIGATION
 
 
 def test_production_page_without_champion_says_train_first(run_page, prepared_settings: Settings) -> None:
@@ -21,11 +23,20 @@ def test_score_button_scores_and_explains(run_page, champion_settings: Settings)
     assert not at.exception
     at.button[0].click().run()
     assert not at.exception
-    assert "Scored 5,412 rows" in at.success[0].value
+    n_prod = len(preparation.load_split(champion_settings, "prod"))  # the batch the button scores
+    assert f"Scored {n_prod:,} rows" in at.success[0].value
     run = tracking.last_run(champion_settings, local.APPLY_RUN)
     assert run is not None and run["run_id"] in at.success[0].value
     answer = at.error[0].value
-    assert "not adherent" in answer and "F1 falls from" in answer and "Next step" in answer
+    assert "not adherent" in answer and "F1 falls from" in answer
+    assert "python -m core" not in answer  # the next steps are links to pages, not commands
+    # through the app's navigation, as a browser opens it, the next steps are links to the Drift page
+    app = run_page("app.py", champion_settings).switch_page("pages/5_Production.py").run()
+    assert not app.exception and app.title[0].value == "Production"
+    links = app.get("page_link")
+    drift_url = NAVIGATION["drift"][2]  # the Drift page's URL path
+    assert [link.proto.page for link in links] == [drift_url, drift_url]
+    assert "Retrain" in links[1].proto.label
     at.slider(key="production_threshold").set_value(0.3).run()
     assert not at.exception
     assert "threshold 0.30" in at.error[0].value
@@ -35,7 +46,7 @@ def test_score_button_scores_and_explains(run_page, champion_settings: Settings)
     assert labels == ["Download CSV", "Download parquet"]
     csv = pd.read_csv(io.BytesIO(exports.scored_rows(champion_settings, "csv")))
     parquet = pd.read_parquet(io.BytesIO(exports.scored_rows(champion_settings, "parquet")))
-    assert len(csv) == len(parquet) == 5_412
+    assert len(csv) == len(parquet) == n_prod
     assert list(parquet.columns) == list(csv.columns) and champion_settings.dataset.proba_column in parquet
 
 

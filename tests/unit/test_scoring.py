@@ -129,6 +129,11 @@ def test_adherence_judges_the_shifted_batch_not_adherent(lab: Lab, judged: adher
         lab.prep.positive_rate["prod"], abs=1e-6)
     assert "usage_hours" in judged.shifted  # the median moved by more than half a standard deviation
     assert len(judged.next_steps) == 2 and "retrain" in judged.next_steps[1]
+    # the page links each step's stage; the command line reads the same steps as text
+    assert [step.stage for step in judged.steps] == ["drift", "drift"]
+    assert judged.next_steps == tuple(step.text for step in judged.steps)
+    assert "Next step" not in judged.text and "python -m core" not in judged.text  # the answer, not the commands
+    assert judged.to_dict()["steps"][1]["label"].startswith("Retrain with production labels")
 
 
 def test_adherence_speaks_the_datasets_words(judged: adherence.Adherence) -> None:
@@ -155,12 +160,14 @@ def test_adherence_on_a_batch_like_the_test_set_is_adherent(lab: Lab) -> None:
     a = adherence.adherence(like, test, preparation.load_split(s, "train"), s.dataset, 0.5)
     assert a.verdict == "adherent" and all(share <= 0.05 for share in a.out_of_range.values())
     assert a.text.startswith("**Yes, the champion holds up") and len(a.next_steps) == 1
+    assert [step.stage for step in a.steps] == ["drift"]  # nothing to retrain
     assert a.prod_metrics == pytest.approx(a.test_metrics)
 
 
 def test_the_metrics_table_sets_test_and_production_side_by_side(judged: adherence.Adherence) -> None:
     table = adherence.metrics_table(judged)
-    assert table["metric"].tolist() == list(adherence.metrics.METRIC_NAMES)
-    row = table.set_index("metric").loc["f1"]
+    labels = [adherence.metrics.METRIC_LABELS[name] for name in adherence.metrics.METRIC_NAMES]
+    assert table["metric"].tolist() == labels and "roc_auc" not in labels  # the labels, not the keys
+    row = table.set_index("metric").loc["F1"]
     assert row["test"] == judged.test_metrics["f1"] and row["production"] == judged.prod_metrics["f1"]
     assert row["change"] == pytest.approx(row["production"] - row["test"])
