@@ -8,15 +8,16 @@ from ui.pages import NAVIGATION, page_of
 
 def home() -> None:
     """The home page: what is done, what runs, and the next step."""
+    # the title first: everything below reads the dataset definitions and imports pandas and the
+    # rest, which a fresh app pays for once (about a second on two cores)
+    st.title("Kobe Workbench")
     from ui.dataset_picker import active_settings
 
     settings = active_settings()
     spec = settings.dataset
-    st.title("Kobe Workbench")
     st.caption(f"From raw data to a served, monitored model: prepare → train → compare → serve → score production "
                f"→ watch for drift. Dataset: **{spec.title}** (predict `{spec.target.column}` = "
                f"{spec.positive_name}).")
-    # imported after the title, so that a fresh app shows it at once (pandas and the rest take a second)
     from core.pipeline import pipeline_status
     from core.serving import server
     from ui import mlflow_links, warmup
