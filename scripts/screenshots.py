@@ -1,0 +1,178 @@
+"""The README's page gallery: one screenshot of each page in headless Chromium (Debian's
+/usr/bin/chromium), saved as small PNGs in docs/.
+
+Run:  .venv/bin/python scripts/screenshots.py [--home DIR] [--out docs] [--width 1280 --height 900]
+
+`--home` is a workbench home with prepared data and a champion; it is used as a user would use
+it (the production batch is scored, the model server is started and stopped, the raw production
+file is uploaded on the Drift page). Without it, one is made in a temporary folder (`prepare`,
+then a small `train`, as bench/pages.py does). Each shot is the browser's window at the given
+size, scrolled to the part of the page named below; the PNGs are reduced to a 256-colour palette.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+IDLE = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_home() -> Path:
+    """A temporary home with the data prepared and a small training's champion."""
+    home = Path(tempfile.mkdtemp(prefix="screenshots-"))
+    env = {**os.environ, "WORKBENCH_HOME": str(home)}
+    for cmd in (["prepare"], ["train", "--models", "lr,dt,lightgbm", "--n-iter", "2", "--folds", "2"]):
+        subprocess.run([sys.executable, "-m", "core", *cmd, "--json"], cwd=ROOT, env=env, check=True,
+                       capture_output=True)
+    return home
+
+
+def start_app(home: Path) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free port; (process, url) once it prints its address."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(WORKBENCH_HOME=str(home), WORKBENCH_SERVE_PORT=str(free_port()))
+    log = open(home / "screenshots-streamlit.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+                             "--server.port", str(port), "--server.headless", "true"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    import urllib.request
+
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            return proc, url
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("the app did not start (see screenshots-streamlit.log in the home)")
+
+
+def small_png(path: Path) -> int:
+    """Reduce the PNG at `path` to a 256-colour palette, in place; its size in bytes."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        reduced = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    reduced.save(path, optimize=True)
+    return path.stat().st_size
+
+
+class Shooter:
+    def __init__(self, page, url: str, out: Path) -> None:
+        self.page, self.url, self.out = page, url, out
+
+    def settle(self, timeout_ms: int = 180_000) -> None:
+        """Wait until the script run is done: no 'running' indicator twice, a second apart."""
+        for _ in range(2):
+            self.page.wait_for_timeout(1000)
+            self.page.wait_for_function(IDLE, timeout=timeout_ms)
+        self.page.wait_for_timeout(800)  # charts finish drawing
+
+    def open(self, name: str = "", title: str | None = None) -> None:
+        """Open Home (by URL) or a page through the sidebar; wait for its title (default: `name`)."""
+        if name:
+            self.page.locator("[data-testid='stSidebarNav'] a", has_text=name).first.click()
+        else:
+            self.page.goto(self.url)
+        self.page.locator("[data-testid='stApp'] h1", has_text=title or name).first.wait_for(timeout=90_000)
+        self.settle()
+
+    def top(self) -> None:
+        """Scroll back to the page's title (a click further down scrolls the page)."""
+        self.page.locator("[data-testid='stApp'] h1").first.evaluate("e => e.scrollIntoView({block: 'end'})")
+        self.page.wait_for_timeout(600)
+
+    def at(self, text: str) -> None:
+        """Scroll the page so that the element with `text` is at the top of the window."""
+        self.page.get_by_text(text, exact=True).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+        self.page.wait_for_timeout(600)
+
+    def shot(self, name: str) -> None:
+        path = self.out / f"{name}.png"
+        self.page.mouse.move(1, 1)  # no hover: a chart's toolbar would cover its title
+        self.page.wait_for_timeout(300)
+        self.page.screenshot(path=str(path))
+        print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {small_png(path) / 1000:.0f} kB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--home", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap.add_argument("--width", type=int, default=1280)
+    ap.add_argument("--height", type=int, default=900)
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    home = args.home or make_home()
+    args.out.mkdir(parents=True, exist_ok=True)
+    proc, url = start_app(home)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            page = browser.new_page(viewport={"width": args.width, "height": args.height})
+            s = Shooter(page, url, args.out.resolve())
+            s.open(title="Kobe Workbench")
+            page.get_by_text("Pages", exact=True).wait_for(timeout=90_000)  # the end of the page
+            s.settle()
+            s.shot("home")
+            s.open("Data")
+            s.shot("data")
+            s.open("Train")
+            s.shot("train")
+            s.open("Compare")
+            page.get_by_text("Overlay candidates").wait_for(timeout=60_000)
+            s.settle()
+            s.shot("compare")
+            s.at("Registry")
+            s.shot("compare-registry")
+            s.open("Serve")
+            if page.get_by_role("button", name="Start server").count():
+                page.get_by_role("button", name="Start server").click()
+            page.get_by_role("button", name="Stop server").wait_for(timeout=180_000)
+            s.settle()
+            page.get_by_role("button", name="Predict").click()
+            page.get_by_text("Latency", exact=True).wait_for(timeout=60_000)
+            s.settle()
+            s.top()
+            s.shot("serve")
+            s.open("Production")
+            page.get_by_role("button", name="Score production").click()
+            page.get_by_text("Is the model adherent to the production data?").wait_for(timeout=180_000)
+            s.settle()
+            s.at("Is the model adherent to the production data?")
+            s.shot("production")
+            s.open("Drift")
+            raw_prod = next((home / "data" / "01_raw").glob("*prod*.parquet"))
+            page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(raw_prod))
+            page.get_by_text("Drifted features", exact=True).wait_for(timeout=180_000)
+            s.settle()
+            s.shot("drift")
+            s.open("Serve")
+            page.get_by_role("button", name="Stop server").click()  # the server outlives the app otherwise
+            page.get_by_role("button", name="Start server").wait_for(timeout=60_000)
+            browser.close()
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
