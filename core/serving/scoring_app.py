@@ -24,6 +24,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 INLINE_BYTES = 64 * 1024  # bodies up to this are scored on the event loop; larger ones in a thread
 JSON = b"application/json"
+MLFLOW_PREDICTIONS_TO_JSON: Callable[..., None] | None = None  # MLflow's writer, once `scoring_app` replaced it
 
 
 async def _answer(send: Send, status: int, body: bytes, content_type: bytes = JSON) -> None:
@@ -47,6 +48,27 @@ def _error(code: str, message: str) -> bytes:
     return json.dumps({"error_code": code, "message": message}).encode("utf-8")
 
 
+def predictions_to_json(raw_predictions: Any, output: Any, metadata: dict | None = None) -> None:
+    """MLflow's `scoring_server.predictions_to_json`, the same bytes written about 5x faster.
+
+    MLflow's writes with `json.dump(..., output)`, and `json.dump` never uses the json module's C
+    encoder (only `json.dumps` does, in one shot): 50,000 answers of two probabilities took 0.7 s
+    of a 0.8 s request (bench/RESULTS.md, issue 19 session 7). Here the text is made by
+    `json.dumps` with MLflow's own `NumpyEncoder` and then written; the values' text is the same
+    (both encoders write a float with `float.__repr__`), checked in tests/unit/test_scoring_app.py.
+    Installed by `scoring_app` in the model server's workers only.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+    from mlflow.pyfunc.scoring_server import _get_jsonable_obj
+    from mlflow.utils.proto_json_utils import NumpyEncoder
+
+    if metadata and "predictions" in metadata:
+        raise MlflowException("metadata cannot contain 'predictions' key", error_code=INVALID_PARAMETER_VALUE)
+    predictions = _get_jsonable_obj(raw_predictions, pandas_orient="records")
+    output.write(json.dumps({"predictions": predictions, **(metadata or {})}, cls=NumpyEncoder))
+
+
 def scoring_app(model: Any) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """The ASGI app serving `model` (a loaded `mlflow.pyfunc.PyFuncModel`) by MLflow's protocol."""
     from mlflow.environment_variables import _MLFLOW_IS_IN_SERVING_ENVIRONMENT, MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT
@@ -55,6 +77,11 @@ def scoring_app(model: Any) -> Callable[[Scope, Receive, Send], Awaitable[None]]
     from mlflow.version import VERSION
 
     input_schema = model.metadata.get_input_schema()
+    # `invocations` looks the writer up in its module when it answers: the same JSON, faster
+    global MLFLOW_PREDICTIONS_TO_JSON
+    if scoring_server.predictions_to_json is not predictions_to_json:
+        MLFLOW_PREDICTIONS_TO_JSON = scoring_server.predictions_to_json  # kept: the tests compare with it
+        scoring_server.predictions_to_json = predictions_to_json
     os.environ[_MLFLOW_IS_IN_SERVING_ENVIRONMENT.name] = "true"  # as MLflow's own server says it
     timeout = MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT.get()
 
