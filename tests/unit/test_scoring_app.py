@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,10 @@ def call(app, body: bytes, content_type: str) -> tuple[int, bytes]:
 
     scope = {"type": "http", "path": "/invocations", "method": "POST",
              "headers": [(b"content-type", content_type.encode())]}
-    asyncio.run(app(scope, receive, send))
+    # in a thread of its own: a test before this one (Playwright's sync API) may leave this
+    # thread's event loop running, and asyncio.run refuses to start inside a running loop
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, app(scope, receive, send)).result()
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
 
