@@ -3,7 +3,7 @@ shows the pipeline's status at a glance."""
 
 import streamlit as st
 
-from ui.pages import NAVIGATION, page_of
+from ui.pages import NAVIGATION, link, page_of
 
 
 def home() -> None:
@@ -43,9 +43,7 @@ def home() -> None:
     if status.last_check != "none":
         st.caption(f"Last drift check: {status.last_check_detail}")
     st.info(f"**Next step:** {status.next_step}.")
-    next_page = page_of(status.next_stage)
-    if next_page:
-        st.page_link(next_page, label=f"Go: {status.next_step}", icon=":material/arrow_forward:")
+    link(st, status.next_stage, f"Go: {status.next_step}")
 
     st.subheader("Pages")
     st.markdown(

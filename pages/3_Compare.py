@@ -119,7 +119,7 @@ def at_one_threshold(evals: list, names: list[str], spec, start: float) -> None:
 def overlay(evals: list, names: list[str]) -> None:
     """The chosen candidates' charts, every tab drawn once: a tab click is then the browser's
     alone (bench/RESULTS.md, issue 18 session 7: a tab drawn on its click took 0.7-1.4 s in
-    Chromium, of which 20-300 ms were the page's own work; drawn with the page, 0.13-0.25 s)."""
+    Chromium, of which 20-300 ms were the page's own work; drawn with the page, 0.17-0.37 s)."""
     picked = (tuple(e.run_id for e in evals), tuple(names))
     tab = dict(zip(TABS, st.tabs(TABS)))
     # one colour per candidate on every chart (evaluation.colour_map of the same names)

@@ -158,9 +158,8 @@ st.caption(f"{n_logged:,} row(s) logged in {settings.inference_log_path.name}, f
            "the Drift page monitors them.")
 if n_logged:
     recent = inference_log.read_last(settings, 10).iloc[::-1]
-    answer = ["timestamp", spec.proba_column, "label", "threshold", "model_version", "latency_ms", "source"]
     st.dataframe(recent, hide_index=True, width="stretch",  # the answer first, in view; the inputs after it
-                 column_order=[c for c in answer if c in recent] + [c for c in settings.features if c in recent],
+                 column_order=[c for c in (*inference_log.answer_columns(spec), *settings.features) if c in recent],
                  column_config={"timestamp": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
                                 spec.proba_column: st.column_config.NumberColumn(spec.proba_label, format="%.3f"),
                                 "model_version": st.column_config.TextColumn("version"),

@@ -54,9 +54,15 @@ def _quote(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
 
 
+def answer_columns(spec: Any) -> list[str]:
+    """The columns that say when and how a request was answered (all but the features and `id`)."""
+    return ["timestamp", *(c.format(proba=spec.proba_column) for c in _TAIL)]
+
+
 def columns(spec: Any) -> list[str]:
     """The table's columns for a dataset definition (without `id`)."""
-    return ["timestamp", *spec.features, *(c.format(proba=spec.proba_column) for c in _TAIL)]
+    answer = answer_columns(spec)
+    return [answer[0], *spec.features, *answer[1:]]
 
 
 def _schema(spec: Any) -> str:
