@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping, Sequence
 
+from core import row_filter
 from core.dataset import (
     DEFAULT_FEATURE_SET,
     DEFINITION_FILE,
@@ -90,7 +91,7 @@ def _feature(raw: Mapping[str, Any], where: str) -> Feature:
 def _subset(raw: Any, where: str) -> Subset:
     if not isinstance(raw, Mapping):
         raise DatasetError(f"{where} must be a table with `source` (and optional `where`, `title`).")
-    return Subset(source=_need(raw, "source", where), where=str(raw.get("where", "")),
+    return Subset(source=_need(raw, "source", where), where=row_filter.check_saved(str(raw.get("where", "")), where),
                   title=str(raw.get("title", "")))
 
 

@@ -11,7 +11,7 @@ Each dataset is described by one declarative file, `datasets/NAME/dataset.toml` 
   (`min`, `max`, `integer = true` for whole numbers) or the allowed `values` (with optional
   `value_labels` for display);
 - `[[sources]]`: the raw files (`file`, public `url`, `sha256`), and `[dev]` / `[prod]`: which
-  source each set comes from and the pandas query (`where`) that forms it;
+  source each set comes from and the row filter (`where`, `core.row_filter`) that forms it;
 - optional `[feature_sets]`: named lists of features (`default = [...]`, `extended = [...]`); the
   model trains on one set (`train --feature-set NAME`), the default set when none is named, all
   `[[features]]` when the definition has no sets. `spec.with_feature_set(name)` is the definition
@@ -153,7 +153,7 @@ class Source:
 
 @dataclass(frozen=True)
 class Subset:
-    """How the dev or the production set is formed: a source file and an optional pandas query."""
+    """How the dev or the production set is formed: a source file and an optional row filter."""
 
     source: str
     where: str = ""

@@ -64,8 +64,8 @@ def panel(settings: Settings) -> None:
                                   "unlabelled.")
     positive = left.text_input("Positive class (optional)", placeholder="default: the minority class",
                                help="The target value the model gives the probability of.").strip()
-    prod_where = right.text_input("Production rows (optional pandas query)", placeholder="e.g. year >= 2024",
-                                  help="Rows matching the query are set apart as the production batch, the others "
+    prod_where = right.text_input("Production rows (optional row filter)", placeholder="e.g. year >= 2024",
+                                  help="Rows matching the filter (comparisons joined by and / or / not, e.g. region in [\"north\", \"south\"]) are set apart as the production batch, the others "
                                        "are the dev data. Leave empty for no production batch.").strip()
     params = {"file_id": uploaded.file_id, "name": name, "target": target, "positive": positive or None,
               "prod_where": prod_where or None}
@@ -99,8 +99,8 @@ def _review(settings: Settings, frame: pd.DataFrame, params: dict, found: infer.
     c[1].metric("Labelled", f"{found.labelled_rows:,}")
     c[2].metric("Unlabelled", f"{found.unlabelled_rows:,}", help="Rows without a target value: kept out of training.")
     c[3].metric("Production rows", "none" if found.prod_rows is None else f"{found.prod_rows:,}",
-                help="Set apart by the production query" if found.prod_rows is not None else
-                     "No production query: every labelled row is dev data.")
+                help="Set apart by the production filter" if found.prod_rows is not None else
+                     "No production filter: every labelled row is dev data.")
     for warning in found.warnings:
         st.warning(warning)
 
@@ -132,7 +132,7 @@ def _review(settings: Settings, frame: pd.DataFrame, params: dict, found: infer.
         st.dataframe(pd.DataFrame(excluded, columns=["column", "reason"]), hide_index=True, width="stretch")
 
     if stale:
-        st.warning("The name, target, positive class or production query changed since this definition was "
+        st.warning("The name, target, positive class or production filter changed since this definition was "
                    "inferred: click **Infer definition** again before saving.")
     replace = st.checkbox(f"Replace the dataset {found.name!r} if it already exists",
                           help="Its table, definition and prepared data are replaced; MLflow runs and models stay.")

@@ -96,7 +96,7 @@ def add_actions(actions: argparse._SubParsersAction) -> None:
     p.add_argument("--features", default=None, metavar="A,B,C",
                    help="exactly these columns as features (default: every column that is not left out)")
     p.add_argument("--prod-where", default=None, metavar="EXPR",
-                   help="a pandas query setting production rows apart, e.g. 'year >= 2024' (default: none)")
+                   help="a row filter setting production rows apart: comparisons (==, !=, <, <=, >, >=, in [...]) joined by and/or/not, e.g. 'year >= 2024' (default: none); nothing in it is run as code")
     p.add_argument("--title", default=None, help="a title for the dataset (default: from its name)")
     p.add_argument("--replace", action="store_true", help="replace an existing dataset of that name")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")

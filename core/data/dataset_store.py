@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, Mapping, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from core import catalog
+from core import catalog, row_filter
 from core.data.infer import Inference, check_name, infer
 from core.dataset import DEFINITION_FILE, DatasetError, DatasetSpec
 from core.files import sha256_file
@@ -251,10 +251,9 @@ def _check_data(spec: DatasetSpec, frame: pd.DataFrame) -> tuple[dict[str, Any],
         if subset is None:
             continue
         try:
-            chosen = plain.query(subset.where, engine="python").index if subset.where else plain.index
-        except Exception as err:  # noqa: BLE001 - pandas raises many kinds for a bad query
-            raise DatasetError(f"The {key} query {subset.where!r} cannot be applied ({type(err).__name__}: {err}); "
-                               "fix it.") from err
+            chosen = row_filter.select(plain, subset.where).index
+        except row_filter.FilterError as err:
+            raise DatasetError(f"The {key} rows cannot be selected: {err}") from err
         if len(chosen) == 0:
             raise DatasetError(f"The {key} query {subset.where!r} selects no row of the table; fix it.")
         rows[key] = chosen

@@ -26,6 +26,7 @@ from core.data.column_roles import (
     profile,
     show_value,
 )
+from core import row_filter
 from core.dataset import DatasetError, Target
 
 NAME_PATTERN = r"[a-z0-9][a-z0-9_-]{0,63}"  # what `core.catalog.from_dict` accepts as a name
@@ -186,18 +187,16 @@ def _split(frame: pd.DataFrame, expr: str | None, labels: np.ndarray) -> tuple[n
         return np.arange(len(frame)), None
     expr = expr.strip()
     if not expr:
-        raise DatasetError("--prod-where is empty; give a pandas query such as 'year >= 2024', or leave it out.")
+        raise DatasetError("--prod-where is empty; give a row filter such as 'year >= 2024', or leave it out.")
     plain = frame.reset_index(drop=True)
     try:
-        prod = plain.query(expr, engine="python").index
-        dev = plain.query(f"not ({expr})", engine="python").index
-    except Exception as err:  # noqa: BLE001 - pandas raises many kinds for a bad query
-        raise DatasetError(f"The --prod-where query {expr!r} cannot be applied ({type(err).__name__}: {err}). "
-                           f"Write a pandas query on the columns ({', '.join(map(str, frame.columns))}), "
-                           "e.g. 'year >= 2024' or 'region == \"north\"'.") from err
+        prod = row_filter.parse(expr, plain.columns).select(plain).index
+        dev = row_filter.parse(f"not ({expr})", plain.columns).select(plain).index
+    except row_filter.FilterError as err:
+        raise DatasetError(f"The --prod-where filter cannot be applied: {err}") from err
     if len(prod) == 0 or len(dev) == 0:
         which = "no row" if len(prod) == 0 else "every row"
-        raise DatasetError(f"The --prod-where query {expr!r} selects {which} of the {len(frame):,}; it must set "
+        raise DatasetError(f"The --prod-where filter {expr!r} selects {which} of the {len(frame):,}; it must set "
                            "some rows apart as production and leave the others for training.")
     dev_labels = labels[dev.to_numpy()]
     if len(np.unique(dev_labels[~np.isnan(dev_labels)])) < 2:
@@ -214,7 +213,7 @@ def infer(frame: pd.DataFrame, name: str, target: str, positive: Any = None,
 
     `positive` (a value of the target, or its text) picks the positive class, else the minority one;
     `features` keeps exactly those columns (their exclusion reasons become warnings); `prod_where`
-    (a pandas query) sets production rows apart: dev is `not (EXPR)`, production is EXPR.
+    (a row filter, `core.row_filter`) sets production rows apart: dev is `not (EXPR)`, production is EXPR.
     Raises `DatasetError` saying what is wrong and how to fix it.
     """
     check_name(name, _builtin_names())

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from core import row_filter
 from core.config import Settings
 from core.data.acquire import acquire
 from core.errors import DataUnavailableError, NotPreparedError
@@ -45,15 +46,13 @@ class PrepSummary:
 
 
 def select_rows(df: pd.DataFrame, where: str, label: str) -> pd.DataFrame:
-    """The rows of a raw frame that the definition's query `where` keeps (all when empty)."""
-    if not where:
-        return df
+    """The rows of a raw frame that the definition's row filter `where` keeps (all when empty)."""
     try:
-        return df.query(where, engine="python")
-    except Exception as err:  # noqa: BLE001 - pandas raises many kinds for a bad query
+        return row_filter.select(df, where)
+    except row_filter.FilterError as err:
         raise DataUnavailableError(
-            f"The {label} query of the dataset definition ({where!r}) cannot be applied to the raw data "
-            f"({type(err).__name__}: {err}). Fix `where` in the definition.") from err
+            f"The {label} query of the dataset definition ({where!r}) cannot be applied to the raw data: {err} "
+            "Fix `where` in the definition.") from err
 
 
 def select_columns(df: pd.DataFrame, settings: Settings) -> pd.DataFrame:
