@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         with PeakRss(children=True) as rss:
                             t = time.perf_counter()
-                            res = spark_scoring.score_spark(settings, str(folder / "*.parquet"), master=args.master)
+                            res = spark_scoring.score_spark(settings, str(folder / "*.parquet"), master=args.master, model=registry.require_champion(settings))
                             times.append(time.perf_counter() - t)
                         out, mets = Path(res.output), res.metrics
                         assert res.rows == size

@@ -1,4 +1,4 @@
-"""Settings in one place: every path, URI, port, model name and threshold.
+"""Settings in one place: every path, URI, port and model name (a version's threshold is its own).
 
 `Settings.from_env()` reads the environment overrides:
 
@@ -248,7 +248,6 @@ class Settings:
     tracking_uri_override: str | None = None
     test_size: float = 0.2
     seed: int = 42
-    threshold: float = 0.5
     download_timeout_s: float = 60.0
     serve_host: str = "127.0.0.1"
     serve_port: int = 5001

@@ -8,7 +8,7 @@ from core.config import Settings
 from core.data import preparation
 from core.monitoring import history
 from core.serving import server
-from core.serving.champion import champion_version
+from core.modeling.registry import champion_version
 
 
 @dataclass(frozen=True)

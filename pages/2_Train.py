@@ -6,6 +6,7 @@ import streamlit as st
 from core.data import preparation
 from core.errors import WorkbenchError
 from core.modeling import candidates, metrics
+from core.modeling.tasks import BINARY
 from ui import mlflow_links, progress, session_keys
 from ui.dataset_picker import active_settings
 
@@ -161,7 +162,7 @@ base = result["baselines"]["base_rate"]["log_loss"]
 if result.get("promoted", True):
     st.success(f"Champion: **{label}**, registered as {settings.model_name} version {challenger['version']} "
                f"(test log loss {challenger['test']['log_loss']:.4f}, base rate {base:.4f}; threshold "
-               f"{challenger.get('threshold') or settings.threshold:.2f}) · trained in {result['seconds']:.1f} s on "
+               f"{challenger.get('threshold') or BINARY.default_threshold:.2f}) · trained in {result['seconds']:.1f} s on "
                f"the feature set {result.get('feature_set', 'default')}"
                + (f" · version {result['previous_version']} is now `previous`" if result["previous_version"] else ""))
 else:
@@ -173,7 +174,7 @@ if result.get("champion_before"):
     st.dataframe(verdict_table(result), width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.4f") for c in verdict_table(result).columns})
 if challenger["test"].get("recall", 0) >= 0.99 and challenger["test"].get("precision", 1) < 0.99:
-    st.info(f"At its threshold ({challenger.get('threshold') or settings.threshold:.2f}) the model calls almost every "
+    st.info(f"At its threshold ({challenger.get('threshold') or BINARY.default_threshold:.2f}) the model calls almost every "
             f"{settings.dataset.row_noun} {settings.dataset.positive_name}: maximising F1 does that when "
             f"{settings.dataset.positive_name} is common and the model is weak. Choose **minimise the cost of errors** "
             "above for the most accurate threshold (or set your own cost ratio).")

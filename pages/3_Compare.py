@@ -5,7 +5,7 @@ import streamlit as st
 from core.charts import evaluation
 from core.charts.words import Words
 from core.errors import WorkbenchError
-from core.modeling import comparison, metrics, registry
+from core.modeling import comparison, metrics, promotion, registry
 from ui import mlflow_links, session_keys
 from ui.dataset_picker import active_settings
 
@@ -203,7 +203,7 @@ with left.container(border=True):
     is_champion = champion == version
     if st.button("Promote", disabled=not confirm or is_champion):
         try:
-            info = registry.promote(settings, version)
+            info = promotion.promote(settings, version)
         except WorkbenchError as err:
             st.error(str(err))
         else:
@@ -222,7 +222,7 @@ with right.container(border=True):
         back = st.checkbox(f"Yes, make the previous champion v{previous} champion again")
         if st.button("Roll back", disabled=not back):
             try:
-                info = registry.rollback(settings)
+                info = promotion.rollback(settings)
             except WorkbenchError as err:
                 st.error(str(err))
             else:

@@ -3,7 +3,6 @@ import streamlit as st
 
 from core.data import preparation, profile
 from core.errors import WorkbenchError
-from core.modeling import registry
 from core.serving import client, inference_log, predict, server
 from ui import forms, mlflow_links, session_keys
 from ui.dataset_picker import active_settings
@@ -12,15 +11,17 @@ from ui.served_version import stale_banner
 from ui.views import view_of
 
 st.set_page_config(page_title="Serve · Kobe Workbench", layout="wide")
-settings = registry.champion_settings(active_settings())  # the champion's feature set
+base = active_settings()
+status = server.status(base, with_champion=True)
+# the version the form feeds, read once: the one the server serves, else the champion
+model = predict.answering_model(base) if status.running or status.champion_version else None
+settings = model.scoped(base) if model else base  # the dataset seen through its feature set
 spec = settings.dataset
 st.title("Serve")
 st.caption(f"Serve the champion model over HTTP with MLflow's scoring server and ask it about one {spec.row_noun} "
            "at a time; every request is logged for the Drift page.")
 
-status = server.status(settings, with_champion=True)
-champion = registry.champion(settings)
-if champion is None and not status.running:
+if model is None:
     st.info("No champion yet — train one on the Train page (or `python -m core train`), then come back to serve it.")
     st.stop()
 if not preparation.is_prepared(settings):
@@ -29,15 +30,16 @@ if not preparation.is_prepared(settings):
 
 
 @st.cache_data(show_spinner=False)
-def training_profile(train_path: str, mtime: float, features: tuple[str, ...]) -> tuple[dict, dict]:
-    train = preparation.load_split(settings, "train")
-    return profile.training_ranges(train, settings.features), profile.typical_row(train, spec)
+def training_profile(train_path: str, mtime: float, features: tuple[str, ...], _settings) -> tuple[dict, dict]:
+    # keyed by the file, its age and the inputs (`_settings` is the dataset they were read for)
+    train = preparation.load_split(_settings, "train")
+    return profile.training_ranges(train, features), profile.typical_row(train, _settings.dataset)
 
 
 @st.cache_resource(show_spinner=False)
-def http_client(url: str, features: tuple[str, ...]) -> client.Client:
+def http_client(url: str, features: tuple[str, ...], timeout_s: float) -> client.Client:
     # keyed by the features too: another dataset's model on the same address takes other columns
-    return client.Client(url, settings.request_timeout_s, features)
+    return client.Client(url, timeout_s, features)
 
 
 def start_server() -> None:
@@ -52,14 +54,16 @@ def stop_server() -> None:
     server.stop(settings)
 
 
-ranges, typical = training_profile(str(settings.train_path), settings.train_path.stat().st_mtime, settings.features)
+ranges, typical = training_profile(str(settings.train_path), settings.train_path.stat().st_mtime, settings.features,
+                                   settings)
 
 # ---------------------------------------------------------------- server status
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns([1, 1, 1, 1.2])
     c1.metric("Server", "up" if status.running else "down")
     c2.metric("Version served", f"v{status.model_version}" if status.running else "—",
-              help=f"Current champion: v{champion.version}" if champion else "No champion registered")
+              help=f"Current champion: v{status.champion_version}" if status.champion_version
+              else "No champion registered")
     started = status.startup_s is not None and f"Started in {status.startup_s:.1f} s (to its first answer to /ping)"
     c3.metric("Uptime", f"{status.uptime_s:,.0f} s" if status.running else "—", help=started or None)
     if status.running:
@@ -71,8 +75,8 @@ with st.container(border=True):
                + (f" · started in {status.startup_s:.1f} s" if status.running and status.startup_s is not None
                   else "")
                + (f" · serving {mlflow_links.version_link(settings, status.model_version)}, champion "
-                  f"{mlflow_links.version_link(settings, champion.version)} in the MLflow UI"
-                  if status.running and champion else ""))
+                  f"{mlflow_links.version_link(settings, status.champion_version)} in the MLflow UI"
+                  if status.running and status.champion_version else ""))
     stale_banner(settings, status, key="serve_restart_on_champion")
     if status.stale_pid_removed:
         st.warning("The model server stopped unexpectedly (its PID file was stale and has been removed): "
@@ -104,15 +108,18 @@ with left.form("row"):
              "scores it as an unknown category.")
     submitted = st.form_submit_button("Predict", type="primary")
 
-threshold = left.slider(f"Class threshold on {spec.proba_label}", 0.01, 0.99, min(max(settings.threshold, 0.01), 0.99), 0.01,
-                        key=session_keys.SERVE_THRESHOLD,
+threshold = left.slider(f"Class threshold on {spec.proba_label}", 0.01, 0.99,
+                        min(max(model.decision_threshold, 0.01), 0.99), 0.01,
+                        # one slider per dataset and version: another's value is never carried over
+                        key=f"{session_keys.SERVE_THRESHOLD}:{spec.name}:v{model.version}",
                         help=f"The {spec.row_noun} is classed as {spec.positive_name} when {spec.proba_label} "
                              "reaches this threshold.")
 
 if submitted:
     try:
-        pred = predict.predict_one(settings, values, url=status.url, threshold=threshold,
-                                   client=http_client(status.url, settings.features), ranges=ranges,
+        pred = predict.predict_one(base, values, model, url=status.url, threshold=threshold,
+                                   client=http_client(status.url, settings.features, settings.request_timeout_s),
+                                   ranges=ranges,
                                    log_source="serve-page", allow_unseen=allow_unseen)
         st.session_state[session_keys.SERVE_LAST_PREDICTION] = pred.to_dict()
     except client.ServerNotRunningError:

@@ -15,7 +15,9 @@ from ui.served_version import stale_banner
 from ui.views import view_of
 
 st.set_page_config(page_title="Production · Kobe Workbench", layout="wide")
-settings = registry.champion_settings(active_settings())  # the champion's feature set
+base = active_settings()
+champion = registry.champion(base)  # read once: its feature set and threshold
+settings = champion.scoped(base) if champion else base
 spec = settings.dataset
 words = Words.of(spec)
 col = spec.proba_column
@@ -34,25 +36,26 @@ if not preparation.has_prod(settings):
 if not preparation.is_prepared(settings):
     st.info("No prepared data yet — prepare it on the Data page first.")
     st.stop()
-champion = registry.champion(settings)
 if champion is None:
     st.info("No champion yet — train one on the Train page (or `python -m core train`), then score production here.")
     st.stop()
 
 
+# keyed by their inputs only: a file and its age, or a home, dataset, feature set and version
+# (`_settings` is what those keys were read for, not hashed)
 @st.cache_data(show_spinner=False)
-def scored_batch(path: str, mtime: float):
-    return local.load_scored(settings)
+def scored_batch(path: str, mtime: float, _settings):
+    return local.load_scored(_settings)
 
 
 @st.cache_data(show_spinner="Scoring the test set with the same model version…")
-def test_reference(home: str, dataset: str, version: str):
-    return local.test_predictions(settings, version)
+def test_reference(home: str, dataset: str, feature_set: str, version: str, _settings):
+    return local.test_predictions(_settings, version)
 
 
 @st.cache_data(show_spinner=False)
-def training_data(path: str, mtime: float):
-    return preparation.load_split(settings, "train")
+def training_data(path: str, mtime: float, _settings):
+    return preparation.load_split(_settings, "train")
 
 
 # ---------------------------------------------------------------- run PipelineAplicacao
@@ -75,9 +78,10 @@ with st.container(border=True):
         on_progress = progress.bar()
         try:
             if path == "Spark":
-                result = spark.score_spark(settings, on_progress=on_progress).to_dict()
+                result = spark.score_spark(base, on_progress=on_progress, model=champion).to_dict()
             else:
-                result = local.score(settings, in_process=path == "In-process", on_progress=on_progress).to_dict()
+                result = local.score(base, champion, in_process=path == "In-process",
+                                     on_progress=on_progress).to_dict()
             st.session_state[session_keys.PRODUCTION_RESULT] = result
         except WorkbenchError as err:
             st.error(str(err))
@@ -100,14 +104,14 @@ if not settings.predictions_path.exists():
     st.info("No scored batch yet: click **Score production** above.")
     st.stop()
 
-scored = scored_batch(str(settings.predictions_path), settings.predictions_path.stat().st_mtime)
+scored = scored_batch(str(settings.predictions_path), settings.predictions_path.stat().st_mtime, settings)
 version = local.scored_version(scored)
 try:
-    test = test_reference(str(settings.home), spec.name, version)
+    test = test_reference(str(settings.home), spec.name, spec.feature_set, version, settings)
 except WorkbenchError as err:
     st.error(str(err))
     st.stop()
-train = training_data(str(settings.train_path), settings.train_path.stat().st_mtime)
+train = training_data(str(settings.train_path), settings.train_path.stat().st_mtime, settings)
 labelled = settings.target in scored
 left, csv_col, parquet_col = st.columns([2.2, 1, 1], vertical_alignment="center")
 left.caption(f"**The scored {spec.rows_noun}** ({len(scored):,} rows of `{settings.predictions_path.name}`, scored by "
@@ -122,8 +126,10 @@ if version != champion.version:
     st.warning(f"The scored batch was scored by v{version}; the champion is now v{champion.version}. "
                f"Score again to see the current champion.")
 
-threshold = st.slider(f"Class threshold on {spec.proba_label}", 0.01, 0.99, min(max(settings.threshold, 0.01), 0.99), 0.01,
-                      key=session_keys.PRODUCTION_THRESHOLD,
+threshold = st.slider(f"Class threshold on {spec.proba_label}", 0.01, 0.99,
+                      min(max(champion.decision_threshold, 0.01), 0.99), 0.01,
+                      # one slider per dataset and version: another's value is never carried over
+                      key=f"{session_keys.PRODUCTION_THRESHOLD}:{spec.name}:v{champion.version}",
                       help=f"A {spec.row_noun} is predicted {spec.positive_name} when {spec.proba_label} reaches this "
                            "threshold; moves the metrics, the confusion matrix, the charts and the verdict.")
 verdict = adherence.adherence(scored, test, train, spec, threshold, settings.drift)

@@ -18,7 +18,9 @@ from ui.dataset_picker import active_settings
 
 st.set_page_config(page_title="Drift · Kobe Workbench", layout="wide")
 MIN_LOGGED = 20  # requests a check of the inference log needs
-settings = registry.champion_settings(active_settings())  # the champion's feature set
+base = active_settings()
+champion = registry.champion(base)  # read once: its feature set and threshold
+settings = champion.scoped(base) if champion else base
 spec = settings.dataset
 st.title("Drift")
 st.caption("Upload a production batch and learn in seconds whether the champion still holds, "
@@ -27,7 +29,6 @@ st.caption("Upload a production batch and learn in seconds whether the champion 
 if not preparation.is_prepared(settings):
     st.info("No prepared data yet: prepare it on the Data page first.")
     st.stop()
-champion = registry.champion(settings)
 if champion is None:
     st.info("No champion yet: train one on the Train page, then come back with a batch.")
     st.stop()
@@ -44,10 +45,11 @@ def run_check(batch: batches.Batch, source: str, check_id: str) -> None:
         report = reports[key]
     elif earlier is not None:  # checked in another session or by an earlier app: the same figures, not logged
         report = dataclasses.replace(progress.run_with_progress(lambda on_progress: check.check(
-            batch, settings, source=source, log=False, on_progress=on_progress)), mlflow_run_id=earlier.run_id)
+            batch, base, model=champion, source=source, log=False, on_progress=on_progress)),
+            mlflow_run_id=earlier.run_id)
     else:
-        report = progress.run_with_progress(lambda on_progress: check.check(batch, settings, source=source,
-                                                                            on_progress=on_progress))
+        report = progress.run_with_progress(lambda on_progress: check.check(batch, base, model=champion,
+                                                                            source=source, on_progress=on_progress))
     reports[key] = report
     while len(reports) > 8:  # the last few only
         reports.pop(next(iter(reports)))
@@ -139,7 +141,7 @@ else:
                                 "promote the challenger only if it passes the gate."):
                 batch = batches.read_batch(report.stored_path, settings, name=report.batch["name"])
                 st.session_state[session_keys.RETRAIN_RESULT] = progress.run_with_progress(
-                    lambda on_progress: retraining.retrain(settings, [batch], on_progress=on_progress,
+                    lambda on_progress: retraining.retrain(base, [batch], champion, on_progress=on_progress,
                                                            reason="alarm on the Drift page: " + "; ".join(alarm)))
             result = st.session_state.get(session_keys.RETRAIN_RESULT)
             if result is not None:

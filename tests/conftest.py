@@ -5,6 +5,8 @@ they are downloaded from their public addresses on first use.
 """
 from __future__ import annotations
 
+from core.modeling import promotion
+
 import os
 from pathlib import Path
 
@@ -73,7 +75,7 @@ def register_lr_champion(s: Settings, run_name: str = "fixture-model") -> str:
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, train[s.target])
     with mlflow.start_run(run_name=run_name, experiment_id=tracking.use(s)):
         info = model_io.log_model(model, s.features, train, rules=s.dataset.rules)
-    return registry.promote(s, registry.register(s, info.model_uri)).version
+    return promotion.promote(s, registry.register(s, info.model_uri)).version
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.config import Settings
 from core.data.batches import BatchError
+from core.modeling import registry
 from core.monitoring import check, ops
 
 WINDOWS = {"15 minutes": "15m", "1 hour": "1h", "6 hours": "6h", "24 hours": "24h", "7 days": "7d", "All": "all"}
@@ -74,7 +75,9 @@ def operations_view(settings: Settings) -> None:
     if st.button("Check drift on this window's traffic", key=f"{DRIFT_KEY}_button"):
         try:
             with st.spinner("Checking the window's rows against the training data…"):
-                r = check.check(ops.window_batch(settings, minutes), settings, source="inference_log")
+                model = registry.require_champion(settings)
+                r = check.check(ops.window_batch(model.scoped(settings), minutes), settings, model=model,
+                                source="inference_log")
             st.session_state[DRIFT_KEY] = {"verdict": r.recommendation, "n_rows": r.batch["n_rows"],
                                            "drift": r.dataset_drift}
         except BatchError as err:

@@ -56,20 +56,22 @@ def cmd_drift(args: argparse.Namespace, settings: Settings, on_progress: Progres
 
     clock = Stopwatch()
     from core.data import batches
-    from core.monitoring import champion, check, run_log, stream
+    from core.modeling import registry
+    from core.monitoring import check, run_log, stream
 
-    # the champion's feature set and threshold, read without MLflow (`core.cli.run` leaves it to us)
-    settings = champion.champion_settings(settings)
+    # the champion, read once (without MLflow on a SQLite store): its feature set and threshold
+    model = registry.champion(settings)
+    dataset, settings = settings, model.scoped(settings) if model else settings
     # the MLflow run is queued and logged by a detached process after the output (`run_log`):
     # MLflow's import and store cost more than the check itself
     log = True if args.wait_for_mlflow else "queue"
     if args.inference_log is not None:
         batch = check.inference_log_batch(settings, args.inference_log)
         source = "inference_log"
-    elif not args.drop_invalid and stream.streamable(args.batch, settings):
+    elif model is not None and not args.drop_invalid and stream.streamable(args.batch, settings):
         # a parquet file is read, validated and scored in record batches: bounded memory, same report
-        report = stream.check_file(args.batch, settings, source="cli", domain=not args.no_domain, log=log,
-                                   on_progress=on_progress)
+        report = stream.check_file(args.batch, dataset, model=model, source="cli", domain=not args.no_domain,
+                                   log=log, on_progress=on_progress)
         batch = None
     else:  # BatchError: exit 2, nothing written
         batch = batches.read_batch(args.batch, settings, drop_invalid=args.drop_invalid)
@@ -77,8 +79,10 @@ def cmd_drift(args: argparse.Namespace, settings: Settings, on_progress: Progres
         if batch.n_dropped:
             reasons = "; ".join(f"{reason}: {n:,}" for reason, n in batch.dropped.items())
             output.note(f"--drop-invalid left out {batch.n_dropped:,} row(s) of {batch.name} ({reasons})")
+    if model is None:  # the batch was read first: its problems come before this one
+        raise TrackingError(registry.NO_CHAMPION)
     if batch is not None:
-        report = check.check(batch, settings, source=source, domain=not args.no_domain, log=log,
+        report = check.check(batch, dataset, model=model, source=source, domain=not args.no_domain, log=log,
                              on_progress=on_progress)
     if report.mlflow_pending:
         try:
@@ -114,8 +118,11 @@ def add_drift(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
 # --------------------------------------------------------------------------- retrain
 def cmd_retrain(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
     from core.data import batch_store, batches
+    from core.modeling import registry
     from core.monitoring import history, retraining
 
+    model = registry.champion(settings)  # read once: its feature set and threshold (None: refused later)
+    dataset, settings = settings, model.scoped(settings) if model else settings
     notes: list = []
     if args.batch:
         chosen = [batches.read_batch(path, settings) for path in args.batch]  # all validated first
@@ -127,9 +134,10 @@ def cmd_retrain(args: argparse.Namespace, settings: Settings, on_progress: Progr
     if args.if_needed:
         past = history.history(settings)
         f1 = past["est_f1"].dropna().tolist() if "est_f1" in past else []
-        result = retraining.retrain_if_needed(settings, chosen, f1_history=f1, on_progress=on_progress, notes=notes)
+        result = retraining.retrain_if_needed(dataset, chosen, model, f1_history=f1, on_progress=on_progress,
+                                              notes=notes)
     else:
-        result = retraining.retrain(settings, chosen, reason="requested from the command line",
+        result = retraining.retrain(dataset, chosen, model, reason="requested from the command line",
                                     on_progress=on_progress, notes=notes)
     return result.to_dict()
 
@@ -146,15 +154,18 @@ def add_retrain(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
 
 # --------------------------------------------------------------------------- apply
 def cmd_apply(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
+    from core.modeling import registry
+
+    model = registry.champion(settings)  # read once: its feature set and threshold (None: refused after the batch)
     if args.engine == "spark":
         from core.scoring import spark
 
         r = spark.score_spark(settings, args.batch, master=args.master, threshold=args.threshold,
-                              on_progress=on_progress)
+                              on_progress=on_progress, model=model)
     else:
         from core.scoring import local
 
-        r = local.score(settings, batch=args.batch, via=args.via, threshold=args.threshold,
+        r = local.score(settings, model, batch=args.batch, via=args.via, threshold=args.threshold,
                         in_process=args.in_process, on_progress=on_progress)
     if getattr(r, "stale", False):  # scored by a server that serves another version than the champion
         print(f"warning: the model server at {r.url} serves v{r.model_version}, not the champion: restart it "
@@ -174,7 +185,7 @@ def add_apply(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
                           "runs, else in-process)")
     how.add_argument("--in-process", action="store_true", help="score in-process even when a server runs")
     p.add_argument("--threshold", type=options.threshold, default=None,
-                   help=f"class threshold on {spec.proba_label}, strictly between 0 and 1 (default 0.5)")
+                   help=f"class threshold on {spec.proba_label}, strictly between 0 and 1 (default: the version's own threshold)")
     p.add_argument("--engine", choices=["local", "spark"], default="local",
                    help="local: the model server or in-process (default); spark: mlflow spark_udf on a Spark "
                         "session, output as partitioned parquet (--via/--in-process do not apply)")

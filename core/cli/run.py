@@ -6,7 +6,7 @@ import sys
 from typing import Callable, Sequence
 
 from core import catalog
-from core.cli import commands, mlflow_ui, output, serving
+from core.cli import commands, lifecycle, mlflow_ui, output, serving
 from core.cli.options import Parser, UsageError
 from core.config import Settings, home_from_env
 from core.dataset import DatasetSpec
@@ -14,7 +14,8 @@ from core.errors import WorkbenchError
 
 COMMANDS: list[Callable[[argparse._SubParsersAction, DatasetSpec], None]] = [
     commands.add_prepare, serving.add_serve, serving.add_predict, commands.add_drift, commands.add_retrain,
-    commands.add_apply, commands.add_train, commands.add_dataset, mlflow_ui.add_mlflow_ui]
+    commands.add_apply, commands.add_train, lifecycle.add_versions, lifecycle.add_promote, lifecycle.add_rollback,
+    commands.add_dataset, mlflow_ui.add_mlflow_ui]
 
 
 def build_parser(spec: DatasetSpec) -> argparse.ArgumentParser:
@@ -58,13 +59,6 @@ def _settings(argv: list[str]) -> Settings:
     return Settings.from_env()
 
 
-# commands that feed the champion: they see the dataset through the champion's feature set
-# (`predict` picks the set its row gives, core/cli/serving.py; `serve` needs none: the server
-# process starts while `server.start` looks the champion up; `drift` looks it up itself, without
-# MLflow: `core.monitoring.champion.champion_settings`)
-CHAMPION_COMMANDS = ("cmd_apply", "cmd_retrain")
-
-
 def _parse(argv: list[str]) -> tuple[argparse.Namespace, Settings]:
     at = _command_at(argv)
     if at is not None and argv[at] == "predict":
@@ -85,10 +79,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args, settings = _parse(words)
         as_json = bool(getattr(args, "json", False))
-        if getattr(args.func, "__name__", "") in CHAMPION_COMMANDS:
-            from core.modeling import registry
-
-            settings = registry.champion_settings(settings)  # the champion's feature set
         on_progress, close = output.terminal_progress(not as_json and sys.stderr.isatty())
         try:
             result = args.func(args, settings, on_progress)

@@ -184,11 +184,11 @@ def cmd_predict(args: argparse.Namespace, settings: Settings, on_progress: Progr
                          f"'{json.dumps(spec.example_row())}' or --input @FILE.json (the deprecated "
                          f"`--json '{{...}}'` also works)")
     row = predict.load_row(text, option, spec.example_row())
-    settings = _row_settings(settings, row)
-    spec = settings.dataset
-    # InvalidInputError before the address is looked up
+    model = predict.answering_model(settings)  # read once (milliseconds on SQLite): its inputs, threshold
+    spec = predict.row_inputs(settings, row, model)
+    # InvalidInputError before any request
     spec.rules.validate_row(row, what=spec.row_noun, allow_unseen=args.allow_unseen)
-    pred = predict.predict_one(settings, row, url=args.url, threshold=args.threshold, log_source="cli",
+    pred = predict.predict_one(settings, row, model, url=args.url, threshold=args.threshold, log_source="cli",
                                allow_unseen=args.allow_unseen)
     if pred.stale:
         sys.stderr.write(f"warning: {predict.stale_warning(pred.model_version, pred.champion_version, pred.url)}\n")
@@ -197,19 +197,6 @@ def cmd_predict(args: argparse.Namespace, settings: Settings, on_progress: Progr
             "model_version": pred.model_version, "latency_ms": pred.latency_ms,
             "server_ms": pred.server_ms, "network_ms": pred.network_ms,
             "champion_version": pred.champion_version, "stale": pred.stale, "threshold": pred.threshold}
-
-
-def _row_settings(settings: Settings, row: dict[str, Any]) -> Settings:
-    """The settings seen through the feature set whose columns the row gives exactly (the served
-    model checks them again); when none matches, through the champion's set, so that the refusal
-    names the champion's missing or extra columns. Matching first spares a registry look-up
-    (about 1.5 s of MLflow start-up) on every `predict`."""
-    chosen = settings.dataset.feature_set_for(row)
-    if chosen is not None:
-        return settings.replace(dataset=settings.dataset.with_feature_set(chosen))
-    from core.modeling import registry
-
-    return registry.champion_settings(settings)
 
 
 def add_predict(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
@@ -225,7 +212,7 @@ def add_predict(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
     p.add_argument("--url", type=options.url, default=None,
                    help="server address, http(s)://host[:port] (default: the managed server)")
     p.add_argument("--threshold", type=options.threshold, default=None,
-                   help=f"class threshold on {spec.proba_label}, strictly between 0 and 1 (default 0.5)")
+                   help=f"class threshold on {spec.proba_label}, strictly between 0 and 1 (default: the version's own threshold)")
     p.add_argument("--allow-unseen", action="store_true",
                    help="score a category never seen in training as an unknown category instead of refusing it")
     p.set_defaults(func=cmd_predict)

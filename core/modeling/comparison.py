@@ -16,6 +16,7 @@ import pandas as pd
 from core import tracking
 from core.config import Settings
 from core.errors import TrackingError
+from core.modeling.tasks import BINARY
 from core.modeling import registry
 from core.modeling.candidates import MODEL_TAG, MODELS, ROLE_TAG
 from core.modeling.metrics import label
@@ -165,7 +166,7 @@ def load_candidate(settings: Settings, run_id: str) -> CandidateEval:
     return CandidateEval(run_id=run_id, name=model, label=MODELS.get(model, model),
                          y_true=np.asarray(preds["y_true"], dtype=int),
                          proba=np.asarray(preds["proba"], dtype=float), figures=figures,
-                         threshold=float(preds.get("threshold", settings.threshold)))
+                         threshold=float(preds.get("threshold", BINARY.default_threshold)))
 
 
 REGISTRY_COLUMNS = ["version", "aliases", "model", "parameters", "CV log loss", "test log loss", "test F1",

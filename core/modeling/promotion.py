@@ -22,9 +22,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Mapping
 
 from core.config import PromotionPolicy, Settings
+from core.errors import TrackingError
+from core.modeling import registry
 from core.modeling.candidates import CRITERIA, ROLE_TAG
-
-ALIASES = ("champion", "previous", "challenger")
+from core.modeling.lock import training_lock
+from core.modeling.model_version import ALIASES, PREVIOUS, ModelVersion
 JOURNAL = "registry.journal.json"
 # runs of the lifecycle (training parent and candidates, retraining): under the lifecycle lock,
 # one still RUNNING was left by a killed process
@@ -75,26 +77,48 @@ def judge(champion: Mapping[str, float] | None, challenger: Mapping[str, float],
     return True, f"promoted: test {criterion} {_fmt(ours)} vs the champion's {_fmt(theirs)}{tail}"
 
 
-def on_test(settings: Settings, info: Any) -> tuple[dict[str, float] | None, str]:
+def on_test(settings: Settings, info: ModelVersion | None) -> tuple[dict[str, float] | None, str]:
     """A registered version's figures on this test split at its own threshold, through its own
     feature set; (None, why) when it cannot be scored (then the gate has nothing to compare)."""
     from mlflow.exceptions import MlflowException
 
     from core.data import preparation
-    from core.modeling import metrics, model_io, registry
+    from core.modeling import model_io
 
     if info is None:
         return None, ""
-    theirs = registry.for_version(settings, info)
+    inputs = info.inputs(settings.dataset)
     try:
-        _, model = registry.load_model(settings, info.version)
+        _, model = registry.load_model(settings, info)
         test = preparation.load_split(settings, "test")
-        proba = model_io.predict_proba(model, test, theirs.features, theirs.dataset.categorical_features)
+        proba = model_io.predict_proba(model, test, inputs.features, inputs.categorical_features)
     except (MlflowException, OSError, ValueError, KeyError) as err:
         return None, f"the champion, version {info.version}, could not be scored on the test split: " \
                      f"{type(err).__name__}: {str(err)[:200]}"
-    y = test[theirs.target].astype("int64").to_numpy()
-    return metrics.from_proba(y, proba, theirs.threshold), ""
+    y = test[inputs.target.column].astype("int64").to_numpy()
+    return info.kind.metrics(y, proba, info.decision_threshold), ""
+
+
+# --------------------------------------------------------------------------- promotion and rollback
+def promote(settings: Settings, version: str) -> ModelVersion:
+    """Give `version` the `champion` alias (the former champion keeps alias `previous`), holding
+    the lifecycle lock (`TrainingBusyError` while a training or retraining runs) and journalling
+    the move, as training does: the Compare page's button and `python -m core promote`."""
+    with training_lock(settings, "promotion"):
+        repair(settings)
+        with change(settings, "promotion"):
+            return registry.promote_held(settings, version)
+
+
+def rollback(settings: Settings) -> ModelVersion:
+    """Make the `previous` version champion again (the current champion becomes `previous`)."""
+    with training_lock(settings, "promotion"):
+        repair(settings)
+        prev = registry.alias_version(settings, PREVIOUS)
+        if prev is None:
+            raise TrackingError("There is no previous champion to roll back to.")
+        with change(settings, "rollback"):
+            return registry.promote_held(settings, prev.version)
 
 
 # --------------------------------------------------------------------------- journal
@@ -103,8 +127,6 @@ def _journal_path(settings: Settings):
 
 
 def _aliases(settings: Settings) -> dict[str, str | None]:
-    from core.modeling import registry
-
     return {a: (info.version if (info := registry.alias_version(settings, a)) else None) for a in ALIASES}
 
 
@@ -143,29 +165,18 @@ def change(settings: Settings, what: str) -> Iterator[Change]:
 
 def _undo(settings: Settings, entry: Mapping[str, Any]) -> list[str]:
     """Put the journal's aliases back and delete the version it registered; what was done."""
-    from mlflow.exceptions import MlflowException
-
-    from core import tracking
-
-    c, name, done = tracking.client(settings), settings.model_name, []
+    done: list[str] = []
     before: Mapping[str, str | None] = entry.get("aliases") or {}
     for alias in ALIASES:
         want = before.get(alias)
-        try:
-            if want is None:
-                c.delete_registered_model_alias(name, alias)
-            else:
-                c.set_registered_model_alias(name, alias, want)
-        except MlflowException:
-            continue  # the alias was not set (nothing to delete), or the model is not registered yet
+        if want is None:
+            registry.drop_alias(settings, alias)
+        else:
+            registry.set_alias(settings, alias, want, missing_ok=True)
     done.append("aliases put back as they were (" + ", ".join(f"{a}: {v or '-'}" for a, v in before.items()) + ")")
     version = entry.get("version")
-    if version is not None and version not in before.values():
-        try:
-            c.delete_model_version(name, str(version))
-            done.append(f"version {version}, registered by the unfinished {entry.get('what', 'change')}, deleted")
-        except MlflowException:
-            pass
+    if version is not None and version not in before.values() and registry.delete_version(settings, str(version)):
+        done.append(f"version {version}, registered by the unfinished {entry.get('what', 'change')}, deleted")
     _journal_path(settings).unlink(missing_ok=True)
     return done
 

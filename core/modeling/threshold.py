@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from core.modeling.model_version import CALIBRATION_TAG, THRESHOLD_RULE_TAG as RULE_TAG  # noqa: F401 (re-exported)
+from core.modeling.model_version import THRESHOLD_TAG as VERSION_TAG  # noqa: F401 (re-exported)
+
 RULES = ("f1", "cost")
-VERSION_TAG = "workbench.threshold"  # model version tag: the version's decision threshold
-RULE_TAG = "workbench.threshold_rule"
-CALIBRATION_TAG = "workbench.calibration"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from core.config import Settings
 from core.data.batches import Batch
 from core.monitoring import domain as domain_classifier
 from core.monitoring import health, policy, reference, statistics
+from core.modeling.model_version import ModelVersion
 from core.monitoring.champion import champion_model, model_cache_path  # noqa: F401 (their home before)
 from core.monitoring.drift_report import RUN_NAME, DriftReport  # noqa: F401
 from core.monitoring.run_log import run_metrics  # noqa: F401 (its home before)
@@ -31,13 +32,15 @@ def check(
     batch: Batch,
     settings: Settings,
     *,
+    model: ModelVersion,
     source: str = "upload",
     store: bool = True,
     log: bool | str = True,
     domain: bool = True,
     on_progress: ProgressFn = None,
 ) -> DriftReport:
-    """Check a validated batch against the training data and the champion; store and log it.
+    """Check a validated batch against the training data and `model` (the champion, read once by the
+    caller: its version, feature set and threshold); store and log it.
 
     `store=False` keeps the batch out of `data/08_batches/`; `log=False` skips the MLflow run;
     `log="queue"` queues it, to be logged by `run_log.spawn_drain`'s process (the command line).
@@ -47,10 +50,11 @@ def check(
     from core.modeling import model_io
 
     clock = Stopwatch()
+    champ, settings = model, model.scoped(settings)
     report(on_progress, 0.05, "Loading the training reference")
     ref = reference.load_reference(settings)
     report(on_progress, 0.15, "Loading the champion")
-    version, model = champion_model(settings)
+    version, model = champion_model(settings, champ)
     report(on_progress, 0.3, "Per-feature drift")
     frame = batch.frame
     counted = statistics.count_features(frame, ref, settings.features)
@@ -61,7 +65,7 @@ def check(
     if domain:
         rows = frame.iloc[domain_classifier.batch_positions(len(frame), settings.drift.domain_sample, settings.seed)]
     measured = Measured(counted=counted, n_rows=len(frame), proba=proba, labels=y, domain_rows=rows)
-    return conclude(batch, measured, settings, ref, version, model, clock, source=source, store=store, log=log,
+    return conclude(batch, measured, settings, ref, champ, model, clock, source=source, store=store, log=log,
                     on_progress=on_progress)
 
 
@@ -79,12 +83,15 @@ class Measured:
     domain_future: Any = None  # or the domain classifier already running on them (`start_domain`)
 
 
-def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.TrainingReference, version: str,
+def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.TrainingReference, champ: ModelVersion,
              model: Any, clock: Stopwatch, *, source: str, store: bool, log: bool | str,
              on_progress: ProgressFn = None) -> DriftReport:
     """The statistics, the health estimate and the policy's verdict from a pass over a batch
-    (`Measured`); store the batch and log the run (`check`)."""
+    (`Measured`) by `model`, the fitted model of version `champ`; store the batch and log the run
+    (`check`)."""
     from core.files import timestamp
+
+    version, threshold = champ.version, champ.decision_threshold
 
     t = settings.drift
     categorical = settings.dataset.categorical_features
@@ -93,7 +100,7 @@ def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.Train
         dom_future = start_domain(settings, ref, m.domain_rows)
     report(on_progress, 0.55, "Statistics and health figures" + ("" if dom_future is None else
                                                                   ", beside the domain classifier"))
-    mref = health.load_model_reference(settings, model, version)
+    mref = health.load_model_reference(settings, model, version, threshold)
     stats = statistics.drift_from_counts(m.counted, m.n_rows, settings)
     prediction = statistics.column_drift(settings.dataset.proba_label, mref.prediction, m.proba, t)
     label = realized = error = rel_batch = None
@@ -106,7 +113,7 @@ def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.Train
         p_labelled = proba if every else proba[labelled]
         if ref.positive_rate is not None:
             label = statistics.label_drift(y, ref.positive_rate, ref.n_rows, t)
-        realized = health.realized(y, p_labelled, settings.threshold, groups if every else None)
+        realized = health.realized(y, p_labelled, threshold, groups if every else None)
         rel_batch = health.reliability(y, p_labelled, t.calibration_bins)
         del y, p_labelled, labelled
 
@@ -205,6 +212,8 @@ def inference_log_batch(settings: Settings, n: int = 1000) -> Batch:
     return from_frame(logged.loc[:, list(settings.features)], settings, f"inference log (last {len(logged)} requests)")
 
 
-def check_inference_log(settings: Settings, n: int = 1000, on_progress: ProgressFn = None) -> DriftReport:
+def check_inference_log(settings: Settings, n: int = 1000, on_progress: ProgressFn = None, *,
+                        model: ModelVersion) -> DriftReport:
     """Check the last `n` logged requests like an uploaded batch (stored and logged)."""
-    return check(inference_log_batch(settings, n), settings, source="inference_log", on_progress=on_progress)
+    return check(inference_log_batch(model.scoped(settings), n), settings, model=model, source="inference_log",
+                 on_progress=on_progress)

@@ -120,8 +120,9 @@ def model_reference_path(settings: Settings, version: str) -> Path:
     return settings.monitoring_dir / f"model_reference_v{version}.json"
 
 
-def build_model_reference(settings: Settings, model: Any, version: str, digest: str) -> ModelReference:
-    """Score the test split with `model`, calibrate, and summarise (not stored)."""
+def build_model_reference(settings: Settings, model: Any, version: str, digest: str,
+                          threshold: float) -> ModelReference:
+    """Score the test split with `model`, calibrate, and summarise at the version's `threshold` (not stored)."""
     from core.data import preparation
     from core.modeling import metrics, model_io
 
@@ -131,18 +132,18 @@ def build_model_reference(settings: Settings, model: Any, version: str, digest: 
     xs, ys = fit_isotonic(p, y)
     bins = settings.drift.calibration_bins
     return ModelReference(
-        model_version=str(version), test_digest=digest, n_test=len(test), threshold=settings.threshold,
+        model_version=str(version), test_digest=digest, n_test=len(test), threshold=threshold,
         calibration_x=xs, calibration_y=ys,
-        test_metrics=metrics.from_proba(y, p, settings.threshold),
-        estimated_on_test=expected_metrics(p, calibrate(p, xs, ys), settings.threshold),
+        test_metrics=metrics.from_proba(y, p, threshold),
+        estimated_on_test=expected_metrics(p, calibrate(p, xs, ys), threshold),
         reliability_raw=reliability(y, p, bins),
         reliability_calibrated=reliability(y, _cross_fitted(p, y), bins),
         prediction=column_reference(p, "continuous", settings.drift.psi_bins),
     )
 
 
-def load_model_reference(settings: Settings, model: Any, version: str) -> ModelReference:
-    """The stored reference of a champion version; computed when missing or the test split changed
+def load_model_reference(settings: Settings, model: Any, version: str, threshold: float) -> ModelReference:
+    """The stored reference of a champion version at its `threshold`; computed when missing or the test split changed
     (the test file is hashed only when its size or modification time changed)."""
     import dataclasses
 
@@ -156,7 +157,7 @@ def load_model_reference(settings: Settings, model: Any, version: str) -> ModelR
         except (ValueError, KeyError, TypeError):
             stored = None
         if stored is not None and not (stored.version == MODEL_REFERENCE_VERSION
-                                       and stored.threshold == settings.threshold):
+                                       and stored.threshold == threshold):
             stored = None
     if stored is not None and stored.test_stamp == stamp:
         return stored
@@ -164,7 +165,7 @@ def load_model_reference(settings: Settings, model: Any, version: str) -> ModelR
     if stored is not None and digest and stored.test_digest == digest:  # touched, not changed
         ref = dataclasses.replace(stored, test_stamp=stamp)
     else:
-        ref = dataclasses.replace(build_model_reference(settings, model, version, digest), test_stamp=stamp)
+        ref = dataclasses.replace(build_model_reference(settings, model, version, digest, threshold), test_stamp=stamp)
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(ref.to_dict())))
     return ref
 

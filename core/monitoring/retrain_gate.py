@@ -182,11 +182,9 @@ class GateResult:
         return asdict(self)
 
 
-def evaluate(model: Any, rd: RetrainData, settings: Settings,
-             threshold: float | None = None) -> dict[str, dict[str, float]]:
+def evaluate(model: Any, rd: RetrainData, settings: Settings, threshold: float) -> dict[str, dict[str, float]]:
     """Metrics on the old (dev test) and new (batch) held-out slices, the class at `threshold`
-    (default `settings.threshold`: the champion's own); {} for an empty slice."""
-    threshold = settings.threshold if threshold is None else threshold
+    (the version's own); {} for an empty slice."""
     out = {}
     for name, frame in (("old", rd.old_holdout), ("new", rd.new_holdout)):
         if frame.empty:

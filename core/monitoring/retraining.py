@@ -36,6 +36,7 @@ from core.config import Settings
 from core.data.batches import Batch
 from core.errors import TrackingError, TrainingBusyError
 from core.modeling import model_io, promotion, registry
+from core.modeling.model_version import MODEL_TAG, THRESHOLD_RULE_TAG, THRESHOLD_TAG, ModelVersion
 from core.monitoring.retrain_gate import (  # noqa: F401
     HOLDOUT_MIN_PER_CLASS,
     HOLDOUT_MIN_ROWS,
@@ -110,9 +111,10 @@ def exclusive(settings: Settings) -> Iterator[None]:
         yield
 
 
-def retrain(settings: Settings, batches: Sequence[Batch], reason: str = "requested",
+def retrain(settings: Settings, batches: Sequence[Batch], model: ModelVersion | None, reason: str = "requested",
             on_progress: ProgressFn = None, notes: Sequence[dict[str, Any]] = ()) -> RetrainResult:
-    """Train a challenger with the batches' labels, gate it against the champion, log `Retreinamento`.
+    """Train a challenger with the batches' labels, gate it against `model` (the champion, read once
+    by the caller: its feature set and threshold), log `Retreinamento`.
 
     `notes`: batches put aside before (e.g. by `batch_store.read_stored`), carried into the
     result's `batch_notes`. Raises `RetrainBusyError` when another retraining runs,
@@ -123,7 +125,7 @@ def retrain(settings: Settings, batches: Sequence[Batch], reason: str = "request
     # is read again under the lock, where an alias moved meanwhile is seen
     _champion_version(settings)
     with exclusive(settings):
-        return _retrain_locked(settings, batches, reason, on_progress, notes)
+        return _retrain_locked(settings, batches, model, reason, on_progress, notes)
 
 
 def _champion_version(settings: Settings) -> str:
@@ -160,7 +162,7 @@ def _load_champion(settings: Settings, version: str) -> Any:
                             "Compare page, or train again.") from err
 
 
-def _retrain_locked(settings: Settings, batches: Sequence[Batch], reason: str,
+def _retrain_locked(settings: Settings, batches: Sequence[Batch], champ: ModelVersion | None, reason: str,
                     on_progress: ProgressFn, notes: Sequence[dict[str, Any]] = ()) -> RetrainResult:
     import mlflow
 
@@ -168,6 +170,11 @@ def _retrain_locked(settings: Settings, batches: Sequence[Batch], reason: str,
     # every check first: a refusal leaves the tracking store as it was
     report(on_progress, 0.02, "Assembling training data and held-out slices")
     champ_version = _champion_version(settings)
+    if champ is None or champ_version != champ.version:  # an alias moved since the caller read it
+        raise TrackingError(f"The champion moved from version {champ.version if champ else 'none'} to "
+                            f"{champ_version} since this retraining was asked for; look at the new champion "
+                            "and ask again.")
+    settings = champ.scoped(settings)
     try:
         rd = assemble(settings, batches)
     except RetrainInputError as err:
@@ -190,7 +197,7 @@ def _retrain_locked(settings: Settings, batches: Sequence[Batch], reason: str,
             "rows_train": len(rd.train), "rows_old_holdout": len(rd.old_holdout),
             "rows_new_holdout": len(rd.new_holdout), "criterion": settings.retrain.criterion,
             "tolerance": settings.retrain.tolerance, "holdout": settings.retrain.holdout,
-            "decision_metric": settings.promotion.decision_metric, "champion_threshold": settings.threshold,
+            "decision_metric": settings.promotion.decision_metric, "champion_threshold": champ.decision_threshold,
         })
         mlflow.log_text(json.dumps(batch_notes, indent=2, default=str), "batch_notes.json")
         report(on_progress, 0.2, "Training the challenger")
@@ -199,7 +206,8 @@ def _retrain_locked(settings: Settings, batches: Sequence[Batch], reason: str,
         choice = retune_threshold(champ_model, rd.train, settings)
         mlflow.log_metrics({"challenger_threshold": choice.value})
         report(on_progress, 0.5, "Evaluating champion and challenger on the held-out slices")
-        result = gate(evaluate(champ_model, rd, settings), evaluate(challenger, rd, settings, choice.value),
+        result = gate(evaluate(champ_model, rd, settings, champ.decision_threshold),
+                      evaluate(challenger, rd, settings, choice.value),
                       settings.retrain, settings.promotion)
         for who in ("champion", "challenger"):
             for split, figures in getattr(result, who).items():
@@ -209,14 +217,10 @@ def _retrain_locked(settings: Settings, batches: Sequence[Batch], reason: str,
         info = model_io.log_model(challenger, settings.features, rd.train, rules=settings.dataset.rules,
                                   categorical=settings.dataset.categorical_features)
         report(on_progress, 0.85, "Registering the challenger" + (" and promoting it" if result.promote else ""))
-        from core.modeling.candidates import MODEL_TAG
-        from core.modeling.threshold import RULE_TAG, VERSION_TAG
-
-        champ_info = registry.version_info(settings, champ_version)
         with promotion.change(settings, "retraining") as journal:
             version = registry.register(settings, info.model_uri, tags={
-                VERSION_TAG: f"{choice.value:.4f}", RULE_TAG: choice.rule,
-                MODEL_TAG: (champ_info.model or "") if champ_info else "", "workbench.retraining_run": run.info.run_id})
+                THRESHOLD_TAG: f"{choice.value:.4f}", THRESHOLD_RULE_TAG: choice.rule,
+                MODEL_TAG: champ.model or "", "workbench.retraining_run": run.info.run_id})
             journal.registered(version)
             if result.promote:
                 registry.promote_held(settings, version)
@@ -229,14 +233,15 @@ def _retrain_locked(settings: Settings, batches: Sequence[Batch], reason: str,
     return RetrainResult(
         needed=True, reason=reason, promoted=result.promote,
         challenger={"version": version, "metrics": result.challenger, "threshold": choice.value},
-        champion={"version": champ_version, "metrics": result.champion, "threshold": settings.threshold},
+        champion={"version": champ_version, "metrics": result.champion, "threshold": champ.decision_threshold},
         mlflow_run_id=run_id, batches=[name for name, _ in used],
         decision=result.reason, seconds=round(clock.seconds, 3), batch_notes=batch_notes,
     )
 
 
-def retrain_if_needed(settings: Settings, batches: Sequence[Batch], f1_history: Sequence[float] = (),
-                      on_progress: ProgressFn = None, notes: Sequence[dict[str, Any]] = ()) -> RetrainResult:
+def retrain_if_needed(settings: Settings, batches: Sequence[Batch], model: ModelVersion | None,
+                      f1_history: Sequence[float] = (), on_progress: ProgressFn = None,
+                      notes: Sequence[dict[str, Any]] = ()) -> RetrainResult:
     """Apply the policy; retrain (with the batches not used before) only when it says so.
 
     Idempotent: a second call right after finds no new labelled rows and does nothing. The
@@ -247,13 +252,13 @@ def retrain_if_needed(settings: Settings, batches: Sequence[Batch], f1_history: 
                              promoted=False, challenger=None, champion=None, mlflow_run_id=None,
                              decision="no retraining", batch_notes=list(notes))
     with exclusive(settings):
-        decision = decide(settings, batches, f1_history=f1_history)
+        decision = decide(model.scoped(settings) if model else settings, batches, f1_history=f1_history)
         if not decision.needed:
             return RetrainResult(needed=False, reason=decision.reason, promoted=False, challenger=None,
                                  champion=None, mlflow_run_id=None, decision="no retraining",
                                  batch_notes=list(notes))
         fresh = [b for b in batches if b.digest in set(decision.batch_digests)]
-        return _retrain_locked(settings, fresh, decision.reason, on_progress, notes)
+        return _retrain_locked(settings, fresh, model, decision.reason, on_progress, notes)
 
 
 def comparison_rows(result: RetrainResult) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from core.data import batches
 from core.monitoring import check as checks
 from core.monitoring import domain as domain_classifier
 from core.monitoring import reference, statistics
+from core.modeling.model_version import ModelVersion
 from core.monitoring.drift_report import DriftReport
 from core.progress import ProgressFn, Stopwatch, report
 
@@ -72,7 +73,8 @@ def _sampled_rows(pf: object, positions: np.ndarray, settings: Settings) -> pd.D
     return None if problems or len(frame) != len(positions) else frame[list(settings.features)]
 
 
-def check_file(path: Path, settings: Settings, *, source: str = "cli", store: bool = True, log: bool | str = True,
+def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: str = "cli", store: bool = True,
+               log: bool | str = True,
                domain: bool = True, chunk_rows: int = CHUNK_ROWS, on_progress: ProgressFn = None) -> DriftReport:
     """Check a parquet batch file (`streamable`) record batch by record batch.
 
@@ -84,12 +86,13 @@ def check_file(path: Path, settings: Settings, *, source: str = "cli", store: bo
     from core.modeling import model_io
 
     clock = Stopwatch()
+    champ, settings = model, model.scoped(settings)
     path = Path(path)
     t, spec = settings.drift, settings.dataset
     report(on_progress, 0.05, "Loading the training reference")
     ref = reference.load_reference(settings)
     report(on_progress, 0.1, "Loading the champion")
-    version, model = checks.champion_model(settings)
+    version, model = checks.champion_model(settings, champ)
     pf = pq.ParquetFile(path)
     total = pf.metadata.num_rows
     columns = _columns(path, settings) or []
@@ -132,5 +135,5 @@ def check_file(path: Path, settings: Settings, *, source: str = "cli", store: bo
                                labels=y if n_labelled else None,
                                domain_rows=pd.concat(rows, ignore_index=True) if positions is not None else None,
                                domain_future=future)
-    return checks.conclude(batch, measured, settings, ref, version, model, clock, source=source, store=store,
+    return checks.conclude(batch, measured, settings, ref, champ, model, clock, source=source, store=store,
                            log=log, on_progress=on_progress)

@@ -23,9 +23,11 @@ import pandas as pd
 from core import tracking
 from core.config import Settings
 from core.data import batches, preparation
-from core.errors import NotPreparedError, WorkbenchError
+from core.errors import NotPreparedError, TrackingError, WorkbenchError
 from core.files import atomic_write, keep_previous
 from core.modeling import metrics, model_io, registry
+from core.modeling.model_version import ModelVersion
+from core.modeling.tasks import BINARY
 from core.progress import ProgressFn, Stopwatch, report, scaled
 from core.serving import client, predict, server
 
@@ -112,7 +114,7 @@ def predict_in_process(model: Any, frame: pd.DataFrame, features: tuple[str, ...
     return model_io.predict_proba(model, frame, features, categorical)
 
 
-def load_champion(settings: Settings, version: str | None = None) -> tuple[str, Any]:
+def load_champion(settings: Settings, version: str | ModelVersion | None = None) -> tuple[str, Any]:
     """The champion (or `version`) as (version, model) for in-process scoring."""
     return registry.load_model(settings, version)
 
@@ -155,6 +157,7 @@ def _choose_path(settings: Settings, via: str | None) -> tuple[str, str | None, 
 # --------------------------------------------------------------------------- PipelineAplicacao
 def score(
     settings: Settings,
+    model: ModelVersion | None,
     batch: str | Path | None = None,
     via: str | None = None,
     threshold: float | None = None,
@@ -162,7 +165,8 @@ def score(
     chunk_rows: int = CHUNK_ROWS,
     on_progress: ProgressFn = None,
 ) -> ScoreResult:
-    """Run "PipelineAplicacao": score a batch with the champion, save it, log the MLflow run.
+    """Run "PipelineAplicacao": score a batch with `model` (the champion, read once by the caller:
+    its inputs and its threshold), save it, log the MLflow run.
 
     The path is HTTP through `via` when given, else through the managed server when it runs,
     else in-process (`in_process=True` forces it). The output holds the inputs, the probability
@@ -170,9 +174,13 @@ def score(
     and the model version.
     """
     clock = Stopwatch()
-    threshold = settings.threshold if threshold is None else float(threshold)
+    champ, settings = model, model.scoped(settings) if model else settings
+    threshold = (champ.decision_threshold if champ else BINARY.default_threshold) if threshold is None \
+        else float(threshold)
     report(on_progress, 0.0, "Reading and validating the batch")
     b = read_batch(settings, batch)
+    if champ is None and (in_process or not via):  # refused after the batch's own problems
+        raise TrackingError(registry.NO_CHAMPION)
     frame = b.frame
     if in_process:
         path, url, version = IN_PROCESS, None, None
@@ -183,11 +191,10 @@ def score(
         assert url is not None
         proba = predict_http(frame, url, settings.features, chunk_rows, on_progress=predict_progress)
         if version is None:  # an external server: assume it serves the champion, say so
-            champ = registry.champion(settings)
             version = f"{champ.version} (assumed)" if champ else "unknown"
     else:
         report(on_progress, 0.1, "Loading the champion from the registry")
-        version, model = load_champion(settings)
+        version, model = load_champion(settings, champ)
         report(on_progress, 0.5, "Scoring in-process")
         proba = predict_in_process(model, frame, settings.features, settings.dataset.categorical_features)
     if len(proba) != len(frame):

@@ -30,6 +30,8 @@ from typing import Any
 
 from core.config import Settings
 from core.errors import NotPreparedError, TrackingError, WorkbenchError
+from core.modeling import registry
+from core.modeling.model_version import ModelVersion
 from core.files import keep_previous
 from core.progress import ProgressFn, Stopwatch, report
 from core.scoring.local import (
@@ -225,8 +227,11 @@ def score_spark(
     master: str | None = None,
     threshold: float | None = None,
     on_progress: ProgressFn = None,
+    *,
+    model: ModelVersion | None,
 ) -> SparkScoreResult:
-    """Score a batch with the champion on Spark; log a `PipelineAplicacao` run.
+    """Score a batch with `model` (the champion, read once by the caller) on Spark; log a
+    `PipelineAplicacao` run.
 
     `batch` is a parquet (or .csv) path or glob, the prepared production batch when None.
     The scored batch (every input column, plus the probability `spec.proba_column` and the class
@@ -238,22 +243,20 @@ def score_spark(
     import mlflow
 
     from core import tracking
-    from core.modeling import registry
 
     clock = Stopwatch()
-    threshold = settings.threshold if threshold is None else float(threshold)
+    if batch is None and not settings.prod_filtered_path.exists():
+        raise NotPreparedError(
+            "There is no production batch yet: prepare the data first (Data page, or `python -m core prepare`)."
+        )
+    if model is None:
+        raise TrackingError(registry.NO_CHAMPION)
+    champ, settings = model, model.scoped(settings)
+    threshold = champ.decision_threshold if threshold is None else float(threshold)
     if batch is None:
-        if not settings.prod_filtered_path.exists():
-            raise NotPreparedError(
-                "There is no production batch yet: prepare the data first (Data page, or `python -m core prepare`)."
-            )
         batch = settings.prod_filtered_path
     batch = str(batch)
-    report(on_progress, 0.0, "Resolving the champion")
-    champ = registry.champion(settings)
-    if champ is None:
-        raise TrackingError("No champion yet: train one on the Train page (or `python -m core train`).")
-    model_uri = f"models:/{settings.model_name}/{champ.version}"
+    model_uri = champ.uri
 
     report(on_progress, 0.1, "Starting the Spark session")
     _check_runtime()

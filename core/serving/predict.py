@@ -16,7 +16,9 @@ from core.data import profile
 from core.data.rules import InvalidInputError
 from core.serving import inference_log
 from core.serving.client import Client
-from core.serving.champion import version_threshold
+from core.modeling import registry
+from core.modeling.model_version import ModelVersion
+from core.modeling.tasks import BINARY
 from core.serving.server import champion_version, status
 
 MAX_ROW_CHARS = 100_000  # one row is a few hundred characters; anything far larger is a mistake
@@ -161,9 +163,27 @@ def stale_warning(served: str | None, champion: str | None, url: str) -> str:
             f"then `python -m core serve`).")
 
 
+def answering_model(settings: Settings) -> ModelVersion | None:
+    """The version a request to the managed server is answered by: the one it serves when it runs,
+    else the champion (None without either). Read once at the edge (page, command)."""
+    now = status(settings)
+    served = registry.version_info(settings, now.model_version) if now.running and now.model_version else None
+    return served or registry.champion(settings)
+
+
+def row_inputs(settings: Settings, row: Mapping[str, Any], model: ModelVersion | None) -> Any:
+    """The dataset seen through the inputs a row is checked against: `model`'s feature set, or
+    without a known version (a server elsewhere, no champion here) the set whose columns the row
+    gives (else the default set, whose refusal names the missing columns)."""
+    if model is not None:
+        return model.inputs(settings.dataset)
+    return settings.dataset.with_feature_set(settings.dataset.feature_set_for(row))
+
+
 def predict_one(
     settings: Settings,
     row: Mapping[str, Any],
+    model: ModelVersion | None,
     url: str | None = None,
     threshold: float | None = None,
     client: Client | None = None,
@@ -171,7 +191,8 @@ def predict_one(
     log_source: str | None = "serve-page",
     allow_unseen: bool = False,
 ) -> Prediction:
-    """Validate one row, score it on the server and see it in the inference log.
+    """Validate one row for `model` (the version read at the edge: its inputs, its threshold), score
+    it on the server and see it in the inference log.
 
     `url` defaults to the managed server's address; `ranges` (training min/max per feature)
     adds warnings for values the model never saw. The request is tagged with `log_source`:
@@ -188,13 +209,14 @@ def predict_one(
     Raises `core.data.rules.InvalidInputError` (a bad row or threshold) and `InvalidURLError`
     before any request, `ServerNotRunningError` or `PredictionError` after.
     """
-    clean = settings.dataset.rules.validate_row(row, what=settings.dataset.row_noun, allow_unseen=allow_unseen)
+    spec = row_inputs(settings, row, model)
+    clean = spec.rules.validate_row(row, what=spec.row_noun, allow_unseen=allow_unseen)
     asked = None if threshold is None else check_threshold(threshold)
     url = url or status(settings).url
     own = client is None
-    client = client or Client(url, settings.request_timeout_s, settings.features)
+    client = client or Client(url, settings.request_timeout_s, spec.features)
     params = None
-    if allow_unseen and settings.dataset.categorical_features:
+    if allow_unseen and spec.categorical_features:
         from core.modeling.pyfunc_model import ALLOW_UNSEEN  # imports MLflow: only when asked for
 
         params = {ALLOW_UNSEEN: True}
@@ -214,9 +236,11 @@ def predict_one(
     version = served_version(settings, client.url)
     champion, stale = staleness(settings, version)
     # the version that answered decides at its own threshold, unless one was asked for
-    threshold = asked if asked is not None else check_threshold(version_threshold(settings, version)
-                                                                or settings.threshold)
-    warnings = tuple(profile.out_of_training_range(clean, ranges, settings.dataset.row_noun)) if ranges else ()
+    answered = model if model is not None and version in (None, model.version) else (
+        registry.version_info(settings, version) if version is not None else None) or model
+    own_threshold = answered.decision_threshold if answered is not None else BINARY.default_threshold
+    threshold = asked if asked is not None else check_threshold(own_threshold)
+    warnings = tuple(profile.out_of_training_range(clean, ranges, spec.row_noun)) if ranges else ()
     log_id = None
     if log_source is not None and captured is None:  # a server that does not log its requests
         log_id = inference_log.append(settings, clean, proba, threshold, version, latency_ms, log_source)

@@ -12,7 +12,7 @@ exit). `core/serving/client.py` talks to it.
 Why not `mlflow models serve` itself: it starts the mlflow command line (2-5 s of imports), asks
 the registry for the model, then uvicorn, whose workers are spawned and each import MLflow and
 load the model again. Here the server process starts first; meanwhile the starting process reads
-the champion's version and folder from the embedded store (`core/serving/champion.py`, no MLflow
+the champion's version and folder from the embedded store (`core.modeling.registry`, no MLflow
 import) and links the folder in place (bench/serve_start.py).
 """
 from __future__ import annotations
@@ -36,8 +36,10 @@ from core.config import PROJECT_ROOT, Settings, valid_port
 from core.errors import TrackingError
 from core.files import atomic_write
 from core.serving.asgi import MODEL_PATH_ENV
-from core.serving.champion import CHAMPION_ALIAS, champion_version, clear, put_champion_in_place  # noqa: F401
-from core.serving.champion import version_threshold
+from core.modeling import registry
+from core.modeling.model_version import ModelVersion
+from core.modeling.registry import champion_version
+from core.serving.champion import clear, put_champion_in_place
 from core.serving.client import ServerError
 from core.serving.ports import PortInUseError, check_port, free_port, port_in_use  # noqa: F401 (the API)
 
@@ -214,14 +216,15 @@ def capture_dir(settings: Settings) -> Path:
     return settings.runtime_dir / STATUS_DIR
 
 
-def _capture_config(settings: Settings) -> str:
-    """The capture's settings for the server process (`core/serving/capture.py`), as JSON."""
+def _capture_config(settings: Settings, model: ModelVersion) -> str:
+    """The capture's settings for the server process (`core/serving/capture.py`), as JSON: the
+    served version's inputs, and its own threshold for the class each logged row gets."""
     from core.serving.capture import CaptureConfig
 
     return CaptureConfig(
-        log_path=str(settings.inference_log_path), features=tuple(settings.features),
+        log_path=str(settings.inference_log_path), features=tuple(model.inputs(settings.dataset).features),
         proba_column=settings.dataset.proba_column, state_path=str(state_path(settings)),
-        status_dir=str(capture_dir(settings)), threshold=float(settings.threshold),
+        status_dir=str(capture_dir(settings)), threshold=float(model.decision_threshold),
         sample_rows=int(settings.capture_rows), flush_s=float(settings.capture_flush_s),
         max_rows=settings.log_max_rows, max_days=settings.log_max_days, seed=int(settings.seed),
     ).to_env()
@@ -246,7 +249,7 @@ def metrics_dir(settings: Settings) -> Path:
     return settings.runtime_dir / "metrics"
 
 
-def _server_environment(settings: Settings, folder: Path) -> dict[str, str]:
+def _server_environment(settings: Settings, folder: Path, model: ModelVersion) -> dict[str, str]:
     """`_environment` plus what the server process needs: the workbench importable (for
     `core.serving.asgi`), the folder of the model to serve and (unless `settings.capture` is
     off) the capture's settings."""
@@ -260,7 +263,7 @@ def _server_environment(settings: Settings, folder: Path) -> dict[str, str]:
     env.pop(CONFIG_ENV, None)
     env.pop(METRICS_DIR_ENV, None)
     if settings.capture:
-        env[CONFIG_ENV] = _capture_config(settings)
+        env[CONFIG_ENV] = _capture_config(settings, model)
         env[METRICS_DIR_ENV] = str(metrics_dir(settings))
     return env
 
@@ -272,7 +275,7 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
     `workers` uvicorn processes (default `settings.serve_workers`: 2 on two or more cores,
     which served about twice the requests/s of one worker with 8 concurrent clients here, at
     the same single-shot latency). The server process starts first and imports MLflow while
-    this one resolves the champion and puts its files in place. `started_by` (BY_APP, BY_CLI)
+    this one puts the champion's files in place. `started_by` (BY_APP, BY_CLI)
     is kept in the state file: the app's launcher stops the servers its pages started.
 
     Returns the running server's status, with `startup_s` from this call to the first /ping
@@ -299,6 +302,9 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
     # an embedded store that does not exist yet holds no champion (and is not created by asking)
     if settings.embedded_tracking and not settings.embedded_db_path.exists():
         raise _no_champion()
+    model = registry.champion(settings)  # the version served, read once (milliseconds on SQLite)
+    if model is None:
+        raise _no_champion()
     settings.runtime_dir.mkdir(parents=True, exist_ok=True)
     folder = model_dir(settings)
     clear(folder)  # the server process waits for the files of the version resolved below
@@ -308,10 +314,10 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
         proc = subprocess.Popen(
             _server_command(settings, port, workers),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=_server_environment(settings, folder), cwd=settings.runtime_dir, start_new_session=True,
+            env=_server_environment(settings, folder, model), cwd=settings.runtime_dir, start_new_session=True,
         )
     try:
-        version = put_champion_in_place(settings, folder)
+        version = put_champion_in_place(settings, folder, model)
     except BaseException:
         _end_group([psutil.Process(proc.pid)], proc.pid)
         _reap(proc.pid)
@@ -326,7 +332,7 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
         "url": url,
         "model_version": version,
         # the version's own decision threshold: the capture logs each row's class at it
-        "threshold": version_threshold(settings, version) or settings.threshold,
+        "threshold": model.decision_threshold,
         "model_uri": f"models:/{settings.model_name}/{version}",
         "workers": int(workers),
         "started_at": datetime.now(timezone.utc).isoformat(),

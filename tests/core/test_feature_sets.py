@@ -56,7 +56,7 @@ def test_the_extended_champion_beats_the_course_features_and_is_tagged(extended,
     assert result.champion.test["log_loss"] < course.champion.test["log_loss"] - 0.03
     info = registry.champion(s)
     assert info.feature_set == "extended"
-    assert registry.champion_settings(s).features == result.features
+    assert registry.champion(s).inputs(s.dataset).features == result.features
 
 
 def test_the_cli_feeds_the_champion_its_own_inputs(extended) -> None:

@@ -13,6 +13,7 @@ import pytest
 from core import tracking
 from core.data import batch_store, batches, preparation
 from core.modeling import model_io, registry
+from core.modeling import promotion
 from core.monitoring import check, health, history, run_log
 from tests.conftest import ROOT, make_settings
 
@@ -32,13 +33,13 @@ def home(tmp_path_factory):
         model_io.feature_frame(train, s.features), train[s.target])
     with mlflow.start_run(run_name="fixture-model", experiment_id=tracking.use(s)):
         info = model_io.log_model(model, s.features, train, rules=s.dataset.rules)
-    registry.promote(s, registry.register(s, info.model_uri))
+    promotion.promote(s, registry.register(s, info.model_uri))
     return s
 
 
 @pytest.fixture(scope="module")
 def prod_report(home):
-    return check.check(batches.read_batch(home.raw_prod, home), home)
+    return check.check(batches.read_batch(home.raw_prod, home), home, model=registry.champion(home))
 
 
 def test_production_estimate_is_flagged_or_close(prod_report):
@@ -70,7 +71,7 @@ def test_check_is_recorded_stored_and_in_history(home, prod_report):
 def test_test_split_without_labels_is_trusted_and_close(home):
     test = preparation.load_split(home, "test").drop(columns=[home.target])
     batch = batches.from_frame(test, home, "test without labels")
-    r = check.check(batch, home, store=False, log=False)
+    r = check.check(batch, home, store=False, log=False, model=registry.champion(home))
     assert not r.dataset_drift and r.stats.drifted == [] and r.estimate.trustworthy
     assert r.realized is None and r.label is None
     assert abs(r.estimate.roc_auc - r.test_metrics["roc_auc"]) < 0.03

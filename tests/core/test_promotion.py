@@ -95,7 +95,7 @@ def test_cli_weak_training_keeps_the_champion_and_always_promotes(gated, tmp_pat
     out = json.loads(forced.stdout)
     assert out["promoted"] is True and registry.champion(s).version == out["challenger"]["version"]
     assert registry.alias_version(s, registry.CHALLENGER) is None  # the challenger became champion
-    registry.promote(s, first.champion.version)  # back, for the other tests of the module
+    promotion.promote(s, first.champion.version)  # back, for the other tests of the module
 
 
 # --------------------------------------------------------------------------- the threshold
@@ -108,7 +108,7 @@ def test_each_version_carries_its_own_threshold(gated) -> None:
         assert info.threshold_rule == "f1"
         # the test figures are at that threshold
         assert result.challenger.threshold == chosen.threshold
-    assert registry.champion_settings(s).threshold == pytest.approx(registry.champion(s).threshold)
+    assert registry.champion(s).decision_threshold == pytest.approx(registry.champion(s).threshold)
     run = mlflow.MlflowClient(s.tracking_uri).get_run(first.challenger.run_id)
     assert run.data.metrics["decision_threshold"] == pytest.approx(first.challenger.threshold)
 
@@ -162,7 +162,7 @@ def test_training_retraining_and_promotion_share_one_lock(gated) -> None:
             with retraining.exclusive(s):
                 pass
         with pytest.raises(lock.TrainingBusyError, match="start the promotion again"):
-            registry.promote(s, first.champion.version)
+            promotion.promote(s, first.champion.version)
     with retraining.exclusive(s):
         with pytest.raises(lock.TrainingBusyError, match="A retraining is already running"):
             training.train(s, **TINY_TRAINING)
@@ -191,7 +191,7 @@ def test_a_half_done_registry_change_is_undone_by_the_next_start(gated) -> None:
 @pytest.mark.parametrize("step", ["tuning", "Comparing", "Registering"])
 def test_kill_9_of_a_training_at_any_step_is_repaired_by_the_next_run(gated, step: str) -> None:
     s, first, _ = gated
-    registry.promote(s, first.champion.version)
+    promotion.promote(s, first.champion.version)
     before = {a: (v.version if (v := registry.alias_version(s, a)) else None) for a in promotion.ALIASES}
     versions = {v.version for v in registry.versions(s)}
     proc = subprocess.Popen([sys.executable, "-m", "core", "train", "--models", "lr", "--n-iter", "1",
@@ -216,7 +216,7 @@ def test_kill_9_of_a_training_at_any_step_is_repaired_by_the_next_run(gated, ste
 
 def test_kill_9_of_a_retraining_while_registering_leaves_no_stray_alias(gated) -> None:
     s, first, _ = gated
-    registry.promote(s, first.champion.version)
+    promotion.promote(s, first.champion.version)
     batch = s.home / "prod_labelled.parquet"
     preparation.load_split(s, "prod").to_parquet(batch, index=False)
     before = {a: (v.version if (v := registry.alias_version(s, a)) else None) for a in promotion.ALIASES}

@@ -96,7 +96,7 @@ def test_shuffled_labels_challenger_is_rejected(home: Settings) -> None:
     rng = np.random.default_rng(0)
     shuffled = rd.train.assign(**{home.target: rng.permutation(rd.train[home.target].to_numpy())})
     bad = retraining.fit_challenger(champ_model, shuffled, home)
-    result = retraining.gate(retraining.evaluate(champ_model, rd, home), retraining.evaluate(bad, rd, home),
+    result = retraining.gate(retraining.evaluate(champ_model, rd, home, registry.require_champion(home).decision_threshold), retraining.evaluate(bad, rd, home, registry.require_champion(home).decision_threshold),
                              home.retrain)
     assert result.promote is False and result.reason.startswith("rejected")
 
@@ -120,10 +120,10 @@ def test_second_retraining_refused_while_one_runs(home: Settings) -> None:
     batch = batches.from_frame(prod, home, "prod")
     with retraining.exclusive(home):
         with pytest.raises(retraining.RetrainBusyError, match="already running"):
-            retraining.retrain(home, [batch])
+            retraining.retrain(home, [batch], model=registry.champion(home))
 
 
 def test_batch_without_labels_is_refused(home: Settings) -> None:
     prod = preparation.load_split(home, "prod").drop(columns=[home.target])
     with pytest.raises(retraining.RetrainInputError, match="labelled rows"):
-        retraining.retrain(home, [batches.from_frame(prod, home, "unlabelled")])
+        retraining.retrain(home, [batches.from_frame(prod, home, "unlabelled")], model=registry.champion(home))

@@ -1,6 +1,8 @@
 """PipelineAplicacao: production scoring over HTTP and in-process, outputs, runs and adherence."""
 from __future__ import annotations
 
+from core.modeling import registry
+
 import json
 import os
 import subprocess
@@ -23,9 +25,9 @@ from tests.conftest import ROOT
 @pytest.fixture(scope="module")
 def both_paths(served_settings: Settings) -> tuple[local_scoring.ScoreResult, pd.DataFrame, local_scoring.ScoreResult, pd.DataFrame]:
     """The real production batch scored through the real server, then in-process."""
-    http = local_scoring.score(served_settings)
+    http = local_scoring.score(served_settings, registry.champion(served_settings))
     http_out = pd.read_parquet(http.output)
-    local = local_scoring.score(served_settings, in_process=True)
+    local = local_scoring.score(served_settings, registry.champion(served_settings), in_process=True)
     return http, http_out, local, pd.read_parquet(local.output)
 
 
@@ -101,7 +103,7 @@ def test_batch_missing_a_feature_fails_naming_it_and_writes_nothing(served_setti
     before = sorted(p.name for p in served_settings.model_output_dir.glob("*"))
     runs_before = tracking.last_run(served_settings, local_scoring.APPLY_RUN)
     with pytest.raises(batches.BatchError) as err:
-        local_scoring.score(served_settings, batch=batch, in_process=True)
+        local_scoring.score(served_settings, registry.champion(served_settings), batch=batch, in_process=True)
     assert "period" in str(err.value) and "missing" in str(err.value)
     assert sorted(p.name for p in served_settings.model_output_dir.glob("*")) == before
     assert tracking.last_run(served_settings, local_scoring.APPLY_RUN)["run_id"] == runs_before["run_id"]
@@ -109,4 +111,4 @@ def test_batch_missing_a_feature_fails_naming_it_and_writes_nothing(served_setti
 
 def test_via_a_dead_server_says_so(served_settings: Settings) -> None:
     with pytest.raises(client.ServerNotRunningError, match="No model server answers"):
-        local_scoring.score(served_settings, via=f"http://127.0.0.1:{server.free_port()}")
+        local_scoring.score(served_settings, registry.champion(served_settings), via=f"http://127.0.0.1:{server.free_port()}")

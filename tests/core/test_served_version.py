@@ -14,6 +14,7 @@ import pytest
 
 from core.config import Settings
 from core.modeling import registry
+from core.modeling import promotion
 from core.serving import champion, predict, server
 from tests.conftest import ROOT, make_champion_home, register_lr_champion
 
@@ -42,13 +43,12 @@ def _cli(s: Settings, *words: str) -> subprocess.CompletedProcess:
 
 def test_the_champion_is_read_as_the_registry_says(promoted: Settings, tmp_path: Path) -> None:
     assert server.champion_version(promoted) == registry.champion(promoted).version == "2"
-    assert server.CHAMPION_ALIAS == registry.CHAMPION
-    version, files = champion.champion_files(promoted)  # what the server start reads without MLflow
+    model = registry.champion(promoted)  # what the server start reads without MLflow
+    files = registry.local_files(model)
     from core import tracking
 
     uri = tracking.client(promoted).get_model_version_download_uri(promoted.model_name, "2")
-    assert version == "2" and files.as_uri() == uri.rstrip("/")
-    assert champion.champion_files(promoted.replace(tracking_uri_override="http://127.0.0.1:9")) is None
+    assert model.version == "2" and files.as_uri() == uri.rstrip("/")
     assert server.champion_version(promoted.replace(home=tmp_path)) is None  # no store: none, and none made
     assert not (tmp_path / "mlruns").exists()
 
@@ -59,7 +59,7 @@ def test_a_promotion_makes_the_running_server_stale(promoted: Settings) -> None:
     assert now.in_step_text == "serving v1, champion v2"
     assert not server.status(promoted).stale  # not looked up unless asked
 
-    pred = predict.predict_one(promoted, SHOT, log_source=None)
+    pred = predict.predict_one(promoted, SHOT, log_source=None, model=registry.champion(promoted))
     assert pred.model_version == "1" and pred.champion_version == "2" and pred.stale
 
     out = _cli(promoted, "predict", "--input", json.dumps(SHOT), "--json")
@@ -102,8 +102,8 @@ def test_serve_stop_then_a_restart_serves_the_champion(promoted: Settings) -> No
 
     again = server.start(promoted)
     assert again.model_version == "2" and not server.status(promoted, with_champion=True).stale
-    assert not predict.predict_one(promoted, SHOT, log_source=None).stale
-    registry.promote(promoted, "1")  # back to v1: stale again, and restart() follows the champion
+    assert not predict.predict_one(promoted, SHOT, log_source=None, model=registry.champion(promoted)).stale
+    promotion.promote(promoted, "1")  # back to v1: stale again, and restart() follows the champion
     assert server.status(promoted, with_champion=True).stale
     restarted = server.restart(promoted)
     assert restarted.model_version == "1" and restarted.port == promoted.serve_port
@@ -117,7 +117,7 @@ def test_predict_decides_at_the_served_versions_own_threshold(promoted: Settings
     c = tracking.client(promoted)
     c.set_model_version_tag(promoted.model_name, "1", VERSION_TAG, "0.3700")  # the served version's own
     try:
-        assert champion.version_threshold(promoted, "1") == 0.37
+        assert registry.version_info(promoted, "1").threshold == 0.37
         answer = json.loads(_cli(promoted, "predict", "--input", json.dumps(SHOT), "--json").stdout)
         assert answer["model_version"] == "1" and answer["threshold"] == 0.37
         assert answer["label"] == int(answer["proba"] >= 0.37)
@@ -126,4 +126,6 @@ def test_predict_decides_at_the_served_versions_own_threshold(promoted: Settings
         assert told["threshold"] == 0.9 and told["label"] == int(told["proba"] >= 0.9)
     finally:
         c.delete_model_version_tag(promoted.model_name, "1", VERSION_TAG)
-    assert champion.version_threshold(promoted, "1") is None  # no tag: the settings' default is used
+    # no tag: the task kind's default threshold is used
+    assert registry.version_info(promoted, "1").threshold is None
+    assert registry.version_info(promoted, "1").decision_threshold == 0.5

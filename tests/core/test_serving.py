@@ -1,6 +1,8 @@
 """The model server as a managed process, its client and single-shot inference, on a real server."""
 from __future__ import annotations
 
+from core.modeling import registry
+
 import json
 import math
 import os
@@ -45,7 +47,7 @@ def test_status_reports_the_served_version(served_settings: Settings) -> None:
 def test_predict_one_returns_probability_and_logs_it(served_settings: Settings) -> None:
     before = inference_log.count(served_settings)
     ranges = {"shot_distance": (0.0, 20.0)}
-    pred = predict.predict_one(served_settings, {**SHOT, "shot_distance": 45}, ranges=ranges, log_source="test")
+    pred = predict.predict_one(served_settings, {**SHOT, "shot_distance": 45}, ranges=ranges, log_source="test", model=registry.champion(served_settings))
     assert 0.0 < pred.proba < 1.0 and pred.label == int(pred.proba >= 0.5)
     assert pred.model_version == "1" and pred.latency_ms > 0
     # the latency in two parts: the server's own time (its Server-Timing header) and the rest
@@ -129,7 +131,7 @@ def test_client_survives_the_server_closing_idle_connections(served_settings: Se
 def test_bad_input_is_caught_before_the_server(served_settings: Settings, bad: dict) -> None:
     before = inference_log.count(served_settings)
     with pytest.raises(InvalidInputError):
-        predict.predict_one(served_settings, bad)
+        predict.predict_one(served_settings, bad, model=registry.champion(served_settings))
     assert inference_log.count(served_settings) == before
 
 
@@ -166,13 +168,13 @@ def test_killed_server_is_reported_down_then_restarts(served_settings: Settings)
     os.killpg(st.pid, signal.SIGKILL)
     psutil.wait_procs(group, timeout=10)
     with pytest.raises(serving_client.ServerNotRunningError) as err:
-        predict.predict_one(served_settings, SHOT, url=st.url, log_source=None)
+        predict.predict_one(served_settings, SHOT, url=st.url, log_source=None, model=registry.champion(served_settings))
     assert "not running" in str(err.value)
     down = server.status(served_settings)
     assert not down.running and down.stale_pid_removed
     again = server.start(served_settings)
     assert again.running and again.pid != st.pid and again.model_version == "1"
-    assert predict.predict_one(served_settings, SHOT, log_source=None).model_version == "1"
+    assert predict.predict_one(served_settings, SHOT, log_source=None, model=registry.champion(served_settings)).model_version == "1"
 
 
 def test_stop_leaves_no_process_behind(served_settings: Settings, tmp_path: Path) -> None:

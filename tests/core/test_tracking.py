@@ -13,6 +13,7 @@ from core import catalog, tracking
 from core.config import Settings
 from core.errors import TrackingError
 from core.modeling import model_io, registry
+from core.modeling import promotion
 
 FEATURES = ("a", "b")
 # a two-feature definition of its own (its registry and data are apart from Kobe's)
@@ -51,10 +52,10 @@ def test_promote_keeps_previous_and_rollback(settings: Settings) -> None:
     s = settings.replace(dataset=AB)
     v1, v2 = _log_tree(s, df), _log_tree(s, df)
     assert registry.champion(s) is None
-    registry.promote(s, v1)
-    registry.promote(s, v2)
+    promotion.promote(s, v1)
+    promotion.promote(s, v2)
     assert registry.champion(s).version == v2 and registry.alias_version(s, "previous").version == v1
-    registry.rollback(s)
+    promotion.rollback(s)
     assert registry.champion(s).version == v1 and registry.alias_version(s, "previous").version == v2
     with pytest.raises(TrackingError, match="no version 99"):
-        registry.promote(s, "99")
+        promotion.promote(s, "99")

@@ -1,6 +1,8 @@
 """Drift page: empty states, and a checked batch rendered from the session."""
 from __future__ import annotations
 
+from core.modeling import registry
+
 from core.data import batches
 from core.monitoring import check, history
 from ui import session_keys
@@ -23,7 +25,7 @@ def test_with_a_champion_the_page_asks_for_a_batch(run_page, champion_settings):
 
 def test_a_checked_batch_shows_drift_health_and_trust(run_page, champion_settings):
     s = champion_settings
-    report = check.check(batches.read_batch(s.raw_prod, s), s, store=False, log=False)
+    report = check.check(batches.read_batch(s.raw_prod, s), s, store=False, log=False, model=registry.champion(s))
     at = run_page(PAGE, s, state={session_keys.DRIFT_REPORT: report, session_keys.DRIFT_CHECKED_ID: "x"})
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
@@ -41,7 +43,7 @@ def test_alarm_leads_in_one_click_to_a_gated_challenger(run_page, tmp_path):
 
     s = make_champion_home(tmp_path)  # its own registry: this test promotes a new champion
     before = registry.champion(s).version
-    report = check.check(batches.read_batch(s.raw_prod, s), s)  # stored, with labels
+    report = check.check(batches.read_batch(s.raw_prod, s), s, model=registry.champion(s))  # stored, with labels
     # the page's dedupe: the same content checked by the same version is found (another is not)
     found = history.check_of_batch(s, report.batch["digest"], report.model_version)
     assert found is not None and found.run_id == report.mlflow_run_id

@@ -37,7 +37,7 @@ def test_score_button_scores_and_explains(run_page, champion_settings: Settings)
     drift_url = NAVIGATION["drift"][2]  # the Drift page's URL path
     assert [link.proto.page for link in links] == [drift_url, drift_url]
     assert "Retrain" in links[1].proto.label
-    at.slider(key="production_threshold").set_value(0.3).run()
+    next(s for s in at.slider if s.key.startswith("production_threshold")).set_value(0.3).run()
     assert not at.exception
     assert "threshold 0.30" in at.error[0].value
     assert {"test", "production", "change"} <= set(at.dataframe[0].value.columns)

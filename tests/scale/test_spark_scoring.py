@@ -72,7 +72,7 @@ def batch(spark_home: Settings, tmp_path_factory: pytest.TempPathFactory) -> pd.
 def scored(spark: object, spark_home: Settings, batch: pd.DataFrame):
     from core.scoring import spark as spark_scoring
 
-    return spark_scoring.score_spark(spark_home, batch.attrs["glob"], master="local[2]")
+    return spark_scoring.score_spark(spark_home, batch.attrs["glob"], master="local[2]", model=registry.champion(spark_home))
 
 
 def test_probabilities_match_in_process_scoring(scored, spark_home: Settings, batch: pd.DataFrame) -> None:
@@ -82,14 +82,14 @@ def test_probabilities_match_in_process_scoring(scored, spark_home: Settings, ba
     assert len(out) == len(batch) == scored.rows
     assert (out["row_id"].to_numpy() == batch["row_id"].to_numpy()).all()
     np.testing.assert_allclose(out["proba_made"].to_numpy(), expected, rtol=0, atol=1e-9)
-    assert (out["pred_made"].to_numpy() == (expected >= spark_home.threshold)).all()
+    assert (out["pred_made"].to_numpy() == (expected >= registry.champion(spark_home).decision_threshold)).all()
 
 
 def test_metrics_match_from_proba(scored, spark_home: Settings, batch: pd.DataFrame) -> None:
     _, model = registry.load_model(spark_home)
     expected = metrics.from_proba(batch[spark_home.target].to_numpy(),
                                   model_io.predict_proba(model, batch, spark_home.features),
-                                  spark_home.threshold)
+                                  registry.champion(spark_home).decision_threshold)
     assert scored.metrics is not None and set(scored.metrics) == set(expected)
     for name, value in expected.items():
         assert math.isclose(scored.metrics[name], value, rel_tol=0, abs_tol=1e-6), name
@@ -117,7 +117,7 @@ def test_unlabelled_batch_has_no_metrics_and_keeps_previous_output(
     path = tmp_path / "unlabelled.parquet"
     batch.drop(columns=[spark_home.target]).head(200).to_parquet(path, index=False)
     before = set(spark_home.model_output_dir.iterdir())
-    result = spark_scoring.score_spark(spark_home, path, master="local[2]")
+    result = spark_scoring.score_spark(spark_home, path, master="local[2]", model=registry.champion(spark_home))
     assert result.rows == 200 and result.metrics is None
     kept = set(spark_home.model_output_dir.iterdir()) - before
     assert len(kept) == 1 and next(iter(kept)).name.startswith("prod_predictions_spark.")
@@ -129,14 +129,14 @@ def test_missing_feature_column_is_refused(spark: object, spark_home: Settings, 
     path = tmp_path / "bad.parquet"
     preparation.load_split(spark_home, "prod").drop(columns=["lat"]).to_parquet(path, index=False)
     with pytest.raises(spark_scoring.SparkBatchError, match="lat"):
-        spark_scoring.score_spark(spark_home, path, master="local[2]")
+        spark_scoring.score_spark(spark_home, path, master="local[2]", model=registry.champion(spark_home))
 
 
 def test_no_matching_batch_is_refused(spark: object, spark_home: Settings, tmp_path: Path) -> None:
     from core.scoring import spark as spark_scoring
 
     with pytest.raises(spark_scoring.SparkBatchError, match="No batch file matches"):
-        spark_scoring.score_spark(spark_home, str(tmp_path / "nothing-*.parquet"), master="local[2]")
+        spark_scoring.score_spark(spark_home, str(tmp_path / "nothing-*.parquet"), master="local[2]", model=registry.champion(spark_home))
 
 
 def test_without_champion_says_train_first(settings: Settings) -> None:
@@ -145,7 +145,7 @@ def test_without_champion_says_train_first(settings: Settings) -> None:
 
     preparation.prepare(settings)
     with pytest.raises(TrackingError, match="No champion yet"):
-        spark_scoring.score_spark(settings, master="local[2]")
+        spark_scoring.score_spark(settings, master="local[2]", model=registry.champion(settings))
 
 
 def test_unprepared_home_says_prepare_first(settings: Settings) -> None:
@@ -153,4 +153,4 @@ def test_unprepared_home_says_prepare_first(settings: Settings) -> None:
     from core.scoring import spark as spark_scoring
 
     with pytest.raises(NotPreparedError, match="prepare"):
-        spark_scoring.score_spark(settings)
+        spark_scoring.score_spark(settings, model=registry.champion(settings))

@@ -12,6 +12,8 @@ exercised by every test that uses it.
 """
 from __future__ import annotations
 
+from core.modeling import promotion
+
 import dataclasses
 import os
 import shutil
@@ -232,7 +234,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, spec: DatasetSpec, source_dir:
     s = make_settings(tmp_path_factory.mktemp("tiny_lab"), spec, source_dir)
     prep = preparation.prepare(s)
     version, model = register_lr(s)
-    registry.promote(s, version)
+    promotion.promote(s, version)
     return Lab(settings=s, prep=prep, version=version, model=model)
 
 

@@ -17,6 +17,7 @@ from core.data.columns import feature_frame
 from core.data.rules import InvalidInputError
 from core.files import sha256_file
 from core.modeling import preprocess, registry, training
+from core.modeling import promotion
 
 from .conftest import make_settings
 
@@ -174,7 +175,7 @@ def test_a_second_feature_set_trains_and_tags_its_version(shop) -> None:
     info = registry.version_info(settings, result.challenger.version)
     assert result.champion_before.version == first.champion.version
     assert info is not None and info.feature_set == "numbers"
-    assert registry.for_version(settings, info).features == ("age",)
+    assert info.inputs(settings.dataset).features == ("age",)
     with pytest.raises(catalog.DatasetError, match="no feature set 'nope'"):
         settings.dataset.with_feature_set("nope")
-    registry.promote(settings, first.champion.version)  # leave the module's champion as it was
+    promotion.promote(settings, first.champion.version)  # leave the module's champion as it was

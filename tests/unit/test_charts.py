@@ -1,6 +1,8 @@
 """Charts (`core/charts/`) render from data and results in the tiny dataset's words, never Kobe's."""
 from __future__ import annotations
 
+from core.modeling import registry
+
 import re
 from typing import Any, Iterator
 
@@ -158,7 +160,7 @@ def test_the_probability_histogram_uses_the_probability_label(words: Words, scor
 def report(lab: Lab):
     """A drift check of the production split (neither stored nor logged)."""
     prod = preparation.load_split(lab.settings, "prod")
-    return check.check(batches.from_frame(prod, lab.settings, "prod"), lab.settings, store=False, log=False)
+    return check.check(batches.from_frame(prod, lab.settings, "prod"), lab.settings, store=False, log=False, model=registry.champion(lab.settings))
 
 
 def test_drift_figures_render_from_the_report(report, words: Words) -> None:

@@ -7,6 +7,10 @@ No real model server and no training here: a stub HTTP server stands for `mlflow
 and the property-based test runs on an empty home where every command fails fast."""
 from __future__ import annotations
 
+from core.modeling import promotion
+
+from core.modeling.model_version import ModelVersion
+
 import json
 import os
 import signal
@@ -270,7 +274,7 @@ class _FakeClient:
 def test_predict_one_refuses_a_bad_threshold_before_any_request(tiny: Settings, threshold: object) -> None:
     row = tiny.dataset.example_row()
     with pytest.raises(InvalidInputError, match="threshold must be a number strictly between 0 and 1"):
-        predict.predict_one(tiny, row, threshold=threshold, client=_FakeClient(), log_source="unit")  # type: ignore
+        predict.predict_one(tiny, row, threshold=threshold, client=_FakeClient(), log_source="unit", model=ModelVersion(name=tiny.model_name, version='1', run_id=None))  # type: ignore
     assert not tiny.inference_log_path.exists()
 
 
@@ -341,7 +345,7 @@ def test_drift_drop_invalid_checks_the_valid_rows(lab: Lab, tmp_path: Path, monk
 
     s = make_settings(tmp_path / "drift", lab.settings.dataset, lab.settings.source_dir)
     preparation.prepare(s)
-    registry.promote(s, register_lr(s)[0])
+    promotion.promote(s, register_lr(s)[0])
     batch = preparation.load_split(s, "test").head(60).reset_index(drop=True)
     batch.loc[:4, "support_calls"] = 99  # out of the domain 0..20
     path = tmp_path / "batch.csv"

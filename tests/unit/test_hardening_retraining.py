@@ -19,6 +19,7 @@ from core.config import RetrainPolicy, Settings
 from core.data import batch_store, batches
 from core.errors import NotPreparedError, TrackingError, WorkbenchError
 from core.modeling import registry
+from core.modeling import promotion
 from core.monitoring import retraining
 from tests.unit.conftest import FEATURES, TARGET, Lab, make_settings, register_lr
 
@@ -49,7 +50,7 @@ def home(tmp_path: Path, lab: Lab) -> Settings:
     shutil.copytree(lab.settings.data_dir, s.data_dir, ignore=shutil.ignore_patterns("run", "inference_log*"))
     shutil.rmtree(s.batches_dir, ignore_errors=True)
     version, _ = register_lr(s, run_name="hardening-champion")
-    registry.promote(s, version)
+    promotion.promote(s, version)
     return s
 
 
@@ -120,7 +121,7 @@ def test_a_stored_one_row_batch_no_longer_breaks_retraining(home: Settings) -> N
     stored, notes = batch_store.read_stored(s)
     assert [b.name for b in stored] == ["one.csv"] and [n["name"] for n in notes] == ["old.csv"]
 
-    result = retraining.retrain_if_needed(s, stored, notes=notes)
+    result = retraining.retrain_if_needed(s, stored, notes=notes, model=registry.champion(s))
     assert result.needed and not result.promoted and result.batches == ["one.csv"]
     assert result.decision.startswith("rejected: the challenger cannot be compared with the champion, there is "
                                       "no held-out slice of new data")
@@ -135,9 +136,9 @@ def test_a_stored_one_row_batch_no_longer_breaks_retraining(home: Settings) -> N
     assert run.info.status == "FINISHED" and run.data.params["rows_new_holdout"] == "0"
     assert run.data.params["batch_digests"] == stored[0].digest
 
-    again = retraining.retrain_if_needed(s, stored, notes=notes)  # the row was used: nothing to do
+    again = retraining.retrain_if_needed(s, stored, notes=notes, model=registry.champion(s))  # the row was used: nothing to do
     assert not again.needed and again.mlflow_run_id is None and again.batch_notes == notes
-    forced = retraining.retrain(s, stored, notes=notes)  # asked for explicitly: runs, and says why not promoted
+    forced = retraining.retrain(s, stored, notes=notes, model=registry.champion(s))  # asked for explicitly: runs, and says why not promoted
     assert forced.needed and not forced.promoted and forced.batch_notes[-1]["use"] == "fit_only"
     assert registry.champion(s).version == champion
 
@@ -170,9 +171,9 @@ def test_a_refused_retrain_if_needed_leaves_mlruns_as_it_was(home: Settings, bre
     breakage(s)
     before = snapshot(s.mlruns_dir)
     with pytest.raises(error):
-        retraining.retrain_if_needed(s, [batch])
+        retraining.retrain_if_needed(s, [batch], model=registry.champion(s))
     with pytest.raises(error):
-        retraining.retrain(s, [batch])
+        retraining.retrain(s, [batch], model=registry.champion(s))
     assert snapshot(s.mlruns_dir) == before
     assert MlflowClient(s.tracking_uri).get_run(orphan).info.status == "RUNNING"  # not marked before the checks
 
@@ -183,18 +184,18 @@ def test_retraining_without_labels_is_refused_before_any_write(home: Settings) -
     before = snapshot(s.mlruns_dir)
     unlabelled = batches.from_frame(labelled(5, 5).drop(columns=[TARGET]), s, "unlabelled")
     with pytest.raises(retraining.RetrainInputError, match="labelled rows"):
-        retraining.retrain(s, [unlabelled])
-    assert not retraining.retrain_if_needed(s, [unlabelled]).needed
+        retraining.retrain(s, [unlabelled], model=registry.champion(s))
+    assert not retraining.retrain_if_needed(s, [unlabelled], model=registry.champion(s)).needed
     assert snapshot(s.mlruns_dir) == before
 
 
 def test_an_empty_home_is_refused_without_creating_a_tracking_store(tiny: Settings) -> None:
     batch = batches.read_batch(ONE_ROW, tiny, name="one.csv")
     with pytest.raises(TrackingError, match="No champion yet"):
-        retraining.retrain_if_needed(tiny, [batch])
+        retraining.retrain_if_needed(tiny, [batch], model=registry.champion(tiny))
     with pytest.raises(TrackingError, match="No champion yet"):
-        retraining.retrain(tiny, [batch])
-    assert not retraining.retrain_if_needed(tiny, []).needed
+        retraining.retrain(tiny, [batch], model=registry.champion(tiny))
+    assert not retraining.retrain_if_needed(tiny, [], model=registry.champion(tiny)).needed
     assert not tiny.mlruns_dir.exists()
 
 
@@ -212,9 +213,9 @@ def test_retraining_raises_only_workbench_errors_on_odd_stored_states(home: Sett
             "stored_at": f"2020010{i}T000000000000Z", "size_bytes": len(data)}))
     stored, notes = batch_store.read_stored(s)
     assert stored == [] and sorted(n["name"] for n in notes) == sorted(odd)
-    assert not retraining.retrain_if_needed(s, stored, notes=notes).needed
+    assert not retraining.retrain_if_needed(s, stored, notes=notes, model=registry.champion(s)).needed
     with pytest.raises(WorkbenchError, match="None of the chosen batches") as err:
-        retraining.retrain(s, stored, notes=notes)
+        retraining.retrain(s, stored, notes=notes, model=registry.champion(s))
     assert "Put aside before: " in str(err.value) and all(name in str(err.value) for name in odd)
 
 
@@ -224,5 +225,5 @@ def test_a_damaged_tracking_store_is_named_not_a_traceback(tiny: Settings) -> No
     batch = batches.read_batch(ONE_ROW, tiny, name="one.csv")
     for call in (retraining.retrain_if_needed, retraining.retrain):
         with pytest.raises(TrackingError, match=r"tracking store cannot be read \(.*file is not a database"):
-            call(tiny, [batch])
+            call(tiny, [batch], None)
     assert snapshot(tiny.mlruns_dir) == {"mlflow.db": hashlib.sha256(b"not a database").hexdigest()}

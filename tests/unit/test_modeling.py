@@ -2,6 +2,8 @@
 registry, tracking and the Compare page's readers, on the tiny dataset (no PyCaret training)."""
 from __future__ import annotations
 
+from core.modeling import promotion
+
 import math
 
 import numpy as np
@@ -244,27 +246,27 @@ def test_register_promote_and_roll_back(lab: Lab) -> None:
     s = with_spec(lab.settings, model_name="tiny-registry-model")
     assert registry.champion(s) is None and registry.versions(s) == []
     with pytest.raises(TrackingError, match="no previous champion"):
-        registry.rollback(s)
+        promotion.rollback(s)
     with pytest.raises(TrackingError, match="No champion yet"):
         registry.load_model(s)
     v1, m1 = register_lr(s, c=1.0, run_name="registry-v1")
     v2, m2 = register_lr(s, c=0.001, run_name="registry-v2")
     assert [v.version for v in registry.versions(s)] == [v2, v1] and int(v2) == int(v1) + 1
 
-    first = registry.promote(s, v1)
+    first = promotion.promote(s, v1)
     assert first.version == v1 and first.aliases == (registry.CHAMPION,)
     assert registry.alias_version(s, registry.PREVIOUS) is None
-    second = registry.promote(s, v2)
+    second = promotion.promote(s, v2)
     assert second.aliases == (registry.CHAMPION,)
     assert registry.version_info(s, v1).aliases == (registry.PREVIOUS,)
-    assert registry.promote(s, v2).version == v2  # promoting the champion again changes nothing
+    assert promotion.promote(s, v2).version == v2  # promoting the champion again changes nothing
     assert registry.alias_version(s, registry.PREVIOUS).version == v1
 
-    back = registry.rollback(s)
+    back = promotion.rollback(s)
     assert back.version == v1 and registry.champion(s).version == v1
     assert registry.alias_version(s, registry.PREVIOUS).version == v2
     with pytest.raises(TrackingError, match="has no version 99"):
-        registry.promote(s, "99")
+        promotion.promote(s, "99")
     assert registry.champion(s).version == v1  # a failed promotion leaves the aliases alone
 
     x = model_io.feature_frame(preparation.load_split(s, "test"), FEATURES)

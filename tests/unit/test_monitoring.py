@@ -17,6 +17,7 @@ from core.config import DriftThresholds, RetrainPolicy, Settings
 from core.data import batch_store, batches, preparation
 from core.errors import NotPreparedError
 from core.modeling import metrics, registry
+from core.modeling import promotion
 from core.monitoring import (
     check,
     drift_report,
@@ -149,13 +150,13 @@ def checks(lab: Lab, frames, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     """Three checks on the lab's champion: a training sample (neither stored nor logged), the
     inference log, then the production batch from a parquet file (stored and logged, the newest)."""
     s = lab.settings
-    sample = check.check(batches.from_frame(frames["sample"], s, "training <sample> & co"), s, store=False, log=False)
+    sample = check.check(batches.from_frame(frames["sample"], s, "training <sample> & co"), s, store=False, log=False, model=registry.champion(s))
     for i, row in frames["train"].head(40).iterrows():
         inference_log.append(s, row[list(FEATURES)].to_dict(), 0.5, 0.5, lab.version, 1.0, "unit")
-    logged = check.check_inference_log(s, 40)
+    logged = check.check_inference_log(s, 40, model=registry.champion(s))
     path = tmp_path_factory.mktemp("batches") / "online_week1.parquet"
     frames["prod"].to_parquet(path, index=False)
-    prod = check.check(batches.read_batch(path, s), s, source="unit")
+    prod = check.check(batches.read_batch(path, s), s, source="unit", model=registry.champion(s))
     return {"sample": sample, "log": logged, "prod": prod}
 
 
@@ -207,14 +208,14 @@ def test_the_champion_and_its_reference_are_cached(checks, lab: Lab) -> None:
     info = registry.champion(s)
     cached = check.model_cache_path(s, info.version, info.run_id)
     assert cached.is_file()
-    version, model = check.champion_model(s)
+    version, model = check.champion_model(s, registry.require_champion(s))
     test = preparation.load_split(s, "test")
     np.testing.assert_allclose(model.predict_proba(test[list(FEATURES)].astype(float)),
                                lab.model.predict_proba(test[list(FEATURES)].astype(float)))
-    mref = health.load_model_reference(s, model, version)
+    mref = health.load_model_reference(s, model, version, registry.require_champion(s).decision_threshold)
     assert health.model_reference_path(s, version).is_file() and mref.n_test == lab.prep.test_rows
     p = model.predict_proba(test[list(FEATURES)].astype(float))[:, 1]
-    assert mref.test_metrics == pytest.approx(metrics.from_proba(test[TARGET], p, s.threshold))
+    assert mref.test_metrics == pytest.approx(metrics.from_proba(test[TARGET], p, registry.require_champion(s).decision_threshold))
     assert checks["prod"].test_metrics == pytest.approx(mref.test_metrics)
 
 
@@ -323,7 +324,7 @@ def retrain_home(lab: Lab) -> Settings:
     """The lab's data with a champion of its own (another model name and experiment)."""
     s = with_spec(lab.settings, model_name="tiny-retrain-model", experiment="tiny-retrain-experiment")
     version, _ = register_lr(s, run_name="retrain-fixture")
-    registry.promote(s, version)
+    promotion.promote(s, version)
     return s
 
 
@@ -346,19 +347,19 @@ def test_the_policy_decides_from_new_labelled_rows(retrain_home: Settings, prod_
 def test_retraining_needs_labels(retrain_home: Settings, frames) -> None:
     unlabelled = batches.from_frame(frames["prod"].drop(columns=[TARGET]), retrain_home, "online unlabelled")
     with pytest.raises(retraining.RetrainInputError, match="labelled rows"):
-        retraining.retrain(retrain_home, [unlabelled])
+        retraining.retrain(retrain_home, [unlabelled], model=registry.champion(retrain_home))
 
 
 def test_only_one_retraining_at_a_time(retrain_home: Settings, prod_batch) -> None:
     with retraining.exclusive(retrain_home):
         with pytest.raises(retraining.RetrainBusyError):
-            retraining.retrain(retrain_home, [prod_batch])
+            retraining.retrain(retrain_home, [prod_batch], model=registry.champion(retrain_home))
 
 
 def test_retrain_gates_the_challenger_and_is_idempotent(retrain_home: Settings, prod_batch, lab: Lab) -> None:
     s = retrain_home
     before = registry.champion(s).version
-    result = retraining.retrain_if_needed(s, [prod_batch])
+    result = retraining.retrain_if_needed(s, [prod_batch], model=registry.champion(s))
     assert result.needed and result.batches == ["online labelled"]
     challenger = result.challenger["version"]
     assert registry.alias_version(s, registry.CHALLENGER).version == challenger != before
@@ -371,7 +372,7 @@ def test_retrain_gates_the_challenger_and_is_idempotent(retrain_home: Settings, 
         lab.prep.train_rows + prod_batch.n_labelled)
     rows = retraining.comparison_rows(result)
     assert {r["held-out set"] for r in rows} == {"new data (batch held-out)", "old data (dev test)"}
-    again = retraining.retrain_if_needed(s, [prod_batch])
+    again = retraining.retrain_if_needed(s, [prod_batch], model=registry.champion(s))
     assert not again.needed and again.mlflow_run_id is None and "no new labelled" in again.reason
     assert registry.champion(lab.settings).version == lab.version  # the lab's champion untouched
 

@@ -10,6 +10,10 @@ and a whole check against a champion whose pipeline encodes the category.
 """
 from __future__ import annotations
 
+from core.modeling import promotion
+
+from core.modeling import registry
+
 import dataclasses
 from pathlib import Path
 
@@ -251,14 +255,14 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     model.fit(model_io.feature_frame(train, s.features, cats), train[s.target])
     with mlflow.start_run(run_name="shop-fixture", experiment_id=tracking.use(s)):
         info = model_io.log_model(model, s.features, train, rules=s.dataset.rules, categorical=cats)
-    registry.promote(s, registry.register(s, info.model_uri))
+    promotion.promote(s, registry.register(s, info.model_uri))
     return s
 
 
 @pytest.fixture(scope="module")
 def prod_report(champion: Settings) -> DriftReport:
     prod = preparation.load_split(champion, "prod")
-    return check.check(batches.from_frame(prod, champion, "shop prod"), champion, store=False, log=True)
+    return check.check(batches.from_frame(prod, champion, "shop prod"), champion, store=False, log=True, model=registry.champion(champion))
 
 
 def test_a_check_with_a_categorical_champion(prod_report: DriftReport, champion: Settings) -> None:
@@ -283,16 +287,16 @@ def test_a_raw_file_with_categories_checked_in_record_batches(champion: Settings
 
     raw = champion.raw_prod
     assert stream.streamable(raw, champion)
-    whole = check.check(batches.read_batch(raw, champion), champion, store=False, log=False)
-    chunked = stream.check_file(raw, champion, store=False, log=False, chunk_rows=64)
+    whole = check.check(batches.read_batch(raw, champion), champion, store=False, log=False, model=registry.champion(champion))
+    chunked = stream.check_file(raw, champion, store=False, log=False, chunk_rows=64, model=registry.champion(champion))
     assert chunked.batch == whole.batch and chunked.stats.drifted == whole.stats.drifted
     assert chunked.stats.features["channel"] == whole.stats.features["channel"]
     assert chunked.domain == whole.domain and chunked.verdict == whole.verdict
 
 
 def test_the_health_reference_scores_the_test_split_with_the_category(champion: Settings) -> None:
-    version, model = check.champion_model(champion)
-    mref = health.load_model_reference(champion, model, version)
+    version, model = check.champion_model(champion, registry.require_champion(champion))
+    mref = health.load_model_reference(champion, model, version, registry.require_champion(champion).decision_threshold)
     assert mref.n_test == len(preparation.load_split(champion, "test")) and 0.5 < mref.test_metrics["roc_auc"] <= 1.0
 
 

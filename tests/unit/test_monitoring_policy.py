@@ -10,6 +10,7 @@ import pytest
 from core.config import DriftThresholds, RetrainPolicy, Settings
 from core.data import batches, preparation
 from core.modeling import model_io, registry
+from core.modeling import promotion
 from core.monitoring import check, domain, policy, retrain_policy
 from core.scoring import adherence
 from tests.unit.conftest import TARGET, Lab, register_lr, with_spec
@@ -20,7 +21,7 @@ def home(lab: Lab) -> tuple[Settings, object]:
     """The lab's data with a champion in an experiment of its own (these checks are logged)."""
     s = with_spec(lab.settings, model_name="tiny-policy-model", experiment="tiny-policy-experiment")
     version, model = register_lr(s, run_name="policy-fixture")
-    registry.promote(s, version)
+    promotion.promote(s, version)
     return s, model
 
 
@@ -44,9 +45,9 @@ def test_every_caller_gives_the_same_verdict(home) -> None:
     train = preparation.load_split(s, "train")
     seen = {}
     for name, frame in _cases(s).items():
-        report = check.check(batches.from_frame(frame, s, name), s, store=False, log=False)
+        report = check.check(batches.from_frame(frame, s, name), s, store=False, log=False, model=registry.champion(s))
         alarm = policy.alarm(report, s)
-        a = adherence.adherence(_scored(frame, s, model), test_scored, train, s.dataset, s.threshold, s.drift)
+        a = adherence.adherence(_scored(frame, s, model), test_scored, train, s.dataset, registry.require_champion(s).decision_threshold, s.drift)
         seen[name] = a.verdict
         assert a.verdict == report.verdict["adherence"], name  # Production page = Drift page
         assert report.summary()["adherence"] == a.verdict and report.summary()["alarm"] == alarm
@@ -64,8 +65,8 @@ def test_retrain_if_needed_follows_the_alarm_of_the_batch_check(home) -> None:
     # nothing logged yet for these batches: few rows, no alarm; the policy says no (after a retraining)
     quiet = batches.from_frame(cases["test"], lazy, "test again")
     flipped = batches.from_frame(cases["flipped labels"], lazy, "flipped labels")
-    check.check(quiet, lazy, store=False)
-    report = check.check(flipped, lazy, store=False)
+    check.check(quiet, lazy, store=False, model=registry.champion(lazy))
+    report = check.check(flipped, lazy, store=False, model=registry.champion(lazy))
     assert policy.alarm(report, lazy) and retrain_policy.check_alarms(lazy, [flipped.digest])
     assert retrain_policy.check_alarms(lazy, [quiet.digest]) == {}
     decided = retrain_policy.decide(lazy, [flipped])

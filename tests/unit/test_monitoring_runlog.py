@@ -15,17 +15,21 @@ from core.monitoring.drift_report import RUN_NAME
 from tests.unit.conftest import Lab, with_spec
 
 
-def test_the_champion_read_from_the_store_is_the_registrys(lab: Lab) -> None:
+def test_the_champion_read_from_the_store_is_the_one_mlflows_client_reads(lab: Lab, monkeypatch) -> None:
+    """The registry's two paths (SQLite tables without MLflow, MLflow's client) give one value."""
     s = lab.settings
-    fast, slow = champion.champion(s), registry.champion(s)
-    assert (fast.version, fast.run_id, fast.feature_set, fast.threshold) == (
-        slow.version, slow.run_id, slow.feature_set, slow.threshold)
-    seen, expected = champion.champion_settings(s), registry.champion_settings(s)
-    assert (seen.features, seen.threshold, seen.dataset.feature_set) == (
-        expected.features, expected.threshold, expected.dataset.feature_set)
-    assert (champion.CHAMPION_ALIAS, champion.FEATURE_SET_TAG) == (registry.CHAMPION, registry.FEATURE_SET_TAG)
+    fast = registry.champion(s)
+    everything = registry.versions(s)
+    monkeypatch.setattr(registry, "_sqlite_file", lambda settings: None)  # as for a tracking server
+    slow = registry.champion(s)
+    assert fast is not None and fast == slow
+    assert (fast.task, fast.classes, fast.dataset) == ("binary", ("stayed", "churned"), s.dataset.name)
+    assert registry.versions(s) == everything and [v.version for v in everything] == sorted(
+        (v.version for v in everything), key=int, reverse=True)
+    assert fast.inputs(s.dataset).features == s.dataset.with_feature_set(fast.feature_set).features
     nobody = with_spec(s, model_name="tiny-nobody-model")
-    assert champion.champion(nobody) is None and champion.champion_settings(nobody) == nobody
+    monkeypatch.undo()
+    assert registry.champion(nobody) is None and registry.versions(nobody) == []
 
 
 def _by_check(s, check_id: str) -> list:
@@ -36,7 +40,7 @@ def _by_check(s, check_id: str) -> list:
 def test_a_queued_check_is_in_the_history_then_logged_once(lab: Lab) -> None:
     s = with_spec(lab.settings, experiment="tiny-queue-experiment")
     prod = preparation.load_split(s, "prod")
-    r = check.check(batches.from_frame(prod, s, "queued prod"), s, store=False, log="queue", domain=False)
+    r = check.check(batches.from_frame(prod, s, "queued prod"), s, store=False, log="queue", domain=False, model=registry.champion(s))
     assert r.mlflow_pending and r.mlflow_run_id is None and len(r.check_id) == 32
     assert r.summary()["mlflow_pending"] is True and r.summary()["check_id"] == r.check_id
     last = history.last_check(s)  # seen before MLflow has it
@@ -62,7 +66,7 @@ def test_a_queued_check_is_in_the_history_then_logged_once(lab: Lab) -> None:
 def test_a_record_of_another_store_waits_for_it(lab: Lab, tmp_path) -> None:
     s = with_spec(lab.settings, experiment="tiny-queue-experiment")
     r = check.check(batches.from_frame(preparation.load_split(s, "test").head(200), s, "elsewhere"), s,
-                    store=False, log=False, domain=False)
+                    store=False, log=False, domain=False, model=registry.champion(s))
     rec = {**run_log.record(r, s), "tracking_uri": f"sqlite:///{tmp_path / 'other.db'}"}
     path = run_log.enqueue(rec, s)
     try:

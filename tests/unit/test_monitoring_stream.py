@@ -3,6 +3,8 @@ chunks, a parquet file checked record batch by record batch with the same report
 and the realised figures computed with numpy equal to scikit-learn's."""
 from __future__ import annotations
 
+from core.modeling import registry
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -86,8 +88,8 @@ def test_a_parquet_file_in_record_batches_gives_the_same_report(lab: Lab, tmp_pa
     path = tmp_path / "week.parquet"
     prod.to_parquet(path, index=False)
     assert stream.streamable(path, s)
-    whole = check.check(batches.read_batch(path, s), s, store=False, log=False)
-    chunked = stream.check_file(path, s, store=False, log=False, chunk_rows=37)
+    whole = check.check(batches.read_batch(path, s), s, store=False, log=False, model=registry.champion(s))
+    chunked = stream.check_file(path, s, store=False, log=False, chunk_rows=37, model=registry.champion(s))
     assert chunked.batch == whole.batch and chunked.domain == whole.domain
     for name, figures in whole.summary()["features"].items():
         assert chunked.summary()["features"][name] == pytest.approx(figures), name
@@ -101,7 +103,7 @@ def test_a_bad_record_batch_refuses_the_file_with_every_problem(lab: Lab, tmp_pa
     path = tmp_path / "bad.parquet"
     bad.to_parquet(path, index=False)
     with pytest.raises(BatchError, match="usage_hours"):
-        stream.check_file(path, s, store=False, log=False, chunk_rows=50)
+        stream.check_file(path, s, store=False, log=False, chunk_rows=50, model=registry.champion(s))
     (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
     assert not stream.streamable(tmp_path / "notes.csv", s) and not stream.streamable(tmp_path / "missing", s)
 
@@ -121,5 +123,5 @@ def test_frames_without_target_are_not_labelled(lab: Lab, tmp_path) -> None:
     s = lab.settings
     path = tmp_path / "features.parquet"
     preparation.load_split(s, "prod")[list(FEATURES)].to_parquet(path, index=False)
-    r = stream.check_file(path, s, store=False, log=False)
+    r = stream.check_file(path, s, store=False, log=False, model=registry.champion(s))
     assert r.realized is None and r.batch["n_labelled"] == 0 and TARGET not in r.summary()["features"]

@@ -2,6 +2,8 @@
 champion, in the tiny dataset's words."""
 from __future__ import annotations
 
+from core.modeling import registry
+
 import re
 from pathlib import Path
 
@@ -23,8 +25,8 @@ KOBE_WORDS = re.compile(r"\b(shots?|made|missed|kobe)\b", re.IGNORECASE)
 @pytest.fixture(scope="module")
 def scored(lab: Lab) -> tuple[local.ScoreResult, local.ScoreResult]:
     """The prepared production batch scored twice in-process (the second keeps the first's output)."""
-    first = local.score(lab.settings, in_process=True)
-    second = local.score(lab.settings, in_process=True, threshold=0.3)
+    first = local.score(lab.settings, in_process=True, model=registry.champion(lab.settings))
+    second = local.score(lab.settings, in_process=True, threshold=0.3, model=registry.champion(lab.settings))
     return first, second
 
 
@@ -72,7 +74,7 @@ def test_a_batch_file_without_labels_is_scored_without_metrics(lab: Lab, tmp_pat
     prod.drop(columns=[TARGET]).to_csv(path, index=False)
     s = lab.settings.replace(home=tmp_path / "other")  # its own output folder and store...
     s = s.replace(tracking_uri_override=lab.settings.tracking_uri)  # ... but the lab's registry
-    r = local.score(s, batch=path, in_process=True)
+    r = local.score(s, batch=path, in_process=True, model=registry.champion(s))
     assert r.rows == 30 and r.labelled_rows == 0 and r.metrics is None
     assert r.batch_source == str(path.resolve())
     out = local.load_scored(s)
@@ -84,19 +86,19 @@ def test_an_invalid_batch_file_is_refused_before_scoring(lab: Lab, tmp_path: Pat
     path.write_text("usage_hours,support_calls,premium\n120,1,0\n")
     s = lab.settings.replace(home=tmp_path / "other", tracking_uri_override=lab.settings.tracking_uri)
     with pytest.raises(BatchError, match="usage_hours: out-of-domain values in 1 row"):
-        local.score(s, batch=path, in_process=True)
+        local.score(s, batch=path, in_process=True, model=registry.champion(s))
     assert not s.predictions_path.exists()
 
 
 def test_scoring_needs_prepared_data_and_a_champion(lab: Lab, tiny) -> None:
     with pytest.raises(NotPreparedError, match="prepare the data first"):
-        local.score(tiny, in_process=True)
+        local.score(tiny, in_process=True, model=registry.champion(tiny))
     with pytest.raises(NotPreparedError, match="No scored batch yet"):
         local.load_scored(tiny)
     nobody = with_spec(lab.settings, model_name="tiny-nobody")
     before = lab.settings.predictions_path.stat().st_mtime_ns
     with pytest.raises(TrackingError, match="No champion yet"):
-        local.score(nobody, in_process=True)
+        local.score(nobody, in_process=True, model=registry.champion(nobody))
     assert lab.settings.predictions_path.stat().st_mtime_ns == before  # nothing written
 
 

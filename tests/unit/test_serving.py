@@ -2,6 +2,8 @@
 a stand-in server, the request as curl, and single-request inference with a stand-in client."""
 from __future__ import annotations
 
+from core.modeling.model_version import ModelVersion
+
 import io
 import json
 import sqlite3
@@ -237,7 +239,7 @@ class _FakeClient:
 ])
 def test_predict_one_refuses_an_invalid_row_before_any_request(tiny: Settings, row: dict[str, Any]) -> None:
     with pytest.raises(InvalidInputError, match="^Invalid customer: "):
-        predict.predict_one(tiny, row, client=_FakeClient(fail=True), log_source="unit")
+        predict.predict_one(tiny, row, client=_FakeClient(fail=True), log_source="unit", model=ModelVersion(name=tiny.model_name, version='1', run_id=None))
     assert inference_log.count(tiny) == 0
 
 
@@ -245,7 +247,7 @@ def test_predict_one_scores_logs_and_warns(tiny: Settings) -> None:
     fake = _FakeClient(0.8)
     ranges = {"usage_hours": (10.0, 40.0), "support_calls": (0.0, 10.0), "premium": (0.0, 1.0)}
     shuffled = {"premium": 1, "support_calls": 3, "usage_hours": 42.5}
-    pred = predict.predict_one(tiny, shuffled, client=fake, threshold=0.75, ranges=ranges, log_source="unit")
+    pred = predict.predict_one(tiny, shuffled, client=fake, threshold=0.75, ranges=ranges, log_source="unit", model=ModelVersion(name=tiny.model_name, version='1', run_id=None))
     assert fake.rows == [[[42.5, 3.0, 1.0]]]  # in model order, as floats
     assert (pred.proba, pred.label, pred.threshold, pred.url) == (0.8, 1, 0.75, "http://stub:1")
     assert pred.inputs == {"usage_hours": 42.5, "support_calls": 3.0, "premium": 1.0}
@@ -258,12 +260,12 @@ def test_predict_one_scores_logs_and_warns(tiny: Settings) -> None:
 
 
 def test_predict_one_without_a_log_source_logs_nothing(tiny: Settings) -> None:
-    pred = predict.predict_one(tiny, ROW, client=_FakeClient(0.2), log_source=None)
+    pred = predict.predict_one(tiny, ROW, client=_FakeClient(0.2), log_source=None, model=ModelVersion(name=tiny.model_name, version='1', run_id=None))
     assert pred.label == 0 and pred.log_id is None and inference_log.count(tiny) == 0
 
 
 def test_predict_one_against_nothing_listening(tiny: Settings) -> None:
     s = tiny.replace(serve_port=free_port(), request_timeout_s=2.0)
     with pytest.raises(client.ServerNotRunningError):
-        predict.predict_one(s, ROW, log_source="unit")
+        predict.predict_one(s, ROW, log_source="unit", model=ModelVersion(name=s.model_name, version='1', run_id=None))
     assert inference_log.count(s) == 0

@@ -46,8 +46,8 @@ def test_a_bad_worker_count_is_refused(tmp_path: Path, spec: DatasetSpec, worker
 
 
 def test_replace_gives_a_changed_copy(tiny: Settings) -> None:
-    other = tiny.replace(threshold=0.3)
-    assert other.threshold == 0.3 and tiny.threshold == 0.5 and other.dataset is tiny.dataset
+    other = tiny.replace(seed=7)
+    assert other.seed == 7 and tiny.seed == 42 and other.dataset is tiny.dataset
 
 
 def test_atomic_write_replaces_whole_or_not_at_all(tmp_path: Path) -> None:
