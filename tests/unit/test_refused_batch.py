@@ -94,8 +94,8 @@ def no_rows(s: Settings) -> pd.DataFrame:
 
 
 def not_numeric(s: Settings) -> pd.DataFrame:
-    return rows(s).astype({"usage_hours": object}).assign(usage_hours=lambda d: d["usage_hours"].where(
-        d.index != 3, "lots"))
+    return rows(s).astype({"usage_hours": str}).assign(usage_hours=lambda d: d["usage_hours"].where(
+        d.index != 3, "lots"))  # a text column, as a spreadsheet exports it
 
 
 def write(frame: pd.DataFrame, path: Path) -> Path:
@@ -199,3 +199,8 @@ def test_a_valid_drift_batch_builds_the_caches_and_stores_the_batch(home: Settin
     assert run(home, "drift", "--batch", str(path), "--wait-for-mlflow", "--no-domain") == 0
     again = changes(before, snapshot(home))
     assert not any("09_monitoring/" in line and "pending_runs" not in line for line in again), again
+    # with every cache in place, a refused batch is still refused before anything is written
+    bad = write(far_value(home), tmp_path / f"bad{suffix}")
+    before = snapshot(home)
+    assert run(home, "drift", "--batch", str(bad)) == 2
+    assert changes(before, snapshot(home)) == []
