@@ -122,6 +122,25 @@ def test_a_refused_drift_batch_leaves_the_home_as_it_was(home: Settings, tmp_pat
     assert changes(before, snapshot(home)) == []
 
 
+def test_the_issues_case_in_a_home_of_its_own(spec: DatasetSpec, source_dir: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """As reported, in a home not copied: its registry's artifacts are its own, so a model loaded
+    from them (MLflow then writes `registered_model_meta` beside them) would show in `mlruns/`."""
+    from core.modeling import registry
+
+    s = make_settings(tmp_path / "own", spec, source_dir)
+    preparation.prepare(s)
+    registry.promote(s, register_lr(s, run_name="refused-batch-own-home")[0])
+    monkeypatch.setattr(catalog, "search_dirs", lambda extra=(): (s.dataset.folder.parent, catalog.BUILTIN_DIR))
+    for name in ("MLFLOW_TRACKING_URI", "WORKBENCH_DATASET", "WORKBENCH_DATA_DIR", "KOBE_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WORKBENCH_HOME", str(s.home))
+    path = write(far_value(s), tmp_path / "far.parquet")
+    before = snapshot(s)
+    assert run(s, "drift", "--batch", str(path)) == 2
+    assert changes(before, snapshot(s)) == []
+
+
 @pytest.mark.parametrize("content", [b"PAR1 not really parquet PAR1", b"\x89PNG\r\n\x1a\n....", b""])
 def test_an_unreadable_drift_batch_leaves_the_home_as_it_was(home: Settings, tmp_path: Path,
                                                              content: bytes) -> None:
