@@ -340,6 +340,34 @@ def _stamp(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
+def _read_stored(settings: Settings) -> TrainingReference | None:
+    """The stored reference when it reads and covers the active feature set, else None."""
+    path = reference_path(settings)
+    if not path.exists():
+        return None
+    try:
+        stored = TrainingReference.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError):
+        return None  # unreadable or from an older layout: rebuilt by `load_reference`
+    # a reference covers the features of the feature set it was built for: another set rebuilds it
+    if not (stored.version == REFERENCE_VERSION and set(settings.features) <= set(stored.columns)):
+        return None
+    return stored
+
+
+def stored_reference(settings: Settings) -> TrainingReference | None:
+    """The stored training reference when `load_reference` would return it as it is, with its
+    training sample in place; None when a check would first (re)write either. Reads only: a
+    check of a batch not validated yet asks it before anything is written (`stream.check_file`)."""
+    train_path = settings.train_path
+    if not train_path.exists():
+        return None
+    stored = _read_stored(settings)
+    if stored is None or (stored.train_size, stored.train_mtime_ns) != _stamp(train_path):
+        return None
+    return stored if sample_path(settings, stored.train_digest).exists() else None
+
+
 def load_reference(settings: Settings) -> TrainingReference:
     """The stored training reference; (re)computed only when `base_train`'s digest changed (or
     the stored one lacks a feature of the active feature set). The file is hashed only when its
@@ -351,16 +379,7 @@ def load_reference(settings: Settings) -> TrainingReference:
         )
     size, mtime = _stamp(train_path)
     path = reference_path(settings)
-    stored = None
-    if path.exists():
-        try:
-            stored = TrainingReference.from_dict(json.loads(path.read_text()))
-        except (ValueError, KeyError, TypeError):
-            stored = None  # unreadable or from an older layout: rebuilt below
-        # a reference covers the features of the feature set it was built for: another set rebuilds it
-        if stored is not None and not (stored.version == REFERENCE_VERSION
-                                       and set(settings.features) <= set(stored.columns)):
-            stored = None
+    stored = _read_stored(settings)
     if stored is not None and (stored.train_size, stored.train_mtime_ns) == (size, mtime):
         return stored
     digest = sha256_file(train_path)

@@ -6,12 +6,15 @@ Each record batch is validated by the dataset's rules (`batches.validate_frame`)
 kept. The domain classifier's rows (`domain.batch_positions`, the same rows as for the whole
 file) are read first, row group by row group, and classified in a thread while the record
 batches are scored (`check.start_domain`). A file with any problem is handed to
-`batches.read_batch`, which refuses it with every problem listed, before anything is written.
+`batches.read_batch`, which refuses it with every problem listed, before anything is written:
+while a cache the check would write is missing (the training reference or its sample, the
+champion's model copy), a first pass validates the whole file before it is built.
 """
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -20,8 +23,9 @@ from core.config import Settings
 from core.data import batches
 from core.monitoring import check as checks
 from core.monitoring import domain as domain_classifier
-from core.monitoring import reference, statistics
 from core.modeling.model_version import ModelVersion
+from core.monitoring import reference, statistics
+from core.monitoring.champion import model_cache_path
 from core.monitoring.drift_report import DriftReport
 from core.progress import ProgressFn, Stopwatch, report
 
@@ -73,13 +77,42 @@ def _sampled_rows(pf: object, positions: np.ndarray, settings: Settings) -> pd.D
     return None if problems or len(frame) != len(positions) else frame[list(settings.features)]
 
 
+def _refuse(path: Path, settings: Settings) -> NoReturn:
+    """Refuse a file a record batch of which broke a rule (or that has no rows): `read_batch`
+    raises `BatchError` with every problem of the file."""
+    batches.read_batch(path, settings)
+    raise AssertionError(f"read_batch accepted {path.name}, whose record batches broke a rule")
+
+
+def _validate_file(pf: object, path: Path, settings: Settings, columns: list[str], chunk_rows: int,
+                   on_progress: ProgressFn = None) -> None:
+    """Validate the whole file record batch by record batch, keeping nothing; raises `BatchError`
+    (`_refuse`) at the first that breaks a rule, or for a file without rows. Writes nothing."""
+    n, total = 0, pf.metadata.num_rows  # type: ignore[attr-defined]
+    for chunk in pf.iter_batches(batch_size=chunk_rows, columns=columns):  # type: ignore[attr-defined]
+        frame, problems = batches.validate_frame(chunk.to_pandas(), settings.dataset)
+        if problems or len(frame) != chunk.num_rows:
+            _refuse(path, settings)
+        n += chunk.num_rows
+        report(on_progress, 0.05 * n / max(total, 1), f"Validating rows {n:,} of {total:,}")
+    if n == 0:
+        _refuse(path, settings)
+
+
+def _cached(settings: Settings, model: ModelVersion) -> tuple[reference.TrainingReference | None, bool]:
+    """The stored training reference when current (None: a check would write it or its sample)
+    and whether the model copy of version `model` is there (False: a check would write it). Reads only."""
+    cached = model_cache_path(settings, model.version, model.run_id).exists()
+    return reference.stored_reference(settings), cached
+
+
 def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: str = "cli", store: bool = True,
                log: bool | str = True,
                domain: bool = True, chunk_rows: int = CHUNK_ROWS, on_progress: ProgressFn = None) -> DriftReport:
     """Check a parquet batch file (`streamable`) record batch by record batch.
 
     Raises `BatchError` (from `batches.read_batch`) when a record batch breaks a rule; then
-    nothing was written.
+    nothing was written: no cache is built (`_cached`) before the whole file is found valid.
     """
     import pyarrow.parquet as pq
 
@@ -89,13 +122,17 @@ def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: s
     champ, settings = model, model.scoped(settings)
     path = Path(path)
     t, spec = settings.drift, settings.dataset
-    report(on_progress, 0.05, "Loading the training reference")
-    ref = reference.load_reference(settings)
-    report(on_progress, 0.1, "Loading the champion")
-    version, model = checks.champion_model(settings, champ)
     pf = pq.ParquetFile(path)
     total = pf.metadata.num_rows
     columns = _columns(path, settings) or []
+    ref, model_cached = _cached(settings, champ)
+    if ref is None or not model_cached:  # a cache to build: not before the file is found valid
+        report(on_progress, 0.0, "Validating the batch")
+        _validate_file(pf, path, settings, columns, chunk_rows, on_progress)
+    report(on_progress, 0.05, "Loading the champion")
+    version, model = checks.champion_model(settings, champ)
+    report(on_progress, 0.1, "Loading the training reference")
+    ref = ref or reference.load_reference(settings)
     positions = domain_classifier.batch_positions(total, t.domain_sample, settings.seed) if domain else None
     future = None
     if positions is not None:  # the sampled rows first: the domain classifier runs beside the scoring
@@ -109,8 +146,7 @@ def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: s
     for chunk in pf.iter_batches(batch_size=chunk_rows, columns=columns):
         frame, problems = batches.validate_frame(chunk.to_pandas(), spec)
         if problems or len(frame) != chunk.num_rows:
-            batches.read_batch(path, settings)  # raises BatchError with every problem of the file
-            raise AssertionError("read_batch accepted a file whose record batch broke a rule")
+            _refuse(path, settings)
         counted = statistics.count_features(frame, ref, settings.features, counted)
         proba.append(model_io.predict_proba(model, frame, settings.features, spec.categorical_features))
         if settings.target in frame:
@@ -121,9 +157,8 @@ def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: s
         offset += len(frame)
         report(on_progress, 0.1 + 0.4 * offset / max(total, 1),
                f"Counting and scoring rows {offset:,} of {total:,}")
-    if counted is None:
-        batches.read_batch(path, settings)  # an empty file: refused with its message
-        raise AssertionError("read_batch accepted an empty file")
+    if counted is None:  # an empty file: refused with its message
+        _refuse(path, settings)
     scores = np.concatenate(proba)
     y = np.concatenate(labels) if labels else None
     del proba, labels  # the chunks' copies: 80 MB at 5,000,000 rows
