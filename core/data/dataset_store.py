@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from core import catalog, row_filter
-from core.data.infer import Inference, check_name, infer
+from core.data.infer import Inference, check_feature_count, check_name, infer
 from core.dataset import DEFINITION_FILE, DatasetError, DatasetSpec
 from core.files import sha256_file
 
@@ -188,6 +188,7 @@ def add(home: Path, file_or_frame: Table | pd.DataFrame, name: str, target: str 
         definition = inference.definition
     raw = _with_source(definition, name, target)
     spec = catalog.from_dict(raw, where=f"the definition of {name}")
+    check_feature_count(len(spec.all_features_spec or spec.features_spec))
     counts, warnings = _check_data(spec, frame)
     if inference is not None:
         warnings = [*inference.warnings, *warnings]
