@@ -1,9 +1,14 @@
-"""The MLflow tracking store: pointing MLflow at it, the dataset's experiment, runs by name, and
-a one-line description of the store for the home page.
+"""The MLflow tracking store: pointing MLflow at it, the dataset's experiment, runs by name, a
+one-line description of the store for the home page, and the keys MLflow accepts for names
+that come from the data (`metric_key`, `key_map`).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import hashlib
+import posixpath
+import re
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Iterable
 
 from core.config import Settings
 
@@ -12,6 +17,61 @@ if TYPE_CHECKING:
 
 # MLflow (1.5-2 s to import) is imported by the functions that talk to the store, not by this
 # module: the pages' MLflow links and the Home page's store line need only the settings.
+
+# A run's metric and param keys may hold only letters, digits, `_`, `-`, `.`, ` `, `:` and `/`
+# and must not read as another path (mlflow.utils.validation); a feature's name may hold anything.
+FEATURE_KEYS_TAG = "workbench.feature_keys"  # {key: feature} of the features whose key differs
+FEATURE_KEYS_FILE = "feature_keys.json"  # the run's artifact: {feature: key} of every feature
+KEY_MAX = 200  # characters of a name kept in its key (MLflow takes 250, prefixes included)
+_NOT_KEY = re.compile(r"[^\w\-. ]")  # MLflow's characters less ':' (refused on Windows) and '/' (a path)
+TAG_MAX = 8000  # MLflow's longest tag value
+
+
+def _plain_key(text: str) -> bool:
+    """Whether `text` is a key MLflow takes as it is, alone or after a prefix."""
+    return (bool(text) and text != "." and len(text) <= KEY_MAX and not _NOT_KEY.search(text) and not text.startswith("..")
+            and posixpath.normpath(text) == text)
+
+
+def metric_key(name: object, digits: int = 8) -> str:
+    """The part of an MLflow metric or param key that stands for `name` (a feature's name).
+
+    A name MLflow accepts is kept as it is; any other has each character MLflow refuses replaced
+    by `_`, is cut to `KEY_MAX` characters and gets `_` and the first `digits` hex digits of its
+    SHA-256, so that two names never share a key (e.g. `<img src=x>` -> `_img src_x__8c3e5f7a`).
+    The same name always gets the same key."""
+    text = str(name)
+    if _plain_key(text):
+        return text
+    safe = _NOT_KEY.sub("_", text)[:KEY_MAX]
+    safe = "_" + safe[1:] if safe.startswith(".") else safe
+    return f"{safe}_{hashlib.sha256(text.encode('utf-8')).hexdigest()[:digits]}"
+
+
+def key_map(names: Iterable[object]) -> dict[str, str]:
+    """{name: `metric_key(name)`} for `names` (in their order), the keys unique: a changed name
+    whose key another name already has gets its whole SHA-256 instead."""
+    keys = {str(n): metric_key(n) for n in names}
+    counts = Counter(keys.values())
+    for name, key in keys.items():
+        if counts[key] > 1 and key != name:
+            keys[name] = metric_key(name, digits=64)
+    if len(set(keys.values())) != len(keys):  # a plain name that is another's whole-hash key
+        raise ValueError(f"feature names {sorted(keys)} do not map to distinct MLflow keys")
+    return keys
+
+
+def feature_names(keys: Iterable[str], tags: dict[str, str], known: Iterable[str] = ()) -> dict[str, str]:
+    """{key: feature name} for a run's keys: from its `FEATURE_KEYS_TAG`, else from the keys of
+    the `known` features (the dataset's), else the key itself."""
+    import json
+
+    found = {v: k for k, v in key_map(known).items()}
+    try:
+        found.update(json.loads(tags.get(FEATURE_KEYS_TAG) or "{}"))
+    except ValueError:
+        pass
+    return {k: found.get(k, k) for k in keys}
 
 
 def use(settings: Settings) -> str:

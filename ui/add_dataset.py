@@ -135,7 +135,9 @@ def _review(settings: Settings, frame: pd.DataFrame, params: dict, found: infer.
         st.warning("The name, target, positive class or production filter changed since this definition was "
                    "inferred: click **Infer definition** again before saving.")
     replace = st.checkbox(f"Replace the dataset {found.name!r} if it already exists",
-                          help="Its table, definition and prepared data are replaced; MLflow runs and models stay.")
+                          help="Its table, definition and prepared data are replaced; its inference log, "
+                               "stored batches and drift history stay, and so do MLflow runs and models. "
+                               "Refused while its model server runs.")
     if st.button("Save dataset", type="primary", disabled=stale):
         try:
             definition = definition_edit.apply_edits(found.definition, edited, frame)
@@ -151,5 +153,6 @@ def _review(settings: Settings, frame: pd.DataFrame, params: dict, found: infer.
         st.session_state[session_keys.ADD_SAVED] = (
             f"Saved {result.name}: {result.rows:,} rows, {len(result.features)} features"
             + (f", {result.prod_rows:,} production rows" if result.prod_rows is not None else "")
-            + ". It is now this session's dataset: click **Prepare data** to split it and log it to MLflow.")
+            + ". It is now this session's dataset: click **Prepare data** to split it and log it to MLflow."
+            + (f" Kept in place in {result.folder}: {', '.join(result.kept)}." if result.kept else ""))
         st.rerun()

@@ -60,6 +60,8 @@ def added_text(result: dict[str, Any]) -> str:
     if result["warnings"]:
         lines.append("Warnings:")
         lines += [f"  - {w}" for w in result["warnings"]]
+    if result.get("kept"):
+        lines.append(f"Kept in place in {result['folder']} (not replaced): {', '.join(result['kept'])}.")
     lines += [f"Saved the definition to {result['definition_path']}",
               f"  and the table to {result['data_path']} (SHA-256 {result['sha256'][:12]}...).",
               f"Next: python -m core dataset use {result['name']}   (or --dataset {result['name']} on any command)"]
@@ -98,7 +100,9 @@ def add_actions(actions: argparse._SubParsersAction) -> None:
     p.add_argument("--prod-where", default=None, metavar="EXPR",
                    help="a row filter setting production rows apart: comparisons (==, !=, <, <=, >, >=, in [...]) joined by and/or/not, e.g. 'year >= 2024' (default: none); nothing in it is run as code")
     p.add_argument("--title", default=None, help="a title for the dataset (default: from its name)")
-    p.add_argument("--replace", action="store_true", help="replace an existing dataset of that name")
+    p.add_argument("--replace", action="store_true", help="replace an existing dataset of that name: its table, definition and "
+                   "prepared data (its inference log, batches and drift history stay); refused while its model "
+                   "server runs")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     p.set_defaults(func=cmd_add)
     u = actions.add_parser("use", help="make a dataset the active one (what commands and the app use by default)")

@@ -10,6 +10,13 @@ atomically: everything is built in a staging folder beside it (`.staging/`, whic
 does not search) and renamed into place at the end, so a refusal or a crash saves nothing and
 never damages an existing dataset. The folder is that dataset's `Settings.data_dir`, so
 `prepare` finds the raw file present and keeps it (its checksum matches).
+
+`replace=True` replaces what the README promises and nothing else: the definition, the table
+(`01_raw/`) and the data prepared from them (`03_primary/`, `05_model_input/`). Everything else
+in the folder stays where it is (the inference log, stored batches, drift history, the queue of
+checks not yet in MLflow, the model server's runtime files); `AddResult.kept` names it. While
+the dataset's model server runs, replacing or removing the dataset is refused (the server
+would keep answering while its files change under it).
 """
 from __future__ import annotations
 
@@ -27,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from core import catalog, row_filter
-from core.data.infer import Inference, check_name, infer
+from core.data.infer import Inference, check_feature_count, check_name, infer
 from core.dataset import DEFINITION_FILE, DatasetError, DatasetSpec
 from core.files import sha256_file
 
@@ -60,13 +67,14 @@ class AddResult:
     replaced: bool
     warnings: tuple[str, ...]
     inference: Inference | None
+    kept: tuple[str, ...] = ()  # what a replace left in place in the folder (top-level names)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "folder": self.folder, "definition_path": self.definition_path,
                 "data_path": self.data_path, "sha256": self.sha256, "rows": self.rows,
                 "labelled_rows": self.labelled_rows, "unlabelled_rows": self.unlabelled_rows,
                 "dev_rows": self.dev_rows, "prod_rows": self.prod_rows, "features": dict(self.features),
-                "replaced": self.replaced, "warnings": list(self.warnings),
+                "replaced": self.replaced, "kept": list(self.kept), "warnings": list(self.warnings),
                 "inference": self.inference.to_dict() if self.inference else None}
 
 
@@ -159,8 +167,10 @@ def add(home: Path, file_or_frame: Table | pd.DataFrame, name: str, target: str 
     Without `definition`, one is inferred (`core.data.infer.infer` with `target`, `positive`,
     `features`, `prod_where`, `title`); with it (e.g. the Data page's edited one), that one is used:
     its sources are set to the saved table. An existing dataset is refused unless `replace`,
-    which swaps the whole folder (the previous definition, table and anything prepared from them;
-    MLflow runs and models stay). Raises `DatasetError` (nothing saved) saying what to fix.
+    which swaps the previous definition, table and the data prepared from them and keeps
+    everything else of the folder in place (`AddResult.kept`; MLflow runs and models stay too).
+    Raises `DatasetError` (nothing saved) saying what to fix, also when replacing a dataset whose
+    model server runs.
     """
     home = Path(home)
     check_name(name, tuple(catalog.available()))
@@ -178,9 +188,11 @@ def add(home: Path, file_or_frame: Table | pd.DataFrame, name: str, target: str 
         definition = inference.definition
     raw = _with_source(definition, name, target)
     spec = catalog.from_dict(raw, where=f"the definition of {name}")
+    check_feature_count(len(spec.all_features_spec or spec.features_spec))
     counts, warnings = _check_data(spec, frame)
     if inference is not None:
         warnings = [*inference.warnings, *warnings]
+    _refuse_served(home, spec)
     staging = catalog.user_dir(home) / STAGING
     staging.mkdir(parents=True, exist_ok=True)
     from filelock import FileLock, Timeout
@@ -188,6 +200,7 @@ def add(home: Path, file_or_frame: Table | pd.DataFrame, name: str, target: str 
     try:
         with FileLock(str(staging / f"{name}.lock"), timeout=LOCK_TIMEOUT_S):
             _refuse_existing(folder, name, replace)  # again, under the lock
+            _refuse_served(home, spec)
             built = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=staging))
             try:
                 sha = _build(built, frame, raw, name)
@@ -200,7 +213,8 @@ def add(home: Path, file_or_frame: Table | pd.DataFrame, name: str, target: str 
     return AddResult(name=name, folder=str(folder), definition_path=str(folder / DEFINITION_FILE),
                      data_path=str(folder / RAW_FOLDER / spec.dev.source), sha256=sha, rows=len(frame),
                      features={f.name: f.kind for f in spec.all_features_spec or spec.features_spec},
-                     replaced=replaced, warnings=tuple(warnings), inference=inference, **counts)
+                     replaced=replaced, warnings=tuple(warnings), inference=inference,
+                     kept=_kept(folder) if replaced else (), **counts)
 
 
 def _refuse_existing(folder: Path, name: str, replace: bool) -> None:
@@ -208,6 +222,34 @@ def _refuse_existing(folder: Path, name: str, replace: bool) -> None:
         what = "a dataset" if (folder / DEFINITION_FILE).is_file() else "a folder"
         raise DatasetError(f"There is already {what} called {name!r} ({folder}); choose another --name, or pass "
                            "--replace to replace it (its table, definition and prepared data; MLflow runs stay).")
+
+
+def _refuse_served(home: Path, spec: DatasetSpec) -> None:
+    """Refuse to change the dataset `spec.name` of `home` while its model server runs (its
+    inference log, runtime files and metrics are in the dataset's folder)."""
+    from core.config import Settings
+    from core.serving import server
+
+    now = server.status(Settings(home=home, dataset=spec))
+    if now.running:
+        raise DatasetError(f"The model server of dataset {spec.name!r} is running (pid {now.pid}, {now.url}); "
+                           f"stop the model server first: python -m core serve stop --dataset {spec.name}")
+
+
+def _replaced_names() -> tuple[str, ...]:
+    """The folder's entries a replace swaps: the definition, the table and the prepared data
+    (the rest of the dataset's `Settings` folders stay)."""
+    from core.config import Settings
+
+    s = Settings()
+    return (RAW_FOLDER, s.primary_dir.name, s.model_input_dir.name, DEFINITION_FILE)
+
+
+def _kept(folder: Path) -> tuple[str, ...]:
+    """The entries of `folder` a replace left in place (SQLite's side files and locks aside)."""
+    replaced = set(_replaced_names())
+    return tuple(sorted(p.name for p in folder.iterdir() if p.name not in replaced
+                        and not p.name.endswith(("-wal", "-shm", ".lock"))))
 
 
 def _with_source(definition: Mapping[str, Any], name: str, target: str | None) -> dict[str, Any]:
@@ -308,18 +350,36 @@ def _toml_ready(value: Any) -> Any:
 
 
 def _swap(built: Path, folder: Path, staging: Path) -> bool:
-    """Rename `built` to `folder`; an existing folder is moved aside first and put back if the
-    rename fails. Returns whether a folder was replaced."""
+    """Rename `built` to `folder`. An existing folder keeps its inode and everything but the
+    replaced entries (`_replaced_names`): those are moved aside, the new ones moved in (the
+    definition last, with an atomic replace), and on a failure the old ones are put back.
+    Returns whether a folder was replaced."""
     if not folder.exists():
         os.rename(built, folder)
         return False
     old = Path(tempfile.mkdtemp(prefix=f"{folder.name}.old.", dir=staging))
-    old.rmdir()
-    os.rename(folder, old)
+    aside: list[str] = []
+    moved_in: list[str] = []
     try:
-        os.rename(built, folder)
+        for name in _replaced_names()[:-1]:
+            if os.path.lexists(folder / name):
+                os.rename(folder / name, old / name)
+                aside.append(name)
+        for name in _replaced_names()[:-1]:
+            if os.path.lexists(built / name):
+                os.rename(built / name, folder / name)
+                moved_in.append(name)
+        definition = folder / DEFINITION_FILE
+        if definition.exists():
+            shutil.copy2(definition, old / DEFINITION_FILE)
+            aside.append(DEFINITION_FILE)
+        os.replace(built / DEFINITION_FILE, definition)
     except OSError:
-        os.rename(old, folder)
+        for name in moved_in:
+            shutil.rmtree(folder / name, ignore_errors=True)
+        for name in aside:
+            os.replace(old / name, folder / name)
+        shutil.rmtree(old, ignore_errors=True)
         raise
     shutil.rmtree(old, ignore_errors=True)
     return True
@@ -328,7 +388,8 @@ def _swap(built: Path, folder: Path, staging: Path) -> bool:
 # --------------------------------------------------------------------------- removing
 def remove(home: Path, name: str) -> Path:
     """Delete the analyst's dataset `name` (its folder under `<home>/data/datasets/`: definition,
-    table, prepared data; MLflow runs and models stay). A built-in dataset cannot be removed.
+    table, prepared data; MLflow runs and models stay). A built-in dataset cannot be removed, nor
+    one whose model server runs (`DatasetError` naming the command that stops it).
     When it was the active dataset, the active one falls back to the default. Returns the folder."""
     home = Path(home)
     if name in catalog.available():
@@ -337,6 +398,12 @@ def remove(home: Path, name: str) -> Path:
     if not (folder / DEFINITION_FILE).is_file():
         raise DatasetError(f"There is no dataset called {name!r} among the added ones "
                            f"({', '.join(sorted(catalog.available([catalog.user_dir(home)]))) or 'none'}).")
+    try:
+        spec = catalog.load(folder / DEFINITION_FILE)
+    except DatasetError:  # a definition that does not read runs no server of ours (`server.stop_all`)
+        spec = None
+    if spec is not None:
+        _refuse_served(home, spec)
     staging = catalog.user_dir(home) / STAGING
     staging.mkdir(parents=True, exist_ok=True)
     from filelock import FileLock

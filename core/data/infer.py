@@ -30,6 +30,9 @@ from core import row_filter
 from core.dataset import DatasetError, Target
 
 NAME_PATTERN = r"[a-z0-9][a-z0-9_-]{0,63}"  # what `core.catalog.from_dict` accepts as a name
+# a dataset's features at most: the inference log keeps one SQLite column per feature (SQLite's
+# default limit is 2,000 columns a table; `core/serving/inference_log.py` adds 8 of its own)
+MAX_FEATURES = 1000
 
 
 @dataclass(frozen=True)
@@ -256,12 +259,22 @@ def infer(frame: pd.DataFrame, name: str, target: str, positive: Any = None,
         kept = chosen
         excluded += [{"column": c, "reason": "not among the chosen features"} for c in profiles if c not in chosen]
         warnings += [f"{c} kept as a feature although it looks like {reasons[c]}" for c in chosen if reasons[c]]
+    check_feature_count(len(kept))
     entries = [_feature(c, profiles[c]) for c in kept]
     definition = _definition(name, title, spec_target, entries, prod_where, n)
     return Inference(name=name, definition=definition, kinds={e["name"]: e["kind"] for e in entries},
                      excluded=tuple(excluded), warnings=tuple(warnings), positive_note=note, rows=n,
                      labelled_rows=labelled, unlabelled_rows=n - labelled,
                      positive_share=round(share, 6), dev_rows=len(dev), prod_rows=prod_rows)
+
+
+def check_feature_count(n: int) -> None:
+    """Refuse a definition of more than `MAX_FEATURES` features (`DatasetError` saying how to choose)."""
+    if n > MAX_FEATURES:
+        raise DatasetError(f"The dataset would have {n:,} features; a dataset may have at most {MAX_FEATURES:,} "
+                           "(the model server's inference log keeps one column per feature). Choose at most "
+                           f"{MAX_FEATURES:,} with --features a,b,c (or the Data page's include column), or leave "
+                           "columns out of the table.")
 
 
 def _definition(name: str, title: str | None, target: Target, features: list[dict[str, Any]],

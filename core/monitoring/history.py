@@ -79,7 +79,10 @@ def last_check(settings: Settings) -> CheckSummary | None:
 
 def history(settings: Settings, max_results: int = 500) -> pd.DataFrame:
     """One row per check, oldest first: time, batch, verdict, estimated/realised F1 and per-feature
-    effect sizes (`effect_<feature>`: normalised Wasserstein, or JS for discrete features)."""
+    effect sizes (`effect_<feature>`: normalised Wasserstein, or JS for discrete features), under
+    the feature's own name (a run's keys mapped back: `core.tracking.feature_names`)."""
+    from core import tracking
+
     rows = []
     for run in _runs(settings, max_results):
         s = _summary(run)
@@ -91,10 +94,10 @@ def history(settings: Settings, max_results: int = 500) -> pd.DataFrame:
             "real_f1": s.real_f1, "est_roc_auc": m.get("est_roc_auc"), "real_roc_auc": m.get("real_roc_auc"),
             "trustworthy": s.trustworthy, "run_id": s.run_id, "mlflow_pending": s.mlflow_pending,
         }
-        for key, value in m.items():
-            for prefix in ("wasserstein_", "js_"):
-                if key.startswith(prefix):
-                    row[f"effect_{key[len(prefix):]}"] = value
+        effects = {key[len(prefix):]: value for key, value in m.items()
+                   for prefix in ("wasserstein_", "js_") if key.startswith(prefix)}
+        names = tracking.feature_names(effects, run.data.tags, settings.dataset.features)
+        row.update({f"effect_{names[k]}": v for k, v in effects.items()})
         rows.append(row)
     if not rows:
         return pd.DataFrame(columns=["time", "batch", "dataset_drift", "est_f1", "real_f1"])

@@ -1,7 +1,9 @@
 """The `Monitoramento` run of a check: its record, logged to MLflow at once or after the command.
 
 A check's record (`record`) holds what its MLflow run gets: params, tags, metrics and the report
-as JSON and standalone HTML artifacts. `log_record` logs it in the calling process
+as JSON and standalone HTML artifacts. A feature whose name MLflow refuses in a key (e.g.
+`<img src=x>`) is keyed by `core.tracking.metric_key`; the mapping goes with the run (the
+`feature_keys.json` artifact, and the `workbench.feature_keys` tag that the history reads). `log_record` logs it in the calling process
 (`check.log_run`: the pages, the API, `drift --wait-for-mlflow`). The command line instead queues
 it (`enqueue`: one JSON file under `data/09_monitoring/pending_runs/`, written atomically before
 the command prints anything) and starts a detached process (`spawn_drain`) that waits for the
@@ -36,6 +38,7 @@ import numpy as np
 
 from core.config import Settings
 from core.monitoring.drift_report import RUN_NAME, DriftReport
+from core.tracking import FEATURE_KEYS_FILE, FEATURE_KEYS_TAG, TAG_MAX, key_map
 
 CHECK_ID_TAG = "workbench.check_id"
 FORMAT = 1
@@ -47,7 +50,8 @@ LOCK_WAIT_S = 600.0  # ... and for another drain to finish
 
 # --------------------------------------------------------------------------- the record
 def run_metrics(r: DriftReport) -> dict[str, float]:
-    """The figures of a check as MLflow metrics (NaN and None left out)."""
+    """The figures of a check as MLflow metrics (NaN and None left out); a feature's figures are
+    keyed by `core.tracking.metric_key` of its name (`psi_<key>`, ...)."""
     m: dict[str, float | None] = {
         "dataset_drift": float(r.dataset_drift),
         "share_drifted": r.stats.share_drifted,
@@ -66,15 +70,17 @@ def run_metrics(r: DriftReport) -> dict[str, float]:
         "est_trustworthy": float(r.estimate.trustworthy),
         "check_seconds": r.seconds,
     }
+    keys = key_map(r.stats.features)  # a feature's name as MLflow takes it in a key
     for name, f in r.stats.features.items():
-        m[f"psi_{name}"] = f.psi
-        m[f"wasserstein_{name}"] = f.wasserstein
-        m[f"js_{name}"] = f.js
-        m[f"p_value_{name}"] = f.p_value
-        m[f"out_of_range_{name}"] = f.out_of_range
-        m[f"drift_{name}"] = float(f.drift)
+        key = keys[name]
+        m[f"psi_{key}"] = f.psi
+        m[f"wasserstein_{key}"] = f.wasserstein
+        m[f"js_{key}"] = f.js
+        m[f"p_value_{key}"] = f.p_value
+        m[f"out_of_range_{key}"] = f.out_of_range
+        m[f"drift_{key}"] = float(f.drift)
         if f.reports_missing:
-            m[f"missing_{name}"] = f.missing_batch
+            m[f"missing_{key}"] = f.missing_batch
     if r.label is not None:
         m["label_js"] = r.label["js"]
         m["label_drift"] = float(r.label["drift"])
@@ -105,12 +111,18 @@ def record(r: DriftReport, settings: Settings) -> dict[str, Any]:
     tags = {"dataset_drift": str(r.dataset_drift).lower(), "drifted_features": ",".join(r.stats.drifted),
             "recommendation": r.recommendation[:4900], "alarm": "; ".join(r.verdict.get("alarm", ()))[:4900],
             "dataset_drift_rules": "; ".join(r.dataset_drift_rules)[:4900], CHECK_ID_TAG: r.check_id}
+    artifacts = {REPORT_JSON: json.dumps(shown.to_dict(), default=str, indent=1), REPORT_HTML: report_html(shown)}
+    keys = key_map(r.stats.features)
+    changed = {key: name for name, key in keys.items() if key != name}
+    if changed:  # names MLflow refuses in a key: the mapping goes with the run
+        artifacts[FEATURE_KEYS_FILE] = json.dumps(keys, indent=1)
+        if len(json.dumps(changed)) <= TAG_MAX:
+            tags[FEATURE_KEYS_TAG] = json.dumps(changed)
     return {
         "format": FORMAT, "check_id": r.check_id, "start_ms": int(time.time() * 1000),
         "tracking_uri": settings.tracking_uri, "experiment": settings.experiment_name, "run_name": RUN_NAME,
         "params": {k: str(v) for k, v in params.items()}, "tags": tags, "metrics": run_metrics(r), "placeholder": token,
-        "artifacts": {REPORT_JSON: json.dumps(shown.to_dict(), default=str, indent=1),
-                      REPORT_HTML: report_html(shown)},
+        "artifacts": artifacts,
     }
 
 

@@ -13,6 +13,9 @@ with the capture off, there is no `/metrics` (MLflow's app answers 404).
 - `workbench_rows_scored_total{model_version}`, `workbench_rows_logged_total`: rows sent and rows
   written to the inference log (a sample of large requests);
 - `workbench_capture_write_failures_total`, `workbench_capture_dropped_total`: the capture's health.
+
+When the counters' folder is gone while the server runs (removed by hand), `/metrics` answers
+503 saying so, not a 500: the counters can no longer be summed, and a restart makes a new folder.
 """
 from __future__ import annotations
 
@@ -73,11 +76,17 @@ def with_metrics(app: ASGIApp) -> ASGIApp:
         if scope.get("type") != "http" or scope.get("path") != PATH or scope.get("method") != "GET":
             await app(scope, receive, send)
             return
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        body = generate_latest(registry)
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", CONTENT_TYPE_LATEST.encode("ascii")),
+        folder = os.environ.get(METRICS_DIR_ENV, "")
+        if os.path.isdir(folder):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=folder)
+            status, kind, body = 200, CONTENT_TYPE_LATEST, generate_latest(registry)
+        else:
+            status, kind = 503, "text/plain; charset=utf-8"
+            body = (f"The model server's counters are gone: their folder {folder} was removed while it ran; "
+                    "restart the model server (python -m core serve stop, then serve).\n").encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", kind.encode("ascii")),
                                 (b"content-length", str(len(body)).encode("ascii"))]})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 

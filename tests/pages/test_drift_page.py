@@ -59,3 +59,32 @@ def test_alarm_leads_in_one_click_to_a_gated_challenger(run_page, tmp_path):
     assert any("promoted" in m.value for m in at.success), [m.value for m in at.warning]
     assert registry.champion(s).version != before
     assert registry.alias_version(s, "previous").version == before
+
+
+def test_a_feature_named_like_html_is_checked_and_logged(run_page, tmp_path, monkeypatch):
+    """Issue 28 (5): a column named `<img src=x onerror=alert(1)>` no longer crashes the page: the
+    check reaches MLflow under a key MLflow accepts and the history reads it back by its name."""
+    from core import catalog
+    from core.config import Settings
+    from core.data import dataset_store, preparation
+    from core.modeling import registry
+    from core.serving import inference_log
+    from tests.unit.conftest import register_lr
+    from tests.unit.test_hostile_names import HOSTILE, _hostile_table
+
+    home = tmp_path / "home"
+    monkeypatch.delenv("WORKBENCH_DATASET", raising=False)
+    table = _hostile_table()
+    dataset_store.add(home, table, "odd", "churn", features=["usage", HOSTILE], prod_where="year >= 2024")
+    catalog.set_active(home, "odd")
+    s = Settings.from_env({"WORKBENCH_HOME": str(home)}, dataset=catalog.find("odd", [catalog.user_dir(home)]))
+    preparation.prepare(s)
+    registry.promote(s, register_lr(s)[0])
+    for _, row in table[table["year"] >= 2024].head(30).iterrows():
+        inference_log.append(s, row.to_dict(), proba=0.4, threshold=0.5, model_version="1", latency_ms=2.0)
+    at = run_page(PAGE, s)
+    assert not at.exception
+    next(b for b in at.button if b.label == "Check the inference log").click().run()
+    assert not at.exception, at.exception
+    runs = history.history(s)
+    assert len(runs) == 1 and f"effect_{HOSTILE}" in runs.columns and not runs["mlflow_pending"].any()
