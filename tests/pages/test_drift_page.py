@@ -38,7 +38,7 @@ def test_a_checked_batch_shows_drift_health_and_trust(run_page, champion_setting
 
 
 def test_alarm_leads_in_one_click_to_a_gated_challenger(run_page, tmp_path):
-    from core.modeling import registry
+    from core.modeling import promotion, registry
     from tests.conftest import make_champion_home
 
     s = make_champion_home(tmp_path)  # its own registry: this test promotes a new champion
@@ -67,7 +67,7 @@ def test_a_feature_named_like_html_is_checked_and_logged(run_page, tmp_path, mon
     from core import catalog
     from core.config import Settings
     from core.data import dataset_store, preparation
-    from core.modeling import registry
+    from core.modeling import promotion, registry
     from core.serving import inference_log
     from tests.unit.conftest import register_lr
     from tests.unit.test_hostile_names import HOSTILE, _hostile_table
@@ -79,7 +79,7 @@ def test_a_feature_named_like_html_is_checked_and_logged(run_page, tmp_path, mon
     catalog.set_active(home, "odd")
     s = Settings.from_env({"WORKBENCH_HOME": str(home)}, dataset=catalog.find("odd", [catalog.user_dir(home)]))
     preparation.prepare(s)
-    registry.promote(s, register_lr(s)[0])
+    promotion.promote(s, register_lr(s)[0])
     for _, row in table[table["year"] >= 2024].head(30).iterrows():
         inference_log.append(s, row.to_dict(), proba=0.4, threshold=0.5, model_version="1", latency_ms=2.0)
     at = run_page(PAGE, s)

@@ -91,7 +91,7 @@ def test_a_failed_replace_puts_the_old_dataset_back(home: Path, csv: Path,  # no
 def test_replace_and_remove_are_refused_while_the_dataset_is_served(home: Path, csv: Path,  # noqa: F811
                                                                      capsys: pytest.CaptureFixture) -> None:
     from core.data import preparation
-    from core.modeling import registry
+    from core.modeling import promotion, registry
     from core.modeling import model_io
     from core.serving import client
     from tests.unit.conftest import register_lr
@@ -99,7 +99,7 @@ def test_replace_and_remove_are_refused_while_the_dataset_is_served(home: Path, 
     dataset_store.add(home, csv, "churn", "churn", features=["usage"])  # numbers only: register_lr's model
     s = _settings(home).replace(serve_port=server.free_port(), serve_workers=1)
     preparation.prepare(s)
-    registry.promote(s, register_lr(s)[0])
+    promotion.promote(s, register_lr(s)[0])
     server.start(s, started_by=server.BY_CLI)
     try:
         rows = model_io.feature_frame(preparation.load_split(s, "test").head(1), s.features)

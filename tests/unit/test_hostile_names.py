@@ -60,14 +60,14 @@ def _hostile_table(n: int = 240, seed: int = 4) -> pd.DataFrame:
 def test_a_drift_check_of_a_hostile_column_reaches_mlflow(home: Path, tmp_path: Path,  # noqa: F811
                                                          capsys: pytest.CaptureFixture) -> None:
     from core.data import preparation
-    from core.modeling import registry
+    from core.modeling import promotion, registry
     from core.monitoring import history
     from tests.unit.conftest import register_lr
 
     dataset_store.add(home, _hostile_table(), "odd", "churn", features=["usage", HOSTILE], prod_where="year >= 2024")
     s = Settings.from_env({"WORKBENCH_HOME": str(home)}, dataset=catalog.find("odd", [catalog.user_dir(home)]))
     preparation.prepare(s)
-    registry.promote(s, register_lr(s)[0])
+    promotion.promote(s, register_lr(s)[0])
     batch = tmp_path / "batch.csv"
     table = _hostile_table()
     table[table["year"] >= 2024].to_csv(batch, index=False)
