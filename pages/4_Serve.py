@@ -9,13 +9,14 @@ from ui import forms, mlflow_links, session_keys
 from ui.dataset_picker import active_settings
 from ui.ops import operations_view
 from ui.served_version import stale_banner
+from ui.text import md
 from ui.views import view_of
 
 st.set_page_config(page_title="Serve · Kobe Workbench", layout="wide")
 settings = registry.champion_settings(active_settings())  # the champion's feature set
 spec = settings.dataset
 st.title("Serve")
-st.caption(f"Serve the champion model over HTTP with MLflow's scoring server and ask it about one {spec.row_noun} "
+st.caption(f"Serve the champion model over HTTP with MLflow's scoring server and ask it about one {md(spec.row_noun)} "
            "at a time; every request is logged for the Drift page.")
 
 status = server.status(settings, with_champion=True)
@@ -79,7 +80,7 @@ with st.container(border=True):
                    "click **Start server** to restart it.")
     error = st.session_state.pop(session_keys.SERVE_LAST_ERROR, None)
     if error:
-        st.error(error)
+        st.error(md(error))
 
 # ---------------------------------------------------------------- the form
 left, right = st.columns([1, 1])
@@ -96,7 +97,7 @@ if view is not None and hasattr(view, "picker"):
     left.plotly_chart(view.picker(current), on_select="rerun", selection_mode="points",
                       key=session_keys.SERVE_PICKER, width="stretch")
 with left.form("row"):
-    st.subheader(f"One {spec.row_noun}")
+    st.subheader(f"One {md(spec.row_noun)}")
     values = {f.name: forms.feature_input(f, typical[f.name], ranges) for f in spec.features_spec}
     allow_unseen = bool(spec.categorical_features) and st.checkbox(
         "Allow unseen categories", key=session_keys.SERVE_ALLOW_UNSEEN,
@@ -104,9 +105,9 @@ with left.form("row"):
              "scores it as an unknown category.")
     submitted = st.form_submit_button("Predict", type="primary")
 
-threshold = left.slider(f"Class threshold on {spec.proba_label}", 0.01, 0.99, min(max(settings.threshold, 0.01), 0.99), 0.01,
+threshold = left.slider(f"Class threshold on {md(spec.proba_label)}", 0.01, 0.99, min(max(settings.threshold, 0.01), 0.99), 0.01,
                         key=session_keys.SERVE_THRESHOLD,
-                        help=f"The {spec.row_noun} is classed as {spec.positive_name} when {spec.proba_label} "
+                        help=f"The {md(spec.row_noun)} is classed as {md(spec.positive_name)} when {md(spec.proba_label)} "
                              "reaches this threshold.")
 
 if submitted:
@@ -121,19 +122,19 @@ if submitted:
         right.button("Restart server", type="primary", on_click=start_server)
     except WorkbenchError as err:
         st.session_state.pop(session_keys.SERVE_LAST_PREDICTION, None)
-        right.error(str(err))
+        right.error(md(err))
 
 # ---------------------------------------------------------------- the answer
 last = st.session_state.get(session_keys.SERVE_LAST_PREDICTION)
 with right:
     st.subheader("Answer")
     if last is None:
-        st.info(f"Fill in the {spec.row_noun} and click **Predict**: one request is sent per click.")
+        st.info(f"Fill in the {md(spec.row_noun)} and click **Predict**: one request is sent per click.")
     else:
         positive = last["proba"] >= threshold
         m1, m2, m3 = st.columns(3)
-        m1.metric(spec.proba_label, f"{last['proba']:.1%}")
-        m2.metric(f"Class at {threshold:.2f}", spec.class_names[int(positive)].capitalize())
+        m1.metric(md(spec.proba_label), f"{last['proba']:.1%}")
+        m2.metric(f"Class at {threshold:.2f}", md(spec.class_names[int(positive)].capitalize()))
         m3.metric("Latency", f"{last['latency_ms']:.1f} ms", help="Round trip of the HTTP request, client side")
         if last.get("server_ms") is not None:
             st.caption(f"Latency = server {last['server_ms']:.2f} ms (the model server's own time, from its "
@@ -144,7 +145,7 @@ with right:
             st.warning(f"This answer came from v{last['model_version']}, not from the champion "
                        f"v{last['champion_version']}.")
         for warning in last["warnings"]:
-            st.warning(warning)
+            st.warning(md(warning))
 
 with st.expander("The exact request as `curl` and on the command line"):
     sent = forms.as_sent(values)
