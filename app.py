@@ -4,6 +4,7 @@ shows the pipeline's status at a glance."""
 import streamlit as st
 
 from ui.pages import NAVIGATION, link, page_of
+from ui.text import md
 
 
 def home() -> None:
@@ -16,8 +17,8 @@ def home() -> None:
     settings = active_settings()
     spec = settings.dataset
     st.caption(f"From raw data to a served, monitored model: prepare → train → compare → serve → score production "
-               f"→ watch for drift. Dataset: **{spec.title}** (predict `{spec.target.column}` = "
-               f"{spec.positive_name}).")
+               f"→ watch for drift. Dataset: **{md(spec.title)}** (predict {md(spec.target.column)} = "
+               f"{md(spec.positive_name)}).")
     from core.pipeline import pipeline_status
     from core.serving import server
     from ui import mlflow_links, warmup
@@ -27,21 +28,21 @@ def home() -> None:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Data", "ready" if status.data_prepared else "not prepared", help=status.data_detail)
     c2.metric("Champion model", f"v{status.champion_version}" if status.champion_version else "none",
-              help=status.champion_detail)
+              help=md(status.champion_detail))
     served = server.status(settings, with_champion=True)
     c3.metric("Model server", ("stale" if served.stale else "up") if status.server_running else "down",
               help=f"{status.server_detail} ({served.in_step_text})" if served.running else status.server_detail)
     last_check = c4.empty()
-    last_check.metric("Last drift check", status.last_check, help=status.last_check_detail)
+    last_check.metric("Last drift check", status.last_check, help=md(status.last_check_detail))
     stale_banner(settings, served, key="home_restart_on_champion")
     if status.champion_version:
         st.caption(f"Champion {mlflow_links.version_link(settings, status.champion_version)} in the MLflow UI · "
                    + mlflow_links.ui_hint(settings))
 
     status = pipeline_status(settings)  # now with the last drift check (MLflow's runs)
-    last_check.metric("Last drift check", status.last_check, help=status.last_check_detail)
+    last_check.metric("Last drift check", status.last_check, help=md(status.last_check_detail))
     if status.last_check != "none":
-        st.caption(f"Last drift check: {status.last_check_detail}")
+        st.caption(f"Last drift check: {md(status.last_check_detail)}")
     st.info(f"**Next step:** {status.next_step}.")
     link(st, status.next_stage, f"Go: {status.next_step}")
 
@@ -50,11 +51,11 @@ def home() -> None:
         "- **Data**: acquire and prepare the data, see dev vs prod distributions (and the dataset's own chart).\n"
         "- **Train**: train candidate models with PyCaret, logged to MLflow.\n"
         "- **Compare**: compare candidates' curves, promote a version to champion.\n"
-        f"- **Serve**: serve the champion over HTTP and query it {spec.row_noun} by {spec.row_noun}.\n"
+        f"- **Serve**: serve the champion over HTTP and query it {md(spec.row_noun)} by {md(spec.row_noun)}.\n"
         "- **Production**: score the production batch and see whether the model holds.\n"
         "- **Drift**: upload a new batch and check drift and model health, with or without labels."
     )
-    st.caption(f"MLflow store: {status.store}")
+    st.caption(f"MLflow store: {md(status.store)}")
     warmup.start()  # the other pages' imports, while the analyst reads this one
 
 

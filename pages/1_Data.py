@@ -8,16 +8,18 @@ from core.charts.words import Words
 from core.data import preparation
 from ui import add_dataset, progress, session_keys
 from ui.dataset_picker import active_settings
+from ui.text import md
 from ui.views import view_of
 
 st.set_page_config(page_title="Data · Kobe Workbench", layout="wide")
 settings = active_settings()
 spec = settings.dataset
 dev_name, prod_name = f"Dev: {spec.dev_title}", f"Prod: {spec.prod_title}"
-prod_part = (f"and see how dev ({spec.dev_title}) and prod ({spec.prod_title}) differ" if preparation.has_prod(settings)
-             else f"and see the dev data ({spec.dev_title}); this dataset sets no production batch apart")
-st.title(f"Data: {spec.title}")
-st.caption(f"Acquire the raw files, prepare the train/test split, {prod_part}. {spec.description}")
+prod_part = (f"and see how dev ({md(spec.dev_title)}) and prod ({md(spec.prod_title)}) differ"
+             if preparation.has_prod(settings)
+             else f"and see the dev data ({md(spec.dev_title)}); this dataset sets no production batch apart")
+st.title(f"Data: {md(spec.title)}")
+st.caption(f"Acquire the raw files, prepare the train/test split, {prod_part}. {md(spec.description)}")
 
 with st.expander("Add a dataset: your own CSV or parquet file", expanded=add_dataset.in_progress()):
     add_dataset.panel(settings)
@@ -25,7 +27,7 @@ with st.expander("Add a dataset: your own CSV or parquet file", expanded=add_dat
 with st.container(border=True):
     left, size_col, seed_col, right = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
     left.markdown(f"**Prepare data** (PreparacaoDados): keep the {len(spec.model_columns)} features and the label "
-                  f"`{spec.target.column}`, drop unlabelled rows and rows missing a feature that may not be "
+                  f"{md(spec.target.column)}, drop unlabelled rows and rows missing a feature that may not be "
                   "missing, stratified train/test split, log the run to MLflow.")
     test_size = size_col.number_input("Test share", min_value=0.05, max_value=0.5, value=settings.test_size,
                                       step=0.05, format="%.2f", key="prep_test_size",
@@ -66,7 +68,7 @@ def load_overview(home: str, dataset: str, prepared: float):
 
 key = (str(settings.home), spec.name, settings.train_path.stat().st_mtime)
 ov = load_overview(*key)
-no_prod = (f"{spec.title} sets no production batch apart: upload a batch on the **Drift** page to compare it "
+no_prod = (f"{md(spec.title)} sets no production batch apart: upload a batch on the **Drift** page to compare it "
            "with the training data.")
 own = view_of(spec)
 tabs = ["Overview", *([own.CHART_TITLE] if own is not None else []), "Distributions"]
@@ -81,9 +83,9 @@ if view == "Overview":
     m4.metric("Prod rows (labelled)", f"{ov.split_rows['prod']:,}" if "prod" in ov.split_rows else "none",
               help=None if "prod" in ov.split_rows else "This dataset sets no production batch apart.")
     m5.metric("Duplicate feature rows", f"{ov.duplicates:,}")
-    st.caption(f"Labelled dev rows: {spec.rows_noun} with a label and no missing required feature, split into "
+    st.caption(f"Labelled dev rows: {md(spec.rows_noun)} with a label and no missing required feature, split into "
                "train and test. Prod rows: the production batch set apart by the definition, with labels. "
-               f"Duplicate feature rows: {spec.rows_noun} whose feature values repeat another's (counted, not "
+               f"Duplicate feature rows: {md(spec.rows_noun)} whose feature values repeat another's (counted, not "
                "dropped; their outcomes may differ).")
     c1, c2 = st.columns(2)
     c1.plotly_chart(data_charts.row_funnel(ov.steps), width="stretch")

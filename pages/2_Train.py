@@ -9,6 +9,7 @@ from core.modeling import candidates, metrics
 from core.modeling.tasks import BINARY
 from ui import mlflow_links, progress, session_keys
 from ui.dataset_picker import active_settings
+from ui.text import md
 
 st.set_page_config(page_title="Train · Kobe Workbench", layout="wide")
 settings = active_settings()
@@ -119,7 +120,7 @@ if submitted and not locked:
 if request is not None:
     names = ", ".join(candidates.MODELS[m] for m in candidates.resolve_models(request["models"]))
     st.markdown(f"**Training** {names} · {request['folds']} folds · {request['n_iter']} iterations · "
-                f"feature set {request['feature_set']}")
+                f"feature set {md(request['feature_set'])}")
     on_progress = progress.bar()
     table = st.empty()
     rows: list[dict] = []
@@ -148,7 +149,7 @@ if request is not None:
     st.rerun()
 
 if session_keys.TRAIN_ERROR in st.session_state:
-    st.error(st.session_state[session_keys.TRAIN_ERROR])
+    st.error(md(st.session_state[session_keys.TRAIN_ERROR]))
 
 result = st.session_state.get(session_keys.TRAIN_RESULT)
 if result is None:
@@ -160,10 +161,10 @@ champ, challenger = result["champion"], result.get("challenger") or result["cham
 label = candidates.MODELS.get(challenger["name"], challenger["name"])
 base = result["baselines"]["base_rate"]["log_loss"]
 if result.get("promoted", True):
-    st.success(f"Champion: **{label}**, registered as {settings.model_name} version {challenger['version']} "
+    st.success(f"Champion: **{label}**, registered as {md(settings.model_name)} version {challenger['version']} "
                f"(test log loss {challenger['test']['log_loss']:.4f}, base rate {base:.4f}; threshold "
                f"{challenger.get('threshold') or BINARY.default_threshold:.2f}) · trained in {result['seconds']:.1f} s on "
-               f"the feature set {result.get('feature_set', 'default')}"
+               f"the feature set {md(result.get('feature_set', 'default'))}"
                + (f" · version {result['previous_version']} is now `previous`" if result["previous_version"] else ""))
 else:
     st.warning(f"**The champion stays version {champ['version']}.** The best candidate, {label}, is registered as "
@@ -175,8 +176,8 @@ if result.get("champion_before"):
                  column_config={c: st.column_config.NumberColumn(format="%.4f") for c in verdict_table(result).columns})
 if challenger["test"].get("recall", 0) >= 0.99 and challenger["test"].get("precision", 1) < 0.99:
     st.info(f"At its threshold ({challenger.get('threshold') or BINARY.default_threshold:.2f}) the model calls almost every "
-            f"{settings.dataset.row_noun} {settings.dataset.positive_name}: maximising F1 does that when "
-            f"{settings.dataset.positive_name} is common and the model is weak. Choose **minimise the cost of errors** "
+            f"{md(settings.dataset.row_noun)} {md(settings.dataset.positive_name)}: maximising F1 does that when "
+            f"{md(settings.dataset.positive_name)} is common and the model is weak. Choose **minimise the cost of errors** "
             "above for the most accurate threshold (or set your own cost ratio).")
 st.caption(f"In the MLflow UI: the training run {mlflow_links.run_link(settings, result['parent_run_id'])}, the "
            f"registered {mlflow_links.version_link(settings, challenger['version'])}. "
@@ -185,7 +186,7 @@ st.caption(f"Best candidate chosen by {result.get('selected_by') or result['crit
            "only report. F1, precision, recall and accuracy are at each candidate's own threshold.")
 show_rows(st, [result_row(c) for c in result["candidates"]])
 majority = result["baselines"]["majority_class"]
-st.caption(f"Baselines on the same test set: always {settings.dataset.proba_label} = training base rate → log loss {base:.4f}; "
+st.caption(f"Baselines on the same test set: always {md(settings.dataset.proba_label)} = training base rate → log loss {base:.4f}; "
            f"majority class → accuracy {majority['accuracy']:.3f}, F1 {majority['f1']:.3f}. "
            f"{result['folds']} folds, {result['n_iter']} iterations per candidate.")
 st.info("Next: overlay the candidates' curves and manage the registry on the **Compare** page.")

@@ -6,8 +6,10 @@ from core.charts import evaluation
 from core.charts.words import Words
 from core.errors import WorkbenchError
 from core.modeling import comparison, metrics, promotion, registry
+from core.scoring.exports import CSV_NOTE
 from ui import mlflow_links, session_keys
 from ui.dataset_picker import active_settings
+from ui.text import md
 
 st.set_page_config(page_title="Compare · Kobe Workbench", layout="wide")
 settings = active_settings()
@@ -72,7 +74,7 @@ st.subheader("Trainings")
 st.caption("**CV log loss chose each training's best candidate** (out-of-fold predictions of the model as "
            "logged, calibrated or not); the test split only reports, and gates the promotion against the "
            f"champion. Test F1, precision, recall and accuracy are at each candidate's own threshold on "
-           f"{settings.dataset.proba_label}, chosen on the cross-validated predictions. "
+           f"{md(settings.dataset.proba_label)}, chosen on the cross-validated predictions. "
            + mlflow_links.ui_hint(settings))
 CANDIDATE_COLUMNS = ["model", "CV log loss", "test log loss", "test ROC-AUC", "test F1", "threshold", "registered",
                      "mlflow"]  # the essentials fit the page; calibration and parameters are listed below the table
@@ -97,13 +99,14 @@ for i, group in enumerate(groups[: int(shown)]):
                               for r in rows.itertuples()))
 st.download_button("Download every candidate (CSV)", lambda: comparison.runs_csv(runs), file_name="candidates.csv",
                    mime="text/csv", on_click="ignore", icon=":material/download:")
+st.caption(CSV_NOTE)
 
 
 @st.fragment
 def at_one_threshold(evals: list, names: list[str], spec, start: float) -> None:
     """The slider and what depends on it: a move reruns this part of the page only."""
-    threshold = st.slider(f"One threshold for all, on {spec.proba_label}: a {spec.row_noun} is called "
-                          f"{spec.positive_name} at or above it", 0.01, 0.99, start, 0.01,
+    threshold = st.slider(f"One threshold for all, on {md(spec.proba_label)}: a {md(spec.row_noun)} is called "
+                          f"{md(spec.positive_name)} at or above it", 0.01, 0.99, start, 0.01,
                           key=session_keys.COMPARE_THRESHOLD)
     at = pd.DataFrame([{"candidate": name, **metrics.from_proba(e.y_true, e.proba, threshold)}
                        for name, e in zip(names, evals)])
@@ -155,7 +158,7 @@ else:
     try:
         evals = [candidate(HOME, DATASET, run_id) for run_id in chosen]
     except WorkbenchError as err:
-        st.error(str(err))
+        st.error(md(err))
         st.stop()
     overlay(evals, [labels[e.run_id] for e in evals])
 
@@ -205,7 +208,7 @@ with left.container(border=True):
         try:
             info = promotion.promote(settings, version)
         except WorkbenchError as err:
-            st.error(str(err))
+            st.error(md(err))
         else:
             st.toast(f"Version {info.version} is now champion.")
             runs_table.clear(), registry_rows.clear()  # not left to the stamp: a file time is coarse
@@ -224,7 +227,7 @@ with right.container(border=True):
             try:
                 info = promotion.rollback(settings)
             except WorkbenchError as err:
-                st.error(str(err))
+                st.error(md(err))
             else:
                 st.toast(f"Rolled back: version {info.version} is champion again.")
                 runs_table.clear(), registry_rows.clear()

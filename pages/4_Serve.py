@@ -8,6 +8,7 @@ from ui import forms, mlflow_links, session_keys
 from ui.dataset_picker import active_settings
 from ui.ops import operations_view
 from ui.served_version import stale_banner
+from ui.text import md
 from ui.views import view_of
 
 st.set_page_config(page_title="Serve · Kobe Workbench", layout="wide")
@@ -18,7 +19,7 @@ model = predict.answering_model(base) if status.running or status.champion_versi
 settings = model.scoped(base) if model else base  # the dataset seen through its feature set
 spec = settings.dataset
 st.title("Serve")
-st.caption(f"Serve the champion model over HTTP with MLflow's scoring server and ask it about one {spec.row_noun} "
+st.caption(f"Serve the champion model over HTTP with MLflow's scoring server and ask it about one {md(spec.row_noun)} "
            "at a time; every request is logged for the Drift page.")
 
 if model is None:
@@ -83,7 +84,7 @@ with st.container(border=True):
                    "click **Start server** to restart it.")
     error = st.session_state.pop(session_keys.SERVE_LAST_ERROR, None)
     if error:
-        st.error(error)
+        st.error(md(error))
 
 # ---------------------------------------------------------------- the form
 left, right = st.columns([1, 1])
@@ -100,7 +101,7 @@ if view is not None and hasattr(view, "picker"):
     left.plotly_chart(view.picker(current), on_select="rerun", selection_mode="points",
                       key=session_keys.SERVE_PICKER, width="stretch")
 with left.form("row"):
-    st.subheader(f"One {spec.row_noun}")
+    st.subheader(f"One {md(spec.row_noun)}")
     values = {f.name: forms.feature_input(f, typical[f.name], ranges) for f in spec.features_spec}
     allow_unseen = bool(spec.categorical_features) and st.checkbox(
         "Allow unseen categories", key=session_keys.SERVE_ALLOW_UNSEEN,
@@ -108,11 +109,11 @@ with left.form("row"):
              "scores it as an unknown category.")
     submitted = st.form_submit_button("Predict", type="primary")
 
-threshold = left.slider(f"Class threshold on {spec.proba_label}", 0.01, 0.99,
+threshold = left.slider(f"Class threshold on {md(spec.proba_label)}", 0.01, 0.99,
                         min(max(model.decision_threshold, 0.01), 0.99), 0.01,
                         # one slider per dataset and version: another's value is never carried over
                         key=f"{session_keys.SERVE_THRESHOLD}:{spec.name}:v{model.version}",
-                        help=f"The {spec.row_noun} is classed as {spec.positive_name} when {spec.proba_label} "
+                        help=f"The {md(spec.row_noun)} is classed as {md(spec.positive_name)} when {md(spec.proba_label)} "
                              "reaches this threshold.")
 
 if submitted:
@@ -128,19 +129,19 @@ if submitted:
         right.button("Restart server", type="primary", on_click=start_server)
     except WorkbenchError as err:
         st.session_state.pop(session_keys.SERVE_LAST_PREDICTION, None)
-        right.error(str(err))
+        right.error(md(err))
 
 # ---------------------------------------------------------------- the answer
 last = st.session_state.get(session_keys.SERVE_LAST_PREDICTION)
 with right:
     st.subheader("Answer")
     if last is None:
-        st.info(f"Fill in the {spec.row_noun} and click **Predict**: one request is sent per click.")
+        st.info(f"Fill in the {md(spec.row_noun)} and click **Predict**: one request is sent per click.")
     else:
         positive = last["proba"] >= threshold
         m1, m2, m3 = st.columns(3)
-        m1.metric(spec.proba_label, f"{last['proba']:.1%}")
-        m2.metric(f"Class at {threshold:.2f}", spec.class_names[int(positive)].capitalize())
+        m1.metric(md(spec.proba_label), f"{last['proba']:.1%}")
+        m2.metric(f"Class at {threshold:.2f}", md(spec.class_names[int(positive)].capitalize()))
         m3.metric("Latency", f"{last['latency_ms']:.1f} ms", help="Round trip of the HTTP request, client side")
         if last.get("server_ms") is not None:
             st.caption(f"Latency = server {last['server_ms']:.2f} ms (the model server's own time, from its "
@@ -151,7 +152,7 @@ with right:
             st.warning(f"This answer came from v{last['model_version']}, not from the champion "
                        f"v{last['champion_version']}.")
         for warning in last["warnings"]:
-            st.warning(warning)
+            st.warning(md(warning))
 
 with st.expander("The exact request as `curl` and on the command line"):
     sent = forms.as_sent(values)

@@ -12,6 +12,7 @@ from ui import mlflow_links, progress, session_keys
 from ui.dataset_picker import active_settings
 from ui.pages import link
 from ui.served_version import stale_banner
+from ui.text import md
 from ui.views import view_of
 
 st.set_page_config(page_title="Production · Kobe Workbench", layout="wide")
@@ -23,14 +24,14 @@ words = Words.of(spec)
 col = spec.proba_column
 st.title("Production")
 if preparation.has_prod(settings):
-    st.caption(f"Apply the champion to the production batch ({spec.prod_title}, never seen in training), compare "
+    st.caption(f"Apply the champion to the production batch ({md(spec.prod_title)}, never seen in training), compare "
                "it with the test set, and answer: is the model adherent to the production data?")
 else:
     st.caption("Score the dataset's production batch with the champion and judge whether the model holds up.")
 
 if not preparation.has_prod(settings):
-    st.info(f"**{spec.title} has no production batch**: its definition sets no production {spec.rows_noun} apart, "
-            f"so there is nothing to score here. Upload a batch of {spec.rows_noun} on the **Drift** page instead: "
+    st.info(f"**{md(spec.title)} has no production batch**: its definition sets no production {md(spec.rows_noun)} "
+            f"apart, so there is nothing to score here. Upload a batch of {md(spec.rows_noun)} on the **Drift** page instead: "
             "it is scored by the champion and compared with the training data, with or without labels.")
     st.stop()
 if not preparation.is_prepared(settings):
@@ -84,7 +85,7 @@ with st.container(border=True):
                                      on_progress=on_progress).to_dict()
             st.session_state[session_keys.PRODUCTION_RESULT] = result
         except WorkbenchError as err:
-            st.error(str(err))
+            st.error(md(err))
     result = st.session_state.get(session_keys.PRODUCTION_RESULT)
     if result:
         how = {"http": "over HTTP", "spark": "on Spark"}.get(result["path"], "in-process")
@@ -96,7 +97,7 @@ with st.container(border=True):
                        f"champion v{champion.version}.")
         st.caption(mlflow_links.ui_hint(settings))
         if result["path"] == "spark":
-            parts = f"partitioned by {spec.partition_by} " if spec.partition_by else ""
+            parts = f"partitioned by {md(spec.partition_by)} " if spec.partition_by else ""
             st.caption(f"Spark wrote a parquet dataset {parts}to `{result['output']}`; the charts "
                        f"below show the last HTTP or in-process scoring ({settings.predictions_path.name}).")
 
@@ -109,38 +110,39 @@ version = local.scored_version(scored)
 try:
     test = test_reference(str(settings.home), spec.name, spec.feature_set, version, settings)
 except WorkbenchError as err:
-    st.error(str(err))
+    st.error(md(err))
     st.stop()
 train = training_data(str(settings.train_path), settings.train_path.stat().st_mtime, settings)
 labelled = settings.target in scored
 left, csv_col, parquet_col = st.columns([2.2, 1, 1], vertical_alignment="center")
-left.caption(f"**The scored {spec.rows_noun}** ({len(scored):,} rows of `{settings.predictions_path.name}`, scored by "
-             f"v{version}): the features, {'the label, ' if labelled else ''}{spec.proba_label}, the class at the "
+left.caption(f"**The scored {md(spec.rows_noun)}** ({len(scored):,} rows of `{settings.predictions_path.name}`, scored by "
+             f"v{version}): the features, {'the label, ' if labelled else ''}{md(spec.proba_label)}, the class at the "
              "version's threshold and the version, to download.")
 for where, fmt in ((csv_col, "csv"), (parquet_col, "parquet")):
     where.download_button(f"Download {'CSV' if fmt == 'csv' else 'parquet'}",
                           lambda fmt=fmt: exports.scored_rows(settings, fmt),  # built only when clicked
                           file_name=exports.file_name(settings, fmt), mime=exports.MIME[fmt], on_click="ignore",
                           icon=":material/download:", width="stretch", key=f"download-scored-{fmt}")
+csv_col.caption(exports.CSV_NOTE)
 if version != champion.version:
     st.warning(f"The scored batch was scored by v{version}; the champion is now v{champion.version}. "
                f"Score again to see the current champion.")
 
-threshold = st.slider(f"Class threshold on {spec.proba_label}", 0.01, 0.99,
+threshold = st.slider(f"Class threshold on {md(spec.proba_label)}", 0.01, 0.99,
                       min(max(champion.decision_threshold, 0.01), 0.99), 0.01,
                       # one slider per dataset and version: another's value is never carried over
                       key=f"{session_keys.PRODUCTION_THRESHOLD}:{spec.name}:v{champion.version}",
-                      help=f"A {spec.row_noun} is predicted {spec.positive_name} when {spec.proba_label} reaches this "
+                      help=f"A {md(spec.row_noun)} is predicted {md(spec.positive_name)} when {md(spec.proba_label)} reaches this "
                            "threshold; moves the metrics, the confusion matrix, the charts and the verdict.")
 verdict = adherence.adherence(scored, test, train, spec, threshold, settings.drift)
 
 # ---------------------------------------------------------------- the answer
 st.subheader("Is the model adherent to the production data?")
 box = {"adherent": st.success, "not adherent": st.error}.get(verdict.verdict, st.warning)
-box(verdict.text)
+box(md(verdict.text))
 st.markdown("**Next step**")
 for step in verdict.steps:  # links to the pages that take them, one a line
-    link(st, step.stage, step.label)
+    link(st, step.stage, md(step.label))
 
 # ---------------------------------------------------------------- figures
 st.subheader(f"Test vs production, model v{version}")
@@ -167,5 +169,5 @@ if labelled:
         st.plotly_chart(own.chart(rows, spec, color="outcome", title=f"Production {spec.rows_noun}: correct vs "
                                   f"incorrect at threshold {threshold:.2f}"), width="stretch")
 else:
-    st.info(f"This batch has no labels: only the {spec.proba_label} distribution can be compared.")
+    st.info(f"This batch has no labels: only the {md(spec.proba_label)} distribution can be compared.")
     st.plotly_chart(histogram, width="stretch")

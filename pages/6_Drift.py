@@ -15,6 +15,7 @@ from core.monitoring.html import report_html
 from core.serving import inference_log
 from ui import progress, session_keys
 from ui.dataset_picker import active_settings
+from ui.text import md
 
 st.set_page_config(page_title="Drift · Kobe Workbench", layout="wide")
 MIN_LOGGED = 20  # requests a check of the inference log needs
@@ -56,7 +57,7 @@ def run_check(batch: batches.Batch, source: str, check_id: str) -> None:
     st.session_state[session_keys.DRIFT_REPORT] = report
     st.session_state[session_keys.DRIFT_CHECKED_ID] = check_id
     st.session_state[session_keys.DRIFT_REUSED] = None if earlier is None else (
-        f"{batch.name} was checked before by v{champion.version} "
+        f"{md(batch.name)} was checked before by v{champion.version} "
         f"({run_time(earlier.when_ms)}, MLflow run `{earlier.run_id}`): the same content, so the same check is "
         "shown and the history gets no second point.")
 
@@ -70,7 +71,7 @@ upload_col, log_col = st.columns([3, 2])
 with upload_col:
     uploaded = st.file_uploader(
         f"Production batch (parquet or CSV, up to {settings.max_upload_mb} MB): the raw file format or just "
-        f"the features ({', '.join(spec.features)}), with or without {spec.target.column}", type=["parquet", "csv"])
+        f"the features ({md(', '.join(spec.features))}), with or without {md(spec.target.column)}", type=["parquet", "csv"])
     drop_invalid = st.checkbox("Drop invalid rows instead of refusing the batch",
                                help="Rows with a missing, non-numeric or out-of-domain value, or a bad label, are "
                                     "left out and counted; a file that cannot be read is still refused.")
@@ -83,19 +84,19 @@ with log_col:
         try:
             log_batch = check.inference_log_batch(settings, int(n_last))
         except WorkbenchError as err:
-            st.error(str(err))
+            st.error(md(err))
         else:
             run_check(log_batch, "inference_log", f"log-{log_batch.digest}")
     if n_logged < MIN_LOGGED:
         st.caption(f":material/block: Disabled: a check needs at least {MIN_LOGGED} logged requests "
-                   f"({n_logged} so far). Send {spec.rows_noun} from the Serve page (or `python -m core predict`).")
+                   f"({n_logged} so far). Send {md(spec.rows_noun)} from the Serve page (or `python -m core predict`).")
 
 upload_id = None if uploaded is None else f"upload-{uploaded.file_id}{'-drop-invalid' if drop_invalid else ''}"
 if upload_id is not None and st.session_state.get(session_keys.DRIFT_CHECKED_ID) != upload_id:
     try:
         batch = batches.read_batch(uploaded, settings, name=uploaded.name, drop_invalid=drop_invalid)
     except batches.BatchError as err:
-        st.error(str(err))  # the page goes on: the last check and the history stay in view
+        st.error(md(err))  # the page goes on: the last check and the history stay in view
         st.session_state[session_keys.DRIFT_REUSED] = None
     else:
         run_check(batch, "upload", upload_id)
@@ -109,9 +110,9 @@ if report is None:
     st.info(f"Upload a batch{example} to compare it with the "
             "training data, or check the Serve page's inference log.")
 else:
-    st.subheader(f"{report.batch['name']} · {report.batch['n_rows']:,} rows · model version {report.model_version}")
+    st.subheader(f"{md(report.batch['name'])} · {report.batch['n_rows']:,} rows · model version {report.model_version}")
     if report.batch.get("n_dropped"):
-        st.info(batches.dropped_text(report.batch))
+        st.info(md(batches.dropped_text(report.batch)))
     c = st.columns(5)
     c[0].metric("Dataset drift", "yes" if report.dataset_drift else "no")
     c[1].metric("Drifted features", f"{report.n_drifted} of {report.n_features}")
@@ -121,20 +122,20 @@ else:
                      + (f" 95 % interval {dom['low']:.3f}-{dom['high']:.3f} ({dom['n_rows']:,} rows a side); "
                         f"dataset drift when its lower bound reaches {settings.drift.domain_auc:.2f}." if dom else ""))
     c[3].metric("Prediction drift", "yes" if report.prediction.drift else "no",
-                help=f"Mean {spec.proba_label} {report.prediction.mean_batch:.3f} on the batch vs "
+                help=f"Mean {md(spec.proba_label)} {report.prediction.mean_batch:.3f} on the batch vs "
                      f"{report.prediction.mean_ref:.3f} on the test split.")
     c[4].metric("Check time", f"{report.seconds:.2f} s")
     if report.dataset_drift_rules:
-        st.caption("Dataset drift: " + "; ".join(report.dataset_drift_rules) + ".")
+        st.caption("Dataset drift: " + "; ".join(map(md, report.dataset_drift_rules)) + ".")
     advice = st.warning if (report.dataset_drift or not report.estimate.trustworthy) else st.success
-    advice(f"**Recommendation.** {report.recommendation}")
+    advice(f"**Recommendation.** {md(report.recommendation)}")
     alarm = policy.alarm(report, settings)
     if alarm:
         with st.container(border=True):
-            st.markdown("**Retraining alarm:** " + "; ".join(alarm) + ".")
+            st.markdown("**Retraining alarm:** " + "; ".join(map(md, alarm)) + ".")
             if report.label is None or not report.stored_path:
-                st.info(f"Retraining needs this batch's labels: upload it again with `{spec.target.column}` "
-                        f"once the {spec.rows_noun}' outcomes are known.")
+                st.info(f"Retraining needs this batch's labels: upload it again with {md(spec.target.column)} "
+                        f"once the {md(spec.rows_noun)}' outcomes are known.")
             elif st.button("Retrain with this batch's labels", type="primary",
                            help="Refit the champion's model on the training data plus this batch's labelled "
                                 "rows (less a held-out slice), compare both on old and new held-out data, and "
@@ -182,7 +183,7 @@ else:
     est = report.estimate
     if not est.trustworthy:
         st.error("The label-free estimate can't be trusted on this batch:\n\n"
-                 + "\n".join(f"- {reason}" for reason in est.reasons))
+                 + "\n".join(f"- {md(reason)}" for reason in est.reasons))
     verdict = "" if est.trustworthy else " (NOT trustworthy on this batch)"
     st.markdown(f"**Estimated vs test vs realised performance**{verdict}")
     number = st.column_config.NumberColumn
@@ -205,7 +206,7 @@ else:
                        icon=":material/download:", key="download-drift-json")
     d2.download_button("Report (HTML, with charts)", lambda: report_html(report), file_name="drift_report.html",
                        mime="text/html", on_click="ignore", icon=":material/download:", key="download-drift-html")
-    st.caption(f"MLflow run `{report.mlflow_run_id}` (Monitoramento) · stored as `{report.stored_path}`")
+    st.caption(f"MLflow run `{report.mlflow_run_id}` (Monitoramento) · stored as {md(report.stored_path)}")
 
 st.subheader("History")
 past = history.history(settings)

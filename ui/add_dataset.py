@@ -16,6 +16,7 @@ from core.data import dataset_store, definition_edit, infer
 from core.dataset import KINDS, DatasetError
 from ui import session_keys
 from ui.dataset_picker import use_dataset
+from ui.text import md
 
 UPLOAD_KEY = "add_upload"
 
@@ -50,9 +51,9 @@ def panel(settings: Settings) -> None:
     try:
         frame = _table(uploaded.file_id, uploaded.name, uploaded)
     except DatasetError as err:
-        st.error(str(err))
+        st.error(md(err))
         return
-    st.caption(f"{uploaded.name}: {len(frame):,} rows, {frame.shape[1]} columns.")
+    st.caption(f"{md(uploaded.name)}: {len(frame):,} rows, {frame.shape[1]} columns.")
 
     left, right = st.columns(2)
     name = left.text_input("Name", placeholder="e.g. churn-2024",
@@ -76,7 +77,7 @@ def panel(settings: Settings) -> None:
             found = infer.infer(frame, name, target, positive=params["positive"], prod_where=params["prod_where"])
         except DatasetError as err:
             st.session_state.pop(session_keys.ADD_INFERENCE, None)
-            st.error(str(err))
+            st.error(md(err))
             return
         st.session_state[session_keys.ADD_INFERENCE] = {"params": params, "inference": found}
         st.session_state.pop(session_keys.ADD_EDITOR, None)  # a fresh table for a fresh inference
@@ -92,8 +93,8 @@ def _review(settings: Settings, frame: pd.DataFrame, params: dict, found: infer.
     """The proposed definition: counts, positive class, the editable feature table, the columns
     left out, and the Save button."""
     st.markdown(f"**Proposed definition of `{found.name}`**")
-    st.info(found.positive_note[:1].upper() + found.positive_note[1:].replace("use --positive to choose",
-                                                                              "set Positive class to choose") + ".")
+    st.info(md(found.positive_note[:1].upper() + found.positive_note[1:].replace("use --positive to choose",
+                                                                                 "set Positive class to choose") + "."))
     c = st.columns(4)
     c[0].metric("Rows", f"{found.rows:,}")
     c[1].metric("Labelled", f"{found.labelled_rows:,}")
@@ -102,7 +103,7 @@ def _review(settings: Settings, frame: pd.DataFrame, params: dict, found: infer.
                 help="Set apart by the production filter" if found.prod_rows is not None else
                      "No production filter: every labelled row is dev data.")
     for warning in found.warnings:
-        st.warning(warning)
+        st.warning(md(warning))
 
     st.markdown("Features: untick **include** to leave one out, change a **kind**, allow missing values, "
                 "or bound a numeric feature's range (**min** and **max** apply to numeric features only; "
@@ -145,7 +146,7 @@ def _review(settings: Settings, frame: pd.DataFrame, params: dict, found: infer.
                                        positive=params["positive"], prod_where=params["prod_where"],
                                        definition=definition, replace=replace)
         except DatasetError as err:
-            st.error(str(err))
+            st.error(md(err))
             return
         round_ = st.session_state.get(session_keys.ADD_ROUND, 0)
         use_dataset(result.name)

@@ -21,6 +21,7 @@ from core.config import Settings, dataset_from_env, home_from_env
 from core.dataset import DatasetError, DatasetSpec
 from ui import session_keys
 from ui.pages import ensure_navigation
+from ui.text import md
 
 LABEL_ROOM = 32  # characters the sidebar's select box shows of an option
 
@@ -57,7 +58,7 @@ def _default_dataset(home: Path) -> DatasetSpec:
     try:
         return dataset_from_env(os.environ, home)
     except DatasetError as err:
-        st.sidebar.error(f"{err} Using the built-in {catalog.DEFAULT_DATASET!r} dataset instead.")
+        st.sidebar.error(f"{md(err)} Using the built-in {catalog.DEFAULT_DATASET!r} dataset instead.")
         return catalog.find(catalog.DEFAULT_DATASET)
 
 
@@ -102,10 +103,10 @@ def active_settings() -> Settings:
                      help="The dataset every page of this browser session works on. Your choice does not "
                           "change anyone else's. Add your own dataset on the Data page.")
         spec = specs[chosen]
-        st.caption(f"**{spec.name}**: predicts `{spec.target.column}` = {spec.positive_name} from "
+        st.caption(f"**{spec.name}**: predicts {md(spec.target.column)} = {md(spec.positive_name)} from "
                    f"{len(spec.features)} feature{'s' if len(spec.features) != 1 else ''}.")
         if broken:
             with st.expander(f"{len(broken)} dataset(s) could not be read"):
                 for name, error in broken.items():
-                    st.caption(f"**{name}**: {error}")
+                    st.caption(f"**{md(name)}**: {md(error)}")
     return Settings.from_env(dataset=spec)

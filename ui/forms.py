@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import streamlit as st
 
 from core.dataset import Feature
+from ui.text import md
 
 
 def widget_key(feature: Feature, prefix: str = "serve") -> str:
@@ -20,11 +21,12 @@ def widget_key(feature: Feature, prefix: str = "serve") -> str:
 
 
 def hint(feature: Feature, ranges: Mapping[str, tuple[float, float]]) -> str:
-    """The feature's help text with its training range (numeric features)."""
-    text = feature.help or feature.title
+    """The feature's help text with its training range (numeric features), as Markdown showing the
+    definition's text literally (`ui.text.md`)."""
+    text = md(feature.help or feature.title)
     if feature.numeric and feature.name in ranges:
         low, high = ranges[feature.name]
-        unit = f" {feature.unit}" if feature.unit else ""
+        unit = f" {md(feature.unit)}" if feature.unit else ""
         text += f" Training range: {low:g} to {high:g}{unit}."
     return text
 
@@ -52,15 +54,15 @@ def feature_input(feature: Feature, default: Any, ranges: Mapping[str, tuple[flo
     if feature.values:
         options = list(feature.values)
         index = options.index(default) if default in options else 0
-        return where.selectbox(feature.title, options, index=index, key=key, format_func=feature.value_label,
+        return where.selectbox(md(feature.title), options, index=index, key=key, format_func=feature.value_label,
                                help=helptext)
     if feature.integer:
         st.session_state.setdefault(key, int(default))
-        return where.number_input(feature.title, key=key, step=1,
+        return where.number_input(md(feature.title), key=key, step=1,
                                   min_value=None if feature.minimum is None else int(feature.minimum),
                                   max_value=None if feature.maximum is None else int(feature.maximum), help=helptext)
     st.session_state.setdefault(key, float(default))
-    return where.number_input(feature.title, key=key, step=feature.step or 0.01, format="%.4f",
+    return where.number_input(md(feature.title), key=key, step=feature.step or 0.01, format="%.4f",
                               min_value=feature.minimum, max_value=feature.maximum, help=helptext)
 
 
@@ -70,13 +72,13 @@ def _category_input(feature: Feature, default: Any, helptext: str, where: Any, k
     known = set(options)
     index = options.index(str(default)) if str(default) in known else (0 if options else None)
     value = where.selectbox(
-        feature.title, options, index=index, key=key, accept_new_options=True,
+        md(feature.title), options, index=index, key=key, accept_new_options=True,
         format_func=feature.value_label,
         placeholder="Pick or type a category",
         help=f"{helptext} Pick one of the {len(options)} categories seen in training, or type another "
              "one: it is sent as a category the model never saw.")
     if value is not None and value not in known:
-        where.caption(f":orange[{unseen_label(repr(value))}: not one of the {len(options)} categories the model "
+        where.caption(f":orange[{md(unseen_label(repr(value)))}: not one of the {len(options)} categories the model "
                       "saw.]")
     return value
 
@@ -86,7 +88,7 @@ def _binary_input(feature: Feature, default: Any, helptext: str, where: Any, key
     off, on = sorted(float(v) for v in feature.values)
     st.session_state.setdefault(key, default is not None and float(default) == on)
     on_text = feature.value_label(on)
-    label = f"{feature.title}: {on_text}" if on_text != f"{on:g}" else f"{feature.title} = {on:g}"
+    label = f"{md(feature.title)}: {md(on_text)}" if on_text != f"{on:g}" else f"{md(feature.title)} = {on:g}"
     checked = where.toggle(label, key=key,
-                           help=f"{helptext} On: {on_text} ({on:g}); off: {feature.value_label(off)} ({off:g}).")
+                           help=f"{helptext} On: {md(on_text)} ({on:g}); off: {md(feature.value_label(off))} ({off:g}).")
     return on if checked else off

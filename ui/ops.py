@@ -9,6 +9,7 @@ from core.config import Settings
 from core.data.batches import BatchError
 from core.modeling import registry
 from core.monitoring import check, ops
+from ui.text import md
 
 WINDOWS = {"15 minutes": "15m", "1 hour": "1h", "6 hours": "6h", "24 hours": "24h", "7 days": "7d", "All": "all"}
 WINDOW_KEY = "serve_ops_window"
@@ -43,7 +44,7 @@ def operations_view(settings: Settings) -> None:
     if health.get("write_failures") or health.get("dropped"):
         st.warning(f"The server could not write the inference log {health['write_failures']} time(s) and dropped "
                    f"{health['dropped']} request(s) (they were answered all the same). Last error: "
-                   f"{health.get('last_error')}")
+                   f"{md(health.get('last_error'))}")
     if report.n_requests == 0:
         st.info(f"No request reached the model server in this window ({label.lower()}). Every request it answers "
                 "is logged here, whoever sends it (this page, `python -m core predict`, curl, an application).")
@@ -67,7 +68,7 @@ def operations_view(settings: Settings) -> None:
     right.caption("Server latency (ms)")
     right.line_chart(series[["p50 ms", "p99 ms"]], height=220)
     versions = pd.DataFrame(report.versions)
-    st.caption("Versions served · sources: " + ", ".join(f"{k} {v:,}" for k, v in report.sources.items()))
+    st.caption("Versions served · sources: " + ", ".join(f"{md(k)} {v:,}" for k, v in report.sources.items()))
     st.dataframe(versions, hide_index=True, width="stretch")
     st.caption(f"{report.rows_logged:,} of {report.rows_sent:,} rows sent are logged (at most "
                f"{settings.capture_rows:,} per request); the log keeps {settings.log_max_rows:,} rows and "
@@ -81,7 +82,7 @@ def operations_view(settings: Settings) -> None:
             st.session_state[DRIFT_KEY] = {"verdict": r.recommendation, "n_rows": r.batch["n_rows"],
                                            "drift": r.dataset_drift}
         except BatchError as err:
-            st.error(str(err))
+            st.error(md(err))
     done = st.session_state.get(DRIFT_KEY)
     if done:
         st.success(f"Drift check of {done['n_rows']:,} rows: {'dataset drift' if done['drift'] else 'no dataset drift'}"

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.errors import WorkbenchError
 from core.progress import ProgressFn, Stopwatch
+from ui.text import md
 
 
 def _widget() -> tuple[Any, ProgressFn]:
@@ -28,7 +29,7 @@ def run_with_progress(work: Callable[[ProgressFn], Any]) -> Any:
     try:
         return work(on_progress)
     except WorkbenchError as err:
-        st.error(str(err))
+        st.error(md(err))
         st.stop()
     finally:
         widget.empty()

@@ -7,6 +7,7 @@ import streamlit as st
 from core.config import Settings
 from core.errors import WorkbenchError
 from core.serving import server
+from ui.text import md
 
 RESTART_ERROR = "served_version_restart_error"  # session key: why the last restart failed
 
@@ -26,7 +27,7 @@ def stale_banner(settings: Settings, status: server.ServerStatus, key: str) -> N
     `server.status(settings, with_champion=True)`."""
     error = st.session_state.pop(RESTART_ERROR, None)
     if error:
-        st.error(f"The model server could not be restarted: {error}")
+        st.error(f"The model server could not be restarted: {md(error)}")
     if not status.stale:
         return
     left, right = st.columns([4, 1.2])

@@ -114,8 +114,11 @@ def version_with_alias(versions: pd.DataFrame, alias: str) -> str | None:
 
 
 def runs_csv(runs: pd.DataFrame) -> bytes:
-    """The candidate runs as CSV (UTF-8), every column but the internal model id."""
-    return runs.drop(columns=["model_id"]).to_csv(index=False).encode("utf-8")
+    """The candidate runs as CSV (UTF-8), every column but the internal model id; formulas
+    neutralised (`core.scoring.exports.csv_bytes`)."""
+    from core.scoring.exports import csv_bytes
+
+    return csv_bytes(runs.drop(columns=["model_id"]))
 
 
 def key_parameters(params: dict[str, str]) -> str:

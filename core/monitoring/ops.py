@@ -3,8 +3,9 @@ inference log that its capture writes (`core/serving/capture.py`, `core/serving/
 
 `stats` returns an `OpsStats`: requests per minute, the server's p50/p99 latency, outcomes
 (refusals by kind) over time, the share of logged rows outside the training domain (a number
-outside the training range or a category training never saw), the model versions served and
-the capture's own health (rows written, write failures, drops). `python -m core serve stats`
+outside the training range or a category training never saw), the model versions served, the
+sources (the workbench's own clients by name, any other `X-Workbench-Source` value pooled as
+`other`: `core.serving.metrics.source_label`) and the capture's own health (rows written, write failures, drops). `python -m core serve stats`
 prints it, the Serve page renders it, `core/serving/metrics.py` exports the same counters.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pandas as pd
 
 from core.config import Settings
 from core.errors import WorkbenchError
+from core.serving.metrics import source_label
 
 WINDOW_RULE = "a number followed by m (minutes), h (hours) or d (days), e.g. 15m, 2h, 7d; or all"
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd])\s*$")
@@ -144,7 +146,8 @@ def summarise(calls: pd.DataFrame, rows: pd.DataFrame, window_minutes: float | N
         refused_share=round(refused / n, 4) if n else 0.0,
         rows_sent=int(calls["n_rows"].sum()) if n else 0, rows_logged=int(len(rows)),
         outside_training_share=share, outside_by_feature=by_feature, versions=versions,
-        sources={str(k): int(v) for k, v in calls["source"].value_counts().items()} if n else {},
+        sources=({str(k): int(v) for k, v in calls["source"].astype(str).map(source_label).value_counts().items()}
+                 if n else {}),
         bucket_minutes=bucket, per_bucket=per_bucket, capture=dict(capture or {}))
 
 

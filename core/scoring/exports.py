@@ -1,9 +1,16 @@
 """Scored rows as files to download: CSV and parquet bytes of a frame, and of the last scored
-batch (`prod_predictions.parquet`, the file `apply` and the Production page write)."""
+batch (`prod_predictions.parquet`, the file `apply` and the Production page write).
+
+Every CSV the workbench hands out is written by `csv_bytes`, which neutralises formulas by OWASP's
+rule (CSV injection): a text cell or a column name starting with `=`, `+`, `-`, `@`, a tab or a
+carriage return gets a leading `'`, so that a spreadsheet opening the file shows the text instead
+of running it (a column or a category named `=HYPERLINK(...)` comes from the data). Numbers are
+written as they are; parquet keeps every value unchanged.
+"""
 from __future__ import annotations
 
 import io
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -11,11 +18,32 @@ from core.config import Settings
 
 Format = Literal["csv", "parquet"]
 MIME: dict[str, str] = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+CSV_NOTE = ("In the CSV, text starting with =, +, -, @, a tab or a carriage return starts with ' instead, so that a "
+            "spreadsheet shows it rather than running it as a formula (numbers are unchanged; parquet keeps every value).")
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP's list: what a spreadsheet may run
+
+
+def formula_safe(value: Any) -> Any:
+    """`value` with a leading `'` when it is text a spreadsheet would read as a formula; any
+    other value as it is."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def formula_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` whose column names and text cells are `formula_safe` (numbers untouched)."""
+    out = frame.rename(columns=formula_safe)
+    for i, column in enumerate(out.columns):
+        values = out.iloc[:, i]
+        if values.dtype == object or isinstance(values.dtype, (pd.CategoricalDtype, pd.StringDtype)):
+            out.isetitem(i, values.astype(object).map(formula_safe))
+    return out
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """The frame as UTF-8 CSV with a header row and no index."""
-    return frame.to_csv(index=False).encode("utf-8")
+    """The frame as UTF-8 CSV with a header row and no index, formulas neutralised (`formula_safe_frame`)."""
+    return formula_safe_frame(frame).to_csv(index=False).encode("utf-8")
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:

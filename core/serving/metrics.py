@@ -9,6 +9,8 @@ so they lag the traffic by at most its flush interval. Without prometheus-client
 with the capture off, there is no `/metrics` (MLflow's app answers 404).
 
 - `workbench_requests_total{outcome, model_version, source}`: requests to /invocations answered;
+  `source` is one of `KNOWN_SOURCES` (what the workbench's own clients send in the
+  `X-Workbench-Source` header) or `other`: a client choosing its header cannot add series;
 - `workbench_request_latency_seconds{outcome}`: the server's latency (histogram);
 - `workbench_rows_scored_total{model_version}`, `workbench_rows_logged_total`: rows sent and rows
   written to the inference log (a sample of large requests);
@@ -24,11 +26,22 @@ from typing import Any, Awaitable, Callable, Iterable
 
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PATH = "/metrics"
+# the request sources kept apart in the counters and in `serve stats`: the server's default for an
+# untagged request (`core.serving.recorder.DEFAULT_SOURCE`), the Serve page's
+# (`core.serving.predict.predict_one`) and `python -m core predict`'s (`core/cli/serving.py`)
+KNOWN_SOURCES = frozenset({"http", "serve-page", "cli"})
+OTHER_SOURCE = "other"  # any other `X-Workbench-Source` value
 LATENCY_BUCKETS = (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+
+def source_label(source: str) -> str:
+    """`source` when it is one of KNOWN_SOURCES, else OTHER_SOURCE: the label set stays bounded
+    whatever clients send (each label value is a series of its own in Prometheus)."""
+    return source if source in KNOWN_SOURCES else OTHER_SOURCE
 
 
 class Metrics:
@@ -48,10 +61,11 @@ class Metrics:
         self.dropped = Counter("workbench_capture_dropped", "Answered requests the inference log lost")
 
     def observe(self, calls: Iterable[tuple[str, str | None, str, float, int]]) -> None:
-        """Count requests given as (outcome, model version, source, latency in ms, rows)."""
+        """Count requests given as (outcome, model version, source, latency in ms, rows); a source
+        not in KNOWN_SOURCES is counted as OTHER_SOURCE."""
         for kind, version, source, latency_ms, n_rows in calls:
             v = version or "unknown"
-            self.requests.labels(kind, v, source).inc()
+            self.requests.labels(kind, v, source_label(source)).inc()
             self.latency.labels(kind).observe(latency_ms / 1000.0)
             if n_rows:
                 self.rows_scored.labels(v).inc(n_rows)

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.serving.metrics import KNOWN_SOURCES
+
 CONFIG_ENV = "WORKBENCH_CAPTURE_CONFIG"  # the capture's settings (JSON), set by core/serving/server.py
 STATUS_DIR = "capture"  # under the runtime folder: one status file per worker
 DEFAULT_SOURCE = "http"
@@ -199,8 +201,8 @@ class Recorder:
         self.health.captured += 1
         if self._thread is None:
             self._ensure_thread()
-        if call.source != DEFAULT_SOURCE:
-            self._wake.set()  # the workbench waits for its own row: write it now
+        if call.source != DEFAULT_SOURCE and call.source in KNOWN_SOURCES:
+            self._wake.set()  # the workbench waits for its own row: write it now (not for any tagged client)
 
     # ---- the writer thread
     def _run(self) -> None:

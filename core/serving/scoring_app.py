@@ -9,12 +9,18 @@ router and exception layers, and a thread hop (`asyncio.to_thread`) for the scor
 single-row request that is more time than the scoring (bench/RESULTS.md). Here a small request is
 scored on the worker's event loop (a worker is a process; a request of a few rows holds its loop
 for about a millisecond), and a large one in a thread under MLflow's request timeout, as before.
+
+A body MLflow cannot read is the client's mistake: MLflow answers 400 for the refusals it expects,
+and any other error raised while it reads the body (JSON nested deeper than the reader's
+recursion limit, an integer of more than 4,300 digits, an object as a column name) is answered
+400 `BAD_REQUEST` here too, not 500 (`unreadable`); 500 stays for the server's own failures.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import traceback
 from typing import Any, Awaitable, Callable
 
 Scope = dict[str, Any]
@@ -46,6 +52,32 @@ async def _body(receive: Receive) -> bytes:
 
 def _error(code: str, message: str) -> bytes:
     return json.dumps({"error_code": code, "message": message}).encode("utf-8")
+
+
+def _reading_functions() -> frozenset[Any]:
+    """The code of MLflow's functions that read a request body into the model's input (JSON, CSV, parquet)."""
+    from mlflow.pyfunc import scoring_server
+
+    names = ("_parse_json_data", "_decode_json_input", "infer_and_parse_data", "parse_csv_input", "parse_parquet_input")
+    return frozenset(f.__code__ for f in (getattr(scoring_server, n, None) for n in names) if hasattr(f, "__code__"))
+
+
+def unreadable(err: BaseException) -> bool:
+    """True when `err` was raised while MLflow read the request body (before the model was called):
+    a body nested deeper than the JSON reader's recursion limit, an integer of more than 4,300 digits,
+    a column name that is an object... The client's mistake (HTTP 400), not the server's failure;
+    MLflow itself answers 400 for the refusals it expects, and a model's own failure inside
+    `predict` reaches here as an MlflowException."""
+    codes = _reading_functions()
+    return any(frame.f_code in codes for frame, _ in traceback.walk_tb(err.__traceback__))
+
+
+def unreadable_reason(err: BaseException) -> str:
+    """What was wrong with an unreadable body, in a few words (never a copy of the body)."""
+    if isinstance(err, RecursionError):
+        return "its JSON is nested too deeply."
+    text = str(err).split(";")[0][:200]  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+    return f"{text} ({type(err).__name__})." if text else f"{type(err).__name__}."
 
 
 def predictions_to_json(raw_predictions: Any, output: Any, metadata: dict | None = None) -> None:
@@ -90,7 +122,10 @@ def scoring_app(model: Any) -> Callable[[Scope, Receive, Send], Awaitable[None]]
             result = scoring_server.invocations(data, content_type, model, input_schema)
         except MlflowException as err:
             return err.get_http_status_code(), err.serialize_as_json().encode("utf-8"), JSON
-        except Exception:  # what MLflow's server answers for an error outside MLflow's (no trace sent)
+        except Exception as err:  # an error outside MLflow's: the request's when it came from reading it
+            if unreadable(err):
+                return 400, _error("BAD_REQUEST", f"The request body could not be read: {unreadable_reason(err)}"), JSON
+            # what MLflow's server answers for its own failure (no trace sent)
             return 500, _error("INTERNAL_ERROR", "the model server could not score this request"), JSON
         mimetype = result.mimetype.encode("ascii")
         return result.status, result.response.encode("utf-8"), mimetype

@@ -56,3 +56,13 @@ def test_bounded_error_keeps_the_code_and_cuts_the_message() -> None:
     assert "characters cut" in out["message"] and "secret" not in json.dumps(out)
     assert json.loads(bounded_error(b"<html>oops</html>", 502)) == {"error_code": "INTERNAL_ERROR",
                                                                      "message": "<html>oops</html>"}
+
+
+def test_deep_nesting_and_a_huge_integer_are_the_clients_mistakes(served_settings: Settings) -> None:
+    s = served_settings
+    huge = ('{"dataframe_split": {"columns": %s, "data": [[%s, -118.2, 5, 2, 0, 12]]}}'
+            % (json.dumps(list(s.features)), "9" * 5_000)).encode()
+    for body in (b"[" * 100_000, huge):
+        r = _post(s, body, "application/json")
+        assert r.status_code == 400 and len(r.content) < LIMIT, r.text[:300]
+        assert r.json()["error_code"] == "BAD_REQUEST" and "9" * 100 not in r.text

@@ -8,6 +8,7 @@ import psutil
 
 from core.config import Settings
 from core.serving import inference_log, server
+from ui.text import md
 
 
 def test_serve_page_without_champion_says_train_first(run_page, prepared_settings: Settings) -> None:
@@ -32,7 +33,8 @@ def test_submit_scores_one_shot_and_logs_it(run_page, served_settings: Settings)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["P(made)"].endswith("%") and metrics["Latency"].endswith(" ms")
     assert any(k.startswith("Class at") for k in metrics)
-    assert any("shot_distance = 79 lies outside the training range" in w.value for w in at.warning)
+    # the warning names the column as text (Markdown-escaped: `shot\_distance` shows as shot_distance)
+    assert any(md("shot_distance = 79 lies outside the training range") in w.value for w in at.warning)
     assert inference_log.count(served_settings) == before + 1
     assert "Traceback" not in " ".join(e.value for e in at.error)
 

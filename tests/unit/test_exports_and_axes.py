@@ -59,3 +59,32 @@ def test_the_version_holding_an_alias() -> None:
     versions = pd.DataFrame({"version": ["3", "2", "1"], "aliases": ["challenger", "champion, previous-x", ""]})
     assert comparison.version_with_alias(versions, "champion") == "2"
     assert comparison.version_with_alias(versions, "previous") is None  # a whole alias, not a prefix
+
+
+# --------------------------------------------------------------------------- formula injection (issue 28, item 3)
+FORMULAS = ["=HYPERLINK(\"http://x\",\"y\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\tx", "\t"]
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_get_a_leading_quote() -> None:
+    frame = pd.DataFrame({"=cmd()": ["safe", *FORMULAS, "a=b", None],
+                          "n": [-1.5, 2.0, -3.0, 4.0, 5.0, 6.0, 7.0, 8.0, float("nan")],
+                          "k": pd.Categorical(["-x", "y", "-x", "y", "y", "y", "y", "y", "y"])})
+    before = frame.copy()
+    back = pd.read_csv(io.BytesIO(exports.csv_bytes(frame)))
+    assert list(back.columns) == ["'=cmd()", "n", "k"]  # the header too
+    assert back["'=cmd()"].tolist()[:-1] == ["safe", *("'" + f for f in FORMULAS), "a=b"]
+    assert back["'=cmd()"].isna().tolist()[-1]  # a missing value stays missing
+    assert back["n"].tolist()[:8] == [-1.5, 2.0, -3.0, 4.0, 5.0, 6.0, 7.0, 8.0]  # numbers stay numbers
+    assert back["k"].tolist()[:2] == ["'-x", "y"]
+    pd.testing.assert_frame_equal(frame, before)  # the caller's frame is not changed
+    assert exports.formula_safe("\r=1") == "'\r=1" and exports.formula_safe(-1) == -1
+
+
+def test_the_scored_rows_and_the_candidates_csv_are_neutralised(tiny: Settings) -> None:
+    scored = pd.DataFrame({"plan": ["=1+1", "basic"], "proba_churned": [-0.0, 0.5]})
+    tiny.predictions_path.parent.mkdir(parents=True, exist_ok=True)
+    scored.to_parquet(tiny.predictions_path, index=False)
+    assert pd.read_csv(io.BytesIO(exports.scored_rows(tiny, "csv")))["plan"].tolist() == ["'=1+1", "basic"]
+    runs = pd.DataFrame({"model_id": ["m1"], "model": ["lr"], "parameters": ["@evil"], "test F1": [0.5]})
+    back = pd.read_csv(io.BytesIO(comparison.runs_csv(runs)))
+    assert back.to_dict("records") == [{"model": "lr", "parameters": "'@evil", "test F1": 0.5}]

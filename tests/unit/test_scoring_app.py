@@ -87,3 +87,48 @@ def test_a_large_request_through_the_app_answers_mlflows_json(tmp_path) -> None:
     got = np.asarray(json.loads(answer)["predictions"])
     np.testing.assert_allclose(got, model.predict_proba(batch), rtol=0, atol=0)
     assert answer.decode() == written(MLFLOW_WRITER, model.predict_proba(batch))  # byte for byte
+
+
+# --------------------------------------------------------------------------- a client's mistakes (issue 28, item 6)
+@pytest.fixture(scope="module")
+def small_app(tmp_path_factory: pytest.TempPathFactory):
+    """The server's app (with its bounded error answers) on a two-feature logistic regression."""
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+
+    from core.serving.asgi import with_bounded_errors
+
+    rng = np.random.default_rng(2)
+    x = pd.DataFrame({"a": rng.normal(size=100), "b": rng.normal(size=100)})
+    model = LogisticRegression().fit(x, (x["a"] > 0).astype(int))
+    folder = tmp_path_factory.mktemp("small") / "m"
+    mlflow.sklearn.save_model(model, folder, pyfunc_predict_fn="predict_proba", pip_requirements=[],
+                              signature=mlflow.models.infer_signature(x, model.predict_proba(x)))
+    return with_bounded_errors(scoring_app.scoring_app(mlflow.pyfunc.load_model(str(folder))))
+
+
+BIG = "9" * 5_000  # above Python's 4,300 digits for an int read from text
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000,  # nested deeper than the JSON reader's recursion limit
+    b'{"dataframe_split": {"columns": ["a", "b"], "data": ' + b"[" * 100_000 + b"]}}",
+    b'{"a":' * 100_000,
+    f'{{"dataframe_split": {{"columns": ["a", "b"], "data": [[{BIG}, 1]]}}}}'.encode(),
+    f'{{"inputs": {{"a": [{BIG}], "b": [1]}}}}'.encode(),
+    f'{{"dataframe_split": {{"columns": ["a", "b"], "data": [[1, 1]]}}, "params": {{"p": {BIG}}}}}'.encode(),
+    b'{"dataframe_split": {"columns": [{"a": 1}, "b"], "data": [[1, 1]]}}',  # a column name that is an object
+], ids=["nested-array", "nested-data", "nested-object", "huge-int", "huge-int-inputs", "huge-int-params",
+        "object-column"])
+def test_a_malformed_body_is_the_clients_mistake_not_a_server_error(small_app, body: bytes) -> None:
+    status, answer = call(small_app, body, "application/json")
+    assert status == 400, answer[:300]
+    error = json.loads(answer)
+    assert set(error) == {"error_code", "message"} and error["error_code"] == "BAD_REQUEST"
+    assert len(answer) < 1_000 and BIG not in error["message"] and "Traceback" not in error["message"]
+
+
+def test_a_good_body_is_still_answered(small_app) -> None:
+    status, answer = call(small_app, b'{"dataframe_split": {"columns": ["a", "b"], "data": [[1, 1]]}}',
+                          "application/json")
+    assert status == 200 and len(json.loads(answer)["predictions"]) == 1
