@@ -203,13 +203,14 @@ def diagnostic(candidate: Any, name: str, title: str | None = None, words: Words
     if name not in DIAGNOSTIC_FIGURES:
         raise ValueError(f"Unknown diagnostic figure {name!r}; choose one of {', '.join(DIAGNOSTIC_FIGURES)}.")
     if candidate.diagnostics is not None:
-        if name == "importance":
-            fig = diagnostics_importance(candidate.diagnostics, candidate.label)
-            return fig.update_layout(title_text=title) if title else fig
-        return diagnostics_learning_curve(candidate.diagnostics, title=title or "Learning curve", words=words)
-    if name in candidate.figures:
+        fig = (diagnostics_importance(candidate.diagnostics, candidate.label) if name == "importance"
+               else diagnostics_learning_curve(candidate.diagnostics, words=words))
+    elif name in candidate.figures:
         import plotly.io as pio
 
         fig = pio.from_json(candidate.figures[name])
-        return fig.update_layout(title_text=title) if title else fig
-    return None
+    else:
+        return None
+    # the whole title replaced, as the Compare page always did with the logged figures (which
+    # places it where the template puts titles): the charts look as they did
+    return fig.update_layout(title=title) if title else fig
