@@ -55,9 +55,9 @@ def curves(home: str, dataset: str, kind: str, run_ids: tuple[str, ...], names: 
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
-def logged_figure(home: str, dataset: str, run_id: str, name: str, title: str | None):
-    fig = candidate(home, dataset, run_id).figure(name)
-    return fig.update_layout(title=title) if title else fig
+def diagnostic_figure(home: str, dataset: str, run_id: str, name: str, title: str | None):
+    """A candidate's importance or learning curve, drawn from its stored data (None: not stored)."""
+    return evaluation.diagnostic(candidate(home, dataset, run_id), name, title, words=Words.of(settings.dataset))
 
 
 @st.cache_resource(show_spinner=False, max_entries=512)
@@ -142,8 +142,12 @@ def overlay(evals: list, names: list[str]) -> None:
     for title, figure in (("Feature importance", "importance"), ("Learning curves", "learning_curve")):
         cols = tab[title].columns(min(len(evals), 3))
         for i, (name, e) in enumerate(zip(names, evals)):
-            fig = logged_figure(HOME, DATASET, e.run_id, figure, name if figure == "learning_curve" else None)
-            cols[i % len(cols)].plotly_chart(fig, width="stretch", key=f"{figure}-{i}")
+            fig = diagnostic_figure(HOME, DATASET, e.run_id, figure, name if figure == "learning_curve" else None)
+            if fig is None:
+                cols[i % len(cols)].caption(f"**{name}**: no {title.lower()} stored with this run (logged by an "
+                                            "older workbench); open it in MLflow.")
+            else:
+                cols[i % len(cols)].plotly_chart(fig, width="stretch", key=f"{figure}-{i}")
 
 
 labels = {r.run_id: f"{r.model} · {r.started:%Y-%m-%d %H:%M:%S}" + (f" · v{r.version}" if r.version else "")
@@ -152,14 +156,18 @@ latest = runs.loc[runs["training"] == runs["training"].iloc[0], "run_id"].tolist
 st.subheader("Overlay candidates")
 chosen = st.multiselect("Candidates to compare (two or more)", list(labels), default=latest,
                         format_func=labels.get, key=session_keys.COMPARE_SELECTION)
-if len(chosen) < 2:
-    st.info("Pick two or more candidates to overlay their curves.")
-else:
+evals, unreadable = [], []
+for run_id in chosen:
     try:
-        evals = [candidate(HOME, DATASET, run_id) for run_id in chosen]
-    except WorkbenchError as err:
-        st.error(md(err))
-        st.stop()
+        evals.append(candidate(HOME, DATASET, run_id))
+    except WorkbenchError as err:  # e.g. a run logged by an older workbench: the others are still shown
+        unreadable.append(str(err))
+for note in unreadable:
+    st.warning(md(note))
+if len(evals) < 2:
+    st.info("Pick two or more candidates to overlay their curves."
+            + (" The ones above cannot be drawn here." if unreadable else ""))
+else:
     overlay(evals, [labels[e.run_id] for e in evals])
 
 st.subheader("Registry")

@@ -2,18 +2,23 @@
 precision-recall, calibration, confusion matrix, feature importance and learning curve.
 Axis titles name the dataset's classes and rows through `Words`.
 
-ROC, PR and calibration take several named series, `{name: (y_true, proba)}`, so training,
-the Compare page, production and drift can overlay models or batches on one chart.
+ROC, PR and calibration take several named series, `{name: (y_true, proba)}`, so the Compare
+page, production and drift can overlay models or batches on one chart. A training stores data,
+not figures (`core.modeling.results.HeldOutPredictions` and `Diagnostics`): `candidate_figures`
+and `diagnostic` draw them when they are shown.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from sklearn import metrics as skm
 
 from core.charts.words import Words
+
+if TYPE_CHECKING:
+    from core.modeling.results import Diagnostics, HeldOutPredictions
 
 # plotly's default colour sequence, indexed by series so a curve and its base rate share a colour
 PALETTE: tuple[str, ...] = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692",
@@ -157,3 +162,55 @@ def learning_curve(sizes: Sequence[int], train_loss: Sequence[float], test_loss:
     fig.add_trace(go.Scatter(x=x, y=list(train_loss), mode="lines+markers", name="training subset"))
     fig.add_trace(go.Scatter(x=x, y=list(test_loss), mode="lines+markers", name="held-out test set"))
     return fig
+
+
+# --------------------------------------------------------------------------- from stored results
+DIAGNOSTIC_FIGURES: tuple[str, ...] = ("importance", "learning_curve")
+
+
+def diagnostics_importance(diagnostics: "Diagnostics", label: str) -> go.Figure:
+    """A candidate's feature importance bars, titled '<label>: feature <kind>'."""
+    return importance(list(diagnostics.features), list(diagnostics.values), diagnostics.kind,
+                      f"{label}: feature {diagnostics.kind}")
+
+
+def diagnostics_learning_curve(diagnostics: "Diagnostics", title: str = "Learning curve",
+                               words: Words = Words()) -> go.Figure:
+    """A candidate's learning curve."""
+    lc = diagnostics.learning_curve
+    return learning_curve(lc.sizes, lc.train_loss, lc.test_loss, title=title, words=words)
+
+
+def candidate_figures(label: str, predictions: "HeldOutPredictions", diagnostics: "Diagnostics",
+                      words: Words = Words()) -> dict[str, go.Figure]:
+    """One candidate's six figures (ROC, PR, calibration, confusion at its threshold, feature
+    importance, learning curve) drawn from its stored data."""
+    series = {label: (predictions.y_true, predictions.proba)}
+    return {
+        "roc": roc(series, words=words), "pr": pr(series, words=words),
+        "calibration": calibration(series, words=words),
+        "confusion": confusion(predictions.y_true, predictions.proba, predictions.threshold, words=words),
+        "importance": diagnostics_importance(diagnostics, label),
+        "learning_curve": diagnostics_learning_curve(diagnostics, words=words),
+    }
+
+
+def diagnostic(candidate: Any, name: str, title: str | None = None, words: Words = Words()) -> go.Figure | None:
+    """Figure `name` ('importance' or 'learning_curve') of a `core.modeling.comparison.CandidateEval`:
+    drawn from its diagnostics; for a run logged before they were stored as data, its logged
+    plotly figure (`title` replacing the logged one); None when the run holds neither.
+    The importance chart keeps its own title ('<model>: feature <kind>') unless `title` is given."""
+    if name not in DIAGNOSTIC_FIGURES:
+        raise ValueError(f"Unknown diagnostic figure {name!r}; choose one of {', '.join(DIAGNOSTIC_FIGURES)}.")
+    if candidate.diagnostics is not None:
+        fig = (diagnostics_importance(candidate.diagnostics, candidate.label) if name == "importance"
+               else diagnostics_learning_curve(candidate.diagnostics, words=words))
+    elif name in candidate.figures:
+        import plotly.io as pio
+
+        fig = pio.from_json(candidate.figures[name])
+    else:
+        return None
+    # the whole title replaced, as the Compare page always did with the logged figures (which
+    # places it where the template puts titles): the charts look as they did
+    return fig.update_layout(title=title) if title else fig

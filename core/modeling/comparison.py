@@ -1,5 +1,6 @@
 """Reading training runs back from MLflow for the Compare page: the candidates table, one
-candidate's test predictions and figures, and the registry with its aliases.
+candidate's test predictions and diagnostics (the data its charts are drawn from), and the
+registry with its aliases.
 """
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ import pandas as pd
 from core import tracking
 from core.config import Settings
 from core.errors import TrackingError
+from core.modeling import registry, run_log
 from core.modeling.tasks import BINARY
-from core.modeling import registry
 from core.modeling.candidates import MODEL_TAG, MODELS, ROLE_TAG
 from core.modeling.metrics import label
+from core.modeling.results import Diagnostics, HeldOutPredictions
 
 # MLflow metric name: table column ("test ROC-AUC", "CV log loss"), in the metrics' own labels
 METRIC_COLUMNS: dict[str, str] = {
@@ -31,26 +33,25 @@ METRIC_COLUMNS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class CandidateEval:
-    """One candidate's held-out test labels and predicted probabilities, with its logged figures (plotly JSON)."""
+    """One candidate's held-out test labels and predicted probabilities, its decision threshold
+    and its diagnostics (feature importance, learning curve): the data its charts are drawn from
+    (`core.charts.evaluation`). A run logged before diagnostics were stored as data has
+    `diagnostics=None` and may hold its figures as plotly JSON in `figures` instead."""
 
     run_id: str
     name: str
     label: str
     y_true: np.ndarray
     proba: np.ndarray
-    figures: dict[str, str]
+    figures: dict[str, str]  # legacy plotly JSON by name ('importance', 'learning_curve'); empty for new runs
     threshold: float = 0.5  # the candidate's own decision threshold (0.5 for runs logged before they had one)
+    diagnostics: Diagnostics | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["y_true"], out["proba"] = self.y_true.tolist(), self.proba.tolist()
+        out["diagnostics"] = self.diagnostics.to_dict() if self.diagnostics else None
         return out
-
-    def figure(self, name: str) -> Any:
-        """A logged figure ('importance', 'learning_curve', ...) as a plotly Figure."""
-        import plotly.io as pio
-
-        return pio.from_json(self.figures[name])
 
 
 def training_runs(settings: Settings) -> pd.DataFrame:
@@ -153,23 +154,47 @@ def _artifact_text(settings: Settings, run_id: str, path: str) -> str:
         return Path(local).read_text()
 
 
+def _listed(settings: Settings, run_id: str, folder: str) -> set[str]:
+    """The artifact paths directly under `folder` of a run (empty when there is none)."""
+    return {a.path for a in tracking.client(settings).list_artifacts(run_id, folder)}
+
+
 def load_candidate(settings: Settings, run_id: str) -> CandidateEval:
-    """A candidate's test predictions and figures (immutable: cache by run id)."""
+    """A candidate's test predictions and diagnostics (immutable: cache by run id).
+
+    Runs logged before diagnostics were stored as data give their plotly figures instead
+    (`figures`); TrackingError, saying where to look, when a run holds no test predictions
+    (not a candidate, or logged when only `figures/evaluation.html` was stored)."""
     tracking.use(settings)
     try:
         run = tracking.client(settings).get_run(run_id)
-        preds = json.loads(_artifact_text(settings, run_id, "eval/test_predictions.json"))
-        figures = {name: _artifact_text(settings, run_id, f"figures/{name}.json")
-                   for name in ("importance", "learning_curve")}
-    except (mlflow.exceptions.MlflowException, OSError) as err:
+        model = run.data.tags.get(MODEL_TAG, run.info.run_name)
+        held = _listed(settings, run_id, "eval")
+        if run_log.PREDICTIONS not in held:
+            if run_log.LEGACY_HTML in _listed(settings, run_id, run_log.LEGACY_FIGURES):
+                raise TrackingError(
+                    f"{MODELS.get(model, model)} (run {run_id[:8]}) was logged by an older workbench that kept its "
+                    f"curves only as a page, {run_log.LEGACY_HTML}: open the run in MLflow to see them.")
+            raise TrackingError(f"Run {run_id} has no training artifacts; pick a candidate from the table.")
+        preds = HeldOutPredictions.from_dict(json.loads(_artifact_text(settings, run_id, run_log.PREDICTIONS)),
+                                             BINARY.default_threshold)  # for runs logged without theirs
+        diagnostics, figures = None, {}
+        if run_log.DIAGNOSTICS in held:
+            try:
+                diagnostics = Diagnostics.from_dict(json.loads(_artifact_text(settings, run_id, run_log.DIAGNOSTICS)))
+            except (KeyError, TypeError, ValueError):
+                diagnostics = None  # malformed: the logged figures below, if any
+        if diagnostics is None:
+            logged = _listed(settings, run_id, run_log.LEGACY_FIGURES)
+            figures = {name: _artifact_text(settings, run_id, f"{run_log.LEGACY_FIGURES}/{name}.json")
+                       for name in ("importance", "learning_curve")
+                       if f"{run_log.LEGACY_FIGURES}/{name}.json" in logged}
+    except (mlflow.exceptions.MlflowException, OSError, KeyError, ValueError) as err:
         raise TrackingError(
-            f"Run {run_id} has no training artifacts ({err}); pick a candidate from the table."
+            f"Run {run_id} has no readable training artifacts ({err}); pick a candidate from the table."
         ) from err
-    model = run.data.tags.get(MODEL_TAG, run.info.run_name)
-    return CandidateEval(run_id=run_id, name=model, label=MODELS.get(model, model),
-                         y_true=np.asarray(preds["y_true"], dtype=int),
-                         proba=np.asarray(preds["proba"], dtype=float), figures=figures,
-                         threshold=float(preds.get("threshold", BINARY.default_threshold)))
+    return CandidateEval(run_id=run_id, name=model, label=MODELS.get(model, model), y_true=preds.y_true,
+                         proba=preds.proba, figures=figures, threshold=preds.threshold, diagnostics=diagnostics)
 
 
 REGISTRY_COLUMNS = ["version", "aliases", "model", "parameters", "CV log loss", "test log loss", "test F1",

@@ -1,11 +1,25 @@
 """What a training returns: each candidate's figures (`CandidateResult`), the versions it
 compared (`ChampionInfo`) and the whole result (`TrainResult`, whose `to_dict` is the CLI's
 `train --json`: fields are added, never renamed or removed).
+
+The steps of a training hand each other frozen results too: the data and PyCaret experiment
+(`TrainingData`, `TrainingSetup`), a tuned candidate (`TunedCandidate`), its decision threshold
+and calibration (`Decision`), the candidate evaluated on the test split (`EvaluatedCandidate`,
+with its `HeldOutPredictions` and `Diagnostics`: what its charts are drawn from) and the gate's
+choice (`Choice`). `HeldOutPredictions` and `Diagnostics` are what a candidate run stores as
+JSON data (`core.modeling.run_log`); `core.charts.evaluation` draws them when they are shown.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from core.modeling.threshold import ThresholdChoice
 
 
 @dataclass(frozen=True)
@@ -91,3 +105,150 @@ class TrainResult:
         }
 
 
+
+
+# --------------------------------------------------------------------------- stored as data
+@dataclass(frozen=True)
+class HeldOutPredictions:
+    """A candidate's labels and positive-class probabilities on the held-out test split, and its
+    decision threshold: the ROC, precision-recall, calibration and confusion charts are drawn
+    from these (stored as `eval/test_predictions.json`)."""
+
+    y_true: np.ndarray
+    proba: np.ndarray
+    threshold: float = 0.5
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"y_true": [int(v) for v in self.y_true], "proba": [float(v) for v in self.proba],
+                "threshold": float(self.threshold)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], default_threshold: float = 0.5) -> "HeldOutPredictions":
+        """Read back `to_dict()` (a run logged before thresholds existed gets `default_threshold`)."""
+        y, p = np.asarray(data["y_true"], dtype=int), np.asarray(data["proba"], dtype=float)
+        if y.shape != p.shape:
+            raise ValueError(f"y_true and proba differ in length ({y.shape[0]} vs {p.shape[0]}).")
+        return cls(y_true=y, proba=p, threshold=float(data.get("threshold", default_threshold)))
+
+
+@dataclass(frozen=True)
+class LearningCurve:
+    """Log loss on the training subset and on the test split when refit on growing shares."""
+
+    sizes: tuple[int, ...]
+    train_loss: tuple[float, ...]
+    test_loss: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sizes": list(self.sizes), "train_loss": list(self.train_loss), "test_loss": list(self.test_loss)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "LearningCurve":
+        return cls(sizes=tuple(int(v) for v in data["sizes"]), train_loss=tuple(float(v) for v in data["train_loss"]),
+                   test_loss=tuple(float(v) for v in data["test_loss"]))
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """A fitted candidate's feature importance (`kind`: coefficient, importance or permutation;
+    one value per feature), its learning curve and its tuned parameters (as text): the
+    importance and learning-curve charts are drawn from these (stored as `eval/diagnostics.json`)."""
+
+    kind: str
+    features: tuple[str, ...]
+    values: tuple[float, ...]
+    learning_curve: LearningCurve
+    params: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "features": list(self.features), "values": list(self.values),
+                "learning_curve": self.learning_curve.to_dict(), "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Diagnostics":
+        """Read back `to_dict()`; KeyError or ValueError when a field is missing or malformed."""
+        features, values = tuple(str(f) for f in data["features"]), tuple(float(v) for v in data["values"])
+        if len(features) != len(values):
+            raise ValueError(f"{len(features)} features but {len(values)} importance values.")
+        return cls(kind=str(data["kind"]), features=features, values=values,
+                   learning_curve=LearningCurve.from_dict(data["learning_curve"]),
+                   params={str(k): str(v) for k, v in (data.get("params") or {}).items()})
+
+
+# --------------------------------------------------------------------------- the steps' results
+@dataclass(frozen=True)
+class TrainingData:
+    """The training and test splits (features in the model's types, labels int64) and the
+    baselines' figures on the test labels."""
+
+    train: "pd.DataFrame"
+    test: "pd.DataFrame"
+    baselines: dict[str, dict[str, float]]
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """What every candidate shares: the data, the PyCaret experiment set up on the tuning sample
+    (not serialisable: it lives for one training) and the number of CV folds."""
+
+    data: TrainingData
+    experiment: Any
+    folds: int
+
+
+@dataclass(frozen=True)
+class TunedCandidate:
+    """A candidate after the search: PyCaret's tuned estimator, the parameters its search varied
+    (`params`) and all of them, and the search's mean CV figures."""
+
+    name: str
+    label: str
+    estimator: Any
+    params: dict[str, Any]
+    all_params: dict[str, Any]
+    tuning_cv: dict[str, float]
+    n_iter: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A tuned candidate's decision threshold and calibration, chosen on out-of-fold predictions
+    of the tuning sample, and its CV figures at that threshold (what chooses among candidates)."""
+
+    threshold: "ThresholdChoice"
+    calibration: str
+    calibration_log_loss: dict[str, float]
+    cv: dict[str, float]
+
+
+@dataclass(frozen=True)
+class EvaluatedCandidate:
+    """A candidate refit on the whole training split (`model`, calibrated or not) and measured on
+    the test split: its figures at its own threshold, predictions and diagnostics."""
+
+    tuned: TunedCandidate
+    decision: Decision
+    model: Any
+    test: dict[str, float]
+    predictions: HeldOutPredictions
+    diagnostics: Diagnostics
+
+    @property
+    def name(self) -> str:
+        return self.tuned.name
+
+    @property
+    def label(self) -> str:
+        return self.tuned.label
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The best candidate (`winner`), the champion it was compared with (a registry version, or
+    None) and that champion's figures on this test split, and whether the winner is promoted."""
+
+    winner: CandidateResult
+    before: Any
+    before_test: dict[str, float] | None
+    promoted: bool
+    reason: str

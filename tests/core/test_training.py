@@ -60,10 +60,10 @@ def test_runs_are_logged_nested_with_params_metrics_and_figures(trained) -> None
         assert run.data.tags["mlflow.parentRunId"] == result.parent_run_id
         assert run.data.params["folds"] == "3" and run.data.params["seed"] == str(settings.seed)
         assert run.data.metrics["test_log_loss"] == pytest.approx(c.test["log_loss"])
-        files = {a.path for a in client.list_artifacts(c.run_id, "figures")}
-        for name in ("roc", "pr", "calibration", "confusion", "importance", "learning_curve"):
-            assert f"figures/{name}.json" in files
-        assert "figures/evaluation.html" in files
+        # the figures are stored as data (drawn when shown), never as plotly JSON or an HTML page
+        assert {a.path for a in client.list_artifacts(c.run_id)} == {"eval"}
+        assert {a.path: a.file_size < 300_000 for a in client.list_artifacts(c.run_id, "eval")} == {
+            "eval/test_predictions.json": True, "eval/diagnostics.json": True}
 
 
 def test_served_format_model_returns_probabilities(trained) -> None:

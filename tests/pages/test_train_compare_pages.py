@@ -119,3 +119,45 @@ def test_compare_page_promotes_after_confirmation_and_rolls_back(run_page, tmp_p
     next(b for b in at.button if b.label == "Roll back").click().run()
     assert not at.exception
     assert model_registry.champion(s).version == result.champion.version
+
+
+def test_compare_page_shows_older_runs_or_says_where_their_curves_are(run_page, tmp_path_factory,
+                                                                      prepared_settings) -> None:
+    """Runs logged before figures were stored as data: plotly JSON figures are still drawn; a run
+    that kept only `figures/evaluation.html` is named with where to look, the others overlaid."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+
+    from core import tracking
+    from core.charts import evaluation
+    from core.modeling.candidates import MODEL_TAG, ROLE_TAG
+
+    s = prepared_copy(tmp_path_factory, prepared_settings, "compare-legacy")
+    exp_id = tracking.use(s)
+    preds = {"y_true": [0, 1, 1, 0, 1, 0], "proba": [0.2, 0.7, 0.6, 0.1, 0.4, 0.5], "threshold": 0.45}
+    fig = evaluation.importance(["a", "b"], [0.2, -0.4], "coefficient", "Logistic Regression: feature coefficient")
+    logged = {"lr": {"eval/test_predictions.json": json.dumps(preds), "figures/importance.json": fig.to_json(),
+                     "figures/evaluation.html": "<html></html>"},
+              "dt": {"eval/test_predictions.json": json.dumps(preds), "figures/evaluation.html": "<html></html>"},
+              "lightgbm": {"figures/evaluation.html": "<html></html>"}}
+    with mlflow.start_run(experiment_id=exp_id, run_name="Treinamento", tags={ROLE_TAG: "training"}):
+        for model, files in logged.items():
+            with mlflow.start_run(experiment_id=exp_id, run_name=model, nested=True,
+                                  tags={ROLE_TAG: "candidate", MODEL_TAG: model}), tempfile.TemporaryDirectory() as tmp:
+                mlflow.log_params({"folds": 3, "iterations": 2})
+                mlflow.log_metrics({"cv_log_loss": 0.6, "test_log_loss": 0.6})
+                for path, text in files.items():
+                    (Path(tmp) / path).parent.mkdir(parents=True, exist_ok=True)
+                    (Path(tmp) / path).write_text(text)
+                mlflow.log_artifacts(tmp)
+    at = run_page("pages/3_Compare.py", s)
+    assert not at.exception and not at.error
+    assert len(at.multiselect[0].value) == 3
+    assert any("LightGBM" in w.value and "figures/evaluation.html" in w.value for w in at.warning)
+    # the two readable candidates overlaid: 3 curves, 2 confusion matrices, lr's logged importance
+    assert len(at.get("plotly_chart")) == 3 + 2 + 1
+    notes = [c.value for c in at.caption if "no " in c.value and "stored with this run" in c.value]
+    assert len(notes) == 1 + 2  # dt's importance, both learning curves

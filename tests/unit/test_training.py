@@ -51,7 +51,26 @@ def test_the_candidates_are_logged_for_the_compare_page(trained) -> None:
     assert len(champ) == 1 and "champion" in champ.iloc[0]["aliases"]
     cand = comparison.load_candidate(s, result.candidates[0].run_id)
     assert cand.name == "lr" and len(cand.y_true) == len(cand.proba) == len(preparation.load_split(s, "test"))
-    assert np.isin(cand.y_true, [0, 1]).all() and set(cand.figures) == {"importance", "learning_curve"}
+    assert np.isin(cand.y_true, [0, 1]).all() and cand.figures == {}  # figures are drawn from data, not stored
+    assert cand.diagnostics is not None and cand.diagnostics.features == FEATURES
+    assert len(cand.diagnostics.values) == len(FEATURES) and cand.diagnostics.learning_curve.sizes[-1] == len(
+        preparation.load_split(s, "train"))
     parent = tracking.client(s).get_run(result.parent_run_id)
     assert parent.info.run_name == training.TRAIN_RUN and parent.data.tags[candidates.ROLE_TAG] == "training"
     assert parent.data.params["train_rows"] == str(len(preparation.load_split(s, "train")))
+
+
+def test_a_training_stores_data_not_pages(trained) -> None:
+    """The store stays lean: no per-run HTML page (plotly.js inlined, ~5 MB each before) and no
+    plotly figure; every candidate's files are small JSON data and its model."""
+    s, result = trained
+    artifacts = s.mlruns_dir / "artifacts"
+    files = [f for f in artifacts.rglob("*") if f.is_file()]
+    assert files and not [f for f in files if f.suffix == ".html" or "figures" in f.parts]
+    too_big = {str(f.relative_to(artifacts)): f.stat().st_size for f in files if f.stat().st_size > 300_000}
+    assert too_big == {}
+    client = tracking.client(s)
+    for c in result.candidates:
+        assert {a.path for a in client.list_artifacts(c.run_id, "eval")} == {
+            "eval/test_predictions.json", "eval/diagnostics.json"}
+    assert sum(f.stat().st_size for f in files) < 1_000_000  # two candidates with their models

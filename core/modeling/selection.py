@@ -1,0 +1,61 @@
+"""The last steps of a training: the best candidate by cross-validation and the gate against the
+champion (`choose`), its registration (`register`) and the aliases it gets (`promote`).
+
+`register` and `promote` run inside `promotion.change` (a journal a killed process leaves for
+`promotion.repair`); the registry is reached only through `registry.register`,
+`registry.promote_held`, `registry.set_challenger`, `registry.drop_alias` and `registry.champion`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from core.config import Settings
+from core.modeling import promotion, registry, threshold
+from core.modeling.candidates import CRITERIA, MODEL_TAG, PROMOTE_MODES
+from core.modeling.results import CandidateResult, Choice
+
+
+def best(candidates: Sequence[CandidateResult], criterion: str = "log_loss") -> CandidateResult:
+    """The candidate with the best cross-validated `criterion` (the first on a tie). The test
+    split only reports (and gates against the champion): choosing on it would bias its figure.
+    ValueError when there is no candidate."""
+    if not candidates:
+        raise ValueError("No candidate to choose from.")
+    sign = -1.0 if CRITERIA[criterion] else 1.0
+    return min(candidates, key=lambda c: sign * c.cv.get(criterion, c.test[criterion]))
+
+
+def choose(settings: Settings, candidates: Sequence[CandidateResult], criterion: str,
+           promote: str = "gate") -> Choice:
+    """The best candidate by CV `criterion`, and whether it replaces the champion: it must beat
+    the champion's figures on this test split (`promotion.judge`), unless `promote="always"`."""
+    if promote not in PROMOTE_MODES:
+        raise ValueError(f"promote must be one of {', '.join(PROMOTE_MODES)}, not {promote!r}.")
+    winner = best(candidates, criterion)
+    before = registry.champion(settings)
+    before_test, note = promotion.on_test(settings, before)
+    ok, reason = promotion.judge(before_test, winner.test, criterion, settings.promotion)
+    if note:
+        reason = f"{reason} ({note})"
+    if promote == "always" and not ok:
+        ok, reason = True, f"promoted as asked (--promote always); the gate said: {reason}"
+    return Choice(winner=winner, before=before, before_test=before_test, promoted=ok, reason=reason)
+
+
+def register(settings: Settings, winner: CandidateResult, training_run_id: str) -> str:
+    """Register `winner`'s model as a new version of `settings.model_name`, tagged with its model
+    id, threshold, threshold rule, calibration and training run; returns the version."""
+    return registry.register(settings, winner.model_uri, tags={
+        MODEL_TAG: winner.name, threshold.VERSION_TAG: f"{winner.threshold:.4f}",
+        threshold.RULE_TAG: winner.threshold_rule, threshold.CALIBRATION_TAG: winner.calibration,
+        "workbench.training_run": training_run_id})
+
+
+def promote(settings: Settings, version: str, promoted: bool) -> None:
+    """Give `version` its alias: `champion` (the champion before becomes `previous`, and no
+    `challenger` is left) when `promoted`, else `challenger`."""
+    if promoted:
+        registry.promote_held(settings, version)
+        registry.drop_alias(settings, registry.CHALLENGER)
+    else:
+        registry.set_challenger(settings, version)
