@@ -139,7 +139,7 @@ def from_dict(raw: Mapping[str, Any], where: str = "dataset definition", folder:
         example=_example(raw.get("example", {}), names, default_names, where), folder=folder,
     )
     if spec.example:
-        from core.data.rules import InvalidInputError
+        from core.rules import InvalidInputError
 
         try:
             spec.rules.validate_row({n: spec.example[n] for n in spec.features}, what="example")

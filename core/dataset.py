@@ -22,7 +22,7 @@ Each dataset is described by one declarative file, `datasets/NAME/dataset.toml` 
 
 Code never spells a column name: it asks the definition (`spec.features`, `spec.target`,
 `spec.proba_column`, ...). The rules that validate inputs are built from it in
-`core/data/rules.py`.
+`core/rules.py`.
 """
 from __future__ import annotations
 
@@ -223,8 +223,8 @@ class DatasetSpec:
     # ---- what code asks -------------------------------------------------
     @cached_property
     def rules(self) -> Any:
-        """The input rule table built from this definition (`core.data.rules.RuleTable`)."""
-        from core.data.rules import RuleTable
+        """The input rule table built from this definition (`core.rules.RuleTable`)."""
+        from core.rules import RuleTable
 
         return RuleTable.from_spec(self)
 

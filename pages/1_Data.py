@@ -57,17 +57,18 @@ if not preparation.is_prepared(settings):
 
 # keyed by the home, the dataset and its prepared file's time: another dataset or a new preparation is a new entry
 @st.cache_data(show_spinner=False, max_entries=32)
-def load(home: str, dataset: str, prepared: float, name: str):
-    return preparation.load_split(settings, name)
+def load(home: str, dataset: str, prepared: float, name: str, _settings):
+    # keyed by home, dataset and preparation time (`_settings` is what they name, not hashed)
+    return preparation.load_split(_settings, name)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def load_overview(home: str, dataset: str, prepared: float):
-    return preparation.overview(settings)
+def load_overview(home: str, dataset: str, prepared: float, _settings):
+    return preparation.overview(_settings)
 
 
 key = (str(settings.home), spec.name, settings.train_path.stat().st_mtime)
-ov = load_overview(*key)
+ov = load_overview(*key, settings)
 no_prod = (f"{md(spec.title)} sets no production batch apart: upload a batch on the **Drift** page to compare it "
            "with the training data.")
 own = view_of(spec)
@@ -92,15 +93,15 @@ if view == "Overview":
     c2.plotly_chart(data_charts.class_balance(ov.positive_rate, ov.split_rows, Words.of(spec)), width="stretch")
 elif own is not None and view == own.CHART_TITLE:
     c1, c2 = st.columns(2)
-    dev_fig = own.chart(load(*key, "filtered"), spec, title=dev_name)
+    dev_fig = own.chart(load(*key, "filtered", settings), spec, title=dev_name)
     if preparation.has_prod(settings):
-        dev_fig, prod_fig = data_charts.same_axes(dev_fig, own.chart(load(*key, "prod"), spec, title=prod_name))
+        dev_fig, prod_fig = data_charts.same_axes(dev_fig, own.chart(load(*key, "prod", settings), spec, title=prod_name))
         c2.plotly_chart(prod_fig, width="stretch")
     else:
         c2.info(no_prod)
     c1.plotly_chart(dev_fig, width="stretch")
 else:
-    sets = {"Dev": load(*key, "filtered"), **({"Prod": load(*key, "prod")} if preparation.has_prod(settings) else {})}
+    sets = {"Dev": load(*key, "filtered", settings), **({"Prod": load(*key, "prod", settings)} if preparation.has_prod(settings) else {})}
     if not preparation.has_prod(settings):
         st.info(no_prod)
     st.plotly_chart(data_charts.distributions(sets, spec.features_spec), width="stretch")

@@ -23,47 +23,48 @@ HOME, DATASET = str(settings.home), settings.dataset.name
 # cached per state of the tracking store (its stamp changes with every write): a new training, a
 # promotion from the CLI or another session is read at once; a tracking server is read every time
 @st.cache_data(show_spinner=False, max_entries=8)
-def runs_table(home: str, dataset: str, stamp: str):
-    return comparison.training_runs(settings)
+def runs_table(home: str, dataset: str, stamp: str, _settings):
+    return comparison.training_runs(_settings)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def registry_rows(home: str, dataset: str, stamp: str):
-    return comparison.registry_table(settings)
+def registry_rows(home: str, dataset: str, stamp: str, _settings):
+    return comparison.registry_table(_settings)
 
 
 stamp = comparison.store_stamp(settings)
-runs = comparison.training_runs(settings) if stamp is None else runs_table(HOME, DATASET, stamp)
+runs = comparison.training_runs(settings) if stamp is None else runs_table(HOME, DATASET, stamp, settings)
 if runs.empty:
     st.info("No training runs yet — train candidates on the Train page (or `python -m core train`) first.")
     st.stop()
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def candidate(home: str, dataset: str, run_id: str) -> comparison.CandidateEval:
+def candidate(home: str, dataset: str, run_id: str, _settings) -> comparison.CandidateEval:
     """A candidate's test predictions and figures; a run's artifacts never change."""
-    return comparison.load_candidate(settings, run_id)
+    return comparison.load_candidate(_settings, run_id)
 
 
 # figures cached as objects (st.plotly_chart copies them, nothing mutates them): per candidate run
 # (immutable) and, for overlays, per selection; the confusion matrices per threshold too
 @st.cache_resource(show_spinner=False, max_entries=64)
-def curves(home: str, dataset: str, kind: str, run_ids: tuple[str, ...], names: tuple[str, ...]):
-    series = {name: (e.y_true, e.proba) for name, e in zip(names, (candidate(home, dataset, r) for r in run_ids))}
+def curves(home: str, dataset: str, kind: str, run_ids: tuple[str, ...], names: tuple[str, ...], _settings):
+    series = {name: (e.y_true, e.proba) for name, e in zip(names, (candidate(home, dataset, r, _settings) for r in run_ids))}
     draw = {"roc": evaluation.roc, "pr": evaluation.pr, "calibration": evaluation.calibration}[kind]
-    return draw(series, words=Words.of(settings.dataset), colours=evaluation.colour_map(names))
+    return draw(series, words=Words.of(_settings.dataset), colours=evaluation.colour_map(names))
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
-def diagnostic_figure(home: str, dataset: str, run_id: str, name: str, title: str | None):
+def diagnostic_figure(home: str, dataset: str, run_id: str, name: str, title: str | None, _settings):
     """A candidate's importance or learning curve, drawn from its stored data (None: not stored)."""
-    return evaluation.diagnostic(candidate(home, dataset, run_id), name, title, words=Words.of(settings.dataset))
+    return evaluation.diagnostic(candidate(home, dataset, run_id, _settings), name, title,
+                                 words=Words.of(_settings.dataset))
 
 
 @st.cache_resource(show_spinner=False, max_entries=512)
-def confusion_figure(home: str, dataset: str, run_id: str, name: str, threshold: float):
-    e = candidate(home, dataset, run_id)
-    return evaluation.confusion(e.y_true, e.proba, threshold, title=name, words=Words.of(settings.dataset))
+def confusion_figure(home: str, dataset: str, run_id: str, name: str, threshold: float, _settings):
+    e = candidate(home, dataset, run_id, _settings)
+    return evaluation.confusion(e.y_true, e.proba, threshold, title=name, words=Words.of(_settings.dataset))
 
 
 fmt4 = st.column_config.NumberColumn(format="%.4f")
@@ -115,7 +116,7 @@ def at_one_threshold(evals: list, names: list[str], spec, start: float) -> None:
                                 for c in AT_THRESHOLD})
     cols = st.columns(min(len(evals), 3))
     for i, (name, e) in enumerate(zip(names, evals)):
-        cols[i % len(cols)].plotly_chart(confusion_figure(HOME, DATASET, e.run_id, name, round(threshold, 2)),
+        cols[i % len(cols)].plotly_chart(confusion_figure(HOME, DATASET, e.run_id, name, round(threshold, 2), settings),
                                          width="stretch", key=f"cm-{i}")
 
 
@@ -127,7 +128,7 @@ def overlay(evals: list, names: list[str]) -> None:
     tab = dict(zip(TABS, st.tabs(TABS)))
     # one colour per candidate on every chart (evaluation.colour_map of the same names)
     for title, kind in (("ROC", "roc"), ("Precision-recall", "pr"), ("Calibration", "calibration")):
-        tab[title].plotly_chart(curves(HOME, DATASET, kind, *picked), width="stretch")
+        tab[title].plotly_chart(curves(HOME, DATASET, kind, *picked, settings), width="stretch")
     with tab["Confusion matrices"]:
         spec = settings.dataset
         st.caption("Each candidate decides at its own threshold (chosen on cross-validated predictions, "
@@ -142,7 +143,8 @@ def overlay(evals: list, names: list[str]) -> None:
     for title, figure in (("Feature importance", "importance"), ("Learning curves", "learning_curve")):
         cols = tab[title].columns(min(len(evals), 3))
         for i, (name, e) in enumerate(zip(names, evals)):
-            fig = diagnostic_figure(HOME, DATASET, e.run_id, figure, name if figure == "learning_curve" else None)
+            fig = diagnostic_figure(HOME, DATASET, e.run_id, figure, name if figure == "learning_curve" else None,
+                                    settings)
             if fig is None:
                 cols[i % len(cols)].caption(f"**{name}**: no {title.lower()} stored with this run (logged by an "
                                             "older workbench); open it in MLflow.")
@@ -159,7 +161,7 @@ chosen = st.multiselect("Candidates to compare (two or more)", list(labels), def
 evals, unreadable = [], []
 for run_id in chosen:
     try:
-        evals.append(candidate(HOME, DATASET, run_id))
+        evals.append(candidate(HOME, DATASET, run_id, settings))
     except WorkbenchError as err:  # e.g. a run logged by an older workbench: the others are still shown
         unreadable.append(str(err))
 for note in unreadable:
@@ -171,7 +173,7 @@ else:
     overlay(evals, [labels[e.run_id] for e in evals])
 
 st.subheader("Registry")
-versions = comparison.registry_table(settings) if stamp is None else registry_rows(HOME, DATASET, stamp)
+versions = comparison.registry_table(settings) if stamp is None else registry_rows(HOME, DATASET, stamp, settings)
 if versions.empty:
     st.info("Nothing registered yet: a training registers its best candidate as champion.")
     st.stop()

@@ -6,7 +6,8 @@ from core.charts.words import Words
 from core.data import preparation
 from core.errors import WorkbenchError
 from core.modeling import registry
-from core.scoring import adherence, exports, local, spark
+from core.monitoring import adherence
+from core.scoring import exports, local, spark
 from core.serving import server
 from ui import mlflow_links, progress, session_keys
 from ui.dataset_picker import active_settings

@@ -12,7 +12,7 @@ more or fewer fields than the header (their line numbers). A CSV separated by se
 or pipes is read as such (the header says which: the separator that finds the most of the
 batch's columns, else `csv.Sniffer`'s guess), and a refusal says how it was read.
 
-The domain rules are the dataset definition's rule table (`core/data/rules.py`), run as a
+The domain rules are the dataset definition's rule table (`core/rules.py`), run as a
 pandera schema: the same rules that validate a single request. On top of them a batch is
 refused for finite values the model cannot take (beyond float32's range: scikit-learn's trees
 cast their input to float32) and for true/false columns given for a feature that is not binary.

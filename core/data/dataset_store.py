@@ -276,7 +276,7 @@ def _check_data(spec: DatasetSpec, frame: pd.DataFrame) -> tuple[dict[str, Any],
     (missing columns, other target values, a query that fails or selects nothing), and warns
     about dev values outside the features' domains."""
     from core.data.columns import feature_frame
-    from core.data.rules import RuleTable
+    from core.rules import RuleTable
 
     every = spec.all_features_spec or spec.features_spec
     missing = [c for c in (spec.target.column, *(f.name for f in every)) if c not in frame.columns]

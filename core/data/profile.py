@@ -2,7 +2,7 @@
 training, and a typical row.
 
 Used to warn about values the model never saw (a warning, not an error: the domain rules in
-`core/data/rules.py` decide what is refused) and to fill the Serve page's form. Missing values
+`core/rules.py` decide what is refused) and to fill the Serve page's form. Missing values
 are left out of every summary (a missing value is neither outside a range nor a new category).
 """
 from __future__ import annotations

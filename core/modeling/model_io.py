@@ -106,8 +106,8 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
     with the pipeline, or with its ONNX export (`onnx_export.export`, checked against the
     pipeline on up to 2,000 of `example`'s rows) where ONNX Runtime gives the same answers.
 
-    `rules` (the dataset's `core.data.rules.RuleTable`) travels with the model as
-    `code/input_rules.json` beside a copy of `core/data/rules.py`: the served model then refuses
+    `rules` (the dataset's `core.rules.RuleTable`) travels with the model as
+    `code/input_rules.json` beside a copy of `core/rules.py`: the served model then refuses
     rows outside the definition's domain (HTTP 400 naming each problem), whoever sends them.
     """
     import tempfile
@@ -115,7 +115,7 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types.schema import ParamSchema, ParamSpec
 
-    from core.data import rules as rules_module
+    from core import rules as rules_module
     from core.modeling import onnx_export, pyfunc_model
 
     frame = feature_frame(example, features, categorical)

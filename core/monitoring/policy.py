@@ -14,7 +14,7 @@
 
 Its callers only phrase the answer: the drift check (`check.check`, the Drift page and
 `python -m core drift`) stores `judge`'s verdict in its report; `alarm` reads it back (the Drift
-page's retraining alarm); `core.scoring.adherence` (the Production page and `python -m core
+page's retraining alarm); `core.monitoring.adherence` (the Production page and `python -m core
 apply`) takes its verdict from `judge`; `retrain --if-needed` retrains when the check of a new
 labelled batch rang the alarm (`core.monitoring.retrain_policy.decide`). So none of them can
 contradict another.

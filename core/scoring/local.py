@@ -6,7 +6,7 @@ server runs (or `via` names one), else in-process from the registry, saves the s
 atomically (an earlier output is kept under a timestamped name) and logs a `PipelineAplicacao`
 MLflow run with the metrics when the batch has labels. The output's probability and class
 columns are named by the dataset definition (`spec.proba_column`, `spec.pred_column`, e.g.
-`proba_made` and `pred_made`). `core/scoring/adherence.py` judges the result.
+`proba_made` and `pred_made`). `core/monitoring/adherence.py` judges the result.
 """
 from __future__ import annotations
 

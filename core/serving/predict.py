@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from core.config import THRESHOLD_RULE, Settings, valid_threshold
 from core.data import profile
-from core.data.rules import InvalidInputError
+from core.rules import InvalidInputError
 from core.serving import inference_log
 from core.serving.client import Client
 from core.modeling import registry
@@ -206,7 +206,7 @@ def predict_one(
     is split into the server's own time (its `Server-Timing` header) and the rest (network
     round trip and client); `stale` says whether the managed server serves another version
     than the champion.
-    Raises `core.data.rules.InvalidInputError` (a bad row or threshold) and `InvalidURLError`
+    Raises `core.rules.InvalidInputError` (a bad row or threshold) and `InvalidURLError`
     before any request, `ServerNotRunningError` or `PredictionError` after.
     """
     spec = row_inputs(settings, row, model)

@@ -8,7 +8,7 @@ import pytest
 
 from core import catalog
 from core.data import profile
-from core.data.rules import InvalidInputError
+from core.rules import InvalidInputError
 
 KOBE = catalog.find("kobe")
 

@@ -16,7 +16,7 @@ import pytest
 from core import tracking
 from core.config import Settings
 from core.data import batches, preparation
-from core.scoring import adherence
+from core.monitoring import adherence
 from core.scoring import local as local_scoring
 from core.serving import client, server
 from tests.conftest import ROOT

@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from core.config import Settings
-from core.data.rules import InvalidInputError
+from core.rules import InvalidInputError
 from core.errors import TrackingError
 from core.serving import client as serving_client
 from core.serving import inference_log, predict, server

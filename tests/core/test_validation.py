@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from core.data.batches import BatchError, from_frame, read_batch
-from core.data.rules import InvalidInputError
+from core.rules import InvalidInputError
 
 
 def good(n: int = 5) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pytest
 from core import catalog
 from core.data import preparation
 from core.data.columns import feature_frame
-from core.data.rules import InvalidInputError
+from core.rules import InvalidInputError
 from core.files import sha256_file
 from core.modeling import preprocess, registry, training
 from core.modeling import promotion
@@ -148,7 +148,7 @@ def test_one_request_names_unseen_categories_and_wrong_types(shop) -> None:
 
 
 def test_a_category_sent_as_a_number_or_a_boolean_is_read_as_its_text() -> None:
-    from core.data.rules import Rule
+    from core.rules import Rule
 
     codes = Rule(name="area", kind="category", values=("408", "415", "True"))
     assert codes.problem(415) is None and codes.problem(415.0) is None and codes.problem(True) is None

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from core import catalog, cli
 from core.config import Settings
-from core.data.rules import InvalidInputError
+from core.rules import InvalidInputError
 from core.errors import ConfigError, TrackingError
 from core.serving import client, predict, server
 from tests.unit.conftest import Lab, make_settings, register_lr, serve_stub

@@ -12,7 +12,7 @@ from core.data import batches, preparation
 from core.modeling import model_io, registry
 from core.modeling import promotion
 from core.monitoring import check, domain, policy, retrain_policy
-from core.scoring import adherence
+from core.monitoring import adherence
 from tests.unit.conftest import TARGET, Lab, register_lr, with_spec
 
 

@@ -1,4 +1,4 @@
-"""The input rules, reading batches and storing them (`core/data/rules.py`, `batches.py`,
+"""The input rules, reading batches and storing them (`core/rules.py`, `batches.py`,
 `batch_store.py`) on the tiny definition."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from core import catalog
 from core.config import Settings
 from core.data import batch_store, batches
 from core.data.batches import BatchError
-from core.data.rules import InvalidInputError, Rule, RuleTable
+from core.rules import InvalidInputError, Rule, RuleTable
 from core.dataset import DatasetSpec
 from tests.unit.conftest import (
     FEATURES,

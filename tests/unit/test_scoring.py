@@ -16,7 +16,8 @@ from core.data import preparation
 from core.data.batches import BatchError
 from core.errors import NotPreparedError, TrackingError
 from core.modeling import model_io
-from core.scoring import adherence, local
+from core.monitoring import adherence
+from core.scoring import local
 from tests.unit.conftest import FEATURES, TARGET, Lab, with_spec
 
 KOBE_WORDS = re.compile(r"\b(shots?|made|missed|kobe)\b", re.IGNORECASE)

@@ -18,7 +18,7 @@ import pytest
 
 from core import catalog
 from core.config import Settings
-from core.data.rules import InvalidInputError
+from core.rules import InvalidInputError
 from core.serving import client, inference_log, predict
 from core.serving.server import free_port
 from tests.unit.conftest import FEATURES, definition_text, make_settings, serve_stub
