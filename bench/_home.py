@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core import tracking
 from core.config import Settings  # noqa: E402
 from core.data import preparation
-from core.modeling import model_io, registry
+from core.modeling import model_io, promotion, registry
 
 
 def bench_home() -> Settings:
@@ -38,5 +38,5 @@ def bench_home() -> Settings:
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, train[settings.target])
     with mlflow.start_run(run_name="bench-model", experiment_id=tracking.use(settings)):
         info = model_io.log_model(model, settings.features, train, rules=settings.dataset.rules)
-    registry.promote(settings, registry.register(settings, info.model_uri))
+    promotion.promote(settings, registry.register(settings, info.model_uri))
     return settings

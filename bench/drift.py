@@ -205,7 +205,7 @@ def main() -> None:
     s = Settings.from_env()
     if not preparation.is_prepared(s) or registry.champion(s) is None:
         sys.exit("Needs prepared data and a champion in WORKBENCH_HOME (Data and Train pages).")
-    s = registry.champion_settings(s)
+    s = registry.champion(s).scoped(s)  # the dataset seen through the champion's feature set
     print(f"bench/drift.py {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}; {load()}")
     train = preparation.load_split(s, "train")
     ref = reference.load_reference(s)

@@ -41,7 +41,7 @@ import pyarrow.parquet as pq  # noqa: E402
 from core import tracking
 from core.config import Settings  # noqa: E402
 from core.data import preparation
-from core.modeling import metrics, model_io, registry
+from core.modeling import metrics, model_io, promotion, registry
 from core.scoring import spark as spark_scoring
 
 FILE_ROWS = 1_000_000
@@ -106,7 +106,7 @@ def champion_home(root: Path) -> Settings:
     exp = tracking.use(s)
     with mlflow.start_run(run_name="bench-model", experiment_id=exp):
         info = model_io.log_model(model, s.features, train, rules=s.dataset.rules)
-    registry.promote(s, registry.register(s, info.model_uri))
+    promotion.promote(s, registry.register(s, info.model_uri))
     return s
 
 
@@ -126,7 +126,9 @@ def make_batch(settings: Settings, rows: int, folder: Path, seed: int = 7) -> Pa
 
 def score_in_process(settings: Settings, folder: Path, out: Path, chunk: int) -> dict[str, float]:
     """Chunked pandas scoring: read, predict_proba, append to one output parquet; metrics at the end."""
-    _, model = registry.load_model(settings)
+    champ = registry.require_champion(settings)
+    threshold = champ.decision_threshold
+    _, model = registry.load_model(settings, champ)
     probas, labels = [], []
     writer = None
     try:
@@ -134,7 +136,7 @@ def score_in_process(settings: Settings, folder: Path, out: Path, chunk: int) ->
             for rb in pq.ParquetFile(path).iter_batches(batch_size=chunk):
                 df = rb.to_pandas()
                 p = model_io.predict_proba(model, df, settings.features)
-                scored = df.assign(proba_made=p, pred_made=(p >= settings.threshold).astype("int32"))
+                scored = df.assign(proba_made=p, pred_made=(p >= threshold).astype("int32"))
                 table = pa.Table.from_pandas(scored, preserve_index=False)
                 if writer is None:
                     writer = pq.ParquetWriter(out, table.schema)
@@ -144,7 +146,7 @@ def score_in_process(settings: Settings, folder: Path, out: Path, chunk: int) ->
     finally:
         if writer is not None:
             writer.close()
-    return metrics.from_proba(np.concatenate(labels), np.concatenate(probas), settings.threshold)
+    return metrics.from_proba(np.concatenate(labels), np.concatenate(probas), threshold)
 
 
 def main(argv: list[str] | None = None) -> int:
