@@ -168,7 +168,7 @@ with st.expander("The exact request as `curl` and on the command line"):
 # ---------------------------------------------------------------- the inference log
 st.subheader("Inference log")
 n_logged = inference_log.count(settings)
-st.caption(f"{n_logged:,} row(s) logged in {settings.inference_log_path.name}, from every client of the model server; "
+st.caption(f"{inference_log.logged_text(settings)} in {settings.inference_log_path.name}, from every client of the model server; "
            "the Drift page monitors them.")
 if n_logged:
     recent = inference_log.read_last(settings, 10).iloc[::-1]
