@@ -124,6 +124,32 @@ class Target:
         bad = int((~missing & ~pos & ~neg).sum())
         return out, bad
 
+    def value_of(self, label: int) -> Any:
+        """The class as the data holds it for one model label (1: `positive`, 0: `negative`)."""
+        return self.positive if int(label) == 1 else self.negative
+
+    def name_of(self, label: int) -> str:
+        """The human name of the class of one model label (1: `positive_name`, 0: `negative_name`)."""
+        return self.positive_name if int(label) == 1 else self.negative_name
+
+    def decode(self, labels: Any) -> Any:
+        """The model's labels (1.0 positive, 0.0 negative, NaN unlabelled) as the values the data
+        holds: `encode`'s inverse, a pandas Series. Whole-number classes give int64 (float64 when
+        a label is missing), other classes objects (None when missing)."""
+        import numpy as np
+        import pandas as pd
+
+        y = np.asarray(labels, dtype="float64")
+        pos, neg = y == 1.0, y == 0.0
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (self.positive, self.negative))
+        if numbers:
+            out = np.where(pos, float(self.positive), np.where(neg, float(self.negative), np.nan))
+            whole = all(float(v).is_integer() for v in (self.positive, self.negative))
+            return pd.Series(out.astype("int64") if whole and (pos | neg).all() else out)
+        out = np.full(len(y), None, dtype=object)
+        out[pos], out[neg] = self.positive, self.negative
+        return pd.Series(out, dtype=object)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -263,6 +289,18 @@ class DatasetSpec:
     def pred_column(self) -> str:
         """Column of the predicted class (1 = positive) in scored outputs, e.g. 'pred_made'."""
         return f"pred_{_slug(self.target.positive_name)}"
+
+    @property
+    def predicted_class_column(self) -> str:
+        """Column of the predicted class as the data holds it (the target's own values) in scored
+        outputs, e.g. 'predicted_shot_made_flag'; `pred_column` is the same class as 1 / 0."""
+        return f"predicted_{self.target.column}"
+
+    @property
+    def actual_column(self) -> str:
+        """Column of the actual class as the model's label (1 = positive) beside the labelled
+        scored rows (`core.scoring.local.with_outcome`), e.g. 'actual_made'."""
+        return f"actual_{_slug(self.target.positive_name)}"
 
     @property
     def class_names(self) -> dict[int, str]:

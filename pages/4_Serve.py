@@ -1,4 +1,6 @@
 """Serve: run the champion behind MLflow's scoring server and score single rows over HTTP."""
+import json
+
 import streamlit as st
 
 from core.data import preparation, profile
@@ -138,11 +140,15 @@ with right:
     if last is None:
         st.info(f"Fill in the {md(spec.row_noun)} and click **Predict**: one request is sent per click.")
     else:
-        positive = last["proba"] >= threshold
+        label, value, name = predict.answer_class(spec, last["proba"], threshold)  # what `predict` prints
         m1, m2, m3 = st.columns(3)
         m1.metric(md(spec.proba_label), f"{last['proba']:.1%}")
-        m2.metric(f"Class at {threshold:.2f}", md(spec.class_names[int(positive)].capitalize()))
+        m2.metric(f"Class at {threshold:.2f}", md(name.capitalize()))
         m3.metric("Latency", f"{last['latency_ms']:.1f} ms", help="Round trip of the HTTP request, client side")
+        shown = f'"{md(value)}"' if isinstance(value, str) else md(json.dumps(value))  # as JSON prints it
+        st.caption(f"Class {md(name)}: {md(spec.target.column)} = {shown} in the data; `predict --json` prints "
+                   f"\"class\": {shown}, \"class_name\": \"{md(name)}\" and the model's \"label\": {label} "
+                   f"(1 = {md(spec.positive_name)}).")
         if last.get("server_ms") is not None:
             st.caption(f"Latency = server {last['server_ms']:.2f} ms (the model server's own time, from its "
                        f"`Server-Timing` header) + network round trip and client {last['network_ms']:.2f} ms")
@@ -162,7 +168,7 @@ with st.expander("The exact request as `curl` and on the command line"):
 # ---------------------------------------------------------------- the inference log
 st.subheader("Inference log")
 n_logged = inference_log.count(settings)
-st.caption(f"{n_logged:,} row(s) logged in {settings.inference_log_path.name}, from every client of the model server; "
+st.caption(f"{inference_log.logged_text(settings)} in {settings.inference_log_path.name}, from every client of the model server; "
            "the Drift page monitors them.")
 if n_logged:
     recent = inference_log.read_last(settings, 10).iloc[::-1]

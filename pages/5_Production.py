@@ -117,8 +117,9 @@ train = training_data(str(settings.train_path), settings.train_path.stat().st_mt
 labelled = settings.target in scored
 left, csv_col, parquet_col = st.columns([2.2, 1, 1], vertical_alignment="center")
 left.caption(f"**The scored {md(spec.rows_noun)}** ({len(scored):,} rows of `{settings.predictions_path.name}`, scored by "
-             f"v{version}): the features, {'the label, ' if labelled else ''}{md(spec.proba_label)}, the class at the "
-             "version's threshold and the version, to download.")
+             f"v{version}): the features, {md(spec.proba_label)}, the class at the version's threshold (as 1 / 0 "
+             f"in {md(spec.pred_column)}, as the data holds it in {md(spec.predicted_class_column)}), "
+             f"{f'the actual {md(settings.target)} as in the data, ' if labelled else ''}and the version, to download.")
 for where, fmt in ((csv_col, "csv"), (parquet_col, "parquet")):
     where.download_button(f"Download {'CSV' if fmt == 'csv' else 'parquet'}",
                           lambda fmt=fmt: exports.scored_rows(settings, fmt),  # built only when clicked
@@ -155,13 +156,13 @@ series = {f"test ({spec.dev_title})": (test[settings.target], test[col])}
 histogram = scoring.proba_histogram({"test": test[col], "production": scored[col]}, threshold, words=words)
 if labelled:
     rows = local.with_outcome(scored, spec, threshold)
-    series[f"production ({spec.prod_title})"] = (rows[settings.target], rows[col])
+    series[f"production ({spec.prod_title})"] = (rows[spec.actual_column], rows[col])
     c1, c2 = st.columns(2)
     c1.plotly_chart(evaluation.roc(series, title="ROC: test vs production", words=words), width="stretch")
     c2.plotly_chart(evaluation.pr(series, title="Precision-recall: test vs production", words=words),
                     width="stretch")
     c3, c4 = st.columns(2)
-    c3.plotly_chart(evaluation.confusion(rows[settings.target], rows[col], threshold, words=words,
+    c3.plotly_chart(evaluation.confusion(rows[spec.actual_column], rows[col], threshold, words=words,
                                          title=f"Production confusion matrix at threshold {threshold:.2f}"),
                     width="stretch")
     c4.plotly_chart(histogram, width="stretch")

@@ -18,7 +18,7 @@ from ui.dataset_picker import active_settings
 from ui.text import md
 
 st.set_page_config(page_title="Drift · Kobe Workbench", layout="wide")
-MIN_LOGGED = 20  # requests a check of the inference log needs
+MIN_LOGGED = 20  # logged rows a check of the inference log needs
 base = active_settings()
 champion = registry.champion(base)  # read once: its feature set and threshold
 settings = champion.scoped(base) if champion else base
@@ -77,9 +77,11 @@ with upload_col:
                                     "left out and counted; a file that cannot be read is still refused.")
 with log_col:
     n_logged = inference_log.count(settings)
-    st.markdown(f"**Inference log** of the Serve page: {n_logged:,} requests logged.")
-    n_last = st.number_input("Last N requests", min_value=MIN_LOGGED, max_value=100_000, value=1000, step=100,
-                             disabled=n_logged < MIN_LOGGED)
+    st.markdown(f"**Inference log** of the model server: {inference_log.logged_text(settings)}.")
+    n_last = st.number_input("Last N rows", min_value=MIN_LOGGED, max_value=100_000, value=1000, step=100,
+                             disabled=n_logged < MIN_LOGGED,
+                             help="The check reads the last N logged rows (one per scored row: a request of many "
+                                  "rows logs many, a sample of a large one).")
     if st.button("Check the inference log", disabled=n_logged < MIN_LOGGED):
         try:
             log_batch = check.inference_log_batch(settings, int(n_last))
@@ -88,7 +90,7 @@ with log_col:
         else:
             run_check(log_batch, "inference_log", f"log-{log_batch.digest}")
     if n_logged < MIN_LOGGED:
-        st.caption(f":material/block: Disabled: a check needs at least {MIN_LOGGED} logged requests "
+        st.caption(f":material/block: Disabled: a check needs at least {MIN_LOGGED} logged rows "
                    f"({n_logged} so far). Send {md(spec.rows_noun)} from the Serve page (or `python -m core predict`).")
 
 upload_id = None if uploaded is None else f"upload-{uploaded.file_id}{'-drop-invalid' if drop_invalid else ''}"

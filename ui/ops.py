@@ -68,9 +68,11 @@ def operations_view(settings: Settings) -> None:
     right.caption("Server latency (ms)")
     right.line_chart(series[["p50 ms", "p99 ms"]], height=220)
     versions = pd.DataFrame(report.versions)
-    st.caption("Versions served · sources: " + ", ".join(f"{md(k)} {v:,}" for k, v in report.sources.items()))
+    st.caption("Versions served · requests by source: "
+               + ", ".join(f"{md(k)} {v:,}" for k, v in report.sources.items()))
     st.dataframe(versions, hide_index=True, width="stretch")
-    st.caption(f"{report.rows_logged:,} of {report.rows_sent:,} rows sent are logged (at most "
+    st.caption(f"{report.rows_logged:,} of the {report.rows_sent:,} rows sent in these {report.n_requests:,} "
+               f"request{'' if report.n_requests == 1 else 's'} are logged (at most "
                f"{settings.capture_rows:,} per request); the log keeps {settings.log_max_rows:,} rows and "
                f"{settings.log_max_days:g} days at most.")
     if st.button("Check drift on this window's traffic", key=f"{DRIFT_KEY}_button"):

@@ -14,7 +14,7 @@ from core.config import Settings
 from core.dataset import DatasetSpec
 from core.progress import ProgressFn
 
-MAX_INFERENCE_LOG_ROWS = 1_000_000  # `drift --inference-log N`: the last N requests, 1..this
+MAX_INFERENCE_LOG_ROWS = 1_000_000  # `drift --inference-log N`: the last N logged rows, 1..this
 FOLDS = (2, 20)  # the bounds `core.modeling.candidates.check_budget` accepts
 N_ITER = (1, 200)
 
@@ -102,8 +102,8 @@ def add_drift(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
                        help=f"parquet or CSV file (raw format or just the features {','.join(spec.features)}, "
                             f"with or without {spec.target.column})")
     which.add_argument("--inference-log", type=options.whole(1, MAX_INFERENCE_LOG_ROWS), default=None, metavar="N",
-                       help=f"check the last N requests (1-{MAX_INFERENCE_LOG_ROWS:,}) of the Serve page's "
-                            f"inference log instead")
+                       help=f"check the last N logged rows (1-{MAX_INFERENCE_LOG_ROWS:,}; one per scored row, "
+                            f"not per request) of the model server's inference log instead")
     p.add_argument("--drop-invalid", action="store_true",
                    help="drop the rows that break the dataset's rules and check the rest, instead of refusing "
                         "the batch (with --batch)")

@@ -192,8 +192,10 @@ def cmd_predict(args: argparse.Namespace, settings: Settings, on_progress: Progr
                                allow_unseen=args.allow_unseen)
     if pred.stale:
         sys.stderr.write(f"warning: {predict.stale_warning(pred.model_version, pred.champion_version, pred.url)}\n")
-    # the probability under the dataset's own name (e.g. "proba_made") and a neutral one
+    # the probability under the dataset's own name (e.g. "proba_made") and a neutral one; the class
+    # as the model's label (1 = the positive class), as the data holds it and by its name
     return {spec.proba_column: pred.proba, "proba": pred.proba, "label": pred.label,
+            "class": pred.class_value, "class_name": pred.class_name,
             "model_version": pred.model_version, "latency_ms": pred.latency_ms,
             "server_ms": pred.server_ms, "network_ms": pred.network_ms,
             "champion_version": pred.champion_version, "stale": pred.stale, "threshold": pred.threshold}

@@ -98,12 +98,12 @@ def adherence(
     neg = spec.target.negative_name
     test_m = metrics.from_proba(test[target].to_numpy(), test[col].to_numpy(), threshold)
     labelled = with_outcome(scored, spec, threshold)
-    prod_m = (metrics.from_proba(labelled[target].to_numpy(), labelled[col].to_numpy(), threshold)
+    prod_m = (metrics.from_proba(labelled[spec.actual_column].to_numpy(), labelled[col].to_numpy(), threshold)
               if len(labelled) else None)
     proba = scored[col].to_numpy()
     test_pred = float((test[col] >= threshold).mean())
     prod_pred = float((proba >= threshold).mean()) if len(proba) else 0.0
-    actual = float(labelled[target].mean()) if len(labelled) else None
+    actual = float(labelled[spec.actual_column].mean()) if len(labelled) else None
     categorical = spec.categorical_features
     ranges = profile.training_ranges(train, features, categorical)
     oor = profile.share_out_of_range(scored, ranges, profile.training_categories(train, categorical))

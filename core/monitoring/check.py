@@ -199,7 +199,8 @@ def log_run(r: DriftReport, settings: Settings) -> DriftReport:
 
 # --------------------------------------------------------------------------- inference log
 def inference_log_batch(settings: Settings, n: int = 1000) -> Batch:
-    """The Serve page's last `n` requests as a batch (features only; the log has no labels)."""
+    """The inference log's last `n` rows as a batch (features only; the log has no labels). A
+    row is one scored row, not one request: a request of 100 rows logs 100 (a sample of a larger one)."""
     from core.data.batches import from_frame
     from core.serving import inference_log
 
@@ -207,13 +208,13 @@ def inference_log_batch(settings: Settings, n: int = 1000) -> Batch:
     if logged.empty:
         from core.data.batches import BatchError
 
-        raise BatchError(["inference log: no request has been logged yet"], "the inference log",
+        raise BatchError(["inference log: no row has been logged yet"], "the inference log",
                          fix="Send requests first (Serve page, or `python -m core predict`), then check again")
-    return from_frame(logged.loc[:, list(settings.features)], settings, f"inference log (last {len(logged)} requests)")
+    return from_frame(logged.loc[:, list(settings.features)], settings, f"inference log (last {len(logged):,} rows)")
 
 
 def check_inference_log(settings: Settings, n: int = 1000, on_progress: ProgressFn = None, *,
                         model: ModelVersion) -> DriftReport:
-    """Check the last `n` logged requests like an uploaded batch (stored and logged)."""
+    """Check the last `n` logged rows like an uploaded batch (stored and logged)."""
     return check(inference_log_batch(model.scoped(settings), n), settings, model=model, source="inference_log",
                  on_progress=on_progress)

@@ -52,14 +52,14 @@ class OpsStats:
     window_minutes: float | None
     since: str | None
     until: str
-    n_requests: int
+    n_requests: int  # requests to /invocations (the log's `calls`), refused ones included
     requests_per_minute: float
     p50_ms: float | None
     p99_ms: float | None
     outcomes: dict[str, int]
     refused_share: float
-    rows_sent: int
-    rows_logged: int
+    rows_sent: int  # rows in those requests
+    rows_logged: int  # rows written to the log (`requests` table: at most `capture_rows` per request)
     outside_training_share: float | None  # of the logged rows (None without training data or rows)
     outside_by_feature: dict[str, float]
     versions: list[dict[str, Any]]
@@ -196,7 +196,8 @@ def window_batch(settings: Settings, window_minutes: float | None) -> Any:
     rows = inference_log.read_rows(settings, since)
     label = "all" if window_minutes is None else f"last {window_minutes:g} min"
     if rows.empty:
-        raise BatchError([f"inference log: no request was logged in the window ({label})"], "the inference log",
+        raise BatchError([f"inference log: no row was logged in the window ({label}; a refused request logs none)"],
+                         "the inference log",
                          fix="Choose a longer window, or send requests to the model server first")
     return from_frame(rows.loc[:, list(settings.features)], settings,
                       f"inference log ({label}, {len(rows):,} rows)")

@@ -170,8 +170,9 @@ def score(
 
     The path is HTTP through `via` when given, else through the managed server when it runs,
     else in-process (`in_process=True` forces it). The output holds the inputs, the probability
-    (`spec.proba_column`), the class at `threshold` (`spec.pred_column`), the label when present
-    and the model version.
+    (`spec.proba_column`), the class at `threshold` as 1 / 0 (`spec.pred_column`, 1 = the positive
+    class) and as the target's own value (`spec.predicted_class_column`), the target when present
+    (its values as in the data, e.g. 0 where the positive class is 0) and the model version.
     """
     clock = Stopwatch()
     champ, settings = model, model.scoped(settings) if model else settings
@@ -205,11 +206,13 @@ def score(
     spec = settings.dataset
     out[spec.proba_column] = proba
     out[spec.pred_column] = (proba >= threshold).astype("int64")
+    out[spec.predicted_class_column] = spec.target.decode(out[spec.pred_column].to_numpy()).to_numpy()
     scores: dict[str, float] | None = None
     if b.has_labels:
-        out[settings.target] = frame[settings.target]
-        labelled = np.isfinite(frame[settings.target].to_numpy())
-        scores = metrics.from_proba(frame[settings.target].to_numpy()[labelled], proba[labelled], threshold)
+        y = frame[settings.target].to_numpy(dtype="float64")  # the batch's labels: 1 / 0 / NaN
+        out[settings.target] = spec.target.decode(y).to_numpy()  # the target as the data holds it
+        labelled = np.isfinite(y)
+        scores = metrics.from_proba(y[labelled], proba[labelled], threshold)
     out["model_version"] = str(version)
 
     report(on_progress, 0.85, "Saving the scored batch")
@@ -270,13 +273,27 @@ def test_predictions(settings: Settings, version: str) -> pd.DataFrame:
                                                                                  settings.dataset.categorical_features)})
 
 
-def with_outcome(scored: pd.DataFrame, spec: Any, threshold: float) -> pd.DataFrame:
-    """The labelled rows with `outcome` = 'Correct'/'Incorrect' for the class at `threshold`."""
+def labels(scored: pd.DataFrame, spec: Any) -> np.ndarray:
+    """The scored rows' actual classes as the model's labels (1.0 positive, 0.0 negative, NaN
+    unlabelled). A batch scored before the target was saved as the data holds it (no
+    `spec.predicted_class_column`) holds the labels themselves."""
     target = spec.target.column
+    if spec.predicted_class_column not in scored:
+        return scored[target].to_numpy(dtype="float64")
+    y, _ = spec.target.encode(scored[target])
+    return y
+
+
+def with_outcome(scored: pd.DataFrame, spec: Any, threshold: float) -> pd.DataFrame:
+    """The labelled rows with the actual class as the model's label (`spec.actual_column`,
+    1 = positive) and `outcome` = 'Correct'/'Incorrect' for the class at `threshold`."""
+    target, actual = spec.target.column, spec.actual_column
     if target not in scored:
-        return scored.iloc[0:0].assign(**{target: pd.Series(dtype="float64"), "outcome": pd.Series(dtype="object")})
-    labelled = scored[np.isfinite(scored[target])]
-    correct = (labelled[spec.proba_column] >= threshold).astype(int) == labelled[target].astype(int)
+        return scored.iloc[0:0].assign(**{target: pd.Series(dtype="float64"), actual: pd.Series(dtype="float64"),
+                                          "outcome": pd.Series(dtype="object")})
+    y = labels(scored, spec)
+    labelled = scored[np.isfinite(y)].assign(**{actual: y[np.isfinite(y)]})
+    correct = (labelled[spec.proba_column] >= threshold).astype(int) == labelled[actual].astype(int)
     return labelled.assign(outcome=np.where(correct, "Correct", "Incorrect"))
 
 

@@ -172,15 +172,34 @@ def _stored(value: Any) -> Any:
 
 
 def count(settings: Settings) -> int:
-    """Number of logged requests (0 when the log does not exist yet)."""
+    """Number of logged rows (the `requests` table: one per scored row, so a request of 100 rows
+    counts 100; 0 when the log does not exist yet). `count_requests` counts the requests."""
     if not settings.inference_log_path.exists():
         return 0
     with closing(_connect(settings)) as con:
         return int(con.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0])
 
 
+def count_requests(settings: Settings) -> int:
+    """Number of logged requests to /invocations (the `calls` table, refused ones included; 0 when
+    the log does not exist yet). A row `append` wrote itself (a server without the capture) has
+    no request here."""
+    if not settings.inference_log_path.exists():
+        return 0
+    with closing(_connect(settings)) as con:
+        return int(con.execute(f"SELECT COUNT(*) FROM {CALLS}").fetchone()[0])
+
+
+def logged_text(settings: Settings) -> str:
+    """What the log holds in words, rows and requests apart: '102 rows logged from 3 requests'
+    ('5 rows logged' when no request was recorded, e.g. rows `append` wrote)."""
+    rows, requests = count(settings), count_requests(settings)
+    text = f"{rows:,} row{'' if rows == 1 else 's'} logged"
+    return f"{text} from {requests:,} request{'' if requests == 1 else 's'}" if requests else text
+
+
 def read_last(settings: Settings, n: int = 1000) -> pd.DataFrame:
-    """The last `n` requests, oldest first: `id`, `timestamp` (UTC datetimes), the feature
+    """The last `n` logged rows, oldest first: `id`, `timestamp` (UTC datetimes), the feature
     columns, the probability column, `label`, `threshold`, `model_version`, `latency_ms` and
     `source`. An empty frame with those columns when nothing was logged yet.
     """

@@ -118,8 +118,9 @@ def load_row(value: str, what: str, example: Mapping[str, Any] | None = None) ->
 # --------------------------------------------------------------------------- single-shot inference
 @dataclass(frozen=True)
 class Prediction:
-    """One scored row: the positive class's probability, the class at the threshold, version,
-    latency and warnings."""
+    """One scored row: the positive class's probability, the class at the threshold (as the
+    model's `label`, 1 = the positive class; as the data holds it, `class_value`; by its human
+    name, `class_name`), version, latency and warnings."""
 
     proba: float
     label: int
@@ -134,9 +135,18 @@ class Prediction:
     network_ms: float | None = None  # latency_ms less server_ms: network round trip and the client's work
     champion_version: str | None = None  # looked up when the version served is known
     stale: bool = False  # the managed server serves another version than the champion
+    class_value: Any = None  # the class as the target holds it, e.g. 0 where the positive class is 0
+    class_name: str = ""  # the definition's name of that class, e.g. "made"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def answer_class(spec: Any, proba: float, threshold: float) -> tuple[int, Any, str]:
+    """The class of a probability at `threshold` as (the model's label: 1 for the positive class,
+    the class as the data holds it, its human name): what `predict` prints and the Serve page shows."""
+    label = int(proba >= threshold)
+    return label, spec.target.value_of(label), spec.target.name_of(label)
 
 
 def served_version(settings: Settings, url: str) -> str | None:
@@ -246,8 +256,10 @@ def predict_one(
         log_id = inference_log.append(settings, clean, proba, threshold, version, latency_ms, log_source)
     elif captured is not None and version is not None:  # the managed server logged it: its row's id
         log_id = inference_log.wait_for_request(settings, captured, CAPTURE_WAIT_S)
+    label, class_value, class_name = answer_class(spec, proba, threshold)
     return Prediction(
-        proba=proba, label=int(proba >= threshold), threshold=threshold, model_version=version,
+        proba=proba, label=label, class_value=class_value, class_name=class_name, threshold=threshold,
+        model_version=version,
         latency_ms=round(latency_ms, 3), url=client.url, inputs=clean, warnings=warnings, log_id=log_id,
         server_ms=None if server_ms is None else round(server_ms, 3),
         network_ms=None if server_ms is None else round(max(latency_ms - server_ms, 0.0), 3),

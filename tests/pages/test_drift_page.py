@@ -88,3 +88,17 @@ def test_a_feature_named_like_html_is_checked_and_logged(run_page, tmp_path, mon
     assert not at.exception, at.exception
     runs = history.history(s)
     assert len(runs) == 1 and f"effect_{HOSTILE}" in runs.columns and not runs["mlflow_pending"].any()
+
+
+def test_the_inference_log_is_counted_in_rows_and_requests(run_page, tmp_path):
+    """Issue 30: "102 requests logged" were 3 requests and 102 rows (issue 28 item 9)."""
+    from tests.conftest import make_champion_home
+    from tests.unit.test_serving import _log_requests
+
+    s = make_champion_home(tmp_path / "home")
+    _log_requests(s, [100, 1, 1])
+    at = run_page(PAGE, s)
+    assert not at.exception
+    assert any("102 rows logged from 3 requests" in m.value for m in at.markdown)
+    assert not any("requests logged" in m.value for m in at.markdown)
+    assert [n.label for n in at.number_input] == ["Last N rows"]

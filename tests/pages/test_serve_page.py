@@ -32,7 +32,11 @@ def test_submit_scores_one_shot_and_logs_it(run_page, served_settings: Settings)
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["P(made)"].endswith("%") and metrics["Latency"].endswith(" ms")
-    assert any(k.startswith("Class at") for k in metrics)
+    name = next(v for k, v in metrics.items() if k.startswith("Class at"))
+    value = {"Made": 1, "Missed": 0}[name]  # the class as `predict --json` names it: class, class_name, label
+    assert any(c.value.startswith(f"Class {name.lower()}: {md('shot_made_flag')} = {value} in the data; "
+                                  f'`predict --json` prints "class": {value}, "class_name": "{name.lower()}"')
+               for c in at.caption)
     # the warning names the column as text (Markdown-escaped: `shot\_distance` shows as shot_distance)
     assert any(md("shot_distance = 79 lies outside the training range") in w.value for w in at.warning)
     assert inference_log.count(served_settings) == before + 1

@@ -36,7 +36,7 @@ from tests.unit.conftest import Lab, make_settings, register_lr, serve_stub
 ROOT = Path(__file__).resolve().parents[2]
 KOBE = catalog.find("kobe")
 ROW = json.dumps(KOBE.example_row())
-ANSWER = {"proba_made", "proba", "label", "model_version", "latency_ms"}  # the contract of `predict` (fields are only added)
+ANSWER = {"proba_made", "proba", "label", "class", "class_name", "model_version", "latency_ms"}  # the contract of `predict` (fields are only added)
 
 
 @pytest.fixture
@@ -318,6 +318,31 @@ def test_predict_input_prints_the_same_answer(home: Path, stub_url: str, tmp_pat
     assert cli.main(["predict", "--input", f"@{row_file}", "--url", stub_url, "--threshold", "0.75"]) == 0
     indented = capsys.readouterr().out
     assert indented.startswith("{\n") and json.loads(indented)["label"] == 0  # 0.7 < 0.75
+
+
+def test_predict_says_the_class_as_the_data_holds_it_when_the_positive_class_is_0(
+        home: Path, stub_url: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Issue 28 item 9: `label` is the model's 1 / 0 (1 = the positive class), so with positive
+    class 0 a "label": 1 is the class 0 of the data; `class` and `class_name` say so."""
+    import numpy as np
+    import pandas as pd
+
+    table = tmp_path / "flags.csv"
+    pd.DataFrame({"usage": np.random.default_rng(3).gamma(2.0, 10.0, 60).round(1), "churn": [0, 1, 1] * 20}).to_csv(table, index=False)
+    assert cli.main(["dataset", "add", str(table), "--name", "flags", "--target", "churn", "--positive", "0",
+                     "--json"]) == 0
+    capsys.readouterr()
+    row = json.dumps({"usage": 10.0})
+    assert cli.main(["predict", "--dataset", "flags", "--input", row, "--url", stub_url, "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["label"] == 1 and answer["class"] == 0 and answer["class_name"] == "0"  # P = 0.7
+    assert cli.main(["predict", "--dataset", "flags", "--input", row, "--url", stub_url, "--threshold", "0.75",
+                     "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["label"] == 0 and answer["class"] == 1 and answer["class_name"] == "1"
+    assert cli.main(["predict", "--input", ROW, "--url", stub_url, "--json"]) == 0  # Kobe: made is 1
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["label"], answer["class"], answer["class_name"]) == (1, 1, "made")
 
 
 @pytest.mark.parametrize("form", [["--json", ROW], [f"--json={ROW}"]])

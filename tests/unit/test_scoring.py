@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.modeling import registry
 
+import io
 import re
 from pathlib import Path
 
@@ -15,10 +16,11 @@ from core import tracking
 from core.data import preparation
 from core.data.batches import BatchError
 from core.errors import NotPreparedError, TrackingError
-from core.modeling import model_io
+from core.modeling import model_io, promotion
 from core.monitoring import adherence
-from core.scoring import local
-from tests.unit.conftest import FEATURES, TARGET, Lab, with_spec
+from core.scoring import exports, local
+from tests.unit.conftest import (FEATURES, TARGET, Lab, definition_text, make_settings, prod_frame, register_lr,
+                                 with_spec, write_definition)
 
 KOBE_WORDS = re.compile(r"\b(shots?|made|missed|kobe)\b", re.IGNORECASE)
 
@@ -36,7 +38,7 @@ def test_score_writes_the_output_with_the_definitions_columns(lab: Lab, scored) 
     s = lab.settings
     out = local.load_scored(s)
     assert Path(second.output) == s.predictions_path
-    assert list(out.columns) == [*FEATURES, "proba_churned", "pred_churned", TARGET, "model_version"]
+    assert list(out.columns) == [*FEATURES, "proba_churned", "pred_churned", "predicted_churn", TARGET, "model_version"]
     assert len(out) == first.rows == lab.prep.prod_rows and first.labelled_rows == first.rows
     prod = preparation.load_split(s, "prod")
     np.testing.assert_allclose(out["proba_churned"], model_io.predict_proba(lab.model, prod, FEATURES))
@@ -174,3 +176,39 @@ def test_the_metrics_table_sets_test_and_production_side_by_side(judged: adheren
     row = table.set_index("metric").loc["F1"]
     assert row["test"] == judged.test_metrics["f1"] and row["production"] == judged.prod_metrics["f1"]
     assert row["change"] == pytest.approx(row["production"] - row["test"])
+
+
+# --------------------------------------------------------------------------- positive class 0 (issue 28 item 9)
+@pytest.fixture(scope="module")
+def flipped(tmp_path_factory: pytest.TempPathFactory, source_dir: Path):
+    """The tiny data defined with positive class 0 ("churned" is churn == 0, as with `dataset add
+    --positive 0`), prepared, a champion, and its production batch scored in-process."""
+    spec = write_definition(tmp_path_factory.mktemp("flipped_def") / "tiny-flipped",
+                            definition_text(source_dir, name="tiny-flipped", positive=0, negative=1))
+    s = make_settings(tmp_path_factory.mktemp("flipped"), spec, source_dir)
+    preparation.prepare(s)
+    version, _ = register_lr(s)
+    promotion.promote(s, version)
+    return s, local.score(s, in_process=True, model=registry.champion(s))
+
+
+def test_with_positive_class_0_the_scored_rows_and_exports_carry_the_raw_target(flipped) -> None:
+    s, result = flipped
+    raw = prod_frame().query('segment == "online"')[TARGET].astype(int).tolist()
+    out = local.load_scored(s)
+    csv = pd.read_csv(io.BytesIO(exports.scored_rows(s, "csv")))
+    parquet = pd.read_parquet(io.BytesIO(exports.scored_rows(s, "parquet")))
+    for frame in (out, csv, parquet):
+        assert frame[TARGET].tolist() == raw  # as in the data, not inverted
+        # the predicted class as the data holds it, beside the 1 / 0 flag of the positive class
+        assert frame["predicted_churn"].tolist() == [0 if p == 1 else 1 for p in frame["pred_churned"]]
+    assert list(out.columns) == [*FEATURES, "proba_churned", "pred_churned", "predicted_churn", TARGET,
+                                 "model_version"]
+    # the outcome and the metrics still read the labels right: positive = churn 0
+    rows = local.with_outcome(out, s.dataset, result.threshold)
+    assert rows["actual_churned"].tolist() == [1.0 if v == 0 else 0.0 for v in raw]
+    assert ((rows["pred_churned"] == rows["actual_churned"]) == (rows["outcome"] == "Correct")).all()
+    judged = adherence.adherence(out, local.test_predictions(s, result.model_version),
+                                 preparation.load_split(s, "train"), s.dataset, result.threshold)
+    assert judged.prod_actual_positive == pytest.approx(raw.count(0) / len(raw))
+    assert judged.prod_metrics["f1"] == pytest.approx(result.metrics["f1"])

@@ -104,7 +104,7 @@ def test_the_log_reads_back_as_a_batch_of_features(tiny: Settings) -> None:
     batch = inference_log_batch(tiny, 3)
     assert batch.n_rows == 3 and not batch.has_labels and list(batch.frame.columns) == list(FEATURES)
     assert batch.frame["usage_hours"].tolist() == [10.0, 20.0, 30.0]
-    assert batch.name == "inference log (last 3 requests)"
+    assert batch.name == "inference log (last 3 rows)"
 
 
 # --------------------------------------------------------------------------- the client
@@ -269,3 +269,43 @@ def test_predict_one_against_nothing_listening(tiny: Settings) -> None:
     with pytest.raises(client.ServerNotRunningError):
         predict.predict_one(s, ROW, log_source="unit", model=ModelVersion(name=s.model_name, version='1', run_id=None))
     assert inference_log.count(s) == 0
+
+
+# --------------------------------------------------------------------------- rows vs requests (issue 28 item 9)
+def _log_requests(s: Settings, sizes: list[int], status: int = 200) -> None:
+    """Log one request per size, each with that many rows (as the server's capture writes them)."""
+    from datetime import datetime, timezone
+
+    path = inference_log.ensure(s)
+    now = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    example = s.dataset.example_row()
+    row = [now, *[example[f] for f in s.features], 0.4, 0, 0.5, "1", 1.5, "http"]
+    with closing(inference_log.open_for_capture(path)) as con:
+        inference_log.write_captured(con, inference_log.columns(s.dataset), [
+            ((now, f"r{i}", "1", status, "ok" if status == 200 else "invalid_input", max(n, 1), 1.5, "http", 0,
+              "application/json"), [row] * n) for i, n in enumerate(sizes)])
+
+
+def test_the_log_counts_rows_and_requests_apart(tiny: Settings) -> None:
+    """Issue 30: "102 requests logged" were 3 requests and 102 rows."""
+    from core.monitoring import check, ops
+
+    assert (inference_log.count(tiny), inference_log.count_requests(tiny)) == (0, 0)
+    assert inference_log.logged_text(tiny) == "0 rows logged"
+    _log_requests(tiny, [100, 1, 1])
+    assert (inference_log.count(tiny), inference_log.count_requests(tiny)) == (102, 3)
+    assert inference_log.logged_text(tiny) == "102 rows logged from 3 requests"
+    assert check.inference_log_batch(tiny, 50).name == "inference log (last 50 rows)"
+    report = ops.stats(tiny, None)
+    assert (report.n_requests, report.rows_sent, report.rows_logged) == (3, 102, 102)
+
+
+def test_refused_requests_log_no_rows_and_the_window_says_rows(tiny: Settings) -> None:
+    from core.data.batches import BatchError
+    from core.monitoring import ops
+
+    _log_requests(tiny, [0, 0], status=400)
+    assert inference_log.logged_text(tiny) == "0 rows logged from 2 requests"
+    with pytest.raises(BatchError, match="no row was logged in the window") as err:
+        ops.window_batch(tiny, None)
+    assert "no request" not in str(err.value)
