@@ -6,7 +6,7 @@ from core.charts import evaluation
 from core.charts.words import Words
 from core.errors import WorkbenchError
 from core.modeling import comparison, metrics, promotion, registry
-from core.scoring.exports import CSV_NOTE
+from core.scoring import exports
 from ui import mlflow_links, session_keys
 from ui.dataset_picker import active_settings
 from ui.text import md
@@ -98,9 +98,9 @@ for i, group in enumerate(groups[: int(shown)]):
                      | {"mlflow": st.column_config.LinkColumn("MLflow run", display_text="open", width="small")})
         st.caption(" · ".join(f"**{r.model}**: {r.parameters or 'defaults'}; calibration {r.calibration or 'none'}"
                               for r in rows.itertuples()))
-st.download_button("Download every candidate (CSV)", lambda: comparison.runs_csv(runs), file_name="candidates.csv",
+st.download_button("Download every candidate (CSV)", lambda: exports.csv_bytes(comparison.runs_export(runs)), file_name="candidates.csv",
                    mime="text/csv", on_click="ignore", icon=":material/download:")
-st.caption(CSV_NOTE)
+st.caption(exports.CSV_NOTE)
 
 
 @st.fragment

@@ -114,12 +114,10 @@ def version_with_alias(versions: pd.DataFrame, alias: str) -> str | None:
     return None
 
 
-def runs_csv(runs: pd.DataFrame) -> bytes:
-    """The candidate runs as CSV (UTF-8), every column but the internal model id; formulas
-    neutralised (`core.scoring.exports.csv_bytes`)."""
-    from core.scoring.exports import csv_bytes
-
-    return csv_bytes(runs.drop(columns=["model_id"]))
+def runs_export(runs: pd.DataFrame) -> pd.DataFrame:
+    """The candidate runs as they are exported: every column but the internal model id (written
+    as CSV by `core.scoring.exports.csv_bytes`, which neutralises formulas)."""
+    return runs.drop(columns=["model_id"])
 
 
 def key_parameters(params: dict[str, str]) -> str:

@@ -86,5 +86,5 @@ def test_the_scored_rows_and_the_candidates_csv_are_neutralised(tiny: Settings) 
     scored.to_parquet(tiny.predictions_path, index=False)
     assert pd.read_csv(io.BytesIO(exports.scored_rows(tiny, "csv")))["plan"].tolist() == ["'=1+1", "basic"]
     runs = pd.DataFrame({"model_id": ["m1"], "model": ["lr"], "parameters": ["@evil"], "test F1": [0.5]})
-    back = pd.read_csv(io.BytesIO(comparison.runs_csv(runs)))
+    back = pd.read_csv(io.BytesIO(exports.csv_bytes(comparison.runs_export(runs))))
     assert back.to_dict("records") == [{"model": "lr", "parameters": "'@evil", "test F1": 0.5}]
