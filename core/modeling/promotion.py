@@ -137,6 +137,11 @@ def _write_journal(settings: Settings, entry: Mapping[str, Any]) -> None:
     atomic_write_text(_journal_path(settings), json.dumps(dict(entry)))
 
 
+def _close_journal(settings: Settings) -> None:
+    """The change is complete (or undone): its journal goes."""
+    _journal_path(settings).unlink(missing_ok=True)
+
+
 class Change:
     """An open registry change: call `registered(version)` right after registering a version."""
 
@@ -160,7 +165,7 @@ def change(settings: Settings, what: str) -> Iterator[Change]:
     except BaseException:
         _undo(settings, entry)
         raise
-    _journal_path(settings).unlink(missing_ok=True)
+    _close_journal(settings)
 
 
 def _undo(settings: Settings, entry: Mapping[str, Any]) -> list[str]:
@@ -177,7 +182,7 @@ def _undo(settings: Settings, entry: Mapping[str, Any]) -> list[str]:
     version = entry.get("version")
     if version is not None and version not in before.values() and registry.delete_version(settings, str(version)):
         done.append(f"version {version}, registered by the unfinished {entry.get('what', 'change')}, deleted")
-    _journal_path(settings).unlink(missing_ok=True)
+    _close_journal(settings)
     return done
 
 

@@ -14,6 +14,8 @@ from core.modeling import promotion, registry, threshold
 from core.modeling.candidates import CRITERIA, MODEL_TAG, PROMOTE_MODES
 from core.modeling.results import CandidateResult, Choice
 
+RUN_TAG = "workbench.training_run"  # a training's version: the training run that registered it
+
 
 def best(candidates: Sequence[CandidateResult], criterion: str = "log_loss") -> CandidateResult:
     """The candidate with the best cross-validated `criterion` (the first on a tie). The test
@@ -48,7 +50,7 @@ def register(settings: Settings, winner: CandidateResult, training_run_id: str) 
     return registry.register(settings, winner.model_uri, tags={
         MODEL_TAG: winner.name, threshold.VERSION_TAG: f"{winner.threshold:.4f}",
         threshold.RULE_TAG: winner.threshold_rule, threshold.CALIBRATION_TAG: winner.calibration,
-        "workbench.training_run": training_run_id})
+        RUN_TAG: training_run_id})
 
 
 def promote(settings: Settings, version: str, promoted: bool) -> None:
@@ -59,3 +61,13 @@ def promote(settings: Settings, version: str, promoted: bool) -> None:
         registry.drop_alias(settings, registry.CHALLENGER)
     else:
         registry.set_challenger(settings, version)
+
+
+def record(settings: Settings, winner: CandidateResult, promoted: bool, training_run_id: str) -> str:
+    """Register `winner` and give it its alias (`register`, `promote`) as one journalled registry
+    change (`promotion.change`): what a training does last. Returns the new version."""
+    with promotion.change(settings, "training") as journal:
+        version = register(settings, winner, training_run_id)
+        journal.registered(version)
+        promote(settings, version, promoted)
+    return version

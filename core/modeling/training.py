@@ -100,10 +100,7 @@ def train(
             choice = selection.choose(settings, done, criterion, promote)
             report(on_progress, 0.96, f"Registering {choice.winner.label} as {settings.model_name}"
                    + (" and promoting it" if choice.promoted else " (challenger)"))
-            with promotion.change(settings, "training") as journal:
-                version = selection.register(settings, choice.winner, parent.info.run_id)
-                journal.registered(version)
-                selection.promote(settings, version, choice.promoted)
+            version = selection.record(settings, choice.winner, choice.promoted, parent.info.run_id)
             run_log.log_outcome(choice, version, clock.seconds)
     report(on_progress, 1.0, "Done")
     return _result(settings, choice, version, tuple(done), parent.info.run_id, criterion, folds, n_iter,
