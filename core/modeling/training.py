@@ -9,7 +9,7 @@ as `champion` when it passes the gate.
    (threshold, calibration, refit, test figures, predictions and diagnostics),
    `run_log.log_candidate` (its data and model, no figure) -> `CandidateResult`;
 3. `selection.choose` -> `Choice` (best by CV, gated against the champion);
-4. `selection.register` -> version, `selection.promote` (aliases), in a `promotion.change` journal.
+4. `selection.record`: `selection.register` -> version, `selection.promote` (aliases), in a `promotion.change` journal.
 
 Charts are drawn from the stored data when shown (`core.charts.evaluation`), never here.
 """

@@ -241,12 +241,11 @@ def register_challenger(settings: Settings, model_uri: str, tags: dict[str, str]
     passed the gate (`promote`), else `challenger`, as one journalled registry change
     (`promotion.change`): what a retraining does last. Returns the new version."""
     with promotion.change(settings, "retraining") as journal:
-        version = registry.register(settings, model_uri, tags=tags)
-        journal.registered(version)
+        version = journal.register(model_uri, tags)
         if promote:
-            registry.promote_held(settings, version)
+            journal.promote(version)
         else:
-            registry.set_challenger(settings, version)
+            journal.challenge(version)
     return version
 
 
