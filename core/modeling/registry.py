@@ -14,7 +14,7 @@ Both give the same `ModelVersion` (tests compare them). MLflow itself is importe
 functions that use the client, only for start-up speed (the fast path must not pay for it).
 
 Alias moves that change the champion go through `core.modeling.promotion` (the lifecycle lock
-and the journal); `promote_held` is the move itself, for callers that hold both.
+and the journal, in which the moves are planned before `set_alias` / `drop_alias` make them).
 """
 from __future__ import annotations
 
@@ -267,6 +267,25 @@ def drop_alias(settings: Settings, alias: str) -> None:
         pass
 
 
+def versions_tagged(settings: Settings, key: str, value: str) -> list[str]:
+    """The versions (numbers, any status) whose tag `key` is `value`, asked of MLflow's client
+    (a search's records may lack tags: each version is read again)."""
+    import mlflow  # deferred for start-up speed
+
+    from core.tracking import client, store_exists
+
+    if settings.embedded_tracking and not store_exists(settings):
+        return []
+    c = client(settings)
+    try:
+        found = c.search_model_versions(f"name='{settings.model_name}'")
+        return sorted((str(mv.version) for mv in found
+                       if (c.get_model_version(settings.model_name, str(mv.version)).tags or {}).get(key) == value),
+                      key=int)
+    except mlflow.exceptions.MlflowException:
+        return []
+
+
 def delete_version(settings: Settings, version: str) -> bool:
     """Delete a version; False when it was already gone."""
     import mlflow  # deferred for start-up speed
@@ -278,23 +297,3 @@ def delete_version(settings: Settings, version: str) -> bool:
     except mlflow.exceptions.MlflowException:
         return False
     return True
-
-
-def promote_held(settings: Settings, version: str) -> ModelVersion:
-    """Give `version` the `champion` alias (the former champion keeps alias `previous`); for a
-    caller that holds the lifecycle lock and journals its change (`core.modeling.promotion`)."""
-    current = champion(settings)
-    if current is not None and current.version == str(version):
-        return current
-    if version_info(settings, str(version)) is None:
-        raise TrackingError(f"Model {settings.model_name} has no version {version}. "
-                            "Pick one of the registered versions (`python -m core versions`).")
-    if current is not None:
-        set_alias(settings, PREVIOUS, current.version)
-    set_alias(settings, CHAMPION, str(version))
-    challenger = alias_version(settings, CHALLENGER)
-    if challenger is not None and challenger.version == str(version):
-        drop_alias(settings, CHALLENGER)  # the challenger is the champion now
-    info = version_info(settings, str(version))
-    assert info is not None
-    return info

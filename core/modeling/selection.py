@@ -1,9 +1,9 @@
 """The last steps of a training: the best candidate by cross-validation and the gate against the
 champion (`choose`), its registration (`register`) and the aliases it gets (`promote`).
 
-`register` and `promote` run inside `promotion.change` (a journal a killed process leaves for
-`promotion.repair`); the registry is reached only through `registry.register`,
-`registry.promote_held`, `registry.set_challenger`, `registry.drop_alias` and `registry.champion`.
+`register` and `promote` run inside `promotion.change` (`record`: a journal a killed process
+leaves for `promotion.repair`) and write the registry only through it; `choose` reads it through
+`registry.champion`.
 """
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from core.config import Settings
 from core.modeling import promotion, registry, threshold
 from core.modeling.candidates import CRITERIA, MODEL_TAG, PROMOTE_MODES
 from core.modeling.results import CandidateResult, Choice
+
+RUN_TAG = "workbench.training_run"  # a training's version: the training run that registered it
 
 
 def best(candidates: Sequence[CandidateResult], criterion: str = "log_loss") -> CandidateResult:
@@ -42,20 +44,29 @@ def choose(settings: Settings, candidates: Sequence[CandidateResult], criterion:
     return Choice(winner=winner, before=before, before_test=before_test, promoted=ok, reason=reason)
 
 
-def register(settings: Settings, winner: CandidateResult, training_run_id: str) -> str:
-    """Register `winner`'s model as a new version of `settings.model_name`, tagged with its model
-    id, threshold, threshold rule, calibration and training run; returns the version."""
-    return registry.register(settings, winner.model_uri, tags={
+def register(settings: Settings, winner: CandidateResult, training_run_id: str, journal: promotion.Change) -> str:
+    """Register `winner`'s model as a new version of `settings.model_name` in the open registry
+    change `journal`, tagged with its model id, threshold, threshold rule, calibration and
+    training run; returns the version."""
+    return journal.register(winner.model_uri, tags={
         MODEL_TAG: winner.name, threshold.VERSION_TAG: f"{winner.threshold:.4f}",
         threshold.RULE_TAG: winner.threshold_rule, threshold.CALIBRATION_TAG: winner.calibration,
-        "workbench.training_run": training_run_id})
+        RUN_TAG: training_run_id})
 
 
-def promote(settings: Settings, version: str, promoted: bool) -> None:
-    """Give `version` its alias: `champion` (the champion before becomes `previous`, and no
-    `challenger` is left) when `promoted`, else `challenger`."""
+def promote(settings: Settings, version: str, promoted: bool, journal: promotion.Change) -> None:
+    """Give `version` its alias in the open registry change `journal`: `champion` (the champion
+    before becomes `previous`, and no `challenger` is left) when `promoted`, else `challenger`."""
     if promoted:
-        registry.promote_held(settings, version)
-        registry.drop_alias(settings, registry.CHALLENGER)
+        journal.promote(version, drop_challenger=True)
     else:
-        registry.set_challenger(settings, version)
+        journal.challenge(version)
+
+
+def record(settings: Settings, winner: CandidateResult, promoted: bool, training_run_id: str) -> str:
+    """Register `winner` and give it its alias (`register`, `promote`) as one journalled registry
+    change (`promotion.change`): what a training does last. Returns the new version."""
+    with promotion.change(settings, "training") as journal:
+        version = register(settings, winner, training_run_id, journal)
+        promote(settings, version, promoted, journal)
+    return version

@@ -9,7 +9,7 @@ as `champion` when it passes the gate.
    (threshold, calibration, refit, test figures, predictions and diagnostics),
    `run_log.log_candidate` (its data and model, no figure) -> `CandidateResult`;
 3. `selection.choose` -> `Choice` (best by CV, gated against the champion);
-4. `selection.register` -> version, `selection.promote` (aliases), in a `promotion.change` journal.
+4. `selection.record`: `selection.register` -> version, `selection.promote` (aliases), in a `promotion.change` journal.
 
 Charts are drawn from the stored data when shown (`core.charts.evaluation`), never here.
 """
@@ -100,10 +100,7 @@ def train(
             choice = selection.choose(settings, done, criterion, promote)
             report(on_progress, 0.96, f"Registering {choice.winner.label} as {settings.model_name}"
                    + (" and promoting it" if choice.promoted else " (challenger)"))
-            with promotion.change(settings, "training") as journal:
-                version = selection.register(settings, choice.winner, parent.info.run_id)
-                journal.registered(version)
-                selection.promote(settings, version, choice.promoted)
+            version = selection.record(settings, choice.winner, choice.promoted, parent.info.run_id)
             run_log.log_outcome(choice, version, clock.seconds)
     report(on_progress, 1.0, "Done")
     return _result(settings, choice, version, tuple(done), parent.info.run_id, criterion, folds, n_iter,

@@ -67,6 +67,9 @@ from core.monitoring.retrain_policy import (  # noqa: F401
 from core.progress import ProgressFn, Stopwatch, report
 
 
+RUN_TAG = "workbench.retraining_run"  # a retraining's version: the run that trained it
+
+
 class RetrainBusyError(TrainingBusyError):
     """A training, retraining or promotion holds the one lifecycle lock (`core.modeling.lock`)."""
 
@@ -217,15 +220,9 @@ def _retrain_locked(settings: Settings, batches: Sequence[Batch], champ: ModelVe
         info = model_io.log_model(challenger, settings.features, rd.train, rules=settings.dataset.rules,
                                   categorical=settings.dataset.categorical_features)
         report(on_progress, 0.85, "Registering the challenger" + (" and promoting it" if result.promote else ""))
-        with promotion.change(settings, "retraining") as journal:
-            version = registry.register(settings, info.model_uri, tags={
-                THRESHOLD_TAG: f"{choice.value:.4f}", THRESHOLD_RULE_TAG: choice.rule,
-                MODEL_TAG: champ.model or "", "workbench.retraining_run": run.info.run_id})
-            journal.registered(version)
-            if result.promote:
-                registry.promote_held(settings, version)
-            else:
-                registry.set_challenger(settings, version)
+        version = register_challenger(settings, info.model_uri, {
+            THRESHOLD_TAG: f"{choice.value:.4f}", THRESHOLD_RULE_TAG: choice.rule,
+            MODEL_TAG: champ.model or "", RUN_TAG: run.info.run_id}, result.promote)
         mlflow.set_tags({"decision": "promoted" if result.promote else "rejected", "gate_reason": result.reason,
                          "challenger_version": version})
         run_id = run.info.run_id
@@ -237,6 +234,19 @@ def _retrain_locked(settings: Settings, batches: Sequence[Batch], champ: ModelVe
         mlflow_run_id=run_id, batches=[name for name, _ in used],
         decision=result.reason, seconds=round(clock.seconds, 3), batch_notes=batch_notes,
     )
+
+
+def register_challenger(settings: Settings, model_uri: str, tags: dict[str, str], promote: bool) -> str:
+    """Register a retraining's challenger (tagged with `tags`) and make it `champion` when it
+    passed the gate (`promote`), else `challenger`, as one journalled registry change
+    (`promotion.change`): what a retraining does last. Returns the new version."""
+    with promotion.change(settings, "retraining") as journal:
+        version = journal.register(model_uri, tags)
+        if promote:
+            journal.promote(version)
+        else:
+            journal.challenge(version)
+    return version
 
 
 def retrain_if_needed(settings: Settings, batches: Sequence[Batch], model: ModelVersion | None,

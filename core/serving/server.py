@@ -54,6 +54,11 @@ class ServerStartError(ServerError):
     """The server did not become ready (its log's last lines are in the message)."""
 
 
+class StaleServerError(ServerError):
+    """A managed server already runs on the port asked for, serving another version than the
+    champion: `start` neither adopts it nor stops it (the message names its pid and how to stop it)."""
+
+
 # --------------------------------------------------------------------------- process management
 @dataclass(frozen=True)
 class ServerStatus:
@@ -279,10 +284,13 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
     is kept in the state file: the app's launcher stops the servers its pages started.
 
     Returns the running server's status, with `startup_s` from this call to the first /ping
-    answer (the same server when it already runs on that port). Raises `ServerError` for a
-    port outside 1-65535, `PortInUseError` when another program holds the port (both before
-    anything else), `TrackingError` without a champion, `ServerStartError` (with the log's
-    last lines) when the server exits or is not ready within `timeout_s`.
+    answer (the same server when it already runs on that port and serves the champion). Raises
+    `ServerError` for a port outside 1-65535, `PortInUseError` when another program holds the
+    port (both before anything else), `StaleServerError` when the managed server already runs on
+    that port with another version than the champion (e.g. left by a killed `serve`, the
+    champion moved since: it is never adopted), `TrackingError` without a champion,
+    `ServerStartError` (with the log's last lines) when the server exits or is not ready within
+    `timeout_s`.
     """
     clock = time.monotonic()
     wanted = settings.serve_port if port is None else port
@@ -293,10 +301,19 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
     timeout_s = settings.serve_start_timeout_s if timeout_s is None else float(timeout_s)
     current = status(settings)
     if current.running:
-        if current.port == port:
+        if current.port != port:
+            raise ServerError(
+                f"The model server already runs on port {current.port} (pid {current.pid}); stop it first."
+            )
+        champ = champion_version(settings)  # the version asked for: the champion now
+        if current.model_version == champ:
             return current
-        raise ServerError(
-            f"The model server already runs on port {current.port} (pid {current.pid}); stop it first."
+        raise StaleServerError(
+            f"A model server already runs on port {port} (pid {current.pid}, started by "
+            f"{current.started_by or 'an earlier start'}) and serves version {current.model_version}, but "
+            + (f"the champion is version {champ}" if champ else "there is no champion now")
+            + f": it was not adopted. Stop it with `python -m core serve stop` (or `kill {current.pid}`), "
+            "then start the server again (or use the Serve page's Restart button)."
         )
     check_port(settings, port)  # PortInUseError at once, before the registry is read
     # an embedded store that does not exist yet holds no champion (and is not created by asking)

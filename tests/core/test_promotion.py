@@ -169,9 +169,32 @@ def test_training_retraining_and_promotion_share_one_lock(gated) -> None:
 
 
 def test_a_half_done_registry_change_is_undone_by_the_next_start(gated) -> None:
-    """What a kill between registering and moving the aliases leaves: a journal, a new version and
-    a champion alias moved without its `previous`. The next start puts everything back."""
+    """What a kill between registering and moving the aliases leaves: a journal with the new
+    version's number and `previous` moved, `champion` not yet. The next start puts everything
+    back and deletes the version."""
     s, first, second = gated
+    before = {a: (v.version if (v := registry.alias_version(s, a)) else None) for a in promotion.ALIASES}
+    entry = {"what": "training", "pid": 1, "aliases": before, "token": "t-undo", "version": None, "moves": None}
+    promotion._write_journal(s, entry)
+    run = mlflow.MlflowClient(s.tracking_uri).get_run(first.challenger.run_id)
+    version = registry.register(s, f"runs:/{run.info.run_id}/model", tags={promotion.CHANGE_TAG: "t-undo"})
+    entry.update(version=version, moves=[["previous", before["champion"]], ["champion", version]])
+    promotion._write_journal(s, entry)
+    mlflow.MlflowClient(s.tracking_uri).set_registered_model_alias(s.model_name, "previous", before["champion"])
+    notes = promotion.repair(s)
+    assert any("put back" in n for n in notes) and any(f"version {version}" in n for n in notes)
+    after = {a: (v.version if (v := registry.alias_version(s, a)) else None) for a in promotion.ALIASES}
+    assert after == before
+    assert version not in [v.version for v in registry.versions(s)]
+    assert not (s.runtime_dir / promotion.JOURNAL).exists() and promotion.repair(s) == []
+
+
+def test_an_older_journal_whose_champion_moved_is_finished_not_undone(gated) -> None:
+    """A journal of an older workbench (no token, no planned moves) left after `champion` moved
+    to the version it registered: the server may already serve that version, so the repair keeps
+    it and finishes the move (`previous` is the champion before) instead of deleting it."""
+    s, first, _ = gated
+    promotion.promote(s, first.champion.version)
     before = {a: (v.version if (v := registry.alias_version(s, a)) else None) for a in promotion.ALIASES}
     entry = {"what": "training", "pid": 1, "aliases": before, "version": None}
     promotion._write_journal(s, entry)
@@ -181,11 +204,13 @@ def test_a_half_done_registry_change_is_undone_by_the_next_start(gated) -> None:
     promotion._write_journal(s, entry)
     mlflow.MlflowClient(s.tracking_uri).set_registered_model_alias(s.model_name, "champion", version)
     notes = promotion.repair(s)
-    assert any("put back" in n for n in notes) and any(f"version {version}" in n for n in notes)
+    assert any("finished" in n for n in notes)
     after = {a: (v.version if (v := registry.alias_version(s, a)) else None) for a in promotion.ALIASES}
-    assert after == before
-    assert version not in [v.version for v in registry.versions(s)]
+    assert after["champion"] == version and after["previous"] == before["champion"]
+    assert version in [v.version for v in registry.versions(s)]
     assert not (s.runtime_dir / promotion.JOURNAL).exists() and promotion.repair(s) == []
+    promotion.rollback(s)  # the registry as it was for the next tests
+    assert registry.champion(s).version == before["champion"]
 
 
 @pytest.mark.parametrize("step", ["tuning", "Comparing", "Registering"])

@@ -77,6 +77,31 @@ def test_a_promotion_makes_the_running_server_stale(promoted: Settings) -> None:
     assert "stale" in out.stderr
 
 
+@pytest.mark.slow
+def test_serve_does_not_adopt_a_server_of_another_version(promoted: Settings) -> None:
+    """A server left running (e.g. by a `serve` killed with -9) that serves v1 while the champion
+    is v2: `serve` refuses it (exit 2) naming its pid, its version and how to stop it, instead of
+    reporting it ready; `server.start` likewise. The server is left as it was."""
+    now = server.status(promoted)
+    proc = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(promoted.serve_port)], cwd=ROOT,
+                            env={**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+                                 "WORKBENCH_HOME": str(promoted.home)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # SIGKILL: the adopted server is left running, as it was
+        out, err = proc.communicate()
+        pytest.fail(f"`serve` adopted the server of v1 while the champion is v2: {err}")
+    assert proc.returncode == 2, err
+    assert f"pid {now.pid}" in err and "serves version 1" in err and "champion is version 2" in err
+    assert "python -m core serve stop" in err and "Traceback" not in err
+    with pytest.raises(server.StaleServerError, match=f"pid {now.pid}"):
+        server.start(promoted)
+    after = server.status(promoted)
+    assert after.running and after.pid == now.pid and after.model_version == "1"
+
+
 def test_apply_via_the_stale_server_says_so(promoted: Settings) -> None:
     out = _cli(promoted, "apply", "--via", server.status(promoted).url, "--json")
     assert out.returncode == 0, out.stderr

@@ -19,7 +19,7 @@ from core.charts import evaluation
 from core.charts.words import Words
 from core.config import Settings
 from core.errors import TrackingError
-from core.modeling import comparison, fitting, registry, run_log, selection, tuning
+from core.modeling import comparison, fitting, promotion, registry, run_log, selection, tuning
 from core.modeling.candidates import MODEL_TAG, ROLE_TAG
 from core.modeling.results import (
     CandidateResult,
@@ -167,14 +167,12 @@ def test_charts_are_drawn_from_the_results(logged) -> None:
 def test_register_and_promote_give_the_aliases(logged) -> None:
     s, evaluated, run_id, uri = logged
     winner = candidate("lr", 0.5, evaluated.test["log_loss"], run_id=run_id, uri=uri)
-    first = selection.register(s, winner, "parent")
-    selection.promote(s, first, promoted=True)
+    first = selection.record(s, winner, True, "parent")
     assert registry.champion(s).version == first and registry.champion(s).model == "lr"
-    second = selection.register(s, winner, "parent")
-    selection.promote(s, second, promoted=False)
+    second = selection.record(s, winner, False, "parent")
     assert registry.champion(s).version == first
     assert registry.alias_version(s, registry.CHALLENGER).version == second
-    selection.promote(s, second, promoted=True)
+    promotion.promote(s, second)
     assert registry.champion(s).version == second and registry.alias_version(s, registry.CHALLENGER) is None
 
 
