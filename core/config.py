@@ -138,15 +138,18 @@ class PromotionPolicy:
     is not below the champion's (at the champion's threshold) by more than `metric_tolerance`.
     A retraining's gate (`RetrainPolicy`) checks the same decision metric on the new data.
 
-    - `threshold_rule`: "f1" (maximise F1 on out-of-fold predictions) or "cost" (minimise
-      `cost_ratio` x false positives + false negatives on them).
+    - `threshold_rule`: "accuracy" (the default: maximise accuracy on out-of-fold predictions,
+      never below always answering the majority class on them), "f1" (maximise F1 on them: it
+      calls every row positive when positives are common and the model weak) or "cost"
+      (minimise `cost_ratio` x false positives + false negatives on them); evidence in
+      bench/RESULTS.md ("Default decision threshold"). `decision_metric` follows the rule.
     - `calibration`: "auto" calibrates (sigmoid or isotonic, scikit-learn's `CalibratedClassifierCV`)
       when that lowers the out-of-fold log loss by at least `calibration_min_gain`; "none" never.
     """
 
-    decision_metric: str = "f1"
+    decision_metric: str = "accuracy"
     metric_tolerance: float = 0.01
-    threshold_rule: str = "f1"
+    threshold_rule: str = "accuracy"
     cost_ratio: float = 1.0
     calibration: str = "auto"
     calibration_min_gain: float = 0.002
@@ -154,7 +157,7 @@ class PromotionPolicy:
     @staticmethod
     def metric_for(rule: str) -> str:
         """The decision metric the gate compares for a threshold rule: F1 for "f1"; accuracy for
-        "cost" (the share of rows right: what a cost ratio of 1 minimises)."""
+        "accuracy" and "cost" (the share of rows right: what a cost ratio of 1 maximises)."""
         return "f1" if rule == "f1" else "accuracy"
 
     def with_rule(self, rule: str, cost_ratio: float | None = None) -> "PromotionPolicy":

@@ -52,8 +52,18 @@ def verdict_table(result: dict) -> pd.DataFrame:
             name = candidates.MODELS.get(v["name"], v["name"]) or "model"
             rows[f"{who}: v{v['version']} {name}"] = {
                 "test log loss": v["test"].get("log_loss"), "F1 at its threshold": v["test"].get("f1"),
+                "accuracy at its threshold": v["test"].get("accuracy"),
                 metrics.label("roc_auc"): v["test"].get("roc_auc"), "threshold": v.get("threshold")}
     return pd.DataFrame(rows)
+
+
+def majority_name(result: dict) -> str:
+    """The training split's majority class, by name (from the candidates, else from the base rate)."""
+    named = next((c.get("majority_class") for c in result["candidates"] if c.get("majority_class")), None)
+    if named:
+        return named
+    rate = result.get("base_rate")
+    return settings.dataset.positive_name if rate is not None and rate >= 0.5 else settings.dataset.target.negative_name
 
 
 request = st.session_state.get(session_keys.TRAIN_REQUEST)
@@ -93,11 +103,13 @@ with st.form("train", enter_to_submit=False):  # Enter in a field must not start
                                      "and gates the promotion against the current champion.")
     rule_col, ratio_col = st.columns(2)
     rule = rule_col.selectbox(
-        "Decision threshold of each candidate", ["f1", "cost"], disabled=locked, key="train_rule",
-        format_func={"f1": "maximise F1", "cost": "minimise the cost of errors"}.get,
+        "Decision threshold of each candidate", ["accuracy", "f1", "cost"], disabled=locked, key="train_rule",
+        format_func={"accuracy": "maximise accuracy", "f1": "maximise F1", "cost": "minimise the cost of errors"}.get,
         help="Chosen on cross-validated predictions, stored with the version, used by Serve, Production, "
-             "`predict`, `apply` and the drift checks. F1 favours calling rows positive when positives are "
-             "common; the cost rule with ratio 1 gives the most accurate threshold.")
+             "`predict`, `apply` and the drift checks. Accuracy (the default) makes the fewest errors and is "
+             "never below always answering the majority class on those predictions; F1 favours calling rows "
+             "positive and calls every row positive when positives are common and the model is weak; the cost "
+             "rule weighs a false positive against a false negative.")
     cost_ratio = ratio_col.number_input("Cost of a false positive / a false negative (cost rule)", min_value=0.01,
                                         max_value=1000.0, step=0.5, disabled=locked, key="train_cost_ratio")
     always = st.checkbox("Make it champion even if it does not beat the current one on the test split",
@@ -159,10 +171,11 @@ if result is None:
 
 champ, challenger = result["champion"], result.get("challenger") or result["champion"]
 label = candidates.MODELS.get(challenger["name"], challenger["name"])
-base = result["baselines"]["base_rate"]["log_loss"]
+base = result["baselines"]["base_rate"]["log_loss"]  # the log loss of always answering the base rate
+rate = result.get("base_rate")
 if result.get("promoted", True):
     st.success(f"Champion: **{label}**, registered as {md(settings.model_name)} version {challenger['version']} "
-               f"(test log loss {challenger['test']['log_loss']:.4f}, base rate {base:.4f}; threshold "
+               f"(test log loss {challenger['test']['log_loss']:.4f}, base-rate log loss {base:.4f}; threshold "
                f"{challenger.get('threshold') or BINARY.default_threshold:.2f}) · trained in {result['seconds']:.1f} s on "
                f"the feature set {md(result.get('feature_set', 'default'))}"
                + (f" · version {result['previous_version']} is now `previous`" if result["previous_version"] else ""))
@@ -174,11 +187,20 @@ if result.get("champion_before"):
     st.markdown("**Champion vs challenger on the same test split**" + (" · " + result["reason"] if result.get("promoted") else ""))
     st.dataframe(verdict_table(result), width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.4f") for c in verdict_table(result).columns})
-if challenger["test"].get("recall", 0) >= 0.99 and challenger["test"].get("precision", 1) < 0.99:
+below = [v for v in ({challenger["version"]: challenger} | {champ["version"]: champ}).values() if v.get("below_majority")]
+if below:  # says it plainly: worse than always answering the majority class
+    for v in below:
+        st.warning(f"**Version {v['version']} is less accurate than always answering {md(majority_name(result))}** "
+                   f"on the test split: {md(v.get('why_below_majority') or '')}.")
+elif challenger["test"].get("recall", 0) >= 0.99 and challenger["test"].get("precision", 1) < 0.99:
     st.info(f"At its threshold ({challenger.get('threshold') or BINARY.default_threshold:.2f}) the model calls almost every "
             f"{md(settings.dataset.row_noun)} {md(settings.dataset.positive_name)}: maximising F1 does that when "
-            f"{md(settings.dataset.positive_name)} is common and the model is weak. Choose **minimise the cost of errors** "
-            "above for the most accurate threshold (or set your own cost ratio).")
+            f"{md(settings.dataset.positive_name)} is common and the model is weak. Choose **maximise accuracy** "
+            "above for the most accurate threshold (or the cost rule with your own cost ratio).")
+elif challenger["test"].get("recall", 1) <= 0.01:
+    st.info(f"At its threshold ({challenger.get('threshold') or BINARY.default_threshold:.2f}) the model calls almost no "
+            f"{md(settings.dataset.row_noun)} {md(settings.dataset.positive_name)}: on the cross-validated predictions "
+            "no threshold was more accurate, so it answers like the majority class.")
 st.caption(f"In the MLflow UI: the training run {mlflow_links.run_link(settings, result['parent_run_id'])}, the "
            f"registered {mlflow_links.version_link(settings, challenger['version'])}. "
            + mlflow_links.ui_hint(settings))
@@ -186,7 +208,9 @@ st.caption(f"Best candidate chosen by {result.get('selected_by') or result['crit
            "only report. F1, precision, recall and accuracy are at each candidate's own threshold.")
 show_rows(st, [result_row(c) for c in result["candidates"]])
 majority = result["baselines"]["majority_class"]
-st.caption(f"Baselines on the same test set: always {md(settings.dataset.proba_label)} = training base rate → log loss {base:.4f}; "
-           f"majority class → accuracy {majority['accuracy']:.3f}, F1 {majority['f1']:.3f}. "
+rate_text = f" ({rate:.3f})" if rate is not None else ""
+st.caption(f"Baselines on the same test set: always {md(settings.dataset.proba_label)} = training base rate{rate_text} → "
+           f"log loss {base:.4f}; always the majority class ({md(majority_name(result))}) → accuracy "
+           f"{majority['accuracy']:.3f}, F1 {majority['f1']:.3f}. "
            f"{result['folds']} folds, {result['n_iter']} iterations per candidate.")
 st.info("Next: overlay the candidates' curves and manage the registry on the **Compare** page.")

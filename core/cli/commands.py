@@ -241,9 +241,13 @@ def add_train(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
                         "test split (default); always: it becomes champion whatever the gate says")
     p.add_argument("--feature-set", default=None, choices=list(spec.feature_set_names),
                    help="the dataset's feature set to train on (default: default)")
-    p.add_argument("--threshold-rule", default=None, choices=["f1", "cost"],
-                   help="how each version's decision threshold is chosen on cross-validated predictions: f1 "
-                        "(maximise F1, the default) or cost (minimise cost-ratio x false positives + false negatives)")
+    p.add_argument("--threshold-rule", default=None, choices=["accuracy", "f1", "cost"],
+                   help="how each version's decision threshold is chosen on cross-validated predictions: "
+                        "accuracy (the fewest errors, never below always answering the majority class there; "
+                        "the default), f1 (maximise F1: with common positives and a weak model it calls every "
+                        "row positive) or cost (minimise cost-ratio x false positives + false negatives); "
+                        "each candidate's below_majority in the JSON says whether its test accuracy is below "
+                        "the majority class's, and why")
     p.add_argument("--cost-ratio", type=options.ratio, default=None, metavar="R",
                    help="with --threshold-rule cost: what a false positive costs relative to a false negative "
                         "(default 1: every error counts the same, i.e. the most accurate threshold)")

@@ -35,8 +35,14 @@ class CandidateResult:
     model_uri: str
     seconds: float
     threshold: float = 0.5  # chosen on out-of-fold predictions; the test figures are at it
-    threshold_rule: str = "f1"
+    threshold_rule: str = "accuracy"
     calibration: str = "none"
+    # test accuracy at `threshold` vs always answering the training split's majority class
+    # (`core.modeling.threshold.against_majority`): below it, and why in words
+    below_majority: bool = False
+    majority_accuracy: float | None = None
+    majority_class: str = ""
+    why_below_majority: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,6 +59,10 @@ class ChampionInfo:
     test: dict[str, float]
     threshold: float | None = None
     cv: dict[str, float] | None = None
+    # `test["accuracy"]` vs always answering the majority class (None: not compared)
+    below_majority: bool | None = None
+    majority_accuracy: float | None = None
+    why_below_majority: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,12 +89,16 @@ class TrainResult:
     challenger: ChampionInfo | None = None
     selected_by: str = ""
     repaired: tuple[str, ...] = ()
+    base_rate: float | None = None  # the training split's share of positives (baselines' "base_rate" is its log loss etc.)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "candidates": [{"name": c.name, "label": c.label, "test": c.test, "cv": c.cv, "run_id": c.run_id,
                             "seconds": c.seconds, "threshold": c.threshold, "threshold_rule": c.threshold_rule,
-                            "calibration": c.calibration} for c in self.candidates],
+                            "calibration": c.calibration, "accuracy": c.test.get("accuracy"),
+                            "below_majority": c.below_majority, "majority_accuracy": c.majority_accuracy,
+                            "majority_class": c.majority_class, "why_below_majority": c.why_below_majority}
+                           for c in self.candidates],
             # the champion after this training: the challenger when promoted, else the one before
             "champion": self.champion.to_dict(),
             "promoted": self.promoted,
@@ -98,6 +112,7 @@ class TrainResult:
             "folds": self.folds,
             "n_iter": self.n_iter,
             "baselines": self.baselines,
+            "base_rate": self.base_rate,
             "previous_version": self.previous_version,
             "feature_set": self.feature_set,
             "features": list(self.features),

@@ -1,12 +1,21 @@
-"""The decision threshold of a model version, and whether calibrating its probabilities helps.
+"""The decision threshold of a model version, whether it beats always answering the majority
+class, and whether calibrating its probabilities helps.
 
-Both are decided on cross-validated (out-of-fold) predictions of the training split, never on
+All are decided on cross-validated (out-of-fold) predictions of the training split, never on
 the test split, so the test figures stay an unbiased estimate:
 
-- `choose`: the threshold on P(positive) that maximises F1 (`rule="f1"`), or that minimises
-  the expected cost `cost_ratio * FP + FN` (`rule="cost"`, a false positive costing
-  `cost_ratio` times a false negative). Candidate thresholds are the distinct out-of-fold
-  probabilities (scikit-learn's `precision_recall_curve` / `roc_curve` give them with the counts).
+- `choose`: the threshold on P(positive) that maximises accuracy (`rule="accuracy"`, the
+  default: fewest false positives + false negatives), that maximises F1 (`rule="f1"`), or that
+  minimises the expected cost `cost_ratio * FP + FN` (`rule="cost"`, a false positive costing
+  `cost_ratio` times a false negative; ratio 1 is the accuracy rule). Candidate thresholds are
+  the distinct out-of-fold probabilities (scikit-learn's `precision_recall_curve` / `roc_curve`
+  give them with the counts); the accuracy and cost rules may also call no row positive, so on
+  the out-of-fold predictions they are never below always answering the majority class.
+  Accuracy is the default because F1 rewards calling every row positive when positives are
+  common and the model is weak (Kobe: F1 picked 0.33, recall 1.000, accuracy 0.477 below the
+  0.523 of always answering "missed"); `bench/threshold_rules.py` compares the rules.
+- `against_majority`: whether a version's accuracy at its threshold is below that of always
+  answering the majority class, and why, in words (what `train --json` and the Train page say).
 - `calibration_gain`: the out-of-fold log loss before and after a sigmoid or isotonic map, each
   map itself fitted and judged by cross-validation over the out-of-fold predictions.
 """
@@ -20,12 +29,14 @@ import numpy as np
 from core.modeling.model_version import CALIBRATION_TAG, THRESHOLD_RULE_TAG as RULE_TAG  # noqa: F401 (re-exported)
 from core.modeling.model_version import THRESHOLD_TAG as VERSION_TAG  # noqa: F401 (re-exported)
 
-RULES = ("f1", "cost")
+RULES = ("accuracy", "f1", "cost")
+DEFAULT_RULE = "accuracy"  # see the module docstring and bench/RESULTS.md
 
 
 @dataclass(frozen=True)
 class ThresholdChoice:
-    """The chosen threshold, the rule that chose it and the out-of-fold figures at it."""
+    """The chosen threshold, the rule that chose it and the out-of-fold figures at it, with the
+    out-of-fold accuracy of always answering the majority class (`majority_accuracy`)."""
 
     value: float
     rule: str
@@ -34,22 +45,28 @@ class ThresholdChoice:
     recall: float
     cost_ratio: float = 1.0
     positive_share: float = 0.0  # share of the rows classed positive at the threshold
+    accuracy: float = 0.0
+    majority_accuracy: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def choose(y_true: np.ndarray, proba: np.ndarray, rule: str = "f1", cost_ratio: float = 1.0) -> ThresholdChoice:
+def choose(y_true: np.ndarray, proba: np.ndarray, rule: str = DEFAULT_RULE, cost_ratio: float = 1.0) -> ThresholdChoice:
     """The decision threshold chosen on out-of-fold predictions (see the module docstring).
 
     The threshold is the midpoint between the chosen probability and the next lower distinct one
     (predictions `>= threshold` are positive), rounded to 4 decimals, so that a score equal to a
-    training score is classed as in the search. With one class only, 0.5 is kept.
+    training score is classed as in the search. Calling no row positive (a threshold halfway
+    between the highest probability and 1) is an option of the accuracy and cost rules, taken
+    only when it is strictly better. `rule="accuracy"` ignores `cost_ratio` (it is 1). With one
+    class only, 0.5 is kept. ValueError for an unknown rule.
     """
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     if rule not in RULES:
         raise ValueError(f"Unknown threshold rule {rule!r}; choose one of {', '.join(RULES)}.")
+    cost_ratio = 1.0 if rule == "accuracy" else float(cost_ratio)
     y = np.asarray(y_true).astype(int)
     p = np.asarray(proba, dtype=float)
     if len(np.unique(y)) < 2:
@@ -64,8 +81,9 @@ def choose(y_true: np.ndarray, proba: np.ndarray, rule: str = "f1", cost_ratio: 
         fpr, tpr, cuts = roc_curve(y, p, drop_intermediate=False)
         n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
         cost = cost_ratio * fpr * n_neg + (1 - tpr) * n_pos
-        cuts, cost = cuts[1:], cost[1:]  # the first cut (inf) calls nothing positive: keep it out
-        best = int(np.argmin(cost))
+        best = 1 + int(np.argmin(cost[1:]))  # cut 0 (inf) calls nothing positive: only when strictly cheaper
+        if cost[0] < cost[best]:
+            return _at(y, p, float(np.clip(round((float(p.max()) + 1) / 2, 4), 1e-4, 1 - 1e-4)), rule, cost_ratio)
     cut = float(cuts[best])
     lower = p[p < cut]
     value = (cut + float(lower.max())) / 2 if lower.size else cut
@@ -76,11 +94,67 @@ def _at(y: np.ndarray, p: np.ndarray, value: float, rule: str, cost_ratio: float
     from sklearn.metrics import f1_score, precision_score, recall_score
 
     pred = (p >= value).astype(int)
+    rate = float(y.mean()) if len(y) else 0.0
     return ThresholdChoice(value=value, rule=rule, cost_ratio=float(cost_ratio),
                            f1=float(f1_score(y, pred, zero_division=0)),
                            precision=float(precision_score(y, pred, zero_division=0)),
                            recall=float(recall_score(y, pred, zero_division=0)),
-                           positive_share=float(pred.mean()) if len(pred) else 0.0)
+                           positive_share=float(pred.mean()) if len(pred) else 0.0,
+                           accuracy=float(np.mean(pred == y)) if len(y) else 0.0,
+                           majority_accuracy=max(rate, 1 - rate) if len(y) else 0.0)
+
+
+@dataclass(frozen=True)
+class MajorityCheck:
+    """A version's accuracy at its threshold on a test split against always answering the
+    majority class of its training split there; `why` says in words why it is below (else "")."""
+
+    below: bool
+    accuracy: float
+    majority_accuracy: float
+    majority_class: str
+    why: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def against_majority(test: dict[str, float], majority_accuracy: float, majority_class: str, rule: str | None,
+                     threshold: float | None, choice: ThresholdChoice | None = None,
+                     positive_share: float | None = None, positive_name: str = "positive") -> MajorityCheck:
+    """Whether `test["accuracy"]` (at the version's `threshold`) is below `majority_accuracy`, and
+    why: the F1 rule calling (almost) every row positive; no threshold beating the majority on the
+    out-of-fold predictions (`choice`), i.e. a model that barely separates the classes; or an edge
+    seen on them that the test split does not confirm. `positive_share`: the share of test rows
+    called positive at the threshold, when known."""
+    accuracy = float(test.get("accuracy", float("nan")))
+    below = bool(accuracy < majority_accuracy - 1e-9)
+    if not below:
+        return MajorityCheck(False, accuracy, float(majority_accuracy), majority_class)
+    at = f"at its threshold {threshold:.4f}" if threshold is not None else "at its threshold"
+    head = (f"accuracy {accuracy:.3f} {at} is below the {majority_accuracy:.3f} of always answering "
+            f"'{majority_class}'")
+    calls_all = (positive_share is not None and positive_share >= 0.99) or (
+        positive_share is None and test.get("recall", 0.0) >= 0.99 and test.get("precision", 1.0) < 0.99)
+    if rule == "f1" and calls_all:
+        share = f"{positive_share:.1%} of the rows" if positive_share is not None else "almost every row"
+        why = (f"{head}: the F1 rule calls {share} '{positive_name}', which maximises F1 when "
+               f"'{positive_name}' is common and the model is weak; the accuracy rule (the default) "
+               "chooses the most accurate threshold instead")
+    elif rule == "cost" and choice is not None and choice.cost_ratio != 1.0:
+        why = (f"{head}: the cost rule with ratio {choice.cost_ratio:g} counts a false positive "
+               f"{choice.cost_ratio:g} times a false negative, so it gives up accuracy on purpose")
+    elif choice is not None and choice.accuracy < choice.majority_accuracy - 1e-9:
+        why = (f"{head}: already on the cross-validated predictions no threshold of the {rule or 'chosen'} rule "
+               f"beat the majority class ({choice.accuracy:.3f} vs {choice.majority_accuracy:.3f}): the model "
+               "barely separates the classes")
+    elif choice is not None:
+        why = (f"{head}: on the cross-validated predictions it beat the majority class ({choice.accuracy:.3f} "
+               f"vs {choice.majority_accuracy:.3f}) but not on the test split, so its edge is within noise: "
+               "the model barely separates the classes")
+    else:
+        why = f"{head} on this test split"
+    return MajorityCheck(True, accuracy, float(majority_accuracy), majority_class, why)
 
 
 def out_of_fold(pipeline: Any, x: Any, y: np.ndarray, folds: int, seed: int) -> np.ndarray:

@@ -27,7 +27,7 @@ from mlflow.exceptions import MlflowException
 from core import tracking
 from core.config import Settings
 from core.errors import TrainingError
-from core.modeling import fitting, promotion, run_log, selection, tuning
+from core.modeling import fitting, promotion, run_log, selection, threshold, tuning
 from core.modeling.candidates import (
     DEFAULT_FOLDS,
     DEFAULT_N_ITER,
@@ -41,7 +41,14 @@ from core.modeling.candidates import (
 )
 from core.modeling.fitting import plain_pipeline  # noqa: F401 (re-exported)
 from core.modeling.lock import training_lock
-from core.modeling.results import CandidateResult, ChampionInfo, Choice, TrainResult, TrainingSetup  # noqa: F401
+from core.modeling.results import (  # noqa: F401
+    CandidateResult,
+    ChampionInfo,
+    Choice,
+    TrainingData,
+    TrainingSetup,
+    TrainResult,
+)
 from core.modeling.selection import best  # noqa: F401 (re-exported)
 from core.modeling.tuning import tuning_sample  # noqa: F401 (re-exported)
 from core.progress import ProgressFn, Stopwatch, report, scaled
@@ -104,7 +111,7 @@ def train(
             run_log.log_outcome(choice, version, clock.seconds)
     report(on_progress, 1.0, "Done")
     return _result(settings, choice, version, tuple(done), parent.info.run_id, criterion, folds, n_iter,
-                   data.baselines, clock.seconds, repaired)
+                   data, clock.seconds, repaired)
 
 
 def train_candidate(setup: TrainingSetup, model_id: str, settings: Settings, n_iter: int, experiment_id: str,
@@ -125,30 +132,55 @@ def train_candidate(setup: TrainingSetup, model_id: str, settings: Settings, n_i
                 "registered; try again without this model or with a smaller budget."
             ) from err
     choice = evaluated.decision.threshold
+    majority_accuracy, majority_class = majority(settings, setup.data)
+    held_out = evaluated.predictions
+    check = threshold.against_majority(
+        evaluated.test, majority_accuracy, majority_class, choice.rule, choice.value, choice,
+        positive_share=float((held_out.proba >= held_out.threshold).mean()) if len(held_out.proba) else None,
+        positive_name=settings.dataset.positive_name)
     return CandidateResult(
         name=model_id, label=tuned.label, test=evaluated.test, cv=evaluated.decision.cv, params=tuned.params,
         run_id=run.info.run_id, model_uri=uri, seconds=round(time.perf_counter() - t0, 2),
-        threshold=choice.value, threshold_rule=choice.rule, calibration=evaluated.decision.calibration)
+        threshold=choice.value, threshold_rule=choice.rule, calibration=evaluated.decision.calibration,
+        below_majority=check.below, majority_accuracy=check.majority_accuracy, majority_class=majority_class,
+        why_below_majority=check.why)
+
+
+def majority(settings: Settings, data: TrainingData) -> tuple[float, str]:
+    """The test accuracy of always answering the training split's majority class, and its name."""
+    rate = float(data.train[settings.target].mean()) if len(data.train) else 0.0
+    target = settings.dataset.target
+    return (float(data.baselines["majority_class"]["accuracy"]),
+            target.positive_name if rate >= 0.5 else target.negative_name)
 
 
 def _result(settings: Settings, choice: Choice, version: str, done: tuple[CandidateResult, ...], parent_run_id: str,
-            criterion: str, folds: int, n_iter: int, baselines: dict[str, dict[str, float]], seconds: float,
+            criterion: str, folds: int, n_iter: int, data: TrainingData, seconds: float,
             repaired: tuple[str, ...]) -> TrainResult:
     """The `TrainResult` of a finished training."""
     winner, before, ok = choice.winner, choice.before, choice.promoted
     challenger = ChampionInfo(name=winner.name, version=version, run_id=winner.run_id, test=winner.test,
-                              threshold=winner.threshold, cv=winner.cv)
-    champion_before = None if before is None else ChampionInfo(
-        name=before.model or "", version=before.version, run_id=before.run_id, test=choice.before_test or {},
-        threshold=before.threshold)
+                              threshold=winner.threshold, cv=winner.cv, below_majority=winner.below_majority,
+                              majority_accuracy=winner.majority_accuracy, why_below_majority=winner.why_below_majority)
+    champion_before = None
+    if before is not None:
+        before_test = choice.before_test or {}
+        check = threshold.against_majority(before_test, *majority(settings, data), before.threshold_rule,
+                                           before.threshold, positive_name=settings.dataset.positive_name)
+        compared = "accuracy" in before_test
+        champion_before = ChampionInfo(
+            name=before.model or "", version=before.version, run_id=before.run_id, test=before_test,
+            threshold=before.threshold, below_majority=check.below if compared else None,
+            majority_accuracy=check.majority_accuracy if compared else None, why_below_majority=check.why)
     return TrainResult(
         candidates=done, champion=challenger if ok or champion_before is None else champion_before,
         parent_run_id=parent_run_id, criterion=criterion, folds=folds, n_iter=n_iter,
-        baselines=baselines, seconds=round(seconds, 2),
+        baselines=data.baselines, seconds=round(seconds, 2),
         previous_version=before.version if before is not None and ok else None,
         feature_set=settings.dataset.feature_set, features=settings.features,
         promoted=ok, reason=choice.reason, champion_before=champion_before, challenger=challenger,
         selected_by=f"cross-validated {criterion.replace('_', ' ')} ({folds} folds)", repaired=repaired,
+        base_rate=float(data.train[settings.target].mean()) if len(data.train) else None,
     )
 
 

@@ -105,7 +105,7 @@ def test_each_version_carries_its_own_threshold(gated) -> None:
         info = registry.version_info(s, result.challenger.version)
         chosen = next(c for c in result.candidates if c.name == result.challenger.name)
         assert info.threshold == pytest.approx(chosen.threshold, abs=1e-4) and 0 < info.threshold < 1
-        assert info.threshold_rule == "f1"
+        assert info.threshold_rule == "accuracy"  # the default rule
         # the test figures are at that threshold
         assert result.challenger.threshold == chosen.threshold
     assert registry.champion(s).decision_threshold == pytest.approx(registry.champion(s).threshold)
@@ -129,7 +129,7 @@ def test_threshold_maximises_f1_or_minimises_cost_on_given_predictions() -> None
     assert cheap_fp.value < dear_fp.value  # costly false positives raise the threshold
     assert threshold.choose(np.ones(10), np.full(10, 0.7)).value == 0.5  # one class: the default stays
     with pytest.raises(ValueError, match="Unknown threshold rule"):
-        threshold.choose(y, p, "accuracy")
+        threshold.choose(y, p, "bogus")
 
 
 def test_calibration_is_chosen_only_when_it_helps_on_cross_validation() -> None:
@@ -264,7 +264,7 @@ def test_kill_9_of_a_retraining_while_registering_leaves_no_stray_alias(gated) -
 def test_threshold_rule_options_are_checked_before_anything_runs(tmp_path: Path) -> None:
     s = Settings(home=tmp_path)
     for bad in (["--cost-ratio", "0"], ["--cost-ratio", "nan"], ["--threshold-rule", "f1", "--cost-ratio", "2"],
-                ["--threshold-rule", "accuracy"]):
+                ["--threshold-rule", "accuracy", "--cost-ratio", "2"], ["--threshold-rule", "bogus"]):
         done = _cli(["train", *bad], s, timeout=60)
         assert done.returncode == 2 and "Traceback" not in done.stderr, (bad, done.stderr)
     assert not (tmp_path / "mlruns").exists()

@@ -46,6 +46,14 @@ def test_champion_registered_and_beats_the_base_rate(trained) -> None:
         assert 0.0 < c.cv["log_loss"] < 1.0
     out = result.to_dict()
     assert set(out) >= {"candidates", "champion", "parent_run_id", "seconds"}
+    # each candidate says whether it is less accurate than always answering the majority class
+    majority = result.baselines["majority_class"]["accuracy"]
+    assert 0.0 < out["base_rate"] < 0.5  # Kobe's training split: fewer shots made than missed
+    for c in out["candidates"]:
+        assert c["majority_accuracy"] == majority and c["majority_class"] == "missed"
+        assert c["below_majority"] == (c["test"]["accuracy"] < majority) and c["accuracy"] == c["test"]["accuracy"]
+        assert bool(c["why_below_majority"]) == c["below_majority"] and c["threshold_rule"] == "accuracy"
+    assert out["champion"]["below_majority"] == (result.champion.test["accuracy"] < majority)
     assert json.loads(json.dumps(out))["champion"]["version"] == result.champion.version
 
 

@@ -47,6 +47,44 @@ def test_train_button_runs_a_tiny_training(run_page, tmp_path_factory, prepared_
     assert model_registry.alias_version(s, model_registry.CHALLENGER).version == "2"
 
 
+def _shown_result(below: bool) -> dict:
+    """What `train --json` gives for a one-candidate Kobe training, at the F1 rule's "everything made"
+    threshold (below) or at the accuracy rule's (not below)."""
+    test = ({"log_loss": 0.672, "f1": 0.646, "roc_auc": 0.63, "accuracy": 0.477, "precision": 0.477, "recall": 1.0,
+             "brier": 0.24} if below else
+            {"log_loss": 0.672, "f1": 0.476, "roc_auc": 0.63, "accuracy": 0.592, "precision": 0.61, "recall": 0.39,
+             "brier": 0.24})
+    why = ("accuracy 0.477 at its threshold 0.3312 is below the 0.523 of always answering 'missed': the F1 rule "
+           "calls 100.0% of the rows 'made'") if below else ""
+    version = {"name": "lightgbm", "version": "1", "run_id": "r", "test": test, "threshold": 0.3312 if below else 0.4773,
+               "below_majority": below, "majority_accuracy": 0.523, "why_below_majority": why}
+    return {"candidates": [{"name": "lightgbm", "label": "LightGBM", "test": test, "cv": {"log_loss": 0.67},
+                            "run_id": "r", "seconds": 1.0, "threshold": version["threshold"],
+                            "threshold_rule": "f1" if below else "accuracy", "calibration": "none",
+                            "accuracy": test["accuracy"], "below_majority": below, "majority_accuracy": 0.523,
+                            "majority_class": "missed", "why_below_majority": why}],
+            "champion": version, "challenger": version, "champion_before": None, "promoted": True,
+            "reason": "promoted: there was no champion to compare with", "selected_by": "cross-validated log loss",
+            "parent_run_id": "p", "criterion": "log_loss", "folds": 3, "n_iter": 4, "previous_version": None,
+            "baselines": {"majority_class": {"accuracy": 0.523, "f1": 0.0}, "base_rate": {"log_loss": 0.6921}},
+            "base_rate": 0.477, "feature_set": "default", "features": [], "seconds": 60.0}
+
+
+def test_train_page_says_plainly_when_the_champion_is_below_the_majority_class(run_page, prepared_settings) -> None:
+    from ui import session_keys
+
+    at = run_page("pages/2_Train.py", prepared_settings, state={session_keys.TRAIN_RESULT: _shown_result(True)})
+    assert not at.exception
+    warned = " ".join(w.value for w in at.warning)
+    assert "Version 1 is less accurate than always answering missed" in warned and "0.477" in warned
+    assert "base-rate log loss 0.6921" in at.success[0].value  # the log loss, named as one
+    assert any("training base rate (0.477)" in c.value and "(missed) → accuracy 0.523" in c.value for c in at.caption)
+    assert at.selectbox[2].value == "accuracy"  # the default rule in the form
+
+    fine = run_page("pages/2_Train.py", prepared_settings, state={session_keys.TRAIN_RESULT: _shown_result(False)})
+    assert not fine.exception and not fine.warning
+
+
 def test_train_page_refuses_while_another_training_runs(run_page, tmp_path_factory, prepared_settings) -> None:
     s = prepared_copy(tmp_path_factory, prepared_settings, "train-busy")
     with lock.training_lock(s):
