@@ -13,7 +13,7 @@ from ui.text import md
 
 st.set_page_config(page_title="Compare · Kobe Workbench", layout="wide")
 settings = active_settings()
-st.title("Compare")
+st.title(f"Compare: {md(settings.dataset.title)}")
 st.caption("All training candidates logged to MLflow: compare their test-set curves, then choose which "
            "registered version is the champion.")
 

@@ -18,7 +18,7 @@ status = server.status(base, with_champion=True)
 model = predict.answering_model(base) if status.running or status.champion_version else None
 settings = model.scoped(base) if model else base  # the dataset seen through its feature set
 spec = settings.dataset
-st.title("Serve")
+st.title(f"Serve: {md(spec.title)}")
 st.caption(f"Serve the champion model over HTTP with MLflow's scoring server and ask it about one {md(spec.row_noun)} "
            "at a time; every request is logged for the Drift page.")
 

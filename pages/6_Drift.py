@@ -23,7 +23,7 @@ base = active_settings()
 champion = registry.champion(base)  # read once: its feature set and threshold
 settings = champion.scoped(base) if champion else base
 spec = settings.dataset
-st.title("Drift")
+st.title(f"Drift: {md(spec.title)}")
 st.caption("Upload a production batch and learn in seconds whether the champion still holds, "
            "even before the labels arrive.")
 

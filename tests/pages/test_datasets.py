@@ -112,6 +112,38 @@ def test_two_sessions_keep_their_own_dataset(run, user_home: Path) -> None:
     assert picker(first).value == NAME and picker(second).value == "kobe"
 
 
+def shown(box) -> str:
+    """The option a browser shows in a select box it mounts now: the value the run sent, else the
+    box's default (a box on another page is a new widget to the browser)."""
+    return box.proto.raw_value if box.proto.set_value else box.proto.options[box.proto.default]
+
+
+def test_every_page_shows_and_uses_the_sessions_dataset(run, tmp_path: Path) -> None:
+    """Issue 30: after a page switch the box showed its first option (Kobe) while the page worked on
+    the session's dataset, and picking the shown one changed nothing. A name after 'kobe', so
+    that the first option is not the session's dataset."""
+    dataset_store.add(tmp_path, churn_frame(), "loans", "churned")
+    catalog.set_active(tmp_path, "loans")
+    at = run("app.py", tmp_path)
+    pages = ["pages/1_Data.py", "pages/2_Train.py", "pages/3_Compare.py", "pages/4_Serve.py",
+             "pages/5_Production.py", "pages/6_Drift.py"]
+    for page in pages + pages[:2]:  # twice through the first ones: the bug showed on every other page
+        at.switch_page(page).run()
+        assert not at.exception, page
+        box = picker(at)
+        assert (box.value, shown(box)) == ("loans", "Loans (loans)"), page
+        assert at.sidebar.caption[0].value.startswith("**loans**"), page
+        assert at.title[0].value.endswith(": Loans"), page
+    picker(at).set_value("kobe").run()  # on the Train page
+    assert at.title[0].value == "Train: Kobe Bryant shots"
+    for page in pages:
+        at.switch_page(page).run()
+        assert not at.exception, page
+        assert (picker(at).value, shown(picker(at))) == ("kobe", "Kobe Bryant shots (kobe)"), page
+        assert at.title[0].value.endswith(": Kobe Bryant shots"), page
+        assert at.sidebar.caption[0].value.startswith("**kobe**"), page
+
+
 def test_production_page_without_a_production_batch_points_to_drift(run, user_home: Path) -> None:
     at = run("pages/5_Production.py", user_home, state={session_keys.DATASET: NAME})
     assert not at.exception
