@@ -157,7 +157,9 @@ with right:
 with st.expander("The exact request as `curl` and on the command line"):
     sent = forms.as_sent(values)
     st.code(predict.curl_example(status.url, sent, settings.features), language="bash")
-    st.code(predict.cli_example(sent, settings.features), language="bash")
+    st.code(predict.cli_example(sent, settings.features, dataset=spec.name, allow_unseen=allow_unseen,
+                                threshold=None if threshold == model.decision_threshold else threshold),
+            language="bash")
 
 # ---------------------------------------------------------------- the inference log
 st.subheader("Inference log")
