@@ -99,7 +99,8 @@ if view is not None and hasattr(view, "picker"):
             st.session_state[forms.widget_key(feature)] = int(value) if feature.integer else value
     current = {f.name: st.session_state.get(forms.widget_key(f), typical[f.name]) for f in spec.features_spec}
     left.plotly_chart(view.picker(current), on_select="rerun", selection_mode="points",
-                      key=session_keys.SERVE_PICKER, width="stretch")
+                      key=session_keys.SERVE_PICKER, width="stretch",
+                      config={"displayModeBar": False})  # a click picks: no zoom tools over its title
 with left.form("row"):
     st.subheader(f"One {md(spec.row_noun)}")
     values = {f.name: forms.feature_input(f, typical[f.name], ranges) for f in spec.features_spec}
