@@ -26,7 +26,7 @@ def home() -> None:
 
     status = pipeline_status(settings, with_checks=False)  # without MLflow: shown at once
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Data", "ready" if status.data_prepared else "not prepared", help=status.data_detail)
+    c1.metric("Data", "ready" if status.data_prepared else "not ready", help=status.data_detail)
     c2.metric("Champion model", f"v{status.champion_version}" if status.champion_version else "none",
               help=md(status.champion_detail))
     served = server.status(settings, with_champion=True)

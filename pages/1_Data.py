@@ -5,7 +5,7 @@ from streamlit_option_menu import option_menu
 
 from core.charts import data as data_charts
 from core.charts.words import Words
-from core.data import preparation
+from core.data import acquire, preparation
 from ui import add_dataset, progress, session_keys
 from ui.dataset_picker import active_settings
 from ui.text import md
@@ -26,7 +26,9 @@ with st.expander("Add a dataset: your own CSV or parquet file", expanded=add_dat
 
 with st.container(border=True):
     left, size_col, seed_col, right = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
-    left.markdown(f"**Prepare data** (PreparacaoDados): keep the {len(spec.model_columns)} features and the label "
+    kept = (f"the {len(spec.features)} features" if set(spec.model_columns) == set(spec.features) else
+            f"the features of every feature set ({len(spec.model_columns)}; the default set uses {len(spec.features)})")
+    left.markdown(f"**Prepare data** (PreparacaoDados): keep {kept} and the label "
                   f"{md(spec.target.column)}, drop unlabelled rows and rows missing a feature that may not be "
                   "missing, stratified train/test split, log the run to MLflow.")
     test_size = size_col.number_input("Test share", min_value=0.05, max_value=0.5, value=settings.test_size,
@@ -50,8 +52,7 @@ with st.container(border=True):
                    f"{summary['seconds']:.1f} s. MLflow run `{summary['mlflow_run_id']}`.")
 
 if not preparation.is_prepared(settings):
-    fetched = " (the raw files are downloaded on first use)" if any(s.url for s in spec.sources) else ""
-    st.info(f"No prepared data yet: click **Prepare data** above{fetched}.")
+    st.info(f"No prepared data yet: click **Prepare data** above ({md(acquire.origin_text(settings))}).")
     st.stop()
 
 

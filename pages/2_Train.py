@@ -13,7 +13,7 @@ from ui.text import md
 
 st.set_page_config(page_title="Train · Kobe Workbench", layout="wide")
 settings = active_settings()
-st.title("Train")
+st.title(f"Train: {md(settings.dataset.title)}")
 st.caption("Tune candidate models with PyCaret (stratified K-fold CV, optimising log loss), pick the best on "
            "cross-validation, and register it. It becomes champion only when it also beats the current champion "
            "on the held-out test set; otherwise it is kept as `challenger`.")

@@ -7,13 +7,13 @@ from core.charts.words import Words
 from core.errors import WorkbenchError
 from core.modeling import comparison, metrics, promotion, registry
 from core.scoring import exports
-from ui import mlflow_links, session_keys
+from ui import mlflow_links, session_keys, times
 from ui.dataset_picker import active_settings
 from ui.text import md
 
 st.set_page_config(page_title="Compare · Kobe Workbench", layout="wide")
 settings = active_settings()
-st.title("Compare")
+st.title(f"Compare: {md(settings.dataset.title)}")
 st.caption("All training candidates logged to MLflow: compare their test-set curves, then choose which "
            "registered version is the champion.")
 
@@ -186,12 +186,14 @@ st.dataframe(versions[REGISTRY_ESSENTIALS], hide_index=True, width="stretch",  #
                                for c in ("CV log loss", "test log loss", "test F1", "threshold")},
                             "mlflow": st.column_config.LinkColumn("MLflow", display_text="open", width="small")})
 with st.expander("Every registry column: tuned parameters, feature set, training rows, registration time"):
-    st.dataframe(versions[["version", "model", "parameters", "feature set", "train rows", "registered"]],
+    zone = times.browser_zone()
+    st.dataframe(versions[["version", "model", "parameters", "feature set", "train rows", "registered"]]
+                 .assign(registered=times.local_times(versions["registered"], zone)),
                  hide_index=True, width="stretch",
                  column_config={"version": st.column_config.TextColumn("version", width="small"),
-                                "registered": st.column_config.DatetimeColumn("registered (UTC)",
-                                                                              format="YYYY-MM-DD HH:mm"),
-                                "parameters": st.column_config.TextColumn("tuned parameters", width="large")})
+                                "registered": st.column_config.DatetimeColumn(f"registered ({zone})",
+                                                                              format=times.READABLE),
+                                "parameters": st.column_config.TextColumn("tuned parameters", width="medium")})
 st.caption("A training registers its best candidate and makes it champion only when it beats the champion on the "
            "test split (alias `challenger` otherwise); `previous` is the champion before the last promotion.")
 champion = comparison.version_with_alias(versions, registry.CHAMPION)  # the registry as read above

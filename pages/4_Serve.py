@@ -20,7 +20,7 @@ status = server.status(base, with_champion=True)
 model = predict.answering_model(base) if status.running or status.champion_version else None
 settings = model.scoped(base) if model else base  # the dataset seen through its feature set
 spec = settings.dataset
-st.title("Serve")
+st.title(f"Serve: {md(spec.title)}")
 st.caption(f"Serve the champion model over HTTP with MLflow's scoring server and ask it about one {md(spec.row_noun)} "
            "at a time; every request is logged for the Drift page.")
 
@@ -101,7 +101,8 @@ if view is not None and hasattr(view, "picker"):
             st.session_state[forms.widget_key(feature)] = int(value) if feature.integer else value
     current = {f.name: st.session_state.get(forms.widget_key(f), typical[f.name]) for f in spec.features_spec}
     left.plotly_chart(view.picker(current), on_select="rerun", selection_mode="points",
-                      key=session_keys.SERVE_PICKER, width="stretch")
+                      key=session_keys.SERVE_PICKER, width="stretch",
+                      config={"displayModeBar": False})  # a click picks: no zoom tools over its title
 with left.form("row"):
     st.subheader(f"One {md(spec.row_noun)}")
     values = {f.name: forms.feature_input(f, typical[f.name], ranges) for f in spec.features_spec}
@@ -163,7 +164,9 @@ with right:
 with st.expander("The exact request as `curl` and on the command line"):
     sent = forms.as_sent(values)
     st.code(predict.curl_example(status.url, sent, settings.features), language="bash")
-    st.code(predict.cli_example(sent, settings.features), language="bash")
+    st.code(predict.cli_example(sent, settings.features, dataset=spec.name, allow_unseen=allow_unseen,
+                                threshold=None if threshold == model.decision_threshold else threshold),
+            language="bash")
 
 # ---------------------------------------------------------------- the inference log
 st.subheader("Inference log")

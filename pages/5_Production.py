@@ -23,7 +23,7 @@ settings = champion.scoped(base) if champion else base
 spec = settings.dataset
 words = Words.of(spec)
 col = spec.proba_column
-st.title("Production")
+st.title(f"Production: {md(spec.title)}")
 if preparation.has_prod(settings):
     st.caption(f"Apply the champion to the production batch ({md(spec.prod_title)}, never seen in training), compare "
                "it with the test set, and answer: is the model adherent to the production data?")

@@ -23,7 +23,7 @@ base = active_settings()
 champion = registry.champion(base)  # read once: its feature set and threshold
 settings = champion.scoped(base) if champion else base
 spec = settings.dataset
-st.title("Drift")
+st.title(f"Drift: {md(spec.title)}")
 st.caption("Upload a production batch and learn in seconds whether the champion still holds, "
            "even before the labels arrive.")
 
@@ -202,7 +202,7 @@ else:
         curves["batch, raw (labelled rows)"] = report.reliability_batch
     st.plotly_chart(drift_charts.reliability(curves, words=Words.of(spec)), width="stretch")
 
-    d1, d2, _ = st.columns([1, 1, 3])  # each file is built only when its button is clicked
+    d1, d2, _ = st.columns([1.2, 1.8, 2])  # each file is built only when its button is clicked
     d1.download_button("Report (JSON)", lambda: json.dumps(report.to_dict(), default=str, indent=1),
                        file_name="drift_report.json", mime="application/json", on_click="ignore",
                        icon=":material/download:", key="download-drift-json")

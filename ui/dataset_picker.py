@@ -93,9 +93,12 @@ def active_settings() -> Settings:
         specs.setdefault(default.name, default)
         chosen = default.name
         st.session_state[session_keys.DATASET] = chosen
-    if st.session_state.get(session_keys.DATASET_CHOICE) != chosen:
-        # set through the state (not `index`) so that the browser's box shows it too, e.g. after an add
-        st.session_state[session_keys.DATASET_CHOICE] = chosen
+    # Set the box's value on every run, even when its key already holds it: Streamlit tells the
+    # select boxes of different pages apart (the page is part of a widget's identity), so after a
+    # page switch this page's box is a new widget that would show its first option (Kobe) while
+    # the key still held the old page's value. Through the state (not `index`), so that the
+    # browser's box shows it as well.
+    st.session_state[session_keys.DATASET_CHOICE] = chosen
     names = list(specs)
     with st.sidebar:
         st.selectbox("Dataset", names, key=session_keys.DATASET_CHOICE,

@@ -68,6 +68,20 @@ def _download(url: str, dest: Path, timeout: float, on_progress: ProgressFn, nam
                     report(on_progress, done / total, f"Downloading {name}")
 
 
+def origin_text(settings: Settings) -> str:
+    """Where `acquire` takes the raw files from, in words (as it decides: present files are kept,
+    else copied from the data folder when one is set, else downloaded)."""
+    sources = settings.dataset.sources
+    missing = [s for s in sources if not (settings.raw_dir / s.file).exists()]
+    if not missing:
+        return f"the raw files are read from {settings.raw_dir}"
+    if settings.source_dir is not None:
+        return f"the raw files are copied from {settings.source_dir} (WORKBENCH_DATA_DIR or KOBE_DATA_DIR)"
+    if all(s.url for s in missing):
+        return "the raw files are downloaded from their public addresses"
+    return f"the raw files are read from {settings.raw_dir}"
+
+
 def acquire(settings: Settings, on_progress: ProgressFn = None) -> AcquireSummary:
     """Make sure both raw files are in `data/01_raw/` and match their checksums.
 

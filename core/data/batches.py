@@ -50,7 +50,7 @@ from core.data.batch_files import (  # noqa: F401
     _separator,
     _too_big,
 )
-from core.data.columns import as_text
+from core.data.columns import as_text, yes_no_numbers
 
 #: the largest magnitude the model takes: scikit-learn's trees cast their input to float32
 MODEL_MAX = float(np.finfo(np.float32).max)
@@ -123,8 +123,9 @@ def dropped_text(batch: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- validating
-def _numeric(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """The column as doubles and where its non-empty values are not numbers (a bool array)."""
+def _numeric(col: pd.Series, words: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The column as doubles and where its non-empty values are not numbers (a bool array);
+    with `words` (a binary feature), yes/no, true/false or y/n words read as 1 and 0."""
     none = np.zeros(len(col), dtype=bool)
     if _is_bool(col):
         return col.astype(object).where(col.notna(), np.nan).to_numpy(dtype="float64"), none
@@ -135,7 +136,10 @@ def _numeric(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     text = col.astype("string").str.strip()
     values = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     given = (text.notna() & (text != "")).to_numpy(dtype=bool, na_value=False)
-    return values, np.isnan(values) & given
+    bad = np.isnan(values) & given
+    if words and bad.any() and (read := yes_no_numbers(col.where(given))) is not None:
+        return read.to_numpy(dtype="float64"), none  # yes/no words: a binary feature's 1 and 0
+    return values, bad
 
 
 def _is_bool(col: pd.Series) -> bool:
@@ -188,7 +192,7 @@ def _check(raw: pd.DataFrame, spec: Any, drop_invalid: bool, encoded_labels: boo
             fatal.append(f"{c}: true/false values in {_rows(n)} ({c} is not a yes/no feature: "
                          f"it must be {by_name[c].describe()})")
             continue
-        values, text = _numeric(col)
+        values, text = _numeric(col, words=spec.feature(c).kind == "binary")
         if text.any():
             not_numeric[c] = int(text.sum())
             rows.append(f"{c}: non-numeric values in {_rows(not_numeric[c])}")

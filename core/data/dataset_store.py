@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from core import catalog, row_filter
+from core.data.columns import yes_no_numbers
 from core.data.infer import Inference, check_feature_count, check_name, infer
 from core.dataset import DEFINITION_FILE, DatasetError, DatasetSpec
 from core.files import sha256_file
@@ -189,6 +190,7 @@ def add(home: Path, file_or_frame: Table | pd.DataFrame, name: str, target: str 
     raw = _with_source(definition, name, target)
     spec = catalog.from_dict(raw, where=f"the definition of {name}")
     check_feature_count(len(spec.all_features_spec or spec.features_spec))
+    frame = _yes_no_as_numbers(frame, spec)
     counts, warnings = _check_data(spec, frame)
     if inference is not None:
         warnings = [*inference.warnings, *warnings]
@@ -215,6 +217,21 @@ def add(home: Path, file_or_frame: Table | pd.DataFrame, name: str, target: str 
                      features={f.name: f.kind for f in spec.all_features_spec or spec.features_spec},
                      replaced=replaced, warnings=tuple(warnings), inference=inference,
                      kept=_kept(folder) if replaced else (), **counts)
+
+
+def _yes_no_as_numbers(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+    """The table with each binary feature held as yes/no words (yes/no, true/false, y/n, any case;
+    booleans) saved as 1.0 and 0.0, the numbers a binary feature takes (its `value_labels` keep
+    the words); every other column as it is."""
+    numbers = {}
+    for f in spec.all_features_spec or spec.features_spec:
+        column = frame[f.name] if f.kind == "binary" and f.name in frame.columns else None
+        if column is not None and not (pd.api.types.is_numeric_dtype(column.dtype)
+                                       and not pd.api.types.is_bool_dtype(column.dtype)):
+            mapped = yes_no_numbers(column)
+            if mapped is not None:
+                numbers[f.name] = mapped
+    return frame.assign(**numbers) if numbers else frame
 
 
 def _refuse_existing(folder: Path, name: str, replace: bool) -> None:

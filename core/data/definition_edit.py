@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from core.data.columns import as_text
+from core.data.columns import as_text, yes_no_labels
 from core.dataset import KINDS, DatasetError
 
 COLUMNS = ("column", "include", "kind", "nullable", "min", "max", "values")
@@ -116,6 +116,9 @@ def _domain(name: str, column: pd.Series, kind: str) -> dict[str, Any]:
         if not values:
             raise DatasetError(f"{name}: no values in the table to make categories of.")
         return {"kind": "categorical", "values": values}
+    spelling = yes_no_labels(present) if kind == "binary" else None
+    if spelling is not None:  # yes/no words: saved as 0 and 1 (`dataset_store.add`)
+        return {"kind": "binary", "values": [0, 1], "value_labels": spelling}
     if pd.api.types.is_bool_dtype(present.dtype):
         numbers = present.astype("float64")
     else:

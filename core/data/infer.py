@@ -27,6 +27,7 @@ from core.data.column_roles import (
     show_value,
 )
 from core import row_filter
+from core.data.columns import yes_no_labels, yes_no_numbers
 from core.dataset import DatasetError, Target
 
 NAME_PATTERN = r"[a-z0-9][a-z0-9_-]{0,63}"  # what `core.catalog.from_dict` accepts as a name
@@ -155,6 +156,10 @@ def _feature(name: str, p: ColumnProfile) -> dict[str, Any]:
             entry["min"] = 0 if whole else 0.0
         seen = f"from {v.min():g} to {v.max():g} in the data" if len(v) else "no values in the data"
         entry["help"] = f"{'Whole numbers' if whole else 'Numbers'} {seen}{missing}."
+    elif p.family in ("bool", "text") and (spelling := _yes_no(p)) is not None:
+        # yes/no, true/false, y/n in any case: a binary feature, stored as 0 and 1 (dataset_store.add)
+        entry.update(kind="binary", values=[0, 1], value_labels=spelling,
+                     help=f"Two values in the data: {spelling['0']} (0) and {spelling['1']} (1){missing}.")
     elif p.family in ("bool", "text"):
         values = sorted(str(v) for v in p.uniques)
         shown = ", ".join(values[:5]) + (f", ... ({len(values):,} in all)" if len(values) > 5 else "")
@@ -164,6 +169,16 @@ def _feature(name: str, p: ColumnProfile) -> dict[str, Any]:
                            "derive a number or a category from it, or leave it out of --features.")
     entry["nullable"] = bool(p.missing)
     return entry
+
+
+def _yes_no(p: ColumnProfile) -> dict[str, str] | None:
+    """The no/yes spellings of a column of exactly two yes/no words (see `columns.yes_no_labels`);
+    its few distinct values are looked at first, the whole column only when they are such words."""
+    if not 2 <= p.distinct <= 16:  # two words in a few spellings each (Yes, yes, YES)
+        return None
+    if yes_no_numbers(pd.Series(p.uniques, dtype=object)) is None:
+        return None
+    return yes_no_labels(p.values)
 
 
 def _chosen(frame: pd.DataFrame, target: str, features: Sequence[str]) -> list[str]:

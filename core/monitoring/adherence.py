@@ -139,20 +139,20 @@ def adherence(
                        f"{label} is {proba.mean():.2f}.")
     outside = sorted(((f, sh) for f, sh in oor.items() if sh > 0.0), key=lambda kv: -kv[1])
     if outside:
-        parts = [f"`{f}` lies outside the training range [{ranges[f][0]:g}, {ranges[f][1]:g}] for {sh:.1%} of rows"
-                 if f in ranges else f"`{f}` takes categories never seen in training in {sh:.1%} of rows"
+        parts = [f"{f} lies outside the training range [{ranges[f][0]:g}, {ranges[f][1]:g}] for {sh:.1%} of rows"
+                 if f in ranges else f"{f} takes categories never seen in training in {sh:.1%} of rows"
                  for f, sh in outside]
         reasons.append("In production, " + _join(parts) + ".")
     if shifted:
-        parts = [f"`{f}` from {t:g} to {p:g}" for f, (t, p) in shifted.items()]
+        parts = [f"{f} from {t:g} to {p:g}" for f, (t, p) in shifted.items()]
         reasons.append(f"The typical {one} moved (median in training → production): " + _join(parts)
                        + f"; the model is extrapolating to {many} it rarely saw.")
     verdict = policy.judge(test=test_m, realized=prod_m, out_of_range=oor, categorical=categorical, t=t,
                            rows_noun=many).adherence
     headline = {
-        "adherent": "**Yes, the champion holds up on this batch**: its production figures stay close to the test set's.",
-        "not adherent": "**No, the champion is not adherent to the production data.**",
-        "unknown (no labels)": "**Unknown**: without labels the model's accuracy on this batch cannot be measured.",
+        "adherent": "Yes, the champion holds up on this batch: its production figures stay close to the test set's.",
+        "not adherent": "No, the champion is not adherent to the production data.",
+        "unknown (no labels)": "Unknown: without labels the model's accuracy on this batch cannot be measured.",
     }[verdict]
     # the page links the step's stage; retraining with production labels is the Drift page's (its
     # retraining alarm, once the batch is uploaded with its labels), not the Train page's (dev data only)
@@ -163,7 +163,7 @@ def adherence(
             f"Retrain with production labels: upload the labelled {many} on the Drift page", "drift",
             "Retrain with production labels (`python -m core retrain`), then compare the challenger with the "
             "champion before promoting it."))
-    text = "\n\n".join([headline, *reasons])
+    text = "\n\n".join([headline, *reasons])  # plain text: the page escapes it (feature names are data)
     return Adherence(
         verdict=verdict, text=text, next_steps=tuple(s.text for s in steps), steps=tuple(steps),
         threshold=threshold, test_metrics=test_m,

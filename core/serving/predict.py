@@ -277,10 +277,16 @@ def curl_example(url: str, row: Mapping[str, Any], features: tuple[str, ...]) ->
     )
 
 
-def cli_example(row: Mapping[str, float], features: tuple[str, ...], url: str | None = None) -> str:
+def cli_example(row: Mapping[str, float], features: tuple[str, ...], url: str | None = None, *,
+                dataset: str | None = None, threshold: float | None = None, allow_unseen: bool = False) -> str:
     """The same request as a copyable `python -m core predict` command (one JSON object printed);
-    whole values are written without a decimal point, `url` only when given."""
+    whole values are written without a decimal point. `dataset` (the dataset whose definition
+    checks the row: without it the command works on the home's active one), `url`, `threshold` and
+    `--allow-unseen` only when given."""
     values = {f: row[f] if isinstance(row[f], str) else float(row[f]) for f in features}
     body = json.dumps({f: int(v) if isinstance(v, float) and v.is_integer() else v for f, v in values.items()})
+    which = f" --dataset {shlex.quote(dataset)}" if dataset else ""
     target = f" --url {shlex.quote(url.rstrip('/'))}" if url else ""
-    return f"python -m core predict --input {shlex.quote(body)}{target} --json"
+    cut = f" --threshold {threshold:g}" if threshold is not None else ""
+    unseen = " --allow-unseen" if allow_unseen else ""
+    return f"python -m core predict{which} --input {shlex.quote(body)}{target}{cut}{unseen} --json"

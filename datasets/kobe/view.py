@@ -97,9 +97,13 @@ def chart(
     groups = [("Shots", np.ones(len(df), dtype=bool))] if color is None else [
         ((labels or {}).get(v, str(v)), (df[color] == v).to_numpy()) for v in sorted(df[color].dropna().unique())
     ]
-    for name, mask in groups:
+    # the largest group first, so that a smaller one (e.g. the correct predictions among many
+    # misses) is drawn over it rather than hidden under it; the legend keeps the values' order
+    order = sorted(range(len(groups)), key=lambda i: -int(groups[i][1].sum()))
+    for i in order:
+        name, mask = groups[i]
         fig.add_trace(go.Scattergl(
-            x=x[mask], y=y[mask], mode="markers", name=f"{name} ({int(mask.sum()):,})",
+            x=x[mask], y=y[mask], mode="markers", name=f"{name} ({int(mask.sum()):,})", legendrank=1000 + i,
             marker=dict(size=4, opacity=0.45, color=colors.get(name)),
             customdata=np.column_stack([df["lat"].to_numpy()[mask], df["lon"].to_numpy()[mask],
                                         df["shot_distance"].to_numpy()[mask]]),

@@ -112,6 +112,38 @@ def test_two_sessions_keep_their_own_dataset(run, user_home: Path) -> None:
     assert picker(first).value == NAME and picker(second).value == "kobe"
 
 
+def shown(box) -> str:
+    """The option a browser shows in a select box it mounts now: the value the run sent, else the
+    box's default (a box on another page is a new widget to the browser)."""
+    return box.proto.raw_value if box.proto.set_value else box.proto.options[box.proto.default]
+
+
+def test_every_page_shows_and_uses_the_sessions_dataset(run, tmp_path: Path) -> None:
+    """Issue 30: after a page switch the box showed its first option (Kobe) while the page worked on
+    the session's dataset, and picking the shown one changed nothing. A name after 'kobe', so
+    that the first option is not the session's dataset."""
+    dataset_store.add(tmp_path, churn_frame(), "loans", "churned")
+    catalog.set_active(tmp_path, "loans")
+    at = run("app.py", tmp_path)
+    pages = ["pages/1_Data.py", "pages/2_Train.py", "pages/3_Compare.py", "pages/4_Serve.py",
+             "pages/5_Production.py", "pages/6_Drift.py"]
+    for page in pages + pages[:2]:  # twice through the first ones: the bug showed on every other page
+        at.switch_page(page).run()
+        assert not at.exception, page
+        box = picker(at)
+        assert (box.value, shown(box)) == ("loans", "Loans (loans)"), page
+        assert at.sidebar.caption[0].value.startswith("**loans**"), page
+        assert at.title[0].value.endswith(": Loans"), page
+    picker(at).set_value("kobe").run()  # on the Train page
+    assert at.title[0].value == "Train: Kobe Bryant shots"
+    for page in pages:
+        at.switch_page(page).run()
+        assert not at.exception, page
+        assert (picker(at).value, shown(picker(at))) == ("kobe", "Kobe Bryant shots (kobe)"), page
+        assert at.title[0].value.endswith(": Kobe Bryant shots"), page
+        assert at.sidebar.caption[0].value.startswith("**kobe**"), page
+
+
 def test_production_page_without_a_production_batch_points_to_drift(run, user_home: Path) -> None:
     at = run("pages/5_Production.py", user_home, state={session_keys.DATASET: NAME})
     assert not at.exception
@@ -241,3 +273,50 @@ def test_the_serve_page_on_a_dataset_with_categories(run, trained_user_home: Pat
     at.get("form_submit_button")[0].click().run()
     assert not at.exception
     assert "The model server is down" in at.error[0].value
+
+
+@pytest.mark.slow
+def test_the_serve_pages_command_names_its_dataset_and_runs_as_shown(run, trained_user_home: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 30: the copied command checked a churn row with Kobe's definition ("Invalid shot: ...")
+    when the home's active dataset was another one; it now says `--dataset` and runs as shown."""
+    import shlex
+    import subprocess
+    import sys
+
+    from core.serving import server
+    from tests.e2e.conftest import free_port
+
+    port = free_port()
+    monkeypatch.setenv("WORKBENCH_SERVE_PORT", str(port))
+    s = user_settings(trained_user_home).replace(serve_port=port)
+    server.start(s)
+    try:
+        at = run("pages/4_Serve.py", trained_user_home, state={session_keys.DATASET: NAME})
+        assert not at.exception
+        command = next(c.value for c in at.code if c.value.startswith("python -m core predict"))
+        assert command.startswith(f"python -m core predict --dataset {NAME} --input '")
+        assert "--threshold" not in command and "--allow-unseen" not in command  # the version's own, as sent
+        env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "WORKBENCH_DATASET")}
+        env.update(WORKBENCH_HOME=str(trained_user_home), WORKBENCH_SERVE_PORT=str(port))
+        # the home's active dataset is Kobe: only `--dataset` makes the command check a churn row
+        assert catalog.active_name(trained_user_home) in (None, "kobe")
+        done = subprocess.run([sys.executable, *shlex.split(command)[1:]], cwd=Path(__file__).resolve().parents[2],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout)
+        assert 0.0 <= answer["proba_yes"] <= 1.0 and answer["label"] in (0, 1)
+        # without it, the home's active dataset (Kobe) would check the churn row, and refuse it
+        wrong = subprocess.run([sys.executable, *shlex.split(command.replace(f" --dataset {NAME}", ""))[1:]],
+                               cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
+                               timeout=120)
+        assert wrong.returncode != 0 and "Invalid shot" in wrong.stderr
+        # a threshold moved on the page, and unseen categories allowed, are in the command too
+        next(s for s in at.slider if s.key.startswith(session_keys.SERVE_THRESHOLD)).set_value(0.3)
+        at.checkbox(key=session_keys.SERVE_ALLOW_UNSEEN).check()
+        at.get("form_submit_button")[0].click().run()  # the form's values count once submitted
+        assert not at.exception and not at.error
+        command = next(c.value for c in at.code if c.value.startswith("python -m core predict"))
+        assert command.endswith(" --threshold 0.3 --allow-unseen --json")
+    finally:
+        server.stop(s)

@@ -20,7 +20,7 @@ def test_with_a_champion_the_page_asks_for_a_batch(run_page, champion_settings):
     at = run_page(PAGE, champion_settings)
     assert not at.exception
     assert any("Upload a batch" in i.value for i in at.info)
-    assert at.title[0].value == "Drift"
+    assert at.title[0].value == "Drift: Kobe Bryant shots"
 
 
 def test_a_checked_batch_shows_drift_health_and_trust(run_page, champion_settings):

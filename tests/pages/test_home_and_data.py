@@ -9,7 +9,7 @@ def test_home_empty_says_prepare_first(run_page, settings: Settings) -> None:
     assert not at.exception
     assert at.title[0].value == "Kobe Workbench"
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Data"] == "not prepared" and metrics["Champion model"] == "none"
+    assert metrics["Data"] == "not ready" and metrics["Champion model"] == "none"
     assert metrics["Model server"] == "down" and metrics["Last drift check"] == "none"
     assert "Prepare the data" in at.info[0].value
 

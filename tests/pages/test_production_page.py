@@ -32,7 +32,7 @@ def test_score_button_scores_and_explains(run_page, champion_settings: Settings)
     assert "python -m core" not in answer  # the next steps are links to pages, not commands
     # through the app's navigation, as a browser opens it, the next steps are links to the Drift page
     app = run_page("app.py", champion_settings).switch_page("pages/5_Production.py").run()
-    assert not app.exception and app.title[0].value == "Production"
+    assert not app.exception and app.title[0].value == "Production: Kobe Bryant shots"
     links = app.get("page_link")
     drift_url = NAVIGATION["drift"][2]  # the Drift page's URL path
     assert [link.proto.page for link in links] == [drift_url, drift_url]

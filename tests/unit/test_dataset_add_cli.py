@@ -108,7 +108,7 @@ def test_add_saves_the_definition_and_the_table_where_settings_look(home: Path, 
     assert result.folder == str(folder) and not result.replaced
     assert (result.rows, result.labelled_rows, result.unlabelled_rows) == (N, N - 2, 2)
     assert (result.dev_rows, result.prod_rows) == (60, 20)
-    assert result.features == {"usage": "numeric", "plan": "categorical", "online": "categorical"}
+    assert result.features == {"usage": "numeric", "plan": "categorical", "online": "binary"}  # true/false
     assert result.inference is not None and "customer" in {e["column"] for e in result.inference.excluded}
     assert _saved(home) == ["churn", "churn/01_raw", "churn/01_raw/churn.parquet", "churn/dataset.toml"]
     spec = catalog.load(folder / "dataset.toml")
@@ -117,6 +117,8 @@ def test_add_saves_the_definition_and_the_table_where_settings_look(home: Path, 
     s = Settings.from_env({"WORKBENCH_HOME": str(home)}, dataset=spec)
     assert s.data_dir == folder and s.raw_dev == folder / "01_raw" / "churn.parquet"  # acquire finds it present
     assert pd.read_parquet(s.raw_dev).shape == (N, 6)
+    assert set(pd.read_parquet(s.raw_dev)["online"]) == {0.0, 1.0}  # saved as the binary feature's numbers
+    assert spec.feature("online").value_labels == {"0": "False", "1": "True"}
     json.dumps(result.to_dict())  # plain data
 
 

@@ -56,19 +56,73 @@ def test_kinds_and_domains_are_inferred_from_the_values() -> None:
     inference = infer(frame, "kinds", "y")
     f = _features(inference)
     assert inference.kinds == {"amount": "numeric", "delta": "numeric", "visits": "numeric", "premium": "binary",
-                               "size": "binary", "plan": "categorical", "online": "categorical", "tier": "categorical"}
+                               "size": "binary", "plan": "categorical", "online": "binary", "tier": "categorical"}
     assert (f["amount"]["integer"], f["amount"]["min"], "max" in f["amount"]) == (False, 0.0, False)
     assert f["amount"]["nullable"] is True and f["delta"]["nullable"] is False
     assert "min" not in f["delta"] and "max" not in f["delta"]  # production may leave the range: drift says so
     assert (f["visits"]["integer"], f["visits"]["min"]) == (True, 0)
     assert f["premium"]["values"] == [0, 1] and f["size"]["values"] == [3, 7]
     assert f["plan"]["values"] == ["basic", "pro", "team"]
-    assert f["online"]["values"] == ["False", "True"] and f["tier"]["values"] == ["a", "b"]
+    assert f["online"]["values"] == [0, 1] and f["online"]["value_labels"] == {"0": "False", "1": "True"}
+    assert f["tier"]["values"] == ["a", "b"]
     spec = catalog.from_dict(inference.definition)  # what the catalog accepts
     assert spec.features == tuple(inference.kinds) and spec.target.column == "y"
     assert (spec.experiment, spec.model_name, spec.row_noun, spec.rows_noun) == (
         "kinds-workbench", "kinds-model", "row", "rows")
     assert spec.prod is None and spec.dev.where == "" and spec.sources[0].file == "kinds.parquet"
+
+
+def test_yes_no_words_in_any_case_are_a_binary_feature() -> None:
+    """Issue 30: a column of exactly two yes/no words (yes/no, true/false, y/n; any case, spaces,
+    missing values) is a binary feature whose 0 and 1 keep the words; other text stays categorical."""
+    rng = np.random.default_rng(1)
+    n = 90
+    frame = pd.DataFrame({
+        "smoker": rng.choice(["Yes", "yes", "YES ", "no", "No"], n),
+        "insured": rng.choice(["TRUE", "False", "true"], n),
+        "urban": rng.choice(["y", "N"], n).astype(object),
+        "answer": rng.choice(["yes", "maybe"], n),          # not a yes/no pair
+        "mixed": rng.choice(["yes", "false"], n),           # two words of different pairs
+        "y": np.r_[np.zeros(45), np.ones(45)].astype("int64"),
+    })
+    frame.loc[[2, 7], "urban"] = None
+    inference = infer(frame, "words", "y")
+    f = _features(inference)
+    assert {c: inference.kinds[c] for c in ("smoker", "insured", "urban", "answer", "mixed")} == {
+        "smoker": "binary", "insured": "binary", "urban": "binary", "answer": "categorical", "mixed": "categorical"}
+    assert f["smoker"]["values"] == [0, 1] and set(f["smoker"]["value_labels"]) == {"0", "1"}
+    assert f["smoker"]["value_labels"]["0"].lower() == "no" and f["smoker"]["value_labels"]["1"].lower() == "yes"
+    assert f["insured"]["value_labels"]["0"] == "False" and f["urban"]["value_labels"] == {"0": "N", "1": "y"}
+    assert f["urban"]["nullable"] is True and "N (0) and y (1); 2 missing" in f["urban"]["help"]
+    spec = catalog.from_dict(tomllib.loads(tomli_w.dumps(inference.definition)))
+    assert spec.feature("smoker").kind == "binary" and spec.feature("urban").value_label(1.0) == "y"
+
+
+def test_dataset_add_saves_yes_no_words_as_numbers_and_reads_batches_of_words(tmp_path) -> None:
+    from core.config import Settings
+    from core.data import batches, dataset_store, preparation
+
+    rng = np.random.default_rng(2)
+    n = 200
+    smoker = rng.choice(["yes", "no"], n)
+    frame = pd.DataFrame({"age": rng.integers(20, 70, n), "smoker": np.char.capitalize(smoker.astype(str)),
+                          "claim": np.where((smoker == "yes") ^ (rng.random(n) < 0.3), "yes", "no")})
+    result = dataset_store.add(tmp_path, frame, "insurance", "claim")
+    assert result.features == {"age": "numeric", "smoker": "binary"}
+    saved = pd.read_parquet(result.data_path)
+    assert saved["smoker"].tolist() == [1.0 if v == "Yes" else 0.0 for v in frame["smoker"]]
+    spec = catalog.find("insurance", [catalog.user_dir(tmp_path)])
+    assert spec.feature("smoker").value_labels == {"0": "No", "1": "Yes"}
+    s = Settings.from_env({"WORKBENCH_HOME": str(tmp_path)}, dataset=spec)
+    preparation.prepare(s)
+    assert set(preparation.load_split(s, "train")["smoker"].unique()) == {0.0, 1.0}
+    # a batch as the analyst's source writes it (words, any case) is read as the model's 1 and 0
+    words = frame.head(20).assign(smoker=lambda d: d["smoker"].str.upper())
+    batch = batches.read_batch(words.to_csv(index=False).encode(), s, "words.csv")
+    assert batch.frame["smoker"].tolist() == [1.0 if v == "YES" else 0.0 for v in words["smoker"]]
+    # other text in a binary feature is still refused
+    with pytest.raises(batches.BatchError, match="smoker: non-numeric values"):
+        batches.read_batch(words.assign(smoker="maybe").to_csv(index=False).encode(), s, "maybe.csv")
 
 
 def test_the_definition_survives_a_toml_round_trip() -> None:

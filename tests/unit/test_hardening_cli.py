@@ -360,6 +360,9 @@ def test_the_serve_page_command_is_the_cli_request() -> None:
     assert text.startswith("python -m core predict --input '") and text.endswith("' --json")
     assert json.loads(text.split("--input '", 1)[1].rsplit("' --json", 1)[0]) == row
     assert " --url http://h:1 --json" in predict.cli_example(row, KOBE.features, "http://h:1/")
+    named = predict.cli_example(row, KOBE.features, dataset="kobe", threshold=0.25, allow_unseen=True)
+    assert named.startswith("python -m core predict --dataset kobe --input '")
+    assert named.endswith("' --threshold 0.25 --allow-unseen --json")
 
 
 # --------------------------------------------------------------------------- drift --drop-invalid
