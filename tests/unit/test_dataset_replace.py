@@ -162,7 +162,12 @@ def _get_metrics(folder: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, st
         sent.append(message)
 
     scope = {"type": "http", "path": "/metrics", "method": "GET"}
-    asyncio.run(metrics.with_metrics(inner)(scope, receive, send))
+    # in a thread of its own: an earlier browser test can leave the main thread's event loop
+    # running, and asyncio.run refuses to start inside a running loop (as in test_scoring_app)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, metrics.with_metrics(inner)(scope, receive, send)).result()
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:]).decode()
 
 
