@@ -245,12 +245,13 @@ def _refuse_served(home: Path, spec: DatasetSpec) -> None:
     """Refuse to change the dataset `spec.name` of `home` while its model server runs (its
     inference log, runtime files and metrics are in the dataset's folder)."""
     from core.config import Settings
-    from core.serving import server
+    from core.runtime import live_server
 
-    now = server.status(Settings(home=home, dataset=spec))
-    if now.running:
-        raise DatasetError(f"The model server of dataset {spec.name!r} is running (pid {now.pid}, {now.url}); "
-                           f"stop the model server first: python -m core serve stop --dataset {spec.name}")
+    now = live_server(Settings(home=home, dataset=spec))
+    if now is not None:
+        raise DatasetError(f"The model server of dataset {spec.name!r} is running (pid {now.get('pid')}, "
+                           f"{now.get('url')}); stop the model server first: "
+                           f"python -m core serve stop --dataset {spec.name}")
 
 
 def _replaced_names() -> tuple[str, ...]:

@@ -35,6 +35,8 @@ from core import catalog
 from core.config import PROJECT_ROOT, Settings, valid_port
 from core.errors import TrackingError
 from core.files import atomic_write
+from core import runtime
+from core.runtime import STATE_FILE, state_path  # noqa: F401 (server.state_path and STATE_FILE: the API)
 from core.serving.asgi import MODEL_PATH_ENV
 from core.modeling import registry
 from core.modeling.model_version import ModelVersion
@@ -43,7 +45,6 @@ from core.serving.champion import clear, put_champion_in_place
 from core.serving.client import ServerError
 from core.serving.ports import PortInUseError, check_port, free_port, port_in_use  # noqa: F401 (the API)
 
-STATE_FILE = "serve.json"
 LOG_FILE = "serve.log"
 MODEL_DIR = "model"  # the served version's files, under the runtime folder
 LOG_TAIL_LINES = 15
@@ -91,10 +92,6 @@ class ServerStatus:
         return f"{served}, champion v{self.champion_version}" if self.champion_version else f"{served}, no champion"
 
 
-def state_path(settings: Settings) -> Path:
-    return settings.runtime_dir / STATE_FILE
-
-
 def model_dir(settings: Settings) -> Path:
     """Where the served version's files are (a symlink to the store's folder, or a copy)."""
     return settings.runtime_dir / MODEL_DIR
@@ -114,40 +111,8 @@ def log_tail(settings: Settings, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(kept[-lines:]) or "(the server log is empty)"
 
 
-def _read_state(settings: Settings) -> dict[str, Any] | None:
-    path = state_path(settings)
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, OSError):
-        return None
-
-
 def _write_state(settings: Settings, state: Mapping[str, Any]) -> None:
     atomic_write(state_path(settings), lambda tmp: tmp.write_text(json.dumps(dict(state), indent=2)))
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status of our own dead child (no zombie left behind)."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
-def _live_process(state: Mapping[str, Any]) -> psutil.Process | None:
-    """The server process named by the state file, if it still runs (and is not a reused PID)."""
-    try:
-        proc = psutil.Process(int(state["pid"]))
-        if abs(proc.create_time() - float(state["create_time"])) > 1.0:
-            return None
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            _reap(proc.pid)
-            return None
-        return proc
-    except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError, ValueError, TypeError):
-        return None
 
 
 def status(settings: Settings, with_champion: bool = False) -> ServerStatus:
@@ -155,7 +120,7 @@ def status(settings: Settings, with_champion: bool = False) -> ServerStatus:
 
     `with_champion` also looks up the champion (`champion_version`) and sets `stale` when the
     server runs another version."""
-    state = _read_state(settings)
+    state = runtime.read_state(settings)
     base: dict[str, Any] = dict(url=settings.serve_url, host=settings.serve_host, port=settings.serve_port,
                                 log_path=str(log_path(settings)))
     if with_champion:
@@ -163,7 +128,7 @@ def status(settings: Settings, with_champion: bool = False) -> ServerStatus:
     if state is None:
         return ServerStatus(running=False, **base)
     base.update(url=state["url"], host=state["host"], port=int(state["port"]))
-    if _live_process(state) is None:
+    if runtime.live_process(state) is None:
         state_path(settings).unlink(missing_ok=True)
         return ServerStatus(running=False, stale_pid_removed=True, **base)
     started = datetime.fromisoformat(state["started_at"])
@@ -337,7 +302,7 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
         version = put_champion_in_place(settings, folder, model)
     except BaseException:
         _end_group([psutil.Process(proc.pid)], proc.pid)
-        _reap(proc.pid)
+        runtime.reap(proc.pid)
         raise
     url = f"http://{settings.serve_host}:{port}"
     state: dict[str, Any] = {
@@ -405,16 +370,16 @@ def _end_group(group: list[psutil.Process], pgid: int, timeout_s: float = 10.0) 
 
 def stop(settings: Settings, timeout_s: float = 10.0) -> ServerStatus:
     """Stop the managed server and every process of its group (TERM, then KILL); idempotent."""
-    state = _read_state(settings)
+    state = runtime.read_state(settings)
     if state is not None:
-        proc = _live_process(state)
+        proc = runtime.live_process(state)
         if proc is not None:
             try:
                 group = [proc, *proc.children(recursive=True)]
             except psutil.NoSuchProcess:
                 group = [proc]
             _end_group(group, int(state.get("pgid", proc.pid)), timeout_s)
-            _reap(proc.pid)
+            runtime.reap(proc.pid)
         state_path(settings).unlink(missing_ok=True)
     return status(settings)
 

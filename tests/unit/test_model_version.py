@@ -155,3 +155,33 @@ def test_versions_on_an_empty_home_lists_none_and_creates_nothing(tmp_path) -> N
     rollback = subprocess.run([sys.executable, "-m", "core", "rollback", "--json"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120)
     assert rollback.returncode == 2 and "no previous champion" in json.loads(rollback.stdout)["error"]["message"]
+
+
+STAGES = {"data": 1, "modeling": 2, "serving": 3, "scoring": 3, "monitoring": 4, "charts": 5, "cli": 6}
+
+
+def _stage(module: str) -> int:
+    parts = module.split(".")
+    if len(parts) > 1 and parts[1] in STAGES:
+        return STAGES[parts[1]]
+    return 7 if module in ("core.pipeline", "core.__main__") else 0  # the base modules: 0
+
+
+def test_no_stage_imports_a_later_one_imports_inside_functions_included() -> None:
+    """data -> modeling -> serving / scoring -> monitoring, with charts and cli on top; the base
+    modules (definition, rules, settings, tracking, files, runtime) import no stage at all."""
+    upward = []
+    for path in (ROOT / "core").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
+            for target in targets:
+                if target.startswith("core.") and _stage(target) > _stage(module) and \
+                        {_stage(target), _stage(module)} != {3}:
+                    upward.append(f"{module} imports {target} (line {node.lineno})")
+    assert not upward, "\n".join(sorted(set(upward)))
