@@ -19,11 +19,12 @@ from __future__ import annotations
 import ast
 import operator
 from dataclasses import dataclass
-from typing import Any, Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Iterable
 
 from core.dataset import DatasetError
+
+if TYPE_CHECKING:  # pandas is imported where a filter is applied: reading a definition (every
+    import pandas as pd  # command's start) only parses its filter
 
 MAX_LENGTH = 5_000     # characters of a filter
 MAX_NODES = 1_000      # nodes of its parsed tree (a filter is a handful of comparisons)
@@ -235,6 +236,9 @@ class _Evaluator:
     """Builds the mask of a checked tree with pandas' own vectorised operators."""
 
     def __init__(self, frame: pd.DataFrame, names: dict[str, str]) -> None:
+        import pandas as pd
+
+        self.pd = pd
         self.frame = frame
         self.names = names
 
@@ -250,9 +254,9 @@ class _Evaluator:
         if isinstance(node, ast.Compare):
             return self._compare(node)
         if isinstance(node, ast.Constant):
-            return pd.Series(bool(node.value), index=self.frame.index)
+            return self.pd.Series(bool(node.value), index=self.frame.index)
         column = self.frame[self._name(node)]
-        if not pd.api.types.is_bool_dtype(column):
+        if not self.pd.api.types.is_bool_dtype(column):
             raise FilterError(f"The column {self._name(node)!r} stands alone as a condition but holds "
                               f"{column.dtype} values, not True/False; compare it, e.g. "
                               f"`{self._name(node)}` == 1.")
@@ -280,13 +284,14 @@ class _Evaluator:
             a, b = self._value(left), self._value(right)
             if isinstance(op, (ast.In, ast.NotIn)):
                 values = b if isinstance(b, list) else [b]
-                part = a.isin(values) if isinstance(a, pd.Series) else pd.Series(a in values, index=self.frame.index)
+                part = a.isin(values) if isinstance(a, self.pd.Series) else \
+                    self.pd.Series(a in values, index=self.frame.index)
                 if isinstance(op, ast.NotIn):
                     part = ~part
             else:
                 part = _COMPARE[type(op)](a, b)
-                if not isinstance(part, pd.Series):
-                    part = pd.Series(bool(part), index=self.frame.index)
+                if not isinstance(part, self.pd.Series):
+                    part = self.pd.Series(bool(part), index=self.frame.index)
             part = part.fillna(False).astype(bool) if part.dtype != bool else part
             out = part if out is None else (out & part)
         assert out is not None
