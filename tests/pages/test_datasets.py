@@ -45,19 +45,9 @@ def user_home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch):
+def run(run_home):
     """run(page, home, state=None) -> AppTest after one run with WORKBENCH_HOME=home."""
-
-    def go(page: str, home: Path, state: dict | None = None) -> AppTest:
-        monkeypatch.setenv("WORKBENCH_HOME", str(home))
-        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        monkeypatch.delenv("WORKBENCH_DATASET", raising=False)
-        at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / page), default_timeout=120)
-        for key, value in (state or {}).items():
-            at.session_state[key] = value
-        return at.run()
-
-    return go
+    return run_home
 
 
 def picker(at: AppTest):

@@ -65,18 +65,9 @@ def hostile_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch):
-    def go(page: str, home: Path, state: dict | None = None) -> AppTest:
-        monkeypatch.setenv("WORKBENCH_HOME", str(home))
-        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        monkeypatch.delenv("WORKBENCH_DATASET", raising=False)
-        at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / page), default_timeout=120)
-        at.session_state[session_keys.DATASET] = NAME
-        for key, value in (state or {}).items():
-            at.session_state[key] = value
-        return at.run()
-
-    return go
+def run(run_home):
+    """run(page, home, state=None) on the hostile dataset (chosen in the session)."""
+    return lambda page, home, state=None: run_home(page, home, {session_keys.DATASET: NAME, **(state or {})})
 
 
 def markdown_texts(node) -> list[str]:
