@@ -177,7 +177,9 @@ else:
         st.dataframe([{"statistic": name, "definition": text,
                        "threshold": "–" if key is None else f"{key} = {report.thresholds.get(key)}"}
                       for name, text, key in drift_report.DEFINITIONS], hide_index=True, width="stretch")
-    feature = st.selectbox("Distribution of", list(report.stats.features))
+    # worst first, as the chart: the box opens on the most drifted feature
+    feature = st.selectbox("Distribution of", [name for name, _, _ in drift_report.by_severity(report)],
+                           help="Features from the most drifted to the most stable, as in the chart above.")
     st.plotly_chart(drift_charts.distribution(report.stats.features[feature]), width="stretch")
     st.plotly_chart(drift_charts.distribution(report.prediction, ref_label="test split"), width="stretch")
 

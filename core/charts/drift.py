@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.charts.words import Words
-from core.monitoring.drift_report import DriftReport, FeatureDrift, Reliability, effect_ratio, top_categories
+from core.monitoring.drift_report import DriftReport, FeatureDrift, Reliability, by_severity, top_categories
 
 TRAIN, BATCH, TEST = "#552583", "#FDB927", "#7A6E5D"
 DRIFT, STABLE = "#C62828", "#2E7D32"
@@ -14,25 +14,44 @@ LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=50))
 BELOW = dict(orientation="h", yanchor="top", y=-0.38, x=0)  # a legend under the plot: charts stacked align
 
 
+FLOOR = 0.01  # effect ratios below this (a zero among them) are drawn at it: a log axis has no 0
+FONT = dict(size=14)  # readable at 1280 px
+ROW_PX = 30  # height of one feature's bar
+
+
 def effect_bars(r: DriftReport) -> go.Figure:
-    """Each feature's effect size as a multiple of its threshold (1 = the drift line)."""
-    names, ratios, labels, colors = [], [], [], []
-    for name, f in r.stats.features.items():
-        ratio, label = effect_ratio(f, r.thresholds)
-        names.append(name)
-        ratios.append(ratio)
-        labels.append(label)
-        colors.append(DRIFT if f.drift else STABLE)
-    fig = go.Figure(go.Bar(x=ratios, y=names, orientation="h", marker_color=colors, text=labels,
-                           textposition="auto", name="effect / threshold",
-                           hovertemplate="%{y}: %{text}<extra></extra>"))
+    """Each feature's effect size as a multiple of its threshold (1 = the drift line), every
+    feature named, worst at the top (`drift_report.by_severity`). A ratio below `FLOOR` (no
+    measurable drift) is drawn as a short bar to `FLOOR` with a marker, so every feature shows;
+    its hover and label give the real figure. The height grows with the number of features."""
+    rows = by_severity(r)
+    names = [name for name, _, _ in rows]
+    ratios = [ratio for _, ratio, _ in rows]
+    labels = [label for _, _, label in rows]
+    colors = [DRIFT if r.stats.features[name].drift else STABLE for name in names]
+    drawn = [max(ratio, FLOOR) for ratio in ratios]
+    fig = go.Figure(go.Bar(x=drawn, y=names, orientation="h", marker_color=colors, text=labels,
+                           textposition="auto", textfont=dict(size=12), name="effect / threshold",
+                           customdata=ratios, cliponaxis=False,
+                           hovertemplate="%{y}: %{customdata:.3g} × threshold (%{text})<extra></extra>"))
+    low = [(name, ratio) for name, ratio in zip(names, ratios) if ratio < FLOOR]
+    if low:
+        fig.add_scatter(x=[FLOOR] * len(low), y=[name for name, _ in low], mode="markers",
+                        marker=dict(symbol="line-ns-open", size=16, line_width=3, color=STABLE),
+                        name=f"below {FLOOR:g} × threshold", customdata=[ratio for _, ratio in low],
+                        hovertemplate="%{y}: %{customdata:.3g} × threshold (no measurable drift)<extra></extra>")
     # the line's label above the plot area, where no bar reaches
     fig.add_vline(x=1.0, line_dash="dash", line_color="#444", annotation_text="drift threshold (1)",
-                  annotation_position="top", annotation_yshift=4)
-    fig.update_layout(**{**LAYOUT, "margin": dict(l=50, r=20, t=80, b=50)},
-                      title="Drift per feature (effect size ÷ its threshold)",
+                  annotation_position="top", annotation_yshift=4, annotation_font_size=13)
+    top = max([1.0, *drawn])
+    fig.update_layout(**{**LAYOUT, "margin": dict(l=50, r=20, t=80, b=60)}, font=FONT,
+                      title=dict(text="Drift per feature (effect size ÷ its threshold), worst first", font_size=17),
                       xaxis_title="effect size ÷ threshold (log scale; ≥ 1 = drift)", yaxis_title="feature",
-                      xaxis_type="log", height=320, showlegend=False, yaxis_autorange="reversed")
+                      xaxis_type="log", xaxis_range=[np.log10(FLOOR) - 0.3, np.log10(top) + 0.5],
+                      height=max(320, 150 + ROW_PX * len(names)), showlegend=False, bargap=0.25)
+    fig.update_yaxes(categoryorder="array", categoryarray=names, autorange="reversed", automargin=True,
+                     tickmode="array", tickvals=names, ticktext=names, tickfont_size=13)
+    fig.update_xaxes(automargin=True, tickfont_size=13)
     return fig
 
 

@@ -4,11 +4,18 @@ training, and a typical row.
 Used to warn about values the model never saw (a warning, not an error: the domain rules in
 `core/rules.py` decide what is refused) and to fill the Serve page's form. Missing values
 are left out of every summary (a missing value is neither outside a range nor a new category).
+
+"Outside the training range", one definition for every screen (the Production verdict, the drift
+check and its table, `serve stats`): per feature, the share of a batch's rows whose value lies
+below the training minimum or above the training maximum (`outside_range` counts them); the
+denominator is every row of the batch, a missing value counting as inside. A categorical
+feature's counterpart is the share of rows in a category training never saw.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 
 
@@ -63,6 +70,14 @@ def out_of_training_range(row: Mapping[str, Any], ranges: Mapping[str, tuple[flo
     return warnings
 
 
+def outside_range(values: np.ndarray | pd.Series, low: float, high: float) -> tuple[int, int]:
+    """(how many `values` lie below `low`, how many above `high`): the one count behind every
+    "outside the training range" figure (module docstring). Missing values (NaN, pd.NA) are neither."""
+    v = (values.to_numpy(dtype="float64", na_value=np.nan) if isinstance(values, pd.Series)
+         else np.asarray(values, dtype="float64"))
+    return int(np.count_nonzero(v < low)), int(np.count_nonzero(v > high))
+
+
 def share_out_of_range(df: pd.DataFrame, ranges: Mapping[str, tuple[float, float]],
                        categories: Mapping[str, frozenset[str]] | None = None) -> dict[str, float]:
     """For each feature, the share of the batch's rows outside the training range (0..1); given
@@ -71,10 +86,7 @@ def share_out_of_range(df: pd.DataFrame, ranges: Mapping[str, tuple[float, float
     cats = dict(categories or {})
     if len(df) == 0:
         return {name: 0.0 for name in [*ranges, *cats]}
-    shares = {
-        name: float(((df[name] < low) | (df[name] > high)).mean())
-        for name, (low, high) in ranges.items()
-    }
+    shares = {name: sum(outside_range(df[name], low, high)) / len(df) for name, (low, high) in ranges.items()}
     for name, seen in cats.items():
         column = df[name]
         text = column if column.dtype == object else column.astype("string")

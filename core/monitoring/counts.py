@@ -7,7 +7,8 @@ and gives the same statistics as the whole batch at once:
 
 - continuous: counts on the reference's 2,000-bin grid (plus one slot below and one above the
   training range, from which the PSI bins' shares come too), the sums of the distances below and
-  above it;
+  above it, and how many values lie below and above the training [min, max]
+  (`core.data.profile.outside_range`, the count the Production verdict uses too);
 - discrete: counts of each training value and of the other values, how many lie outside the
   training [min, max];
 - categorical: counts of each category (text);
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from core.data.columns import as_text
+from core.data.profile import outside_range
 from core.monitoring.reference import CHUNK, GRID_BINS, ColumnReference, _span, grid_counts
 
 WHOLE = 1024  # discrete values that are whole numbers in [0, WHOLE) are counted by one bincount
@@ -39,7 +41,9 @@ class ColumnCounts:
     above: float = 0.0  # ... and of (v - max) over those above it
     known: np.ndarray | None = field(default=None, repr=False)  # discrete: counts of the training values
     other: int = 0  # discrete: values never seen in training
-    outside: int = 0  # discrete: values outside the training [min, max]
+    outside: int = 0  # values outside the training [min, max] (`profile.outside_range`)
+    n_below: int = 0  # continuous: values below the training min
+    n_above: int = 0  # ... and above its max
     categories: pd.Series | None = field(default=None, repr=False)  # categorical: counts by category
 
     @property
@@ -76,6 +80,10 @@ class ColumnCounts:
         if counts[-1]:
             self.above += float((v[v > hi] - hi).sum())
         self.grid = counts if self.grid is None else self.grid + counts
+        low, high = outside_range(v, ref.min, ref.max)
+        self.n_below += low
+        self.n_above += high
+        self.outside += low + high
         self.total += float(v.sum())
 
     def _add_discrete(self, v: np.ndarray) -> None:
@@ -103,7 +111,7 @@ class ColumnCounts:
             lookup = dict(zip(vals.tolist(), c.tolist()))
             known = np.array([lookup.get(x, 0) for x in cats.tolist()], dtype=np.int64)
             total = float(v.sum())
-            outside = int(np.count_nonzero((v < ref.min) | (v > ref.max)))
+            outside = sum(outside_range(v, ref.min, ref.max))
         self.known = known if self.known is None else self.known + known
         self.other += int(len(v) - known.sum())
         self.outside += outside

@@ -271,6 +271,19 @@ def effect_ratio(f: FeatureDrift, t: dict[str, Any]) -> tuple[float, str]:
     return ratio, label
 
 
+def by_severity(r: DriftReport) -> list[tuple[str, float, str]]:
+    """Every feature as (name, effect ratio, label) of `effect_ratio`, worst first: drifted
+    features before stable ones, then by effect ratio (largest first), ties by name."""
+    rows = [(name, *effect_ratio(f, r.thresholds)) for name, f in r.stats.features.items()]
+    drifted = {name for name, f in r.stats.features.items() if f.drift}
+    return sorted(rows, key=lambda row: (row[0] not in drifted, -row[1], row[0]))
+
+
+def most_drifted(r: DriftReport) -> str:
+    """The name of the most drifted feature (`by_severity`'s first)."""
+    return by_severity(r)[0][0]
+
+
 OTHER, MISSING = "(other)", "(missing)"
 
 

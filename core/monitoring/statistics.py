@@ -147,12 +147,12 @@ def _continuous(name: str, ref: ColumnReference, c: ColumnCounts, t: DriftThresh
     batch_hist = np.add.reduceat(counts[1:-1], np.arange(0, GRID_BINS, step)) / n
     return FeatureDrift(
         name=name, kind="continuous", psi=value_psi, wasserstein=wd_norm, js=None,
-        p_value=p_value, test="ks", out_of_range=(n_below + n_above) / n,
+        p_value=p_value, test="ks", out_of_range=c.outside / n,  # the Production verdict's count
         mean_ref=ref.mean, mean_batch=c.total / n, drift=bool(fired), rule=",".join(fired),
         bins=tuple(float(x) for x in np.linspace(lo, hi, HIST_BINS + 1)),
         ref_share=tuple(round(float(x), 6) for x in ref_hist),
         batch_share=tuple(round(float(x), 6) for x in batch_hist),
-        batch_outside=(n_below / n, n_above / n),
+        batch_outside=(c.n_below / n, c.n_above / n),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from core.modeling import registry
 
 from core.data import batches
-from core.monitoring import check, history
+from core.monitoring import check, drift_report, history
 from ui import session_keys
 
 PAGE = "pages/6_Drift.py"
@@ -35,6 +35,10 @@ def test_a_checked_batch_shows_drift_health_and_trust(run_page, champion_setting
     # the rules that fired and every statistic's definition are on the page
     assert any(c.value.startswith("Dataset drift: 4 of 6 features drifted") for c in at.caption)
     assert any(e.label.startswith("How each statistic is defined") for e in at.expander)
+    # the distribution opens on the most drifted feature, the box lists them worst first
+    box = next(b for b in at.selectbox if b.label == "Distribution of")
+    assert box.value == drift_report.most_drifted(report)
+    assert list(box.options) == [name for name, _, _ in drift_report.by_severity(report)]
 
 
 def test_alarm_leads_in_one_click_to_a_gated_challenger(run_page, tmp_path):

@@ -17,6 +17,7 @@ from core.data import batches, preparation
 from core.dataset import DatasetSpec
 from core.modeling import model_io
 from core.monitoring import check
+from core.monitoring.drift_report import most_drifted
 from tests.unit.conftest import FEATURES, TARGET, Lab
 
 KOBE_WORDS = re.compile(r"\b(shots?|made|missed|kobe)\b", re.IGNORECASE)
@@ -165,7 +166,7 @@ def report(lab: Lab):
 
 def test_drift_figures_render_from_the_report(report, words: Words) -> None:
     bars = drift.effect_bars(report)
-    assert list(bars.data[0].y) == list(FEATURES)
+    assert sorted(bars.data[0].y) == sorted(FEATURES)  # worst first (test_drift_bars_name_every_feature...)
     assert all(ratio >= 1 for ratio in bars.data[0].x)  # every feature drifted: at or past its line
     usage = drift.distribution(report.stats.features["usage_hours"])
     assert usage.layout.title.text.startswith("usage_hours: drift; batch outside the training range")
@@ -251,3 +252,57 @@ def test_same_axes_gives_side_by_side_charts_one_scale() -> None:
     assert list(a.layout.xaxis.range) == [-26, 26]
     same_axes(a, auto)  # one left to autorange: nothing forced on either
     assert auto.layout.yaxis.range is None and list(a.layout.yaxis.range) == [-6, 60]
+
+
+def many_features_report(report):
+    """`report` with 14 features of every kind (names as a housing dataset's): four drifted
+    continuous ones, stable ones, and two categorical features identical to training (zero drift)."""
+    import dataclasses
+
+    from core.config import DriftThresholds
+    from core.monitoring.drift_report import DriftStats
+    from core.monitoring.reference import categorical_reference, column_reference
+    from core.monitoring.statistics import column_drift
+
+    rng = np.random.default_rng(5)
+    t = DriftThresholds()
+    feats = {}
+    shifts = {"price": 0.0, "condomin": 1.5, "single": 0.8, "area": 0.02, "rooms": 0.0, "age": 0.3,
+              "floor": 0.01, "lat": 0.0, "lon": 2.5, "income": 0.05, "tax": 0.0, "views": 0.0}
+    for name, shift in shifts.items():
+        ref = column_reference(rng.normal(0, 1, 4000), "continuous")
+        feats[name] = column_drift(name, ref, rng.normal(shift, 1, 3000), t)
+    cats = pd.Series(["a", "b", "c"] * 400)
+    for name in ("district", "heating"):
+        feats[name] = column_drift(name, categorical_reference(cats), cats.copy(), t)
+    share = sum(f.drift for f in feats.values()) / len(feats)
+    return dataclasses.replace(report, stats=DriftStats(features=feats, n_rows=3000, share_drifted=share,
+                                                        dataset_drift=share >= t.dataset_share, thresholds=t))
+
+
+def test_drift_bars_name_every_feature_worst_first(report) -> None:
+    """The report: 13 features, every other one named, tiny text, no bar for a zero-drift
+    categorical feature. Every feature is a named category, ordered by severity, each with a bar."""
+    many = many_features_report(report)
+    bars = drift.effect_bars(many)
+    names = list(bars.data[0].y)
+    assert sorted(names) == sorted(many.stats.features) and len(names) == 14
+    ratios = list(bars.data[0].customdata)
+    drifted = [many.stats.features[n].drift for n in names]
+    assert names[:4] == ["lon", "condomin", "single", "age"] and all(drifted[:4]) and not any(drifted[4:])
+    assert ratios[:4] == sorted(ratios[:4], reverse=True) and ratios[4:] == sorted(ratios[4:], reverse=True)
+    assert most_drifted(many) == "lon"
+    y = bars.layout.yaxis
+    assert y.tickmode == "array" and list(y.tickvals) == names and list(y.ticktext) == names  # every tick
+    assert list(y.categoryarray) == names and y.autorange == "reversed"  # worst at the top
+    assert y.automargin and y.tickfont.size >= 12 and bars.layout.font.size >= 13
+    assert bars.layout.height >= 14 * 25  # grows with the features
+    assert bars.layout.height > drift.effect_bars(report).layout.height
+    # zero drift (district, heating: the training categories exactly) still gets a bar and a marker
+    assert many.stats.features["district"].js_excess == 0.0
+    zero = [n for n, r in zip(names, ratios) if r == 0.0]
+    assert {"district", "heating"} <= set(zero)
+    drawn = dict(zip(names, bars.data[0].x))
+    low = 10 ** bars.layout.xaxis.range[0]
+    assert all(drawn[n] > low for n in zero)  # a bar reaching into the visible range
+    assert set(bars.data[1].y) >= set(zero)  # and a marker at the floor
