@@ -180,3 +180,18 @@ def test_another_servers_refusal_is_reported_as_the_wrong_server(fake_server) ->
     with client.Client(url, features=("x",), expected=alpha) as strict:
         with pytest.raises(client.WrongServerError, match="not dataset 'alpha'"):
             strict.predict_rows([[1.0]])
+
+
+def test_apply_via_refuses_another_datasets_server_and_takes_the_version_it_names(fake_server,
+                                                                                  tmp_path: Path) -> None:
+    from core.scoring import local
+
+    s = _settings(tmp_path)  # kobe's: nothing of its own runs
+    other = fake_server(_named(client.ServerIdentity("hmda", "hmda_model", "2")))
+    with pytest.raises(client.WrongServerError, match="serves dataset 'hmda'") as err:
+        local._choose_path(s, other)
+    assert err.value.exit_code == 2
+    own = fake_server(_named(client.ServerIdentity(s.dataset.name, s.model_name, "5")))
+    assert local._choose_path(s, own) == (local.HTTP, own, "5")
+    stock = fake_server({})  # names nothing: used as before, its version unknown (assumed by `score`)
+    assert local._choose_path(s, stock) == (local.HTTP, stock, None)
