@@ -175,11 +175,11 @@ def stale_warning(served: str | None, champion: str | None, url: str) -> str:
 
 
 def expected_identity(settings: Settings, model: ModelVersion | None) -> ServerIdentity:
-    """What the server answering for `model` must serve: the settings' dataset, the model's name
-    and version (any version of the dataset's model when `model` is None)."""
-    if model is None:
-        return ServerIdentity(settings.dataset.name, settings.model_name)
-    return ServerIdentity(settings.dataset.name, model.name, str(model.version))
+    """What the server answering for `model` must serve: the settings' dataset and the model's
+    registered name (the dataset's model when `model` is None), any version: a server of the same
+    model on another version than the champion is stale (answered, with `stale` and a warning),
+    not another's server."""
+    return ServerIdentity(settings.dataset.name, model.name if model is not None else settings.model_name)
 
 
 UNCHECKED_WARNING = ("the model server at {url} does not say which dataset and model it serves (no "
@@ -242,9 +242,10 @@ def predict_one(
     is split into the server's own time (its `Server-Timing` header) and the rest (network
     round trip and client); `stale` says whether the managed server serves another version
     than the champion.
-    The answer's headers must name the settings' dataset and `model` (`check_answer`): another
-    dataset's or version's server raises `WrongServerError` (also instead of its refusal of the
-    row); a server naming nothing is accepted with `checked` False.
+    The answer's headers must name the settings' dataset and `model`'s registered name
+    (`check_answer`): another dataset's or model's server raises `WrongServerError` (also instead
+    of its refusal of the row); another version of the same model is answered as stale; a server
+    naming nothing is accepted with `checked` False.
     Raises `core.rules.InvalidInputError` (a bad row or threshold) and `InvalidURLError`
     before any request, `ServerNotRunningError`, `WrongServerError` or `PredictionError` after.
     """
@@ -278,7 +279,9 @@ def predict_one(
     finally:
         if own:
             client.close()
-    version = served_version(settings, client.url)
+    told = getattr(client, "last_identity", None) if checked else None
+    # the managed server's version from its state; another workbench server's from its answer
+    version = served_version(settings, client.url) or (told.version if told is not None else None)
     champion, stale = staleness(settings, version)
     # the version that answered decides at its own threshold, unless one was asked for
     answered = model if model is not None and version in (None, model.version) else (
