@@ -35,6 +35,9 @@ def home() -> None:
     last_check = c4.empty()
     last_check.metric("Last drift check", status.last_check, help=md(status.last_check_detail))
     stale_banner(settings, served, key="home_restart_on_champion")
+    # each dataset's server has a port of its own: several run at once
+    st.caption(f"Model server of {md(spec.title)}: port {served.port} (`{served.url}`)"
+               + (" · running" if served.running else " · its port when started"))
     if status.champion_version:
         st.caption(f"Champion {mlflow_links.version_link(settings, status.champion_version)} in the MLflow UI · "
                    + mlflow_links.ui_hint(settings))

@@ -8,7 +8,7 @@
 | `WORKBENCH_DATASET` | the active dataset (a definition under `datasets/NAME/` or `<home>/data/datasets/NAME/`) | the home's active dataset (`python -m core dataset use NAME`), else `kobe` |
 | `WORKBENCH_DATA_DIR` (or `KOBE_DATA_DIR`) | folder holding the dataset's raw files (copied instead of downloaded) | unset |
 | `MLFLOW_TRACKING_URI` | tracking server / store (a team's server) | `sqlite:///<home>/mlruns/mlflow.db` |
-| `WORKBENCH_SERVE_PORT` | port of `mlflow models serve` (1–65535) | 5001 |
+| `WORKBENCH_SERVE_PORT` | port of every dataset's model server (1–65535); unset: each dataset's server keeps a port of its own (5001 for the first when free) | 5001 |
 | `WORKBENCH_SERVE_WORKERS` | uvicorn worker processes of the model server (1–16) | 2, or 1 on a one-core machine |
 | `WORKBENCH_APP_PORT` | port of the Streamlit app (1–65535) | 8501 |
 | `WORKBENCH_MLFLOW_UI_PORT` | port of `python -m core mlflow-ui` (1–65535) | 5000 |
@@ -237,6 +237,9 @@ class DriftThresholds:
     calibration_bins: int = 10
 
 
+DEFAULT_SERVE_PORT = 5001  # the first dataset's server's port, when free and none is set
+
+
 @dataclass(frozen=True)
 class Settings:
     """All configuration of the workbench. Paths are absolute.
@@ -253,7 +256,10 @@ class Settings:
     seed: int = 42
     download_timeout_s: float = 60.0
     serve_host: str = "127.0.0.1"
-    serve_port: int = 5001
+    serve_port: int = DEFAULT_SERVE_PORT
+    # the port was set on purpose (WORKBENCH_SERVE_PORT): every dataset's server then uses it; else a
+    # dataset's server takes the port it remembers (`core/serving/ports.py`, `dataset_port`)
+    serve_port_fixed: bool = False
     # two workers: about twice the requests/s of one with 8 concurrent clients on 2 cores (1.3-2.8x
     # over twelve runs), same single-shot latency (bench/RESULTS.md); each worker holds a copy of the model
     serve_workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
@@ -424,6 +430,7 @@ class Settings:
             values["tracking_uri_override"] = env["MLFLOW_TRACKING_URI"]
         if env.get("WORKBENCH_SERVE_PORT"):
             values["serve_port"] = env_port(env, "WORKBENCH_SERVE_PORT")
+            values["serve_port_fixed"] = True
         if env.get("WORKBENCH_SERVE_WORKERS"):
             raw = env["WORKBENCH_SERVE_WORKERS"].strip()
             workers = whole_number(raw)

@@ -73,7 +73,7 @@ with st.container(border=True):
         c4.button("Stop server", on_click=stop_server, width="stretch")
     else:
         c4.button("Start server", type="primary", on_click=start_server, width="stretch")
-    st.caption(f"Address: `{status.url}` · log: `{status.log_path}`"
+    st.caption(f"Address: `{status.url}` (port {status.port}, this dataset's own) · log: `{status.log_path}`"
                + (f" · pid {status.pid} · {status.workers or 1} worker(s)" if status.running else "")
                + (f" · started in {status.startup_s:.1f} s" if status.running and status.startup_s is not None
                   else "")

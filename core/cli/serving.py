@@ -30,16 +30,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, on_progress: Progres
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    port = settings.serve_port if args.port is None else args.port
+    port = args.port  # None: the dataset's own port (remembered, else a free one; server.start)
     workers = settings.serve_workers if args.workers is None else args.workers
     startup_s = since_launch = None
+    url = None
     # Ctrl-C and a plain `kill` both stop the server (it runs in its own process group)
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        sys.stderr.write(f"starting the model server on {settings.serve_host}:{port} ({workers} worker(s)) ...\n")
+        where = f"{settings.serve_host}:{port}" if port is not None else f"{settings.serve_host}, its own port"
+        sys.stderr.write(f"starting the model server of dataset {settings.dataset.name!r} on {where} "
+                         f"({workers} worker(s)) ...\n")
         try:
             started = server.start(settings, port=port, workers=workers, started_by=server.BY_CLI)
-            startup_s = started.startup_s
+            startup_s, url = started.startup_s, started.url
             since_launch = _seconds_since_launch()
             launched = f" ({since_launch:.1f} s since the command started)" if since_launch is not None else ""
             ready = f"ready in {startup_s:.1f} s{launched}; " if startup_s is not None else "already running; "
@@ -56,7 +59,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings, on_progress: Progres
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return {"url": f"http://{settings.serve_host}:{port}", "running": final.running, "startup_s": startup_s,
+    return {"url": url or final.url, "running": final.running, "startup_s": startup_s,
+            "dataset": settings.dataset.name,
             "since_launch_s": None if since_launch is None else round(since_launch, 2)}
 
 
@@ -73,14 +77,24 @@ def _seconds_since_launch() -> float | None:
 def cmd_serve_status(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
     from core.serving import server
 
+    if getattr(args, "all", False):
+        every = server.status_all(settings, with_champion=True)
+        return {"servers": [_status_fields(now) for now in every],
+                "running": sum(1 for now in every if now.running)}
     now = server.status(settings, with_champion=True)
     if now.stale:
         output.note(f"the model server is stale ({now.in_step_text}): restart it with `python -m core serve stop` "
                     f"and `python -m core serve`, or with one click on the Serve page.")
+    return _status_fields(now)
+
+
+def _status_fields(now: Any) -> dict[str, Any]:
+    """One server's `serve status` fields (a `server.ServerStatus`)."""
     return {"running": now.running, "pid": now.pid, "port": now.port, "url": now.url,
             "model_version": now.model_version, "champion_version": now.champion_version, "stale": now.stale,
             "uptime_s": now.uptime_s, "startup_s": now.startup_s, "workers": now.workers,
-            "started_by": now.started_by, "started_at": now.started_at, "log_path": now.log_path}
+            "started_by": now.started_by, "started_at": now.started_at, "log_path": now.log_path,
+            "dataset": now.dataset}
 
 
 def cmd_serve_stop(args: argparse.Namespace, settings: Settings, on_progress: ProgressFn) -> dict[str, Any]:
@@ -118,7 +132,8 @@ def add_serve(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
                                    "Ctrl-C; `serve status` and `serve stop` look at and stop the managed server "
                                    "(the one the Serve page or `serve` started).")
     p.add_argument("--port", type=options.port, default=None, metavar="PORT",
-                   help="port on 127.0.0.1, 1-65535 (default WORKBENCH_SERVE_PORT, else 5001)")
+                   help="port on 127.0.0.1, 1-65535 (default WORKBENCH_SERVE_PORT, else the dataset's own: "
+                        "the one its server last ran on when free, else a free one, 5001 for the first)")
     p.add_argument("--workers", type=options.whole(1, MAX_SERVE_WORKERS), metavar="N", default=None,
                    help=f"uvicorn worker processes, 1-{MAX_SERVE_WORKERS} (default WORKBENCH_SERVE_WORKERS, "
                         "else 2 on two or more cores)")
@@ -127,6 +142,8 @@ def add_serve(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
                                parser_class=type(p))
     status = actions.add_parser("status", help="is the managed server running, which version it serves and "
                                                "the champion's, pid, port, uptime")
+    status.add_argument("--all", action="store_true",
+                        help="every dataset's server of this home: {\"servers\": [...], \"running\": N}")
     status.set_defaults(func=cmd_serve_status)
     stop = actions.add_parser("stop", help="stop the managed model server (and every process of it)")
     stop.add_argument("--all", action="store_true", help="the managed servers of every dataset of this home")
@@ -192,13 +209,16 @@ def cmd_predict(args: argparse.Namespace, settings: Settings, on_progress: Progr
                                allow_unseen=args.allow_unseen)
     if pred.stale:
         sys.stderr.write(f"warning: {predict.stale_warning(pred.model_version, pred.champion_version, pred.url)}\n")
+    if not pred.checked:
+        sys.stderr.write(f"warning: {predict.UNCHECKED_WARNING.format(url=pred.url)}\n")
     # the probability under the dataset's own name (e.g. "proba_made") and a neutral one; the class
     # as the model's label (1 = the positive class), as the data holds it and by its name
     return {spec.proba_column: pred.proba, "proba": pred.proba, "label": pred.label,
             "class": pred.class_value, "class_name": pred.class_name,
             "model_version": pred.model_version, "latency_ms": pred.latency_ms,
             "server_ms": pred.server_ms, "network_ms": pred.network_ms,
-            "champion_version": pred.champion_version, "stale": pred.stale, "threshold": pred.threshold}
+            "champion_version": pred.champion_version, "stale": pred.stale, "threshold": pred.threshold,
+            "checked": pred.checked, "dataset": settings.dataset.name, "url": pred.url}
 
 
 def add_predict(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:

@@ -136,18 +136,24 @@ def read_batch(settings: Settings, batch: str | Path | None = None) -> batches.B
 
 
 def _choose_path(settings: Settings, via: str | None) -> tuple[str, str | None, str | None]:
-    """(path, url, version): the given server, else the managed server if running, else in-process."""
+    """(path, url, version): the given server, else the managed server if running, else in-process.
+
+    The given server's answer to /ping names what it serves (the workbench's servers do): another
+    dataset's or model's server raises `client.WrongServerError` naming it; the version it names
+    is the batch's version. A server naming nothing is used as before (its version assumed)."""
     if via:
-        probe = client.Client(via, 5.0, settings.features)
+        expected = client.ServerIdentity(settings.dataset.name, settings.model_name)
+        probe = client.Client(via, 5.0, settings.features, expected=expected)
         try:
-            if not probe.ping():
+            if not probe.ping():  # WrongServerError when it serves another dataset's model
                 raise client.ServerNotRunningError(
                     f"No model server answers at {via}: start it (Serve page or `python -m core serve`) "
                     f"or leave out --via to score in-process."
                 )
+            told = probe.last_identity
         finally:
             probe.close()
-        return HTTP, via.rstrip("/"), predict.served_version(settings, via)
+        return HTTP, via.rstrip("/"), predict.served_version(settings, via) or (told.version if told else None)
     now = server.status(settings)
     if now.running:
         return HTTP, now.url, now.model_version

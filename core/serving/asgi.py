@@ -6,8 +6,10 @@
 
 `create_app` builds the very app `mlflow models serve` runs (`mlflow.pyfunc.scoring_server.init`
 on the pyfunc model, with its /ping, /health, /version and /invocations, its input parsing,
-error answers and request timeout) and adds one response header, `Server-Timing: app;dur=<ms>`
-(the W3C header for a server's own time), from the request reaching the app to its answer, and
+error answers and request timeout) and adds response headers: `Server-Timing: app;dur=<ms>`
+(the W3C header for a server's own time), from the request reaching the app to its answer;
+`X-Workbench-Model: <name>/<version>` and `X-Workbench-Dataset: <name>` (what it serves, so that
+a client can refuse an answer from another dataset's server), and
 the capture of every request in the inference log (`core/serving/capture.py`). With
 `--preload` gunicorn's master process imports MLflow and loads the model once, then forks the
 uvicorn workers, which share those pages: `mlflow models serve` instead starts the mlflow CLI,
@@ -21,7 +23,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 from core.serving.schema import served_without_casts
 from core.serving.scoring_app import scoring_app
@@ -35,8 +37,9 @@ Message = dict[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 
-def with_server_timing(app: ASGIApp) -> ASGIApp:
-    """`app` answering every HTTP request with a `Server-Timing: app;dur=<ms>` header.
+def with_server_timing(app: ASGIApp, extra: tuple[tuple[bytes, bytes], ...] = ()) -> ASGIApp:
+    """`app` answering every HTTP request with a `Server-Timing: app;dur=<ms>` header, and the
+    `extra` headers (made once: what the server serves, `identity_headers`).
 
     A plain ASGI wrapper (a few microseconds a request) rather than a FastAPI/Starlette
     `@app.middleware("http")`, which runs the request through an extra task and stream.
@@ -52,7 +55,7 @@ def with_server_timing(app: ASGIApp) -> ASGIApp:
         async def send_timed(message: Message) -> None:
             if message.get("type") == "http.response.start":
                 took = f"app;dur={(time.perf_counter() - t0) * 1000.0:.3f}".encode("ascii")
-                message = {**message, "headers": [*message.get("headers", ()), (TIMING_HEADER, took)]}
+                message = {**message, "headers": [*message.get("headers", ()), (TIMING_HEADER, took), *extra]}
             await send(message)
 
         await app(scope, receive, send_timed)
@@ -121,6 +124,20 @@ def with_bounded_errors(app: ASGIApp) -> ASGIApp:
     return bounded
 
 
+def identity_headers(env: Mapping[str, str] | None = None) -> tuple[tuple[bytes, bytes], ...]:
+    """The `X-Workbench-Model: <name>/<version>` and `X-Workbench-Dataset: <name>` headers of every
+    answer, from what the starting process put in the environment (`core/serving/server.py`);
+    none when it did not (a server started some other way)."""
+    from core.serving.client import DATASET_ENV, MODEL_ENV, ServerIdentity
+
+    env = os.environ if env is None else env
+    model, dataset = env.get(MODEL_ENV), env.get(DATASET_ENV)
+    if not model or not dataset:
+        return ()
+    name, _, version = model.rpartition("/")
+    return tuple(ServerIdentity(dataset, name, version or None).headers())
+
+
 def create_app(wait_s: float = 120.0) -> ASGIApp:
     """MLflow's scoring server app for the model folder in `__pyfunc_model_path__`, timed.
 
@@ -152,7 +169,7 @@ def create_app(wait_s: float = 120.0) -> ASGIApp:
     captured, recorder = capture.install(with_bounded_errors(scoring_app(model)), model)
     if recorder is not None:
         capture.RECORDER.append(recorder)
-    app = with_server_timing(captured)
+    app = with_server_timing(captured, identity_headers())  # header bytes made once, here
     warmed = warm_up(app, folder)
     # what the start spent, in serve.log (gunicorn's error log)
     logging.getLogger("gunicorn.error").info(

@@ -20,8 +20,9 @@ import socket
 import threading
 import uuid
 import weakref
-from typing import Any
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import quote, unquote, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,59 @@ class PredictionError(ServerError):
 
 class InvalidURLError(ServerError):
     """A model server address that is not a plain http(s) address with a host."""
+
+
+class WrongServerError(ServerError):
+    """The server at the address serves another dataset, model or version than the one expected
+    (its message names what it serves)."""
+
+
+# --------------------------------------------------------------------------- who answers
+# the workbench's server names what it serves on every answer (`core/serving/asgi.py`)
+MODEL_HEADER, DATASET_HEADER = "X-Workbench-Model", "X-Workbench-Dataset"
+MODEL_ENV, DATASET_ENV = "WORKBENCH_SERVED_MODEL", "WORKBENCH_SERVED_DATASET"  # set for the server process
+
+
+@dataclass(frozen=True)
+class ServerIdentity:
+    """What a model server serves: the dataset, the registered model's name and its version
+    (None in an expectation: any version of that model)."""
+
+    dataset: str
+    model: str
+    version: str | None = None
+
+    @property
+    def text(self) -> str:
+        """e.g. "dataset 'hmda' (model 'hmda_model' version 3)"."""
+        version = f" version {self.version}" if self.version is not None else ""
+        return f"dataset {self.dataset!r} (model {self.model!r}{version})"
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The answer headers that say it (names in lower case, values percent-encoded)."""
+        model = f"{quote(self.model, safe='')}/{quote(str(self.version or ''), safe='')}"
+        return [(MODEL_HEADER.lower().encode("ascii"), model.encode("ascii")),
+                (DATASET_HEADER.lower().encode("ascii"), quote(self.dataset, safe="").encode("ascii"))]
+
+
+def read_identity(get: Callable[[str], str | None]) -> ServerIdentity | None:
+    """The identity in an answer's headers (`get(name)` gives a header's value), or None when the
+    server sent none (a stock `mlflow models serve`, someone else's server)."""
+    model, dataset = get(MODEL_HEADER), get(DATASET_HEADER)
+    if not model or dataset is None:
+        return None
+    name, _, version = model.rpartition("/")
+    return ServerIdentity(unquote(dataset), unquote(name), unquote(version) or None)
+
+
+def identity_problem(url: str, expected: ServerIdentity, found: ServerIdentity) -> str | None:
+    """Why the server at `url`, serving `found`, is not the one expected, or None when it is."""
+    if (found.dataset, found.model) == (expected.dataset, expected.model) and (
+            expected.version is None or found.version is None or str(found.version) == str(expected.version)):
+        return None
+    return (f"The model server at {url} serves {found.text}, not {expected.text}: the row was not scored "
+            f"by it. Start this dataset's own server (`python -m core serve --dataset {expected.dataset}`, "
+            f"or the Serve page), or give its address with --url / --via.")
 
 
 # --------------------------------------------------------------------------- addresses
@@ -143,8 +197,13 @@ def _dropped(conn: http.client.HTTPConnection) -> bool:
 class Client:
     """HTTP client of a model server; returns the positive class's probability. Safe to share between threads."""
 
-    def __init__(self, url: str, timeout_s: float = 10.0, features: tuple[str, ...] = ()) -> None:
+    def __init__(self, url: str, timeout_s: float = 10.0, features: tuple[str, ...] = (),
+                 expected: ServerIdentity | None = None) -> None:
+        """`expected`: what the server must serve; an answer naming anything else raises
+        `WrongServerError` (checked on the answer's headers: no extra request); an answer naming
+        nothing is accepted, with `last_checked` False."""
         self.url = check_url(url)  # InvalidURLError before any connection
+        self.expected = expected
         self.timeout_s = float(timeout_s)
         self.features = tuple(features)
         self.session = requests.Session()
@@ -179,11 +238,33 @@ class Client:
         return getattr(self._local, "server_ms", None)
 
     def ping(self) -> bool:
-        """True when the server answers `/ping`."""
+        """True when the server answers `/ping` (who it is, checked against `expected`, too)."""
         try:
-            return self.session.get(f"{self.url}/ping", timeout=min(self.timeout_s, 2.0)).status_code == 200
+            resp = self.session.get(f"{self.url}/ping", timeout=min(self.timeout_s, 2.0))
         except requests.RequestException:
             return False
+        self._local.identity = read_identity(resp.headers.get)
+        if resp.status_code == 200:
+            self._check_identity()
+        return resp.status_code == 200
+
+    @property
+    def last_identity(self) -> ServerIdentity | None:
+        """What the server said it serves in this thread's last answer (None: it said nothing)."""
+        return getattr(self._local, "identity", None)
+
+    @property
+    def last_checked(self) -> bool:
+        """True when this thread's last answer named what the server serves and it was the one
+        expected (a mismatch raises instead); False when it could not be checked."""
+        return self.expected is not None and self.last_identity is not None
+
+    def _check_identity(self) -> None:
+        found = self.last_identity
+        if self.expected is not None and found is not None:
+            problem = identity_problem(self.url, self.expected, found)
+            if problem:
+                raise WrongServerError(problem)
 
     def _not_running(self) -> ServerNotRunningError:
         return ServerNotRunningError(
@@ -231,6 +312,7 @@ class Client:
                 resp = conn.getresponse()
                 self._local.server_ms = server_time_ms(resp.getheader("server-timing"))
                 self._local.captured = resp.getheader(CAPTURED_HEADER)
+                self._local.identity = read_identity(resp.getheader)
                 return resp.status, resp.read().decode("utf-8"), resp.reason or ""
             except TimeoutError as err:
                 if conn is not None:
@@ -245,9 +327,12 @@ class Client:
         raise self._not_running()  # unreachable: the loop returns or raises
 
     def _post(self, body: bytes, headers: dict[str, str] = _JSON) -> tuple[int, str, str]:
-        """(status, text, reason) of a POST to `/invocations`."""
+        """(status, text, reason) of a POST to `/invocations`; `WrongServerError` when the
+        answer names another model than `expected` (before its status is looked at)."""
         if self._direct:
-            return self._post_direct(body, headers)
+            answer = self._post_direct(body, headers)
+            self._check_identity()
+            return answer
         try:
             resp = self.session.post(f"{self.url}/invocations", data=body, headers=headers, timeout=self.timeout_s)
         except requests.ConnectionError as err:
@@ -256,6 +341,8 @@ class Client:
             raise self._timed_out() from err
         self._local.server_ms = server_time_ms(resp.headers.get("server-timing"))
         self._local.captured = resp.headers.get(CAPTURED_HEADER)
+        self._local.identity = read_identity(resp.headers.get)
+        self._check_identity()
         return resp.status_code, resp.text, resp.reason or ""
 
     def post_json(self, body: str, source: str | None = None) -> str:

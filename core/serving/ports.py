@@ -1,12 +1,20 @@
-"""Ports of the model server: is one free, which program holds it, and a free one for tests."""
+"""Ports of the model server: is one free, which program holds it, a free one, and each dataset's own.
+
+Each dataset's server has a port of its own, so that several run at once: chosen on its first
+start (DEFAULT_SERVE_PORT when free and no other dataset of the home keeps it, else one the system
+gives) and remembered in the dataset's runtime folder (`serve_port`), reused on the next start
+when free. A port set on purpose (`--port`, WORKBENCH_SERVE_PORT, settings made with another
+`serve_port`) wins over the remembered one.
+"""
 from __future__ import annotations
 
 import errno
 import socket
+from pathlib import Path
 
 import psutil
 
-from core.config import PORT_RULE, Settings, valid_port
+from core.config import DEFAULT_SERVE_PORT, PORT_RULE, Settings, valid_port
 from core.serving.client import ServerError
 
 
@@ -70,3 +78,60 @@ def _owner_of_port(port: int) -> str:
     except (psutil.AccessDenied, psutil.NoSuchProcess):
         pass
     return ""
+
+
+# --------------------------------------------------------------------------- each dataset's port
+PORT_FILE = "serve_port"  # under the dataset's runtime folder: the port its server last ran on
+
+
+def port_file(settings: Settings) -> Path:
+    """Where the settings' dataset remembers its server's port."""
+    return settings.runtime_dir / PORT_FILE
+
+
+def port_fixed(settings: Settings) -> bool:
+    """True when the settings name the port on purpose (WORKBENCH_SERVE_PORT, or another port than
+    the default): every start then uses `settings.serve_port`, not the dataset's remembered one."""
+    return bool(settings.serve_port_fixed or settings.serve_port != DEFAULT_SERVE_PORT)
+
+
+def remembered_port(settings: Settings) -> int | None:
+    """The port the dataset's server last ran on (None when none is remembered or the file is bad)."""
+    try:
+        text = port_file(settings).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and valid_port(int(text)) else None
+
+
+def remember_port(settings: Settings, port: int) -> None:
+    """Keep `port` as the dataset's server's port (for its next start)."""
+    from core.files import atomic_write
+
+    settings.runtime_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(port_file(settings), lambda tmp: tmp.write_text(f"{int(port)}\n"))
+
+
+def known_port(settings: Settings) -> int:
+    """The port the dataset's server runs or would run on, without choosing one: the fixed port,
+    else the remembered one, else `settings.serve_port` (read only: for status and pages)."""
+    if port_fixed(settings):
+        return int(settings.serve_port)
+    return remembered_port(settings) or int(settings.serve_port)
+
+
+def dataset_port(settings: Settings, others: tuple[int, ...] = ()) -> int:
+    """The port to start the dataset's server on: the fixed port when there is one (checked by the
+    start), else the remembered one when it is free, else DEFAULT_SERVE_PORT when it is free and
+    not in `others` (ports other datasets of the home keep), else a free port from the system."""
+    if port_fixed(settings):
+        return int(settings.serve_port)
+    kept = remembered_port(settings)
+    if kept is not None and not port_in_use(settings.serve_host, kept):
+        return kept
+    if DEFAULT_SERVE_PORT not in others and not port_in_use(settings.serve_host, DEFAULT_SERVE_PORT):
+        return DEFAULT_SERVE_PORT
+    while True:
+        port = free_port(settings.serve_host)
+        if port not in others:
+            return port

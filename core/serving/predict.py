@@ -15,7 +15,7 @@ from core.config import THRESHOLD_RULE, Settings, valid_threshold
 from core.data import profile
 from core.rules import InvalidInputError
 from core.serving import inference_log
-from core.serving.client import Client
+from core.serving.client import Client, PredictionError, ServerIdentity, WrongServerError, identity_problem
 from core.modeling import registry
 from core.modeling.model_version import ModelVersion
 from core.modeling.tasks import BINARY
@@ -137,6 +137,7 @@ class Prediction:
     stale: bool = False  # the managed server serves another version than the champion
     class_value: Any = None  # the class as the target holds it, e.g. 0 where the positive class is 0
     class_name: str = ""  # the definition's name of that class, e.g. "made"
+    checked: bool = False  # the server named what it serves and it was the expected one (see `check_answer`)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -171,6 +172,31 @@ def stale_warning(served: str | None, champion: str | None, url: str) -> str:
     return (f"the model server at {url} serves v{served}, but the champion is v{champion}: this answer comes from "
             f"the old version. Restart the server on the champion (Serve page, or `python -m core serve stop` "
             f"then `python -m core serve`).")
+
+
+def expected_identity(settings: Settings, model: ModelVersion | None) -> ServerIdentity:
+    """What the server answering for `model` must serve: the settings' dataset and the model's
+    registered name (the dataset's model when `model` is None), any version: a server of the same
+    model on another version than the champion is stale (answered, with `stale` and a warning),
+    not another's server."""
+    return ServerIdentity(settings.dataset.name, model.name if model is not None else settings.model_name)
+
+
+UNCHECKED_WARNING = ("the model server at {url} does not say which dataset and model it serves (no "
+                     "X-Workbench-Model header: not a server the workbench started), so that could not be checked")
+
+
+def check_answer(client: Any, expected: ServerIdentity) -> bool:
+    """True when `client`'s last answer named what its server serves and it is `expected`; False
+    when the server named nothing (accepted: it could not be checked); `WrongServerError` naming
+    what it serves when it is another dataset, model or version."""
+    found = getattr(client, "last_identity", None)
+    if found is None:
+        return False
+    problem = identity_problem(client.url, expected, found)
+    if problem:
+        raise WrongServerError(problem)
+    return True
 
 
 def answering_model(settings: Settings) -> ModelVersion | None:
@@ -216,15 +242,20 @@ def predict_one(
     is split into the server's own time (its `Server-Timing` header) and the rest (network
     round trip and client); `stale` says whether the managed server serves another version
     than the champion.
+    The answer's headers must name the settings' dataset and `model`'s registered name
+    (`check_answer`): another dataset's or model's server raises `WrongServerError` (also instead
+    of its refusal of the row); another version of the same model is answered as stale; a server
+    naming nothing is accepted with `checked` False.
     Raises `core.rules.InvalidInputError` (a bad row or threshold) and `InvalidURLError`
-    before any request, `ServerNotRunningError` or `PredictionError` after.
+    before any request, `ServerNotRunningError`, `WrongServerError` or `PredictionError` after.
     """
     spec = row_inputs(settings, row, model)
     clean = spec.rules.validate_row(row, what=spec.row_noun, allow_unseen=allow_unseen)
     asked = None if threshold is None else check_threshold(threshold)
     url = url or status(settings).url
     own = client is None
-    client = client or Client(url, settings.request_timeout_s, spec.features)
+    expected = expected_identity(settings, model)
+    client = client or Client(url, settings.request_timeout_s, spec.features, expected=expected)
     params = None
     if allow_unseen and spec.categorical_features:
         from core.modeling.pyfunc_model import ALLOW_UNSEEN  # imports MLflow: only when asked for
@@ -235,15 +266,22 @@ def predict_one(
     try:
         t0 = time.perf_counter()
         rows = [list(clean.values())]
-        proba = float((client.predict_rows(rows, params=params, **tag) if params or tag
-                       else client.predict_rows(rows))[0])
+        try:
+            proba = float((client.predict_rows(rows, params=params, **tag) if params or tag
+                           else client.predict_rows(rows))[0])
+        except PredictionError:
+            check_answer(client, expected)  # another model's refusal: say whose server it is instead
+            raise
         latency_ms = (time.perf_counter() - t0) * 1000.0
+        checked = check_answer(client, expected)
         server_ms = getattr(client, "last_server_ms", None)  # a stand-in client may not time
         captured = getattr(client, "last_capture", None) if tag else None
     finally:
         if own:
             client.close()
-    version = served_version(settings, client.url)
+    told = getattr(client, "last_identity", None) if checked else None
+    # the managed server's version from its state; another workbench server's from its answer
+    version = served_version(settings, client.url) or (told.version if told is not None else None)
     champion, stale = staleness(settings, version)
     # the version that answered decides at its own threshold, unless one was asked for
     answered = model if model is not None and version in (None, model.version) else (
@@ -263,7 +301,7 @@ def predict_one(
         latency_ms=round(latency_ms, 3), url=client.url, inputs=clean, warnings=warnings, log_id=log_id,
         server_ms=None if server_ms is None else round(server_ms, 3),
         network_ms=None if server_ms is None else round(max(latency_ms - server_ms, 0.0), 3),
-        champion_version=champion, stale=stale,
+        champion_version=champion, stale=stale, checked=checked,
     )
 
 

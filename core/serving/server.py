@@ -42,7 +42,8 @@ from core.modeling import registry
 from core.modeling.model_version import ModelVersion
 from core.modeling.registry import champion_version
 from core.serving.champion import clear, put_champion_in_place
-from core.serving.client import ServerError
+from core.serving.client import DATASET_ENV, MODEL_ENV, ServerError
+from core.serving import ports
 from core.serving.ports import PortInUseError, check_port, free_port, port_in_use  # noqa: F401 (the API)
 
 LOG_FILE = "serve.log"
@@ -81,6 +82,7 @@ class ServerStatus:
     started_by: str | None = None  # BY_APP or BY_CLI
     champion_version: str | None = None  # filled by `status(..., with_champion=True)`
     stale: bool = False  # it runs and serves another version than the champion
+    dataset: str | None = None  # the dataset whose server it is
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,8 +123,9 @@ def status(settings: Settings, with_champion: bool = False) -> ServerStatus:
     `with_champion` also looks up the champion (`champion_version`) and sets `stale` when the
     server runs another version."""
     state = runtime.read_state(settings)
-    base: dict[str, Any] = dict(url=settings.serve_url, host=settings.serve_host, port=settings.serve_port,
-                                log_path=str(log_path(settings)))
+    port = ports.known_port(settings)  # not running: the port it would start on (its own, remembered)
+    base: dict[str, Any] = dict(url=f"http://{settings.serve_host}:{port}", host=settings.serve_host, port=port,
+                                log_path=str(log_path(settings)), dataset=settings.dataset.name)
     if with_champion:
         base["champion_version"] = champion_version(settings)
     if state is None:
@@ -232,6 +235,9 @@ def _server_environment(settings: Settings, folder: Path, model: ModelVersion) -
 
     env.pop(CONFIG_ENV, None)
     env.pop(METRICS_DIR_ENV, None)
+    # what it serves, named on every answer (core/serving/asgi.py): a client refuses another's answers
+    env[DATASET_ENV] = settings.dataset.name
+    env[MODEL_ENV] = f"{model.name}/{model.version}"
     if settings.capture:
         env[CONFIG_ENV] = _capture_config(settings, model)
         env[METRICS_DIR_ENV] = str(metrics_dir(settings))
@@ -241,6 +247,12 @@ def _server_environment(settings: Settings, folder: Path, model: ModelVersion) -
 def start(settings: Settings, port: int | None = None, timeout_s: float | None = None,
           workers: int | None = None, started_by: str = BY_APP) -> ServerStatus:
     """Start serving the current champion on `port` and wait until `/ping` answers.
+
+    Without `port`: `settings.serve_port` when it is set on purpose (`ports.port_fixed`), else
+    the dataset's own port (`ports.dataset_port`: the one it remembers when free, else a free one
+    no other dataset of the home keeps), so that each dataset's server runs beside the others.
+    The port it ran on is remembered for the dataset's next start. Every answer names the dataset,
+    model and version served (`X-Workbench-Dataset`, `X-Workbench-Model`).
 
     `workers` uvicorn processes (default `settings.serve_workers`: 2 on two or more cores,
     which served about twice the requests/s of one worker with 8 concurrent clients here, at
@@ -258,13 +270,16 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
     `timeout_s`.
     """
     clock = time.monotonic()
-    wanted = settings.serve_port if port is None else port
-    if not valid_port(wanted):
+    fixed = port is not None or ports.port_fixed(settings)
+    wanted = (settings.serve_port if port is None else port) if fixed else None
+    if wanted is not None and not valid_port(wanted):
         check_port(settings, wanted)  # raises, saying what is allowed
-    port = int(wanted)
     workers = settings.serve_workers if workers is None else max(int(workers), 1)
     timeout_s = settings.serve_start_timeout_s if timeout_s is None else float(timeout_s)
     current = status(settings)
+    if wanted is None:  # the dataset's own port: the running server's, else remembered or chosen free
+        wanted = current.port if current.running else ports.dataset_port(settings, _ports_of_others(settings))
+    port = int(wanted)
     if current.running:
         if current.port != port:
             raise ServerError(
@@ -335,6 +350,7 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
             try:
                 if session.get(f"{url}/ping", timeout=1.0).status_code == 200:
                     _write_state(settings, {**state, "startup_s": round(time.monotonic() - clock, 2)})
+                    ports.remember_port(settings, port)  # the dataset's port from now on
                     return status(settings)
             except requests.RequestException:
                 pass
@@ -395,17 +411,41 @@ def restart(settings: Settings, timeout_s: float | None = None) -> ServerStatus:
                  started_by=before.started_by or BY_APP)
 
 
+def home_datasets(settings: Settings) -> list[Settings]:
+    """The settings of every dataset of the settings' home whose definition reads (by name)."""
+    found = []
+    for name in catalog.available([catalog.user_dir(settings.home)]):
+        try:
+            found.append(settings.replace(dataset=catalog.find(name, [catalog.user_dir(settings.home)])))
+        except catalog.DatasetError:
+            continue  # a definition that does not read runs no server of ours
+    return found
+
+
+def _ports_of_others(settings: Settings) -> tuple[int, ...]:
+    """The ports the home's other datasets' servers run on or remember (a new port avoids them)."""
+    kept = []
+    for each in home_datasets(settings):
+        if each.dataset.name != settings.dataset.name:
+            state = runtime.read_state(each)
+            for port in (ports.remembered_port(each), state.get("port") if state else None):
+                if isinstance(port, int):
+                    kept.append(port)
+    return tuple(kept)
+
+
+def status_all(settings: Settings, with_champion: bool = False) -> list[ServerStatus]:
+    """The managed server's status of every dataset of the settings' home, by dataset name."""
+    return [status(each, with_champion=with_champion) for each in home_datasets(settings)]
+
+
 def stop_all(settings: Settings, started_by: str | None = None) -> list[ServerStatus]:
     """Stop the managed server of every dataset of the settings' home (only those started by
     `started_by` when given: the app's launcher stops what the app's pages started, not a
     `python -m core serve` running in another terminal). Returns the status of each server
     found running before, as it was."""
     stopped = []
-    for name in catalog.available([catalog.user_dir(settings.home)]):
-        try:
-            each = settings.replace(dataset=catalog.find(name, [catalog.user_dir(settings.home)]))
-        except catalog.DatasetError:
-            continue  # a definition that does not read runs no server of ours
+    for each in home_datasets(settings):
         now = status(each)
         if now.running and (started_by is None or now.started_by == started_by):
             stop(each)
