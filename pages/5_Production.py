@@ -143,10 +143,10 @@ else:
             st.stop()
         dest = local.upload_output_path(settings, batch)
         left, mid, right = st.columns([3, 1.3, 1])
-        left.markdown(f"**Score `{md(batch.name)}`** ({batch.n_rows:,} rows, "
+        left.markdown(f"**Score {md(batch.name)}** ({batch.n_rows:,} rows, "
                       f"{f'{batch.n_labelled:,} labelled' if batch.has_labels else 'no labels'}) with champion "
                       f"{mlflow_links.version_link(settings, champion.version)}, {where}. The scored rows are saved "
-                      f"to `{md(shown_path(dest))}` (the production split's `{settings.predictions_path.name}` is "
+                      f"to {md(shown_path(dest))} (the production split's `{settings.predictions_path.name}` is "
                       "left alone) and the run is logged to MLflow.")
         paths = (["Model server (HTTP)"] if status.running else []) + ["In-process"]
         path = mid.radio("Path", paths, index=0, label_visibility="collapsed", key="production_upload_path")
@@ -177,7 +177,7 @@ except WorkbenchError as err:
 train = training_data(str(settings.train_path), settings.train_path.stat().st_mtime, settings)
 labelled = settings.target in scored
 left, csv_col, parquet_col = st.columns([2.2, 1, 1], vertical_alignment="center")
-left.caption(f"**The scored {md(spec.rows_noun)}** ({len(scored):,} rows of `{md(shown_path(scored_path))}`, scored by "
+left.caption(f"**The scored {md(spec.rows_noun)}** ({len(scored):,} rows of {md(shown_path(scored_path))}, scored by "
              f"v{version}): the features, {md(spec.proba_label)}, the class at the version's threshold (as 1 / 0 "
              f"in {md(spec.pred_column)}, as the data holds it in {md(spec.predicted_class_column)}, by name in "
              f"{local.CLASS_NAME}), "

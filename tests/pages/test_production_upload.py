@@ -29,8 +29,9 @@ def test_an_uploaded_labelled_batch_is_scored_judged_and_offered(run, trained_us
     frame = churn_frame(120, seed=9)
     upload(at, frame)
     assert not at.exception and not at.error
-    dest = next(m.value for m in at.markdown if "Score `march.csv`" in m.value)
+    dest = next(m.value for m in at.markdown if "Score march.csv" in m.value)
     assert "120 rows, 120 labelled" in dest and "uploads/march-" in dest and "is left alone" in dest
+    assert "\\_model\\_output" in dest  # the path as text, escaped (a code span would show the backslashes)
     score_button(at).click().run()
     assert not at.exception
     assert "Scored 120 rows in-process" in at.success[0].value
@@ -50,7 +51,7 @@ def test_an_uploaded_labelled_batch_is_scored_judged_and_offered(run, trained_us
 def test_an_unlabelled_upload_says_metrics_need_labels(run, trained_user_home: Path) -> None:  # noqa: F811
     at = run(PAGE, trained_user_home, state={session_keys.DATASET: NAME})
     upload(at, churn_frame(80, seed=5).drop(columns=["churned"]), "unlabelled.csv")
-    assert "no labels" in next(m.value for m in at.markdown if "Score `unlabelled.csv`" in m.value)
+    assert "no labels" in next(m.value for m in at.markdown if "Score unlabelled.csv" in m.value)
     score_button(at).click().run()
     assert not at.exception and "Scored 80 rows" in at.success[0].value
     info = " ".join(i.value for i in at.info)
