@@ -146,8 +146,9 @@ else:
         left.markdown(f"**Score {md(batch.name)}** ({batch.n_rows:,} rows, "
                       f"{f'{batch.n_labelled:,} labelled' if batch.has_labels else 'no labels'}) with champion "
                       f"{mlflow_links.version_link(settings, champion.version)}, {where}. The scored rows are saved "
-                      f"to {md(shown_path(dest))} (the production split's `{settings.predictions_path.name}` is "
-                      "left alone) and the run is logged to MLflow.")
+                      f"to {md(shown_path(dest))}"
+                      f"{f' (the production split’s `{settings.predictions_path.name}` is left alone)' if has_prod else ''}"
+                      " and the run is logged to MLflow.")
         paths = (["Model server (HTTP)"] if status.running else []) + ["In-process"]
         path = mid.radio("Path", paths, index=0, label_visibility="collapsed", key="production_upload_path")
         if right.button("Score upload", type="primary", width="stretch"):

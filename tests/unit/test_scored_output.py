@@ -19,14 +19,12 @@ from tests.unit.conftest import FEATURES, TARGET, Lab
 
 @pytest.fixture
 def home(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lab:
-    """The lab's home for the command line, its default output scored once (to see it left alone)."""
+    """The lab's home for the command line."""
     for name in ("MLFLOW_TRACKING_URI", "WORKBENCH_DATASET", "WORKBENCH_DATA_DIR", "KOBE_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WORKBENCH_HOME", str(lab.settings.home))
     monkeypatch.setattr(cli_run, "_settings", lambda argv: lab.settings)  # the tiny definition lives outside the home
-    if not lab.settings.predictions_path.exists():
-        local.score(lab.settings, registry.champion(lab.settings), in_process=True)
-    return lab
+    return lab  # the shared lab's default output is not written here: test_scoring counts its outputs
 
 
 def apply(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, dict, str]:
@@ -35,9 +33,10 @@ def apply(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, dict, st
     return code, (json.loads(out.out) if out.out.strip() else {}), out.err
 
 
-def default_output(lab: Lab) -> tuple[float, bytes]:
+def default_output(lab: Lab) -> tuple[int, bytes] | None:
+    """The default output's state (None while absent), to see that `--output` leaves it alone."""
     p = lab.settings.predictions_path
-    return p.stat().st_mtime_ns, p.read_bytes()
+    return (p.stat().st_mtime_ns, p.read_bytes()) if p.exists() else None
 
 
 @pytest.mark.parametrize("name", ["scored.csv", "new/folder/scored.parquet"])
@@ -103,3 +102,16 @@ def test_an_uploaded_batch_is_scored_beside_not_over_the_production_output(lab: 
     assert TARGET not in scored and set(scored["class_name"]) <= {"churned", "stayed"}
     with pytest.raises(batches.BatchError, match="usage_hours"):  # a bad upload: every problem named
         batches.read_batch(b"usage_hours,support_calls,premium\n120,1,0\n", champion.scoped(s), name="bad.csv")
+
+
+def test_score_to_an_output_leaves_an_existing_default_output_as_it_was(lab: Lab, tmp_path: Path) -> None:
+    s = lab.settings.replace(home=tmp_path / "other", tracking_uri_override=lab.settings.tracking_uri)
+    path = tmp_path / "batch.parquet"
+    preparation.load_split(lab.settings, "prod").head(25).to_parquet(path)
+    champion = registry.champion(s)
+    local.score(s, champion, batch=path, in_process=True)  # the default output, written once
+    before = (s.predictions_path.stat().st_mtime_ns, s.predictions_path.read_bytes())
+    r = local.score(s, champion, batch=path, in_process=True, threshold=0.2, output=tmp_path / "mine.csv")
+    assert (s.predictions_path.stat().st_mtime_ns, s.predictions_path.read_bytes()) == before
+    assert r.kept_previous is None and [p.name for p in s.model_output_dir.iterdir()] == [s.predictions_path.name]
+    assert len(pd.read_csv(r.output)) == 25
