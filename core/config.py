@@ -370,6 +370,11 @@ class Settings:
         return self.model_output_dir / "prod_predictions.parquet"
 
     @property
+    def uploads_output_dir(self) -> Path:
+        """Where the Production page saves an uploaded batch's scored rows (never over `predictions_path`)."""
+        return self.model_output_dir / "uploads"
+
+    @property
     def inference_log_path(self) -> Path:
         """SQLite log of the single-shot requests (Serve page, `predict`), read by drift."""
         return self.data_dir / "inference_log.sqlite"

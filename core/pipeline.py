@@ -62,7 +62,9 @@ def pipeline_status(settings: Settings, with_checks: bool = True) -> PipelineSta
         nxt, page = "Train and register a champion", "train"
     elif not served.running:
         nxt, page = f"Serve the champion and try a {settings.dataset.row_noun}", "serve"
-    else:
+    elif preparation.has_prod(settings):
         nxt, page = "Score the production batch", "production"
+    else:  # no production split: the analyst brings the batch
+        nxt, page = f"Upload a batch of {settings.dataset.rows_noun} and score it", "production"
     return PipelineStatus(prepared, data_detail, version, champ_detail,
                           served.running, server_detail, last, last_detail, store, nxt, page)

@@ -13,6 +13,8 @@ SERVE_ALLOW_UNSEEN = "serve_allow_unseen"
 # Production page
 PRODUCTION_RESULT = "production_result"
 PRODUCTION_THRESHOLD = "production_threshold"
+PRODUCTION_SOURCE = "production_source"  # the production split or an uploaded file
+PRODUCTION_UPLOAD_RESULT = "production_upload_result"  # the last uploaded batch scored (its ScoreResult dict)
 
 # Drift page
 DRIFT_REPORT = "drift_report"

@@ -160,13 +160,16 @@ def cmd_apply(args: argparse.Namespace, settings: Settings, on_progress: Progres
     if args.engine == "spark":
         from core.scoring import spark
 
+        if args.output:
+            raise options.UsageError("apply: --output writes one CSV or parquet file: it applies to --engine local "
+                                     "(Spark writes a partitioned parquet dataset of its own)")
         r = spark.score_spark(settings, args.batch, master=args.master, threshold=args.threshold,
                               on_progress=on_progress, model=model)
     else:
         from core.scoring import local
 
         r = local.score(settings, model, batch=args.batch, via=args.via, threshold=args.threshold,
-                        in_process=args.in_process, on_progress=on_progress)
+                        in_process=args.in_process, on_progress=on_progress, output=args.output)
     if getattr(r, "stale", False):  # scored by a server that serves another version than the champion
         print(f"warning: the model server at {r.url} serves v{r.model_version}, not the champion: restart it "
               "(Serve page, or `python -m core serve stop` then `python -m core serve`).", file=sys.stderr)
@@ -192,6 +195,9 @@ def add_apply(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
     p.add_argument("--master", type=options.master, default=None,
                    help="Spark master for --engine spark, e.g. local[2] or spark://host:7077 (default: "
                         "SPARK_MASTER, else Spark's configuration, i.e. local[*])")
+    p.add_argument("--output", type=options.scored_output, default=None, metavar="FILE",
+                   help="write the scored rows to FILE, CSV or parquet by its extension (.csv, .parquet; its "
+                        "folder is created when missing) instead of the default output, which is left alone")
     p.set_defaults(func=cmd_apply)
 
 

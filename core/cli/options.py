@@ -125,6 +125,17 @@ def path(text: str) -> str:
     return text
 
 
+def scored_output(text: str) -> str:
+    """A type: the file `apply --output` writes, a `path` ending in .csv or .parquet."""
+    from core.scoring.exports import output_problem  # only when an output is given
+
+    path(text)
+    problem = output_problem(text)
+    if problem:
+        raise _refuse(text, "a .csv or .parquet file", problem)
+    return text
+
+
 def master(text: str) -> str:
     """A type: a Spark master URL such as local[2] or spark://host:7077 (one word, printable)."""
     if not text or len(text) > 1000 or any(c.isspace() or not c.isprintable() for c in text):

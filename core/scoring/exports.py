@@ -10,6 +10,7 @@ written as they are; parquet keeps every value unchanged.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
@@ -53,19 +54,28 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def scored_rows(settings: Settings, fmt: Format) -> bytes:
-    """The last scored batch, every row and column (features, label when known, the probability,
-    the class at the version's threshold, the scoring version), as `fmt` bytes.
+def output_problem(output: str | Path) -> str | None:
+    """Why `output` cannot take scored rows (None when it can): its suffix must be .csv or .parquet."""
+    if Path(output).suffix.lower() not in (".csv", ".parquet"):
+        return (f"the scored rows are written as CSV or parquet by the file's extension: name a .csv or .parquet "
+                f"file, not {Path(output).name!r}")
+    return None
+
+
+def scored_rows(settings: Settings, fmt: Format, path: str | Path | None = None) -> bytes:
+    """The last scored batch (or the scored rows saved at `path`, e.g. an uploaded batch's), every
+    row and column (features, label when known, the probability, the class at the version's
+    threshold and its name, the scoring version), as `fmt` bytes.
 
     Raises `NotPreparedError` when nothing was scored yet."""
     from core.scoring.local import load_scored
 
     if fmt not in MIME:
         raise ValueError(f"format must be one of {sorted(MIME)}, not {fmt!r}")
-    frame = load_scored(settings)
+    frame = load_scored(settings, path)
     return csv_bytes(frame) if fmt == "csv" else parquet_bytes(frame)
 
 
-def file_name(settings: Settings, fmt: Format) -> str:
-    """The download's file name: the scored batch's own name with the format's suffix."""
-    return f"{settings.predictions_path.stem}.{fmt}"
+def file_name(settings: Settings, fmt: Format, path: str | Path | None = None) -> str:
+    """The download's file name: the scored batch's own name (or `path`'s) with the format's suffix."""
+    return f"{Path(path).stem if path is not None else settings.predictions_path.stem}.{fmt}"

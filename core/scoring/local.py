@@ -10,6 +10,7 @@ columns are named by the dataset definition (`spec.proba_column`, `spec.pred_col
 """
 from __future__ import annotations
 
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -25,6 +26,7 @@ from core.config import Settings
 from core.data import batches, preparation
 from core.errors import NotPreparedError, TrackingError, WorkbenchError
 from core.files import atomic_write, keep_previous
+from core.scoring import exports
 from core.modeling import metrics, model_io, registry
 from core.modeling.model_version import ModelVersion
 from core.modeling.tasks import BINARY
@@ -37,6 +39,8 @@ HTTP, IN_PROCESS = "http", "in-process"
 # 353,508 rows/s vs 318,342 with 2 at a time and 292,865 with 25,000-row chunks (bench/score.py)
 CHUNK_ROWS = 50_000
 HTTP_WORKERS = 3
+#: the column of the predicted class's human name (the definition's `positive_name` / `negative_name`)
+CLASS_NAME = "class_name"
 
 
 class ScoringError(WorkbenchError):
@@ -120,11 +124,14 @@ def load_champion(settings: Settings, version: str | ModelVersion | None = None)
 
 
 # --------------------------------------------------------------------------- batches
-def read_batch(settings: Settings, batch: str | Path | None = None) -> batches.Batch:
-    """The validated batch: the prepared production data when None, else a parquet/CSV file.
+def read_batch(settings: Settings, batch: str | Path | batches.Batch | None = None) -> batches.Batch:
+    """The validated batch: the prepared production data when None, else a parquet/CSV file
+    (a `batches.Batch` already validated, e.g. an upload, is taken as it is).
 
     Raises `batches.BatchError` naming each missing or invalid column (nothing is written).
     """
+    if isinstance(batch, batches.Batch):
+        return batch
     if batch is None:
         if not settings.prod_filtered_path.exists():
             raise NotPreparedError(
@@ -133,6 +140,26 @@ def read_batch(settings: Settings, batch: str | Path | None = None) -> batches.B
         frame = pd.read_parquet(settings.prod_filtered_path)
         return batches.from_frame(frame, settings, "prod_filtered.parquet", encoded_labels=True)
     return batches.read_batch(Path(batch), settings)
+
+
+# --------------------------------------------------------------------------- outputs
+def upload_output_path(settings: Settings, batch: batches.Batch) -> Path:
+    """Where an uploaded batch's scored rows are saved: `uploads/<name>-<digest>.parquet` in the
+    model output folder (one file per distinct upload, never the production split's output)."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(batch.name).stem).strip("._")[:80] or "batch"
+    return settings.uploads_output_dir / f"{stem}-{batch.digest[:12]}.parquet"
+
+
+def write_scored(frame: pd.DataFrame, path: Path) -> Path:
+    """Write scored rows atomically as CSV (`exports.csv_bytes`, formulas neutralised) or parquet,
+    by `path`'s suffix; the folder is created when missing. Raises `ScoringError` for another suffix."""
+    problem = exports.output_problem(path)
+    if problem:
+        raise ScoringError(f"Cannot write {path}: {problem}.")
+    if path.suffix.lower() == ".csv":
+        data = exports.csv_bytes(frame)
+        return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def _choose_path(settings: Settings, via: str | None) -> tuple[str, str | None, str | None]:
@@ -164,12 +191,13 @@ def _choose_path(settings: Settings, via: str | None) -> tuple[str, str | None, 
 def score(
     settings: Settings,
     model: ModelVersion | None,
-    batch: str | Path | None = None,
+    batch: str | Path | batches.Batch | None = None,
     via: str | None = None,
     threshold: float | None = None,
     in_process: bool = False,
     chunk_rows: int = CHUNK_ROWS,
     on_progress: ProgressFn = None,
+    output: str | Path | None = None,
 ) -> ScoreResult:
     """Run "PipelineAplicacao": score a batch with `model` (the champion, read once by the caller:
     its inputs and its threshold), save it, log the MLflow run.
@@ -179,7 +207,15 @@ def score(
     (`spec.proba_column`), the class at `threshold` as 1 / 0 (`spec.pred_column`, 1 = the positive
     class) and as the target's own value (`spec.predicted_class_column`), the target when present
     (its values as in the data, e.g. 0 where the positive class is 0) and the model version.
+    The class's human name is beside them (`CLASS_NAME`, e.g. "churned").
+
+    The rows are saved to `settings.predictions_path` (an earlier one kept under a timestamped
+    name), or to `output` when given: a .csv (`exports.csv_bytes`) or .parquet file, its folder
+    created when missing, the default output left alone. Another suffix raises `ScoringError`
+    before any work.
     """
+    if output is not None and exports.output_problem(output):
+        raise ScoringError(f"Cannot write {output}: {exports.output_problem(output)}.")
     clock = Stopwatch()
     champ, settings = model, model.scoped(settings) if model else settings
     threshold = (champ.decision_threshold if champ else BINARY.default_threshold) if threshold is None \
@@ -213,6 +249,8 @@ def score(
     out[spec.proba_column] = proba
     out[spec.pred_column] = (proba >= threshold).astype("int64")
     out[spec.predicted_class_column] = spec.target.decode(out[spec.pred_column].to_numpy()).to_numpy()
+    out[CLASS_NAME] = np.where(out[spec.pred_column].to_numpy() == 1, spec.target.positive_name,
+                               spec.target.negative_name).astype(object)
     scores: dict[str, float] | None = None
     if b.has_labels:
         y = frame[settings.target].to_numpy(dtype="float64")  # the batch's labels: 1 / 0 / NaN
@@ -228,10 +266,15 @@ def score(
         out.to_parquet(tmp, index=False)
         kept[0] = keep_previous(settings.predictions_path)
 
-    atomic_write(settings.predictions_path, write)
+    if output is None:
+        dest = settings.predictions_path
+        atomic_write(dest, write)
+    else:
+        dest = write_scored(out, Path(output).resolve())
 
     report(on_progress, 0.9, "Logging the PipelineAplicacao run to MLflow")
-    source = str(Path(batch).resolve()) if batch is not None else str(settings.prod_filtered_path)
+    source = (f"upload:{batch.name}" if isinstance(batch, batches.Batch) else
+              str(Path(batch).resolve()) if batch is not None else str(settings.prod_filtered_path))
     seconds = clock.seconds
     exp_id = tracking.use(settings)
     with mlflow.start_run(run_name=APPLY_RUN, experiment_id=exp_id) as run:
@@ -249,13 +292,13 @@ def score(
                             "predicted_positive_share": float(out[spec.pred_column].mean()) if len(out) else 0.0})
         if scores is not None:
             mlflow.log_metrics({k: v for k, v in scores.items() if np.isfinite(v)})
-        mlflow.log_artifact(str(settings.predictions_path), artifact_path="predictions")
+        mlflow.log_artifact(str(dest), artifact_path="predictions")
         run_id = run.info.run_id
     report(on_progress, 1.0, "Done")
     return ScoreResult(
         rows=len(out), labelled_rows=b.n_labelled, model_version=str(version), path=path, url=url,
         threshold=threshold, batch_source=source, batch_digest=b.digest, metrics=scores,
-        output=str(settings.predictions_path), kept_previous=str(kept[0]) if kept[0] else None,
+        output=str(dest), kept_previous=str(kept[0]) if kept[0] else None,
         mlflow_run_id=run_id, seconds=round(clock.seconds, 3),
         rows_per_s=round(len(out) / max(seconds, 1e-9), 1),
         # a version the server was only assumed to serve (a server the workbench did not start) is not judged
@@ -263,8 +306,13 @@ def score(
     )
 
 
-def load_scored(settings: Settings) -> pd.DataFrame:
-    """The last scored batch (`prod_predictions.parquet`)."""
+def load_scored(settings: Settings, path: str | Path | None = None) -> pd.DataFrame:
+    """The last scored batch (`prod_predictions.parquet`), or the scored rows saved at `path`
+    (an uploaded batch's, see `upload_output_path`)."""
+    if path is not None:
+        if not Path(path).exists():
+            raise NotPreparedError(f"The scored rows at {path} are gone: score the batch again.")
+        return pd.read_parquet(path)
     if not settings.predictions_path.exists():
         raise NotPreparedError("No scored batch yet: score the production batch on the Production page "
                                "(or `python -m core apply`).")

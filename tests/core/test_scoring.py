@@ -39,7 +39,8 @@ def test_http_and_in_process_give_equal_probabilities(served_settings: Settings,
     col = served_settings.dataset.proba_column
     np.testing.assert_allclose(http_out[col], local_out[col], rtol=0, atol=1e-9)
     assert set(local_out.columns) == {"lat", "lon", "minutes_remaining", "period", "playoffs", "shot_distance",
-                                      "proba_made", "pred_made", "shot_made_flag", "model_version"}
+                                      "proba_made", "pred_made", "predicted_shot_made_flag", "class_name",
+                                      "shot_made_flag", "model_version"}
     assert local_out["pred_made"].tolist() == (local_out["proba_made"] >= 0.5).astype(int).tolist()
 
 

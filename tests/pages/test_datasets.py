@@ -134,10 +134,12 @@ def test_every_page_shows_and_uses_the_sessions_dataset(run, tmp_path: Path) -> 
         assert at.sidebar.caption[0].value.startswith("**kobe**"), page
 
 
-def test_production_page_without_a_production_batch_points_to_drift(run, user_home: Path) -> None:
-    at = run("pages/5_Production.py", user_home, state={session_keys.DATASET: NAME})
+def test_production_page_without_a_production_batch_offers_an_upload(run, trained_user_home: Path) -> None:
+    at = run("pages/5_Production.py", trained_user_home, state={session_keys.DATASET: NAME})
     assert not at.exception
-    assert "has no production batch" in at.info[0].value and "Drift" in at.info[0].value
+    assert "Churn sets no production rows apart" in at.info[0].value and "upload a batch" in at.info[0].value
+    assert "nothing to score" not in " ".join(i.value for i in at.info)
+    assert len(at.file_uploader) == 1 and not at.radio  # the upload is the only batch to score
 
 
 # --------------------------------------------------------------------------- adding a dataset

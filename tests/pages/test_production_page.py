@@ -55,6 +55,6 @@ def test_spark_engine_offered_when_pyspark_is_installed(run_page, champion_setti
 
     at = run_page("pages/5_Production.py", champion_settings)
     assert not at.exception
-    options = list(at.radio[0].options)
+    options = list(next(r for r in at.radio if "In-process" in r.options).options)
     assert "In-process" in options
     assert ("Spark" in options) == spark.available()

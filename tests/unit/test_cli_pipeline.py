@@ -2,6 +2,7 @@
 the tiny home."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -124,3 +125,16 @@ def test_the_status_says_what_comes_next(lab: Lab, tiny) -> None:
     assert not empty.data_prepared and empty.data_detail == "Not prepared yet"
     assert (empty.next_step, empty.next_stage) == ("Prepare the data", "data")
     assert empty.last_check == "none"
+
+
+def test_with_a_server_running_the_next_step_scores_a_batch(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a champion served, the next step is the production batch, or an upload for a dataset
+    that sets no production rows apart (issue 30: it said "Score the production batch" there too)."""
+    from core.pipeline import server
+
+    real = server.status(lab.settings)
+    monkeypatch.setattr(server, "status", lambda s: dataclasses.replace(real, running=True))
+    with_prod = pipeline_status(lab.settings)
+    assert (with_prod.next_step, with_prod.next_stage) == ("Score the production batch", "production")
+    no_prod = pipeline_status(with_spec(lab.settings, prod=None))
+    assert (no_prod.next_step, no_prod.next_stage) == ("Upload a batch of customers and score it", "production")

@@ -38,7 +38,8 @@ def test_score_writes_the_output_with_the_definitions_columns(lab: Lab, scored) 
     s = lab.settings
     out = local.load_scored(s)
     assert Path(second.output) == s.predictions_path
-    assert list(out.columns) == [*FEATURES, "proba_churned", "pred_churned", "predicted_churn", TARGET, "model_version"]
+    assert list(out.columns) == [*FEATURES, "proba_churned", "pred_churned", "predicted_churn", "class_name", TARGET,
+                                 "model_version"]
     assert len(out) == first.rows == lab.prep.prod_rows and first.labelled_rows == first.rows
     prod = preparation.load_split(s, "prod")
     np.testing.assert_allclose(out["proba_churned"], model_io.predict_proba(lab.model, prod, FEATURES))
@@ -202,8 +203,9 @@ def test_with_positive_class_0_the_scored_rows_and_exports_carry_the_raw_target(
         assert frame[TARGET].tolist() == raw  # as in the data, not inverted
         # the predicted class as the data holds it, beside the 1 / 0 flag of the positive class
         assert frame["predicted_churn"].tolist() == [0 if p == 1 else 1 for p in frame["pred_churned"]]
-    assert list(out.columns) == [*FEATURES, "proba_churned", "pred_churned", "predicted_churn", TARGET,
+    assert list(out.columns) == [*FEATURES, "proba_churned", "pred_churned", "predicted_churn", "class_name", TARGET,
                                  "model_version"]
+    assert out["class_name"].tolist() == ["churned" if p == 1 else "stayed" for p in out["pred_churned"]]
     # the outcome and the metrics still read the labels right: positive = churn 0
     rows = local.with_outcome(out, s.dataset, result.threshold)
     assert rows["actual_churned"].tolist() == [1.0 if v == 0 else 0.0 for v in raw]
