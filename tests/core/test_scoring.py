@@ -67,7 +67,7 @@ def test_adherence_explains_why_the_champion_fails_in_production(served_settings
     a = adherence.adherence(out, test, train, served_settings.dataset, 0.5)
     assert a.verdict == "not adherent"
     assert "F1 falls from" in a.text and "in production" in a.text
-    assert "`shot_distance`" in a.text
+    assert "shot_distance" in a.text and "`" not in a.text and "**" not in a.text  # plain text: the page escapes it
     assert [step.stage for step in a.steps] == ["drift", "drift"] and "Retrain" in a.steps[1].label
     assert "python -m core retrain" in a.next_steps[1]  # the command line's words for the same step
     assert "production shot gets P(made) below the threshold" in a.text  # in the definition's words
