@@ -142,7 +142,7 @@ def test_a_model_with_the_earlier_hand_written_loader_keeps_loading(prepared_set
     x, y, test = splits
     model = PIPELINES["scaler+lr"]().fit(x, y)
     old = {name: subprocess.run(["git", "show", f"2609839:{name}"], cwd=ROOT, capture_output=True, text=True)
-           for name in ("core/modeling/pyfunc_model.py", "core/rules.py")}
+           for name in ("core/modeling/pyfunc_model.py", "core/data/rules.py")}  # their paths at that commit
     if any(out.returncode != 0 for out in old.values()):
         pytest.skip("the earlier loader is not in this checkout's history")
     path = tmp_path / "old-model"
@@ -151,7 +151,7 @@ def test_a_model_with_the_earlier_hand_written_loader_keeps_loading(prepared_set
     (path / "code").mkdir()
     (path / "code" / f"{loader}.py").write_text(old["core/modeling/pyfunc_model.py"].stdout)
     if loader == "pyfunc_model":
-        (path / "code" / "rules.py").write_text(old["core/rules.py"].stdout)
+        (path / "code" / "rules.py").write_text(old["core/data/rules.py"].stdout)
         (path / "code" / pyfunc_model.RULES_FILE).write_text(json.dumps(prepared_settings.dataset.rules.to_dict()))
     mlmodel = (path / "MLmodel").read_text()
     (path / "MLmodel").write_text(mlmodel.replace("loader_module: mlflow.sklearn", f"loader_module: {loader}\n    code: code"))
