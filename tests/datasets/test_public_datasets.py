@@ -33,10 +33,10 @@ CASES = {
                 "excluded": {"rownames"}, "categorical": {"sex", "passengerClass"}, "nullable": {"age"},
                 "prod_where": 'passengerClass == "3rd"', "min_auc": 0.70},
     "default": {"source": ("ISLR", "Default"), "target": "default", "file": "default.parquet",
-                "excluded": {"rownames"}, "categorical": {"student"}, "nullable": set(),
+                "excluded": {"rownames"}, "categorical": set(), "binary": {"student"}, "nullable": set(),
                 "prod_where": None, "min_auc": 0.85},
     "churn": {"source": ("modeldata", "mlc_churn"), "target": "churn", "file": "churn.csv",
-              "excluded": {"rownames"}, "categorical": {"state", "international_plan", "voice_mail_plan"},
+              "excluded": {"rownames"}, "categorical": {"state"}, "binary": {"international_plan", "voice_mail_plan"},
               "nullable": set(), "prod_where": 'area_code == "area_code_510"', "min_auc": 0.75},
 }
 
@@ -81,6 +81,7 @@ def test_a_public_dataset_goes_from_file_to_drift_check(name: str, tmp_path: Pat
     kinds = {f.name: f.kind for f in spec.features_spec}
     assert not case["excluded"] & set(kinds)
     assert {c for c, k in kinds.items() if k == "categorical"} >= case["categorical"]
+    assert {c for c, k in kinds.items() if k == "binary"} >= case.get("binary", set())  # yes/no columns
     assert {f.name for f in spec.features_spec if f.nullable} >= case["nullable"]
     assert (spec.prod is not None) == bool(case["prod_where"])
 
