@@ -118,7 +118,7 @@ def test_serve_start_and_predict(journey: Journey) -> None:
     assert journey.page.get_by_text("logged as request", exact=False).count() == 1
     # the server's capture writes its log within a second: the page shows the request on its next run
     journey.open("Serve")
-    journey.page.get_by_text(re.compile(r"^1 row\(s\) logged")).wait_for(timeout=30_000)
+    journey.page.get_by_text(re.compile(r"^1 row logged from 1 request")).wait_for(timeout=30_000)
     journey.shot("07-serve")
     journey.assert_clean()
 
