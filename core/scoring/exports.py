@@ -16,6 +16,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from core.config import Settings
+from core.errors import NotPreparedError
 
 Format = Literal["csv", "parquet"]
 MIME: dict[str, str] = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
@@ -68,8 +69,6 @@ def scored_rows(settings: Settings, fmt: Format, path: str | Path | None = None)
     threshold and its name, the scoring version), as `fmt` bytes.
 
     Raises `NotPreparedError` when nothing was scored yet."""
-    from core.scoring.local import load_scored
-
     if fmt not in MIME:
         raise ValueError(f"format must be one of {sorted(MIME)}, not {fmt!r}")
     frame = load_scored(settings, path)
@@ -79,3 +78,16 @@ def scored_rows(settings: Settings, fmt: Format, path: str | Path | None = None)
 def file_name(settings: Settings, fmt: Format, path: str | Path | None = None) -> str:
     """The download's file name: the scored batch's own name (or `path`'s) with the format's suffix."""
     return f"{Path(path).stem if path is not None else settings.predictions_path.stem}.{fmt}"
+
+
+def load_scored(settings: Settings, path: str | Path | None = None) -> pd.DataFrame:
+    """The last scored batch (`prod_predictions.parquet`), or the scored rows saved at `path`
+    (an uploaded batch's, see `core.scoring.local.upload_output_path`)."""
+    if path is not None:
+        if not Path(path).exists():
+            raise NotPreparedError(f"The scored rows at {path} are gone: score the batch again.")
+        return pd.read_parquet(path)
+    if not settings.predictions_path.exists():
+        raise NotPreparedError("No scored batch yet: score the production batch on the Production page "
+                               "(or `python -m core apply`).")
+    return pd.read_parquet(settings.predictions_path)

@@ -27,6 +27,7 @@ from core.data import batches, preparation
 from core.errors import NotPreparedError, TrackingError, WorkbenchError
 from core.files import atomic_write, keep_previous
 from core.scoring import exports
+from core.scoring.exports import load_scored  # noqa: F401 (its home is exports; local.load_scored is the API)
 from core.modeling import metrics, model_io, registry
 from core.modeling.model_version import ModelVersion
 from core.modeling.tasks import BINARY
@@ -304,19 +305,6 @@ def score(
         # a version the server was only assumed to serve (a server the workbench did not start) is not judged
         stale=path == HTTP and predict.staleness(settings, None if "(assumed)" in str(version) else str(version))[1],
     )
-
-
-def load_scored(settings: Settings, path: str | Path | None = None) -> pd.DataFrame:
-    """The last scored batch (`prod_predictions.parquet`), or the scored rows saved at `path`
-    (an uploaded batch's, see `upload_output_path`)."""
-    if path is not None:
-        if not Path(path).exists():
-            raise NotPreparedError(f"The scored rows at {path} are gone: score the batch again.")
-        return pd.read_parquet(path)
-    if not settings.predictions_path.exists():
-        raise NotPreparedError("No scored batch yet: score the production batch on the Production page "
-                               "(or `python -m core apply`).")
-    return pd.read_parquet(settings.predictions_path)
 
 
 def test_predictions(settings: Settings, version: str) -> pd.DataFrame:

@@ -95,7 +95,12 @@ def test_every_answer_carries_the_identity_headers_made_once() -> None:
     async def send(message):
         sent.append(message)
 
-    asyncio.run(asgi.with_server_timing(app, extra)({"type": "http"}, receive, send))
+    # in a thread of its own: an earlier browser test can leave the main thread's event loop
+    # running, and asyncio.run refuses to start inside a running loop (as in test_scoring_app)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, asgi.with_server_timing(app, extra)({"type": "http"}, receive, send)).result()
     headers = dict(sent[0]["headers"])
     assert headers[b"x-workbench-model"] == b"alpha_model/3" and headers[b"x-workbench-dataset"] == b"alpha"
     assert b"server-timing" in headers
