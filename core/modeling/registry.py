@@ -122,7 +122,8 @@ def version_info(settings: Settings, version: str) -> ModelVersion | None:
     return _from_client(settings, mv)
 
 
-def _unreadable(settings: Settings, err: Exception) -> TrackingError:
+def unreadable_store(settings: Settings, err: Exception) -> TrackingError:
+    """The error for a tracking store that is damaged or out of reach, naming what to check."""
     first = str(err).splitlines()[0] if str(err) else type(err).__name__
     return TrackingError(f"The tracking store cannot be read ({first}); check MLFLOW_TRACKING_URI, or restore "
                          f"the store under {settings.mlruns_dir}.")
@@ -146,9 +147,9 @@ def alias_version(settings: Settings, alias: str) -> ModelVersion | None:
     except mlflow.exceptions.MlflowException as err:
         if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
             return None
-        raise _unreadable(settings, err) from err
+        raise unreadable_store(settings, err) from err
     except sqlalchemy.exc.SQLAlchemyError as err:
-        raise _unreadable(settings, err) from err
+        raise unreadable_store(settings, err) from err
     return _from_client(settings, mv)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from core import tracking
 from core.config import RetrainPolicy, Settings
 from core.data.batches import Batch
-from core.errors import TrackingError
+from core.modeling.registry import unreadable_store as _unreadable
 
 RUN_NAME = "Retreinamento"
 
@@ -74,12 +74,6 @@ def _store_errors() -> tuple[type[Exception], ...]:
     import sqlalchemy
 
     return mlflow.exceptions.MlflowException, sqlalchemy.exc.SQLAlchemyError
-
-
-def _unreadable(settings: Settings, err: Exception) -> TrackingError:
-    first = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return TrackingError(f"The tracking store cannot be read ({first}); check MLFLOW_TRACKING_URI, or restore "
-                         f"the store under {settings.mlruns_dir}.")
 
 
 def check_alarms(settings: Settings, digests: Sequence[str]) -> dict[str, str]:
