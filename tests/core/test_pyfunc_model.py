@@ -156,11 +156,14 @@ def test_a_model_with_the_earlier_hand_written_loader_keeps_loading(prepared_set
     mlmodel = (path / "MLmodel").read_text()
     (path / "MLmodel").write_text(mlmodel.replace("loader_module: mlflow.sklearn", f"loader_module: {loader}\n    code: code"))
     frame = test.head(20)
-    frame.to_parquet(tmp_path / "rows.parquet")
+    # The rows travel as a pickle, not parquet: a process that has read parquet sometimes aborts
+    # at exit ("terminate called without an active exception", apache/arrow#34314), which is
+    # pyarrow's thread pool, not the loader under test (the CI run of 2026-12-07 failed on it).
+    frame.to_pickle(tmp_path / "rows.pkl")
     script = ("import mlflow, pandas as pd, numpy as np, sys; m = mlflow.pyfunc.load_model(sys.argv[1]); "
               "print(type(m._model_impl).__module__); "
-              "np.save(sys.argv[3], np.asarray(m.predict(pd.read_parquet(sys.argv[2]))))")
-    out = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "rows.parquet"),
+              "np.save(sys.argv[3], np.asarray(m.predict(pd.read_pickle(sys.argv[2]))))")
+    out = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "rows.pkl"),
                           str(tmp_path / "p.npy")], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-1] == loader
