@@ -22,6 +22,7 @@ from core.dataset import (
     DEFAULT_FEATURE_SET,
     DEFINITION_FILE,
     KINDS,
+    TASKS,
     DatasetError,
     DatasetSpec,
     Feature,
@@ -95,15 +96,35 @@ def _subset(raw: Any, where: str) -> Subset:
                   title=str(raw.get("title", "")))
 
 
+def _target(t: Mapping[str, Any], where: str) -> Target:
+    """The [target] table: its column and task (binary when not named), with the task's facts."""
+    task = str(t.get("task", "binary"))
+    if task not in TASKS:
+        raise DatasetError(f"{where}: task {task!r} must be one of {', '.join(TASKS)}.")
+    classes = tuple(t.get("classes", ()))
+    labels = tuple(str(v) for v in t.get("class_labels", ()))
+    if task == "multiclass":
+        if len(classes) < 3:
+            raise DatasetError(f"{where}: a multiclass target needs `classes`, at least three values in the "
+                               "model's order (two classes: task = \"binary\").")
+        if len({str(c) for c in classes}) != len(classes):
+            raise DatasetError(f"{where}: `classes` lists a value twice.")
+        if labels and len(labels) != len(classes):
+            raise DatasetError(f"{where}: `class_labels` must name each of the {len(classes)} classes, in order.")
+    return Target(column=_need(t, "column", where), positive=t.get("positive", 1),
+                  negative=t.get("negative", 0), positive_name=str(t.get("positive_name", "positive")),
+                  negative_name=str(t.get("negative_name", "negative")), task=task,
+                  classes=classes if task == "multiclass" else (), class_labels=labels if task == "multiclass" else (),
+                  unit=str(t.get("unit", "")))
+
+
 def from_dict(raw: Mapping[str, Any], where: str = "dataset definition", folder: Path | None = None) -> DatasetSpec:
     """A `DatasetSpec` from parsed TOML; `DatasetError` naming the first malformed field."""
     name = _need(raw, "name", where)
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
         raise DatasetError(f"{where}: name {name!r} must be lower-case letters, digits, '-' or '_'.")
     t = _need(raw, "target", where, Mapping)
-    target = Target(column=_need(t, "column", f"{where} [target]"), positive=t.get("positive", 1),
-                    negative=t.get("negative", 0), positive_name=str(t.get("positive_name", "positive")),
-                    negative_name=str(t.get("negative_name", "negative")))
+    target = _target(t, f"{where} [target]")
     raw_features = _need(raw, "features", where, list)
     if not raw_features:
         raise DatasetError(f"{where}: at least one [[features]] entry is needed.")

@@ -89,19 +89,53 @@ class Feature:
         return d
 
 
+TASKS = ("binary", "multiclass", "regression")
+
+
 @dataclass(frozen=True)
 class Target:
-    """The label column, its positive and negative values, and their human names."""
+    """The label column and its task kind (`task`, `core.modeling.tasks`):
+
+    - binary: its `positive` and `negative` values and their human names;
+    - multiclass: its `classes` as the data holds them, in the model's order (class i is the
+      model's label i), and their human names (`class_labels`, same order; the value as text
+      when not given);
+    - regression: a number, with an optional `unit` for display.
+    """
 
     column: str
     positive: Any = 1
     negative: Any = 0
     positive_name: str = "positive"
     negative_name: str = "negative"
+    task: str = "binary"
+    classes: tuple[Any, ...] = ()
+    class_labels: tuple[str, ...] = ()
+    unit: str = ""
+
+    # ---- what the task kind decides -----------------------------------
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The human names of the classes in the model's label order (binary: negative, positive;
+        regression: none)."""
+        if self.task == "binary":
+            return (str(self.negative_name), str(self.positive_name))
+        if self.task == "multiclass":
+            return tuple(self.class_labels) or tuple(_value_key(v) for v in self.classes)
+        return ()
+
+    @property
+    def values(self) -> tuple[Any, ...]:
+        """The class values as the data holds them, in the model's label order (regression: none)."""
+        if self.task == "binary":
+            return (self.negative, self.positive)
+        return tuple(self.classes) if self.task == "multiclass" else ()
 
     def encode(self, values: Any) -> tuple[Any, int]:
-        """The label as the model's doubles: 1.0 for the positive value, 0.0 for the negative one,
-        NaN where it is missing (an unlabelled row); and how many values are neither.
+        """The label as the model's doubles, NaN where it is missing (an unlabelled row); and how
+        many values are not a label of this task. Binary: 1.0 for the positive value, 0.0 for the
+        negative one; multiclass: the class's position in `classes` (0.0, 1.0, ...); regression:
+        the number itself (a value that does not read as a finite number counts as bad).
 
         Numbers compare as numbers (so "1", 1 and 1.0 are the same label), text as stripped text.
         """
@@ -109,6 +143,10 @@ class Target:
         import pandas as pd
 
         s = pd.Series(values).reset_index(drop=True)
+        if self.task == "regression":
+            return _encode_number(s)
+        if self.task == "multiclass":
+            return _encode_classes(s, self.classes)
         labels = (self.positive, self.negative)
         if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype) and all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in labels):
@@ -125,11 +163,17 @@ class Target:
         return out, bad
 
     def value_of(self, label: int) -> Any:
-        """The class as the data holds it for one model label (1: `positive`, 0: `negative`)."""
+        """The class as the data holds it for one model label (binary 1: `positive`, 0: `negative`;
+        multiclass i: `classes[i]`)."""
+        if self.task == "multiclass":
+            return self.classes[int(label)]
         return self.positive if int(label) == 1 else self.negative
 
     def name_of(self, label: int) -> str:
-        """The human name of the class of one model label (1: `positive_name`, 0: `negative_name`)."""
+        """The human name of the class of one model label (binary 1: `positive_name`, 0:
+        `negative_name`; multiclass i: `names[i]`)."""
+        if self.task == "multiclass":
+            return self.names[int(label)]
         return self.positive_name if int(label) == 1 else self.negative_name
 
     def decode(self, labels: Any) -> Any:
@@ -140,6 +184,17 @@ class Target:
         import pandas as pd
 
         y = np.asarray(labels, dtype="float64")
+        if self.task == "regression":
+            return pd.Series(y)
+        if self.task == "multiclass":
+            known = ~np.isnan(y)
+            out = np.full(len(y), None, dtype=object)
+            out[known] = [self.classes[int(i)] for i in y[known]]
+            numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.classes)
+            if numbers and known.all():
+                whole = all(float(v).is_integer() for v in self.classes)
+                return pd.Series(out.astype("int64" if whole else "float64"))
+            return pd.Series(out, dtype=object)
         pos, neg = y == 1.0, y == 0.0
         numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (self.positive, self.negative))
         if numbers:
@@ -151,7 +206,46 @@ class Target:
         return pd.Series(out, dtype=object)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The target as plain data (TOML-ready): a binary target as it always was, plus its task."""
+        d = asdict(self)
+        d["classes"], d["class_labels"] = list(self.classes), list(self.class_labels)
+        if self.task != "multiclass":
+            d.pop("classes"), d.pop("class_labels")
+        if not self.unit:
+            d.pop("unit")
+        return d
+
+
+def _encode_number(s: Any) -> tuple[Any, int]:
+    """A regression target as doubles (NaN where missing) and how many values are not finite
+    numbers (text that is no number, +-inf, booleans)."""
+    import numpy as np
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return np.full(len(s), np.nan), int(s.notna().sum())
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        v = s.to_numpy(dtype="float64", na_value=np.nan)
+        missing = np.isnan(v)
+    else:
+        text = s.astype("string").str.strip()
+        missing = (s.isna() | (text == "")).to_numpy(dtype=bool)
+        v = pd.to_numeric(text.mask(text == ""), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    finite = np.isfinite(v)
+    return np.where(finite, v, np.nan), int((~finite & ~missing).sum())
+
+
+def _encode_classes(s: Any, classes: tuple[Any, ...]) -> tuple[Any, int]:
+    """A multiclass target as the class positions (doubles; NaN where missing) and how many
+    values are none of the classes."""
+    import numpy as np
+
+    text = s.astype("string").str.strip()
+    missing = (s.isna() | (text == "")).to_numpy(dtype=bool)
+    out = np.full(len(s), np.nan)
+    for i, value in enumerate(classes):
+        out[_same(s, text, value) & np.isnan(out)] = float(i)
+    return out, int((~missing & np.isnan(out)).sum())
 
 
 def _same(s: Any, text: Any, value: Any) -> Any:
@@ -304,8 +398,36 @@ class DatasetSpec:
 
     @property
     def class_names(self) -> dict[int, str]:
-        """{1: positive name, 0: negative name}, for charts and messages."""
-        return {1: self.target.positive_name, 0: self.target.negative_name}
+        """{model label: class name}, for charts and messages (binary: {1: positive name, 0:
+        negative name}; multiclass: {0: first class, ...}; regression: {})."""
+        if self.task == "binary":
+            return {1: self.target.positive_name, 0: self.target.negative_name}
+        return dict(enumerate(self.target.names))
+
+    # ---- the task kind --------------------------------------------------
+    @property
+    def task(self) -> str:
+        """The target's task kind: "binary", "multiclass" or "regression"."""
+        return self.target.task
+
+    @property
+    def proba_columns(self) -> dict[str, str]:
+        """{class name: column of its probability} in scored outputs (binary: the positive class
+        only, `proba_column`; multiclass: every class, e.g. 'proba_adelie'; regression: none)."""
+        if self.task == "binary":
+            return {self.target.positive_name: self.proba_column}
+        columns: dict[str, str] = {}
+        for name in self.target.names:
+            column = f"proba_{_slug(name)}"
+            while column in columns.values():  # two names with one slug ("a b", "a-b")
+                column += "_"
+            columns[name] = column
+        return columns
+
+    @property
+    def prediction_columns(self) -> tuple[str, str, str]:
+        """A regression's scored columns: the prediction and its interval's bounds."""
+        return ("prediction", "prediction_lower", "prediction_upper")
 
     @property
     def categorical_features(self) -> tuple[str, ...]:

@@ -39,7 +39,9 @@ DEFAULT_N_ITER = 4
 TUNE_MAX_ROWS = 20_000
 PROMOTE_MODES: tuple[str, ...] = ("gate", "always")  # `train --promote`: through the gate, or whatever it says
 # criterion -> True when larger is better
-CRITERIA: Mapping[str, bool] = {"log_loss": False, "brier": False, "roc_auc": True, "f1": True, "accuracy": True}
+# (every task's criteria; a task kind names the ones it offers, `core.modeling.tasks`)
+CRITERIA: Mapping[str, bool] = {"log_loss": False, "brier": False, "roc_auc": True, "f1": True, "accuracy": True,
+                                "f1_macro": True, "rmse": False, "mae": False, "r2": True}
 
 # Focused search spaces (sampled at random, `n_iter` draws); other models use PyCaret's own.
 GRIDS: Mapping[str, dict[str, list[Any]]] = {

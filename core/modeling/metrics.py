@@ -1,15 +1,24 @@
-"""Classification metrics computed from the positive class's probability, shared by training,
-scoring and drift.
+"""Metrics of every task kind, shared by training, scoring and drift: binary from the positive
+class's probability (`from_proba`), multiclass from the class probabilities (`multiclass`),
+regression from the predictions and their intervals (`regression`).
 """
 from __future__ import annotations
 
 import numpy as np
 
 METRIC_NAMES: tuple[str, ...] = ("log_loss", "f1", "roc_auc", "accuracy", "precision", "recall", "brier")
+# each task's metrics (binary: METRIC_NAMES; multiclass adds F1 per class as f1_<label>)
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": METRIC_NAMES,
+    "multiclass": ("log_loss", "accuracy", "f1_macro"),
+    "regression": ("rmse", "mae", "r2", "mape", "interval_coverage"),
+}
 # how a metric is named on a page or in a table (the keys of `from_proba`, MLflow's metric names
 # and the CLI's JSON keys stay the names above)
 METRIC_LABELS: dict[str, str] = {"log_loss": "log loss", "f1": "F1", "roc_auc": "ROC-AUC", "accuracy": "accuracy",
-                                 "precision": "precision", "recall": "recall", "brier": "Brier"}
+                                 "precision": "precision", "recall": "recall", "brier": "Brier",
+                                 "f1_macro": "macro F1", "rmse": "RMSE", "mae": "MAE", "r2": "R²", "mape": "MAPE",
+                                 "interval_coverage": "interval coverage"}
 
 
 def label(name: str) -> str:
@@ -48,3 +57,43 @@ def baselines(y_train: np.ndarray, y_test: np.ndarray) -> dict[str, dict[str, fl
         "majority_class": from_proba(y_test, majority),
         "base_rate": from_proba(y_test, np.full(n, rate)),
     }
+
+
+def multiclass(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """Log loss, accuracy and macro F1 of the class probabilities `proba` (rows x classes, the
+    model's label order; `y_true` the label positions), and F1 per class as `f1_<i>`. The class is
+    the most probable one."""
+    from sklearn import metrics as skm
+
+    p = np.asarray(proba, dtype=float)
+    y = np.asarray(y_true).astype(int)
+    k = p.shape[1]
+    p = np.clip(p, 1e-15, 1.0)
+    p = p / p.sum(axis=1, keepdims=True)
+    pred = p.argmax(axis=1)
+    per_class = skm.f1_score(y, pred, labels=list(range(k)), average=None, zero_division=0)
+    return {
+        "log_loss": float(skm.log_loss(y, p, labels=list(range(k)))),
+        "accuracy": float(skm.accuracy_score(y, pred)),
+        "f1_macro": float(skm.f1_score(y, pred, labels=list(range(k)), average="macro", zero_division=0)),
+        **{f"f1_{i}": float(v) for i, v in enumerate(per_class)},
+    }
+
+
+def regression(y_true: np.ndarray, pred: np.ndarray, lower: np.ndarray | None = None,
+               upper: np.ndarray | None = None) -> dict[str, float]:
+    """RMSE, MAE, R² of the predictions; MAPE when no target value is 0; the share of targets
+    inside [lower, upper] (`interval_coverage`) when an interval is given."""
+    from sklearn import metrics as skm
+
+    y, p = np.asarray(y_true, dtype=float), np.asarray(pred, dtype=float)
+    out = {
+        "rmse": float(np.sqrt(skm.mean_squared_error(y, p))),
+        "mae": float(skm.mean_absolute_error(y, p)),
+        "r2": float(skm.r2_score(y, p)) if len(y) > 1 else float("nan"),
+    }
+    if len(y) and not np.any(y == 0):
+        out["mape"] = float(skm.mean_absolute_percentage_error(y, p))
+    if lower is not None and upper is not None:
+        out["interval_coverage"] = float(np.mean((y >= np.asarray(lower)) & (y <= np.asarray(upper))))
+    return out

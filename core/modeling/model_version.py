@@ -31,7 +31,34 @@ THRESHOLD_RULE_TAG = "workbench.threshold_rule"
 CALIBRATION_TAG = "workbench.calibration"
 TASK_TAG = "workbench.task"                   # the task kind (`core.modeling.tasks`)
 DATASET_TAG = "workbench.dataset"
-VERSION_TAGS = (FEATURE_SET_TAG, THRESHOLD_TAG, THRESHOLD_RULE_TAG, CALIBRATION_TAG, MODEL_TAG, TASK_TAG)
+CLASSES_TAG = "workbench.classes"             # a multiclass model's class names in its label order (JSON list)
+INTERVAL_TAG = "workbench.interval"           # a regression model's interval (JSON: {"level": 0.9, ...})
+VERSION_TAGS = (FEATURE_SET_TAG, THRESHOLD_TAG, THRESHOLD_RULE_TAG, CALIBRATION_TAG, MODEL_TAG, TASK_TAG,
+                CLASSES_TAG, INTERVAL_TAG)
+
+
+def parse_classes(text: str | None) -> tuple[str, ...] | None:
+    """A classes tag's value: a JSON list of at least two names, else None."""
+    import json
+
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return tuple(str(v) for v in value) if isinstance(value, list) and len(value) >= 2 else None
+
+
+def parse_interval(text: str | None) -> dict[str, float] | None:
+    """An interval tag's value: a JSON object with a `level` strictly between 0 and 1, else None."""
+    import json
+
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("level"), (int, float)) or not 0 < value["level"] < 1:
+        return None
+    return {str(k): float(v) for k, v in value.items() if isinstance(v, (int, float))}
 
 
 def parse_threshold(text: str | None) -> float | None:
@@ -61,6 +88,7 @@ class ModelVersion:
     task: str = "binary"
     classes: tuple[str, ...] = ()  # class names in the model's order (binary: negative, positive)
     calibration: str | None = None
+    interval: dict[str, float] | None = field(default=None, compare=False)  # a regression's interval (level, ...)
     source: str | None = field(default=None, compare=False)  # where its files are (each read path names them its way)
     tags: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -101,13 +129,15 @@ class ModelVersion:
         """The value of a version from its registry record and tags; the class names come from the
         dataset's definition (the target's names), the task kind from its tag (binary by default)."""
         task = tags.get(TASK_TAG) or "binary"
-        classes = task_kind(task).class_names(dataset) if dataset is not None else ()
+        classes = parse_classes(tags.get(CLASSES_TAG)) or (
+            task_kind(task).class_names(dataset) if dataset is not None else ())
         return cls(name=name, version=str(version), run_id=run_id, aliases=tuple(sorted(aliases)),
                    created_ms=int(created_ms or 0),
                    feature_set=tags.get(FEATURE_SET_TAG) or DEFAULT_FEATURE_SET,
                    threshold=parse_threshold(tags.get(THRESHOLD_TAG)), threshold_rule=tags.get(THRESHOLD_RULE_TAG),
                    model=tags.get(MODEL_TAG), dataset=dataset.name if dataset is not None else "", task=task,
-                   classes=classes, calibration=tags.get(CALIBRATION_TAG), source=source, tags=dict(tags))
+                   classes=classes, calibration=tags.get(CALIBRATION_TAG), interval=parse_interval(tags.get(INTERVAL_TAG)),
+                   source=source, tags=dict(tags))
 
 
 # the name it had before (`core.modeling.registry.VersionInfo`)

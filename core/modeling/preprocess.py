@@ -26,6 +26,8 @@ import numpy as np
 ONE_HOT_MAX = 25  # PyCaret's own default limit for one-hot encoding (max_encoding_ohe)
 MIN_FREQUENCY = 10  # categories seen in fewer training rows share the "infrequent" column
 MISSING_CODE, UNSEEN_CODE = -2, -1  # the integer codes of a missing and of an unseen category
+# scikit-learn's TargetEncoder target type per task kind (multiclass: one column per class)
+TARGET_TYPES = {"binary": "binary", "multiclass": "multiclass", "regression": "continuous"}
 
 
 def preprocessor(spec: Any, seed: int) -> list[tuple[str, Any]]:
@@ -68,7 +70,7 @@ def preprocessor(spec: Any, seed: int) -> list[tuple[str, Any]]:
     if many:
         parts.append(("target", Pipeline([
             *coded(many),
-            ("encode", TargetEncoder(target_type="binary", random_state=seed)),
+            ("encode", TargetEncoder(target_type=TARGET_TYPES.get(spec.target.task, "binary"), random_state=seed)),
             ("scale", StandardScaler()),
         ]), many))
     return [("encode", ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False))]

@@ -5,7 +5,7 @@ metrics it reports, the criterion that selects candidates and gates a promotion 
 lower is better), its decision policy (a binary model decides at a threshold) and the names of
 its classes. A model version names its kind (`core.modeling.model_version.ModelVersion.task`);
 code asks the kind instead of testing `if task == ...`. Binary is the kind the workbench has
-today; multiclass and regression join here (issue 34).
+binary, multiclass and regression.
 """
 from __future__ import annotations
 
@@ -17,14 +17,30 @@ import numpy as np
 from core.modeling.candidates import CRITERIA
 
 
-def _binary_metrics(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
+def _binary_metrics(y: np.ndarray, output: np.ndarray, threshold: float | None) -> dict[str, float]:
     from core.modeling import metrics  # scikit-learn: imported when metrics are computed
 
-    return metrics.from_proba(y, proba, threshold)
+    return metrics.from_proba(y, output, 0.5 if threshold is None else threshold)
 
 
-def _binary_classes(dataset: Any) -> tuple[str, ...]:
-    return (str(dataset.target.negative_name), str(dataset.target.positive_name))
+def _multiclass_metrics(y: np.ndarray, output: np.ndarray, threshold: float | None = None) -> dict[str, float]:
+    from core.modeling import metrics
+
+    return metrics.multiclass(y, output)
+
+
+def _regression_metrics(y: np.ndarray, output: np.ndarray, threshold: float | None = None) -> dict[str, float]:
+    """`output` is the predictions (n,) or the predictions and their interval's bounds (n, 3)."""
+    from core.modeling import metrics
+
+    out = np.asarray(output, dtype=float)
+    if out.ndim == 2:
+        return metrics.regression(y, out[:, 0], out[:, 1], out[:, 2])
+    return metrics.regression(y, out)
+
+
+def _target_classes(dataset: Any) -> tuple[str, ...]:
+    return tuple(dataset.target.names)
 
 
 @dataclass(frozen=True)
@@ -33,10 +49,15 @@ class TaskKind:
 
     name: str
     criterion: str                       # the default selection and gate criterion
+    criteria: tuple[str, ...]            # the criteria a user may pick (`train --criterion`)
     lower_is_better: frozenset[str]      # criteria where lower is better
     default_threshold: float | None      # the decision threshold of a version without its own (binary)
-    metrics: Callable[[np.ndarray, np.ndarray, float], dict[str, float]]
+    # the task's metrics from the labels and the model's output: binary the positive class's
+    # probability, multiclass the class probabilities (n, k), regression the predictions (n,) or
+    # the predictions with their interval (n, 3); the threshold matters to binary only
+    metrics: Callable[[np.ndarray, np.ndarray, float | None], dict[str, float]]
     class_names: Callable[[Any], tuple[str, ...]]
+    classifier: bool = True              # PyCaret's classification module (else regression)
 
     def decision_threshold(self, own: float | None) -> float:
         """The threshold a version decides at: its own, else this kind's default."""
@@ -48,12 +69,26 @@ class TaskKind:
         """Whether `a` is better than `b` on `criterion`."""
         return a < b if criterion in self.lower_is_better else a > b
 
+    def check_criterion(self, criterion: str) -> None:
+        """ValueError unless `criterion` is one this kind offers (naming them)."""
+        if criterion not in self.criteria:
+            raise ValueError(f"A {self.name} model is chosen by one of {', '.join(self.criteria)}, "
+                             f"not {criterion!r}.")
 
-BINARY = TaskKind(name="binary", criterion="log_loss",
-                  lower_is_better=frozenset(name for name, higher in CRITERIA.items() if not higher),
-                  default_threshold=0.5, metrics=_binary_metrics, class_names=_binary_classes)
 
-TASKS: dict[str, TaskKind] = {BINARY.name: BINARY}
+_LOWER = frozenset(name for name, higher in CRITERIA.items() if not higher)
+
+BINARY = TaskKind(name="binary", criterion="log_loss", criteria=("log_loss", "brier", "roc_auc", "f1", "accuracy"),
+                  lower_is_better=_LOWER, default_threshold=0.5, metrics=_binary_metrics,
+                  class_names=_target_classes)
+MULTICLASS = TaskKind(name="multiclass", criterion="log_loss", criteria=("log_loss", "accuracy", "f1_macro"),
+                      lower_is_better=_LOWER, default_threshold=None, metrics=_multiclass_metrics,
+                      class_names=_target_classes)
+REGRESSION = TaskKind(name="regression", criterion="rmse", criteria=("rmse", "mae", "r2"),
+                      lower_is_better=_LOWER, default_threshold=None, metrics=_regression_metrics,
+                      class_names=_target_classes, classifier=False)
+
+TASKS: dict[str, TaskKind] = {kind.name: kind for kind in (BINARY, MULTICLASS, REGRESSION)}
 
 
 def task_kind(name: str | None) -> TaskKind:
