@@ -173,9 +173,12 @@ def cmd_apply(args: argparse.Namespace, settings: Settings, on_progress: Progres
     if getattr(r, "stale", False):  # scored by a server that serves another version than the champion
         print(f"warning: the model server at {r.url} serves v{r.model_version}, not the champion: restart it "
               "(Serve page, or `python -m core serve stop` then `python -m core serve`).", file=sys.stderr)
+    # the task kind and its batch figures (binary: predicted_positive_share; multiclass: class_shares;
+    # regression: mean_prediction, mean_interval_width) after the fields every kind has
     return {"rows": r.rows, "model_version": r.model_version, "path": r.path, "metrics": r.metrics,
             "output": r.output, "mlflow_run_id": r.mlflow_run_id, "seconds": r.seconds,
-            "stale": getattr(r, "stale", False), "threshold": getattr(r, "threshold", None)}
+            "stale": getattr(r, "stale", False), "threshold": getattr(r, "threshold", None),
+            "task": getattr(r, "task", model.task if model else settings.dataset.task), **getattr(r, "summary", {})}
 
 
 def add_apply(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:

@@ -211,6 +211,16 @@ def cmd_predict(args: argparse.Namespace, settings: Settings, on_progress: Progr
         sys.stderr.write(f"warning: {predict.stale_warning(pred.model_version, pred.champion_version, pred.url)}\n")
     if not pred.checked:
         sys.stderr.write(f"warning: {predict.UNCHECKED_WARNING.format(url=pred.url)}\n")
+    common = {"model_version": pred.model_version, "latency_ms": pred.latency_ms,
+              "server_ms": pred.server_ms, "network_ms": pred.network_ms,
+              "champion_version": pred.champion_version, "stale": pred.stale,
+              "checked": pred.checked, "dataset": settings.dataset.name, "url": pred.url, "task": pred.task}
+    if pred.task == "regression":  # the value and its interval
+        return {"prediction": pred.prediction, "interval": list(pred.interval) if pred.interval else None,
+                "interval_level": pred.interval_level, **common}
+    if pred.task == "multiclass":  # the most probable class by name, every class's probability
+        return {"label": pred.class_name, "probabilities": pred.probabilities, "proba": pred.proba,
+                "class": pred.class_value, "class_name": pred.class_name, "class_index": pred.label, **common}
     # the probability under the dataset's own name (e.g. "proba_made") and a neutral one; the class
     # as the model's label (1 = the positive class), as the data holds it and by its name
     return {spec.proba_column: pred.proba, "proba": pred.proba, "label": pred.label,
@@ -218,7 +228,7 @@ def cmd_predict(args: argparse.Namespace, settings: Settings, on_progress: Progr
             "model_version": pred.model_version, "latency_ms": pred.latency_ms,
             "server_ms": pred.server_ms, "network_ms": pred.network_ms,
             "champion_version": pred.champion_version, "stale": pred.stale, "threshold": pred.threshold,
-            "checked": pred.checked, "dataset": settings.dataset.name, "url": pred.url}
+            "checked": pred.checked, "dataset": settings.dataset.name, "url": pred.url, "task": pred.task}
 
 
 def add_predict(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:

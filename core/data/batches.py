@@ -157,6 +157,14 @@ class _Checked:
     dropped: dict[str, int] = field(default_factory=dict)
 
 
+def _encoded_target(target: Any) -> Any:
+    """The target whose values are the model's labels (a prepared split's): binary 1 / 0,
+    multiclass the class positions, regression the numbers."""
+    if target.task == "multiclass":
+        return dataclasses.replace(target, classes=tuple(range(len(target.classes))))
+    return dataclasses.replace(target, positive=1, negative=0)
+
+
 def _check(raw: pd.DataFrame, spec: Any, drop_invalid: bool, encoded_labels: bool = False) -> _Checked:
     """Check a parsed frame against the definition; drop the rows breaking a row-level rule when
     `drop_invalid` (file-level problems are always problems)."""
@@ -211,7 +219,8 @@ def _check(raw: pd.DataFrame, spec: Any, drop_invalid: bool, encoded_labels: boo
     if target in raw.columns:
         # the model's labels: 1 = the positive class, 0 = the negative one, NaN = unlabelled
         # (a prepared split already holds them as 1 / 0: `encoded_labels`)
-        target_spec = dataclasses.replace(spec.target, positive=1, negative=0) if encoded_labels else spec.target
+        # (multiclass: the class positions 0..k-1; regression: the numbers themselves)
+        target_spec = _encoded_target(spec.target) if encoded_labels else spec.target
         y, bad = target_spec.encode(raw[target])
         if bad:
             rows.append(f"{target}: values other than {spec.target.negative}, {spec.target.positive} or empty "

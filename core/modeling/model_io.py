@@ -94,9 +94,39 @@ def _whole(values: tuple[Any, ...]) -> bool:
     return bool(values) and all(float(v).is_integer() for v in values)
 
 
+def task_file(task: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The task dict `log_model` writes as `code/task.json`, checked (None for binary, which
+    writes none: a model without the file is binary). `task`: None or {"task": "binary"};
+    {"task": "multiclass", "classes": [names in label order]}; {"task": "regression",
+    "interval": {"level": 0.9, "halfwidth": q, ...}}. ValueError for anything else."""
+    if task is None or task.get("task") in (None, "binary"):
+        return None
+    kind = task.get("task")
+    if kind == "multiclass":
+        classes = task.get("classes")
+        if not isinstance(classes, (list, tuple)) or len(classes) < 2:
+            raise ValueError(f"A multiclass task names its classes in label order (2 or more), not {classes!r}.")
+        return {**task, "classes": [str(c) for c in classes]}
+    if kind == "regression":
+        interval = task.get("interval")
+        ok = isinstance(interval, dict) and all(isinstance(interval.get(k), (int, float)) for k in ("level", "halfwidth"))
+        if not ok or not 0 < interval["level"] < 1 or not np.isfinite(interval["halfwidth"]) or interval["halfwidth"] < 0:
+            raise ValueError(f"A regression task gives its interval as {{'level': 0.9, 'halfwidth': q}} (level "
+                             f"strictly between 0 and 1, halfwidth a number >= 0), not {interval!r}.")
+        return {**task, "interval": {k: float(v) if isinstance(v, (int, float, np.number)) else v
+                                     for k, v in interval.items()}}
+    raise ValueError(f"Unknown task {kind!r}: binary, multiclass or regression.")
+
+
 def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name: str = "model",
-              rules: Any = None, categorical: tuple[str, ...] = ()) -> Any:
-    """Log a scikit-learn model that returns the class probabilities when served (predict_proba).
+              rules: Any = None, categorical: tuple[str, ...] = (), task: dict[str, Any] | None = None) -> Any:
+    """Log a scikit-learn model that returns, when served, the answer of its task kind: a
+    classifier its class probabilities (predict_proba: binary both classes, multiclass one
+    column per class in label order), a regressor (prediction, lower, upper) per row (predict,
+    plus and minus the interval's halfwidth).
+
+    `task` (`task_file`: None for binary) is written as `code/task.json` (`pyfunc_model.TASK_FILE`),
+    which the served model reads at load.
 
     The signature is `input_schema`'s; the model is stored in MLflow's safe (skops) format with
     the types it needs trusted (`trusted_types`: only scikit-learn, LightGBM and numpy types),
@@ -112,12 +142,15 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
     """
     import tempfile
 
+
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types.schema import ParamSchema, ParamSpec
 
     from core import rules as rules_module
     from core.modeling import onnx_export, pyfunc_model
 
+    task = task_file(task)
+    regression = pyfunc_model.task_name(task) == "regression"
     frame = feature_frame(example, features, categorical)
     x = frame.head(5)
     if categorical:  # the example must not hold NaN in a string column (the signature says string)
@@ -126,16 +159,17 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
     schema = input_schema(features, rules, categorical)
     whole = [c.name for c in schema.inputs if c.type.name == "long"]
     x = x.astype({c: "int64" for c in whole}) if whole and x[whole].notna().all().all() else x
-    proba = np.asarray(model.predict_proba(x))
+    raw = model.predict(x) if regression else model.predict_proba(x)
+    answer = pyfunc_model.task_answer(task, raw, getattr(model, "classes_", None))
     # `allow_unseen` is a request parameter (`{"params": {"allow_unseen": true}}`) that scores
     # categories never seen in training
     params = ParamSchema([ParamSpec(pyfunc_model.ALLOW_UNSEEN, "boolean", False)]) if categorical else None
-    signature = ModelSignature(inputs=schema, outputs=infer_signature(x, proba).outputs, params=params)
+    signature = ModelSignature(inputs=schema, outputs=infer_signature(x, answer).outputs, params=params)
     onnx_model = None
     if not categorical and rules is not None:
         sample = frame.dropna()
         onnx_model = onnx_export.export(model, sample.sample(min(len(sample), 2000), random_state=0)
-                                        if len(sample) else sample)
+                                        if len(sample) else sample, task)
     with tempfile.TemporaryDirectory() as tmp:
         code = [pyfunc_model.__file__]
         if rules is not None:
@@ -143,11 +177,16 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
             with open(table, "w") as fh:
                 json.dump(rules.to_dict(), fh)
             code += [table, rules_module.__file__]
-        return _log(model, name, signature, x, code, onnx_model)
+        if task is not None:
+            told = os.path.join(tmp, pyfunc_model.TASK_FILE)
+            with open(told, "w") as fh:
+                json.dump(task, fh)
+            code.append(told)
+        return _log(model, name, signature, x, code, onnx_model, "predict" if regression else "predict_proba")
 
 
 def _log(model: Any, name: str, signature: Any, example: pd.DataFrame, code_paths: list[str],
-         onnx_model: bytes | None = None) -> Any:
+         onnx_model: bytes | None = None, predict_fn: str = "predict_proba") -> Any:
     import mlflow.sklearn
     from mlflow.models import Model
 
@@ -163,7 +202,7 @@ def _log(model: Any, name: str, signature: Any, example: pd.DataFrame, code_path
         sk_model=model,
         signature=signature,
         input_example=example,
-        pyfunc_predict_fn="predict_proba",
+        pyfunc_predict_fn=predict_fn,
         pip_requirements=requirements,
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
         skops_trusted_types=trusted_types(model),
@@ -184,6 +223,34 @@ def predict_proba(model: Any, df: pd.DataFrame, features: tuple[str, ...],
     the model is not changed)."""
     x = feature_frame(df, features, categorical)
     return np.asarray(model.predict_proba(x, **_prediction_params(model, len(x))))[:, 1]
+
+
+def version_task(task: str, classes: tuple[str, ...] = (), interval: dict[str, float] | None = None
+                 ) -> dict[str, Any] | None:
+    """The task dict of a registered version (its `task`, `classes` and `interval`, as
+    `core.modeling.model_version.ModelVersion` holds them), as `log_model` takes it: None for
+    binary. A regression version without a halfwidth in its interval gets NaN for it (its
+    bounds are then unknown, never a zero-width interval)."""
+    if task == "multiclass":
+        return {"task": "multiclass", "classes": list(classes)}
+    if task == "regression":
+        got = dict(interval or {})
+        return {"task": "regression", "interval": {"level": float(got.get("level", float("nan"))),
+                                                    "halfwidth": float(got.get("halfwidth", float("nan")))}}
+    return None
+
+
+def answers(model: Any, df: pd.DataFrame, features: tuple[str, ...], categorical: tuple[str, ...] = (),
+            task: dict[str, Any] | None = None) -> np.ndarray:
+    """What the served model answers for each row of `df`, computed in-process with the
+    pipeline (`pyfunc_model.task_answer`): binary both classes' probabilities, multiclass the k
+    class probabilities, regression (prediction, lower, upper); `task` as `version_task` gives it."""
+    from core.modeling.pyfunc_model import task_answer, task_name
+
+    x = feature_frame(df, features, categorical)
+    params = _prediction_params(model, len(x))
+    raw = model.predict(x, **params) if task_name(task) == "regression" else model.predict_proba(x, **params)
+    return task_answer(task, raw, getattr(model, "classes_", None))
 
 
 def _prediction_params(model: Any, rows: int) -> dict[str, Any]:

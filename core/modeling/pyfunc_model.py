@@ -10,6 +10,12 @@ The model itself stays a scikit-learn pipeline in MLflow's skops format (`mlflow
 reads it as before). Models logged before this file changed carry their own loader
 (`code/kobe_pyfunc.py` or an older `code/pyfunc_model.py`) and keep loading with it.
 
+What it answers depends on the model's task kind, read at load from `code/task.json` (TASK_FILE,
+written by `log_model`; a model without it is binary, as every model logged before it was):
+binary both classes' probabilities (as always); multiclass the k class probabilities in the
+model's label order; regression (prediction, lower, upper) per row, the interval the prediction
+plus and minus the halfwidth the file gives (`task_answer`).
+
 Bad input is refused with `InputRefused`: an `MlflowException` with error code
 INVALID_PARAMETER_VALUE (HTTP 400 from the model server) whose message names each column, what
 is wrong and the first rows, is at most MAX_MESSAGE_CHARS long, and never quotes the request
@@ -26,6 +32,7 @@ from typing import Any
 import numpy as np
 
 RULES_FILE = "input_rules.json"  # the dataset's input rule table, in the model's code/ folder
+TASK_FILE = "task.json"  # the model's task kind (and classes or interval), in its code/ folder
 ONNX_FILE = "model.onnx"  # the pipeline's ONNX export, beside the skops file (when it has one)
 ALLOW_UNSEEN = "allow_unseen"  # request parameter: score categories never seen in training anyway
 ONNX_INPUT = "X"  # the ONNX model's one input: a double matrix in the model's feature order
@@ -44,7 +51,44 @@ def _load_pyfunc(path: str, model_config: Any = None) -> "ServedModel":
     if os.path.exists(onnx_path):
         with open(onnx_path, "rb") as fh:
             onnx_model = fh.read()
-    return ServedModel(load_sklearn(path).sklearn_model, rules=_load_rules(model_dir), onnx_model=onnx_model)
+    return ServedModel(load_sklearn(path).sklearn_model, rules=_load_rules(model_dir), onnx_model=onnx_model,
+                       task=read_task(model_dir))
+
+
+def read_task(model_dir: str) -> dict[str, Any] | None:
+    """The task the model was logged with (`code/task.json`), or None for a model logged without
+    one (binary: every model logged before the file existed)."""
+    path = os.path.join(model_dir, "code", TASK_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def task_name(task: dict[str, Any] | None) -> str:
+    """'binary', 'multiclass' or 'regression' (binary for None)."""
+    return str((task or {}).get("task") or "binary")
+
+
+def task_answer(task: dict[str, Any] | None, raw: Any, classes: Any = None) -> np.ndarray:
+    """The served answer from the pipeline's own output `raw`: binary its `predict_proba` as it is;
+    multiclass its `predict_proba` with one column per class of the task, in label order (a class
+    the model never saw, absent from its `classes`, gets a zero column); regression its `predict`
+    as rows of (prediction, prediction - halfwidth, prediction + halfwidth)."""
+    kind = task_name(task)
+    if kind == "regression":
+        pred = np.asarray(raw, dtype=np.float64).reshape(-1)
+        half = float(task["interval"]["halfwidth"])
+        return np.column_stack((pred, pred - half, pred + half))
+    proba = np.asarray(raw)
+    if kind == "multiclass" and classes is not None:
+        k = len(task.get("classes") or ())
+        labels = np.asarray(classes)
+        if k and (proba.shape[1] != k or not np.array_equal(labels, np.arange(k))):
+            full = np.zeros((proba.shape[0], k), dtype=np.float64)
+            full[:, labels.astype(np.int64)] = proba
+            return full
+    return proba
 
 
 def _load_rules(model_dir: str) -> Any:
@@ -78,8 +122,14 @@ def onnx_session(data: bytes, threads: int = 1) -> Any:
 
 
 def onnx_proba(session: Any, x: np.ndarray) -> np.ndarray:
-    """Both classes' probabilities of the rows of the double matrix `x` (ONNX output 1)."""
+    """The class probabilities of the rows of the double matrix `x` (ONNX output 1)."""
     return session.run([session.get_outputs()[1].name], {ONNX_INPUT: x})[0]
+
+
+def onnx_output(task: dict[str, Any] | None) -> int:
+    """Which output of an exported pipeline is the one served: a classifier's probabilities (1),
+    a regressor's predictions (0)."""
+    return 0 if task_name(task) == "regression" else 1
 
 
 # --------------------------------------------------------------------------- refusals
@@ -119,8 +169,10 @@ class InputRefused(_exception_base()):  # type: ignore[misc]
 
 # --------------------------------------------------------------------------- the served model
 class ServedModel:
-    """The pyfunc wrapper MLflow serves: checks a DataFrame against the rules, then
-    `predict_proba` (both classes) through ONNX Runtime or the pipeline."""
+    """The pyfunc wrapper MLflow serves: checks a DataFrame against the rules, then scores it
+    through ONNX Runtime or the pipeline: `predict_proba` (a classifier's class probabilities),
+    `predict` (binary: the class; multiclass: the class probabilities; regression: prediction,
+    lower, upper per row: what MLflow serves, see the module docstring)."""
 
     # this loader checks every input itself, whatever layout MLflow parsed it into (a frame of
     # any column types, a dict of columns, records, a matrix): the workbench's model server may
@@ -128,8 +180,14 @@ class ServedModel:
     # `long` column and "5" into 5.0 before the model sees them
     CHECKS_RAW_INPUT = True
 
-    def __init__(self, sklearn_model: Any, rules: Any = None, onnx_model: bytes | None = None) -> None:
+    def __init__(self, sklearn_model: Any, rules: Any = None, onnx_model: bytes | None = None,
+                 task: dict[str, Any] | None = None) -> None:
         self.sklearn_model = sklearn_model
+        self.task = task
+        self.kind = task_name(task)
+        # what the pipeline computes for a row: a regressor's value, a classifier's probabilities
+        self._method = "predict" if self.kind == "regression" else "predict_proba"
+        self._classes = getattr(sklearn_model, "classes_", None) if self.kind == "multiclass" else None
         self.features = [str(c) for c in getattr(sklearn_model, "feature_names_in_", [])]
         self.rules = rules
         names = list(rules.names) if rules is not None else []
@@ -141,7 +199,7 @@ class ServedModel:
         if onnx_model is not None and numeric and same:
             try:
                 self.session = onnx_session(onnx_model)
-                self._output = self.session.get_outputs()[1].name
+                self._output = self.session.get_outputs()[onnx_output(task)].name
             except ImportError:  # served without onnxruntime: the pipeline gives the same answers
                 _log.warning("onnxruntime is not installed: scoring through the scikit-learn pipeline")
 
@@ -198,6 +256,20 @@ class ServedModel:
         return data, (x if self._order is None else x[:, self._order])
 
     def predict_proba(self, data: Any, params: dict[str, Any] | None = None) -> np.ndarray:
+        """A classifier's class probabilities (rows x classes, label order) of the checked rows."""
+        if self.kind == "regression":
+            raise TypeError("A regression model has no class probabilities: its predict gives "
+                            "(prediction, lower, upper) per row.")
+        return self._answer(data, params)
+
+    def _answer(self, data: Any, params: dict[str, Any] | None) -> np.ndarray:
+        """The served answer of the checked rows (`task_answer`)."""
+        raw = self._scores(data, params)
+        if self.kind == "binary":
+            return raw
+        return task_answer(self.task, raw, self._classes)
+
+    def _scores(self, data: Any, params: dict[str, Any] | None) -> np.ndarray:
         frame, x = self.check(data, allow_unseen=bool((params or {}).get(ALLOW_UNSEEN, False)))
         if x is not None and self.session is not None:
             return self.session.run([self._output], {ONNX_INPUT: np.ascontiguousarray(x)})[0]
@@ -213,18 +285,22 @@ class ServedModel:
         return self._pipeline(frame, checked=x is not None)
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> np.ndarray:
+        """Binary: the most probable class (as always); multiclass: the class probabilities;
+        regression: (prediction, lower, upper) per row."""
+        if self.kind != "binary":
+            return self._answer(data, params)
         proba = self.predict_proba(data, params)
         return np.asarray(self.sklearn_model.classes_)[np.argmax(proba, axis=1)]
 
     def _pipeline(self, frame: Any, checked: bool) -> np.ndarray:
-        """The pipeline's `predict_proba`; a failure on rows the rules let through is a refusal
+        """The pipeline's `predict_proba` (a regressor's `predict`); a failure on rows the rules let through is a refusal
         saying what the model could not do, never a stack trace."""
         import sklearn
 
         try:
             # rows the rules checked are finite: scikit-learn need not check again
             with sklearn.config_context(assume_finite=checked):
-                return np.asarray(self.sklearn_model.predict_proba(frame))
+                return np.asarray(getattr(self.sklearn_model, self._method)(frame))
         except (ValueError, TypeError) as err:
             if self.rules is None:
                 raise

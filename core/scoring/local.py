@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ from core.modeling import metrics, model_io, registry
 from core.modeling.model_version import ModelVersion
 from core.modeling.tasks import BINARY
 from core.progress import ProgressFn, Stopwatch, report, scaled
-from core.serving import client, predict, server
+from core.serving import answers, client, predict, server
+from core.serving.answers import CLASS_NAME, PRED_CLASS  # noqa: F401 (scored columns, named once there)
 
 APPLY_RUN = "PipelineAplicacao"
 HTTP, IN_PROCESS = "http", "in-process"
@@ -40,8 +41,6 @@ HTTP, IN_PROCESS = "http", "in-process"
 # 353,508 rows/s vs 318,342 with 2 at a time and 292,865 with 25,000-row chunks (bench/score.py)
 CHUNK_ROWS = 50_000
 HTTP_WORKERS = 3
-#: the column of the predicted class's human name (the definition's `positive_name` / `negative_name`)
-CLASS_NAME = "class_name"
 
 
 class ScoringError(WorkbenchError):
@@ -57,7 +56,7 @@ class ScoreResult:
     model_version: str
     path: str
     url: str | None
-    threshold: float
+    threshold: float | None  # a binary model's (None for the kinds that decide otherwise)
     batch_source: str
     batch_digest: str
     metrics: dict[str, float] | None
@@ -67,6 +66,10 @@ class ScoreResult:
     seconds: float
     rows_per_s: float
     stale: bool = False  # scored over HTTP by a managed server serving another version than the champion
+    task: str = "binary"
+    # the batch's figures per task kind (`answers.*.summary`): binary the predicted positive share,
+    # multiclass each class's share, regression the mean prediction and interval width
+    summary: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,8 +85,23 @@ def predict_http(
     timeout_s: float = 60.0,
     on_progress: ProgressFn = None,
 ) -> np.ndarray:
-    """The positive class's probability for every row through the server at `url`, in chunks
-    sent by `workers` threads (each with its own keep-alive session), in the frame's order."""
+    """The positive class's probability (a binary model's) for every row through the server at
+    `url` (`answers_http`' last column)."""
+    return answers.positive(answers_http(frame, url, features, chunk_rows, workers, timeout_s, on_progress))
+
+
+def answers_http(
+    frame: pd.DataFrame,
+    url: str,
+    features: tuple[str, ...],
+    chunk_rows: int = CHUNK_ROWS,
+    workers: int = HTTP_WORKERS,
+    timeout_s: float = 60.0,
+    on_progress: ProgressFn = None,
+) -> np.ndarray:
+    """The served answer for every row through the server at `url` (a matrix, one row per row:
+    `core/serving/answers.py`), in chunks sent by `workers` threads (each with its own keep-alive
+    session), in the frame's order."""
     starts = list(range(0, len(frame), max(int(chunk_rows), 1)))
     per_thread = threading.local()
     clients: list[client.Client] = []
@@ -97,9 +115,9 @@ def predict_http(
         return per_thread.client
 
     def one(start: int) -> np.ndarray:
-        return thread_client().predict_proba(frame.iloc[start:start + chunk_rows])
+        return thread_client().predict_answers(frame.iloc[start:start + chunk_rows])
 
-    out: list[np.ndarray] = [np.empty(0)] * len(starts)
+    out: list[np.ndarray] = [np.empty((0, 1))] * len(starts)
     try:
         with ThreadPoolExecutor(max(int(workers), 1)) as pool:
             futures = {pool.submit(one, s): i for i, s in enumerate(starts)}
@@ -109,7 +127,17 @@ def predict_http(
     finally:
         for c in clients:
             c.close()
-    return np.concatenate(out) if out else np.empty(0)
+    return np.concatenate(out) if out else np.empty((0, 1))
+
+
+def answers_in_process(model: Any, frame: pd.DataFrame, features: tuple[str, ...],
+                       categorical: tuple[str, ...] = (), version: ModelVersion | None = None) -> np.ndarray:
+    """The served answer for every row with the model loaded in this process (`version`: its
+    task kind, classes and interval; binary when None)."""
+    task = model_io.version_task(version.task, version.classes, version.interval) if version is not None else None
+    if task is None:
+        return model_io.predict_proba(model, frame, features, categorical).reshape(-1, 1)
+    return model_io.answers(model, frame, features, categorical, task)
 
 
 def predict_in_process(model: Any, frame: pd.DataFrame, features: tuple[str, ...],
@@ -219,8 +247,13 @@ def score(
         raise ScoringError(f"Cannot write {output}: {exports.output_problem(output)}.")
     clock = Stopwatch()
     champ, settings = model, model.scoped(settings) if model else settings
-    threshold = (champ.decision_threshold if champ else BINARY.default_threshold) if threshold is None \
-        else float(threshold)
+    kind = answers.for_task(champ.task if champ else settings.dataset.task)
+    if threshold is not None and not kind.thresholded:
+        raise ScoringError(f"A class threshold applies to a binary model; this one is {kind.name}: leave "
+                           f"--threshold out.")
+    if kind.thresholded:
+        threshold = (champ.decision_threshold if champ else BINARY.default_threshold) if threshold is None \
+            else float(threshold)
     report(on_progress, 0.0, "Reading and validating the batch")
     b = read_batch(settings, batch)
     if champ is None and (in_process or not via):  # refused after the batch's own problems
@@ -233,32 +266,31 @@ def score(
     predict_progress = scaled(on_progress, 0.1, 0.8)
     if path == HTTP:
         assert url is not None
-        proba = predict_http(frame, url, settings.features, chunk_rows, on_progress=predict_progress)
+        answer = answers_http(frame, url, settings.features, chunk_rows, on_progress=predict_progress)
         if version is None:  # an external server: assume it serves the champion, say so
             version = f"{champ.version} (assumed)" if champ else "unknown"
     else:
         report(on_progress, 0.1, "Loading the champion from the registry")
         version, model = load_champion(settings, champ)
         report(on_progress, 0.5, "Scoring in-process")
-        proba = predict_in_process(model, frame, settings.features, settings.dataset.categorical_features)
-    if len(proba) != len(frame):
-        raise ScoringError(f"The server returned {len(proba)} probabilities for {len(frame)} rows.")
+        answer = answers_in_process(model, frame, settings.features, settings.dataset.categorical_features, champ)
+    if len(answer) != len(frame):
+        raise ScoringError(f"The server returned {len(answer)} answers for {len(frame)} rows.")
+    _check_width(answer, kind, settings.dataset)
 
     report(on_progress, 0.8, "Computing metrics")
     out = frame.loc[:, list(settings.features)].copy()
     spec = settings.dataset
-    out[spec.proba_column] = proba
-    out[spec.pred_column] = (proba >= threshold).astype("int64")
-    out[spec.predicted_class_column] = spec.target.decode(out[spec.pred_column].to_numpy()).to_numpy()
-    out[CLASS_NAME] = np.where(out[spec.pred_column].to_numpy() == 1, spec.target.positive_name,
-                               spec.target.negative_name).astype(object)
+    for column, values in kind.scored(spec, answer, threshold).items():
+        out[column] = values
     scores: dict[str, float] | None = None
     if b.has_labels:
-        y = frame[settings.target].to_numpy(dtype="float64")  # the batch's labels: 1 / 0 / NaN
+        y = frame[settings.target].to_numpy(dtype="float64")  # the batch's labels: encoded, NaN unlabelled
         out[settings.target] = spec.target.decode(y).to_numpy()  # the target as the data holds it
         labelled = np.isfinite(y)
-        scores = metrics.from_proba(y[labelled], proba[labelled], threshold)
+        scores = kind.metrics(y[labelled], answer[labelled], threshold) if labelled.any() else None
     out["model_version"] = str(version)
+    summary = kind.summary(spec, answer, threshold)
 
     report(on_progress, 0.85, "Saving the scored batch")
     kept: list[Path | None] = [None]
@@ -287,10 +319,10 @@ def score(
             "labelled_rows": b.n_labelled,
             "path": path,
             "url": url or "",
-            "threshold": threshold,
+            **({"threshold": threshold} if kind.thresholded else {"task": kind.name}),
         })
         mlflow.log_metrics({"seconds": seconds, "rows_per_s": len(out) / max(seconds, 1e-9),
-                            "predicted_positive_share": float(out[spec.pred_column].mean()) if len(out) else 0.0})
+                            **_summary_metrics(summary)})
         if scores is not None:
             mlflow.log_metrics({k: v for k, v in scores.items() if np.isfinite(v)})
         mlflow.log_artifact(str(dest), artifact_path="predictions")
@@ -304,13 +336,35 @@ def score(
         rows_per_s=round(len(out) / max(seconds, 1e-9), 1),
         # a version the server was only assumed to serve (a server the workbench did not start) is not judged
         stale=path == HTTP and predict.staleness(settings, None if "(assumed)" in str(version) else str(version))[1],
+        task=kind.name, summary=summary,
     )
 
 
-def test_predictions(settings: Settings, version: str) -> pd.DataFrame:
-    """The test split with the probability column from model `version`, in-process (the dev-test reference)."""
+def _check_width(answer: np.ndarray, kind: Any, spec: Any) -> None:
+    """ScoringError when the answers are not the task's shape (a server of another kind of model)."""
+    want = {"multiclass": len(spec.target.names), "regression": 3}.get(kind.name)
+    if want is not None and answer.shape[1] != want:
+        raise ScoringError(f"The model answered {answer.shape[1]} values per row; a {kind.name} model of this "
+                           f"dataset answers {want}: is the server serving another model?")
+
+
+def _summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """A batch's summary as MLflow metrics (numbers only; class shares as `share_<class>`)."""
+    out = {k: float(v) for k, v in summary.items() if isinstance(v, (int, float)) and v == v}
+    for name, share in (summary.get("class_shares") or {}).items():
+        out[f"share_{re.sub(r'[^A-Za-z0-9_.-]+', '_', str(name))[:200]}"] = float(share)
+    return out
+
+
+def test_predictions(settings: Settings, version: str | ModelVersion) -> pd.DataFrame:
+    """The test split with the probability column from model `version`, in-process (the dev-test
+    reference); a multiclass or regression version (given as a `ModelVersion`) adds its scored
+    columns instead (`answers.*.scored`)."""
     _, model = load_champion(settings, version)
     test = preparation.load_split(settings, "test")
+    if isinstance(version, ModelVersion) and not answers.for_task(version.task).thresholded:
+        answer = answers_in_process(model, test, settings.features, settings.dataset.categorical_features, version)
+        return test.assign(**answers.for_task(version.task).scored(settings.dataset, answer))
     return test.assign(**{settings.dataset.proba_column: predict_in_process(model, test, settings.features,
                                                                                  settings.dataset.categorical_features)})
 

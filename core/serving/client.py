@@ -357,16 +357,28 @@ class Client:
 
     def predict_rows(self, rows: list[list[Any]], params: dict[str, Any] | None = None,
                      source: str | None = None) -> np.ndarray:
-        """The positive class's probability for rows given as lists of values (numbers, and text for
-        categorical features) in the client's feature order; `params` go with the request (e.g.
-        `{"allow_unseen": true}`); `source` tags it for the server's inference log (`post_json`)."""
+        """The positive class's probability (a binary model's) for rows given as lists of values
+        (numbers, and text for categorical features) in the client's feature order; `params` go
+        with the request (e.g. `{"allow_unseen": true}`); `source` tags it for the server's
+        inference log (`post_json`). `answer_rows` gives the whole answer of any task kind."""
+        return self.answer_rows(rows, params, source)[:, -1]
+
+    def answer_rows(self, rows: list[list[Any]], params: dict[str, Any] | None = None,
+                    source: str | None = None) -> np.ndarray:
+        """The served answer for rows given as `predict_rows` takes them: a matrix, one row per
+        row sent (binary both probabilities, multiclass k, regression prediction, lower, upper)."""
         payload: dict[str, Any] = {"dataframe_split": {"columns": list(self.features), "data": rows}}
         if params:
             payload["params"] = params
-        return parse_predictions(self.post_json(json.dumps(payload), source=source))
+        return parse_answers(self.post_json(json.dumps(payload), source=source))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """The positive class's probability for each row of `frame` (validated feature columns).
+        """The positive class's probability (a binary model's) for each row of `frame`
+        (`predict_answers`' last column)."""
+        return self.predict_answers(frame)[:, -1]
+
+    def predict_answers(self, frame: pd.DataFrame) -> np.ndarray:
+        """The served answer for each row of `frame` (validated feature columns), as `answer_rows`.
 
         The rows go as a parquet file, which the model server reads with pyarrow: every double
         exactly, and the least work on both sides of the formats it accepts (50,000 rows at load
@@ -380,7 +392,7 @@ class Client:
         if code >= 400:
             raise PredictionError(f"The model server refused the request (HTTP {code}): "
                                   f"{_server_message(text, reason)}")
-        return parse_predictions(text)
+        return parse_answers(text)
 
 
 def _numbers(sub: pd.DataFrame, whole_as_int: bool = True) -> pd.DataFrame:
@@ -412,10 +424,12 @@ def parquet_payload(frame: pd.DataFrame, features: tuple[str, ...], whole_as_int
     return buf.getvalue()
 
 
-def parse_predictions(text: str) -> np.ndarray:
-    """The last column of a server answer `{"predictions": [[p0, p1], ...]}` (or a flat list of probabilities).
+def parse_answers(text: str) -> np.ndarray:
+    """A server answer `{"predictions": [[...], ...]}` as a float matrix, one row per scored row
+    (binary both probabilities, multiclass k probabilities, regression prediction, lower, upper;
+    a flat list of numbers: one column).
 
-    The usual `[[p0, p1], ...]` answer is read with numpy's text parser (about twice as fast
+    The usual `[[a, b, ...], ...]` answer is read with numpy's text parser (about twice as fast
     as `json.loads` on large batches); anything else goes through `json.loads`.
     """
     start = text.find("[[")
@@ -423,10 +437,21 @@ def parse_predictions(text: str) -> np.ndarray:
         width = text.count(",", start, text.index("]", start)) + 1
         flat = np.fromstring(text[start:text.rindex("]") + 1].replace("[", " ").replace("]", " "), sep=",")
         if width >= 1 and flat.size % width == 0:
-            return flat.reshape(-1, width)[:, -1]
+            return flat.reshape(-1, width)
     preds = json.loads(text)
     preds = preds.get("predictions", preds) if isinstance(preds, dict) else preds
-    arr = np.asarray(preds, dtype="float64")
-    if arr.ndim == 2:
-        return arr[:, -1]
-    return arr
+    # a JSON null (an unknown interval bound) reads as NaN
+    arr = np.asarray(preds, dtype="float64") if not _has_none(preds) else np.asarray(
+        [[np.nan if v is None else v for v in row] if isinstance(row, list) else (np.nan if row is None else row)
+         for row in preds], dtype="float64")
+    return arr if arr.ndim == 2 else arr.reshape(-1, 1)
+
+
+def _has_none(preds: Any) -> bool:
+    return isinstance(preds, list) and any(v is None or (isinstance(v, list) and None in v) for v in preds)
+
+
+def parse_predictions(text: str) -> np.ndarray:
+    """The last column of a server answer `{"predictions": [[p0, p1], ...]}` (or a flat list of
+    probabilities): a binary model's positive class's probability (`parse_answers` for the rows)."""
+    return parse_answers(text)[:, -1]

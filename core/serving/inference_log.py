@@ -7,9 +7,11 @@ Read by the drift monitor as a batch (`read_last`) and by the operations view (`
 
 Two tables:
 - `requests`: one row per scored row (all rows of a small request, a sample of a large one):
-  one column per feature of the dataset definition, the positive class's probability
-  (`spec.proba_column`, e.g. `proba_made`), the class, the threshold, the model version, the
-  server's latency of the request, the source and the time;
+  one column per feature of the dataset definition, the answer (`output_columns`, per task
+  kind, `core/serving/answers.py`: binary the positive class's probability, e.g. `proba_made`,
+  the class and the threshold; multiclass one `proba_<class>` per class and the class's
+  position `label`; regression `prediction`, `prediction_lower`, `prediction_upper`), the model
+  version, the server's latency of the request, the source and the time;
 - `calls`: one row per request to /invocations: time, request id, model version, HTTP status,
   outcome (`ok` or the kind of refusal), rows sent and rows logged (`first_row_id` onwards in
   `requests`), the server's latency, source, worker and content type.
@@ -28,10 +30,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from core.config import Settings
 from core.files import keep_previous
+from core.serving import answers
 
 TABLE = "requests"
 CALLS = "calls"
@@ -45,8 +49,13 @@ _CALLS_SCHEMA = (f"CREATE TABLE IF NOT EXISTS {CALLS} (id INTEGER PRIMARY KEY AU
 _INDEXES = (f"CREATE INDEX IF NOT EXISTS calls_time ON {CALLS} (timestamp)",
             f"CREATE INDEX IF NOT EXISTS requests_time ON {TABLE} (timestamp)")
 BUSY_TIMEOUT_S = 10.0
-# columns after the features, in order; "{proba}" is the definition's probability column
-_TAIL = ("{proba}", "label", "threshold", "model_version", "latency_ms", "source")
+# columns after the features and the answer, in order
+_TAIL = ("model_version", "latency_ms", "source")
+
+
+def output_columns(spec: Any) -> list[str]:
+    """The answer's columns for the definition's task kind (`answers.for_task(...).log_columns`)."""
+    return answers.for_task(spec.task).log_columns(spec)
 
 
 def _quote(name: str) -> str:
@@ -56,7 +65,7 @@ def _quote(name: str) -> str:
 
 def answer_columns(spec: Any) -> list[str]:
     """The columns that say when and how a request was answered (all but the features and `id`)."""
-    return ["timestamp", *(c.format(proba=spec.proba_column) for c in _TAIL)]
+    return ["timestamp", *output_columns(spec), *_TAIL]
 
 
 def columns(spec: Any) -> list[str]:
@@ -68,9 +77,10 @@ def columns(spec: Any) -> list[str]:
 def _schema(spec: Any) -> str:
     features = ", ".join(f"{_quote(f.name)} {'TEXT' if f.kind == 'categorical' else 'REAL'}"
                          f"{'' if f.nullable else ' NOT NULL'}" for f in spec.features_spec)
+    kind = answers.for_task(spec.task)
+    outputs = ", ".join(f"{_quote(c)} {t}" for c, t in zip(kind.log_columns(spec), kind.log_types(spec)))
     return (f"CREATE TABLE IF NOT EXISTS {TABLE} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-            f"timestamp TEXT NOT NULL, {features}, {_quote(spec.proba_column)} REAL NOT NULL, "
-            "label INTEGER NOT NULL, threshold REAL NOT NULL, model_version TEXT, latency_ms REAL NOT NULL, "
+            f"timestamp TEXT NOT NULL, {features}, {outputs}, model_version TEXT, latency_ms REAL NOT NULL, "
             "source TEXT NOT NULL)")
 
 
@@ -142,23 +152,26 @@ def ensure(settings: Settings) -> Path:
 def append(
     settings: Settings,
     row: Mapping[str, Any],
-    proba: float,
-    threshold: float,
+    proba: float | Sequence[float],
+    threshold: float | None,
     model_version: str | None,
     latency_ms: float,
     source: str = "serve-page",
 ) -> int:
-    """Append one request (inputs, output, model version, latency); return the new row's id."""
+    """Append one request (inputs, answer, model version, latency); return the new row's id.
+    `proba` is the served answer of the row: a binary model's positive class's probability (the
+    class at `threshold`), a multiclass model's k probabilities, a regression's prediction,
+    lower and upper bound (`threshold` None)."""
     spec = settings.dataset
     values = [_stored(row[f]) for f in spec.features]
-    label = int(proba >= threshold)
+    answer = [[float(proba)]] if np.ndim(proba) == 0 else [[float(v) for v in proba]]
+    outputs = answers.for_task(spec.task).log_rows(answers.matrix(answer), threshold)[0]
     stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     names = columns(spec)
     sql = (f"INSERT INTO {TABLE} ({', '.join(_quote(c) for c in names)}) "
            f"VALUES ({', '.join('?' for _ in names)})")
     with closing(_connect(settings)) as con, con:
-        cur = con.execute(
-            sql, [stamp, *values, float(proba), label, float(threshold), model_version, float(latency_ms), source])
+        cur = con.execute(sql, [stamp, *values, *outputs, model_version, float(latency_ms), source])
         return int(cur.lastrowid or 0)
 
 

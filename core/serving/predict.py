@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from core.config import THRESHOLD_RULE, Settings, valid_threshold
 from core.data import profile
 from core.rules import InvalidInputError
-from core.serving import inference_log
+from core.serving import answers, inference_log
 from core.serving.client import Client, PredictionError, ServerIdentity, WrongServerError, identity_problem
 from core.modeling import registry
 from core.modeling.model_version import ModelVersion
@@ -120,11 +120,16 @@ def load_row(value: str, what: str, example: Mapping[str, Any] | None = None) ->
 class Prediction:
     """One scored row: the positive class's probability, the class at the threshold (as the
     model's `label`, 1 = the positive class; as the data holds it, `class_value`; by its human
-    name, `class_name`), version, latency and warnings."""
+    name, `class_name`), version, latency and warnings.
 
-    proba: float
-    label: int
-    threshold: float
+    A multiclass model's row: `probabilities` ({class name: probability}, label order), the most
+    probable class (`label` its position, `class_value`, `class_name`), `proba` its probability,
+    no threshold. A regression model's: `prediction` and its `interval` ([low, high], None when
+    the version gives no interval) at `interval_level`; no class nor probability."""
+
+    proba: float | None
+    label: int | None
+    threshold: float | None
     model_version: str | None
     latency_ms: float
     url: str
@@ -138,9 +143,38 @@ class Prediction:
     class_value: Any = None  # the class as the target holds it, e.g. 0 where the positive class is 0
     class_name: str = ""  # the definition's name of that class, e.g. "made"
     checked: bool = False  # the server named what it serves and it was the expected one (see `check_answer`)
+    task: str = "binary"
+    probabilities: dict[str, float] | None = None  # multiclass: {class name: probability}
+    prediction: float | None = None  # regression: the predicted value
+    interval: tuple[float, float] | None = None  # regression: [low, high]
+    interval_level: float | None = None  # regression: the interval's nominal coverage, e.g. 0.9
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def answer_fields(spec: Any, model: ModelVersion | None, answer: Any) -> dict[str, Any]:
+    """The `Prediction` fields of one served row of a multiclass or regression model (`answer`:
+    the k probabilities, or prediction, lower, upper); class names from the version (its own
+    tag), else the definition."""
+    import math
+
+    row = [float(v) for v in answer]
+    kind = (model.task if model is not None else None) or spec.task
+    if kind == "regression":
+        low, high = row[1], row[2]
+        level = (model.interval or {}).get("level") if model is not None else None
+        known = not (math.isnan(low) or math.isnan(high))
+        return {"task": kind, "proba": None, "label": None, "threshold": None, "prediction": row[0],
+                "interval": (low, high) if known else None, "interval_level": level if known else None}
+    names = tuple(model.classes) if model is not None and model.classes else tuple(spec.target.names)
+    if len(row) != len(names):
+        raise PredictionError(f"The model server answered {len(row)} values per row, but the {kind} model has "
+                              f"{len(names)} classes ({', '.join(names)}): is it serving another model?")
+    best = max(range(len(row)), key=row.__getitem__)
+    return {"task": kind, "proba": row[best], "label": best, "threshold": None,
+            "probabilities": dict(zip(names, row)), "class_value": spec.target.value_of(best),
+            "class_name": names[best]}
 
 
 def answer_class(spec: Any, proba: float, threshold: float) -> tuple[int, Any, str]:
@@ -251,6 +285,12 @@ def predict_one(
     """
     spec = row_inputs(settings, row, model)
     clean = spec.rules.validate_row(row, what=spec.row_noun, allow_unseen=allow_unseen)
+    kind = answers.for_task((model.task if model is not None else None) or spec.task)
+    if threshold is not None and not kind.thresholded:
+        raise InvalidInputError(f"A class threshold applies to a binary model; this one is {kind.name} "
+                                + ("(its class is the most probable one)." if kind.name == "multiclass"
+                                   else "(it predicts a number and its interval).")
+                                + " Leave the threshold out.")
     asked = None if threshold is None else check_threshold(threshold)
     url = url or status(settings).url
     own = client is None
@@ -267,8 +307,11 @@ def predict_one(
         t0 = time.perf_counter()
         rows = [list(clean.values())]
         try:
-            proba = float((client.predict_rows(rows, params=params, **tag) if params or tag
-                           else client.predict_rows(rows))[0])
+            if kind.thresholded:
+                proba = float((client.predict_rows(rows, params=params, **tag) if params or tag
+                               else client.predict_rows(rows))[0])
+            else:  # the whole answer: k probabilities, or prediction, lower, upper
+                answer = client.answer_rows(rows, params=params, **tag)[0].tolist()
         except PredictionError:
             check_answer(client, expected)  # another model's refusal: say whose server it is instead
             raise
@@ -286,17 +329,24 @@ def predict_one(
     # the version that answered decides at its own threshold, unless one was asked for
     answered = model if model is not None and version in (None, model.version) else (
         registry.version_info(settings, version) if version is not None else None) or model
-    own_threshold = answered.decision_threshold if answered is not None else BINARY.default_threshold
-    threshold = asked if asked is not None else check_threshold(own_threshold)
     warnings = tuple(profile.out_of_training_range(clean, ranges, spec.row_noun)) if ranges else ()
+    if kind.thresholded:
+        own_threshold = answered.decision_threshold if answered is not None else BINARY.default_threshold
+        threshold = asked if asked is not None else check_threshold(own_threshold)
+        label, class_value, class_name = answer_class(spec, proba, threshold)
+        fields: dict[str, Any] = {"proba": proba, "label": label, "class_value": class_value,
+                                  "class_name": class_name, "threshold": threshold}
+        logged: Any = proba
+    else:
+        fields = answer_fields(spec, answered, answer)
+        logged = answer
     log_id = None
     if log_source is not None and captured is None:  # a server that does not log its requests
-        log_id = inference_log.append(settings, clean, proba, threshold, version, latency_ms, log_source)
+        log_id = inference_log.append(settings, clean, logged, fields["threshold"], version, latency_ms, log_source)
     elif captured is not None and version is not None:  # the managed server logged it: its row's id
         log_id = inference_log.wait_for_request(settings, captured, CAPTURE_WAIT_S)
-    label, class_value, class_name = answer_class(spec, proba, threshold)
     return Prediction(
-        proba=proba, label=label, class_value=class_value, class_name=class_name, threshold=threshold,
+        **fields,
         model_version=version,
         latency_ms=round(latency_ms, 3), url=client.url, inputs=clean, warnings=warnings, log_id=log_id,
         server_ms=None if server_ms is None else round(server_ms, 3),

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.serving import answers
 from core.serving.metrics import KNOWN_SOURCES
 
 CONFIG_ENV = "WORKBENCH_CAPTURE_CONFIG"  # the capture's settings (JSON), set by core/serving/server.py
@@ -53,9 +54,16 @@ class CaptureConfig:
     max_queue: int = 100_000  # records kept while the log cannot be written, then the oldest are dropped
     prune_every_s: float = 60.0
     seed: int = 0
+    task: str = "binary"  # the served model's task kind: what its answer's columns are (core/serving/answers.py)
+    output_columns: tuple[str, ...] = ()  # the log's answer columns (binary: proba_column, label, threshold)
+
+    @property
+    def outputs(self) -> list[str]:
+        """The log's answer columns, in order."""
+        return list(self.output_columns) or [self.proba_column, "label", "threshold"]
 
     def to_env(self) -> str:
-        return json.dumps({**asdict(self), "features": list(self.features)})
+        return json.dumps({**asdict(self), "features": list(self.features), "output_columns": list(self.output_columns)})
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "CaptureConfig | None":
@@ -64,6 +72,7 @@ class CaptureConfig:
             return None
         values = json.loads(raw)
         values["features"] = tuple(values["features"])
+        values["output_columns"] = tuple(values.get("output_columns", ()))
         return cls(**values)
 
 
@@ -148,6 +157,7 @@ class Recorder:
         from core.serving import metrics
 
         self.config = config
+        self.kind = answers.for_task(config.task)  # how a served row becomes the log's answer columns
         self.armed = armed  # False in gunicorn's master (its warm-up request is not logged)
         self.metrics = metrics.load()  # Prometheus counters (core/serving/metrics.py), or None
         self._reset()
@@ -294,8 +304,7 @@ class Recorder:
             self._con = inference_log.open_for_capture(path)
             have = set(inference_log.table_columns(self._con))
             self._features = [c for c in self.config.features if c in have]
-            built = ["timestamp", *self._features, self.config.proba_column, "label", "threshold",
-                     "model_version", "latency_ms", "source"]
+            built = ["timestamp", *self._features, *self.config.outputs, "model_version", "latency_ms", "source"]
             self._columns = [c for c in built if c in have]
             self._order = None if self._columns == built else [built.index(c) for c in self._columns]
         return self._con
@@ -356,21 +365,22 @@ class Recorder:
             return []
         names, values = got
         p = np.asarray(call.proba, dtype="float64")
-        p = (p[:, -1] if p.ndim == 2 else p.reshape(-1)).tolist()
-        if call.sampled is not None:  # the frame was sampled: the probabilities of those rows
-            p = [p[i] for i in call.sampled]
+        if call.sampled is not None:  # the frame was sampled: the answers of those rows
+            p = p[call.sampled]
         elif len(values) > self.config.sample_rows:
-            idx = np.sort(self._rng.choice(len(values), self.config.sample_rows, replace=False)).tolist()
-            values, p = [values[i] for i in idx], [p[i] for i in idx]
+            idx = np.sort(self._rng.choice(len(values), self.config.sample_rows, replace=False))
+            values, p = [values[i] for i in idx.tolist()], p[idx]
+        # each row's answer columns (binary: probability, class, threshold)
+        outputs = self.kind.log_rows(p if p.ndim == 2 else p.reshape(-1, 1), threshold)
         assert self._columns is not None
         features = self._features
         pos = [names.index(c) if c in names else None for c in features]
         stamp = call.stamp or _iso(call.t)
-        tail = (threshold, version, call.latency_ms, call.source)
+        tail = (version, call.latency_ms, call.source)
         out = []
-        for vals, pr in zip(values, p):
+        for vals, answer in zip(values, outputs):
             fv = [_stored(vals[j]) if j is not None else None for j in pos]
-            out.append((stamp, *fv, pr, int(pr >= threshold), *tail))
+            out.append((stamp, *fv, *answer, *tail))
         if self._order is not None:  # a log whose columns are not in the usual order
             out = [tuple(row[i] for i in self._order) for row in out]
         return out

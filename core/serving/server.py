@@ -191,16 +191,24 @@ def capture_dir(settings: Settings) -> Path:
 
 def _capture_config(settings: Settings, model: ModelVersion) -> str:
     """The capture's settings for the server process (`core/serving/capture.py`), as JSON: the
-    served version's inputs, and its own threshold for the class each logged row gets."""
+    served version's inputs, its task kind and the log's answer columns, and (binary) its own
+    threshold for the class each logged row gets."""
+    from core.serving import inference_log
     from core.serving.capture import CaptureConfig
 
     return CaptureConfig(
         log_path=str(settings.inference_log_path), features=tuple(model.inputs(settings.dataset).features),
         proba_column=settings.dataset.proba_column, state_path=str(state_path(settings)),
-        status_dir=str(capture_dir(settings)), threshold=float(model.decision_threshold),
+        status_dir=str(capture_dir(settings)), threshold=_threshold(model) or 0.5,
+        task=model.task, output_columns=tuple(inference_log.output_columns(settings.dataset)),
         sample_rows=int(settings.capture_rows), flush_s=float(settings.capture_flush_s),
         max_rows=settings.log_max_rows, max_days=settings.log_max_days, seed=int(settings.seed),
     ).to_env()
+
+
+def _threshold(model: ModelVersion) -> float | None:
+    """The version's decision threshold (a binary model's), None for a kind that has none."""
+    return float(model.decision_threshold) if model.kind.default_threshold is not None else None
 
 
 def _prepare_capture(settings: Settings) -> None:
@@ -329,7 +337,7 @@ def start(settings: Settings, port: int | None = None, timeout_s: float | None =
         "url": url,
         "model_version": version,
         # the version's own decision threshold: the capture logs each row's class at it
-        "threshold": model.decision_threshold,
+        "threshold": _threshold(model),
         "model_uri": f"models:/{settings.model_name}/{version}",
         "workers": int(workers),
         "started_at": datetime.now(timezone.utc).isoformat(),
