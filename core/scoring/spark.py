@@ -24,7 +24,7 @@ import math
 import os
 import shutil
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from core.progress import ProgressFn, Stopwatch, report
 from core.scoring.local import (
     APPLY_RUN,  # one name for the run, whichever engine scores
 )
+from core.serving import answers
 
 EPS = 1e-15
 
@@ -62,6 +63,9 @@ class SparkScoreResult:
     seconds: float
     master: str
     batch: str
+    threshold: float | None = None  # a binary model's
+    task: str = "binary"
+    summary: dict[str, Any] = field(default_factory=dict)  # as in-process scoring's (`answers.*.summary`)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -221,6 +225,133 @@ def _aggregate_metrics(scored: Any, settings: Settings, threshold: float) -> tup
     }
 
 
+def _encoded_target(settings: Settings, encoded: bool) -> Any:
+    """The batch's target as the model's label (a double column): a prepared split holds it
+    already; a multiclass batch file holds the classes as the data does (their positions here),
+    a regression's its numbers."""
+    from pyspark.sql import functions as F
+
+    column, target = F.col(settings.target), settings.dataset.target
+    if target.task != "multiclass" or encoded:
+        return column.cast("double")
+    label = F.lit(None).cast("double")
+    for i, value in reversed(list(enumerate(target.classes))):
+        label = F.when(column == F.lit(value), F.lit(float(i))).otherwise(label)
+    return label
+
+
+def _multiclass_metrics(scored: Any, settings: Settings, y: Any) -> tuple[int, dict[str, float] | None]:
+    """Row count and `core.modeling.metrics.multiclass`'s figures from Spark aggregates (the
+    probabilities clipped to [1e-15, 1] and renormalised, as there)."""
+    from pyspark.sql import functions as F
+
+    columns = list(settings.dataset.proba_columns.values())
+    k = len(columns)
+    clipped = [F.greatest(F.col(c), F.lit(EPS)) for c in columns]
+    total = clipped[0]
+    for c in clipped[1:]:
+        total = total + c
+    labelled = scored.where(y.isNotNull()).select(y.alias("y"), F.array(*clipped).alias("p"), total.alias("t"))
+    labelled = labelled.withColumn("best", (F.expr("array_position(p, array_max(p))") - 1).cast("double"))
+    p_y = F.element_at(F.col("p"), F.col("y").cast("int") + 1) / F.col("t")
+    sums = [F.count(F.lit(1)).alias("n"), F.sum(-F.log(p_y)).alias("ll"),
+            F.sum((F.col("best") == F.col("y")).cast("double")).alias("correct")]
+    for i in range(k):
+        sums += [F.sum(((F.col("best") == i) & (F.col("y") == i)).cast("double")).alias(f"tp{i}"),
+                 F.sum((F.col("best") == i).cast("double")).alias(f"pp{i}"),
+                 F.sum((F.col("y") == i).cast("double")).alias(f"pos{i}")]
+    totals = labelled.agg(*sums).first()
+    rows, n = int(scored.count()), int(totals["n"] or 0)
+    if n == 0:
+        return rows, None
+    f1 = []
+    for i in range(k):
+        tp, pp, pos = (float(totals[f"{w}{i}"] or 0.0) for w in ("tp", "pp", "pos"))
+        f1.append(2 * tp / (pp + pos) if pp + pos else 0.0)
+    return rows, {"log_loss": float(totals["ll"]) / n, "accuracy": float(totals["correct"]) / n,
+                  "f1_macro": sum(f1) / k, **{f"f1_{i}": v for i, v in enumerate(f1)}}
+
+
+def _regression_metrics(scored: Any, settings: Settings, y: Any) -> tuple[int, dict[str, float] | None]:
+    """Row count and `core.modeling.metrics.regression`'s figures from Spark aggregates."""
+    from pyspark.sql import functions as F
+
+    pred, low, high = (F.col(c) for c in settings.dataset.prediction_columns)
+    err = y - pred
+    totals = scored.where(y.isNotNull()).agg(
+        F.count(F.lit(1)).alias("n"), F.sum(y).alias("sy"), F.sum(y * y).alias("syy"),
+        F.sum(err * err).alias("sse"), F.sum(F.abs(err)).alias("sae"),
+        F.sum((y == 0).cast("double")).alias("zeros"),
+        F.sum(F.abs(err) / F.abs(y)).alias("sape"),
+        F.sum(((y >= low) & (y <= high)).cast("double")).alias("covered"),
+        F.sum((low.isNull() | high.isNull() | F.isnan(low) | F.isnan(high)).cast("double")).alias("unknown"),
+    ).first()
+    rows, n = int(scored.count()), int(totals["n"] or 0)
+    if n == 0:
+        return rows, None
+    sse, sy, syy = float(totals["sse"]), float(totals["sy"]), float(totals["syy"])
+    spread = syy - sy * sy / n
+    out = {"rmse": math.sqrt(sse / n), "mae": float(totals["sae"]) / n,
+           "r2": (1.0 - sse / spread if spread > 0 else (1.0 if sse == 0 else 0.0)) if n > 1 else math.nan}
+    if not totals["zeros"]:
+        out["mape"] = float(totals["sape"]) / n
+    if not totals["unknown"]:
+        out["interval_coverage"] = float(totals["covered"]) / n
+    return rows, out
+
+
+def _task_columns(scored: Any, settings: Settings, answer: Any, kind: Any, threshold: float | None,
+                  encoded: bool) -> Any:
+    """`scored` with the task's scored columns from the UDF's answer (an array column), as in-process
+    scoring writes them (`core.serving.answers`): binary the probability and the class at the
+    threshold; multiclass `pred_class`, the class as the data holds it and `proba_<class>`;
+    regression `prediction`, `prediction_lower`, `prediction_upper`."""
+    from pyspark.sql import functions as F
+
+    spec = settings.dataset
+    if kind.thresholded:
+        proba_col, pred_col = spec.proba_column, spec.pred_column
+        scored = scored.withColumn(proba_col, answer.getItem(1))
+        return scored.withColumn(pred_col, (F.col(proba_col) >= F.lit(threshold)).cast("int"))
+    if kind.name == "regression":
+        for i, column in enumerate(spec.prediction_columns):
+            scored = scored.withColumn(column, answer.getItem(i))
+        return scored
+    held = "__workbench_answer"
+    scored = scored.withColumn(held, answer)
+    best = F.expr(f"array_position(`{held}`, array_max(`{held}`))").cast("int")  # 1-based, the first most probable
+    scored = scored.withColumn(answers.PRED_CLASS, F.element_at(F.array(*[F.lit(n) for n in spec.target.names]), best))
+    scored = scored.withColumn(spec.predicted_class_column,
+                               F.element_at(F.array(*[F.lit(v) for v in spec.target.classes]), best))
+    for i, column in enumerate(spec.proba_columns.values()):
+        scored = scored.withColumn(column, F.col(held).getItem(i))
+    if encoded and settings.target in scored.columns:  # the class as the data holds it, as in-process scoring
+        label = F.col(settings.target).cast("int") + 1
+        scored = scored.withColumn(settings.target, F.element_at(F.array(*[F.lit(v) for v in spec.target.classes]),
+                                                                 label))
+    return scored.drop(held)
+
+
+def _summary(scored: Any, settings: Settings, kind: Any) -> dict[str, Any]:
+    """The scored batch's figures of its task kind, as in-process scoring gives them: binary the
+    share called positive, multiclass each class's share, regression the mean prediction and
+    interval width (Spark aggregates)."""
+    from pyspark.sql import functions as F
+
+    spec = settings.dataset
+    if kind.thresholded:
+        share = scored.agg(F.avg(F.col(spec.pred_column).cast("double"))).first()[0]
+        return {"predicted_positive_share": float(share or 0.0)}
+    if kind.name == "multiclass":
+        counts = {r[0]: int(r[1]) for r in scored.groupBy(answers.PRED_CLASS).count().collect()}
+        n = max(sum(counts.values()), 1)
+        return {"class_shares": {name: counts.get(name, 0) / n for name in spec.target.names}}
+    pred, low, high = (F.col(c) for c in spec.prediction_columns)
+    got = scored.agg(F.avg(pred).alias("mean"), F.avg(high - low).alias("width")).first()
+    return {"mean_prediction": None if got["mean"] is None else float(got["mean"]),
+            "mean_interval_width": None if got["width"] is None or math.isnan(got["width"]) else float(got["width"])}
+
+
 def score_spark(
     settings: Settings,
     batch: str | Path | None = None,
@@ -252,7 +383,13 @@ def score_spark(
     if model is None:
         raise TrackingError(registry.NO_CHAMPION)
     champ, settings = model, model.scoped(settings)
-    threshold = champ.decision_threshold if threshold is None else float(threshold)
+    kind = answers.for_task(champ.task)
+    if threshold is not None and not kind.thresholded:
+        raise SparkBatchError(f"A class threshold applies to a binary model; this one is {kind.name}: leave "
+                              f"--threshold out.")
+    if kind.thresholded:
+        threshold = champ.decision_threshold if threshold is None else float(threshold)
+    encoded = batch is None  # the prepared production split holds the model's labels
     if batch is None:
         batch = settings.prod_filtered_path
     batch = str(batch)
@@ -273,9 +410,7 @@ def score_spark(
         exp_id = tracking.use(settings)
         udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=ArrayType(DoubleType()), env_manager="local")
         features = F.struct(*[F.col(c).cast(kind).alias(c) for c, kind in _input_types(model_uri, settings).items()])
-        proba_col, pred_col = settings.dataset.proba_column, settings.dataset.pred_column
-        scored = df.withColumn(proba_col, udf(features).getItem(1))
-        scored = scored.withColumn(pred_col, (F.col(proba_col) >= F.lit(threshold)).cast("int"))
+        scored = _task_columns(df, settings, udf(features), kind, threshold, encoded)
 
         report(on_progress, 0.35, "Scoring and writing partitioned parquet")
         out = _output_dir(settings)
@@ -288,7 +423,15 @@ def score_spark(
 
         report(on_progress, 0.8, "Computing metrics from Spark aggregates")
         written = spark.read.parquet(out.as_uri())
-        rows, metrics = _aggregate_metrics(written, settings, threshold)
+        if kind.thresholded or settings.target not in written.columns:
+            rows, metrics = _aggregate_metrics(written, settings, threshold)
+        else:
+            # the target as the data holds it now (decoded above for a prepared batch): encoded again
+            y = _encoded_target(settings, False)
+            rows, metrics = (_multiclass_metrics if kind.name == "multiclass" else _regression_metrics)(
+                written, settings, y)
+
+        summary = _summary(written, settings, kind)
 
         report(on_progress, 0.95, "Logging the PipelineAplicacao run")
         with mlflow.start_run(run_name=APPLY_RUN, experiment_id=exp_id) as run:
@@ -298,7 +441,7 @@ def score_spark(
                 "model_version": champ.version,
                 "model_uri": model_uri,
                 "batch": batch,
-                "threshold": threshold,
+                **({"threshold": threshold} if kind.thresholded else {"task": kind.name}),
                 "output": str(out),
             })
             mlflow.log_metric("rows", rows)
@@ -319,4 +462,7 @@ def score_spark(
         seconds=round(clock.seconds, 3),
         master=used_master,
         batch=batch,
+        threshold=threshold,
+        task=kind.name,
+        summary=summary,
     )
