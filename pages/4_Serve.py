@@ -3,6 +3,7 @@ import json
 
 import streamlit as st
 
+from core.charts import answer as answer_charts
 from core.data import preparation, profile
 from core.errors import WorkbenchError
 from core.serving import client, inference_log, predict, server
@@ -112,12 +113,14 @@ with left.form("row"):
              "scores it as an unknown category.")
     submitted = st.form_submit_button("Predict", type="primary")
 
+# a binary model decides at a threshold; a multiclass one answers its most probable class, a regression a number
+decides_at_threshold = model.kind.default_threshold is not None
 threshold = left.slider(f"Class threshold on {md(spec.proba_label)}", 0.01, 0.99,
                         min(max(model.decision_threshold, 0.01), 0.99), 0.01,
                         # one slider per dataset and version: another's value is never carried over
                         key=f"{session_keys.SERVE_THRESHOLD}:{spec.name}:v{model.version}",
                         help=f"The {md(spec.row_noun)} is classed as {md(spec.positive_name)} when {md(spec.proba_label)} "
-                             "reaches this threshold.")
+                             "reaches this threshold.") if decides_at_threshold else None
 
 if submitted:
     try:
@@ -136,20 +139,45 @@ if submitted:
 
 # ---------------------------------------------------------------- the answer
 last = st.session_state.get(session_keys.SERVE_LAST_PREDICTION)
+if last is not None and last.get("task", "binary") != model.task:  # an answer of another dataset's model
+    last = None
 with right:
     st.subheader("Answer")
     if last is None:
         st.info(f"Fill in the {md(spec.row_noun)} and click **Predict**: one request is sent per click.")
     else:
-        label, value, name = predict.answer_class(spec, last["proba"], threshold)  # what `predict` prints
-        m1, m2, m3 = st.columns(3)
-        m1.metric(md(spec.proba_label), f"{last['proba']:.1%}")
-        m2.metric(f"Class at {threshold:.2f}", md(name.capitalize()))
-        m3.metric("Latency", f"{last['latency_ms']:.1f} ms", help="Round trip of the HTTP request, client side")
-        shown = f'"{md(value)}"' if isinstance(value, str) else md(json.dumps(value))  # as JSON prints it
-        st.caption(f"Class {md(name)}: {md(spec.target.column)} = {shown} in the data; `predict --json` prints "
-                   f"\"class\": {shown}, \"class_name\": \"{md(name)}\" and the model's \"label\": {label} "
-                   f"(1 = {md(spec.positive_name)}).")
+        if model.task == "regression":  # the value and its interval
+            low, high = last["interval"] or (None, None)
+            unit = f" {spec.target.unit}" if spec.target.unit else ""
+            m1, m2 = st.columns([1, 1.3])  # two wide numbers: the latency is said below
+            m1.metric(f"Predicted {md(spec.target.column)}", f"{predict.number_text(last['prediction'])}{md(unit)}")
+            m2.metric(f"{100 * last['interval_level']:.0f} % interval" if last["interval"] else "Interval",
+                      f"{predict.number_text(low)} – {predict.number_text(high)}" if last["interval"] else "—",
+                      help="The prediction plus and minus the halfwidth of the version's conformal interval: "
+                           "at training, this share of held-out values fell inside it.")
+            st.markdown(f"**{md(predict.answer_text(spec, last))}**")
+            st.caption(f"Latency {last['latency_ms']:.1f} ms (round trip of the HTTP request, client side). "
+                       "`predict --json` prints \"prediction\", \"interval\" ([low, high]) and \"interval_level\".")
+        elif model.task == "multiclass":  # the class in words and a bar per class
+            m1, m2 = st.columns([1.6, 1])  # a class name may be long: the latency is said below
+            m1.metric(f"Predicted {md(spec.target.column)}", md(last["class_name"]))
+            m2.metric("Its probability", f"{last['proba']:.1%}")
+            st.markdown(f"**{md(predict.answer_text(spec, last))}**")
+            st.plotly_chart(answer_charts.class_bars(last["probabilities"]), width="stretch",
+                            config={"displayModeBar": False})
+            st.caption(f"Latency {last['latency_ms']:.1f} ms (round trip of the HTTP request, client side). "
+                       "`predict --json` prints the class as \"label\" and each class's probability in "
+                       "\"probabilities\".")
+        else:
+            label, value, name = predict.answer_class(spec, last["proba"], threshold)  # what `predict` prints
+            m1, m2, m3 = st.columns(3)
+            m1.metric(md(spec.proba_label), f"{last['proba']:.1%}")
+            m2.metric(f"Class at {threshold:.2f}", md(name.capitalize()))
+            m3.metric("Latency", f"{last['latency_ms']:.1f} ms", help="Round trip of the HTTP request, client side")
+            shown = f'"{md(value)}"' if isinstance(value, str) else md(json.dumps(value))  # as JSON prints it
+            st.caption(f"Class {md(name)}: {md(spec.target.column)} = {shown} in the data; `predict --json` prints "
+                       f"\"class\": {shown}, \"class_name\": \"{md(name)}\" and the model's \"label\": {label} "
+                       f"(1 = {md(spec.positive_name)}).")
         if last.get("server_ms") is not None:
             st.caption(f"Latency = server {last['server_ms']:.2f} ms (the model server's own time, from its "
                        f"`Server-Timing` header) + network round trip and client {last['network_ms']:.2f} ms")
@@ -165,7 +193,8 @@ with st.expander("The exact request as `curl` and on the command line"):
     sent = forms.as_sent(values)
     st.code(predict.curl_example(status.url, sent, settings.features), language="bash")
     st.code(predict.cli_example(sent, settings.features, dataset=spec.name, allow_unseen=allow_unseen,
-                                threshold=None if threshold == model.decision_threshold else threshold),
+                                threshold=None if threshold is None or threshold == model.decision_threshold
+                                else threshold),
             language="bash")
 
 # ---------------------------------------------------------------- the inference log

@@ -2,6 +2,9 @@
 /usr/bin/chromium), saved as small PNGs in docs/.
 
 Run:  .venv/bin/python scripts/screenshots.py [--home DIR] [--out docs] [--width 1280 --height 900]
+      .venv/bin/python scripts/screenshots.py --home DIR --dataset NAME --serve-only
+      (the Serve page alone, one row answered, as `serve-NAME.png`: e.g. a multiclass or a
+      regression champion's home made by tests/task_homes.py)
 
 `--home` is a workbench home with prepared data and a champion; it is used as a user would use
 it (the production batch is scored, the model server is started and stopped, the raw production
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -24,11 +28,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 from pages import ARGS, CHROMIUM, IDLE, free_port, make_home  # noqa: E402
 
 
-def start_app(home: Path) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` on a free port; (process, url) once it prints its address."""
+def start_app(home: Path, dataset: str | None = None) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free port (on `dataset` when given); (process, url) once it
+    prints its address."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env.update(WORKBENCH_HOME=str(home), WORKBENCH_SERVE_PORT=str(free_port()))
+    if dataset:
+        env["WORKBENCH_DATASET"] = dataset
     log = open(home / "screenshots-streamlit.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
                              "--server.port", str(port), "--server.headless", "true"],
@@ -93,23 +100,47 @@ class Shooter:
         print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {small_png(path) / 1000:.0f} kB")
 
 
+def serve_and_answer(page, s: Shooter) -> None:
+    """On the Serve page: start the model server if it is down, send the form's row, wait for the answer."""
+    if page.get_by_role("button", name="Start server").count():
+        page.get_by_role("button", name="Start server").click()
+    page.get_by_role("button", name="Stop server").wait_for(timeout=180_000)
+    s.settle()
+    page.get_by_role("button", name="Predict").click()
+    page.get_by_text(re.compile(r"^Model v\S+ at ")).first.wait_for(timeout=60_000)  # the answer's last caption
+    s.settle()
+    s.top()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=900)
+    ap.add_argument("--dataset", default=None, help="the dataset the app opens on (default: the home's active one)")
+    ap.add_argument("--serve-only", action="store_true", help="only the Serve page, as serve-<dataset>.png")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
     home = args.home or make_home("screenshots-")
     args.out.mkdir(parents=True, exist_ok=True)
-    proc, url = start_app(home)
+    proc, url = start_app(home, args.dataset)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
             page = browser.new_page(viewport={"width": args.width, "height": args.height})
             s = Shooter(page, url, args.out.resolve())
+            if args.serve_only:
+                page.goto(url + "/Serve")
+                page.locator("[data-testid='stApp'] h1", has_text="Serve").first.wait_for(timeout=90_000)
+                s.settle()
+                serve_and_answer(page, s)
+                s.shot(f"serve-{args.dataset or 'active'}")
+                page.get_by_role("button", name="Stop server").click()  # the server outlives the app otherwise
+                page.get_by_role("button", name="Start server").wait_for(timeout=60_000)
+                browser.close()
+                return
             s.open(title="Kobe Workbench")
             page.get_by_text("Pages", exact=True).wait_for(timeout=90_000)  # the end of the page
             s.settle()
@@ -125,14 +156,7 @@ def main() -> None:
             s.at("Registry")
             s.shot("compare-registry")
             s.open("Serve")
-            if page.get_by_role("button", name="Start server").count():
-                page.get_by_role("button", name="Start server").click()
-            page.get_by_role("button", name="Stop server").wait_for(timeout=180_000)
-            s.settle()
-            page.get_by_role("button", name="Predict").click()
-            page.get_by_text("Latency", exact=True).wait_for(timeout=60_000)
-            s.settle()
-            s.top()
+            serve_and_answer(page, s)
             s.shot("serve")
             s.open("Production")
             page.get_by_role("button", name="Score production").click()

@@ -184,6 +184,48 @@ def answer_class(spec: Any, proba: float, threshold: float) -> tuple[int, Any, s
     return label, spec.target.value_of(label), spec.target.name_of(label)
 
 
+def number_text(value: float) -> str:
+    """A predicted number as a person reads it: thousands separated, three significant digits
+    and no fewer than its whole part (3,210; 24.6; 0.0123)."""
+    import math
+
+    if value != value:
+        return "unknown"
+    size = abs(value)
+    digits = 0 if size >= 100 or size == 0 else min(6, 2 - int(math.floor(math.log10(size))))
+    return f"{value:,.{max(digits, 0)}f}"
+
+
+def answer_text(spec: Any, answer: Mapping[str, Any]) -> str:
+    """One served answer in words, as the Serve page says it (`answer`: a `Prediction.to_dict()`):
+    a regression "Predicted price: 3,210 USD (90 % interval 2,450 – 3,970)"; a multiclass model
+    "Predicted species: Gentoo (94.2 %; then Chinstrap 5.1 %)"; a binary one its class and
+    probability "Predicted made (P(made) 61.0 %)". Plain text (names come from the data: the
+    page escapes it)."""
+    unit = f" {spec.target.unit}" if spec.target.unit else ""
+    task = answer.get("task") or "binary"
+    if task == "regression":
+        value = f"Predicted {spec.target.column}: {number_text(answer['prediction'])}{unit}"
+        interval, level = answer.get("interval"), answer.get("interval_level")
+        if not interval:
+            return value + " (no interval: the version gives none)"
+        low, high = interval
+        told = f"{level:.0%}".replace("%", " %") if level is not None else "its"
+        return f"{value} ({told} interval {number_text(low)} – {number_text(high)})"
+    if task == "multiclass":
+        ranked = sorted((answer.get("probabilities") or {}).items(), key=lambda kv: -kv[1])
+        if not ranked:
+            return f"Predicted {spec.target.column}: {answer.get('class_name')}"
+        (best, p), rest = ranked[0], ranked[1:]
+        then = f"; then {rest[0][0]} {_percent(rest[0][1])}" if rest else ""
+        return f"Predicted {spec.target.column}: {best} ({_percent(p)}{then})"
+    return f"Predicted {answer.get('class_name')} ({spec.proba_label} {_percent(answer['proba'])})"
+
+
+def _percent(p: float) -> str:
+    return f"{100.0 * p:.1f} %"
+
+
 def served_version(settings: Settings, url: str) -> str | None:
     """The model version behind `url` when it is the managed server, else None (unknown)."""
     now = status(settings)
