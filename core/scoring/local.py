@@ -28,7 +28,7 @@ from core.errors import NotPreparedError, TrackingError, WorkbenchError
 from core.files import atomic_write, keep_previous
 from core.scoring import exports
 from core.scoring.exports import load_scored  # noqa: F401 (its home is exports; local.load_scored is the API)
-from core.modeling import metrics, model_io, registry
+from core.modeling import model_io, registry
 from core.modeling.model_version import ModelVersion
 from core.modeling.tasks import BINARY
 from core.progress import ProgressFn, Stopwatch, report, scaled

@@ -233,3 +233,35 @@ def test_the_workbench_server_predict_and_apply_answer_each_tasks_fields(homes: 
         assert abs(applied["mean_interval_width"] - 2 * HALFWIDTH) <= 1e-6
         assert {"rmse", "mae", "r2", "interval_coverage"} <= set(applied["metrics"])
         assert "mean_prediction" in quiet
+
+
+def test_a_multiclass_model_with_categories_serves_through_its_pipeline() -> None:
+    """Categories (one-hot and target-encoded per class) are no ONNX case: the pipeline answers, with
+    the rules checking the text first."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from core import catalog
+    from core.modeling import preprocess
+
+    cities = [f"c{i:02d}" for i in range(30)]  # more than ONE_HOT_MAX: target-encoded, one column per class
+    spec = catalog.from_dict({
+        "name": "t", "title": "T", "sources": [{"file": "t.parquet"}], "dev": {"source": "t.parquet"},
+        "target": {"column": "y", "task": "multiclass", "classes": ["a", "b", "c"]},
+        "features": [{"name": "x", "kind": "numeric", "min": 0, "max": 10},
+                     {"name": "plan", "kind": "categorical", "values": ["p", "q"], "nullable": True},
+                     {"name": "city", "kind": "categorical", "values": cities}]})
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame({"x": rng.uniform(0, 10, n), "plan": rng.choice(["p", "q"], n).astype(object),
+                          "city": rng.choice(cities, n).astype(object)})
+    frame.loc[:20, "plan"] = None
+    y = (frame["x"] // 3.4).astype(int).clip(0, 2)
+    x = model_io.feature_frame(frame, spec.features, spec.categorical_features)
+    model = Pipeline([*preprocess.preprocessor(spec, 0), ("model", LogisticRegression(max_iter=500))]).fit(x, y)
+    served = pyfunc_model.ServedModel(model, rules=spec.rules, task={"task": "multiclass", "classes": ["a", "b", "c"]})
+    got = served.predict(frame.head(50))
+    assert served.engine == "scikit-learn" and got.shape == (50, 3)
+    assert float(np.max(np.abs(got - model.predict_proba(x.head(50))))) <= 1e-12
+    with pytest.raises(pyfunc_model.InputRefused, match="city"):
+        served.predict(frame.head(2).assign(city="nowhere"))
