@@ -19,6 +19,7 @@ import select
 import socket
 import threading
 import uuid
+import warnings
 import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -435,8 +436,15 @@ def parse_answers(text: str) -> np.ndarray:
     start = text.find("[[")
     if text.startswith('{"predictions": [[') and start >= 0:
         width = text.count(",", start, text.index("]", start)) + 1
-        flat = np.fromstring(text[start:text.rindex("]") + 1].replace("[", " ").replace("]", " "), sep=",")
-        if width >= 1 and flat.size % width == 0:
+        with warnings.catch_warnings():
+            # numpy's reader stops at what is not a number (a JSON null: an unknown interval bound)
+            # and only warns: then the answer is read by json
+            warnings.simplefilter("error", DeprecationWarning)
+            try:
+                flat = np.fromstring(text[start:text.rindex("]") + 1].replace("[", " ").replace("]", " "), sep=",")
+            except (DeprecationWarning, ValueError):
+                flat = None
+        if flat is not None and width >= 1 and flat.size % width == 0:
             return flat.reshape(-1, width)
     preds = json.loads(text)
     preds = preds.get("predictions", preds) if isinstance(preds, dict) else preds
