@@ -15,6 +15,10 @@ capture on) and measures, the tasks taking turns round by round (this machine's 
   format: `Client.predict_answers`), median of the rounds, its answers checked against the
   pipeline's in-process answers.
 
+With `--binary` (KOBE_DATA_DIR for the raw files) the Kobe binary champion (bench/_home.py: a
+logistic regression) is measured in the same rounds, as the reference the targets were first met
+with (bench/serve.py).
+
 Every figure is printed with the 1-minute load average; above 1.5 on this 2-core machine a
 figure is "loaded" and no target is claimed met.
 """
@@ -76,10 +80,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=1000, help="single-row requests per task and round")
     ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--binary", action="store_true", help="measure the Kobe binary champion in the same rounds")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="task-serve-bench-"))
-    tasks = ("multiclass", "regression")
-    homes = {t: make_task_home(root / t, t) for t in tasks}
+    homes = {t: make_task_home(root / t, t) for t in ("multiclass", "regression")}
+    if args.binary:
+        homes["binary"] = _binary_home(root / "binary")
     ready = {}
     try:
         for t, h in homes.items():
@@ -105,9 +111,12 @@ def main() -> None:
                     t0 = time.perf_counter()
                     got = c.predict_answers(d["big"])
                     d["batch_s"].append(time.perf_counter() - t0)
-                d["diff"] = max(d["diff"], float(np.max(np.abs(got - d["want"]))))
+                    d.setdefault("server_s", []).append((c.last_server_ms or float("nan")) / 1000.0)
+                width = d["want"].shape[1]  # binary in-process: the positive class's column only
+                d["diff"] = max(d["diff"], float(np.max(np.abs(got[:, -width:] - d["want"]))))
                 print(f"round {r + 1} {t}: single-row p50 {pct(d['lat'][-args.requests:], 0.5):.2f} ms; batch "
-                      f"{BATCH_ROWS / d['batch_s'][-1]:,.0f} rows/s; load {load():.2f}")
+                      f"{BATCH_ROWS / d['batch_s'][-1]:,.0f} rows/s ({d['batch_s'][-1]:.2f} s, of which the "
+                      f"server's own {d['server_s'][-1]:.2f} s); load {load():.2f}")
     finally:
         for d in ready.values():
             server.stop(d["settings"])
@@ -126,6 +135,21 @@ def main() -> None:
     print("\n".join(verdicts))
     print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())} "
           f"on {os.cpu_count()} cores")
+
+
+def _binary_home(home: Path):
+    """The Kobe binary champion (bench/_home.py's), as a `TaskHome`."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _home import bench_home
+
+    from core.modeling import registry
+    from tests.task_homes import TaskHome
+
+    os.environ.pop("WORKBENCH_HOME", None)
+    s = bench_home()
+    champ = registry.champion(s)
+    _, model = registry.load_model(s, champ)
+    return TaskHome(settings=s, version=champ.version, model=model, model_uri=champ.uri, task={"task": "binary"})
 
 
 def _version(s):
