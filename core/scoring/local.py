@@ -4,9 +4,11 @@
 feature columns), scores it through the model server's HTTP API in concurrent chunks when a
 server runs (or `via` names one), else in-process from the registry, saves the scored batch
 atomically (an earlier output is kept under a timestamped name) and logs a `PipelineAplicacao`
-MLflow run with the metrics when the batch has labels. The output's probability and class
-columns are named by the dataset definition (`spec.proba_column`, `spec.pred_column`, e.g.
-`proba_made` and `pred_made`). `core/monitoring/adherence.py` judges the result.
+MLflow run with the metrics when the batch has labels. The output's columns are the task kind's
+(`core/serving/answers.py`), named by the dataset definition: binary the probability and class
+(`spec.proba_column`, `spec.pred_column`, e.g. `proba_made` and `pred_made`), multiclass
+`pred_class` and one `proba_<class>` per class, regression `prediction`, `prediction_lower`,
+`prediction_upper`. `core/monitoring/adherence.py` judges the result.
 """
 from __future__ import annotations
 
@@ -236,7 +238,10 @@ def score(
     (`spec.proba_column`), the class at `threshold` as 1 / 0 (`spec.pred_column`, 1 = the positive
     class) and as the target's own value (`spec.predicted_class_column`), the target when present
     (its values as in the data, e.g. 0 where the positive class is 0) and the model version.
-    The class's human name is beside them (`CLASS_NAME`, e.g. "churned").
+    The class's human name is beside them (`CLASS_NAME`, e.g. "churned"). A multiclass or
+    regression `model` writes its task's columns instead (`answers.*.scored`: `pred_class`, the class
+    as the data holds it and `proba_<class>`; `prediction` and its bounds) and its task's metrics; a
+    `threshold` is refused for them (`ScoringError`).
 
     The rows are saved to `settings.predictions_path` (an earlier one kept under a timestamped
     name), or to `output` when given: a .csv (`exports.csv_bytes`) or .parquet file, its folder
