@@ -279,7 +279,8 @@ def cmd_dataset(args: argparse.Namespace, settings: Settings, on_progress: Progr
         s = settings.replace(dataset=spec)
         champ = registry.champion(s) if preparation.is_prepared(s) else None
         rows.append({"name": spec.name, "title": spec.title, "active": spec.name == settings.dataset.name,
-                     "target": spec.target.column, "features": list(spec.features),
+                     "target": spec.target.column, "task": spec.task, "classes": list(spec.target.names),
+                     "features": list(spec.features),
                      "prepared": preparation.is_prepared(s), "champion": champ.version if champ else None,
                      "model_name": spec.model_name, "definition": str(path), "builtin": builtin.get(name) == path})
     return rows

@@ -221,7 +221,7 @@ def test_dataset_add_with_chosen_features(home: Path, csv: Path, capsys: pytest.
     (["{bad}", "--name", "x", "--target", "churn"], "is not a readable CSV file|not a UTF-8|looks like"),
     (["{one}", "--name", "x", "--target", "churn"], r"The table has 1 column\(s\)"),
     (["{csv}", "--name", "x", "--target", "nosuch"], "There is no column 'nosuch' to predict"),
-    (["{csv}", "--name", "x", "--target", "plan3"], "must hold exactly two classes"),
+    (["{csv}", "--name", "x", "--target", "plan3", "--task", "binary"], "a binary target holds exactly two classes"),
     (["{csv}", "--name", "Bad Name", "--target", "churn"], "The dataset name 'Bad Name' is not allowed"),
     (["{csv}", "--name", "kobe", "--target", "churn"], "'kobe' is a built-in dataset"),
     (["{csv}", "--name", "taken", "--target", "churn"], "There is already a dataset called 'taken'"),
@@ -292,5 +292,5 @@ def test_a_refusal_on_the_command_line_has_no_traceback(home: Path, tmp_path: Pa
     (tmp_path / "t.csv").write_text("a,b,c\n1,2,x\n3,4,y\n5,6,z\n")
     refused = _run(home, "dataset", "add", str(tmp_path / "t.csv"), "--name", "abc", "--target", "c")
     assert refused.returncode == 2 and refused.stdout == ""
-    assert refused.stderr.startswith("error: The target 'c' must hold exactly two classes")
+    assert refused.stderr.startswith("error: The target 'c' has 3 classes too rare to split")
     assert "Traceback" not in refused.stderr and _saved(home) == []
