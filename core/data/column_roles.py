@@ -215,16 +215,33 @@ def leak_auc(p: ColumnProfile, labels: np.ndarray, rows: np.ndarray) -> float | 
     return float(np.mean(aucs))
 
 
+def _code_scores(total: np.ndarray, seen: np.ndarray, fallback: float, ordered: bool) -> np.ndarray:
+    """Each code's mean score in the training folds (`total` / `seen`); a code no training row
+    holds takes, for ordered codes (number bins; code 0 the missing values), the nearest bin's
+    score, else `fallback` (so a few rows spread over many bins still show a column that
+    separates the target)."""
+    score = np.where(seen > 0, total / np.maximum(seen, 1), fallback)
+    known = np.flatnonzero(seen[1:] > 0) + 1
+    if ordered and len(known) and len(known) < len(seen) - 1:
+        codes = np.arange(1, len(seen))
+        at = np.clip(np.searchsorted(known, codes), 0, len(known) - 1)
+        left, right = known[np.clip(at - 1, 0, len(known) - 1)], known[at]
+        nearest = np.where(np.abs(codes - left) <= np.abs(right - codes), left, right)
+        score[1:] = np.where(seen[1:] > 0, score[1:], score[nearest])
+    return score
+
+
 def leak_auc_multiclass(p: ColumnProfile, labels: np.ndarray, rows: np.ndarray) -> float | None:
     """`leak_auc` for a multiclass label (the class positions 0..k-1, NaN where unlabelled): in
     each fold, each code scored by each class's rate in the training folds; the mean over classes
-    of the one-vs-rest ROC-AUC, averaged over the folds (None: not checked)."""
+    of the one-vs-rest ROC-AUC, averaged over the folds (None: not checked). A number bin no
+    training row holds is scored as its nearest bin (`_code_scores`)."""
     y = labels[rows].astype(np.int64)
     present = np.flatnonzero(np.bincount(y))
     if len(present) < 2 or p.family not in ("number", "bool", "text"):
         return None
     x = _codes(p, rows)
-    size = int(x.max()) + 1
+    size, ordered = int(x.max()) + 1, p.family == "number"
     k = LEAK_FOLDS  # a class with fewer rows than folds is scored in the folds that hold it
     fold = _folds(y, k)
     aucs = []
@@ -234,8 +251,8 @@ def leak_auc_multiclass(p: ColumnProfile, labels: np.ndarray, rows: np.ndarray) 
         per_class = []
         for c in present:
             hit = (y == c).astype(np.float64)
-            rate = np.where(seen > 0, np.bincount(x[train], weights=hit[train], minlength=size) / np.maximum(seen, 1),
-                            hit[train].mean())
+            rate = _code_scores(np.bincount(x[train], weights=hit[train], minlength=size), seen, hit[train].mean(),
+                                ordered)
             if 0 < hit[test].sum() < test.sum():
                 per_class.append(_auc(hit[test], rate[x[test]]))
         if per_class:
@@ -252,15 +269,14 @@ def leak_r2(p: ColumnProfile, labels: np.ndarray, rows: np.ndarray) -> float | N
         return None
     ranks = pd.Series(y).rank(pct=True).to_numpy()
     x = _codes(p, rows)
-    size = int(x.max()) + 1
+    size, ordered = int(x.max()) + 1, p.family == "number"
     fold = np.random.default_rng(SEED).permutation(len(y)) % LEAK_FOLDS
     predicted = np.empty(len(y))
     for i in range(LEAK_FOLDS):
         train, test = fold != i, fold == i
         seen = np.bincount(x[train], minlength=size)
         total = np.bincount(x[train], weights=ranks[train], minlength=size)
-        mean = np.where(seen > 0, total / np.maximum(seen, 1), ranks[train].mean())
-        predicted[test] = mean[x[test]]
+        predicted[test] = _code_scores(total, seen, ranks[train].mean(), ordered)[x[test]]
     spread = float(((ranks - ranks.mean()) ** 2).sum())
     return 1.0 - float(((ranks - predicted) ** 2).sum()) / spread if spread > 0 else None
 

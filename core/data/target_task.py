@@ -70,10 +70,10 @@ def _classes(counts: pd.Series) -> pd.Series:
     """`counts` with values of one text merged (1 and "1" are one class: `Target.encode` reads them
     alike; the number kept), in the classes' stable order: numbers ascending, then text sorted."""
     merged: dict[str, tuple[Any, int]] = {}
-    for value in sorted(counts.index, key=_sort_key):
+    for value, rows in sorted(counts.items(), key=lambda item: _sort_key(item[0])):
         key = _text(value)
         kept, n = merged.get(key, (value, 0))
-        merged[key] = (kept, n + int(counts[value]))
+        merged[key] = (kept, n + int(rows))
     return pd.Series([n for _, n in merged.values()], index=[v for v, _ in merged.values()], dtype="int64")
 
 
@@ -129,8 +129,8 @@ def _wrong_task(column: str, task: str, family: str, counts: pd.Series, fits: tu
         why = (f"a multiclass target holds 3 to {MAX_CLASSES} classes; {column!r} holds {n:,}: "
                f"{_shown(counts)}")
     elif family != "number":
-        why = (f"a regression target holds numbers; {column!r} holds {family} values "
-               f"(e.g. {show_value(counts.index[0])})")
+        example = f" (e.g. {show_value(counts.index[0])})" if len(counts) else ""
+        why = f"a regression target holds numbers; {column!r} holds {family} values{example}"
     else:
         why = f"a regression target holds numbers with more than two values; {column!r} holds {n}: {_shown(counts)}"
     if not fits:
@@ -214,8 +214,10 @@ def read_target(frame: pd.DataFrame, column: str, task: str | None = None, posit
                 f"labelled rows ({_why(task, family, counts, chosen, fits)})")
     else:
         known = labels[~np.isnan(labels)]
+        with np.errstate(over="ignore", invalid="ignore"):  # numbers near the float limit: inf in the sentence
+            mean, spread = known.mean(), known.std()
         note = (f"predicts {column}: regression, a number from {known.min():g} to {known.max():g} (mean "
-                f"{known.mean():.4g}, standard deviation {known.std():.4g}; "
+                f"{mean:.4g}, standard deviation {spread:.4g}; "
                 f"{_why(task, family, counts, chosen, fits)})")
     return TargetFinding(target=target, labels=labels, task_note=note, positive_note=None, positive_share=None,
                          fitting=fits, inferred=fits[0])
@@ -224,8 +226,9 @@ def read_target(frame: pd.DataFrame, column: str, task: str | None = None, posit
 def _binary(raw: pd.Series, column: str, counts: pd.Series, positive: Any, fits: tuple[str, ...],
             chosen_task: bool) -> TargetFinding:
     """A two-valued target, its positive class chosen (the minority unless `positive`), as it always was."""
-    first, later = sorted(counts.index, key=_sort_key)
-    n = int(counts.sum())
+    counts = dict(counts.items())  # looked up by value (a Series would read a whole number as a position)
+    first, later = sorted(counts, key=_sort_key)
+    n = int(sum(counts.values()))
     if positive is None:
         balanced = counts[first] == counts[later]
         chosen = later if balanced or counts[later] < counts[first] else first  # the minority; on a tie the later
@@ -233,10 +236,10 @@ def _binary(raw: pd.Series, column: str, counts: pd.Series, positive: Any, fits:
         note = (f"positive class: {show_value(chosen)} ({how}, {counts[chosen] / n:.1%} of labelled rows); "
                 "use --positive to choose")
     else:
-        matches = [v for v in counts.index if v == plain_value(positive) or _text(v) == str(positive).strip()]
+        matches = [v for v in counts if v == plain_value(positive) or _text(v) == str(positive).strip()]
         if not matches:
             raise DatasetError(f"--positive {str(positive)!r} is not a value of the target {column!r}; its values are "
-                               f"{' and '.join(show_value(v) for v in sorted(counts.index, key=_sort_key))}.")
+                               f"{' and '.join(show_value(v) for v in sorted(counts, key=_sort_key))}.")
         chosen = matches[0]
         note = f"positive class: {show_value(chosen)} (as chosen, {counts[chosen] / n:.1%} of labelled rows)"
     negative = later if chosen == first else first
