@@ -1,11 +1,14 @@
 """The Data page's "Add a dataset" panel: upload a table, infer its definition, edit it, save it.
 
 The work is core's: `dataset_store.read_table` reads the file, `infer.infer` proposes the
-definition, `definition_edit` turns it into an editable table and back, `dataset_store.add`
-saves it. Once saved, the new dataset becomes this session's (`dataset_picker.use_dataset`).
+definition (the target's task kind too: the analyst may choose another kind the target fits,
+which infers it again), `definition_edit` turns it into an editable table and back,
+`dataset_store.add` saves it. Once saved, the new dataset becomes this session's
+(`dataset_picker.use_dataset`).
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -19,6 +22,10 @@ from ui.dataset_picker import use_dataset
 from ui.text import md
 
 UPLOAD_KEY = "add_upload"
+# why a target fits one task kind only (the Task select box's help)
+OTHER_KINDS = {"binary": "two values are two classes",
+               "multiclass": "its values are text, so it cannot be predicted as a number",
+               "regression": "it holds more than 50 different numbers, too many to be classes"}
 
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=4)
@@ -38,10 +45,10 @@ def panel(settings: Settings) -> None:
     saved = st.session_state.pop(session_keys.ADD_SAVED, None)
     if saved:
         st.success(saved)
-    st.caption("Bring your own binary-classification table: the workbench proposes a definition (the target "
-               "and its positive class, each feature's kind and domain, the columns it leaves out and why); "
-               "check and edit it, then save. The file and its definition are kept under "
-               f"`{settings.home / 'data' / 'datasets'}`.")
+    st.caption("Bring your own table and name the column to predict: two classes (binary), 3 to 50 classes "
+               "(multiclass) or a number (regression). The workbench proposes a definition (the task, the target's "
+               "classes, each feature's kind and domain, the columns it leaves out and why); check and edit it, "
+               f"then save. The file and its definition are kept under `{settings.home / 'data' / 'datasets'}`.")
     # a new uploader after each save (the browser would otherwise keep showing the saved file)
     uploaded = st.file_uploader("Table (CSV or parquet)", type=["csv", "parquet"],
                                 key=f"{UPLOAD_KEY}_{st.session_state.get(session_keys.ADD_ROUND, 0)}")
@@ -61,10 +68,10 @@ def panel(settings: Settings) -> None:
                                 "experiment and its model.").strip()
     target = right.selectbox("Target: the column to predict", list(frame.columns), index=None,
                              placeholder="Choose the column to predict",
-                             help="A column with two classes (e.g. 0/1, yes/no); rows where it is empty are kept as "
-                                  "unlabelled.")
-    positive = left.text_input("Positive class (optional)", placeholder="default: the minority class",
-                               help="The target value the model gives the probability of.").strip()
+                             help="A column with two classes (e.g. 0/1, yes/no), 3 to 50 classes (e.g. species) or "
+                                  "a number (e.g. a price); rows where it is empty are kept as unlabelled.")
+    positive = left.text_input("Positive class (optional, two classes only)", placeholder="default: the minority class",
+                               help="For a binary target: the value the model gives the probability of.").strip()
     prod_where = right.text_input("Production rows (optional row filter)", placeholder="e.g. year >= 2024",
                                   help="Rows matching the filter (comparisons joined by and / or / not, e.g. region in [\"north\", \"south\"]) are set apart as the production batch, the others "
                                        "are the dev data. Leave empty for no production batch.").strip()
@@ -81,20 +88,57 @@ def panel(settings: Settings) -> None:
             return
         st.session_state[session_keys.ADD_INFERENCE] = {"params": params, "inference": found}
         st.session_state.pop(session_keys.ADD_EDITOR, None)  # a fresh table for a fresh inference
+        st.session_state.pop(session_keys.ADD_TASK, None)  # the task select box starts at the inferred kind
 
     state = st.session_state.get(session_keys.ADD_INFERENCE)
     if state is None or state["params"]["file_id"] != uploaded.file_id:
         st.session_state.pop(session_keys.ADD_INFERENCE, None)
         return
-    _review(settings, frame, state["params"], state["inference"], stale=state["params"] != params)
+    _review(settings, frame, state, stale=state["params"] != params)
 
 
-def _review(settings: Settings, frame: pd.DataFrame, params: dict, found: infer.Inference, stale: bool) -> None:
-    """The proposed definition: counts, positive class, the editable feature table, the columns
-    left out, and the Save button."""
-    st.markdown(f"**Proposed definition of `{found.name}`**")
-    st.info(md(found.positive_note[:1].upper() + found.positive_note[1:].replace("use --positive to choose",
-                                                                                 "set Positive class to choose") + "."))
+def _sentence(note: str | None, flag: str, widget: str) -> str:
+    """A note of the inference as the page says it: capitalised, the CLI flag as the page's widget."""
+    text = (note or "").replace(f"use {flag} to choose", f"change {widget} to choose")
+    text = re.sub(rf"; {flag} ([a-z]+(?: or [a-z]+)*) fits too", rf"; \1 fits too: choose it under {widget}", text)
+    text = text.replace(f"as chosen with {flag}", f"as chosen under {widget}")
+    return text[:1].upper() + text[1:] + "."
+
+
+def _task_choice(frame: pd.DataFrame, state: dict) -> infer.Inference | None:
+    """The task select box (the kinds the target fits, the inferred one first); another choice
+    infers the definition again with it. The inference to review, or None after a refusal."""
+    found, params = state["inference"], state["params"]
+    kinds = list(found.fitting_tasks)
+    only = (f" {md(params['target'])} fits no other kind: {OTHER_KINDS[kinds[0]]}." if len(kinds) < 2 else
+            " Changing it infers the definition again.")
+    choice = st.selectbox("Task", kinds, index=0, key=session_keys.ADD_TASK, disabled=len(kinds) < 2,
+                          format_func=lambda kind: f"{kind} (inferred)" if kind == kinds[0] else kind,
+                          help="The kind of prediction: binary (two classes), multiclass (3 to 50 classes) or "
+                               "regression (a number); the list holds the kinds this target fits." + only)
+    if choice == found.task:
+        return found
+    try:
+        again = infer.infer(frame, params["name"], params["target"], positive=params["positive"],
+                            prod_where=params["prod_where"], task=choice)
+    except DatasetError as err:
+        st.error(md(err))
+        return None
+    st.session_state[session_keys.ADD_INFERENCE] = {**state, "inference": again}
+    st.session_state.pop(session_keys.ADD_EDITOR, None)  # the table of the new definition
+    return again
+
+
+def _review(settings: Settings, frame: pd.DataFrame, state: dict, stale: bool) -> None:
+    """The proposed definition: its task (and the choice of another), counts, positive class, the
+    editable feature table, the columns left out, and the Save button."""
+    params = state["params"]
+    st.markdown(f"**Proposed definition of `{state['inference'].name}`**")
+    found = _task_choice(frame, state)
+    if found is None:
+        return
+    st.info(md(" ".join(_sentence(note, flag, widget) for note, flag, widget in (
+        (found.task_note, "--task", "Task"), (found.positive_note, "--positive", "Positive class")) if note)))
     c = st.columns(4)
     c[0].metric("Rows", f"{found.rows:,}")
     c[1].metric("Labelled", f"{found.labelled_rows:,}")

@@ -164,7 +164,7 @@ def _why(task: str, family: str, counts: pd.Series, chosen: bool, fits: tuple[st
         whole = bool((values == np.round(values)).all())
         reason = f"{n:,} distinct {'whole numbers' if whole else 'numbers'}"
     others = [t for t in fits if t != task]
-    return f"inferred from its {reason}" + (f"; --task {' or '.join(others)} to choose" if others else "")
+    return f"inferred from its {reason}" + (f"; --task {' or '.join(others)} fits too" if others else "")
 
 
 def read_target(frame: pd.DataFrame, column: str, task: str | None = None, positive: Any = None) -> TargetFinding:

@@ -102,7 +102,7 @@ def test_few_whole_numbers_are_classes_ascending_and_could_be_a_number() -> None
     assert target["classes"] == [1, 2, 3, 4, 5] and target["class_labels"] == ["1", "2", "3", "4", "5"]
     assert all(isinstance(v, int) for v in target["classes"])
     assert inference.task_note.endswith("(inferred from its 5 whole numbers, few distinct values; --task regression "
-                                        "to choose)")
+                                        "fits too)")
 
 
 @pytest.mark.parametrize("values, reason", [
@@ -400,3 +400,36 @@ def test_any_target_column_is_refused_or_labelled_whole(values: list, task: str 
     text = frame["y"].astype("string").str.strip()
     present = (frame["y"].notna() & (text != "")).to_numpy(dtype=bool)
     assert np.array_equal(~np.isnan(labels), present)  # every value that is there is labelled
+
+
+# --------------------------------------------------------------------------- the label per split (Data page)
+def test_the_label_per_split_is_summed_up_per_task() -> None:
+    from core.charts import data as charts
+    from core.charts.words import Words
+    from core.data.profile import label_summary
+    from core.dataset import Target
+
+    binary = Target("y", positive="yes", negative="no", positive_name="yes", negative_name="no")
+    splits = {"train": pd.Series([1, 0, 0, 1]), "test": pd.Series([0, 0, 1, 0])}
+    summary = label_summary(splits, binary)
+    assert summary.shares == {"train": {"no": 0.5, "yes": 0.5}, "test": {"no": 0.75, "yes": 0.25}}
+    words = Words(positive="yes", negative="no")
+    assert charts.label_balance(summary, words).to_json() == charts.class_balance(
+        {"train": 0.5, "test": 0.25}, {"train": 4, "test": 4}, words).to_json()  # binary: the chart as before
+    classes = Target("species", task="multiclass", classes=("Adelie", "Chinstrap", "Gentoo"),
+                     class_labels=("Adelie", "Chinstrap", "Gentoo"))
+    prepared = label_summary({"train": pd.Series([0, 1, 2, 2]), "prod": pd.Series(["Gentoo", "Adelie", None])},
+                             classes)  # numbers are labels as prepared; text the values, encoded here
+    assert prepared.shares == {"train": {"Adelie": 0.25, "Chinstrap": 0.25, "Gentoo": 0.5},
+                               "prod": {"Adelie": 0.5, "Chinstrap": 0.0, "Gentoo": 0.5}}
+    assert prepared.rows == {"train": 4, "prod": 2}
+    fig = charts.label_balance(prepared, Words())
+    assert [t.name for t in fig.data] == ["train", "prod"] and list(fig.data[0].x) == ["Adelie", "Chinstrap", "Gentoo"]
+    assert "positive" not in fig.layout.title.text
+    number = label_summary({"train": pd.Series([1.0, 2.0, 3.0, 10.0]), "test": pd.Series([2.0, np.nan])},
+                           Target("price", task="regression", unit="EUR"))
+    assert number.stats["train"]["mean"] == 4.0 and number.stats["train"]["median"] == 2.5
+    assert number.stats["test"]["max"] == 2.0 and number.rows == {"train": 4, "test": 1} and not number.shares
+    fig = charts.label_balance(number, Words())
+    assert fig.data[0].type == "box" and fig.layout.title.text.startswith("Target price (EUR) per split")
+    json.dumps(number.to_dict())
