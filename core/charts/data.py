@@ -186,12 +186,13 @@ def _number_spread(summary: Any, words: Words) -> go.Figure:
         upperfence=[st[s]["max"] for s in splits], mean=[st[s]["mean"] for s in splits],
         sd=[st[s]["std"] for s in splits], boxmean="sd", marker_color="#552583", name=summary.column,
         showlegend=False))
-    for s in splits:
-        fig.add_annotation(x=s, y=st[s]["max"], yshift=14, showarrow=False,
-                           text=f"mean {st[s]['mean']:.4g} ± {st[s]['std']:.3g}<br>{summary.rows.get(s, 0):,} "
+    for s in splits:  # above the plot, over each box: its mean, spread and rows
+        fig.add_annotation(x=s, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
+                           text=f"mean {st[s]['mean']:.4g} ± {st[s]['std']:.3g}, {summary.rows.get(s, 0):,} "
                                 f"{words.rows}")
-    fig.update_layout(**LAYOUT, title=f"Target {summary.column}{unit} per split: quartiles, range, mean ± standard "
-                                      "deviation", height=360, xaxis=dict(title="split"),
+    fig.update_layout(**{**LAYOUT, "margin": dict(l=40, r=20, t=90, b=40)},
+                      title=f"Target {summary.column}{unit} per split<br><sup>box: quartiles, whiskers: range, "
+                            "dashed: mean ± standard deviation</sup>", height=360, xaxis=dict(title="split"),
                       yaxis=dict(title=f"{summary.column}{unit}"))
     return fig
 

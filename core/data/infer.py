@@ -30,7 +30,7 @@ from core.data.column_roles import (
 )
 from core import row_filter
 from core.data.columns import yes_no_labels, yes_no_numbers
-from core.data.target_task import check_dev, read_target
+from core.data.target_task import check_dev, predicts, read_target
 from core.dataset import DatasetError, Target
 
 NAME_PATTERN = r"[a-z0-9][a-z0-9_-]{0,63}"  # what `core.catalog.from_dict` accepts as a name
@@ -251,15 +251,6 @@ def check_feature_count(n: int) -> None:
                            "columns out of the table.")
 
 
-def _predicts(target: Target) -> str:
-    """What the target is, in a few words: 'churn = yes', 'species (3 classes)', 'price (a number)'."""
-    if target.task == "binary":
-        return f"{target.column} = {target.positive_name}"
-    if target.task == "multiclass":
-        return f"{target.column} ({len(target.classes)} classes)"
-    return f"{target.column} (a number)"
-
-
 def _target_entry(target: Target) -> dict[str, Any]:
     """The [target] table: a binary target as it always was; another task without the binary
     fields (positive, negative and their names), which it does not use."""
@@ -276,7 +267,7 @@ def _definition(name: str, title: str | None, target: Target, features: list[dic
     source = f"{name}.parquet"
     definition: dict[str, Any] = {
         "name": name, "title": title or name.replace("-", " ").replace("_", " ").capitalize(),
-        "description": f"Added from a table of {rows:,} rows: predicts {_predicts(target)}.",
+        "description": f"Added from a table of {rows:,} rows: predicts {predicts(target)}.",
         "row_noun": "row", "rows_noun": "rows",
         "experiment": f"{name}-workbench", "model_name": f"{name}-model",
         "target": _target_entry(target), "features": features, "sources": [{"file": source}],

@@ -37,7 +37,9 @@ SHOWN_CLASSES = 10  # classes named in a sentence; the rest as "..."
 class TargetFinding:
     """What the target column is: the `Target` (task kind, classes), the model's labels (NaN where
     unlabelled), the sentence saying which task and why (`task_note`), for binary the positive
-    class's sentence and share (None otherwise), the kinds the column fits and the one inferred."""
+    class's sentence and share (None otherwise), the kinds the column fits (`fitting`: those its
+    values fit, multiclass only when every class has `MIN_CLASS_ROWS` labelled rows; the inferred
+    one first when it is among them) and the one inferred from its values (`inferred`)."""
 
     target: Target
     labels: np.ndarray
@@ -167,6 +169,24 @@ def _why(task: str, family: str, counts: pd.Series, chosen: bool, fits: tuple[st
     return f"inferred from its {reason}" + (f"; --task {' or '.join(others)} fits too" if others else "")
 
 
+def _offered(fits: tuple[str, ...], counts: pd.Series) -> tuple[str, ...]:
+    """The kinds that may be chosen: multiclass only when every class has rows enough to split
+    (`check_dev` refuses it otherwise)."""
+    return tuple(t for t in fits if t != "multiclass" or int(counts.min()) >= MIN_CLASS_ROWS)
+
+
+def task_choices(column: pd.Series) -> tuple[str, ...]:
+    """The task kinds a target column may be given: the one inferred from its values first (even
+    when it would be refused, e.g. for a class too rare to split), then the others that fit.
+    Empty when no kind fits (no label, one value, too many text classes, unsupported values)."""
+    family = profile(column).family
+    if family not in ("number", "bool", "text"):
+        return ()
+    counts = _classes(_counts(column))
+    fits = fitting_tasks(family, counts)
+    return tuple(dict.fromkeys([*fits[:1], *_offered(fits, counts)]))
+
+
 def read_target(frame: pd.DataFrame, column: str, task: str | None = None, positive: Any = None) -> TargetFinding:
     """The target `column` of `frame` with its task kind: inferred, or `task` when the column fits
     it (see the module docstring); for binary, `positive` (a value or its text) is the positive
@@ -192,6 +212,7 @@ def read_target(frame: pd.DataFrame, column: str, task: str | None = None, posit
         raise _wrong_task(column, task, family, counts, fits)
     else:
         chosen = True
+    inferred, fits = fits[0], _offered(fits, counts)
     if task == "binary":
         return _binary(raw, column, counts, positive, fits, chosen)
     if positive is not None and str(positive).strip():
@@ -220,7 +241,7 @@ def read_target(frame: pd.DataFrame, column: str, task: str | None = None, posit
                 f"{mean:.4g}, standard deviation {spread:.4g}; "
                 f"{_why(task, family, counts, chosen, fits)})")
     return TargetFinding(target=target, labels=labels, task_note=note, positive_note=None, positive_share=None,
-                         fitting=fits, inferred=fits[0])
+                         fitting=fits, inferred=inferred)
 
 
 def _binary(raw: pd.Series, column: str, counts: pd.Series, positive: Any, fits: tuple[str, ...],
@@ -252,7 +273,17 @@ def _binary(raw: pd.Series, column: str, counts: pd.Series, positive: Any, fits:
     task_note = (f"predicts {column}: binary, two classes: {_text(negative)} and {_text(chosen)} "
                  f"({_why('binary', '', counts, chosen_task, fits)})")
     return TargetFinding(target=target, labels=labels, task_note=task_note, positive_note=note,
-                         positive_share=float(counts[chosen] / n), fitting=fits, inferred=fits[0])
+                         positive_share=float(counts[chosen] / n), fitting=fits, inferred="binary")
+
+
+def predicts(target: Target) -> str:
+    """What a target predicts, in a few words: 'churn = yes' (binary: its positive class),
+    'species (3 classes)', 'price (a number)'."""
+    if target.task == "binary":
+        return f"{target.column} = {target.positive_name}"
+    if target.task == "multiclass":
+        return f"{target.column} ({len(target.classes)} classes)"
+    return f"{target.column} (a number{', ' + target.unit if target.unit else ''})"
 
 
 # --------------------------------------------------------------------------- the dev rows

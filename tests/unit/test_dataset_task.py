@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from core import catalog, cli
 from core.data import dataset_store, definition_edit
 from core.data.infer import infer
-from core.data.target_task import MAX_CLASSES, MIN_CLASS_ROWS, MIN_REGRESSION_ROWS, read_target
+from core.data.target_task import MAX_CLASSES, MIN_CLASS_ROWS, MIN_REGRESSION_ROWS, check_dev, read_target
 from core.dataset import DatasetError
 from tests.unit.test_dataset_add_cli import home  # noqa: F401 (fixture: an empty home)
 
@@ -199,6 +199,7 @@ def test_a_class_too_rare_to_split_is_refused_with_the_minimum_and_the_fix() -> 
                                            r"with --task regression"):
         infer(numbers, "rare", "y")
     assert infer(numbers, "rare", "y", task="regression").task == "regression"  # which then fits
+    assert infer(numbers, "rare", "y", task="regression").fitting_tasks == ("regression",)  # no failing choice offered
 
 
 def test_the_dev_rows_are_checked_per_task() -> None:
@@ -388,7 +389,13 @@ def test_any_target_column_is_refused_or_labelled_whole(values: list, task: str 
         assert str(err) and err.exit_code == 2
         return
     assert task is None or found.target.task == task
-    assert found.target.task in found.fitting and found.inferred == found.fitting[0]
+    try:
+        check_dev(found.target, found.labels, None)
+    except DatasetError as err:  # too few rows; a class too rare to split is not offered either
+        assert str(err) and (found.target.task != "multiclass" or "multiclass" not in found.fitting)
+    else:
+        assert found.target.task in found.fitting
+    assert found.inferred == found.target.task or task is not None
     labels, bad = found.target.encode(frame["y"])
     assert bad == 0
     assert np.array_equal(np.isnan(labels), np.isnan(found.labels))
