@@ -61,7 +61,7 @@ def _sort_key(value: Any) -> tuple[int, Any]:
 
 def _counts(raw: pd.Series) -> pd.Series:
     """Labelled rows per distinct value (plain values: whole numbers as int, text stripped; blank
-    text is no label), most frequent first."""
+    text is no label)."""
     seen = raw.value_counts(dropna=True)  # counted first, then read as plain values (cheap on many rows)
     seen = seen[seen > 0]  # a category dtype also counts its unused categories
     plain = pd.Series(seen.to_numpy(), index=[plain_value(v) for v in seen.index], dtype="int64")
@@ -103,7 +103,8 @@ def fitting_tasks(family: str, counts: pd.Series) -> tuple[str, ...]:
 
 def _shown(counts: pd.Series, limit: int = 5) -> str:
     by_size = counts.sort_values(ascending=False, kind="stable")
-    shown = ", ".join(f"{show_value(v)} ({n:,} rows)" for v, n in by_size.head(limit).items())
+    shown = ", ".join(f"{show_value(plain_value(v))} ({n:,} row{'s' if n != 1 else ''})"
+                      for v, n in by_size.head(limit).items())
     return shown + (", ..." if len(counts) > limit else "")
 
 
@@ -137,8 +138,9 @@ def _wrong_task(column: str, task: str, family: str, counts: pd.Series, fits: tu
         why = f"a regression target holds numbers with more than two values; {column!r} holds {n}: {_shown(counts)}"
     if not fits:
         return DatasetError(f"--task {task} does not fit the target: {why}. " + str(_no_kind(column, family, counts)))
+    others = "".join(f" or choose --task {t}" for t in fits[1:])
     return DatasetError(f"--task {task} does not fit the target: {why}. It fits {' or '.join(fits)}: leave --task "
-                        f"out (the inferred task is {fits[0]}) or choose --task {fits[0]}.")
+                        f"out (the inferred task is {fits[0]}){others}.")
 
 
 def _class_list(target: Target, labels: np.ndarray) -> str:
@@ -220,8 +222,8 @@ def read_target(frame: pd.DataFrame, column: str, task: str | None = None, posit
                            f"({'its classes have no positive one' if task == 'multiclass' else 'a number'}). "
                            "Leave --positive out.")
     if task == "multiclass":
-        target = Target(column=column, task="multiclass", classes=tuple(counts.index),
-                        class_labels=tuple(_text(v) for v in counts.index))
+        classes = tuple(plain_value(v) for v in counts.index)  # 2 rather than 2.0 beside 0.5 (a float index)
+        target = Target(column=column, task="multiclass", classes=classes, class_labels=tuple(map(_text, classes)))
     else:
         target = Target(column=column, task="regression")
     labels, bad = target.encode(raw)
