@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from typing import Sequence
 
-from core.monitoring.drift_report import DriftReport, FeatureDrift, effect_ratio, top_categories
+from core.monitoring.drift_report import DriftReport, FeatureDrift, by_severity, top_categories
 
 TRAIN, BATCH, TEST = "#552583", "#FDB927", "#7A6E5D"
 DRIFT, STABLE = "#C62828", "#2E7D32"
@@ -25,16 +25,17 @@ def _text(x: float, y: float, s: str, anchor: str = "start", extra: str = "") ->
 
 def effect_bars(r: DriftReport, width: int = 640) -> str:
     """Each feature's effect size as a multiple of its threshold (the dashed line is 1 = drift),
-    capped at 5 (the label gives the figures)."""
-    names = list(r.stats.features)
+    capped at 5 (the label gives the figures), worst at the top (`drift_report.by_severity`, as
+    on the Drift page)."""
+    ranked = by_severity(r)
+    names = [name for name, _, _ in ranked]
     row, left, cap = 22, 150, 5.0
     plot = width - left - 20
     height = row * len(names) + 40
     parts = [f'<svg width="{width}" height="{height}" role="img" '
              f'aria-label="Drift per feature">', _text(left, 14, "effect size ÷ its threshold (≥ 1 = drift)")]
-    for i, name in enumerate(names):
+    for i, (name, ratio, label) in enumerate(ranked):
         f = r.stats.features[name]
-        ratio, label = effect_ratio(f, r.thresholds)
         y = 24 + i * row
         w = plot * min(ratio, cap) / cap
         parts.append(_text(left - 6, y + 13, name, "end"))
