@@ -13,7 +13,7 @@ workbench when it is loaded there.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any, Mapping
 
@@ -50,8 +50,9 @@ class Rule:
     # categories seen in training; a value outside them is "unseen")
     kind: str = NUMBER
     # a binary feature's words, as (word, value) pairs from its definition's `value_labels` (e.g.
-    # ("no", 0.0), ("yes", 1.0)): one request may give the word, in any case, for the value
-    words: tuple[tuple[str, float], ...] = ()
+    # ("no", 0.0), ("yes", 1.0)): one request may give the word, in any case, for the value. Not
+    # part of the model's contract (`to_dict` leaves them out), so not compared either
+    words: tuple[tuple[str, float], ...] = field(default=(), compare=False)
 
     @classmethod
     def from_feature(cls, feature: Any) -> "Rule":
@@ -70,7 +71,12 @@ class Rule:
         return self.kind == CATEGORY
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The rule as JSON-ready values, without `words`: they are one request's convenience
+        (`RuleTable.validate_row` turns a word into its value before anything is sent), not the
+        model's contract, and the table written beside a model stays readable by earlier loaders."""
+        d = asdict(self)
+        del d["words"]
+        return d
 
     def describe(self) -> str:
         """The domain in words, e.g. 'a whole number from 0 to 11' or 'one of 0, 1'."""
@@ -245,9 +251,7 @@ class RuleTable:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "RuleTable":
         """The table written by `to_dict` (e.g. a served model's `input_rules.json`)."""
-        return cls(tuple(Rule(**{**r, "values": tuple(r.get("values", ())),
-                                 "words": tuple((str(w), float(v)) for w, v in r.get("words", ()))})
-                         for r in d["rules"]))
+        return cls(tuple(Rule(**{**r, "values": tuple(r.get("values", ()))}) for r in d["rules"]))
 
     @property
     def has_categories(self) -> bool:
