@@ -62,6 +62,7 @@ class SparkScoreResult:
     seconds: float
     master: str
     batch: str
+    checked: bool = True  # the model is this dataset's champion, loaded from its registry
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
