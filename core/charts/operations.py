@@ -1,0 +1,91 @@
+"""Plotly figures of the model server's traffic over a window, drawn from an `OpsStats`
+(`core.monitoring.ops.stats`) alone: requests per time bucket (answered and refused) and the
+server's latency over time. Both put time on a date axis spanning the whole window (in UTC, as
+the inference log holds it), so a single bucket sits where it happened instead of stretching
+over an axis of its own.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+if TYPE_CHECKING:
+    from core.monitoring.ops import OpsStats
+
+ANSWERED, REFUSED = "#552583", "#C62828"
+SINGLE_P50, SINGLE_P99, ALL_P99 = "#552583", "#FDB927", "#7A6E5D"
+# the title at the top left, the legend at the top right in the traces' order: neither covers the other
+LAYOUT = dict(template="plotly_white", height=280, margin=dict(l=50, r=10, t=56, b=40),
+              legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1, font_size=12,
+                          traceorder="normal"),
+              font=dict(size=13), hovermode="x unified")
+MIN_LATENCY_POINTS = 2  # a latency line needs two buckets; fewer are said in words (`latency_points`)
+
+
+def _when(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text).tz_convert("UTC").tz_localize(None)  # plotly draws naive times as given
+
+
+def _time_axis(report: "OpsStats") -> dict[str, Any]:
+    """A date x-axis over the window: `since` (or the first bucket) to `until`."""
+    starts = [_when(b["start"]) for b in report.per_bucket]
+    low = _when(report.since) if report.since else (min(starts) if starts else _when(report.until))
+    high = _when(report.until)
+    if high <= low:
+        high = low + pd.Timedelta(minutes=report.bucket_minutes)
+    return dict(type="date", range=[low, high], title=dict(text="time (UTC)", font_size=12),
+                tickformat="%H:%M\n%b %d", showgrid=True)
+
+
+def _centres(report: "OpsStats") -> list[pd.Timestamp]:
+    half = pd.Timedelta(minutes=report.bucket_minutes / 2)
+    return [_when(b["start"]) + half for b in report.per_bucket]
+
+
+def traffic(report: "OpsStats") -> go.Figure:
+    """Requests per bucket of `bucket_minutes`, answered and refused stacked, on the window's time axis."""
+    x = _centres(report)
+    refused = [b["refused"] for b in report.per_bucket]
+    answered = [b["requests"] - b["refused"] for b in report.per_bucket]
+    width = report.bucket_minutes * 60_000 * 0.85  # milliseconds on a date axis
+    fig = go.Figure([
+        go.Bar(x=x, y=answered, name="answered", marker_color=ANSWERED, width=width,
+               hovertemplate="%{y:,} answered<extra></extra>"),
+        go.Bar(x=x, y=refused, name="refused", marker_color=REFUSED, width=width,
+               hovertemplate="%{y:,} refused<extra></extra>")])
+    fig.update_layout(**LAYOUT, barmode="stack",
+                      title=dict(text=f"Requests per {report.bucket_minutes:g} min", font_size=15, x=0.01, y=0.97),
+                      xaxis=_time_axis(report),
+                      # whole requests: no 0.5 ticks while the counts are small
+                      yaxis=dict(title="requests", rangemode="tozero", tickformat=",d",
+                                 dtick=1 if max((b["requests"] for b in report.per_bucket), default=0) <= 5 else None))
+    return fig
+
+
+def latency_points(report: "OpsStats") -> int:
+    """How many buckets hold a latency (each bucket with a request does)."""
+    return sum(b["p50_ms"] is not None for b in report.per_bucket)
+
+
+def latency(report: "OpsStats") -> go.Figure | None:
+    """The server's p50/p99 latency per bucket for single-row requests, and the p99 of every
+    request (batches included) dashed, on the window's time axis; None with fewer than
+    MIN_LATENCY_POINTS buckets (a line of one point says nothing: the page says it in words)."""
+    if latency_points(report) < MIN_LATENCY_POINTS:
+        return None
+    x = _centres(report)
+    lines = [("single-row p50", "single_row_p50_ms", SINGLE_P50, "solid"),
+             ("single-row p99", "single_row_p99_ms", SINGLE_P99, "solid"),
+             ("every request p99", "p99_ms", ALL_P99, "dot")]
+    fig = go.Figure()
+    for name, key, colour, dash in lines:
+        y = [b.get(key) for b in report.per_bucket]
+        if any(v is not None for v in y):
+            fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers", connectgaps=False,
+                                     line=dict(color=colour, dash=dash), marker=dict(size=6),
+                                     hovertemplate=f"{name} %{{y:.2f}} ms<extra></extra>"))
+    fig.update_layout(**LAYOUT, title=dict(text="Server latency (ms)", font_size=15, x=0.01, y=0.97),
+                      xaxis=_time_axis(report), yaxis=dict(title="ms", rangemode="tozero"))
+    return fig
