@@ -64,6 +64,21 @@ def traffic(report: "OpsStats") -> go.Figure:
     return fig
 
 
+def _with_gaps(report: "OpsStats") -> tuple[list[pd.Timestamp], list[dict[str, Any]]]:
+    """The buckets' centres and the buckets, with an empty point between two buckets that are not
+    next to each other: a line breaks where no request came, instead of joining across the gap."""
+    step = pd.Timedelta(minutes=report.bucket_minutes)
+    x: list[pd.Timestamp] = []
+    buckets: list[dict[str, Any]] = []
+    for centre, b in zip(_centres(report), report.per_bucket):
+        if x and centre - x[-1] > step * 1.5:
+            x.append(x[-1] + step)
+            buckets.append({})
+        x.append(centre)
+        buckets.append(b)
+    return x, buckets
+
+
 def latency_points(report: "OpsStats") -> int:
     """How many buckets hold a latency (each bucket with a request does)."""
     return sum(b["p50_ms"] is not None for b in report.per_bucket)
@@ -75,13 +90,13 @@ def latency(report: "OpsStats") -> go.Figure | None:
     MIN_LATENCY_POINTS buckets (a line of one point says nothing: the page says it in words)."""
     if latency_points(report) < MIN_LATENCY_POINTS:
         return None
-    x = _centres(report)
-    lines = [("single-row p50", "single_row_p50_ms", SINGLE_P50, "solid"),
-             ("single-row p99", "single_row_p99_ms", SINGLE_P99, "solid"),
-             ("every request p99", "p99_ms", ALL_P99, "dot")]
+    x, buckets = _with_gaps(report)
+    lines = [("1-row p50", "single_row_p50_ms", SINGLE_P50, "solid"),
+             ("1-row p99", "single_row_p99_ms", SINGLE_P99, "solid"),
+             ("all-sizes p99", "p99_ms", ALL_P99, "dot")]
     fig = go.Figure()
     for name, key, colour, dash in lines:
-        y = [b.get(key) for b in report.per_bucket]
+        y = [b.get(key) for b in buckets]
         if any(v is not None for v in y):
             fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers", connectgaps=False,
                                      line=dict(color=colour, dash=dash), marker=dict(size=6),
