@@ -101,6 +101,12 @@ class Shooter:
         self.page.get_by_text(text, exact=True).first.evaluate("e => e.scrollIntoView({block: 'start'})")
         self.page.wait_for_timeout(600)
 
+    def at_chart(self, index: int = 0) -> None:
+        """Scroll the page so that its `index`-th Plotly chart is at the top of the window."""
+        self.page.locator("[data-testid='stPlotlyChart']").nth(index).evaluate(
+            "e => e.scrollIntoView({block: 'start'})")
+        self.page.wait_for_timeout(800)
+
     def shot(self, name: str) -> None:
         path = self.out / f"{self.prefix}{name}.png"
         self.page.mouse.move(1, 1)  # no hover: a chart's toolbar would cover its title
@@ -149,6 +155,7 @@ def main() -> None:
             page.get_by_role("button", name="Stop server").wait_for(timeout=180_000)
             s.settle()
             page.get_by_role("button", name="Predict").click()
+            first_request = time.monotonic()
             page.get_by_text("Latency", exact=True).wait_for(timeout=60_000)
             s.settle()
             s.top()
@@ -165,7 +172,13 @@ def main() -> None:
             page.get_by_text("Drifted features", exact=True).wait_for(timeout=180_000)
             s.settle()
             s.shot("drift")
+            s.at_chart(0)  # the drift per feature, worst first
+            s.shot("drift-features")
             s.open("Serve")
+            # a second single-row request a minute after the first: the latency chart has two points
+            page.wait_for_timeout(max(0.0, 62.0 - (time.monotonic() - first_request)) * 1000)
+            page.get_by_role("button", name="Predict").click()
+            s.settle()
             s.at("Operations")
             s.shot("serve-operations")
             page.get_by_role("button", name="Stop server").click()  # the server outlives the app otherwise
