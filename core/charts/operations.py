@@ -86,7 +86,7 @@ def latency_points(report: "OpsStats") -> int:
 
 def latency(report: "OpsStats") -> go.Figure | None:
     """The server's p50/p99 latency per bucket for single-row requests, and the p99 of every
-    request (batches included) dashed, on the window's time axis; None with fewer than
+    request (batches included) dotted, on the window's time axis and a log scale; None with fewer than
     MIN_LATENCY_POINTS buckets (a line of one point says nothing: the page says it in words)."""
     if latency_points(report) < MIN_LATENCY_POINTS:
         return None
@@ -101,6 +101,7 @@ def latency(report: "OpsStats") -> go.Figure | None:
             fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines+markers", connectgaps=False,
                                      line=dict(color=colour, dash=dash), marker=dict(size=6),
                                      hovertemplate=f"{name} %{{y:.2f}} ms<extra></extra>"))
+    # a log scale: a batch's hundreds of milliseconds would flatten the single rows' few otherwise
     fig.update_layout(**LAYOUT, title=dict(text="Server latency (ms)", font_size=15, x=0.01, y=0.97),
-                      xaxis=_time_axis(report), yaxis=dict(title="ms", rangemode="tozero"))
+                      xaxis=_time_axis(report), yaxis=dict(title="ms (log scale)", type="log"))
     return fig
