@@ -333,6 +333,25 @@ def test_the_html_report_lists_the_features_worst_first(checks, which: str) -> N
     assert bars == sorted(bars) and table == sorted(table) and charts == sorted(charts)
 
 
+def test_the_html_reports_effect_bars_leave_room_for_long_names_and_labels(checks) -> None:
+    """A 30-character name was cut at the chart's left edge, a capped bar's label at its right."""
+    from core.monitoring import svg
+
+    r = checks["prod"]
+    long = "number_customer_service_calls_"
+    renamed = {(long if name == r.stats.drifted[0] else name): dataclasses.replace(
+        f, name=long if name == r.stats.drifted[0] else name) for name, f in r.stats.features.items()}
+    wide = dataclasses.replace(r, stats=dataclasses.replace(r.stats, features=renamed))
+    drawing = svg.effect_bars(wide)
+    width = float(re.search(r'<svg width="([0-9.]+)"', drawing).group(1))
+    bars_x = {float(x) for x in re.findall(r'<rect x="([0-9.]+)"', drawing)}
+    assert len(bars_x) == 1 and next(iter(bars_x)) >= 6.0 * len(long)  # the name fits on the left
+    for x, anchor, text in re.findall(r'<text x="([0-9.]+)" y="[0-9.]+" text-anchor="(\w+)"[^>]*>([^<]*)</text>',
+                                      drawing):
+        if anchor == "start":  # every label drawn to the right of its bar ends inside the drawing
+            assert float(x) + 6.0 * len(text) <= width + 1, text  # about 6 px a character at 11 px
+
+
 # --------------------------------------------------------------------------- retraining
 def test_forecast_and_gate() -> None:
     assert retraining.forecast_f1([0.8], 5) is None
