@@ -21,6 +21,8 @@ LAYOUT = dict(template="plotly_white", height=280, margin=dict(l=50, r=10, t=56,
               legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1, font_size=12,
                           traceorder="normal"),
               font=dict(size=13), hovermode="x unified")
+# the latency axis's labels: 1-2-5 steps (plotly's own log labels repeat "2" and "5" in every decade)
+LOG_TICKS = tuple(m * 10 ** e for e in range(-1, 6) for m in (1, 2, 5))
 MIN_LATENCY_POINTS = 2  # a latency line needs two buckets; fewer are said in words (`latency_points`)
 
 
@@ -103,5 +105,6 @@ def latency(report: "OpsStats") -> go.Figure | None:
                                      hovertemplate=f"{name} %{{y:.2f}} ms<extra></extra>"))
     # a log scale: a batch's hundreds of milliseconds would flatten the single rows' few otherwise
     fig.update_layout(**LAYOUT, title=dict(text="Server latency (ms)", font_size=15, x=0.01, y=0.97),
-                      xaxis=_time_axis(report), yaxis=dict(title="ms (log scale)", type="log"))
+                      xaxis=_time_axis(report), yaxis=dict(title="ms (log scale)", type="log", tickmode="array",
+                                                           tickvals=LOG_TICKS, ticktext=[f"{v:g}" for v in LOG_TICKS]))
     return fig

@@ -340,6 +340,7 @@ def test_the_operations_charts_put_time_on_a_date_axis_over_the_window() -> None
     spread = _ops([50, 30, 30, 10, 10], [1, 1, 5000, 1, 1], [2.0, 2.5, 190.0, 2.2, 2.4])
     fig = operations.latency(spread)
     assert fig is not None and fig.layout.xaxis.type == "date" and fig.layout.yaxis.type == "log"
+    assert list(fig.layout.yaxis.ticktext[3:7]) == ["1", "2", "5", "10"]  # each label once, in 1-2-5 steps
     lines = {t.name: list(t.y) for t in fig.data}
     # 50, 30 and 10 minutes ago: each next bucket after a gap, where the line breaks (None)
     assert [v is None for v in lines["1-row p99"]] == [False, True, False, True, False]
