@@ -348,3 +348,11 @@ def test_the_operations_charts_put_time_on_a_date_axis_over_the_window() -> None
     assert lines["all-sizes p99"][2] > 100.0  # and the every-request line shows it
     assert all(isinstance(x, (pd.Timestamp, np.datetime64)) or "2026-12-07" in str(x) for x in fig.data[0].x)
     assert operations.traffic(one).layout.yaxis.dtick == 1  # whole requests, no 0.5 ticks
+
+
+def test_a_latency_tile_shows_three_figures_at_most() -> None:
+    """The Serve page's answer showed '122.9 …': '122.93 ms' did not fit its quarter-width tile."""
+    from ui.ops import metric_ms
+
+    assert [metric_ms(v) for v in (None, 9.434, 55.07, 122.93, 1234.5)] == [
+        "—", "9.43 ms", "55.1 ms", "123 ms", "1,234 ms"]
