@@ -1,16 +1,23 @@
 """The README's page gallery: one screenshot of each page in headless Chromium (Debian's
 /usr/bin/chromium), saved as small PNGs in docs/.
 
-Run:  .venv/bin/python scripts/screenshots.py [--home DIR] [--out docs] [--width 1280 --height 900]
-      .venv/bin/python scripts/screenshots.py --home DIR --dataset NAME --serve-only
-      (the Serve page alone, one row answered, as `serve-NAME.png`: e.g. a multiclass or a
-      regression champion's home made by tests/task_homes.py)
+Run:  .venv/bin/python scripts/screenshots.py [--home DIR] [--out docs/screenshots] [--width 1280 --height 900]
+          [--dataset NAME --prefix NAME- --batch FILE] [--serve-only]
+
+`--serve-only`: the Serve page alone, one row answered (e.g. a multiclass or a regression
+champion's home made by tests/task_homes.py).
 
 `--home` is a workbench home with prepared data and a champion; it is used as a user would use
 it (the production batch is scored, the model server is started and stopped, the raw production
 file is uploaded on the Drift page). Without it, one is made in a temporary folder (`prepare`,
 then a small `train`, as bench/pages.py does). Each shot is the browser's window at the given
 size, scrolled to the part of the page named below; the PNGs are reduced to a 256-colour palette.
+
+`--dataset` opens the app on that dataset of the home (its sidebar default, WORKBENCH_DATASET) and
+`--prefix` starts each file's name (e.g. `churn-home.png`); `--batch` is the file uploaded on the
+Drift page (default: the home's raw production file, Kobe's). The Serve page is shot twice: its
+form with an answer, and (after Production has scored its batch through the model server) its
+operations section. The browser's console warnings and errors are printed at the end, by page.
 """
 from __future__ import annotations
 
@@ -32,7 +39,7 @@ def start_app(home: Path, dataset: str | None = None) -> tuple[subprocess.Popen,
     """`streamlit run app.py` on a free port (on `dataset` when given); (process, url) once it
     prints its address."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "WORKBENCH_DATASET")}
     env.update(WORKBENCH_HOME=str(home), WORKBENCH_SERVE_PORT=str(free_port()))
     if dataset:
         env["WORKBENCH_DATASET"] = dataset
@@ -63,8 +70,13 @@ def small_png(path: Path) -> int:
 
 
 class Shooter:
-    def __init__(self, page, url: str, out: Path) -> None:
-        self.page, self.url, self.out = page, url, out
+    def __init__(self, page, url: str, out: Path, prefix: str = "") -> None:
+        self.page, self.url, self.out, self.prefix = page, url, out, prefix
+        self.where = "Home"
+        self.console: list[str] = []  # the browser's warnings and errors, with the page they came from
+        page.on("console", lambda m: self.console.append(f"{self.where}: {m.type}: {m.text}")
+                if m.type in ("warning", "error") else None)
+        page.on("pageerror", lambda e: self.console.append(f"{self.where}: pageerror: {e}"))
 
     def settle(self, timeout_ms: int = 180_000) -> None:
         """Wait until the script run is done: no 'running' indicator twice, a second apart."""
@@ -75,6 +87,7 @@ class Shooter:
 
     def open(self, name: str = "", title: str | None = None) -> None:
         """Open Home (by URL) or a page through the sidebar; wait for its title (default: `name`)."""
+        self.where = name or "Home"
         if name:
             self.page.locator("[data-testid='stSidebarNav'] a", has_text=name).first.click()
         else:
@@ -92,34 +105,45 @@ class Shooter:
         self.page.get_by_text(text, exact=True).first.evaluate("e => e.scrollIntoView({block: 'start'})")
         self.page.wait_for_timeout(600)
 
+    def at_chart(self, index: int = 0) -> None:
+        """Scroll the page so that its `index`-th Plotly chart is at the top of the window."""
+        self.page.locator("[data-testid='stPlotlyChart']").nth(index).evaluate(
+            "e => e.scrollIntoView({block: 'start'})")
+        self.page.wait_for_timeout(800)
+
     def shot(self, name: str) -> None:
-        path = self.out / f"{name}.png"
+        path = self.out / f"{self.prefix}{name}.png"
         self.page.mouse.move(1, 1)  # no hover: a chart's toolbar would cover its title
         self.page.wait_for_timeout(300)
         self.page.screenshot(path=str(path))
         print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {small_png(path) / 1000:.0f} kB")
 
 
-def serve_and_answer(page, s: Shooter) -> None:
-    """On the Serve page: start the model server if it is down, send the form's row, wait for the answer."""
+def serve_and_answer(page, s: Shooter) -> float:
+    """On the Serve page: start the model server if it is down, send the form's row, wait for the
+    answer (of any task kind: its last caption names the model); when the row was sent."""
     if page.get_by_role("button", name="Start server").count():
         page.get_by_role("button", name="Start server").click()
     page.get_by_role("button", name="Stop server").wait_for(timeout=180_000)
     s.settle()
     page.get_by_role("button", name="Predict").click()
-    page.get_by_text(re.compile(r"^Model v\S+ at ")).first.wait_for(timeout=60_000)  # the answer's last caption
+    sent = time.monotonic()
+    page.get_by_text(re.compile(r"^Model v\S+ at ")).first.wait_for(timeout=60_000)
     s.settle()
     s.top()
+    return sent
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", type=Path, default=None)
-    ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    ap.add_argument("--dataset", default=None, help="the home's dataset to open the app on (default: its active one)")
+    ap.add_argument("--prefix", default="", help="the start of each PNG's name, e.g. kobe-")
+    ap.add_argument("--batch", type=Path, default=None, help="the file to upload on the Drift page")
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=900)
-    ap.add_argument("--dataset", default=None, help="the dataset the app opens on (default: the home's active one)")
-    ap.add_argument("--serve-only", action="store_true", help="only the Serve page, as serve-<dataset>.png")
+    ap.add_argument("--serve-only", action="store_true", help="only the Serve page with one row answered")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -130,13 +154,13 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
             page = browser.new_page(viewport={"width": args.width, "height": args.height})
-            s = Shooter(page, url, args.out.resolve())
+            s = Shooter(page, url, args.out.resolve(), args.prefix)
             if args.serve_only:
                 page.goto(url + "/Serve")
                 page.locator("[data-testid='stApp'] h1", has_text="Serve").first.wait_for(timeout=90_000)
                 s.settle()
                 serve_and_answer(page, s)
-                s.shot(f"serve-{args.dataset or 'active'}")
+                s.shot("serve")
                 page.get_by_role("button", name="Stop server").click()  # the server outlives the app otherwise
                 page.get_by_role("button", name="Start server").wait_for(timeout=60_000)
                 browser.close()
@@ -156,7 +180,7 @@ def main() -> None:
             s.at("Registry")
             s.shot("compare-registry")
             s.open("Serve")
-            serve_and_answer(page, s)
+            first_request = serve_and_answer(page, s)
             s.shot("serve")
             s.open("Production")
             page.get_by_role("button", name="Score production").click()
@@ -165,15 +189,26 @@ def main() -> None:
             s.at("Is the model adherent to the production data?")
             s.shot("production")
             s.open("Drift")
-            raw_prod = next((home / "data" / "01_raw").glob("*prod*.parquet"))
+            raw_prod = args.batch or next((home / "data" / "01_raw").glob("*prod*.parquet"))
             page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(raw_prod))
             page.get_by_text("Drifted features", exact=True).wait_for(timeout=180_000)
             s.settle()
             s.shot("drift")
+            s.at_chart(0)  # the drift per feature, worst first
+            s.shot("drift-features")
             s.open("Serve")
+            # a second single-row request a minute after the first: the latency chart has two points
+            page.wait_for_timeout(max(0.0, 62.0 - (time.monotonic() - first_request)) * 1000)
+            page.get_by_role("button", name="Predict").click()
+            s.settle()
+            s.at("Operations")
+            s.shot("serve-operations")
             page.get_by_role("button", name="Stop server").click()  # the server outlives the app otherwise
             page.get_by_role("button", name="Start server").wait_for(timeout=60_000)
             browser.close()
+        print(f"browser console: {len(s.console)} warning(s) and error(s)")
+        for line in s.console:
+            print("  " + line)
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=20)

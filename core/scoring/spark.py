@@ -36,6 +36,7 @@ from core.files import keep_previous
 from core.progress import ProgressFn, Stopwatch, report
 from core.scoring.local import (
     APPLY_RUN,  # one name for the run, whichever engine scores
+    CLASS_NAME,
 )
 from core.serving import answers
 
@@ -63,6 +64,7 @@ class SparkScoreResult:
     seconds: float
     master: str
     batch: str
+    checked: bool = True  # the model is this dataset's champion, loaded from its registry
     threshold: float | None = None  # a binary model's
     task: str = "binary"
     summary: dict[str, Any] = field(default_factory=dict)  # as in-process scoring's (`answers.*.summary`)
@@ -312,7 +314,14 @@ def _task_columns(scored: Any, settings: Settings, answer: Any, kind: Any, thres
     if kind.thresholded:
         proba_col, pred_col = spec.proba_column, spec.pred_column
         scored = scored.withColumn(proba_col, answer.getItem(1))
-        return scored.withColumn(pred_col, (F.col(proba_col) >= F.lit(threshold)).cast("int"))
+        scored = scored.withColumn(pred_col, (F.col(proba_col) >= F.lit(threshold)).cast("int"))
+        # the class as the data holds it and its name: the columns local scoring writes
+        target = spec.target
+        positive = F.col(pred_col) == 1
+        return (scored.withColumn(spec.predicted_class_column,
+                                  F.when(positive, F.lit(target.positive)).otherwise(F.lit(target.negative)))
+                .withColumn(CLASS_NAME, F.when(positive, F.lit(target.positive_name))
+                            .otherwise(F.lit(target.negative_name))))
     if kind.name == "regression":
         for i, column in enumerate(spec.prediction_columns):
             scored = scored.withColumn(column, answer.getItem(i))
@@ -365,8 +374,10 @@ def score_spark(
     `PipelineAplicacao` run.
 
     `batch` is a parquet (or .csv) path or glob, the prepared production batch when None.
-    The scored batch (every input column, plus the probability `spec.proba_column` and the class
-    `spec.pred_column` = probability >= `threshold`) is written as parquet (partitioned by the
+    The scored batch (every input column, plus the probability `spec.proba_column`, the class
+    `spec.pred_column` = probability >= `threshold`, that class as the data holds it
+    (`spec.predicted_class_column`) and by its name (`CLASS_NAME`), and `model_version`: the
+    columns local scoring writes) is written as parquet (partitioned by the
     definition's `partition_by` column when it names one) under
     `data/07_model_output/prod_predictions_spark/` (a previous output is kept, renamed).
     The session is stopped at the end unless one was already active.
@@ -411,6 +422,7 @@ def score_spark(
         udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=ArrayType(DoubleType()), env_manager="local")
         features = F.struct(*[F.col(c).cast(kind).alias(c) for c, kind in _input_types(model_uri, settings).items()])
         scored = _task_columns(df, settings, udf(features), kind, threshold, encoded)
+        scored = scored.withColumn("model_version", F.lit(str(champ.version)))  # as local scoring writes it
 
         report(on_progress, 0.35, "Scoring and writing partitioned parquet")
         out = _output_dir(settings)
