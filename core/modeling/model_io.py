@@ -95,7 +95,7 @@ def _whole(values: tuple[Any, ...]) -> bool:
 
 
 def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name: str = "model",
-              rules: Any = None, categorical: tuple[str, ...] = ()) -> Any:
+              rules: Any = None, categorical: tuple[str, ...] = (), task: dict[str, Any] | None = None) -> Any:
     """Log a scikit-learn model that returns the class probabilities when served (predict_proba).
 
     The signature is `input_schema`'s; the model is stored in MLflow's safe (skops) format with
@@ -109,6 +109,11 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
     `rules` (the dataset's `core.rules.RuleTable`) travels with the model as
     `code/input_rules.json` beside a copy of `core/rules.py`: the served model then refuses
     rows outside the definition's domain (HTTP 400 naming each problem), whoever sends them.
+
+    `task`: None for a binary model (as always), else what the model's task is, written as
+    `code/task.json` (`pyfunc_model.TASK_FILE`): `{"task": "multiclass", "classes": [names in
+    label order]}` or `{"task": "regression", "interval": {"level": 0.9, "halfwidth": q}}`. A
+    regression's signature is its `predict`'s (it has no probabilities).
     """
     import tempfile
 
@@ -126,7 +131,8 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
     schema = input_schema(features, rules, categorical)
     whole = [c.name for c in schema.inputs if c.type.name == "long"]
     x = x.astype({c: "int64" for c in whole}) if whole and x[whole].notna().all().all() else x
-    proba = np.asarray(model.predict_proba(x))
+    regression = task is not None and task.get("task") == "regression"
+    proba = np.asarray(model.predict(x) if regression else model.predict_proba(x))
     # `allow_unseen` is a request parameter (`{"params": {"allow_unseen": true}}`) that scores
     # categories never seen in training
     params = ParamSchema([ParamSpec(pyfunc_model.ALLOW_UNSEEN, "boolean", False)]) if categorical else None
@@ -143,11 +149,16 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
             with open(table, "w") as fh:
                 json.dump(rules.to_dict(), fh)
             code += [table, rules_module.__file__]
-        return _log(model, name, signature, x, code, onnx_model)
+        if task is not None:
+            path = os.path.join(tmp, getattr(pyfunc_model, "TASK_FILE", "task.json"))
+            with open(path, "w") as fh:
+                json.dump(task, fh)
+            code.append(path)
+        return _log(model, name, signature, x, code, onnx_model, "predict" if regression else "predict_proba")
 
 
 def _log(model: Any, name: str, signature: Any, example: pd.DataFrame, code_paths: list[str],
-         onnx_model: bytes | None = None) -> Any:
+         onnx_model: bytes | None = None, predict_fn: str = "predict_proba") -> Any:
     import mlflow.sklearn
     from mlflow.models import Model
 
@@ -163,7 +174,7 @@ def _log(model: Any, name: str, signature: Any, example: pd.DataFrame, code_path
         sk_model=model,
         signature=signature,
         input_example=example,
-        pyfunc_predict_fn="predict_proba",
+        pyfunc_predict_fn=predict_fn,
         pip_requirements=requirements,
         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
         skops_trusted_types=trusted_types(model),

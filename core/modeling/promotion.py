@@ -76,9 +76,10 @@ def _fmt(v: float) -> str:
 
 
 def judge(champion: Mapping[str, float] | None, challenger: Mapping[str, float], criterion: str,
-          policy: PromotionPolicy) -> tuple[bool, str]:
+          policy: PromotionPolicy, task: str = "binary") -> tuple[bool, str]:
     """(promote?, reason) from both versions' test figures (the decision metric at each one's
-    own threshold). No champion, or one whose figures are missing: promote."""
+    own threshold; a multiclass model's accuracy of its most probable class; a regression has no
+    decision metric: the criterion alone). No champion, or one whose figures are missing: promote."""
     if not champion:
         return True, "promoted: there was no champion to compare with"
     metric, tol = policy.decision_metric, policy.metric_tolerance
@@ -93,32 +94,46 @@ def judge(champion: Mapping[str, float] | None, challenger: Mapping[str, float],
     m_theirs, m_ours = champion.get(metric), challenger.get(metric)
     if m_theirs is not None and m_ours is not None and m_ours < m_theirs - tol:
         return False, (f"kept the champion: the challenger's test {criterion} is better ({_fmt(ours)} vs "
-                       f"{_fmt(theirs)}) but its {metric} at its threshold is {_fmt(m_ours)} vs the champion's "
+                       f"{_fmt(theirs)}) but its {metric}{' at its threshold' if task == 'binary' else ''} is "
+                       f"{_fmt(m_ours)} vs the champion's "
                        f"{_fmt(m_theirs)}, worse by more than the tolerance {tol:g}")
     tail = "" if m_theirs is None or m_ours is None else f"; {metric} {_fmt(m_ours)} vs {_fmt(m_theirs)}"
     return True, f"promoted: test {criterion} {_fmt(ours)} vs the champion's {_fmt(theirs)}{tail}"
 
 
 def on_test(settings: Settings, info: ModelVersion | None) -> tuple[dict[str, float] | None, str]:
-    """A registered version's figures on this test split at its own threshold, through its own
-    feature set; (None, why) when it cannot be scored (then the gate has nothing to compare)."""
+    """A registered version's figures on this test split, through its own feature set, as its task
+    kind measures them (`TaskKind.metrics`): a binary model at its own threshold, a multiclass one
+    from its class probabilities, a regression with its own interval. (None, why) when it cannot
+    be scored, or is of another task kind than the dataset's target now (then the gate has
+    nothing to compare)."""
     from mlflow.exceptions import MlflowException
 
     from core.data import preparation
-    from core.modeling import model_io
+    from core.modeling import fitting, model_io
 
     if info is None:
         return None, ""
+    task = settings.dataset.task
+    if info.task != task:
+        return None, (f"the champion, version {info.version}, is a {info.task} model and the target is now "
+                      f"{task}: nothing to compare")
     inputs = info.inputs(settings.dataset)
+    halfwidth = (info.interval or {}).get("halfwidth")
     try:
         _, model = registry.load_model(settings, info)
         test = preparation.load_split(settings, "test")
-        proba = model_io.predict_proba(model, test, inputs.features, inputs.categorical_features)
+        if task == "binary":
+            output = model_io.predict_proba(model, test, inputs.features, inputs.categorical_features)
+        else:
+            x = model_io.feature_frame(test, inputs.features, inputs.categorical_features)
+            output = fitting.model_output(task, model, x, halfwidth)
     except (MlflowException, OSError, ValueError, KeyError) as err:
         return None, f"the champion, version {info.version}, could not be scored on the test split: " \
                      f"{type(err).__name__}: {str(err)[:200]}"
-    y = test[inputs.target.column].astype("int64").to_numpy()
-    return info.kind.metrics(y, proba, info.decision_threshold), ""
+    y = test[inputs.target.column].astype("float64" if task == "regression" else "int64").to_numpy()
+    threshold = info.decision_threshold if info.kind.default_threshold is not None else None
+    return info.kind.metrics(y, output, threshold), ""
 
 
 # --------------------------------------------------------------------------- promotion and rollback
