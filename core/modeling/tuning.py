@@ -28,7 +28,7 @@ CV_COLUMNS: dict[str, str] = {"Log Loss": "log_loss", "Brier": "brier", "AUC": "
                               "F1": "f1", "Prec.": "precision", "Recall": "recall"}
 TASK_CV_COLUMNS: dict[str, dict[str, str]] = {
     "binary": CV_COLUMNS,
-    "multiclass": {"Log Loss": "log_loss", "Accuracy": "accuracy", "Macro F1": "f1_macro", "AUC": "roc_auc"},
+    "multiclass": {"Log Loss": "log_loss", "Accuracy": "accuracy", "Macro F1": "f1_macro"},
     "regression": {"RMSE": "rmse", "MAE": "mae", "R2": "r2"},
 }
 # our criterion -> PyCaret's metric id (what `tune_model(optimize=...)` takes)
@@ -103,6 +103,22 @@ def check_folds(settings: Settings, data: TrainingData, folds: int) -> None:
             f"cross-validation folds: train with --folds {max(2, rows)} or fewer, or merge the class into another.")
 
 
+def multiclass_scores(labels: list[int]) -> tuple[Any, Any]:
+    """The multiclass log loss and macro F1 with every class's label bound in: PyCaret 3.3.2 keeps
+    `add_metric`'s keyword arguments for its hold-out table but calls the CV scorer without them,
+    and turns a failing score into 0.0 (a fold whose rows lack a class would then score a perfect
+    log loss of 0 and win the search)."""
+    from sklearn.metrics import f1_score, log_loss
+
+    def multiclass_log_loss(y_true: Any, proba: Any, **_: Any) -> float:
+        return float(log_loss(y_true, proba, labels=labels))
+
+    def macro_f1(y_true: Any, pred: Any, **_: Any) -> float:
+        return float(f1_score(y_true, pred, labels=labels, average="macro", zero_division=0))
+
+    return multiclass_log_loss, macro_f1
+
+
 def set_up(settings: Settings, data: TrainingData, folds: int) -> TrainingSetup:
     """A PyCaret experiment on the tuning sample, with the served pipeline's preprocessing inside
     every CV fold: a `ClassificationExperiment` with log loss (with every class's label) added as
@@ -137,14 +153,13 @@ def set_up(settings: Settings, data: TrainingData, folds: int) -> TrainingSetup:
         exp.add_metric("brier", "Brier", brier_score_loss, greater_is_better=False, target="pred_proba")
         unused: tuple[str, ...] = ("kappa", "mcc")
     elif kind.classifier:
-        from sklearn.metrics import f1_score, log_loss
-
         labels = list(range(len(settings.dataset.target.names)))
-        # the labels given: a fold's predictions then score even when a class is rare in it
-        exp.add_metric("logloss", "Log Loss", log_loss, greater_is_better=False, target="pred_proba", labels=labels)
-        exp.add_metric("f1_macro", "Macro F1", f1_score, greater_is_better=True, target="pred", average="macro",
-                       labels=labels, zero_division=0)
-        unused = ("kappa", "mcc")
+        log_loss_of, f1_macro_of = multiclass_scores(labels)
+        exp.add_metric("logloss", "Log Loss", log_loss_of, greater_is_better=False, target="pred_proba")
+        exp.add_metric("f1_macro", "Macro F1", f1_macro_of, greater_is_better=True, target="pred")
+        # PyCaret's multiclass AUC asks LogisticRegression for its decision function, which are no
+        # probabilities: it fails in every fold and PyCaret reports 0.0; ours is not needed
+        unused = ("kappa", "mcc", "auc")
     else:
         unused = ("rmsle", "mape", "mse")  # RMSLE fails on negative targets, MAPE on zeros (ours handles them)
     for name in unused:
