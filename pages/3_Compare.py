@@ -199,8 +199,8 @@ def diagnostics_tabs(tab: dict, evals: list, names: list[str]) -> None:
     for title, figure in (("Feature importance", "importance"), ("Learning curves", "learning_curve")):
         cols = tab[title].columns(min(len(evals), 3))
         for i, (name, e) in enumerate(zip(names, evals)):
-            fig = diagnostic_figure(HOME, DATASET, e.run_id, figure, name if figure == "learning_curve" else None,
-                                    settings)
+            heading = (name if TASK == "binary" else short(name)) if figure == "learning_curve" else None
+            fig = diagnostic_figure(HOME, DATASET, e.run_id, figure, heading, settings)
             if fig is None:
                 cols[i % len(cols)].caption(f"**{name}**: no {title.lower()} stored with this run (logged by an "
                                             "older workbench); open it in MLflow.")
@@ -208,18 +208,25 @@ def diagnostics_tabs(tab: dict, evals: list, names: list[str]) -> None:
                 cols[i % len(cols)].plotly_chart(fig, width="stretch", key=f"{figure}-{i}")
 
 
+def short(name: str) -> str:
+    """A candidate's label without its training's time ('Ridge Regression · v3'): a title that fits
+    a third of the page."""
+    parts = name.split(" · ")
+    return " · ".join([parts[0], *parts[2:]])
+
+
 def per_candidate(where, kind: str, evals: list, names: list[str]) -> None:
     """One chart per candidate, three to a row."""
     cols = where.columns(min(len(evals), 3))
     for i, (name, e) in enumerate(zip(names, evals)):
-        cols[i % len(cols)].plotly_chart(task_figure(HOME, DATASET, kind, (e.run_id,), (name,), settings),
+        cols[i % len(cols)].plotly_chart(task_figure(HOME, DATASET, kind, (e.run_id,), (short(name),), settings),
                                          width="stretch", key=f"{kind}-{i}")
 
 
 def overlay_multiclass(tab: dict, evals: list, names: list[str]) -> None:
     """A multiclass training's charts: ROC per class and the k x k confusion matrix per candidate,
     per-class precision and recall overlaid."""
-    picked = (tuple(e.run_id for e in evals), tuple(names))
+    picked = (tuple(e.run_id for e in evals), tuple(shortest(names)))
     tab["ROC per class"].caption("Each class against all the others, from the class's own probability.")
     per_candidate(tab["ROC per class"], "roc_per_class", evals, names)
     tab["Confusion matrices"].caption("Each candidate answers its most probable class; each cell shows the rows and "
@@ -239,10 +246,17 @@ def overlay_multiclass(tab: dict, evals: list, names: list[str]) -> None:
                      | {"rows": st.column_config.NumberColumn("test rows", format="%d")})
 
 
+def shortest(names: list[str]) -> list[str]:
+    """The candidates' labels without their trainings' times when that leaves them distinct (a
+    legend of three fits the chart's width), else as they are."""
+    cut = [short(n) for n in names]
+    return cut if len(set(cut)) == len(cut) else names
+
+
 def overlay_regression(tab: dict, evals: list, names: list[str]) -> None:
     """A regression training's charts: predicted vs actual and residuals per candidate, the error
     distributions and the interval coverage overlaid."""
-    picked = (tuple(e.run_id for e in evals), tuple(names))
+    picked = (tuple(e.run_id for e in evals), tuple(shortest(names)))
     tab["Predicted vs actual"].caption("Points above the dashed line are over-predicted, below it under-predicted.")
     per_candidate(tab["Predicted vs actual"], "predicted_vs_actual", evals, names)
     tab["Residuals"].caption("The error of each test row against its prediction; outside the dashed band the "
@@ -324,7 +338,8 @@ st.dataframe(versions[essentials], hide_index=True, width="stretch",  # fits the
              column_config={"version": st.column_config.TextColumn("version", width="small"),
                             "aliases": st.column_config.TextColumn("aliases", width="small"),
                             "model": st.column_config.TextColumn("model", width="medium"),
-                            **{c: st.column_config.NumberColumn(c, format="%.4f" if c in SCALE_FREE else "%.4g",
+                            **{c: st.column_config.NumberColumn(c.replace("interval coverage", "coverage"),
+                                                                format="%.4f" if c in SCALE_FREE else "%.4g",
                                                                 width="small")
                                for c in essentials if c not in ("version", "aliases", "model", "mlflow")},
                             "mlflow": st.column_config.LinkColumn("MLflow", display_text="open", width="small")})

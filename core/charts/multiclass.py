@@ -35,8 +35,7 @@ def roc_per_class(y_true: Sequence[int] | np.ndarray, proba: np.ndarray, classes
     """One ROC curve per class, that class against all the others (AUC in the legend), with the
     chance diagonal. A class absent from the labels (or the only one present) has no curve."""
     y, p = _arrays(y_true, proba, len(classes))
-    fig = _figure(title, "False positive rate (other classes called this one)",
-                  f"True positive rate (recall of the class's {words.rows})", unit_axes=True, height=440)
+    fig = _figure(title, "False positive rate", "True positive rate (recall)", unit_axes=True, height=440)
     for i, name in enumerate(classes):
         hit = (y == i).astype(int)
         if hit.min() == hit.max():
@@ -92,8 +91,9 @@ def per_class(series: Series, classes: Sequence[str], metric: str = "recall", ti
     k = len(classes)
     what = {"precision": "Precision (of the calls of the class)", "recall": "Recall (of the class's rows found)",
             "f1": "F1"}[metric]
-    fig = _figure(title or f"{metric.capitalize() if metric != 'f1' else 'F1'} per class", "Class", what,
-                  height=400, barmode="group")
+    fig = _figure(title or f"{metric.capitalize() if metric != 'f1' else 'F1'} per class", "", what,
+                  height=440, barmode="group")  # the classes name the ticks; the legend goes below them
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
     fig.update_yaxes(range=[0, 1.05])
     rows = None
     for i, (name, (y_true, proba)) in enumerate(series.items()):

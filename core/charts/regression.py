@@ -15,6 +15,9 @@ from core.charts.evaluation import _colour, _figure
 from core.modeling.intervals import coverage_by_bin
 
 MAX_POINTS = 3000  # a scatter shows at most this many test rows (a fixed random sample): readable, light
+ROWS_PER_BIN = 30  # the coverage chart's bins hold at least about this many test rows (10 bins at most)
+# an overlay's legend (long candidate names, often two lines) goes below the x axis's title
+LEGEND_BELOW = dict(legend=dict(orientation="h", yanchor="top", y=-0.24, x=0), margin=dict(l=60, r=20, t=60, b=40))
 
 # {candidate name: (targets, predictions, lower bounds, upper bounds)}
 Series = Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
@@ -40,8 +43,8 @@ def predicted_vs_actual(y_true: np.ndarray, prediction: np.ndarray, title: str =
     shown = "" if len(keep) == len(y) else f" ({len(keep):,} of {len(y):,} rows)"
     fig = _figure(title + shown, _with_unit(f"Actual {target}", unit), _with_unit(f"Predicted {target}", unit),
                   showlegend=False)
-    lo = float(np.nanmin([y.min(initial=0), p.min(initial=0)])) if len(y) else 0.0
-    hi = float(np.nanmax([y.max(initial=1), p.max(initial=1)])) if len(y) else 1.0
+    lo = float(min(y.min(), p.min())) if len(y) else 0.0
+    hi = float(max(y.max(), p.max())) if len(y) else 1.0
     fig.add_trace(go.Scattergl(x=y[keep], y=p[keep], mode="markers", name="test rows",
                                marker=dict(size=5, opacity=0.45, color=colour or "#636efa"),
                                hovertemplate="actual %{x:,.4g}<br>predicted %{y:,.4g}<extra></extra>"))
@@ -77,15 +80,19 @@ def residuals(y_true: np.ndarray, prediction: np.ndarray, halfwidth: float | Non
 
 
 def error_distribution(series: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str = "Distribution of the errors",
-                       unit: str = "", colours: Mapping[str, str] | None = None, bins: int = 40) -> go.Figure:
+                       unit: str = "", colours: Mapping[str, str] | None = None, bins: int | None = None) -> go.Figure:
     """Overlaid histograms of each candidate's errors (actual - predicted) on the test split, on
-    shared bins (the central 99 % of the errors: a few extreme ones do not squeeze the rest), as
-    shares of the rows; RMSE and MAE in the legend."""
+    shared bins (the central 99 % of the errors: a few extreme ones do not squeeze the rest; by
+    default about the square root of the rows, 10 to 40), as shares of the rows; RMSE and MAE in
+    the legend."""
     errors = {name: np.asarray(y, dtype=float) - np.asarray(p, dtype=float) for name, (y, p) in series.items()}
     pooled = np.concatenate(list(errors.values())) if errors else np.zeros(0)
-    fig = _figure(title, _with_unit("Actual - predicted", unit), "Share of the test rows", barmode="overlay")
+    fig = _figure(title, _with_unit("Actual - predicted", unit), "Share of the test rows", barmode="overlay",
+                  height=460).update_layout(**LEGEND_BELOW)
     if not len(pooled):
         return fig
+    n = len(pooled) // max(len(errors), 1)
+    bins = bins or int(np.clip(round(np.sqrt(n)), 10, 40))
     lo, hi = np.quantile(pooled, [0.005, 0.995])
     if hi <= lo:
         lo, hi = lo - 1.0, hi + 1.0
@@ -101,13 +108,15 @@ def error_distribution(series: Mapping[str, tuple[np.ndarray, np.ndarray]], titl
 
 def interval_coverage(series: Series, level: float | None = None, title: str = "Interval coverage",
                       target: str = "target", unit: str = "", colours: Mapping[str, str] | None = None,
-                      bins: int = 10) -> go.Figure:
-    """The share of test rows whose actual value lies inside its interval, per tenth of the
-    predicted values (each candidate a line, its overall coverage in the legend), against the
-    nominal `level` (dashed): a line well below it is a range of predictions whose intervals are
-    too narrow."""
-    fig = _figure(title, _with_unit(f"Predicted {target} (median of each tenth of the rows)", unit),
-                  "Share inside the interval")
+                      bins: int | None = None) -> go.Figure:
+    """The share of test rows whose actual value lies inside its interval, per range of predicted
+    values (equal shares of the rows: 10, or fewer so that each holds about ROWS_PER_BIN rows;
+    each candidate a line, its overall coverage in the legend), against the nominal `level`
+    (dashed): a line well below it is a range of predictions whose intervals are too narrow."""
+    n = min((len(y) for y, *_ in series.values()), default=0)
+    bins = bins or int(np.clip(n // ROWS_PER_BIN, 1, 10))
+    fig = _figure(title, _with_unit(f"Predicted {target} (median of each of {bins} equal shares of the rows)", unit),
+                  "Share inside the interval", height=460).update_layout(**LEGEND_BELOW)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     lows, highs = [], []
     for i, (name, (y, p, lower, upper)) in enumerate(series.items()):

@@ -83,6 +83,10 @@ def judge(champion: Mapping[str, float] | None, challenger: Mapping[str, float],
     if not champion:
         return True, "promoted: there was no champion to compare with"
     metric, tol = policy.decision_metric, policy.metric_tolerance
+    if task != "binary":  # a binary reason reads as it always did; the others name the metrics as pages do
+        from core.modeling.metrics import label
+
+        return _judged(champion, challenger, criterion, metric, tol, label)
     theirs, ours = champion.get(criterion), challenger.get(criterion)
     if theirs is None or ours is None or theirs != theirs or ours != ours:  # NaN: not comparable
         return False, (f"kept the champion: the {criterion} cannot be computed for both on the test split")
@@ -94,11 +98,31 @@ def judge(champion: Mapping[str, float] | None, challenger: Mapping[str, float],
     m_theirs, m_ours = champion.get(metric), challenger.get(metric)
     if m_theirs is not None and m_ours is not None and m_ours < m_theirs - tol:
         return False, (f"kept the champion: the challenger's test {criterion} is better ({_fmt(ours)} vs "
-                       f"{_fmt(theirs)}) but its {metric}{' at its threshold' if task == 'binary' else ''} is "
-                       f"{_fmt(m_ours)} vs the champion's "
+                       f"{_fmt(theirs)}) but its {metric} at its threshold is {_fmt(m_ours)} vs the champion's "
                        f"{_fmt(m_theirs)}, worse by more than the tolerance {tol:g}")
     tail = "" if m_theirs is None or m_ours is None else f"; {metric} {_fmt(m_ours)} vs {_fmt(m_theirs)}"
     return True, f"promoted: test {criterion} {_fmt(ours)} vs the champion's {_fmt(theirs)}{tail}"
+
+
+def _judged(champion: Mapping[str, float], challenger: Mapping[str, float], criterion: str, metric: str, tol: float,
+            label: Any) -> tuple[bool, str]:
+    """`judge` of a multiclass or regression version: the criterion must be better; a multiclass
+    model's accuracy (its most probable class) must not fall by more than the tolerance (a
+    regression has no accuracy: the criterion alone)."""
+    name = label(criterion)
+    theirs, ours = champion.get(criterion), challenger.get(criterion)
+    if theirs is None or ours is None or theirs != theirs or ours != ours:
+        return False, f"kept the champion: the {name} cannot be computed for both on the test split"
+    if not (ours > theirs if CRITERIA.get(criterion, False) else ours < theirs):
+        return False, f"kept the champion: the challenger's test {name} {ours:.4g} is not better than the " \
+                      f"champion's {theirs:.4g}"
+    m_theirs, m_ours = champion.get(metric), challenger.get(metric)
+    if m_theirs is not None and m_ours is not None and m_ours < m_theirs - tol:
+        return False, (f"kept the champion: the challenger's test {name} is better ({ours:.4g} vs {theirs:.4g}) but "
+                       f"its {label(metric)} is {_fmt(m_ours)} vs the champion's {_fmt(m_theirs)}, worse by more "
+                       f"than the tolerance {tol:g}")
+    tail = "" if m_theirs is None or m_ours is None else f"; {label(metric)} {_fmt(m_ours)} vs {_fmt(m_theirs)}"
+    return True, f"promoted: test {name} {ours:.4g} vs the champion's {theirs:.4g}{tail}"
 
 
 def on_test(settings: Settings, info: ModelVersion | None) -> tuple[dict[str, float] | None, str]:
