@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.charts import evaluation
 from core.charts import multiclass as multiclass_charts
-from core.charts import regression as regression_charts
+from core.charts import tasks as task_charts
 from core.charts.words import Words
 from core.errors import WorkbenchError
 from core.modeling import comparison, metrics, promotion, registry
@@ -73,33 +73,8 @@ def confusion_figure(home: str, dataset: str, run_id: str, name: str, threshold:
 @st.cache_resource(show_spinner=False, max_entries=256)
 def task_figure(home: str, dataset: str, kind: str, run_ids: tuple[str, ...], names: tuple[str, ...], _settings):
     """A multiclass or regression chart of one candidate (`run_ids` of one) or of several overlaid."""
-    spec = _settings.dataset
     held = [candidate(home, dataset, r, _settings).held_out for r in run_ids]
-    colours = evaluation.colour_map(names)
-    words, target, unit = Words.of(spec), spec.target.column, spec.target.unit
-    title = names[0] if len(names) == 1 else None
-    h = held[0]
-    if kind == "roc_per_class":
-        return multiclass_charts.roc_per_class(h.y_true, h.proba, h.classes, title=title, words=words)
-    if kind == "confusion_k":
-        return multiclass_charts.confusion(h.y_true, h.proba, h.classes, title=title, words=words)
-    if kind in ("precision", "recall"):
-        series = {n: (x.y_true, x.proba) for n, x in zip(names, held)}
-        return multiclass_charts.per_class(series, held[0].classes, kind, colours=colours, words=words)
-    if kind == "predicted_vs_actual":
-        return regression_charts.predicted_vs_actual(h.y_true, h.prediction, title=title, target=target, unit=unit,
-                                                     colour=colours[names[0]])
-    if kind == "residuals":
-        half = float((h.upper[0] - h.lower[0]) / 2) if len(h.upper) else None
-        return regression_charts.residuals(h.y_true, h.prediction, half, title=title, target=target, unit=unit,
-                                           colour=colours[names[0]])
-    if kind == "errors":
-        return regression_charts.error_distribution({n: (x.y_true, x.prediction) for n, x in zip(names, held)},
-                                                    unit=unit, colours=colours)
-    if kind == "coverage":
-        return regression_charts.interval_coverage(regression_charts.interval_series(names, held), held[0].level,
-                                                   target=target, unit=unit, colours=colours)
-    raise ValueError(f"Unknown chart {kind!r}.")
+    return task_charts.figure(kind, names, held, _settings.dataset)
 
 
 fmt4 = st.column_config.NumberColumn(format="%.4f")
@@ -231,7 +206,7 @@ def overlay_multiclass(tab: dict, evals: list, names: list[str]) -> None:
     per_candidate(tab["ROC per class"], "roc_per_class", evals, names)
     tab["Confusion matrices"].caption("Each candidate answers its most probable class; each cell shows the rows and "
                                       "their share of the actual class (the diagonal is each class's recall).")
-    per_candidate(tab["Confusion matrices"], "confusion_k", evals, names)
+    per_candidate(tab["Confusion matrices"], "confusion", evals, names)
     with tab["Precision and recall per class"]:
         left, right = st.columns(2)
         for where, kind in ((left, "precision"), (right, "recall")):

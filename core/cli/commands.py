@@ -252,7 +252,7 @@ def add_train(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
     p.add_argument("--n-iter", type=options.whole(*N_ITER), default=DEFAULT_N_ITER, metavar="N",
                    help=f"tuning iterations per candidate, {N_ITER[0]}-{N_ITER[1]} (default {DEFAULT_N_ITER})")
     p.add_argument("--folds", type=options.whole(*FOLDS), default=DEFAULT_FOLDS, metavar="K",
-                   help=f"stratified CV folds, {FOLDS[0]}-{FOLDS[1]} (default {DEFAULT_FOLDS})")
+                   help=f"CV folds (stratified for a classifier), {FOLDS[0]}-{FOLDS[1]} (default {DEFAULT_FOLDS})")
     kind = task_kind(spec.task)
     p.add_argument("--criterion", default=None, choices=list(kind.criteria),
                    help="metric that picks the best candidate (cross-validated) and gates it against the "

@@ -17,6 +17,7 @@ from core import catalog, cli
 from core.charts import evaluation
 from core.charts import multiclass as multiclass_charts
 from core.charts import regression as regression_charts
+from core.charts import tasks as task_charts
 from core.config import Settings
 from core.data import preparation
 from core.errors import DataUnavailableError, PreparationError, TrainingError
@@ -217,6 +218,13 @@ def test_multiclass_compare_data_and_charts(multiclass_trained) -> None:
     assert len(bars.data) == 2 and len(bars.data[0].y) == 3
     assert e.diagnostics.learning_curve.metric == "log_loss"
     assert "log loss" in evaluation.diagnostic(e, "learning_curve").layout.yaxis.title.text.lower()
+    # the Compare page's charts by name
+    for name, one in task_charts.CHARTS["multiclass"].items():
+        fig = task_charts.figure(name, ["lr · v1"] if one else ["lr · v1", "again"], [e.held_out] * (1 if one else 2),
+                                 s.dataset)
+        assert fig.data, name
+    with pytest.raises(ValueError, match="no chart 'residuals'"):
+        task_charts.figure("residuals", ["lr"], [e.held_out], s.dataset)
 
 
 def test_a_second_multiclass_training_is_gated_on_log_loss(multiclass_trained, tmp_path_factory) -> None:
@@ -291,6 +299,8 @@ def test_regression_compare_data_and_charts(regression_trained) -> None:
     assert cover.data[-1].name == "nominal 90%" and "overall" in cover.data[0].name
     assert e.diagnostics.learning_curve.metric == "rmse"
     assert "RMSE" in evaluation.diagnostic(e, "learning_curve").layout.yaxis.title.text
+    for name, one in task_charts.CHARTS["regression"].items():
+        assert task_charts.figure(name, ["ridge"] if one else ["ridge", "dt"], [h] * (1 if one else 2), s.dataset).data
 
 
 # --------------------------------------------------------------------------- choices
