@@ -267,7 +267,8 @@ def add_train(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
     p.add_argument("--feature-set", default=None, choices=list(spec.feature_set_names),
                    help="the dataset's feature set to train on (default: default)")
     p.add_argument("--threshold-rule", default=None, choices=["accuracy", "f1", "cost"],
-                   help="how each version's decision threshold is chosen on cross-validated predictions: "
+                   help="a binary target only: how each version's decision threshold is chosen on "
+                        "cross-validated predictions: "
                         "accuracy (the fewest errors, never below always answering the majority class there; "
                         "the default), f1 (maximise F1: with common positives and a weak model it calls every "
                         "row positive) or cost (minimise cost-ratio x false positives + false negatives); "
