@@ -18,6 +18,7 @@ import streamlit as st
 
 from core import catalog
 from core.config import Settings, dataset_from_env, home_from_env
+from core.data.target_task import predicts
 from core.dataset import DatasetError, DatasetSpec
 from ui import session_keys
 from ui.pages import ensure_navigation
@@ -106,10 +107,7 @@ def active_settings() -> Settings:
                      help="The dataset every page of this browser session works on. Your choice does not "
                           "change anyone else's. Add your own dataset on the Data page.")
         spec = specs[chosen]
-        what = {"binary": f"{md(spec.target.column)} = {md(spec.positive_name)}",
-                "multiclass": f"{md(spec.target.column)} ({len(spec.target.names)} classes)",
-                "regression": f"{md(spec.target.column)}" + (f" ({md(spec.target.unit)})" if spec.target.unit else "")}
-        st.caption(f"**{spec.name}**: predicts {what.get(spec.task, md(spec.target.column))} from "
+        st.caption(f"**{spec.name}**: predicts {md(predicts(spec.target))} from "
                    f"{len(spec.features)} feature{'s' if len(spec.features) != 1 else ''}.")
         if broken:
             with st.expander(f"{len(broken)} dataset(s) could not be read"):

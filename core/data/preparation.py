@@ -21,13 +21,14 @@ from core.config import Settings
 from core.data.acquire import acquire
 from core.errors import DataUnavailableError, NotPreparedError, PreparationError
 from core.data.columns import as_text
+from core.data.target_task import MIN_CLASS_ROWS
 from core.files import atomic_write_parquet, sha256_file
 from core.progress import ProgressFn, Stopwatch, report, scaled
 
 PREPARE_RUN = "PreparacaoDados"
-# a multiclass class needs this many labelled rows: one or more in the test split and, in the
-# training split, as many as the default cross-validation folds (`train --folds 3`)
-MIN_CLASS_ROWS = 5
+# a multiclass class needs MIN_CLASS_ROWS labelled rows: one or more in the test split and, in the
+# training split, as many as the default cross-validation folds (`train --folds 3`); the same
+# number `dataset add` checks (one constant, in `core.data.target_task`)
 
 
 # --------------------------------------------------------------------------- preparation
