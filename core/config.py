@@ -145,6 +145,9 @@ class PromotionPolicy:
       bench/RESULTS.md ("Default decision threshold"). `decision_metric` follows the rule.
     - `calibration`: "auto" calibrates (sigmoid or isotonic, scikit-learn's `CalibratedClassifierCV`)
       when that lowers the out-of-fold log loss by at least `calibration_min_gain`; "none" never.
+      A multiclass model too (one map per class, then normalised, as scikit-learn does).
+    - `interval_level`: a regression version's decision policy, the share of rows its prediction
+      interval should cover (conformal, `core/modeling/intervals.py`; `train --interval`).
     """
 
     decision_metric: str = "accuracy"
@@ -153,6 +156,7 @@ class PromotionPolicy:
     cost_ratio: float = 1.0
     calibration: str = "auto"
     calibration_min_gain: float = 0.002
+    interval_level: float = 0.9
 
     @staticmethod
     def metric_for(rule: str) -> str:

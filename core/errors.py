@@ -34,3 +34,7 @@ class TrainingError(WorkbenchError):
 
 class TrainingBusyError(WorkbenchError):
     """Another training holds the training lock."""
+
+
+class PreparationError(DataUnavailableError):
+    """The data cannot be prepared as the definition says (e.g. a class too rare to split)."""

@@ -2,7 +2,13 @@
 /usr/bin/chromium), saved as small PNGs in docs/.
 
 Run:  .venv/bin/python scripts/screenshots.py [--home DIR] [--out docs/screenshots] [--width 1280 --height 900]
-          [--dataset NAME --prefix NAME- --batch FILE] [--serve-only]
+          [--dataset NAME --prefix NAME- --batch FILE]
+      .venv/bin/python scripts/screenshots.py --task multiclass|regression [--out DIR]
+
+`--task`: the Train and Compare pages of a multiclass (Palmer penguins' species) or a regression
+(ggplot2's mpg: highway miles per gallon) dataset, written with a hand-written definition by
+bench/task_data.py into a temporary home, prepared and trained with a small budget; Train is shot
+after a training from the page itself, Compare on each of its chart tabs and its registry.
 
 `--serve-only`: the Serve page alone, one row answered (e.g. a multiclass or a regression
 champion's home made by tests/task_homes.py).
@@ -134,6 +140,72 @@ def serve_and_answer(page, s: Shooter) -> float:
     return sent
 
 
+TASK_DATASETS = {"multiclass": "penguins", "regression": "mpg"}
+TASK_TABS = {"multiclass": ["ROC per class", "Confusion matrices", "Precision and recall per class",
+                            "Feature importance", "Learning curves"],
+             "regression": ["Predicted vs actual", "Residuals", "Error distribution", "Interval coverage",
+                            "Feature importance", "Learning curves"]}
+
+
+def task_home(task: str) -> Path:
+    """A temporary home whose active dataset is the task's (see the module docstring), prepared,
+    with a small training's champion."""
+    import tempfile
+
+    from task_data import write
+
+    home = Path(tempfile.mkdtemp(prefix=f"screenshots-{task}-"))
+    name = TASK_DATASETS[task]
+    write(home, name)
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "WORKBENCH_DATASET")}
+    env["WORKBENCH_HOME"] = str(home)
+    for cmd in (["dataset", "use", name], ["prepare", "--json"],
+                ["train", "--models", "lightgbm", "--n-iter", "2", "--folds", "2", "--json"]):
+        subprocess.run([sys.executable, "-m", "core", *cmd], cwd=ROOT, env=env, check=True, capture_output=True)
+    return home
+
+
+def task_shots(task: str, out: Path, width: int, height: int) -> None:
+    """Train (after a training from the page) and Compare (each chart tab, the registry) of a task."""
+    from playwright.sync_api import sync_playwright
+
+    home = task_home(task)
+    out.mkdir(parents=True, exist_ok=True)
+    proc, url = start_app(home)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            page = browser.new_page(viewport={"width": width, "height": height})
+            s = Shooter(page, url, out.resolve())
+            s.open(title="Kobe Workbench")
+            s.open("Train")
+            s.shot(f"{task}-train-form")
+            page.get_by_role("button", name="Train", exact=True).click()
+            page.get_by_text("Next: overlay the candidates").wait_for(timeout=600_000)
+            s.settle()
+            s.top()
+            s.shot(f"{task}-train")
+            page.locator("[data-testid='stDataFrame']").last.evaluate("e => e.scrollIntoView({block: 'center'})")
+            page.wait_for_timeout(600)
+            s.shot(f"{task}-train-table")
+            s.open("Compare")
+            page.get_by_text("Overlay candidates").wait_for(timeout=60_000)
+            s.settle()
+            s.shot(f"{task}-compare")
+            for i, tab in enumerate(TASK_TABS[task]):
+                page.get_by_role("tab", name=tab).click()
+                page.wait_for_timeout(800)
+                page.get_by_role("tab", name=tab).evaluate("e => e.scrollIntoView({block: 'start'})")
+                page.wait_for_timeout(600)
+                s.shot(f"{task}-compare-{i + 1}-{tab.lower().replace(' ', '-')}")
+            s.at("Registry")
+            s.shot(f"{task}-compare-registry")
+            browser.close()
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=20)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", type=Path, default=None)
@@ -144,7 +216,11 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=900)
     ap.add_argument("--serve-only", action="store_true", help="only the Serve page with one row answered")
+    ap.add_argument("--task", choices=list(TASK_DATASETS), default=None)
     args = ap.parse_args()
+    if args.task:
+        task_shots(args.task, args.out, args.width, args.height)
+        return
     from playwright.sync_api import sync_playwright
 
     home = args.home or make_home("screenshots-")

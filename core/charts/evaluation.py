@@ -1,5 +1,7 @@
 """Evaluation figures of a binary classifier's probabilities as plotly figures: ROC,
-precision-recall, calibration, confusion matrix, feature importance and learning curve.
+precision-recall, calibration, confusion matrix, feature importance and learning curve (the last
+two for every task kind; a multiclass model's figures are in `core.charts.multiclass`, a
+regression's in `core.charts.regression`).
 Axis titles name the dataset's classes and rows through `Words`.
 
 ROC, PR and calibration take several named series, `{name: (y_true, proba)}`, so the Compare
@@ -139,15 +141,20 @@ def confusion(y_true: Sequence[float] | np.ndarray, proba: Sequence[float] | np.
     return fig
 
 
+# how a loss is named on an axis (a learning curve's, a permutation importance's)
+LOSS_WORDS: dict[str, str] = {"log_loss": "log loss", "rmse": "RMSE"}
+
+
 def importance(features: Sequence[str], values: Sequence[float], kind: str = "importance",
-               title: str | None = None) -> go.Figure:
-    """Horizontal bars of feature importances or coefficients, largest magnitude on top."""
+               title: str | None = None, loss: str = "log_loss") -> go.Figure:
+    """Horizontal bars of feature importances or coefficients, largest magnitude on top (a
+    permutation importance measures the rise of `loss` on the test split)."""
     order = np.argsort(np.abs(np.asarray(values, dtype=float)))
     names = [features[i] for i in order]
     vals = [float(values[i]) for i in order]
     label = {"coefficient": "Coefficient (per standard deviation of the feature)",
              "importance": "Importance (share of the model's total)",
-             "permutation": "Permutation importance (increase in test log loss)"}.get(kind, kind)
+             "permutation": f"Permutation importance (increase in test {LOSS_WORDS.get(loss, loss)})"}.get(kind, kind)
     fig = _figure(title or "Feature importance", label, "Feature", height=360, showlegend=False)
     fig.add_trace(go.Bar(x=vals, y=names, orientation="h", name=kind,
                            marker_color=["#d62728" if v < 0 else "#1f77b4" for v in vals]))
@@ -155,9 +162,11 @@ def importance(features: Sequence[str], values: Sequence[float], kind: str = "im
 
 
 def learning_curve(sizes: Sequence[int], train_loss: Sequence[float], test_loss: Sequence[float],
-                   title: str = "Learning curve", words: Words = Words()) -> go.Figure:
-    """Log loss on the training subset and on the held-out test set against the training size."""
-    fig = _figure(title, f"Training {words.rows}", "Log loss (lower is better)")
+                   title: str = "Learning curve", words: Words = Words(), loss: str = "log_loss") -> go.Figure:
+    """The loss (log loss; a regression's RMSE) on the training subset and on the held-out test set
+    against the training size."""
+    name = LOSS_WORDS.get(loss, loss)
+    fig = _figure(title, f"Training {words.rows}", f"{name[0].upper()}{name[1:]} (lower is better)")
     x = [int(v) for v in sizes]
     fig.add_trace(go.Scatter(x=x, y=list(train_loss), mode="lines+markers", name="training subset"))
     fig.add_trace(go.Scatter(x=x, y=list(test_loss), mode="lines+markers", name="held-out test set"))
@@ -171,14 +180,14 @@ DIAGNOSTIC_FIGURES: tuple[str, ...] = ("importance", "learning_curve")
 def diagnostics_importance(diagnostics: "Diagnostics", label: str) -> go.Figure:
     """A candidate's feature importance bars, titled '<label>: feature <kind>'."""
     return importance(list(diagnostics.features), list(diagnostics.values), diagnostics.kind,
-                      f"{label}: feature {diagnostics.kind}")
+                      f"{label}: feature {diagnostics.kind}", loss=diagnostics.learning_curve.metric)
 
 
 def diagnostics_learning_curve(diagnostics: "Diagnostics", title: str = "Learning curve",
                                words: Words = Words()) -> go.Figure:
     """A candidate's learning curve."""
     lc = diagnostics.learning_curve
-    return learning_curve(lc.sizes, lc.train_loss, lc.test_loss, title=title, words=words)
+    return learning_curve(lc.sizes, lc.train_loss, lc.test_loss, title=title, words=words, loss=lc.metric)
 
 
 def candidate_figures(label: str, predictions: "HeldOutPredictions", diagnostics: "Diagnostics",

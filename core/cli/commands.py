@@ -4,6 +4,7 @@ declares its options (checked on entry)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Any
 
@@ -32,6 +33,9 @@ def cmd_prepare(args: argparse.Namespace, settings: Settings, on_progress: Progr
         "dropped_missing": s.dropped_missing,
         "duplicates": s.duplicates,
         "positive_rate": s.positive_rate,
+        "task": s.task,
+        "class_shares": s.class_shares,
+        "target_stats": s.target_stats,
         "mlflow_run_id": s.mlflow_run_id,
         "seconds": s.seconds,
     }
@@ -215,6 +219,15 @@ def cmd_train(args: argparse.Namespace, settings: Settings, on_progress: Progres
 
     models = None if args.models is None else [m for m in args.models.split(",") if m.strip()]
     settings = settings.replace(dataset=settings.dataset.with_feature_set(args.feature_set))
+    task = settings.dataset.task
+    if task != "binary" and (args.threshold_rule is not None or args.cost_ratio is not None):
+        raise UsageError(f"python -m core train: --threshold-rule and --cost-ratio apply to a binary target; "
+                         f"{settings.dataset.name}'s target is {task}")
+    if args.interval is not None:
+        if task != "regression":
+            raise UsageError(f"python -m core train: --interval applies to a regression target; "
+                             f"{settings.dataset.name}'s target is {task}")
+        settings = settings.replace(promotion=dataclasses.replace(settings.promotion, interval_level=args.interval))
     if args.threshold_rule is not None or args.cost_ratio is not None:
         rule = args.threshold_rule or ("cost" if args.cost_ratio is not None else settings.promotion.threshold_rule)
         if rule != "cost" and args.cost_ratio is not None:
@@ -230,33 +243,40 @@ def cmd_train(args: argparse.Namespace, settings: Settings, on_progress: Progres
 
 def add_train(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
     from core.modeling.candidates import (
-        CRITERIA,
         DEFAULT_FOLDS,
-        DEFAULT_MODELS,
         DEFAULT_N_ITER,
-        MODELS,
         PROMOTE_MODES,
+        always_for,
+        default_models_for,
+        models_for,
     )
+    from core.modeling.tasks import task_kind
 
     p = sub.add_parser("train", help="tune candidates with PyCaret, log them to MLflow (Treinamento) and "
                                      "register the best as champion")
     p.add_argument("--models", default=None, metavar="ID,ID",
-                   help=f"candidates (lr and dt always added; default {','.join(DEFAULT_MODELS)}); "
-                        f"choose from {','.join(MODELS)}")
+                   help=f"candidates ({' and '.join(always_for(spec.task))} always added; default "
+                        f"{','.join(default_models_for(spec.task))}); choose from {','.join(models_for(spec.task))}")
     p.add_argument("--n-iter", type=options.whole(*N_ITER), default=DEFAULT_N_ITER, metavar="N",
                    help=f"tuning iterations per candidate, {N_ITER[0]}-{N_ITER[1]} (default {DEFAULT_N_ITER})")
     p.add_argument("--folds", type=options.whole(*FOLDS), default=DEFAULT_FOLDS, metavar="K",
-                   help=f"stratified CV folds, {FOLDS[0]}-{FOLDS[1]} (default {DEFAULT_FOLDS})")
-    p.add_argument("--criterion", default="log_loss", choices=list(CRITERIA),
+                   help=f"CV folds (stratified for a classifier), {FOLDS[0]}-{FOLDS[1]} (default {DEFAULT_FOLDS})")
+    kind = task_kind(spec.task)
+    p.add_argument("--criterion", default=None, choices=list(kind.criteria),
                    help="metric that picks the best candidate (cross-validated) and gates it against the "
-                        "champion (on the test split) (default log_loss)")
+                        f"champion (on the test split); a {kind.name} target takes {', '.join(kind.criteria)} "
+                        f"(default {kind.criterion})")
+    p.add_argument("--interval", type=options.fraction, default=None, metavar="LEVEL",
+                   help="a regression's prediction interval: the share of rows it should cover, strictly between "
+                        "0 and 1 (default 0.9; conformal, from cross-validated residuals)")
     p.add_argument("--promote", default="gate", choices=list(PROMOTE_MODES),
                    help="gate: the best candidate becomes champion only when it beats the current one on the "
                         "test split (default); always: it becomes champion whatever the gate says")
     p.add_argument("--feature-set", default=None, choices=list(spec.feature_set_names),
                    help="the dataset's feature set to train on (default: default)")
     p.add_argument("--threshold-rule", default=None, choices=["accuracy", "f1", "cost"],
-                   help="how each version's decision threshold is chosen on cross-validated predictions: "
+                   help="a binary target only: how each version's decision threshold is chosen on "
+                        "cross-validated predictions: "
                         "accuracy (the fewest errors, never below always answering the majority class there; "
                         "the default), f1 (maximise F1: with common positives and a weak model it calls every "
                         "row positive) or cost (minimise cost-ratio x false positives + false negatives); "

@@ -16,6 +16,9 @@ from core.progress import ProgressFn
 # the registry table's columns (`core.modeling.comparison.REGISTRY_COLUMNS`) under their JSON names
 _FIGURES = {"CV log loss": "cv_log_loss", "test log loss": "test_log_loss", "test F1": "test_f1",
             "train rows": "train_rows", "parameters": "parameters"}
+# a multiclass or regression version's own figures, added beside those (null for them)
+_TASK_FIGURES = {"test accuracy": "test_accuracy", "test macro F1": "test_f1_macro", "CV RMSE": "cv_rmse",
+                 "test RMSE": "test_rmse", "test R²": "test_r2", "test interval coverage": "test_interval_coverage"}
 
 
 def _number(value: Any) -> Any:
@@ -36,6 +39,8 @@ def cmd_versions(args: argparse.Namespace, settings: Settings, on_progress: Prog
     for v in found:
         row = v.to_dict()
         row.update({key: _number(figures.get(v.version, {}).get(column)) for column, key in _FIGURES.items()})
+        row.update({key: _number(figures.get(v.version, {}).get(column)) for column, key in _TASK_FIGURES.items()
+                    if table is not None and column in table.columns})
         rows.append(row)
     champion = next((v.version for v in found if "champion" in v.aliases), None)
     return {"dataset": settings.dataset.name, "model_name": settings.model_name, "champion": champion,

@@ -1,11 +1,17 @@
 """Data preparation ("PreparacaoDados"): form the dev and production sets from the raw files as
 the dataset definition says (its `where` queries), keep the features, the target and the display
-columns, drop rows missing a feature or the label, split train/test (stratified), write parquet
-files atomically and log the MLflow run; read the prepared splits back.
+columns, drop rows missing a feature or the label, split train/test, write parquet files
+atomically and log the MLflow run; read the prepared splits back.
+
+What the prepared target column holds depends on the task kind (the target's `task`): binary
+the model's label 1/0 (int64), multiclass the class's position in `target.classes` (int64),
+regression the number (float64). The split is stratified by class for a classifier, random for a
+regression. The summary keeps the binary `positive_rate` and adds each task's equivalent: the
+class shares (multiclass) or the target's mean and standard deviation (regression).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -13,12 +19,16 @@ import pandas as pd
 from core import row_filter
 from core.config import Settings
 from core.data.acquire import acquire
-from core.errors import DataUnavailableError, NotPreparedError
+from core.errors import DataUnavailableError, NotPreparedError, PreparationError
 from core.data.columns import as_text
+from core.data.target_task import MIN_CLASS_ROWS
 from core.files import atomic_write_parquet, sha256_file
 from core.progress import ProgressFn, Stopwatch, report, scaled
 
 PREPARE_RUN = "PreparacaoDados"
+# a multiclass class needs MIN_CLASS_ROWS labelled rows: one or more in the test split and, in the
+# training split, as many as the default cross-validation folds (`train --folds 3`); the same
+# number `dataset add` checks (one constant, in `core.data.target_task`)
 
 
 # --------------------------------------------------------------------------- preparation
@@ -40,6 +50,11 @@ class PrepSummary:
     outputs: dict[str, str]
     mlflow_run_id: str
     seconds: float
+    task: str = "binary"
+    # per split ("all", "train", "test", "prod"): multiclass {class name: share of rows};
+    # regression {"mean": ..., "std": ...}; None for binary (its `positive_rate` says it)
+    class_shares: dict[str, dict[str, float] | None] | None = None
+    target_stats: dict[str, dict[str, float] | None] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,22 +90,71 @@ def select_columns(df: pd.DataFrame, settings: Settings) -> pd.DataFrame:
 
 
 def labelled(df: pd.DataFrame, spec: Any, label: str) -> pd.DataFrame:
-    """The frame with its target as the model's labels (1 = positive, 0 = negative, int64);
-    `DataUnavailableError` when the target holds other values than the definition's two."""
-    y, bad = spec.target.encode(df[spec.target.column])
+    """The frame with its target as the model's labels: binary 1 = positive, 0 = negative (int64);
+    multiclass the class's position in the definition's classes (int64); regression the number
+    (float64). `DataUnavailableError` when the target holds a value that is not a label of the
+    task (another class, or text that is no number)."""
+    target = spec.target
+    y, bad = target.encode(df[target.column])
     if bad:
+        if target.task == "regression":
+            what = "values that are not numbers"
+        elif target.task == "multiclass":
+            shown = ", ".join(repr(v) for v in target.classes[:10]) + (", ..." if len(target.classes) > 10 else "")
+            what = f"values other than its classes ({shown})"
+        else:
+            what = f"values other than {target.positive!r} and {target.negative!r}"
         raise DataUnavailableError(
-            f"The {label} data's {spec.target.column} holds values other than {spec.target.positive!r} and "
-            f"{spec.target.negative!r} in {bad:,} rows: fix [target] in the dataset definition or the data.")
-    return df.assign(**{spec.target.column: y.astype("int64")})
+            f"The {label} data's {target.column} holds {what} in {bad:,} rows: fix [target] in the dataset "
+            "definition or the data.")
+    return df.assign(**{target.column: y.astype("float64" if target.task == "regression" else "int64")})
 
 
-def split(df: pd.DataFrame, test_size: float, seed: int, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stratified train/test split."""
+def check_classes(df: pd.DataFrame, spec: Any, label: str = "dev", min_rows: int = MIN_CLASS_ROWS) -> None:
+    """`PreparationError` naming each class of a multiclass target with fewer than `min_rows`
+    labelled rows (none at all included), and what to do: it cannot be split into training and
+    test rows and cross-validated. Nothing for another task kind."""
+    target = spec.target
+    if target.task != "multiclass":
+        return
+    counts = df[target.column].value_counts()
+    rare = [(target.name_of(i), int(counts.get(i, 0))) for i in range(len(target.classes))
+            if counts.get(i, 0) < min_rows]
+    if rare:
+        listed = ", ".join(f"{name!r} ({n} row{'s' if n != 1 else ''})" for name, n in rare)
+        raise PreparationError(
+            f"The {label} data's {target.column} has too few rows of class(es) {listed}: each class needs at least "
+            f"{min_rows} labelled rows to be split into training and test rows and cross-validated. Merge the rare "
+            "class into another, drop it from `classes` in [target] of the dataset definition (its rows are then "
+            "refused as unknown labels: filter them out with the [dev] `where` query), or add rows of it.")
+
+
+def split(df: pd.DataFrame, test_size: float, seed: int, target: str,
+          stratify: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train/test split: stratified by the target (a classifier's), or at random (`stratify=False`:
+    a regression's)."""
     from sklearn.model_selection import train_test_split
 
-    train, test = train_test_split(df, test_size=test_size, random_state=seed, stratify=df[target])
+    train, test = train_test_split(df, test_size=test_size, random_state=seed,
+                                   stratify=df[target] if stratify else None)
     return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def class_shares(y: pd.Series, names: tuple[str, ...]) -> dict[str, float] | None:
+    """{class name: share of rows} of a multiclass label column (positions); None when empty."""
+    if not len(y):
+        return None
+    counts = y.value_counts(normalize=True)
+    return {name: round(float(counts.get(i, 0.0)), 6) for i, name in enumerate(names)}
+
+
+def target_stats(y: pd.Series) -> dict[str, float] | None:
+    """{"mean", "std", "min", "max"} of a regression target; None when empty."""
+    if not len(y):
+        return None
+    v = y.astype("float64")
+    return {"mean": round(float(v.mean()), 6), "std": round(float(v.std(ddof=0)), 6),
+            "min": float(v.min()), "max": float(v.max())}
 
 
 def prepare(
@@ -118,9 +182,11 @@ def prepare(
             if prod_raw is not None else None)
     dropped = len(dev_rows) - len(filtered)  # rows the `where` query leaves out are not "dropped"
     duplicates = int(filtered.duplicated(subset=list(settings.features)).sum())
+    check_classes(filtered, spec)
+    classifier = spec.task != "regression"
 
-    report(on_progress, 0.5, "Stratified train/test split")
-    train, test = split(filtered, test_size, seed, settings.target)
+    report(on_progress, 0.5, "Stratified train/test split" if classifier else "Random train/test split")
+    train, test = split(filtered, test_size, seed, settings.target, stratify=classifier)
 
     report(on_progress, 0.6, "Writing parquet files")
     outputs = {
@@ -137,10 +203,16 @@ def prepare(
     for key, path in outputs.items():
         atomic_write_parquet(frames[key], path)
 
-    rate = {k: round(float(frames[k][settings.target].mean()), 6) if len(frames[k]) else None
-            for k in frames}
-    positive_rate = {"all": rate["data_filtered"], "train": rate["base_train"],
-                     "test": rate["base_test"], "prod": rate.get("prod_filtered")}
+    splits = {"all": "data_filtered", "train": "base_train", "test": "base_test", "prod": "prod_filtered"}
+    labels = {k: frames[v][settings.target] if frames.get(v) is not None else None for k, v in splits.items()}
+    binary = spec.task == "binary"
+    # binary: the share of positives; another task has no positive class (its figures below)
+    positive_rate = {k: round(float(y.mean()), 6) if binary and y is not None and len(y) else None
+                     for k, y in labels.items()}
+    shares = ({k: class_shares(y, spec.target.names) if y is not None else None for k, y in labels.items()}
+              if spec.task == "multiclass" else None)
+    stats = ({k: target_stats(y) if y is not None else None for k, y in labels.items()}
+             if spec.task == "regression" else None)
 
     report(on_progress, 0.7, "Logging the PreparacaoDados run to MLflow")
     # MLflow and scikit-learn are imported where used: the Home page's status check needs neither
@@ -166,9 +238,12 @@ def prepare(
             "rows_prod": len(prod) if prod is not None else 0,
             "rows_dropped_missing": dropped,
             "duplicate_feature_rows": duplicates,
-            "positive_rate_train": positive_rate["train"],
-            "positive_rate_test": positive_rate["test"],
-            **({"positive_rate_prod": positive_rate["prod"]} if positive_rate["prod"] is not None else {}),
+            **{f"positive_rate_{k}": positive_rate[k] for k in ("train", "test", "prod")
+               if positive_rate[k] is not None},
+            **{f"class_share_{k}_{i}": share for k in ("train", "test") for i, share
+               in enumerate((shares or {}).get(k, {}).values() if shares and shares.get(k) else ())},
+            **{f"target_{stat}_{k}": v for k in ("train", "test", "prod") for stat, v
+               in ((stats or {}).get(k) or {}).items() if stat in ("mean", "std")},
         })
         schema = _schema(spec)
         for key, path in outputs.items():
@@ -191,6 +266,9 @@ def prepare(
         outputs={k: str(v) for k, v in outputs.items()},
         mlflow_run_id=run_id,
         seconds=round(clock.seconds, 3),
+        task=spec.task,
+        class_shares=shares,
+        target_stats=stats,
     )
 
 
@@ -238,12 +316,17 @@ def load_split(settings: Settings, name: str) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class DataOverview:
-    """Rows at each step and the share of positive labels per split, read from the prepared files."""
+    """Rows at each step and the balance of the labels per split, read from the prepared files:
+    binary the share of positive labels (`positive_rate`), multiclass the class shares, regression
+    the target's mean and spread (`positive_rate` is then empty)."""
 
     steps: dict[str, int]
     split_rows: dict[str, int]
     positive_rate: dict[str, float]
     duplicates: int
+    task: str = "binary"
+    class_shares: dict[str, dict[str, float] | None] = field(default_factory=dict)
+    target_stats: dict[str, dict[str, float] | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -265,6 +348,12 @@ def overview(settings: Settings) -> DataOverview:
         steps["prod raw"] = pq.read_metadata(settings.raw_prod).num_rows
         steps["prod labelled"] = len(frames["prod"])
     split_rows = {k: len(frames[k]) for k in names if k != "filtered"}
-    rate = {k: float(frames[k][settings.target].mean()) for k in split_rows}
+    spec = settings.dataset
+    labels = {k: frames[k][settings.target] for k in split_rows}
+    rate = {k: float(y.mean()) for k, y in labels.items()} if spec.task == "binary" else {}
+    shares = ({k: class_shares(y, spec.target.names) for k, y in labels.items()}
+              if spec.task == "multiclass" else {})
+    stats = {k: target_stats(y) for k, y in labels.items()} if spec.task == "regression" else {}
     dups = int(frames["filtered"].duplicated(subset=list(settings.features)).sum())
-    return DataOverview(steps=steps, split_rows=split_rows, positive_rate=rate, duplicates=dups)
+    return DataOverview(steps=steps, split_rows=split_rows, positive_rate=rate, duplicates=dups, task=spec.task,
+                        class_shares=shares, target_stats=stats)

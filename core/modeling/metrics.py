@@ -97,3 +97,28 @@ def regression(y_true: np.ndarray, pred: np.ndarray, lower: np.ndarray | None = 
     if lower is not None and upper is not None:
         out["interval_coverage"] = float(np.mean((y >= np.asarray(lower)) & (y <= np.asarray(upper))))
     return out
+
+
+def task_baselines(task: str, y_train: np.ndarray, y_test: np.ndarray, n_classes: int = 0,
+                   level: float = 0.9) -> dict[str, dict[str, float]]:
+    """Reference figures of the obvious answers on the test labels, per task kind: binary
+    `baselines`; multiclass always the training split's majority class (`majority_class`) and
+    always its class shares as the probabilities (`class_shares`); regression always the training
+    mean (`mean`), with a conformal interval from the training residuals at `level`."""
+    if task == "binary":
+        return baselines(y_train, y_test)
+    if task == "multiclass":
+        y_tr = np.asarray(y_train).astype(int)
+        k = max(int(n_classes), int(y_tr.max(initial=0)) + 1)
+        shares = np.bincount(y_tr, minlength=k) / max(len(y_tr), 1)
+        n = len(y_test)
+        one_hot = np.zeros((n, k))
+        one_hot[:, int(np.argmax(shares))] = 1.0
+        return {"majority_class": multiclass(y_test, one_hot), "class_shares": multiclass(y_test, np.tile(shares, (n, 1)))}
+    from core.modeling.intervals import conformal_halfwidth
+
+    y_tr = np.asarray(y_train, dtype=float)
+    mean = float(y_tr.mean()) if len(y_tr) else 0.0
+    q = conformal_halfwidth(y_tr, np.full(len(y_tr), mean), level) if len(y_tr) else 0.0
+    pred = np.full(len(y_test), mean)
+    return {"mean": regression(y_test, pred, pred - q, pred + q)}

@@ -109,7 +109,8 @@ def task_file(task: dict[str, Any] | None) -> dict[str, Any] | None:
         return {**task, "classes": [str(c) for c in classes]}
     if kind == "regression":
         interval = task.get("interval")
-        ok = isinstance(interval, dict) and all(isinstance(interval.get(k), (int, float)) for k in ("level", "halfwidth"))
+        ok = isinstance(interval, dict) and all(isinstance(interval.get(k), (int, float, np.number))
+                                                and not isinstance(interval.get(k), bool) for k in ("level", "halfwidth"))
         if not ok or not 0 < interval["level"] < 1 or not np.isfinite(interval["halfwidth"]) or interval["halfwidth"] < 0:
             raise ValueError(f"A regression task gives its interval as {{'level': 0.9, 'halfwidth': q}} (level "
                              f"strictly between 0 and 1, halfwidth a number >= 0), not {interval!r}.")

@@ -76,12 +76,17 @@ def _fmt(v: float) -> str:
 
 
 def judge(champion: Mapping[str, float] | None, challenger: Mapping[str, float], criterion: str,
-          policy: PromotionPolicy) -> tuple[bool, str]:
+          policy: PromotionPolicy, task: str = "binary") -> tuple[bool, str]:
     """(promote?, reason) from both versions' test figures (the decision metric at each one's
-    own threshold). No champion, or one whose figures are missing: promote."""
+    own threshold; a multiclass model's accuracy of its most probable class; a regression has no
+    decision metric: the criterion alone). No champion, or one whose figures are missing: promote."""
     if not champion:
         return True, "promoted: there was no champion to compare with"
     metric, tol = policy.decision_metric, policy.metric_tolerance
+    if task != "binary":  # a binary reason reads as it always did; the others name the metrics as pages do
+        from core.modeling.metrics import label
+
+        return _judged(champion, challenger, criterion, metric, tol, label)
     theirs, ours = champion.get(criterion), challenger.get(criterion)
     if theirs is None or ours is None or theirs != theirs or ours != ours:  # NaN: not comparable
         return False, (f"kept the champion: the {criterion} cannot be computed for both on the test split")
@@ -99,26 +104,60 @@ def judge(champion: Mapping[str, float] | None, challenger: Mapping[str, float],
     return True, f"promoted: test {criterion} {_fmt(ours)} vs the champion's {_fmt(theirs)}{tail}"
 
 
+def _judged(champion: Mapping[str, float], challenger: Mapping[str, float], criterion: str, metric: str, tol: float,
+            label: Any) -> tuple[bool, str]:
+    """`judge` of a multiclass or regression version: the criterion must be better; a multiclass
+    model's accuracy (its most probable class) must not fall by more than the tolerance (a
+    regression has no accuracy: the criterion alone)."""
+    name = label(criterion)
+    theirs, ours = champion.get(criterion), challenger.get(criterion)
+    if theirs is None or ours is None or theirs != theirs or ours != ours:
+        return False, f"kept the champion: the {name} cannot be computed for both on the test split"
+    if not (ours > theirs if CRITERIA.get(criterion, False) else ours < theirs):
+        return False, f"kept the champion: the challenger's test {name} {ours:.4g} is not better than the " \
+                      f"champion's {theirs:.4g}"
+    m_theirs, m_ours = champion.get(metric), challenger.get(metric)
+    if m_theirs is not None and m_ours is not None and m_ours < m_theirs - tol:
+        return False, (f"kept the champion: the challenger's test {name} is better ({ours:.4g} vs {theirs:.4g}) but "
+                       f"its {label(metric)} is {_fmt(m_ours)} vs the champion's {_fmt(m_theirs)}, worse by more "
+                       f"than the tolerance {tol:g}")
+    tail = "" if m_theirs is None or m_ours is None else f"; {label(metric)} {_fmt(m_ours)} vs {_fmt(m_theirs)}"
+    return True, f"promoted: test {name} {ours:.4g} vs the champion's {theirs:.4g}{tail}"
+
+
 def on_test(settings: Settings, info: ModelVersion | None) -> tuple[dict[str, float] | None, str]:
-    """A registered version's figures on this test split at its own threshold, through its own
-    feature set; (None, why) when it cannot be scored (then the gate has nothing to compare)."""
+    """A registered version's figures on this test split, through its own feature set, as its task
+    kind measures them (`TaskKind.metrics`): a binary model at its own threshold, a multiclass one
+    from its class probabilities, a regression with its own interval. (None, why) when it cannot
+    be scored, or is of another task kind than the dataset's target now (then the gate has
+    nothing to compare)."""
     from mlflow.exceptions import MlflowException
 
     from core.data import preparation
-    from core.modeling import model_io
+    from core.modeling import fitting, model_io
 
     if info is None:
         return None, ""
+    task = settings.dataset.task
+    if info.task != task:
+        return None, (f"the champion, version {info.version}, is a {info.task} model and the target is now "
+                      f"{task}: nothing to compare")
     inputs = info.inputs(settings.dataset)
+    halfwidth = (info.interval or {}).get("halfwidth")
     try:
         _, model = registry.load_model(settings, info)
         test = preparation.load_split(settings, "test")
-        proba = model_io.predict_proba(model, test, inputs.features, inputs.categorical_features)
+        if task == "binary":
+            output = model_io.predict_proba(model, test, inputs.features, inputs.categorical_features)
+        else:
+            x = model_io.feature_frame(test, inputs.features, inputs.categorical_features)
+            output = fitting.model_output(task, model, x, halfwidth)
     except (MlflowException, OSError, ValueError, KeyError) as err:
         return None, f"the champion, version {info.version}, could not be scored on the test split: " \
                      f"{type(err).__name__}: {str(err)[:200]}"
-    y = test[inputs.target.column].astype("int64").to_numpy()
-    return info.kind.metrics(y, proba, info.decision_threshold), ""
+    y = test[inputs.target.column].astype("float64" if task == "regression" else "int64").to_numpy()
+    threshold = info.decision_threshold if info.kind.default_threshold is not None else None
+    return info.kind.metrics(y, output, threshold), ""
 
 
 # --------------------------------------------------------------------------- promotion and rollback

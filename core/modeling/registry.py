@@ -230,7 +230,7 @@ def register(settings: Settings, model_uri: str, tags: dict[str, str] | None = N
 
     use(settings)
     mv = mlflow.register_model(model_uri, settings.model_name,
-                               tags={FEATURE_SET_TAG: settings.dataset.feature_set, TASK_TAG: "binary",
+                               tags={FEATURE_SET_TAG: settings.dataset.feature_set, TASK_TAG: settings.dataset.task,
                                      **(tags or {})})
     return str(mv.version)
 

@@ -34,15 +34,20 @@ class CandidateResult:
     run_id: str
     model_uri: str
     seconds: float
-    threshold: float = 0.5  # chosen on out-of-fold predictions; the test figures are at it
-    threshold_rule: str = "accuracy"
+    # binary: chosen on out-of-fold predictions, the test figures are at it; None for another
+    # task kind (a multiclass model answers its most probable class, a regression a number)
+    threshold: float | None = 0.5
+    threshold_rule: str | None = "accuracy"
     calibration: str = "none"
     # test accuracy at `threshold` vs always answering the training split's majority class
-    # (`core.modeling.threshold.against_majority`): below it, and why in words
-    below_majority: bool = False
+    # (`core.modeling.threshold.against_majority`): below it, and why in words (a multiclass
+    # model: its accuracy against the majority's; a regression: None, not compared)
+    below_majority: bool | None = False
     majority_accuracy: float | None = None
     majority_class: str = ""
     why_below_majority: str = ""
+    # a regression's prediction interval: {"level": 0.9, "halfwidth": q} (None for a classifier)
+    interval: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +68,7 @@ class ChampionInfo:
     below_majority: bool | None = None
     majority_accuracy: float | None = None
     why_below_majority: str = ""
+    interval: dict[str, float] | None = None  # a regression version's interval (level, halfwidth)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +96,8 @@ class TrainResult:
     selected_by: str = ""
     repaired: tuple[str, ...] = ()
     base_rate: float | None = None  # the training split's share of positives (baselines' "base_rate" is its log loss etc.)
+    task: str = "binary"
+    classes: tuple[str, ...] = ()  # a classifier's class names in its label order
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,7 +105,8 @@ class TrainResult:
                             "seconds": c.seconds, "threshold": c.threshold, "threshold_rule": c.threshold_rule,
                             "calibration": c.calibration, "accuracy": c.test.get("accuracy"),
                             "below_majority": c.below_majority, "majority_accuracy": c.majority_accuracy,
-                            "majority_class": c.majority_class, "why_below_majority": c.why_below_majority}
+                            "majority_class": c.majority_class, "why_below_majority": c.why_below_majority,
+                            "interval": c.interval}
                            for c in self.candidates],
             # the champion after this training: the challenger when promoted, else the one before
             "champion": self.champion.to_dict(),
@@ -117,6 +126,8 @@ class TrainResult:
             "feature_set": self.feature_set,
             "features": list(self.features),
             "seconds": self.seconds,
+            "task": self.task,
+            "classes": list(self.classes),
         }
 
 
@@ -125,42 +136,83 @@ class TrainResult:
 # --------------------------------------------------------------------------- stored as data
 @dataclass(frozen=True)
 class HeldOutPredictions:
-    """A candidate's labels and positive-class probabilities on the held-out test split, and its
-    decision threshold: the ROC, precision-recall, calibration and confusion charts are drawn
-    from these (stored as `eval/test_predictions.json`)."""
+    """A candidate's labels and predictions on the held-out test split, per task kind (stored as
+    `eval/test_predictions.json`), what its charts are drawn from:
+
+    - binary: the positive class's probability (`proba`, n) and the decision threshold (ROC,
+      precision-recall, calibration and confusion charts);
+    - multiclass: the class probabilities (`proba`, n x k, the model's label order) and the
+      class names (one-vs-rest ROC per class, the k x k confusion matrix, per-class precision
+      and recall);
+    - regression: the predictions and their interval's bounds (`prediction`, `lower`, `upper`)
+      at `level` (predicted vs actual, residuals, error distribution, interval coverage).
+    """
 
     y_true: np.ndarray
     proba: np.ndarray
-    threshold: float = 0.5
+    threshold: float | None = 0.5
+    task: str = "binary"
+    classes: tuple[str, ...] = ()
+    prediction: np.ndarray | None = None
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    level: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        if self.task == "regression":
+            return {"task": self.task, "y_true": [float(v) for v in self.y_true],
+                    "prediction": [float(v) for v in self.prediction],
+                    "lower": [float(v) for v in self.lower], "upper": [float(v) for v in self.upper],
+                    "level": self.level}
+        if self.task == "multiclass":
+            return {"task": self.task, "y_true": [int(v) for v in self.y_true],
+                    "proba": [[float(v) for v in row] for row in np.asarray(self.proba)],
+                    "classes": list(self.classes)}
         return {"y_true": [int(v) for v in self.y_true], "proba": [float(v) for v in self.proba],
-                "threshold": float(self.threshold)}
+                "threshold": float(self.threshold if self.threshold is not None else 0.5)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], default_threshold: float = 0.5) -> "HeldOutPredictions":
-        """Read back `to_dict()` (a run logged before thresholds existed gets `default_threshold`)."""
+        """Read back `to_dict()` (a run logged before thresholds existed gets `default_threshold`;
+        one logged before task kinds is binary). ValueError when the lengths differ."""
+        task = str(data.get("task", "binary"))
+        if task == "regression":
+            y = np.asarray(data["y_true"], dtype=float)
+            arrays = [np.asarray(data[k], dtype=float) for k in ("prediction", "lower", "upper")]
+            if any(a.shape != y.shape for a in arrays):
+                raise ValueError("y_true and the predictions differ in length.")
+            return cls(y_true=y, proba=arrays[0], threshold=None, task=task, prediction=arrays[0],
+                       lower=arrays[1], upper=arrays[2], level=data.get("level"))
         y, p = np.asarray(data["y_true"], dtype=int), np.asarray(data["proba"], dtype=float)
-        if y.shape != p.shape:
+        if y.shape[0] != p.shape[0] or (task == "binary" and y.shape != p.shape):
             raise ValueError(f"y_true and proba differ in length ({y.shape[0]} vs {p.shape[0]}).")
+        if task == "multiclass":
+            return cls(y_true=y, proba=p.reshape(len(y), -1), threshold=None, task=task,
+                       classes=tuple(str(c) for c in data.get("classes", ())))
         return cls(y_true=y, proba=p, threshold=float(data.get("threshold", default_threshold)))
 
 
 @dataclass(frozen=True)
 class LearningCurve:
-    """Log loss on the training subset and on the test split when refit on growing shares."""
+    """The task's loss (`metric`: log loss for a classifier, RMSE for a regression) on the
+    training subset and on the test split when refit on growing shares."""
 
     sizes: tuple[int, ...]
     train_loss: tuple[float, ...]
     test_loss: tuple[float, ...]
+    metric: str = "log_loss"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"sizes": list(self.sizes), "train_loss": list(self.train_loss), "test_loss": list(self.test_loss)}
+        out: dict[str, Any] = {"sizes": list(self.sizes), "train_loss": list(self.train_loss),
+                               "test_loss": list(self.test_loss)}
+        if self.metric != "log_loss":  # a binary run's data as it always was
+            out["metric"] = self.metric
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "LearningCurve":
         return cls(sizes=tuple(int(v) for v in data["sizes"]), train_loss=tuple(float(v) for v in data["train_loss"]),
-                   test_loss=tuple(float(v) for v in data["test_loss"]))
+                   test_loss=tuple(float(v) for v in data["test_loss"]), metric=str(data.get("metric", "log_loss")))
 
 
 @dataclass(frozen=True)
@@ -193,12 +245,13 @@ class Diagnostics:
 # --------------------------------------------------------------------------- the steps' results
 @dataclass(frozen=True)
 class TrainingData:
-    """The training and test splits (features in the model's types, labels int64) and the
-    baselines' figures on the test labels."""
+    """The training and test splits (features in the model's types, labels as the task's model
+    takes them: int64 classes, float64 numbers) and the baselines' figures on the test labels."""
 
     train: "pd.DataFrame"
     test: "pd.DataFrame"
     baselines: dict[str, dict[str, float]]
+    task: str = "binary"
 
 
 @dataclass(frozen=True)
@@ -227,13 +280,24 @@ class TunedCandidate:
 
 @dataclass(frozen=True)
 class Decision:
-    """A tuned candidate's decision threshold and calibration, chosen on out-of-fold predictions
-    of the tuning sample, and its CV figures at that threshold (what chooses among candidates)."""
+    """A tuned candidate's decision policy and calibration, chosen on out-of-fold predictions
+    of the tuning sample, and its CV figures (what chooses among candidates): binary its
+    threshold; multiclass none (the most probable class); regression its interval's halfwidth
+    at `interval_level` (conformal, `core.modeling.intervals`)."""
 
-    threshold: "ThresholdChoice"
+    threshold: "ThresholdChoice | None"
     calibration: str
     calibration_log_loss: dict[str, float]
     cv: dict[str, float]
+    interval_halfwidth: float | None = None
+    interval_level: float | None = None
+
+    @property
+    def interval(self) -> dict[str, float] | None:
+        """{"level", "halfwidth"} of a regression's interval (None for a classifier)."""
+        if self.interval_halfwidth is None or self.interval_level is None:
+            return None
+        return {"level": float(self.interval_level), "halfwidth": float(self.interval_halfwidth)}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -33,14 +34,34 @@ LEGACY_HTML = "figures/evaluation.html"
 
 def log_training(settings: Settings, data: TrainingData, ids: tuple[str, ...], folds: int, n_iter: int,
                  criterion: str, promote: str) -> None:
-    """The parent run's parameters (budget, criterion, data sizes) and the baselines' test figures."""
-    mlflow.log_params({"models": ",".join(ids), "folds": folds, "iterations": n_iter,
-                       "seed": settings.seed, "criterion": criterion, "selected_by": f"cv_{criterion}",
-                       "promote": promote, "threshold_rule": settings.promotion.threshold_rule,
-                       "train_rows": len(data.train), "test_rows": len(data.test),
-                       "feature_set": settings.dataset.feature_set,
-                       "tuning_rows": min(len(data.train), TUNE_MAX_ROWS)})
+    """The parent run's parameters (budget, criterion, data sizes, task kind and its decision
+    policy) and the baselines' test figures."""
+    task = settings.dataset.task
+    params = {"models": ",".join(ids), "folds": folds, "iterations": n_iter,
+              "seed": settings.seed, "criterion": criterion, "selected_by": f"cv_{criterion}",
+              "promote": promote, "train_rows": len(data.train), "test_rows": len(data.test),
+              "feature_set": settings.dataset.feature_set,
+              "tuning_rows": min(len(data.train), TUNE_MAX_ROWS)}
+    if task == "binary":
+        params["threshold_rule"] = settings.promotion.threshold_rule
+    else:
+        params["task"] = task
+    if task == "regression":
+        params["interval_level"] = settings.promotion.interval_level
+    mlflow.log_params(params)
     mlflow.log_metrics({f"baseline_{b}_{k}": v for b, m in data.baselines.items() for k, v in m.items()})
+
+
+def task_info(settings: Settings, evaluated: EvaluatedCandidate) -> dict[str, Any] | None:
+    """What the logged model's `code/task.json` says of its task (`model_io.log_model`'s `task`):
+    None for a binary model (as always); multiclass its classes in label order; regression its
+    interval."""
+    task = settings.dataset.task
+    if task == "multiclass":
+        return {"task": task, "classes": list(settings.dataset.target.names)}
+    if task == "regression":
+        return {"task": task, "interval": evaluated.decision.interval}
+    return None
 
 
 def log_candidate(evaluated: EvaluatedCandidate, settings: Settings, folds: int, n_iter: int,
@@ -52,13 +73,19 @@ def log_candidate(evaluated: EvaluatedCandidate, settings: Settings, folds: int,
     choice = decision.threshold
     params = {k: str(v)[:500] for k, v in tuned.all_params.items()}
     params.update({"model": tuned.name, "folds": folds, "iterations": n_iter, "seed": settings.seed,
-                   "tuned": ",".join(tuned.params), "threshold_rule": choice.rule,
-                   "calibration": decision.calibration})
+                   "tuned": ",".join(tuned.params), "calibration": decision.calibration})
+    policy: dict[str, float] = {}
+    if choice is not None:  # binary: the threshold and the rule that chose it
+        params["threshold_rule"] = choice.rule
+        policy = {"decision_threshold": choice.value, "cv_f1_at_threshold": choice.f1}
+    if decision.interval is not None:  # regression: the interval
+        params["interval_level"] = decision.interval["level"]
+        policy = {"interval_halfwidth": decision.interval["halfwidth"]}
     mlflow.log_params(params)
-    mlflow.log_metrics({f"test_{k}": v for k, v in evaluated.test.items()}
-                       | {f"cv_{k}": v for k, v in decision.cv.items()}
+    finite = {f"test_{k}": v for k, v in evaluated.test.items()} | {f"cv_{k}": v for k, v in decision.cv.items()}
+    mlflow.log_metrics(finite
                        | {f"tuning_cv_{k}": v for k, v in tuned.tuning_cv.items()}
-                       | {"decision_threshold": choice.value, "cv_f1_at_threshold": choice.f1}
+                       | policy
                        | {f"cv_log_loss_{k}_calibration": v for k, v in decision.calibration_log_loss.items()})
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -67,8 +94,10 @@ def log_candidate(evaluated: EvaluatedCandidate, settings: Settings, folds: int,
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             (root / path).write_text(json.dumps(data, separators=(",", ":")))
         mlflow.log_artifacts(tmp)
+    task = task_info(settings, evaluated)
     info = model_io.log_model(evaluated.model, settings.features, example, rules=settings.dataset.rules,
-                              categorical=settings.dataset.categorical_features)
+                              categorical=settings.dataset.categorical_features,
+                              **({"task": task} if task is not None else {}))
     return str(info.model_uri)
 
 

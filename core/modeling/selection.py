@@ -7,11 +7,13 @@ leaves for `promotion.repair`) and write the registry only through it; `choose` 
 """
 from __future__ import annotations
 
+import json
 from typing import Sequence
 
 from core.config import Settings
 from core.modeling import promotion, registry, threshold
 from core.modeling.candidates import CRITERIA, MODEL_TAG, PROMOTE_MODES
+from core.modeling.model_version import CLASSES_TAG, INTERVAL_TAG
 from core.modeling.results import CandidateResult, Choice
 
 RUN_TAG = "workbench.training_run"  # a training's version: the training run that registered it
@@ -36,7 +38,7 @@ def choose(settings: Settings, candidates: Sequence[CandidateResult], criterion:
     winner = best(candidates, criterion)
     before = registry.champion(settings)
     before_test, note = promotion.on_test(settings, before)
-    ok, reason = promotion.judge(before_test, winner.test, criterion, settings.promotion)
+    ok, reason = promotion.judge(before_test, winner.test, criterion, settings.promotion, settings.dataset.task)
     if note:
         reason = f"{reason} ({note})"
     if promote == "always" and not ok:
@@ -44,14 +46,29 @@ def choose(settings: Settings, candidates: Sequence[CandidateResult], criterion:
     return Choice(winner=winner, before=before, before_test=before_test, promoted=ok, reason=reason)
 
 
+def version_tags(settings: Settings, winner: CandidateResult, training_run_id: str) -> dict[str, str]:
+    """A new version's tags: its model id and training run, and its task's decision policy:
+    binary its threshold, threshold rule and calibration; multiclass its calibration and class
+    names in label order (`CLASSES_TAG`); regression its interval (`INTERVAL_TAG`). The task kind
+    and feature set are added by `registry.register`."""
+    task = settings.dataset.task
+    tags = {MODEL_TAG: winner.name}
+    if winner.threshold is not None:
+        tags |= {threshold.VERSION_TAG: f"{winner.threshold:.4f}", threshold.RULE_TAG: str(winner.threshold_rule)}
+    if task != "regression":
+        tags[threshold.CALIBRATION_TAG] = winner.calibration
+    if task == "multiclass":
+        tags[CLASSES_TAG] = json.dumps(list(settings.dataset.target.names))
+    if task == "regression" and winner.interval is not None:
+        tags[INTERVAL_TAG] = json.dumps(winner.interval)
+    return tags | {RUN_TAG: training_run_id}
+
+
 def register(settings: Settings, winner: CandidateResult, training_run_id: str, journal: promotion.Change) -> str:
     """Register `winner`'s model as a new version of `settings.model_name` in the open registry
-    change `journal`, tagged with its model id, threshold, threshold rule, calibration and
-    training run; returns the version."""
-    return journal.register(winner.model_uri, tags={
-        MODEL_TAG: winner.name, threshold.VERSION_TAG: f"{winner.threshold:.4f}",
-        threshold.RULE_TAG: winner.threshold_rule, threshold.CALIBRATION_TAG: winner.calibration,
-        RUN_TAG: training_run_id})
+    change `journal`, tagged with its model id, decision policy (`version_tags`) and training
+    run; returns the version."""
+    return journal.register(winner.model_uri, tags=version_tags(settings, winner, training_run_id))
 
 
 def promote(settings: Settings, version: str, promoted: bool, journal: promotion.Change) -> None:

@@ -17,7 +17,10 @@ the test split, so the test figures stay an unbiased estimate:
 - `against_majority`: whether a version's accuracy at its threshold is below that of always
   answering the majority class, and why, in words (what `train --json` and the Train page say).
 - `calibration_gain`: the out-of-fold log loss before and after a sigmoid or isotonic map, each
-  map itself fitted and judged by cross-validation over the out-of-fold predictions.
+  map itself fitted and judged by cross-validation over the out-of-fold predictions. For a
+  multiclass model's probabilities (`out_of_fold_proba`, rows x classes) one map per class
+  (one-vs-rest), then each row normalised, which is what scikit-learn's `CalibratedClassifierCV`
+  does with a multiclass model. Thresholds and the majority check are binary only.
 """
 from __future__ import annotations
 
@@ -165,10 +168,57 @@ def out_of_fold(pipeline: Any, x: Any, y: np.ndarray, folds: int, seed: int) -> 
     return cross_val_predict(pipeline, x, y, cv=cv, method="predict_proba")[:, 1]
 
 
+def out_of_fold_proba(pipeline: Any, x: Any, y: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Every class's probability (rows x classes, label order) of every row from a copy of
+    `pipeline` fitted without it (stratified K-fold): a multiclass model's out-of-fold predictions."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return np.asarray(cross_val_predict(pipeline, x, y, cv=cv, method="predict_proba"), dtype=float)
+
+
+def _calibration_gain_multiclass(y: np.ndarray, proba: np.ndarray, folds: int, seed: int) -> dict[str, float]:
+    """`calibration_gain` of class probabilities (rows x classes): one map per class on its
+    probability against "this class or not", then each row normalised (CalibratedClassifierCV's
+    one-vs-rest scheme), each map fitted on the other folds of these predictions."""
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import StratifiedKFold
+
+    k = proba.shape[1]
+    labels = list(range(k))
+    p = np.clip(proba, 1e-6, 1 - 1e-6)
+    out = {"none": float(log_loss(y, p / p.sum(axis=1, keepdims=True), labels=labels))}
+    if min(np.bincount(y, minlength=k)) < folds:
+        return out
+    logit = np.log(p / (1 - p))
+    mapped = {"sigmoid": np.empty_like(p), "isotonic": np.empty_like(p)}
+    for fit, judge in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(p, y):
+        for c in range(k):
+            hit = (y[fit] == c).astype(int)
+            if hit.min() == hit.max():  # a fold without the class (or with only it): leave it as it is
+                mapped["sigmoid"][judge, c] = mapped["isotonic"][judge, c] = p[judge, c]
+                continue
+            platt = LogisticRegression(C=1e6).fit(logit[fit, c:c + 1], hit)
+            mapped["sigmoid"][judge, c] = platt.predict_proba(logit[judge, c:c + 1])[:, 1]
+            iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p[fit, c], hit)
+            mapped["isotonic"][judge, c] = iso.predict(p[judge, c])
+    for name, q in mapped.items():
+        q = np.clip(q, 1e-6, None)
+        out[name] = float(log_loss(y, q / q.sum(axis=1, keepdims=True), labels=labels))
+    return out
+
+
 def calibration_gain(y_true: np.ndarray, proba: np.ndarray, folds: int, seed: int) -> dict[str, float]:
     """Out-of-fold log loss as it is (`none`) and after a sigmoid or isotonic map of the
     probabilities, each map fitted on the other folds of these predictions (scikit-learn's
-    `LogisticRegression` on the logit for Platt's sigmoid, `IsotonicRegression` for isotonic)."""
+    `LogisticRegression` on the logit for Platt's sigmoid, `IsotonicRegression` for isotonic).
+    `proba`: the positive class's probability (binary), or every class's (rows x classes:
+    one map per class, see the module docstring)."""
+    if np.ndim(proba) == 2:
+        return _calibration_gain_multiclass(np.asarray(y_true).astype(int), np.asarray(proba, dtype=float),
+                                            folds, seed)
     from sklearn.isotonic import IsotonicRegression
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss

@@ -1,6 +1,8 @@
-"""Training ("Treinamento"): PyCaret candidates tuned by CV log loss, evaluated on the held-out
-test set from the positive class's probability, logged to MLflow (one nested run per candidate) and the best registered
-as `champion` when it passes the gate.
+"""Training ("Treinamento"): PyCaret candidates tuned by the task's CV criterion, evaluated on
+the held-out test set with the task's metrics (`core.modeling.tasks`: binary from the positive
+class's probability at its threshold, multiclass from the class probabilities, regression from
+the predictions and their conformal interval), logged to MLflow (one nested run per candidate)
+and the best registered as `champion` when it passes the gate.
 
 `train` runs small steps, each returning a frozen result (`core.modeling.results`):
 
@@ -32,13 +34,15 @@ from core.modeling.candidates import (
     DEFAULT_FOLDS,
     DEFAULT_N_ITER,
     MODEL_TAG,
-    MODELS,
     PROMOTE_MODES,
     ROLE_TAG,
     WEIGHTS,
     check_budget,
+    model_label,
     resolve_models,
 )
+from core.modeling.metrics import label as metric_label
+from core.modeling.tasks import task_kind
 from core.modeling.fitting import plain_pipeline  # noqa: F401 (re-exported)
 from core.modeling.lock import training_lock
 from core.modeling.results import (  # noqa: F401
@@ -63,7 +67,7 @@ def train(
     models: Sequence[str] | None = None,
     n_iter: int = DEFAULT_N_ITER,
     folds: int = DEFAULT_FOLDS,
-    criterion: str = "log_loss",
+    criterion: str | None = None,
     on_progress: ProgressFn = None,
     on_candidate: Callable[[CandidateResult], None] | None = None,
     promote: str = "gate",
@@ -73,15 +77,25 @@ def train(
 
     The best candidate is registered as a new version; it becomes `champion` when it passes the
     gate (or `promote="always"`), else it keeps the alias `challenger` and the champion stays.
-    lr and dt are always trained; `models` adds any of MODELS. Nothing is registered unless
+    The task kind is the dataset's target's (`settings.dataset.task`); `criterion` is one of its
+    criteria (None: its own, log loss for a classifier, RMSE for a regression), else
+    TrainingError. The task's pair is always trained (`candidates.always_for`: lr and dt; ridge
+    and dt for a regression); `models` adds any of its models. Nothing is registered unless
     every candidate finished; a failure ends the runs FAILED, an interruption KILLED; a kill
     leaves a journal the next training, retraining or promotion repairs (`promotion.repair`).
     Raises TrainingBusyError while a training, retraining or promotion runs, NotPreparedError
     without data.
     """
-    ids = resolve_models(models)
+    task = settings.dataset.task
+    kind = task_kind(task)
+    criterion = criterion or kind.criterion
+    ids = resolve_models(models, task)
     folds, n_iter = int(folds), int(n_iter)
     check_budget(folds, n_iter, criterion)
+    try:
+        kind.check_criterion(criterion)
+    except ValueError as err:
+        raise TrainingError(f"{err} (`train --criterion`; the dataset's target is {task}).") from None
     if promote not in PROMOTE_MODES:
         raise TrainingError(f"promote must be one of {', '.join(PROMOTE_MODES)}, not {promote!r}.")
     data = tuning.load_data(settings)
@@ -98,7 +112,7 @@ def train(
             for model_id in ids:
                 end = start + 0.85 * WEIGHTS.get(model_id, 1.5) / total
                 done.append(train_candidate(setup, model_id, settings, n_iter, exp_id, scaled(on_progress, start, end)))
-                report(on_progress, end, f"{MODELS[model_id]}: done")
+                report(on_progress, end, f"{model_label(model_id, task)}: done")
                 if on_candidate is not None:
                     on_candidate(done[-1])
                 start = end
@@ -119,6 +133,7 @@ def train_candidate(setup: TrainingSetup, model_id: str, settings: Settings, n_i
     """Tune, evaluate and log candidate `model_id` in a run of its own, nested in the active
     training run. TrainingError (nothing registered) when the candidate fails."""
     t0 = time.perf_counter()
+    task = settings.dataset.task
     with _run(run_name=model_id, experiment_id=experiment_id, nested=True,
               tags={ROLE_TAG: "candidate", MODEL_TAG: model_id, "pid": str(os.getpid())}) as run:
         try:
@@ -128,28 +143,52 @@ def train_candidate(setup: TrainingSetup, model_id: str, settings: Settings, n_i
             uri = run_log.log_candidate(evaluated, settings, setup.folds, n_iter, setup.data.train)
         except (ValueError, RuntimeError, MemoryError, MlflowException) as err:
             raise TrainingError(
-                f"{MODELS[model_id]} failed ({type(err).__name__}: {str(err)[:300]}). Nothing was "
+                f"{model_label(model_id, task)} failed ({type(err).__name__}: {str(err)[:300]}). Nothing was "
                 "registered; try again without this model or with a smaller budget."
             ) from err
-    choice = evaluated.decision.threshold
+    common = dict(name=model_id, label=tuned.label, test=evaluated.test, cv=evaluated.decision.cv, params=tuned.params,
+                  run_id=run.info.run_id, model_uri=uri, seconds=round(time.perf_counter() - t0, 2),
+                  calibration=evaluated.decision.calibration)
+    if task == "regression":  # no class to compare with the majority's; its interval instead
+        return CandidateResult(**common, threshold=None, threshold_rule=None, below_majority=None,
+                               interval=evaluated.decision.interval)
     majority_accuracy, majority_class = majority(settings, setup.data)
+    if task == "multiclass":  # the most probable class: its accuracy against always the majority's
+        check = multiclass_against_majority(evaluated.test, majority_accuracy, majority_class)
+        return CandidateResult(**common, threshold=None, threshold_rule=None, below_majority=check.below,
+                               majority_accuracy=check.majority_accuracy, majority_class=majority_class,
+                               why_below_majority=check.why)
+    choice = evaluated.decision.threshold
     held_out = evaluated.predictions
     check = threshold.against_majority(
         evaluated.test, majority_accuracy, majority_class, choice.rule, choice.value, choice,
         positive_share=float((held_out.proba >= held_out.threshold).mean()) if len(held_out.proba) else None,
         positive_name=settings.dataset.positive_name)
-    return CandidateResult(
-        name=model_id, label=tuned.label, test=evaluated.test, cv=evaluated.decision.cv, params=tuned.params,
-        run_id=run.info.run_id, model_uri=uri, seconds=round(time.perf_counter() - t0, 2),
-        threshold=choice.value, threshold_rule=choice.rule, calibration=evaluated.decision.calibration,
-        below_majority=check.below, majority_accuracy=check.majority_accuracy, majority_class=majority_class,
-        why_below_majority=check.why)
+    return CandidateResult(**common, threshold=choice.value, threshold_rule=choice.rule,
+                           below_majority=check.below, majority_accuracy=check.majority_accuracy,
+                           majority_class=majority_class, why_below_majority=check.why)
+
+
+def multiclass_against_majority(test: dict[str, float], majority_accuracy: float,
+                                majority_class: str) -> threshold.MajorityCheck:
+    """Whether a multiclass model's test accuracy (its most probable class) is below always
+    answering the training split's majority class, and that in words."""
+    accuracy = float(test.get("accuracy", float("nan")))
+    below = bool(accuracy < majority_accuracy - 1e-9)
+    why = (f"accuracy {accuracy:.3f} is below the {majority_accuracy:.3f} of always answering '{majority_class}' "
+           "on this test split: the model barely separates the classes" if below else "")
+    return threshold.MajorityCheck(below, accuracy, float(majority_accuracy), majority_class, why)
 
 
 def majority(settings: Settings, data: TrainingData) -> tuple[float, str]:
-    """The test accuracy of always answering the training split's majority class, and its name."""
-    rate = float(data.train[settings.target].mean()) if len(data.train) else 0.0
+    """The test accuracy of always answering the training split's majority class, and its name
+    (a classifier's: binary or multiclass)."""
     target = settings.dataset.target
+    if settings.dataset.task == "multiclass":
+        counts = data.train[settings.target].value_counts()
+        top = int(counts.idxmax()) if len(counts) else 0
+        return float(data.baselines["majority_class"]["accuracy"]), target.name_of(top)
+    rate = float(data.train[settings.target].mean()) if len(data.train) else 0.0
     return (float(data.baselines["majority_class"]["accuracy"]),
             target.positive_name if rate >= 0.5 else target.negative_name)
 
@@ -158,20 +197,31 @@ def _result(settings: Settings, choice: Choice, version: str, done: tuple[Candid
             criterion: str, folds: int, n_iter: int, data: TrainingData, seconds: float,
             repaired: tuple[str, ...]) -> TrainResult:
     """The `TrainResult` of a finished training."""
+    task = settings.dataset.task
     winner, before, ok = choice.winner, choice.before, choice.promoted
     challenger = ChampionInfo(name=winner.name, version=version, run_id=winner.run_id, test=winner.test,
                               threshold=winner.threshold, cv=winner.cv, below_majority=winner.below_majority,
-                              majority_accuracy=winner.majority_accuracy, why_below_majority=winner.why_below_majority)
+                              majority_accuracy=winner.majority_accuracy, why_below_majority=winner.why_below_majority,
+                              interval=winner.interval)
     champion_before = None
     if before is not None:
         before_test = choice.before_test or {}
-        check = threshold.against_majority(before_test, *majority(settings, data), before.threshold_rule,
-                                           before.threshold, positive_name=settings.dataset.positive_name)
         compared = "accuracy" in before_test
+        if task == "binary":
+            check = threshold.against_majority(before_test, *majority(settings, data), before.threshold_rule,
+                                               before.threshold, positive_name=settings.dataset.positive_name)
+        elif task == "multiclass":
+            check = multiclass_against_majority(before_test, *majority(settings, data))
+        else:
+            check, compared = None, False
         champion_before = ChampionInfo(
             name=before.model or "", version=before.version, run_id=before.run_id, test=before_test,
-            threshold=before.threshold, below_majority=check.below if compared else None,
-            majority_accuracy=check.majority_accuracy if compared else None, why_below_majority=check.why)
+            threshold=before.threshold if task == "binary" else None,
+            below_majority=check.below if compared else None,
+            majority_accuracy=check.majority_accuracy if compared else None,
+            why_below_majority=check.why if check is not None else "",
+            interval=before.interval if task == "regression" else None)
+    criterion_words = criterion.replace('_', ' ') if task == "binary" else metric_label(criterion)
     return TrainResult(
         candidates=done, champion=challenger if ok or champion_before is None else champion_before,
         parent_run_id=parent_run_id, criterion=criterion, folds=folds, n_iter=n_iter,
@@ -179,8 +229,9 @@ def _result(settings: Settings, choice: Choice, version: str, done: tuple[Candid
         previous_version=before.version if before is not None and ok else None,
         feature_set=settings.dataset.feature_set, features=settings.features,
         promoted=ok, reason=choice.reason, champion_before=champion_before, challenger=challenger,
-        selected_by=f"cross-validated {criterion.replace('_', ' ')} ({folds} folds)", repaired=repaired,
-        base_rate=float(data.train[settings.target].mean()) if len(data.train) else None,
+        selected_by=f"cross-validated {criterion_words} ({folds} folds)", repaired=repaired,
+        base_rate=float(data.train[settings.target].mean()) if task == "binary" and len(data.train) else None,
+        task=task, classes=tuple(settings.dataset.target.names) if task != "regression" else (),
     )
 
 
