@@ -4,13 +4,16 @@ category codes from scikit-learn's `OrdinalEncoder` (before) against the loader'
 
 One definition in a throwaway home (`usage` a number, `plan` 3 categories, `code` --categories
 categories, both categories nullable); the definition's pipeline (codes, one-hot / target
-encoding) and a logistic regression fitted on --rows synthetic rows, logged as training logs it
-("after"). "Before" is the same model folder with the loader of `--base` (`code/pyfunc_model.py`
-of that commit, no `code/category_codes.py`): what a model logged before this change carries.
-Both are registered versions of one model. Then, the two taking turns:
+encoding) and a logistic regression fitted on --rows synthetic rows, logged as training logs it.
+Two copies of the logged folder are registered the same way (`runs:/.../model`) as versions of
+one model: "after" as logged, "before" with the loader of `--base` (`code/pyfunc_model.py` of
+that commit, no `code/category_codes.py`): what a model logged before this change carries.
+Then, the two taking turns:
 
 - in-process: a fresh process loads the version (`mlflow.pyfunc.load_model`), then times
-  --calls one-row `predict` calls after a warm-up (median and p99; the load time too);
+  --calls one-row `predict` calls after a warm-up (median and p99; the load time too), and in
+  the same process the codes step alone (the encoder, or its stand-in) and the scikit-learn
+  pipeline's `predict_proba` against what the loader scores with, taking turns;
 - over HTTP: the version made champion and served by `python -m core serve`, one row per
   request over a kept-alive `http.client` connection (--requests after 20 warm-up; p50, p99).
 
@@ -95,8 +98,8 @@ def env_for(home: Path) -> dict[str, str]:
 
 
 def make_versions(home: Path, n_codes: int, rows: int, base: str) -> tuple[dict[str, str], object]:
-    """The home, its definition and two registered versions of one fitted model: {"before": v,
-    "after": v}, and the settings."""
+    """The home's definition and two registered versions of one fitted model ({"before": v,
+    "after": v}), and the home's settings."""
     import mlflow
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
@@ -123,23 +126,28 @@ def make_versions(home: Path, n_codes: int, rows: int, base: str) -> tuple[dict[
     model.fit(x, (data["bought"] == "yes").astype(int))
     print(f"fitted on {rows:,} rows in {time.perf_counter() - t0:.1f} s; {load()}")
     t0 = time.perf_counter()
-    with mlflow.start_run(run_name="codes-after", experiment_id=tracking.use(s)):
+    with mlflow.start_run(run_name="codes-logged", experiment_id=tracking.use(s)):
         info = model_io.log_model(model, features, data, rules=spec.rules, categorical=cats)
-    after = registry.register(s, info.model_uri)
-    print(f"logged and registered in {time.perf_counter() - t0:.1f} s; {load()}")
-    # before: the same folder with the earlier loader (no code/category_codes.py)
+    print(f"logged in {time.perf_counter() - t0:.1f} s; {load()}")
+    # both versions registered the same way, from copies of the logged folder; before: with the
+    # earlier loader (no code/category_codes.py), as a model logged before this change
     old_loader = subprocess.run(["git", "show", f"{base}:core/modeling/pyfunc_model.py"], cwd=ROOT,
                                 capture_output=True, text=True, check=True).stdout
-    copy = home / "before-model"
-    mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(copy))
-    print(f"model.skops: {(copy / 'model.skops').stat().st_size / 1e6:.1f} MB")
-    (copy / "code" / "category_codes.py").unlink()
-    (copy / "code" / "pyfunc_model.py").write_text(old_loader)
-    with mlflow.start_run(run_name="codes-before", experiment_id=tracking.use(s)) as run:
-        mlflow.log_artifacts(str(copy), artifact_path="model")
-    before = registry.register(s, f"runs:/{run.info.run_id}/model")
-    promotion.promote(s, after)
-    return {"before": before, "after": after}, s
+    logged = home / "logged-model"
+    mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(logged))
+    print(f"model.skops: {(logged / 'model.skops').stat().st_size / 1e6:.1f} MB")
+    versions = {}
+    for kind in ("before", "after"):
+        copy = home / f"{kind}-model"
+        shutil.copytree(logged, copy)
+        if kind == "before":
+            (copy / "code" / "category_codes.py").unlink()
+            (copy / "code" / "pyfunc_model.py").write_text(old_loader)
+        with mlflow.start_run(run_name=f"codes-{kind}", experiment_id=tracking.use(s)) as run:
+            mlflow.log_artifacts(str(copy), artifact_path="model")
+        versions[kind] = registry.register(s, f"runs:/{run.info.run_id}/model")
+    promotion.promote(s, versions["after"])
+    return versions, s
 
 
 CHILD = """
@@ -174,7 +182,14 @@ for label, model in (("encoder", impl.sklearn_model), ("scorer", scorer)):
         step.transform(one)
         ts.append((time.perf_counter() - t) * 1000)
     coders[label] = (type(step).__name__, statistics.median(ts))
-print(json.dumps({"median": statistics.median(times), "p99": times[min(len(times) - 1, int(0.99 * len(times)))],
+pipes = {"pipeline": [], "scorer": []}  # the pipeline's own predict_proba vs what scores, taking turns
+for _ in range(5):
+    for label, model in (("pipeline", impl.sklearn_model), ("scorer", scorer)):
+        for _ in range(max(calls // 5, 1)):
+            t = time.perf_counter()
+            model.predict_proba(row)
+            pipes[label].append((time.perf_counter() - t) * 1000)
+print(json.dumps({"median": statistics.median(times), "pipes": {k: statistics.median(v) for k, v in pipes.items()}, "p99": times[min(len(times) - 1, int(0.99 * len(times)))],
                   "load_s": load_s, "proba": p.tolist(), "loader": type(impl).__module__,
                   "scorer": "a copy with CategoryCodes" if scorer is not impl.sklearn_model else "the pipeline itself",
                   "codes_step": coders}))
@@ -272,7 +287,8 @@ def main() -> None:
                 step = got["codes_step"]["scorer"]
                 print(f"in-process {k} (v{versions[k]}, scoring with {got['scorer']}): predict median "
                       f"{got['median']:.3f} ms, p99 {got['p99']:.3f} ms; its codes step ({step[0]}) alone "
-                      f"{step[1]:.3f} ms; load_model {got['load_s']:.1f} s; {load()}")
+                      f"{step[1]:.3f} ms; predict_proba alone, the pipeline {got['pipes']['pipeline']:.3f} ms, "
+                      f"what scores {got['pipes']['scorer']:.3f} ms; load_model {got['load_s']:.1f} s; {load()}")
         served: dict[str, list[float]] = {k: [] for k in kinds}
         answers: dict[str, list] = {}
         for r in range(args.http_rounds):
