@@ -10,6 +10,11 @@ The model itself stays a scikit-learn pipeline in MLflow's skops format (`mlflow
 reads it as before). Models logged before this file changed carry their own loader
 (`code/kobe_pyfunc.py` or an older `code/pyfunc_model.py`) and keep loading with it.
 
+The pipeline's category coder (a fitted `OrdinalEncoder`, `core/modeling/preprocess.py`) is
+stood in for, in the served copy of the pipeline only, by `category_codes.CategoryCodes` (shipped
+beside this file, `code/category_codes.py`): the same codes from a lookup built once at load, so a
+request costs its rows, not the number of categories.
+
 Bad input is refused with `InputRefused`: an `MlflowException` with error code
 INVALID_PARAMETER_VALUE (HTTP 400 from the model server) whose message names each column, what
 is wrong and the first rows, is at most MAX_MESSAGE_CHARS long, and never quotes the request
@@ -27,6 +32,7 @@ import numpy as np
 
 RULES_FILE = "input_rules.json"  # the dataset's input rule table, in the model's code/ folder
 ONNX_FILE = "model.onnx"  # the pipeline's ONNX export, beside the skops file (when it has one)
+CODES_FILE = "category_codes.py"  # the served pipeline's category coder, in the model's code/ folder
 ALLOW_UNSEEN = "allow_unseen"  # request parameter: score categories never seen in training anyway
 ONNX_INPUT = "X"  # the ONNX model's one input: a double matrix in the model's feature order
 MAX_MESSAGE_CHARS = 2000
@@ -44,7 +50,9 @@ def _load_pyfunc(path: str, model_config: Any = None) -> "ServedModel":
     if os.path.exists(onnx_path):
         with open(onnx_path, "rb") as fh:
             onnx_model = fh.read()
-    return ServedModel(load_sklearn(path).sklearn_model, rules=_load_rules(model_dir), onnx_model=onnx_model)
+    model = load_sklearn(path).sklearn_model
+    return ServedModel(model, rules=_load_rules(model_dir), onnx_model=onnx_model,
+                       scorer=with_category_codes(model, model_dir))
 
 
 def _load_rules(model_dir: str) -> Any:
@@ -64,6 +72,25 @@ def _load_rules(model_dir: str) -> Any:
     spec.loader.exec_module(module)
     with open(table) as fh:
         return module.RuleTable.from_dict(json.load(fh))
+
+
+def with_category_codes(model: Any, model_dir: str) -> Any:
+    """`model`, or a copy of it whose category coders give their codes from a lookup built once
+    (`category_codes.with_category_codes`, from the model's own `code/category_codes.py`, read
+    by path as the rules are: MLflow keeps the first loaded copy of a module name); `model`
+    itself for a model logged without that file."""
+    import importlib.util
+    import sys
+
+    module_file = os.path.join(model_dir, "code", CODES_FILE)
+    if not os.path.exists(module_file):
+        return model
+    name = "workbench_category_codes"
+    spec = importlib.util.spec_from_file_location(name, module_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as for the rules: its objects can be pickled by name
+    spec.loader.exec_module(module)
+    return module.with_category_codes(model)
 
 
 def onnx_session(data: bytes, threads: int = 1) -> Any:
@@ -128,8 +155,12 @@ class ServedModel:
     # `long` column and "5" into 5.0 before the model sees them
     CHECKS_RAW_INPUT = True
 
-    def __init__(self, sklearn_model: Any, rules: Any = None, onnx_model: bytes | None = None) -> None:
+    def __init__(self, sklearn_model: Any, rules: Any = None, onnx_model: bytes | None = None,
+                 scorer: Any = None) -> None:
         self.sklearn_model = sklearn_model
+        # what scores: `sklearn_model`, or the same fitted steps with its category coders stood
+        # in for (`with_category_codes`, given by the loader)
+        self._scorer = sklearn_model if scorer is None else scorer
         self.features = [str(c) for c in getattr(sklearn_model, "feature_names_in_", [])]
         self.rules = rules
         names = list(rules.names) if rules is not None else []
@@ -224,7 +255,7 @@ class ServedModel:
         try:
             # rows the rules checked are finite: scikit-learn need not check again
             with sklearn.config_context(assume_finite=checked):
-                return np.asarray(self.sklearn_model.predict_proba(frame))
+                return np.asarray(self._scorer.predict_proba(frame))
         except (ValueError, TypeError) as err:
             if self.rules is None:
                 raise
