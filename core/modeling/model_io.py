@@ -133,8 +133,9 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
     the types it needs trusted (`trusted_types`: only scikit-learn, LightGBM and numpy types),
     and its requirements pinned (`model_requirements`). It loads with `mlflow.sklearn.load_model`
     as any scikit-learn model; as a pyfunc (the model server, Spark) it loads through
-    `core/modeling/pyfunc_model.py`, copied into the model, which checks the input and scores it
-    with the pipeline, or with its ONNX export (`onnx_export.export`, checked against the
+    `core/modeling/pyfunc_model.py`, copied into the model with `category_codes.py` (the
+    pipeline's category codes from a lookup built once at load), which checks the input and
+    scores it with the pipeline, or with its ONNX export (`onnx_export.export`, checked against the
     pipeline on up to 2,000 of `example`'s rows) where ONNX Runtime gives the same answers.
 
     `rules` (the dataset's `core.rules.RuleTable`) travels with the model as
@@ -172,7 +173,7 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
         onnx_model = onnx_export.export(model, sample.sample(min(len(sample), 2000), random_state=0)
                                         if len(sample) else sample, task)
     with tempfile.TemporaryDirectory() as tmp:
-        code = [pyfunc_model.__file__]
+        code = [pyfunc_model.__file__, os.path.join(os.path.dirname(pyfunc_model.__file__), pyfunc_model.CODES_FILE)]
         if rules is not None:
             table = os.path.join(tmp, pyfunc_model.RULES_FILE)
             with open(table, "w") as fh:

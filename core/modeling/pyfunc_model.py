@@ -16,6 +16,11 @@ binary both classes' probabilities (as always); multiclass the k class probabili
 model's label order; regression (prediction, lower, upper) per row, the interval the prediction
 plus and minus the halfwidth the file gives (`task_answer`).
 
+The pipeline's category coder (a fitted `OrdinalEncoder`, `core/modeling/preprocess.py`) is
+stood in for, in the served copy of the pipeline only, by `category_codes.CategoryCodes` (shipped
+beside this file, `code/category_codes.py`): the same codes from a lookup built once at load, so a
+request costs its rows, not the number of categories.
+
 Bad input is refused with `InputRefused`: an `MlflowException` with error code
 INVALID_PARAMETER_VALUE (HTTP 400 from the model server) whose message names each column, what
 is wrong and the first rows, is at most MAX_MESSAGE_CHARS long, and never quotes the request
@@ -34,6 +39,7 @@ import numpy as np
 RULES_FILE = "input_rules.json"  # the dataset's input rule table, in the model's code/ folder
 TASK_FILE = "task.json"  # the model's task kind (and classes or interval), in its code/ folder
 ONNX_FILE = "model.onnx"  # the pipeline's ONNX export, beside the skops file (when it has one)
+CODES_FILE = "category_codes.py"  # the served pipeline's category coder, in the model's code/ folder
 ALLOW_UNSEEN = "allow_unseen"  # request parameter: score categories never seen in training anyway
 ONNX_INPUT = "X"  # the ONNX model's one input: a double matrix in the model's feature order
 MAX_MESSAGE_CHARS = 2000
@@ -51,8 +57,9 @@ def _load_pyfunc(path: str, model_config: Any = None) -> "ServedModel":
     if os.path.exists(onnx_path):
         with open(onnx_path, "rb") as fh:
             onnx_model = fh.read()
-    return ServedModel(load_sklearn(path).sklearn_model, rules=_load_rules(model_dir), onnx_model=onnx_model,
-                       task=read_task(model_dir))
+    model = load_sklearn(path).sklearn_model
+    return ServedModel(model, rules=_load_rules(model_dir), onnx_model=onnx_model,
+                       scorer=with_category_codes(model, model_dir), task=read_task(model_dir))
 
 
 def read_task(model_dir: str) -> dict[str, Any] | None:
@@ -108,6 +115,25 @@ def _load_rules(model_dir: str) -> Any:
     spec.loader.exec_module(module)
     with open(table) as fh:
         return module.RuleTable.from_dict(json.load(fh))
+
+
+def with_category_codes(model: Any, model_dir: str) -> Any:
+    """`model`, or a copy of it whose category coders give their codes from a lookup built once
+    (`category_codes.with_category_codes`, from the model's own `code/category_codes.py`, read
+    by path as the rules are: MLflow keeps the first loaded copy of a module name); `model`
+    itself for a model logged without that file."""
+    import importlib.util
+    import sys
+
+    module_file = os.path.join(model_dir, "code", CODES_FILE)
+    if not os.path.exists(module_file):
+        return model
+    name = "workbench_category_codes"
+    spec = importlib.util.spec_from_file_location(name, module_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as for the rules: its objects can be pickled by name
+    spec.loader.exec_module(module)
+    return module.with_category_codes(model)
 
 
 def onnx_session(data: bytes, threads: int = 1) -> Any:
@@ -181,8 +207,11 @@ class ServedModel:
     CHECKS_RAW_INPUT = True
 
     def __init__(self, sklearn_model: Any, rules: Any = None, onnx_model: bytes | None = None,
-                 task: dict[str, Any] | None = None) -> None:
+                 scorer: Any = None, task: dict[str, Any] | None = None) -> None:
         self.sklearn_model = sklearn_model
+        # what scores: `sklearn_model`, or the same fitted steps with its category coders stood
+        # in for (`with_category_codes`, given by the loader)
+        self._scorer = sklearn_model if scorer is None else scorer
         self.task = task
         self.kind = task_name(task)
         # what the pipeline computes for a row: a regressor's value, a classifier's probabilities
@@ -300,7 +329,7 @@ class ServedModel:
         try:
             # rows the rules checked are finite: scikit-learn need not check again
             with sklearn.config_context(assume_finite=checked):
-                return np.asarray(getattr(self.sklearn_model, self._method)(frame))
+                return np.asarray(getattr(self._scorer, self._method)(frame))
         except (ValueError, TypeError) as err:
             if self.rules is None:
                 raise
