@@ -116,7 +116,7 @@ def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: s
     """
     import pyarrow.parquet as pq
 
-    from core.modeling import model_io
+    from core.monitoring import health, outputs
 
     clock = Stopwatch()
     champ, settings = model, model.scoped(settings)
@@ -140,15 +140,20 @@ def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: s
         if sample is not None:
             future = checks.start_domain(settings, ref, sample)
             positions = None
+    mon = health.monitor_of(champ)
+    mref = mon.reference(settings, model, champ) if mon.needs_rows else None  # regression: per-row estimates
     counted = None
-    proba, labels, rows = [], [], []
+    proba, labels, rows, figures = [], [], [], []
     offset = 0
     for chunk in pf.iter_batches(batch_size=chunk_rows, columns=columns):
         frame, problems = batches.validate_frame(chunk.to_pandas(), spec)
         if problems or len(frame) != chunk.num_rows:
             _refuse(path, settings)
         counted = statistics.count_features(frame, ref, settings.features, counted)
-        proba.append(model_io.predict_proba(model, frame, settings.features, spec.categorical_features))
+        out = outputs.model_outputs(model, frame, settings.features, spec.categorical_features, champ)
+        proba.append(out)
+        if mref is not None:
+            figures.append(mon.rows(mref, frame, out))
         if settings.target in frame:
             labels.append(frame[settings.target].to_numpy(dtype="float64"))
         if positions is not None:
@@ -169,6 +174,7 @@ def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: s
     measured = checks.Measured(counted=counted, n_rows=total, proba=scores,
                                labels=y if n_labelled else None,
                                domain_rows=pd.concat(rows, ignore_index=True) if positions is not None else None,
-                               domain_future=future)
+                               domain_future=future, reference=mref,
+                               rows=np.concatenate(figures) if figures else None)
     return checks.conclude(batch, measured, settings, ref, champ, model, clock, source=source, store=store,
                            log=log, on_progress=on_progress)
