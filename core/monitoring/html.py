@@ -51,6 +51,21 @@ def _calibration(r: "DriftReport") -> str:
             f"{r.reliability_test_calibrated.ece:.3f}\nafter isotonic calibration (out of fold).</p>")
 
 
+def _prediction(r: "DriftReport") -> str:
+    """The prediction's drift (binary and regression: its mean, PSI and Wasserstein; multiclass:
+    the predicted class shares and their JS distance, and each class probability's drift)."""
+    p = r.prediction
+    if p.kind != "categorical":
+        return (f"<p>Mean {html.escape(p.name)} {_f(p.mean_ref)} (test) → {_f(p.mean_batch)} (batch); PSI {_f(p.psi)},\n"
+                f"Wasserstein / σ {_f(p.wasserstein)}: {_flag(p.drift)}</p>")
+    from core.monitoring.drift_report import prediction_text
+
+    detail = "".join(f"<li>{html.escape(name)}: mean {_f(f.mean_ref)} → {_f(f.mean_batch)}, PSI {_f(f.psi)}, "
+                     f"Wasserstein / σ {_f(f.wasserstein)}: {_flag(f.drift)}</li>" for name, f in r.prediction_detail.items())
+    return (f"<p>{html.escape(prediction_text(r))} JS distance {_f(p.js)} ({_f(p.js_excess)} beyond chance): "
+            f"{_flag(p.drift)}</p>" + (f"<ul>{detail}</ul>" if detail else ""))
+
+
 def _words(r: "DriftReport") -> str:
     """A multiclass or regression model's performance in words (`DriftReport.words`)."""
     return f"<p><b>{html.escape(r.words)}</b></p>" if r.words else ""
@@ -89,7 +104,11 @@ def report_html(r: "DriftReport") -> str:
              "<div class='note'><b>The estimate cannot be trusted:</b><ul>"
              + "".join(f"<li>{html.escape(x)}</li>" for x in est.reasons) + "</ul></div>")
     label = ""
-    if r.label is not None:
+    if r.label is not None and "positive_rate_ref" not in r.label:  # multiclass, regression
+        from core.monitoring.drift_report import label_text
+
+        label = f"<h2>Label drift</h2><p>{html.escape(label_text(r))}</p>"
+    elif r.label is not None:
         label = (f"<h2>Label drift</h2><p>Positive rate {r.label['positive_rate_ref']:.3f} (training) → "
                  f"{r.label['positive_rate_batch']:.3f} (batch, {r.label['n_labelled']:,} labelled rows); "
                  f"JS distance {_f(r.label['js'])}: {_flag(r.label['drift'])}</p>")
@@ -121,8 +140,7 @@ model version {html.escape(r.model_version)}; SHA-256 {html.escape(r.batch['dige
 <th>missing training → batch</th><th>effect</th><th></th></tr>
 {''.join(rows)}</table>{new_section}
 <h2>Distributions (training vs batch)</h2><div class="charts">{charts}{svg.distribution(p, "test split")}</div>
-<h2>Prediction drift</h2><p>Mean {html.escape(p.name)} {_f(p.mean_ref)} (test) → {_f(p.mean_batch)} (batch); PSI {_f(p.psi)},
-Wasserstein / σ {_f(p.wasserstein)}: {_flag(p.drift)}</p>{label}
+<h2>Prediction drift</h2>{_prediction(r)}{label}
 <h2>Model health</h2>{_words(r)}<div class="charts">{svg.performance(r)}</div><table>{''.join(perf)}</table>{trust}
 {_calibration(r)}
 <h2>Statistics and thresholds</h2><table><tr><th>statistic</th><th>definition</th><th>threshold</th></tr>

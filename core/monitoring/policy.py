@@ -126,7 +126,7 @@ def number(metric: str, value: float) -> str:
     they need, shares and scores with three decimals."""
     if metric in ERRORS:
         a = abs(value)
-        return f"{value:,.0f}" if a >= 100 else f"{value:.2f}" if a >= 1 else f"{value:.3g}"
+        return f"{value:,.0f}" if a >= 100 else f"{value:.2f}" if a >= 1 else f"{value:#.3g}"
     return f"{value:.3f}"
 
 

@@ -83,9 +83,10 @@ def run_metrics(r: DriftReport) -> dict[str, float]:
         if f.reports_missing:
             m[f"missing_{key}"] = f.missing_batch
     if r.label is not None:
-        m["label_js"] = r.label["js"]
+        m["label_js"] = r.label.get("js")  # binary and multiclass (regression: PSI and Wasserstein)
         m["label_drift"] = float(r.label["drift"])
-        m["positive_rate"] = r.label["positive_rate_batch"]
+        m["positive_rate"] = r.label.get("positive_rate_batch")
+        m["label_psi"] = r.label.get("psi")
     for k, v in r.estimate.figures.items():  # multiclass and regression: the task's estimated figures
         m[f"est_{k}"] = v
     if r.realized is not None:
