@@ -115,7 +115,7 @@ def task_production(scored, scored_path, train) -> None:
     except WorkbenchError as err:
         st.error(md(err))
         st.stop()
-    y_prod = local.labels(scored, spec) if labelled else None
+    y_prod = spec.target.encode(scored[settings.target])[0] if labelled else None  # as the model's labels
     verdict = adherence.task_adherence(prod_out, y_prod, test_out, y_test, scored, train, spec, champion,
                                        settings.drift)
     what = ("the class probabilities (one column per class) and the predicted class" if kind.classifier else
