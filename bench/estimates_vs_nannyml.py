@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         (folder / "spec.json").write_text(json.dumps({"multiclass": multi["spec"], "regression": reg["spec"]}))
         clock = time.perf_counter()
         subprocess.run([args.nannyml_python, str(Path(__file__).resolve()), "--side", "nannyml", "--dir",
-                        str(folder)], check=True,
+                        str(folder)], check=True, stdout=sys.stderr,  # LightGBM's notes: not the table
                        # one OpenMP thread, as ours (on a busy machine LightGBM's spinning threads cost
                        # 10x), and no usage statistics sent to NannyML's analytics (offline anyway)
                        env={**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1",

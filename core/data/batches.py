@@ -157,6 +157,14 @@ class _Checked:
     dropped: dict[str, int] = field(default_factory=dict)
 
 
+def _encoded_target(target: Any) -> Any:
+    """The target whose values are the model's labels (a prepared split's): binary 1 / 0,
+    multiclass the class positions, regression the numbers."""
+    if target.task == "multiclass":
+        return dataclasses.replace(target, classes=tuple(range(len(target.classes))))
+    return dataclasses.replace(target, positive=1, negative=0)
+
+
 def _check(raw: pd.DataFrame, spec: Any, drop_invalid: bool, encoded_labels: bool = False) -> _Checked:
     """Check a parsed frame against the definition; drop the rows breaking a row-level rule when
     `drop_invalid` (file-level problems are always problems)."""
@@ -209,19 +217,16 @@ def _check(raw: pd.DataFrame, spec: Any, drop_invalid: bool, encoded_labels: boo
             rows.append(f"{c}: values too large for the model in {_rows(int(large.sum()))} "
                         f"(beyond ±{MODEL_MAX:.3g}, the range of the model's 32-bit floats)")
     if target in raw.columns:
-        # the model's labels: 1 = the positive class, 0 = the negative one, NaN = unlabelled;
-        # multiclass the class's position, regression the number (`Target.encode`). A prepared
-        # split already holds them encoded (`encoded_labels`: 1 / 0, or the class positions)
-        target_spec = spec.target
-        if encoded_labels:
-            target_spec = (dataclasses.replace(spec.target, classes=tuple(range(len(spec.target.classes))))
-                           if spec.target.task == "multiclass" else
-                           dataclasses.replace(spec.target, positive=1, negative=0))
+        # the model's labels: 1 = the positive class, 0 = the negative one, NaN = unlabelled
+        # (a prepared split already holds them as 1 / 0: `encoded_labels`)
+        # (multiclass: the class positions 0..k-1; regression: the numbers themselves)
+        target_spec = _encoded_target(spec.target) if encoded_labels else spec.target
         y, bad = target_spec.encode(raw[target])
         if bad:
-            allowed = _label_values(spec.target)
-            rows.append(f"{target}: values other than {allowed} or empty in {_rows(bad)} (empty means unlabelled)")
-            masks[f"{target}: values other than {allowed}"] = np.isnan(y) & ~_missing(raw[target])
+            rows.append(f"{target}: values other than {spec.target.negative}, {spec.target.positive} or empty "
+                        f"in {_rows(bad)} (empty means unlabelled)")
+            masks[f"{target}: values other than {spec.target.negative}, {spec.target.positive}"] = (
+                np.isnan(y) & ~_missing(raw[target]))
         frame[target] = y
     if fatal or not drop_invalid:
         return _Checked(frame, fatal + rows)
@@ -268,15 +273,6 @@ def validate_frame(raw: pd.DataFrame, spec: Any) -> tuple[pd.DataFrame, list[str
     """
     checked = _check(raw, spec, drop_invalid=False)
     return checked.frame, checked.problems
-
-
-def _label_values(target: Any) -> str:
-    """The labels a batch may hold, in words (binary: 'no, yes'; multiclass: its classes, the
-    first few; regression: 'a number')."""
-    if target.task == "regression":
-        return "a finite number"
-    values = [str(v) for v in target.values]
-    return ", ".join(values[:8]) + (f" (and {len(values) - 8} more classes)" if len(values) > 8 else "")
 
 
 def _labelled(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
