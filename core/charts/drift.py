@@ -118,13 +118,15 @@ def coverage(r: DriftReport, target: str = "target") -> go.Figure:
              r.estimate.value("interval_coverage"), BATCH)]
     if r.realized is not None:
         bars.append(("realised (labels)", r.realized.get("interval_coverage"), TRAIN))
+    hatched = ["" if i != 1 or r.estimate.trustworthy else "/" for i in range(len(bars))]  # an untrusted estimate
     fig = go.Figure(go.Bar(x=[b[0] for b in bars], y=[b[1] for b in bars], marker_color=[b[2] for b in bars],
+                           marker_pattern_shape=hatched,
                            text=[f"{b[1]:.1%}" if b[1] is not None else "n/a" for b in bars], textposition="auto"))
     if level is not None and np.isfinite(level):
         fig.add_hline(y=level, line_dash="dash", line_color="#444", annotation_text=f"nominal {level:.0%}",
                       annotation_position="top left")
     fig.update_layout(**LAYOUT, title=f"Interval coverage: share of {target} values inside their interval",
-                      yaxis_title="share of rows", yaxis_tickformat=".0%", yaxis_range=[0, 1.05], height=320,
+                      yaxis_title="share of rows", yaxis_tickformat=".0%", yaxis_range=[0, 1.05], height=340,
                       showlegend=False)
     return fig
 
@@ -140,7 +142,11 @@ def class_shares(r: DriftReport) -> go.Figure:
                                ("actual_batch", "actual, batch (labels)", TRAIN)):
         if o.get(key) is not None:
             fig.add_bar(x=names, y=o[key], name=label, marker_color=colour)
-    fig.update_layout(**LAYOUT, barmode="group", title="Class shares: test split vs batch", xaxis_title="class",
+    p = r.prediction
+    verdict = f"prediction {'drift' if p.drift else 'stable'}" + (
+        f" (JS distance {p.js:.3f}, {p.js_excess:.3f} beyond chance)" if p.js is not None and p.js_excess is not None
+        else "")
+    fig.update_layout(**LAYOUT, barmode="group", title=f"Class shares, test split vs batch: {verdict}", xaxis_title="class",
                       yaxis_title="share of rows", yaxis_tickformat=".0%", height=340,
                       legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
     return fig
@@ -226,7 +232,8 @@ def history_performance(h: pd.DataFrame, key: str, unit: str = "") -> go.Figure:
                         hovertemplate="%{customdata}: %{y:.4g}<extra>realised</extra>")
     share = key not in ("rmse", "mae")
     fig.update_layout(**{**LAYOUT, "margin": dict(l=50, r=20, t=50, b=40)},
-                      title=f"{label} per batch (hollow = estimate not trustworthy)", xaxis_title="check time (UTC)",
+                      title=f"{label[0].upper() + label[1:]} per batch (hollow = estimate not trustworthy)",
+                      xaxis_title="check time (UTC)",
                       yaxis_title=f"{label}{f' ({unit})' if unit and not share else ''}",
                       yaxis_range=[0, 1] if share else None, height=340, legend=BELOW, xaxis_title_standoff=8)
     return time_axis(fig, h["time"])
@@ -236,8 +243,10 @@ def prediction_charts(r: DriftReport) -> list[go.Figure]:
     """The prediction's drift, per task: binary the probability's distribution; multiclass the
     class shares, the predicted class's shares and each class's probability; regression the
     prediction's distribution (test split vs batch)."""
-    figures = [class_shares(r)] if r.task == "multiclass" else []
-    figures.append(distribution(r.prediction, ref_label="test split"))
+    if r.task == "multiclass":  # the predicted class's shares with the actual ones, then each probability
+        figures = [class_shares(r)]
+    else:
+        figures = [distribution(r.prediction, ref_label="test split")]
     figures += [distribution(f, ref_label="test split") for f in r.prediction_detail.values()]
     return figures
 

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 TEST, PROD, ACTUAL, BAND = "#7A6E5D", "#FDB927", "#552583", "rgba(85, 37, 131, 0.12)"
 LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=60, b=50))
 LEGEND = dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom")
+BELOW = dict(orientation="h", yanchor="top", y=-0.25, x=0)
 
 
 def class_shares(outputs: Mapping[str, Any], title: str = "Class shares: test vs production") -> go.Figure:
@@ -29,8 +30,9 @@ def class_shares(outputs: Mapping[str, Any], title: str = "Class shares: test vs
                                         ("actual_batch", "actual, production", ACTUAL, None)):
         if outputs.get(key) is not None:
             fig.add_bar(x=names, y=outputs[key], name=label, marker_color=colour, marker_pattern_shape=pattern)
-    fig.update_layout(**LAYOUT, barmode="group", title=title, xaxis_title="class", yaxis_title="share of rows",
-                      yaxis_tickformat=".0%", height=380, legend=LEGEND)
+    fig.update_layout(**{**LAYOUT, "margin": dict(l=60, r=20, t=60, b=110)}, barmode="group", title=title,
+                      xaxis_title="class", yaxis_title="share of rows", yaxis_tickformat=".0%", height=420,
+                      legend=BELOW)  # four series: beside the title they would cover it in a half-width column
     return fig
 
 
@@ -91,7 +93,7 @@ def predicted_vs_actual(series: Mapping[str, tuple[np.ndarray, np.ndarray]], hal
         line = np.array([lo, hi])
         if halfwidth is not None:
             fig.add_scatter(x=[lo, hi, hi, lo], y=[lo - halfwidth, hi - halfwidth, hi + halfwidth, lo + halfwidth],
-                            fill="toself", fillcolor=BAND, line=dict(width=0), hoverinfo="skip",
+                            mode="lines", fill="toself", fillcolor=BAND, line=dict(width=0), hoverinfo="skip",
                             name=f"{level:.0%} interval" if level else "interval")
         fig.add_scatter(x=line, y=line, mode="lines", line=dict(color="#444", dash="dash"), name="actual = predicted")
     u = f" ({unit})" if unit else ""
@@ -128,8 +130,9 @@ def coverage(test: float | None, prod: float | None, level: float | None, target
     if level is not None and np.isfinite(level):
         fig.add_hline(y=level, line_dash="dash", line_color="#444", annotation_text=f"nominal {level:.0%}",
                       annotation_position="top left")
-    fig.update_layout(**LAYOUT, title=f"Interval coverage: share of {target} values inside their interval",
-                      yaxis_title="share of rows", yaxis_tickformat=".0%", yaxis_range=[0, 1.05], height=340,
+    fig.update_layout(**LAYOUT, title="Interval coverage: test vs production",
+                      yaxis_title="share inside the interval", yaxis_tickformat=".0%",
+                      yaxis_range=[0, 1.05], height=340,
                       showlegend=False)
     return fig
 

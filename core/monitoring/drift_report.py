@@ -424,7 +424,12 @@ def prediction_text(r: DriftReport, proba_label: str = "the prediction") -> str:
         return "Mean prediction: no values in the batch."
     if r.task == "binary":
         return f"Mean {proba_label} {p.mean_batch:.3f} on the batch vs {p.mean_ref:.3f} on the test split."
-    return f"Mean prediction {p.mean_batch:,.4g} on the batch vs {p.mean_ref:,.4g} on the test split."
+    return f"Mean prediction {_number(p.mean_batch)} on the batch vs {_number(p.mean_ref)} on the test split."
+
+
+def _number(x: float) -> str:
+    """A value in the target's unit: whole with thousands separators from 1,000, else 4 digits."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
 
 def label_text(r: DriftReport) -> str:
@@ -441,5 +446,5 @@ def label_text(r: DriftReport) -> str:
         shares = ", ".join(f"{name} {lab['shares_ref'].get(name, 0.0):.1%} → {share:.1%}"
                            for name, share in lab["shares_batch"].items())
         return f"Labels: {lab['n_labelled']:,} labelled rows; class shares, training → batch: {shares} ({drift})."
-    return (f"Labels: {lab['n_labelled']:,} labelled rows, mean {lab['mean_batch']:.4g} vs {lab['mean_ref']:.4g} in "
+    return (f"Labels: {lab['n_labelled']:,} labelled rows, mean {_number(lab['mean_batch'])} vs {_number(lab['mean_ref'])} in "
             f"training (PSI {lab['psi']:.3f}, Wasserstein / σ {lab['wasserstein']:.3f}; {drift}).")

@@ -224,12 +224,14 @@ def fit_dle(frame: pd.DataFrame, prediction: np.ndarray, y: np.ndarray, halfwidt
 
 def dle_rows(models: LossModels, frame: pd.DataFrame, prediction: np.ndarray) -> np.ndarray:
     """Each row's estimated absolute error, squared error and chance of falling outside the
-    interval (n, 3); losses floored at 0, NaN chance without an interval. Row by row, so a batch
+    interval (n, 3); losses floored at 0 and the squared error at the absolute error squared. Row by row, so a batch
     read in record batches is estimated chunk by chunk."""
     x = _loss_inputs(frame, prediction, models.features, models.categorical, models.encoder)
     with one_thread():
         absolute = np.maximum(models.absolute.predict(x), 0.0)
-        squared = np.maximum(models.squared.predict(x), 0.0)
+        # a row's mean squared error is at least its mean absolute error squared (Jensen): the two
+        # models learn apart, and far from the reference they may disagree (RMSE below MAE)
+        squared = np.maximum(models.squared.predict(x), absolute ** 2)
         if models.outside is not None:
             outside = models.outside.predict_proba(x)[:, 1]
         else:

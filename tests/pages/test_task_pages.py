@@ -75,7 +75,7 @@ def test_the_drift_page_shows_the_task_verdict_and_charts(run_home, which, reque
     charts = [c.proto.spec for c in at.get("plotly_chart")]
     titles = " ".join(charts)
     if which == "multi":
-        assert "Class shares: test split vs batch" in titles and "P(high)" in titles
+        assert "Class shares, test split vs batch: prediction drift" in titles and "P(high)" in titles
         assert "Reliability of the predicted class" in titles
     else:
         assert "Interval coverage" in titles and "prediction: drift" in titles
