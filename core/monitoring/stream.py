@@ -8,7 +8,11 @@ file) are read first, row group by row group, and classified in a thread while t
 batches are scored (`check.start_domain`). A file with any problem is handed to
 `batches.read_batch`, which refuses it with every problem listed, before anything is written:
 while a cache the check would write is missing (the training reference or its sample, the
-champion's model copy), a first pass validates the whole file before it is built.
+champion's model copy, a regression champion's loss models), a first pass validates the whole
+file before it is built.
+
+A regression champion's label-free estimate needs each row's features (`task_health.row_figures`):
+its loss models are loaded before the pass and each record batch is estimated as it is scored.
 """
 from __future__ import annotations
 
@@ -116,7 +120,7 @@ def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: s
     """
     import pyarrow.parquet as pq
 
-    from core.monitoring import health, outputs
+    from core.monitoring import health, outputs, task_health
 
     clock = Stopwatch()
     champ, settings = model, model.scoped(settings)
@@ -126,7 +130,10 @@ def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: s
     total = pf.metadata.num_rows
     columns = _columns(path, settings) or []
     ref, model_cached = _cached(settings, champ)
-    if ref is None or not model_cached:  # a cache to build: not before the file is found valid
+    mon = health.monitor_of(champ)
+    # regression: the loss models are read (or built) before the pass, so built only once the file is valid
+    task_cached = not mon.needs_rows or task_health.reference_path(settings, champ.version).exists()
+    if ref is None or not model_cached or not task_cached:  # a cache to build: not before the file is found valid
         report(on_progress, 0.0, "Validating the batch")
         _validate_file(pf, path, settings, columns, chunk_rows, on_progress)
     report(on_progress, 0.05, "Loading the champion")
@@ -140,7 +147,6 @@ def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: s
         if sample is not None:
             future = checks.start_domain(settings, ref, sample)
             positions = None
-    mon = health.monitor_of(champ)
     mref = mon.reference(settings, model, champ) if mon.needs_rows else None  # regression: per-row estimates
     counted = None
     proba, labels, rows, figures = [], [], [], []

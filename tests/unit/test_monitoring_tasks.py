@@ -226,6 +226,19 @@ def test_the_stored_reference_is_reused_and_a_file_read_in_chunks_gives_the_same
     assert chunked.prediction.psi == pytest.approx(whole.prediction.psi)
 
 
+def test_a_bad_file_builds_no_loss_model(reg: task_homes.TaskHome, tmp_path) -> None:
+    s = reg.settings
+    for path in (task_health.reference_path(s, reg.version.version), task_health.loss_path(s, reg.version.version)):
+        path.unlink(missing_ok=True)
+    bad = reg.prod.assign(size=-5.0)  # outside the definition's domain
+    path = tmp_path / "bad.parquet"
+    bad.to_parquet(path, index=False)
+    with pytest.raises(batches.BatchError, match="size"):
+        stream.check_file(path, s, model=reg.version, store=False, log=False, chunk_rows=250)
+    assert not task_health.reference_path(s, reg.version.version).exists()
+    assert not task_health.loss_path(s, reg.version.version).exists()
+
+
 def test_the_command_line_checks_a_multiclass_batch(multi: task_homes.TaskHome, tmp_path) -> None:
     s = multi.settings
     path = tmp_path / "prod.csv"
