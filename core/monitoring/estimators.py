@@ -224,14 +224,13 @@ def fit_dle(frame: pd.DataFrame, prediction: np.ndarray, y: np.ndarray, halfwidt
 
 def dle_rows(models: LossModels, frame: pd.DataFrame, prediction: np.ndarray) -> np.ndarray:
     """Each row's estimated absolute error, squared error and chance of falling outside the
-    interval (n, 3); losses floored at 0 and the squared error at the absolute error squared. Row by row, so a batch
-    read in record batches is estimated chunk by chunk."""
+    interval (n, 3); losses floored at 0; the chance is the test split's share outside when no
+    test row (or every one) fell outside. Row by row, so a batch read in record batches is
+    estimated chunk by chunk."""
     x = _loss_inputs(frame, prediction, models.features, models.categorical, models.encoder)
     with one_thread():
         absolute = np.maximum(models.absolute.predict(x), 0.0)
-        # a row's mean squared error is at least its mean absolute error squared (Jensen): the two
-        # models learn apart, and far from the reference they may disagree (RMSE below MAE)
-        squared = np.maximum(models.squared.predict(x), absolute ** 2)
+        squared = np.maximum(models.squared.predict(x), 0.0)
         if models.outside is not None:
             outside = models.outside.predict_proba(x)[:, 1]
         else:
@@ -244,7 +243,12 @@ def dle(rows: np.ndarray) -> dict[str, float]:
     r = np.asarray(rows, dtype="float64")
     if len(r) == 0:
         return {"mae": float("nan"), "rmse": float("nan"), "interval_coverage": float("nan")}
-    out = {"mae": float(r[:, 0].mean()), "rmse": float(np.sqrt(r[:, 1].mean()))}
+    mae = float(r[:, 0].mean())
+    # RMSE is never below MAE; the two models learn apart and, far from the reference, may disagree.
+    # (Flooring each row's squared error at its absolute error squared instead raised the RMSE
+    # estimate's error on bench/estimates_vs_nannyml.py from 62 to 69: the absolute error model's
+    # rows are not exact enough for it.)
+    out = {"mae": mae, "rmse": max(float(np.sqrt(r[:, 1].mean())), mae)}
     if np.isfinite(r[:, 2]).all():
         out["interval_coverage"] = float(1.0 - r[:, 2].mean())
     return out
