@@ -179,6 +179,9 @@ class RetrainPolicy:
     The gate: on the held-out slice of the new data (`holdout` of each batch's labelled rows,
     stratified, seed = Settings.seed) the challenger must beat the champion on `criterion`,
     and on the old test split it must not be worse than the champion by more than `tolerance`.
+    A multiclass model is gated by its task's criterion when the policy's is not one of its own,
+    a regression model by RMSE (`core.monitoring.retrain_gate.criterion`); for an error in the
+    target's unit (RMSE, MAE) `tolerance` is a share of the champion's figure (0.01 = 1 %).
     """
 
     every_days: float = 30.0

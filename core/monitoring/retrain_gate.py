@@ -29,6 +29,7 @@ from core.modeling.model_version import ModelVersion
 from core.modeling.tasks import BINARY, TaskKind, task_kind
 
 LOWER_IS_BETTER = {"log_loss", "brier"}
+ERRORS = frozenset({"rmse", "mae"})  # criteria in the target's unit
 
 
 #: the smallest held-out slice of a batch worth comparing on; a smaller batch is used for fitting only
@@ -287,23 +288,30 @@ def gate(champion: dict[str, dict[str, float]], challenger: dict[str, dict[str, 
     sign = 1.0 if c in lower else -1.0  # positive = challenger better
     gain_new = sign * (champion["new"][c] - challenger["new"][c])
     loss_old = -sign * (champion["old"][c] - challenger["old"][c])  # positive = challenger worse
+    # the tolerance is in the criterion's unit; an error in the target's unit (RMSE, MAE) has
+    # none to speak of, so for it the tolerance is a share of the champion's figure (0.01 = 1 %)
+    relative = c in ERRORS
+    allowed = policy.tolerance * abs(champion["old"][c]) if relative else policy.tolerance
+    tolerance = (f"{policy.tolerance:g} of the champion's {c}, {allowed:.4f}" if relative
+                 else f"{policy.tolerance:g}")
+    at = " at its threshold" if kind is None or kind is BINARY else ""  # only a binary model has one
     if gain_new <= 0:
         ok, reason = False, (f"rejected: on the new data's held-out slice the challenger's {c} is "
                              f"{challenger['new'][c]:.4f} vs the champion's {champion['new'][c]:.4f} (not better)")
-    elif loss_old > policy.tolerance:
+    elif loss_old > allowed:
         ok, reason = False, (f"rejected: better on new data ({c} {challenger['new'][c]:.4f} vs "
                              f"{champion['new'][c]:.4f}) but worse on the old test data by {loss_old:.4f} "
-                             f"(tolerance {policy.tolerance:g})")
+                             f"(tolerance {tolerance})")
     elif promotion is not None and _metric_drop(champion, challenger, promotion) > promotion.metric_tolerance:
         m = promotion.decision_metric
         ok, reason = False, (f"rejected: better on new data ({c} {challenger['new'][c]:.4f} vs "
-                             f"{champion['new'][c]:.4f}) but its {m} there at its threshold is "
+                             f"{champion['new'][c]:.4f}) but its {m} there{at} is "
                              f"{challenger['new'][m]:.4f} vs the champion's {champion['new'][m]:.4f}, worse by more "
                              f"than the tolerance {promotion.metric_tolerance:g}")
     else:
         ok, reason = True, (f"promoted: {c} on new data {challenger['new'][c]:.4f} vs {champion['new'][c]:.4f}; "
                             f"on old data {challenger['old'][c]:.4f} vs {champion['old'][c]:.4f} "
-                            f"(within the tolerance {policy.tolerance:g})")
+                            f"(within the tolerance {tolerance})")
         if promotion is not None and promotion.decision_metric in challenger["new"]:
             m = promotion.decision_metric
             reason += f"; {m} on new data {challenger['new'][m]:.4f} vs {champion['new'].get(m, float('nan')):.4f}"

@@ -333,6 +333,11 @@ def test_retraining_data_and_gate_per_task(multi: task_homes.TaskHome, reg: task
     result = retraining.gate(champ, better, RetrainPolicy(), s.promotion, REGRESSION)
     assert result.criterion == "rmse" and result.promote, result.reason
     assert not retraining.gate(better, champ, RetrainPolicy(), s.promotion, REGRESSION).promote
+    # on the old data, a challenger within 1 % of the champion's RMSE passes, 2 % worse does not
+    for worse, passes in ((1.009, True), (1.02, False)):
+        mixed = {"new": better["new"], "old": {**champ["old"], "rmse": champ["old"]["rmse"] * worse}}
+        verdict = retraining.gate(champ, mixed, RetrainPolicy(), s.promotion, REGRESSION)
+        assert verdict.promote is passes and "0.01 of the champion's rmse" in verdict.reason, verdict.reason
 
 
 @pytest.mark.skipif("task" not in inspect.signature(__import__("core.modeling.model_io", fromlist=["x"]).log_model)
