@@ -13,7 +13,7 @@ workbench when it is loaded there.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any, Mapping
 
@@ -49,6 +49,10 @@ class Rule:
     # "number" (numeric and binary features: doubles) or "category" (text values, `values` the
     # categories seen in training; a value outside them is "unseen")
     kind: str = NUMBER
+    # a binary feature's words, as (word, value) pairs from its definition's `value_labels` (e.g.
+    # ("no", 0.0), ("yes", 1.0)): one request may give the word, in any case, for the value. Not
+    # part of the model's contract (`to_dict` leaves them out), so not compared either
+    words: tuple[tuple[str, float], ...] = field(default=(), compare=False)
 
     @classmethod
     def from_feature(cls, feature: Any) -> "Rule":
@@ -56,17 +60,23 @@ class Rule:
         if feature.kind == "categorical":
             return cls(name=feature.name, label=feature.label or feature.name, kind=CATEGORY,
                        values=tuple(str(v) for v in feature.values), nullable=bool(feature.nullable))
+        values = tuple(float(v) for v in feature.values)
         return cls(name=feature.name, label=feature.label or feature.name, integer=bool(feature.integer),
                    minimum=feature.minimum, maximum=feature.maximum,
-                   values=tuple(float(v) for v in feature.values), nullable=bool(feature.nullable),
-                   unit=feature.unit)
+                   values=values, nullable=bool(feature.nullable),
+                   unit=feature.unit, words=_words(feature, values) if feature.kind == "binary" else ())
 
     @property
     def categorical(self) -> bool:
         return self.kind == CATEGORY
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The rule as JSON-ready values, without `words`: they are one request's convenience
+        (`RuleTable.validate_row` turns a word into its value before anything is sent), not the
+        model's contract, and the table written beside a model stays readable by earlier loaders."""
+        d = asdict(self)
+        del d["words"]
+        return d
 
     def describe(self) -> str:
         """The domain in words, e.g. 'a whole number from 0 to 11' or 'one of 0, 1'."""
@@ -101,6 +111,12 @@ class Rule:
                 return (f"{self.name} is {_short(value)}, a category never seen in training ({UNSEEN_HINT}; known: "
                         f"{', '.join(repr(v) for v in self.values[:8])}{', …' if len(self.values) > 8 else ''})")
             return None
+        if isinstance(value, str) and self.words:
+            if self.word_value(value) is not None:
+                return None
+            named = " or ".join(repr(w) for w, _ in self.words)
+            return (f"{self.name} must be {self.describe()} or the word {named} (any case), "
+                    f"got {_short(value)} ({type(value).__name__})")
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             return f"{self.name} must be {self.describe()}, got {_short(value)} ({type(value).__name__})"
         try:
@@ -121,6 +137,11 @@ class Rule:
         if (self.minimum is not None and x < self.minimum) or (self.maximum is not None and x > self.maximum):
             return f"{self.name} must be {self.describe()}, got {x:g}"
         return None
+
+    def word_value(self, text: str) -> float | None:
+        """The value one of `words` names (compared without case and surrounding spaces), or None."""
+        key = text.strip().casefold()
+        return next((value for word, value in self.words if word.strip().casefold() == key), None)
 
     @cached_property
     def _category_set(self) -> frozenset:
@@ -406,11 +427,32 @@ def as_category(value: Any) -> Any:
 
 
 def _clean(rule: Rule, value: Any) -> Any:
-    """A valid value as the model takes it: text for a category (NaN when missing), else a double."""
+    """A valid value as the model takes it: text for a category (NaN when missing), else a double
+    (a binary feature's word as the value it names)."""
     if rule.categorical:
         return float("nan") if value is None or (isinstance(value, float) and math.isnan(value)) \
             else as_category(value)
+    if isinstance(value, str):
+        return rule.word_value(value)
     return float("nan") if value is None else float(value)
+
+
+def _words(feature: Any, values: tuple[float, ...]) -> tuple[tuple[str, float], ...]:
+    """A binary feature's `value_labels` as (word, value) pairs, for labels of its allowed values
+    that are words (a label that reads as a number stays refused: numeric text is never coerced)."""
+    pairs = []
+    for key, word in dict(feature.value_labels).items():
+        value, text = _number(key), str(word).strip()
+        if value is not None and value in values and text and _number(text) is None:
+            pairs.append((text, value))
+    return tuple(pairs)
+
+
+def _number(text: Any) -> float | None:
+    try:
+        return float(str(text))
+    except ValueError:
+        return None
 
 
 def _rows(n: int) -> str:

@@ -1,11 +1,12 @@
-"""Data: acquire and prepare the active dataset; rows per step, class balance, distributions, and the
-dataset's own chart when it has a view (Kobe: the shot chart)."""
+"""Data: acquire and prepare the active dataset; rows per step, the label per split (class balance,
+or a number's spread), distributions, and the dataset's own chart when it has a view (Kobe: the
+shot chart)."""
 import streamlit as st
 from streamlit_option_menu import option_menu
 
 from core.charts import data as data_charts
 from core.charts.words import Words
-from core.data import acquire, preparation
+from core.data import acquire, preparation, profile
 from ui import add_dataset, progress, session_keys
 from ui.dataset_picker import active_settings
 from ui.text import md
@@ -68,6 +69,13 @@ def load_overview(home: str, dataset: str, prepared: float, _settings):
     return preparation.overview(_settings)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def load_labels(home: str, dataset: str, prepared: float, splits: tuple[str, ...], _settings):
+    # the label of each split, per the target's task (keyed as `load_overview`)
+    return profile.label_summary({name: load(home, dataset, prepared, name, _settings)[_settings.target]
+                                  for name in splits}, _settings.dataset.target)
+
+
 key = (str(settings.home), spec.name, settings.train_path.stat().st_mtime)
 ov = load_overview(*key, settings)
 no_prod = (f"{md(spec.title)} sets no production batch apart: upload a batch on the **Drift** page to compare it "
@@ -91,7 +99,8 @@ if view == "Overview":
                "dropped; their outcomes may differ).")
     c1, c2 = st.columns(2)
     c1.plotly_chart(data_charts.row_funnel(ov.steps), width="stretch")
-    c2.plotly_chart(data_charts.class_balance(ov.positive_rate, ov.split_rows, Words.of(spec)), width="stretch")
+    labels = load_labels(*key, tuple(ov.split_rows), settings)
+    c2.plotly_chart(data_charts.label_balance(labels, Words.of(spec)), width="stretch")
 elif own is not None and view == own.CHART_TITLE:
     c1, c2 = st.columns(2)
     dev_fig = own.chart(load(*key, "filtered", settings), spec, title=dev_name)

@@ -8,7 +8,7 @@ from core.errors import WorkbenchError
 from core.serving import client, inference_log, predict, server
 from ui import forms, mlflow_links, session_keys
 from ui.dataset_picker import active_settings
-from ui.ops import operations_view
+from ui.ops import metric_ms, operations_view
 from ui.served_version import stale_banner
 from ui.text import md
 from ui.views import view_of
@@ -145,7 +145,7 @@ with right:
         m1, m2, m3 = st.columns(3)
         m1.metric(md(spec.proba_label), f"{last['proba']:.1%}")
         m2.metric(f"Class at {threshold:.2f}", md(name.capitalize()))
-        m3.metric("Latency", f"{last['latency_ms']:.1f} ms", help="Round trip of the HTTP request, client side")
+        m3.metric("Latency", metric_ms(last["latency_ms"]), help="Round trip of the HTTP request, client side")
         shown = f'"{md(value)}"' if isinstance(value, str) else md(json.dumps(value))  # as JSON prints it
         st.caption(f"Class {md(name)}: {md(spec.target.column)} = {shown} in the data; `predict --json` prints "
                    f"\"class\": {shown}, \"class_name\": \"{md(name)}\" and the model's \"label\": {label} "

@@ -1,13 +1,20 @@
 """The README's page gallery: one screenshot of each page in headless Chromium (Debian's
 /usr/bin/chromium), saved as small PNGs in docs/.
 
-Run:  .venv/bin/python scripts/screenshots.py [--home DIR] [--out docs] [--width 1280 --height 900]
+Run:  .venv/bin/python scripts/screenshots.py [--home DIR] [--out docs/screenshots] [--width 1280 --height 900]
+          [--dataset NAME --prefix NAME- --batch FILE]
 
 `--home` is a workbench home with prepared data and a champion; it is used as a user would use
 it (the production batch is scored, the model server is started and stopped, the raw production
 file is uploaded on the Drift page). Without it, one is made in a temporary folder (`prepare`,
 then a small `train`, as bench/pages.py does). Each shot is the browser's window at the given
 size, scrolled to the part of the page named below; the PNGs are reduced to a 256-colour palette.
+
+`--dataset` opens the app on that dataset of the home (its sidebar default, WORKBENCH_DATASET) and
+`--prefix` starts each file's name (e.g. `churn-home.png`); `--batch` is the file uploaded on the
+Drift page (default: the home's raw production file, Kobe's). The Serve page is shot twice: its
+form with an answer, and (after Production has scored its batch through the model server) its
+operations section. The browser's console warnings and errors are printed at the end, by page.
 """
 from __future__ import annotations
 
@@ -24,11 +31,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 from pages import ARGS, CHROMIUM, IDLE, free_port, make_home  # noqa: E402
 
 
-def start_app(home: Path) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` on a free port; (process, url) once it prints its address."""
+def start_app(home: Path, dataset: str | None = None) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free port (on `dataset` when given); (process, url) once it
+    prints its address."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "WORKBENCH_DATASET")}
     env.update(WORKBENCH_HOME=str(home), WORKBENCH_SERVE_PORT=str(free_port()))
+    if dataset:
+        env["WORKBENCH_DATASET"] = dataset
     log = open(home / "screenshots-streamlit.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
                              "--server.port", str(port), "--server.headless", "true"],
@@ -56,8 +66,13 @@ def small_png(path: Path) -> int:
 
 
 class Shooter:
-    def __init__(self, page, url: str, out: Path) -> None:
-        self.page, self.url, self.out = page, url, out
+    def __init__(self, page, url: str, out: Path, prefix: str = "") -> None:
+        self.page, self.url, self.out, self.prefix = page, url, out, prefix
+        self.where = "Home"
+        self.console: list[str] = []  # the browser's warnings and errors, with the page they came from
+        page.on("console", lambda m: self.console.append(f"{self.where}: {m.type}: {m.text}")
+                if m.type in ("warning", "error") else None)
+        page.on("pageerror", lambda e: self.console.append(f"{self.where}: pageerror: {e}"))
 
     def settle(self, timeout_ms: int = 180_000) -> None:
         """Wait until the script run is done: no 'running' indicator twice, a second apart."""
@@ -68,6 +83,7 @@ class Shooter:
 
     def open(self, name: str = "", title: str | None = None) -> None:
         """Open Home (by URL) or a page through the sidebar; wait for its title (default: `name`)."""
+        self.where = name or "Home"
         if name:
             self.page.locator("[data-testid='stSidebarNav'] a", has_text=name).first.click()
         else:
@@ -85,8 +101,14 @@ class Shooter:
         self.page.get_by_text(text, exact=True).first.evaluate("e => e.scrollIntoView({block: 'start'})")
         self.page.wait_for_timeout(600)
 
+    def at_chart(self, index: int = 0) -> None:
+        """Scroll the page so that its `index`-th Plotly chart is at the top of the window."""
+        self.page.locator("[data-testid='stPlotlyChart']").nth(index).evaluate(
+            "e => e.scrollIntoView({block: 'start'})")
+        self.page.wait_for_timeout(800)
+
     def shot(self, name: str) -> None:
-        path = self.out / f"{name}.png"
+        path = self.out / f"{self.prefix}{name}.png"
         self.page.mouse.move(1, 1)  # no hover: a chart's toolbar would cover its title
         self.page.wait_for_timeout(300)
         self.page.screenshot(path=str(path))
@@ -96,7 +118,10 @@ class Shooter:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", type=Path, default=None)
-    ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    ap.add_argument("--dataset", default=None, help="the home's dataset to open the app on (default: its active one)")
+    ap.add_argument("--prefix", default="", help="the start of each PNG's name, e.g. kobe-")
+    ap.add_argument("--batch", type=Path, default=None, help="the file to upload on the Drift page")
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=900)
     args = ap.parse_args()
@@ -104,12 +129,12 @@ def main() -> None:
 
     home = args.home or make_home("screenshots-")
     args.out.mkdir(parents=True, exist_ok=True)
-    proc, url = start_app(home)
+    proc, url = start_app(home, args.dataset)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
             page = browser.new_page(viewport={"width": args.width, "height": args.height})
-            s = Shooter(page, url, args.out.resolve())
+            s = Shooter(page, url, args.out.resolve(), args.prefix)
             s.open(title="Kobe Workbench")
             page.get_by_text("Pages", exact=True).wait_for(timeout=90_000)  # the end of the page
             s.settle()
@@ -130,6 +155,7 @@ def main() -> None:
             page.get_by_role("button", name="Stop server").wait_for(timeout=180_000)
             s.settle()
             page.get_by_role("button", name="Predict").click()
+            first_request = time.monotonic()
             page.get_by_text("Latency", exact=True).wait_for(timeout=60_000)
             s.settle()
             s.top()
@@ -141,15 +167,26 @@ def main() -> None:
             s.at("Is the model adherent to the production data?")
             s.shot("production")
             s.open("Drift")
-            raw_prod = next((home / "data" / "01_raw").glob("*prod*.parquet"))
+            raw_prod = args.batch or next((home / "data" / "01_raw").glob("*prod*.parquet"))
             page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(raw_prod))
             page.get_by_text("Drifted features", exact=True).wait_for(timeout=180_000)
             s.settle()
             s.shot("drift")
+            s.at_chart(0)  # the drift per feature, worst first
+            s.shot("drift-features")
             s.open("Serve")
+            # a second single-row request a minute after the first: the latency chart has two points
+            page.wait_for_timeout(max(0.0, 62.0 - (time.monotonic() - first_request)) * 1000)
+            page.get_by_role("button", name="Predict").click()
+            s.settle()
+            s.at("Operations")
+            s.shot("serve-operations")
             page.get_by_role("button", name="Stop server").click()  # the server outlives the app otherwise
             page.get_by_role("button", name="Start server").wait_for(timeout=60_000)
             browser.close()
+        print(f"browser console: {len(s.console)} warning(s) and error(s)")
+        for line in s.console:
+            print("  " + line)
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=20)

@@ -1,24 +1,31 @@
 """The Data page's "Add a dataset" panel: upload a table, infer its definition, edit it, save it.
 
 The work is core's: `dataset_store.read_table` reads the file, `infer.infer` proposes the
-definition, `definition_edit` turns it into an editable table and back, `dataset_store.add`
-saves it. Once saved, the new dataset becomes this session's (`dataset_picker.use_dataset`).
+definition (the target's task kind too: the analyst may choose another kind the target fits,
+which infers it again), `definition_edit` turns it into an editable table and back,
+`dataset_store.add` saves it. Once saved, the new dataset becomes this session's
+(`dataset_picker.use_dataset`).
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from core.config import Settings
-from core.data import dataset_store, definition_edit, infer
+from core.data import dataset_store, definition_edit, infer, target_task
 from core.dataset import KINDS, DatasetError
 from ui import session_keys
 from ui.dataset_picker import use_dataset
 from ui.text import md
 
 UPLOAD_KEY = "add_upload"
+# why a target fits one task kind only (the Task select box's help)
+OTHER_KINDS = {"binary": "two values are two classes",
+               "multiclass": "its values are text, so it cannot be predicted as a number",
+               "regression": "its numbers are too many or too rare to be classes"}
 
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=4)
@@ -38,10 +45,10 @@ def panel(settings: Settings) -> None:
     saved = st.session_state.pop(session_keys.ADD_SAVED, None)
     if saved:
         st.success(saved)
-    st.caption("Bring your own binary-classification table: the workbench proposes a definition (the target "
-               "and its positive class, each feature's kind and domain, the columns it leaves out and why); "
-               "check and edit it, then save. The file and its definition are kept under "
-               f"`{settings.home / 'data' / 'datasets'}`.")
+    st.caption("Bring your own table and name the column to predict: two classes (binary), 3 to 50 classes "
+               "(multiclass) or a number (regression). The workbench proposes a definition (the task, the target's "
+               "classes, each feature's kind and domain, the columns it leaves out and why); check and edit it, "
+               f"then save. The file and its definition are kept under `{settings.home / 'data' / 'datasets'}`.")
     # a new uploader after each save (the browser would otherwise keep showing the saved file)
     uploaded = st.file_uploader("Table (CSV or parquet)", type=["csv", "parquet"],
                                 key=f"{UPLOAD_KEY}_{st.session_state.get(session_keys.ADD_ROUND, 0)}")
@@ -61,23 +68,32 @@ def panel(settings: Settings) -> None:
                                 "experiment and its model.").strip()
     target = right.selectbox("Target: the column to predict", list(frame.columns), index=None,
                              placeholder="Choose the column to predict",
-                             help="A column with two classes (e.g. 0/1, yes/no); rows where it is empty are kept as "
-                                  "unlabelled.")
-    positive = left.text_input("Positive class (optional)", placeholder="default: the minority class",
-                               help="The target value the model gives the probability of.").strip()
-    prod_where = right.text_input("Production rows (optional row filter)", placeholder="e.g. year >= 2024",
-                                  help="Rows matching the filter (comparisons joined by and / or / not, e.g. region in [\"north\", \"south\"]) are set apart as the production batch, the others "
-                                       "are the dev data. Leave empty for no production batch.").strip()
-    params = {"file_id": uploaded.file_id, "name": name, "target": target, "positive": positive or None,
-              "prod_where": prod_where or None}
+                             help="A column with two classes (e.g. 0/1, yes/no), 3 to 50 classes (e.g. species) or "
+                                  "a number (e.g. a price); rows where it is empty are kept as unlabelled.")
+    task = _task_box(left, frame, uploaded.file_id, target)
+    positive = right.text_input("Positive class (optional)", placeholder="default: the minority class",
+                                disabled=task != "binary",
+                                help="For a binary target (two classes): the value the model gives the probability "
+                                     "of.").strip()
+    prod_where = st.text_input("Production rows (optional row filter)", placeholder="e.g. year >= 2024",
+                               help="Rows matching the filter (comparisons joined by and / or / not, e.g. region in [\"north\", \"south\"]) are set apart as the production batch, the others "
+                                    "are the dev data. Leave empty for no production batch.").strip()
+    kinds = _choices(uploaded.file_id, target, frame) if target else ()
+    params = {"file_id": uploaded.file_id, "name": name, "target": target,
+              "positive": (positive or None) if task == "binary" else None, "prod_where": prod_where or None,
+              "task": None if not kinds or task == kinds[0] else task}
 
+    state = st.session_state.get(session_keys.ADD_INFERENCE)
+    again = state is not None and state["params"] != params and all(
+        state["params"][k] == params[k] for k in params if k != "task")  # the Task box changed: infer again
     if st.button("Infer definition", type="primary", disabled=not (name and target),
-                 help=None if name and target else "Give a name and choose the target first."):
+                 help=None if name and target else "Give a name and choose the target first.") or again:
         try:
-            found = infer.infer(frame, name, target, positive=params["positive"], prod_where=params["prod_where"])
+            found = infer.infer(frame, name, target, positive=params["positive"], prod_where=params["prod_where"],
+                                task=params["task"])
         except DatasetError as err:
             st.session_state.pop(session_keys.ADD_INFERENCE, None)
-            st.error(md(err))
+            st.error(md(re.sub(r"with --task ([a-z]+)", r"by choosing \1 under Task", str(err))))
             return
         st.session_state[session_keys.ADD_INFERENCE] = {"params": params, "inference": found}
         st.session_state.pop(session_keys.ADD_EDITOR, None)  # a fresh table for a fresh inference
@@ -89,12 +105,45 @@ def panel(settings: Settings) -> None:
     _review(settings, frame, state["params"], state["inference"], stale=state["params"] != params)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _choices(file_id: str, target: str, _frame: pd.DataFrame) -> tuple[str, ...]:
+    # keyed by the upload and the target column (the frame is the upload's, not hashed)
+    return target_task.task_choices(_frame[target])
+
+
+def _task_box(column: Any, frame: pd.DataFrame, file_id: str, target: str | None) -> str | None:
+    """The Task select box: the kinds the target fits, the one inferred from its values first (a
+    box of its own per target, so that another target starts at its inferred kind). The kind
+    chosen (None before a target is chosen or when none fits)."""
+    kinds = _choices(file_id, target, frame) if target else ()
+    if not kinds:
+        column.selectbox("Task", [], index=None, disabled=True, key=f"{session_keys.ADD_TASK}_none",
+                         placeholder="inferred from the target" if not target else "no kind fits this target",
+                         help="Choose the target first: the task kind is inferred from its values.")
+        return None
+    why = (f" {md(target)} fits no other kind: {OTHER_KINDS.get(kinds[0], '')}." if len(kinds) < 2 else
+           " Another choice infers the definition again.")
+    return column.selectbox(
+        "Task", kinds, index=0, key=f"{session_keys.ADD_TASK}_{file_id}_{target}", disabled=len(kinds) < 2,
+        format_func=lambda kind: f"{kind} (inferred)" if kind == kinds[0] else kind,
+        help="The kind of prediction: binary (two classes), multiclass (3 to 50 classes) or regression (a number); "
+             "the list holds the kinds this target fits, the one inferred from its values first." + why)
+
+
+def _sentence(note: str | None, flag: str, widget: str) -> str:
+    """A note of the inference as the page says it: capitalised, the CLI flag as the page's widget."""
+    text = (note or "").replace(f"use {flag} to choose", f"change {widget} to choose")
+    text = re.sub(rf"; {flag} ([a-z]+(?: or [a-z]+)*) fits too", rf"; \1 fits too: choose it under {widget}", text)
+    text = text.replace(f"as chosen with {flag}", f"as chosen under {widget}")
+    return text[:1].upper() + text[1:] + "."
+
+
 def _review(settings: Settings, frame: pd.DataFrame, params: dict, found: infer.Inference, stale: bool) -> None:
-    """The proposed definition: counts, positive class, the editable feature table, the columns
-    left out, and the Save button."""
+    """The proposed definition: its task and, for binary, its positive class in words, counts,
+    the editable feature table, the columns left out, and the Save button."""
     st.markdown(f"**Proposed definition of `{found.name}`**")
-    st.info(md(found.positive_note[:1].upper() + found.positive_note[1:].replace("use --positive to choose",
-                                                                                 "set Positive class to choose") + "."))
+    st.info(md(" ".join(_sentence(note, flag, widget) for note, flag, widget in (
+        (found.task_note, "--task", "Task"), (found.positive_note, "--positive", "Positive class")) if note)))
     c = st.columns(4)
     c[0].metric("Rows", f"{found.rows:,}")
     c[1].metric("Labelled", f"{found.labelled_rows:,}")

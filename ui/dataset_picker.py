@@ -18,6 +18,7 @@ import streamlit as st
 
 from core import catalog
 from core.config import Settings, dataset_from_env, home_from_env
+from core.data.target_task import predicts
 from core.dataset import DatasetError, DatasetSpec
 from ui import session_keys
 from ui.pages import ensure_navigation
@@ -106,7 +107,7 @@ def active_settings() -> Settings:
                      help="The dataset every page of this browser session works on. Your choice does not "
                           "change anyone else's. Add your own dataset on the Data page.")
         spec = specs[chosen]
-        st.caption(f"**{spec.name}**: predicts {md(spec.target.column)} = {md(spec.positive_name)} from "
+        st.caption(f"**{spec.name}**: predicts {md(predicts(spec.target))} from "
                    f"{len(spec.features)} feature{'s' if len(spec.features) != 1 else ''}.")
         if broken:
             with st.expander(f"{len(broken)} dataset(s) could not be read"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.charts import operations as ops_charts
 from core.config import Settings
 from core.data.batches import BatchError
 from core.modeling import registry
@@ -21,12 +22,30 @@ def _domain(train_path: str, mtime: float, _settings: Settings) -> tuple[dict, d
     return ops.training_domain(_settings)
 
 
-def _series(report: ops.OpsStats) -> pd.DataFrame:
-    """The per-bucket series as a frame indexed by time (for Streamlit's charts)."""
-    frame = pd.DataFrame([{"time": pd.Timestamp(b["start"]), "requests/min": b["requests_per_minute"],
-                           "refused": b["refused"], "p50 ms": b["p50_ms"], "p99 ms": b["p99_ms"]}
-                          for b in report.per_bucket])
-    return frame.set_index("time") if not frame.empty else frame
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.2f} ms"
+
+
+def metric_ms(value: float | None) -> str:
+    """A latency for a metric tile, three figures at most ('9.43 ms', '55.1 ms', '123 ms'): a tile
+    a quarter of the page wide cut '122.93 ms' to '122.9 …'."""
+    if value is None:
+        return "—"
+    return f"{value:.2f} ms" if value < 10 else f"{value:.1f} ms" if value < 100 else f"{value:,.0f} ms"
+
+
+def by_size_text(report: ops.OpsStats) -> str:
+    """The latency of each request size that was sent, e.g. '1 row: p50 2.10 ms, p99 3.40 ms (120
+    requests) · 101–10,000 rows: p50 190.00 ms, p99 190.00 ms (1 request)'."""
+    parts = []
+    for b in report.latency_by_rows:
+        if not b["n_requests"]:
+            continue
+        rows = ("1 row" if b["max_rows"] == 1 else f"{b['min_rows']:,}–{b['max_rows']:,} rows"
+                if b["max_rows"] is not None else f"over {b['min_rows'] - 1:,} rows")
+        n = b["n_requests"]
+        parts.append(f"{rows}: p50 {_ms(b['p50_ms'])}, p99 {_ms(b['p99_ms'])} ({n:,} request{'' if n == 1 else 's'})")
+    return " · ".join(parts)
 
 
 def operations_view(settings: Settings) -> None:
@@ -53,24 +72,38 @@ def operations_view(settings: Settings) -> None:
     rpm = report.requests_per_minute
     c[0].metric("Requests / min", f"{rpm:,.2f}" if rpm < 10 else f"{rpm:,.0f}",
                 help=f"{report.n_requests:,} requests in the window")
-    c[1].metric("Server p50", f"{report.p50_ms:.2f} ms", help="The server's own time per request (to its answer)")
-    c[2].metric("Server p99", f"{report.p99_ms:.2f} ms")
+    every = f"every request (batches included): p50 {_ms(report.p50_ms)}, p99 {_ms(report.p99_ms)}"
+    c[1].metric("Server p50, 1 row", metric_ms(report.single_row_p50_ms),
+                help="The server's own time (to its answer) for single-row requests; " + every)
+    c[2].metric("Server p99, 1 row", metric_ms(report.single_row_p99_ms),
+                help="A batch takes longer by its size: each size's latency is below the charts; " + every)
     c[3].metric("Refused", f"{report.refused_share:.1%}",
                 help=", ".join(f"{k}: {v:,}" for k, v in report.outcomes.items()))
     outside = report.outside_training_share
     c[4].metric("Outside training", "—" if outside is None else f"{outside:.1%}",
                 help="Share of the logged rows with a value outside the training range or a category "
                      "training never saw")
-    series = _series(report)
     left, right = st.columns(2)
-    left.caption(f"Requests and refusals per {report.bucket_minutes:g} min")
-    left.bar_chart(series[["requests/min", "refused"]], height=220)
-    right.caption("Server latency (ms)")
-    right.line_chart(series[["p50 ms", "p99 ms"]], height=220)
+    left.plotly_chart(ops_charts.traffic(report), width="stretch", config={"displayModeBar": False},
+                      key="serve_ops_traffic")
+    latency = ops_charts.latency(report)
+    if latency is None:  # one bucket: a line of one point would say nothing
+        right.info(f"Server latency over time: every request of this window falls in one "
+                   f"{report.bucket_minutes:g}-minute interval so far, so there is no line to draw yet; its "
+                   f"figures are above and below. The chart appears once requests span two intervals.")
+    else:
+        right.plotly_chart(latency, width="stretch", config={"displayModeBar": False}, key="serve_ops_latency")
+    st.caption("Server latency by request size: " + by_size_text(report))
     versions = pd.DataFrame(report.versions)
     st.caption("Versions served · requests by source: "
                + ", ".join(f"{md(k)} {v:,}" for k, v in report.sources.items()))
-    st.dataframe(versions, hide_index=True, width="stretch")
+    for when in ("first", "last"):  # shown as times, not ISO text
+        versions[when] = pd.to_datetime(versions[when], utc=True)
+    st.dataframe(versions, hide_index=True, width="stretch", column_config={
+        "model_version": st.column_config.TextColumn("version"),
+        "n_requests": st.column_config.NumberColumn("requests", format="%d"),
+        "first": st.column_config.DatetimeColumn("first request (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        "last": st.column_config.DatetimeColumn("last request (UTC)", format="YYYY-MM-DD HH:mm:ss")})
     st.caption(f"{report.rows_logged:,} of the {report.rows_sent:,} rows sent in these {report.n_requests:,} "
                f"request{'' if report.n_requests == 1 else 's'} are logged (at most "
                f"{settings.capture_rows:,} per request); the log keeps {settings.log_max_rows:,} rows and "

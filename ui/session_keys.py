@@ -43,5 +43,6 @@ KEEP_ON_DATASET_SWITCH = (DATASET, DATASET_CHOICE)
 ADD_INFERENCE = "add_inference"
 ADD_FILE_ID = "add_file_id"
 ADD_EDITOR = "add_editor"
+ADD_TASK = "add_task"  # the task select box of the proposed definition
 ADD_SAVED = "add_saved"
 ADD_ROUND = "add_round"  # how many datasets this session added: the uploader's key changes after each

@@ -1,11 +1,12 @@
-"""Plotly figures of the data: per-feature distributions, class balance and rows per step.
+"""Plotly figures of the data: per-feature distributions, the label per split (class balance, or a
+number's spread) and rows per step.
 
 A dataset's own view (e.g. Kobe's court chart in `datasets/kobe/view.py`) adds figures of its
 own; these work on any dataset.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -138,6 +139,61 @@ def class_balance(positive_rate: Mapping[str, float], rows: Mapping[str, int], w
     top = min(100.0, max(10.0, 100 * max(positive_rate.values(), default=0.5) * 1.3))
     fig.update_layout(**LAYOUT, title=f"Class balance: share of {words.positive} {words.rows} per split", height=360,
                       yaxis=dict(title=f"{words.positive} {words.rows} (%)", range=[0, top]), xaxis=dict(title="split"))
+    return fig
+
+
+SPLIT_COLORS = {"train": "#552583", "test": "#7E57C2", "prod": "#FDB927", "all": "#9E9E9E"}
+
+
+def label_balance(summary: Any, words: Words = Words()) -> go.Figure:
+    """The target per split, per its task kind (`core.data.profile.LabelSummary`): binary the
+    share of positive rows (`class_balance`), multiclass the share of each class side by side per
+    split, regression the number's quartiles, mean and standard deviation per split."""
+    if summary.task == "binary":
+        positive = words.positive
+        rate = {split: shares.get(positive, list(shares.values())[-1] if shares else 0.0)
+                for split, shares in summary.shares.items()}
+        return class_balance(rate, summary.rows, words)
+    if summary.task == "multiclass":
+        return _class_shares(summary, words)
+    return _number_spread(summary, words)
+
+
+def _class_shares(summary: Any, words: Words) -> go.Figure:
+    splits = list(summary.shares)
+    width = 0.8 / max(1, len(splits))
+    fig = go.Figure([go.Bar(
+        x=list(summary.shares[split]), y=[100 * v for v in summary.shares[split].values()], name=split,
+        width=width, offset=-0.4 + i * width, marker_color=SPLIT_COLORS.get(split),
+        customdata=[summary.rows.get(split, 0)] * len(summary.shares[split]),
+        hovertemplate="%{x}: %{y:.1f} % of %{customdata:,} " + words.rows + f"<extra>{split}</extra>")
+        for i, split in enumerate(splits)])
+    top = max((100 * v for shares in summary.shares.values() for v in shares.values()), default=50.0)
+    fig.update_layout(**LAYOUT, title=f"Class balance: share of each {summary.column} per split", height=360,
+                      yaxis=dict(title=f"{words.rows} (%)", range=[0, min(100.0, top * 1.15 + 1)]),
+                      xaxis=dict(title=summary.column, type="category"), barmode="overlay",
+                      legend=dict(title="split"))
+    return fig
+
+
+def _number_spread(summary: Any, words: Words) -> go.Figure:
+    splits = [s for s in summary.stats]
+    st = summary.stats
+    unit = f" ({summary.unit})" if summary.unit else ""
+    fig = go.Figure(go.Box(
+        x=splits, q1=[st[s]["q1"] for s in splits], median=[st[s]["median"] for s in splits],
+        q3=[st[s]["q3"] for s in splits], lowerfence=[st[s]["min"] for s in splits],
+        upperfence=[st[s]["max"] for s in splits], mean=[st[s]["mean"] for s in splits],
+        sd=[st[s]["std"] for s in splits], boxmean="sd", marker_color="#552583", name=summary.column,
+        showlegend=False))
+    for s in splits:  # above the plot, over each box: its mean, spread and rows
+        fig.add_annotation(x=s, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
+                           text=f"mean {st[s]['mean']:.4g} ± {st[s]['std']:.3g}, {summary.rows.get(s, 0):,} "
+                                f"{words.rows}")
+    fig.update_layout(**{**LAYOUT, "margin": dict(l=40, r=20, t=90, b=40)},
+                      title=f"Target {summary.column}{unit} per split<br><sup>box: quartiles, whiskers: range, "
+                            "dashed: mean ± standard deviation</sup>", height=360, xaxis=dict(title="split"),
+                      yaxis=dict(title=f"{summary.column}{unit}"))
     return fig
 
 

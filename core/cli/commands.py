@@ -173,9 +173,14 @@ def cmd_apply(args: argparse.Namespace, settings: Settings, on_progress: Progres
     if getattr(r, "stale", False):  # scored by a server that serves another version than the champion
         print(f"warning: the model server at {r.url} serves v{r.model_version}, not the champion: restart it "
               "(Serve page, or `python -m core serve stop` then `python -m core serve`).", file=sys.stderr)
+    if not r.checked:  # as `predict`: a server that does not say what it serves is used, with a warning
+        from core.serving.predict import UNCHECKED_WARNING
+
+        print(f"warning: {UNCHECKED_WARNING.format(url=r.url)}", file=sys.stderr)
     return {"rows": r.rows, "model_version": r.model_version, "path": r.path, "metrics": r.metrics,
             "output": r.output, "mlflow_run_id": r.mlflow_run_id, "seconds": r.seconds,
-            "stale": getattr(r, "stale", False), "threshold": getattr(r, "threshold", None)}
+            "stale": getattr(r, "stale", False), "threshold": getattr(r, "threshold", None),
+            "checked": r.checked}
 
 
 def add_apply(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
@@ -279,7 +284,8 @@ def cmd_dataset(args: argparse.Namespace, settings: Settings, on_progress: Progr
         s = settings.replace(dataset=spec)
         champ = registry.champion(s) if preparation.is_prepared(s) else None
         rows.append({"name": spec.name, "title": spec.title, "active": spec.name == settings.dataset.name,
-                     "target": spec.target.column, "features": list(spec.features),
+                     "target": spec.target.column, "task": spec.task, "classes": list(spec.target.names),
+                     "features": list(spec.features),
                      "prepared": preparation.is_prepared(s), "champion": champ.version if champ else None,
                      "model_name": spec.model_name, "definition": str(path), "builtin": builtin.get(name) == path})
     return rows

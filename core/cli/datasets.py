@@ -1,7 +1,8 @@
 """`dataset add` and `dataset use`: bring a table in as a dataset, choose the home's active one.
 
-`dataset add FILE --name NAME --target COLUMN` infers a definition from the table and saves both
-under `<home>/data/datasets/NAME/` (`core.data.dataset_store.add`); it prints what was inferred and
+`dataset add FILE --name NAME --target COLUMN` infers a definition from the table (the target's
+task kind too: binary, multiclass or regression; `--task` chooses it) and saves both under
+`<home>/data/datasets/NAME/` (`core.data.dataset_store.add`); it prints what was inferred and
 where it was saved (one JSON object with --json). `dataset use NAME` makes NAME the dataset that
 every command and the app work on by default (`core.catalog.set_active`). A refusal exits 2 with
 one paragraph and saves nothing.
@@ -17,6 +18,7 @@ from core import catalog
 from core.cli import options
 from core.cli.options import UsageError
 from core.config import Settings
+from core.dataset import TASKS
 from core.progress import ProgressFn
 
 
@@ -32,7 +34,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings, on_progress: ProgressF
             raise UsageError("python -m core dataset add: --features needs column names, e.g. --features a,b,c")
     result = dataset_store.add(settings.home, args.file, args.name, args.target, positive=args.positive,
                                features=features, prod_where=args.prod_where, replace=args.replace,
-                               title=args.title)
+                               title=args.title, task=args.task)
     if args.json:
         return result.to_dict()
     sys.stdout.write(added_text(result.to_dict()))
@@ -42,9 +44,13 @@ def cmd_add(args: argparse.Namespace, settings: Settings, on_progress: ProgressF
 def added_text(result: dict[str, Any]) -> str:
     """What `dataset add` prints without --json: the inference and where it was saved."""
     inference = result["inference"] or {}
-    lines = [f"{'Replaced' if result['replaced'] else 'Added'} dataset {result['name']!r}: "
+    previous = result.get("previous_task")
+    changed = f" (it was a {previous} dataset, now {result['task']})" if previous and previous != result["task"] else ""
+    lines = [f"{'Replaced' if result['replaced'] else 'Added'} dataset {result['name']!r}{changed}: "
              f"{result['rows']:,} rows ({result['labelled_rows']:,} labelled, {result['unlabelled_rows']:,} "
              "unlabelled)."]
+    if inference.get("task_note"):
+        lines.append(inference["task_note"][0].upper() + inference["task_note"][1:] + ".")
     if inference.get("positive_note"):
         lines.append(inference["positive_note"][0].upper() + inference["positive_note"][1:] + ".")
     if result["prod_rows"] is not None:
@@ -92,9 +98,15 @@ def add_actions(actions: argparse._SubParsersAction) -> None:
                    "pipe separated) or parquet file")
     p.add_argument("--name", required=True, metavar="NAME",
                    help="the dataset's name: lower-case letters, digits, '-' or '_' (e.g. churn-2024)")
-    p.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict (two classes)")
+    p.add_argument("--target", required=True, metavar="COLUMN",
+                   help="the column to predict: two classes (binary), 3 to 50 classes (multiclass) or a number "
+                        "(regression)")
+    p.add_argument("--task", default=None, choices=list(TASKS),
+                   help="the task kind (default: inferred from the target: two values binary; 3 to 50 text values "
+                        "or few whole numbers multiclass; other numbers regression); refused when the target does "
+                        "not fit it")
     p.add_argument("--positive", default=None, metavar="VALUE",
-                   help="the target value that is the positive class (default: the minority class)")
+                   help="binary targets: the target value that is the positive class (default: the minority class)")
     p.add_argument("--features", default=None, metavar="A,B,C",
                    help="exactly these columns as features (default: every column that is not left out)")
     p.add_argument("--prod-where", default=None, metavar="EXPR",

@@ -152,7 +152,8 @@ def add_serve(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
                            "stops on exit), not a `serve` running in a terminal")
     stop.set_defaults(func=cmd_serve_stop)
     stats = actions.add_parser("stats", help="what the model server answered over a window: requests per minute, "
-                                             "p50/p99 latency, refusals, share outside the training domain, "
+                                             "p50/p99 latency (also apart by request size: single rows, batches), refusals, "
+                                             "share outside the training domain, "
                                              "versions served (from the inference log its capture writes)")
     stats.add_argument("--window", default="1h", metavar="DURATION",
                        help="how far back: 15m, 2h, 7d, ... or all (default 1h)")

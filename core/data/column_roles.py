@@ -27,6 +27,8 @@ DATE_SHARE = 0.9  # text of which this share (of a sample) parses as dates: a da
 DATE_SAMPLE = 500  # distinct values looked at to recognise dates
 # --- leaks: one column alone predicting the label near perfectly --------------------------
 LEAK_AUC = 0.99  # cross-validated ROC-AUC of the column alone (binned, see `leak_auc`), at or above: a leak
+# (multiclass: the mean of each class's one-vs-rest ROC-AUC; regression: `LEAK_R2` below)
+LEAK_R2 = 0.99  # cross-validated R^2 of the column alone predicting the target's ranks, at or above: a leak
 LEAK_SAMPLE = 20_000  # labelled rows used (a random sample when there are more)
 LEAK_FOLDS = 3  # stratified folds
 LEAK_BINS = 64  # numbers are cut into this many quantile bins, each scored by its positive rate in training folds
@@ -183,10 +185,10 @@ def _auc(labels: np.ndarray, score: np.ndarray) -> float:
 
 
 def _folds(labels: np.ndarray, k: int) -> np.ndarray:
-    """A stratified fold number (0..k-1) for each row, shuffled with SEED."""
+    """A stratified fold number (0..k-1) for each row, shuffled with SEED (classes in label order)."""
     rng = np.random.default_rng(SEED)
     fold = np.empty(len(labels), dtype=np.int64)
-    for value in (0, 1):
+    for value in np.unique(labels):
         rows = np.flatnonzero(labels == value)
         fold[rng.permutation(rows)] = np.arange(len(rows)) % k
     return fold
@@ -213,6 +215,72 @@ def leak_auc(p: ColumnProfile, labels: np.ndarray, rows: np.ndarray) -> float | 
     return float(np.mean(aucs))
 
 
+def _code_scores(total: np.ndarray, seen: np.ndarray, fallback: float, ordered: bool) -> np.ndarray:
+    """Each code's mean score in the training folds (`total` / `seen`); a code no training row
+    holds takes, for ordered codes (number bins; code 0 the missing values), the nearest bin's
+    score, else `fallback` (so a few rows spread over many bins still show a column that
+    separates the target)."""
+    score = np.where(seen > 0, total / np.maximum(seen, 1), fallback)
+    known = np.flatnonzero(seen[1:] > 0) + 1
+    if ordered and len(known) and len(known) < len(seen) - 1:
+        codes = np.arange(1, len(seen))
+        at = np.clip(np.searchsorted(known, codes), 0, len(known) - 1)
+        left, right = known[np.clip(at - 1, 0, len(known) - 1)], known[at]
+        nearest = np.where(np.abs(codes - left) <= np.abs(right - codes), left, right)
+        score[1:] = np.where(seen[1:] > 0, score[1:], score[nearest])
+    return score
+
+
+def leak_auc_multiclass(p: ColumnProfile, labels: np.ndarray, rows: np.ndarray) -> float | None:
+    """`leak_auc` for a multiclass label (the class positions 0..k-1, NaN where unlabelled): in
+    each fold, each code scored by each class's rate in the training folds; the mean over classes
+    of the one-vs-rest ROC-AUC, averaged over the folds (None: not checked). A number bin no
+    training row holds is scored as its nearest bin (`_code_scores`)."""
+    y = labels[rows].astype(np.int64)
+    present = np.flatnonzero(np.bincount(y))
+    if len(present) < 2 or p.family not in ("number", "bool", "text"):
+        return None
+    x = _codes(p, rows)
+    size, ordered = int(x.max()) + 1, p.family == "number"
+    k = LEAK_FOLDS  # a class with fewer rows than folds is scored in the folds that hold it
+    fold = _folds(y, k)
+    aucs = []
+    for i in range(k):
+        train, test = fold != i, fold == i
+        seen = np.bincount(x[train], minlength=size)
+        per_class = []
+        for c in present:
+            hit = (y == c).astype(np.float64)
+            rate = _code_scores(np.bincount(x[train], weights=hit[train], minlength=size), seen, hit[train].mean(),
+                                ordered)
+            if 0 < hit[test].sum() < test.sum():
+                per_class.append(_auc(hit[test], rate[x[test]]))
+        if per_class:
+            aucs.append(float(np.mean(per_class)))
+    return float(np.mean(aucs)) if aucs else None
+
+
+def leak_r2(p: ColumnProfile, labels: np.ndarray, rows: np.ndarray) -> float | None:
+    """For a regression label (the numbers, NaN where unlabelled): the cross-validated R^2 of the
+    column alone predicting the target's ranks, each code (category or bin) scored by the mean
+    rank in the training folds (ranks: one scale whatever the target's skew; None: not checked)."""
+    y = labels[rows]
+    if len(np.unique(y)) < 2 or p.family not in ("number", "bool", "text"):
+        return None
+    ranks = pd.Series(y).rank(pct=True).to_numpy()
+    x = _codes(p, rows)
+    size, ordered = int(x.max()) + 1, p.family == "number"
+    fold = np.random.default_rng(SEED).permutation(len(y)) % LEAK_FOLDS
+    predicted = np.empty(len(y))
+    for i in range(LEAK_FOLDS):
+        train, test = fold != i, fold == i
+        seen = np.bincount(x[train], minlength=size)
+        total = np.bincount(x[train], weights=ranks[train], minlength=size)
+        predicted[test] = _code_scores(total, seen, ranks[train].mean(), ordered)[x[test]]
+    spread = float(((ranks - ranks.mean()) ** 2).sum())
+    return 1.0 - float(((ranks - predicted) ** 2).sum()) / spread if spread > 0 else None
+
+
 def leak_rows(labels: np.ndarray) -> np.ndarray | None:
     """The labelled rows the leak check looks at (at most LEAK_SAMPLE, drawn with SEED), or None
     when there are fewer than LEAK_MIN_ROWS."""
@@ -224,9 +292,20 @@ def leak_rows(labels: np.ndarray) -> np.ndarray | None:
     return np.sort(np.random.default_rng(SEED).choice(labelled, LEAK_SAMPLE, replace=False))
 
 
-def leak_reason(p: ColumnProfile, labels: np.ndarray, rows: np.ndarray) -> str | None:
-    """The reason "a leak: ..." when the column alone predicts the label near perfectly (ROC-AUC >= LEAK_AUC)."""
-    auc = leak_auc(p, labels, rows)
-    if auc is None or auc < LEAK_AUC:
+def leak_reason(p: ColumnProfile, labels: np.ndarray, rows: np.ndarray, task: str = "binary") -> str | None:
+    """The reason "a leak: ..." when the column alone predicts the label near perfectly: for a
+    binary label (1.0, 0.0, NaN) ROC-AUC >= LEAK_AUC; multiclass (class positions) the mean
+    one-vs-rest ROC-AUC >= LEAK_AUC; regression (numbers) R^2 on the target's ranks >= LEAK_R2."""
+    score, limit, measure = _LEAK_MEASURES[task]
+    value = score(p, labels, rows)
+    if value is None or value < limit:
         return None
-    return f"a leak: alone it predicts the target with ROC-AUC {auc:.3f} (a copy or a consequence of the label?)"
+    return f"a leak: alone it predicts the target with {measure} {value:.3f} (a copy or a consequence of the label?)"
+
+
+# the leak measure of each task kind: (score, threshold, its name in the reason)
+_LEAK_MEASURES = {
+    "binary": (leak_auc, LEAK_AUC, "ROC-AUC"),
+    "multiclass": (leak_auc_multiclass, LEAK_AUC, "one-vs-rest ROC-AUC (mean over classes)"),
+    "regression": (leak_r2, LEAK_R2, "R² (on its ranks)"),
+}

@@ -69,6 +69,8 @@ class AddResult:
     warnings: tuple[str, ...]
     inference: Inference | None
     kept: tuple[str, ...] = ()  # what a replace left in place in the folder (top-level names)
+    task: str = "binary"  # the target's task kind as saved
+    previous_task: str | None = None  # a replaced dataset's task kind (None: nothing replaced, or unreadable)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "folder": self.folder, "definition_path": self.definition_path,
@@ -76,7 +78,8 @@ class AddResult:
                 "labelled_rows": self.labelled_rows, "unlabelled_rows": self.unlabelled_rows,
                 "dev_rows": self.dev_rows, "prod_rows": self.prod_rows, "features": dict(self.features),
                 "replaced": self.replaced, "kept": list(self.kept), "warnings": list(self.warnings),
-                "inference": self.inference.to_dict() if self.inference else None}
+                "inference": self.inference.to_dict() if self.inference else None, "task": self.task,
+                "previous_task": self.previous_task}
 
 
 # --------------------------------------------------------------------------- reading
@@ -162,16 +165,19 @@ def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- adding
 def add(home: Path, file_or_frame: Table | pd.DataFrame, name: str, target: str | None,
         positive: Any = None, features: Sequence[str] | None = None, prod_where: str | None = None,
-        definition: Mapping[str, Any] | None = None, replace: bool = False, title: str | None = None) -> AddResult:
+        definition: Mapping[str, Any] | None = None, replace: bool = False, title: str | None = None,
+        task: str | None = None) -> AddResult:
     """Save a table as the dataset `name` under `<home>/data/datasets/NAME/` (see the module docstring).
 
-    Without `definition`, one is inferred (`core.data.infer.infer` with `target`, `positive`,
-    `features`, `prod_where`, `title`); with it (e.g. the Data page's edited one), that one is used:
-    its sources are set to the saved table. An existing dataset is refused unless `replace`,
-    which swaps the previous definition, table and the data prepared from them and keeps
-    everything else of the folder in place (`AddResult.kept`; MLflow runs and models stay too).
-    Raises `DatasetError` (nothing saved) saying what to fix, also when replacing a dataset whose
-    model server runs.
+    Without `definition`, one is inferred (`core.data.infer.infer` with `target`, `task`,
+    `positive`, `features`, `prod_where`, `title`); with it (e.g. the Data page's edited one), that
+    one is used (its target's task kind too): its sources are set to the saved table. An existing
+    dataset is refused unless `replace`, which swaps the previous definition, table and the data
+    prepared from them and keeps everything else of the folder in place (`AddResult.kept`; MLflow
+    runs and models stay too). Replacing a dataset by one of another task kind is allowed and
+    said (`AddResult.previous_task` and a warning: the models trained for the old task no longer
+    fit). Raises `DatasetError` (nothing saved) saying what to fix, also when replacing a dataset
+    whose model server runs.
     """
     home = Path(home)
     check_name(name, tuple(catalog.available()))
@@ -185,7 +191,7 @@ def add(home: Path, file_or_frame: Table | pd.DataFrame, name: str, target: str 
         if not target:
             raise DatasetError("Name the column to predict (--target COLUMN).")
         inference = infer(frame, name, target, positive=positive, features=features, prod_where=prod_where,
-                          title=title)
+                          title=title, task=task)
         definition = inference.definition
     raw = _with_source(definition, name, target)
     spec = catalog.from_dict(raw, where=f"the definition of {name}")
@@ -194,6 +200,11 @@ def add(home: Path, file_or_frame: Table | pd.DataFrame, name: str, target: str 
     counts, warnings = _check_data(spec, frame)
     if inference is not None:
         warnings = [*inference.warnings, *warnings]
+    previous = _previous_task(folder) if replace else None
+    if previous is not None and previous != spec.task:
+        warnings.append(f"{name} was a {previous} dataset and is now {spec.task}: the models registered for it "
+                        f"were trained for {previous} and do not fit it; prepare the data and train again "
+                        "before serving or scoring.")
     _refuse_served(home, spec)
     staging = catalog.user_dir(home) / STAGING
     staging.mkdir(parents=True, exist_ok=True)
@@ -216,7 +227,8 @@ def add(home: Path, file_or_frame: Table | pd.DataFrame, name: str, target: str 
                      data_path=str(folder / RAW_FOLDER / spec.dev.source), sha256=sha, rows=len(frame),
                      features={f.name: f.kind for f in spec.all_features_spec or spec.features_spec},
                      replaced=replaced, warnings=tuple(warnings), inference=inference,
-                     kept=_kept(folder) if replaced else (), **counts)
+                     kept=_kept(folder) if replaced else (), task=spec.task,
+                     previous_task=previous if replaced else None, **counts)
 
 
 def _yes_no_as_numbers(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
@@ -232,6 +244,14 @@ def _yes_no_as_numbers(frame: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
             if mapped is not None:
                 numbers[f.name] = mapped
     return frame.assign(**numbers) if numbers else frame
+
+
+def _previous_task(folder: Path) -> str | None:
+    """The task kind of the dataset saved in `folder` (None: none there, or its definition does not read)."""
+    try:
+        return catalog.load(folder / DEFINITION_FILE).task
+    except (DatasetError, OSError):
+        return None
 
 
 def _refuse_existing(folder: Path, name: str, replace: bool) -> None:
@@ -303,8 +323,11 @@ def _check_data(spec: DatasetSpec, frame: pd.DataFrame) -> tuple[dict[str, Any],
                            f"are: {', '.join(frame.columns)}.")
     labels, bad = spec.target.encode(frame[spec.target.column])
     if bad:
-        raise DatasetError(f"The target {spec.target.column!r} holds values other than {spec.target.positive!r} and "
-                           f"{spec.target.negative!r} in {bad:,} rows; fix [target] or the data.")
+        expected = {"binary": f"values other than {spec.target.positive!r} and {spec.target.negative!r}",
+                    "multiclass": f"values other than its {len(spec.target.classes)} classes",
+                    "regression": "values that are not finite numbers"}[spec.task]
+        raise DatasetError(f"The target {spec.target.column!r} holds {expected} in {bad:,} rows; fix [target] or "
+                           "the data.")
     rows = {}
     plain = frame.reset_index(drop=True)
     for key, subset in (("dev", spec.dev), ("prod", spec.prod)):

@@ -2,10 +2,12 @@
 
 `infer(frame, name, target)` looks at every column of an analyst's table and proposes the
 definition `core.catalog.from_dict` accepts (the same shape as `datasets/NAME/dataset.toml`):
-the target with its positive class (the minority one unless chosen), a kind and a domain for each
-feature, and the columns left out with the reason for each (identifiers, constants, dates, free
-text, almost empty columns, and single columns that give the label away). The result is an
-`Inference`; `core.data.dataset_store.add` saves it.
+the target with its task kind (binary, multiclass or regression, inferred from its values or
+chosen with `task`; `core.data.target_task`) and, for binary, its positive class (the minority
+one unless chosen), a kind and a domain for each feature, and the columns left out with the
+reason for each (identifiers, constants, dates, free text, almost empty columns, and single
+columns that give the label away). The result is an `Inference`; `core.data.dataset_store.add`
+saves it.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from core.data.column_roles import (
 )
 from core import row_filter
 from core.data.columns import yes_no_labels, yes_no_numbers
+from core.data.target_task import check_dev, predicts, read_target
 from core.dataset import DatasetError, Target
 
 NAME_PATTERN = r"[a-z0-9][a-z0-9_-]{0,63}"  # what `core.catalog.from_dict` accepts as a name
@@ -43,7 +46,10 @@ class Inference:
     `definition` is what `core.catalog.from_dict` accepts (its single source is the table saved as
     `<name>.parquet`, without a checksum yet); `excluded` lists each column left out as
     {column, reason}; `warnings` what deserves a look (features kept on purpose despite a reason);
-    `positive_note` says in words which class is positive and why.
+    `task` is the target's task kind and `task_note` says in words which and why (its classes, or
+    its range); `fitting_tasks` are the kinds the target fits (the inferred one first), what
+    `task=` may choose. For a binary target `positive_note` says which class is positive and why
+    and `positive_share` is its share of the labelled rows; for other tasks both are None.
     """
 
     name: str
@@ -51,20 +57,24 @@ class Inference:
     kinds: dict[str, str]
     excluded: tuple[dict[str, str], ...]
     warnings: tuple[str, ...]
-    positive_note: str
+    positive_note: str | None
     rows: int
     labelled_rows: int
     unlabelled_rows: int
-    positive_share: float
+    positive_share: float | None
     dev_rows: int
     prod_rows: int | None
+    task: str = "binary"
+    task_note: str = ""
+    fitting_tasks: tuple[str, ...] = ("binary",)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "definition": copy.deepcopy(self.definition), "kinds": dict(self.kinds),
                 "excluded": [dict(e) for e in self.excluded], "warnings": list(self.warnings),
                 "positive_note": self.positive_note, "rows": self.rows, "labelled_rows": self.labelled_rows,
                 "unlabelled_rows": self.unlabelled_rows, "positive_share": self.positive_share,
-                "dev_rows": self.dev_rows, "prod_rows": self.prod_rows}
+                "dev_rows": self.dev_rows, "prod_rows": self.prod_rows, "task": self.task,
+                "task_note": self.task_note, "fitting_tasks": list(self.fitting_tasks)}
 
 
 # --------------------------------------------------------------------------- checks
@@ -81,62 +91,6 @@ def _builtin_names() -> tuple[str, ...]:
     from core import catalog
 
     return tuple(catalog.available())  # without extra folders: the built-in ones only
-
-
-def _text(value: Any) -> str:
-    """A value as the text the definition and the model see ("1" for 1.0, "True" for True)."""
-    return str(plain_value(value))
-
-
-# --------------------------------------------------------------------------- target
-def _target(frame: pd.DataFrame, column: str, positive: Any) -> tuple[Target, str, np.ndarray, float]:
-    """The target (two values, the positive one chosen), the sentence saying so, the labels
-    (1.0, 0.0, NaN where unlabelled) and the positive share of the labelled rows."""
-    if column not in frame.columns:
-        raise DatasetError(f"There is no column {column!r} to predict; the columns are: "
-                           f"{', '.join(map(str, frame.columns))}. Give one of them as --target.")
-    raw = frame[column]
-    p = profile(raw)
-    if p.family not in ("number", "bool", "text"):
-        raise DatasetError(f"The target {column!r} holds {p.family} values; it must hold two classes as numbers, "
-                           "text or booleans (e.g. 0/1 or yes/no).")
-    seen = raw.value_counts(dropna=True)  # counted first, then read as plain values (cheap on many rows)
-    seen = seen[seen > 0]  # a category dtype also counts its unused categories
-    plain = pd.Series(seen.to_numpy(), index=[plain_value(v) for v in seen.index], dtype="int64")
-    counts = plain[[v != "" for v in plain.index]].groupby(level=0, sort=False).sum()  # blank text: no label
-    if len(counts) != 2:
-        shown = ", ".join(f"{show_value(v)} ({n:,} rows)" for v, n in counts.head(5).items())
-        raise DatasetError(f"The target {column!r} must hold exactly two classes among the rows that have a label; "
-                           f"it holds {len(counts):,}{': ' + shown if shown else ''}"
-                           f"{', ...' if len(counts) > 5 else ''}. Choose a two-valued column as --target, or "
-                           "recode this one to two classes.")
-    first, later = sorted(counts.index, key=_sort_key)
-    n = int(counts.sum())
-    if positive is None:
-        balanced = counts[first] == counts[later]
-        chosen = later if balanced or counts[later] < counts[first] else first  # the minority; on a tie the later
-        how = "the classes are balanced; the later value taken" if balanced else "the minority"
-        note = (f"positive class: {show_value(chosen)} ({how}, {counts[chosen] / n:.1%} of labelled rows); "
-                "use --positive to choose")
-    else:
-        matches = [v for v in counts.index if v == plain_value(positive) or _text(v) == str(positive).strip()]
-        if not matches:
-            raise DatasetError(f"--positive {str(positive)!r} is not a value of the target {column!r}; its values are "
-                               f"{' and '.join(show_value(v) for v in sorted(counts.index, key=_sort_key))}.")
-        chosen = matches[0]
-        note = f"positive class: {show_value(chosen)} (as chosen, {counts[chosen] / n:.1%} of labelled rows)"
-    negative = later if chosen == first else first
-    target = Target(column=column, positive=chosen, negative=negative, positive_name=_text(chosen),
-                    negative_name=_text(negative))
-    labels, bad = target.encode(raw)
-    if bad:  # cannot happen when encode and this reading agree; refuse rather than save a wrong file
-        raise DatasetError(f"The target {column!r} holds {bad:,} values that read as neither {show_value(chosen)} "
-                           f"nor {show_value(negative)}; recode it to two classes.")
-    return target, note, labels, float(counts[chosen] / n)
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    return (0, float(value)) if isinstance(value, (int, float)) else (1, str(value))
 
 
 # --------------------------------------------------------------------------- features
@@ -198,10 +152,13 @@ def _chosen(frame: pd.DataFrame, target: str, features: Sequence[str]) -> list[s
 
 
 # --------------------------------------------------------------------------- production rows
-def _split(frame: pd.DataFrame, expr: str | None, labels: np.ndarray) -> tuple[np.ndarray, int | None]:
+def _split(frame: pd.DataFrame, expr: str | None, target: Target, labels: np.ndarray) -> tuple[np.ndarray, int | None]:
     """(the dev rows' positions, the number of production rows) of the `prod_where` query; refuses
-    a query that fails or that leaves either side empty (or the dev side without both classes)."""
+    a query that fails or that leaves either side empty, and dev rows the target's task cannot be
+    trained on (`target_task.check_dev`: binary without both classes, a class too rare to split,
+    too few numbers for a regression)."""
     if expr is None:
+        check_dev(target, labels, None)
         return np.arange(len(frame)), None
     expr = expr.strip()
     if not expr:
@@ -216,20 +173,19 @@ def _split(frame: pd.DataFrame, expr: str | None, labels: np.ndarray) -> tuple[n
         which = "no row" if len(prod) == 0 else "every row"
         raise DatasetError(f"The --prod-where filter {expr!r} selects {which} of the {len(frame):,}; it must set "
                            "some rows apart as production and leave the others for training.")
-    dev_labels = labels[dev.to_numpy()]
-    if len(np.unique(dev_labels[~np.isnan(dev_labels)])) < 2:
-        raise DatasetError(f"The rows left for training by --prod-where {expr!r} do not hold both classes of "
-                           "labelled rows; set fewer rows apart as production.")
+    check_dev(target, labels[dev.to_numpy()], expr)
     return dev.to_numpy(), len(prod)
 
 
 # --------------------------------------------------------------------------- infer
 def infer(frame: pd.DataFrame, name: str, target: str, positive: Any = None,
           features: Sequence[str] | None = None, prod_where: str | None = None,
-          title: str | None = None) -> Inference:
+          title: str | None = None, task: str | None = None) -> Inference:
     """A dataset definition inferred from `frame` (see the module docstring and the thresholds above).
 
-    `positive` (a value of the target, or its text) picks the positive class, else the minority one;
+    `task` ("binary", "multiclass" or "regression") overrides the task kind inferred from the
+    target when the target fits it; `positive` (a value of the target, or its text; binary only)
+    picks the positive class, else the minority one;
     `features` keeps exactly those columns (their exclusion reasons become warnings); `prod_where`
     (a row filter, `core.row_filter`) sets production rows apart: dev is `not (EXPR)`, production is EXPR.
     Raises `DatasetError` saying what is wrong and how to fix it.
@@ -245,8 +201,9 @@ def infer(frame: pd.DataFrame, name: str, target: str, positive: Any = None,
                            "If it is a CSV, check its separator (comma, semicolon, tab or pipe).")
     if len(frame) == 0:
         raise DatasetError("The table has no rows.")
-    spec_target, note, labels, share = _target(frame, target, positive)
-    dev, prod_rows = _split(frame, prod_where, labels)
+    found = read_target(frame, target, task=task, positive=positive)
+    spec_target, labels = found.target, found.labels
+    dev, prod_rows = _split(frame, prod_where, spec_target, labels)
     n = len(frame)
     labelled = int((~np.isnan(labels)).sum())
     profiles = {c: profile(frame[c]) for c in frame.columns if c != target}
@@ -260,7 +217,7 @@ def infer(frame: pd.DataFrame, name: str, target: str, positive: Any = None,
     rows = leak_rows(labels)
     for c in candidates if rows is not None else ():
         if reasons[c] is None:
-            reasons[c] = leak_reason(profiles[c], labels, rows)
+            reasons[c] = leak_reason(profiles[c], labels, rows, spec_target.task)
     excluded = [{"column": target, "reason": "the target"}]
     warnings: list[str] = []
     if chosen is None:
@@ -278,9 +235,11 @@ def infer(frame: pd.DataFrame, name: str, target: str, positive: Any = None,
     entries = [_feature(c, profiles[c]) for c in kept]
     definition = _definition(name, title, spec_target, entries, prod_where, n)
     return Inference(name=name, definition=definition, kinds={e["name"]: e["kind"] for e in entries},
-                     excluded=tuple(excluded), warnings=tuple(warnings), positive_note=note, rows=n,
+                     excluded=tuple(excluded), warnings=tuple(warnings), positive_note=found.positive_note, rows=n,
                      labelled_rows=labelled, unlabelled_rows=n - labelled,
-                     positive_share=round(share, 6), dev_rows=len(dev), prod_rows=prod_rows)
+                     positive_share=None if found.positive_share is None else round(found.positive_share, 6),
+                     dev_rows=len(dev), prod_rows=prod_rows, task=spec_target.task, task_note=found.task_note,
+                     fitting_tasks=found.fitting)
 
 
 def check_feature_count(n: int) -> None:
@@ -292,16 +251,26 @@ def check_feature_count(n: int) -> None:
                            "columns out of the table.")
 
 
+def _target_entry(target: Target) -> dict[str, Any]:
+    """The [target] table: a binary target as it always was; another task without the binary
+    fields (positive, negative and their names), which it does not use."""
+    entry = target.to_dict()
+    if target.task != "binary":
+        for key in ("positive", "negative", "positive_name", "negative_name"):
+            entry.pop(key, None)
+    return entry
+
+
 def _definition(name: str, title: str | None, target: Target, features: list[dict[str, Any]],
                 prod_where: str | None, rows: int) -> dict[str, Any]:
     """The definition as plain data (TOML-ready: no None values)."""
     source = f"{name}.parquet"
     definition: dict[str, Any] = {
         "name": name, "title": title or name.replace("-", " ").replace("_", " ").capitalize(),
-        "description": f"Added from a table of {rows:,} rows: predicts {target.column} = {target.positive_name}.",
+        "description": f"Added from a table of {rows:,} rows: predicts {predicts(target)}.",
         "row_noun": "row", "rows_noun": "rows",
         "experiment": f"{name}-workbench", "model_name": f"{name}-model",
-        "target": target.to_dict(), "features": features, "sources": [{"file": source}],
+        "target": _target_entry(target), "features": features, "sources": [{"file": source}],
         "dev": {"source": source, "where": "", "title": "dev"},
     }
     if prod_where is not None:

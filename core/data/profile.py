@@ -1,5 +1,6 @@
 """What the training data looks like: each numeric feature's range, the categories seen in
-training, and a typical row.
+training, a typical row, and the label in each split (`label_summary`: class shares, or the
+spread of a number).
 
 Used to warn about values the model never saw (a warning, not an error: the domain rules in
 `core/rules.py` decide what is refused) and to fill the Serve page's form. Missing values
@@ -13,6 +14,7 @@ feature's counterpart is the share of rows in a category training never saw.
 """
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -119,3 +121,52 @@ def typical_row(train: pd.DataFrame, spec: Any) -> dict[str, Any]:
             median = float(column.median())
             row[feature.name] = float(round(median)) if feature.integer else round(median, 4)
     return row
+
+
+# --------------------------------------------------------------------------- the label per split
+@dataclass(frozen=True)
+class LabelSummary:
+    """The target in each split, per its task kind: the share of each class (binary and
+    multiclass: {split: {class name: share}}, classes in the model's order) or the spread of the
+    number (regression: {split: {mean, std, min, q1, median, q3, max}}); `rows` the labelled rows
+    per split."""
+
+    task: str
+    column: str
+    rows: dict[str, int]
+    shares: dict[str, dict[str, float]] = field(default_factory=dict)
+    stats: dict[str, dict[str, float]] = field(default_factory=dict)
+    unit: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def label_summary(splits: Mapping[str, pd.Series], target: Any) -> LabelSummary:
+    """The `LabelSummary` of each split's target column (`splits`: {split name: column}). A column
+    of numbers is read as prepared, the model's labels (binary 1/0, multiclass the class
+    position, regression the number); any other column (the values as the data holds them) is
+    encoded with `target` (`core.dataset.Target`) first. Unlabelled rows are left out."""
+    rows: dict[str, int] = {}
+    shares: dict[str, dict[str, float]] = {}
+    stats: dict[str, dict[str, float]] = {}
+    names = target.names
+    for split, column in splits.items():
+        if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+            y = column.to_numpy(dtype="float64", na_value=np.nan)
+        else:
+            y = np.asarray(target.encode(column)[0], dtype="float64")
+        y = y[~np.isnan(y)]
+        rows[split] = int(len(y))
+        if target.task == "regression":
+            if len(y):
+                q = np.quantile(y, [0.0, 0.25, 0.5, 0.75, 1.0])
+                stats[split] = {"mean": float(y.mean()), "std": float(y.std()), "min": float(q[0]), "q1": float(q[1]),
+                                "median": float(q[2]), "q3": float(q[3]), "max": float(q[4])}
+            continue
+        known = y[(y >= 0) & (y < len(names)) & (y == np.round(y))].astype(np.int64)
+        counts = np.bincount(known, minlength=len(names))
+        total = max(1, len(y))
+        shares[split] = {name: float(counts[i] / total) for i, name in enumerate(names)}
+    return LabelSummary(task=target.task, column=target.column, rows=rows, shares=shares, stats=stats,
+                        unit=getattr(target, "unit", ""))

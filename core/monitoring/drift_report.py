@@ -385,9 +385,11 @@ def top_categories(f: FeatureDrift, top: int = 12) -> tuple[list[str], list[floa
 
 
 def feature_rows(r: DriftReport) -> list[dict[str, Any]]:
-    """One display row per feature (Drift page table)."""
+    """One display row per feature (Drift page table), worst first as the chart above it
+    (`by_severity`)."""
     rows = []
-    for name, f in r.stats.features.items():
+    for name, _, _ in by_severity(r):
+        f = r.stats.features[name]
         rows.append({
             "feature": name, "kind": f.kind, "drift": f.drift, "rule": f.rule, "PSI": f.psi,
             "Wasserstein / σ": f.wasserstein, "JS distance": f.js, "JS beyond chance": f.js_excess, "p-value (info only)": f"{f.p_value:.2g} ({'KS' if f.test == 'ks' else 'χ²'})",

@@ -8,7 +8,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from core.monitoring import svg
-from core.monitoring.drift_report import DEFINITIONS, effect_ratio
+from core.monitoring.drift_report import DEFINITIONS, by_severity, effect_ratio
 
 if TYPE_CHECKING:
     from core.monitoring.drift_report import DriftReport
@@ -72,10 +72,14 @@ def _words(r: "DriftReport") -> str:
 
 
 def report_html(r: "DriftReport") -> str:
-    """Render a drift report (figures as tables and CSS bars)."""
+    """Render a drift report (figures as tables and CSS bars). Every per-feature part (the effect
+    bars, the table, the new categories, the distributions) lists the features worst first, in
+    the Drift page's order (`drift_report.by_severity`)."""
     t = r.thresholds
+    order = [name for name, _, _ in by_severity(r)]
     rows, new_cats = [], []
-    for name, f in r.stats.features.items():
+    for name in order:
+        f = r.stats.features[name]
         ratio = effect_ratio(f, t)[0]
         excess = "" if f.js_excess is None else f" ({_f(f.js_excess)})"
         rule = f" ({html.escape(f.rule)})" if f.rule else ""
@@ -125,7 +129,7 @@ def report_html(r: "DriftReport") -> str:
     dom = r.domain
     domain_text = (f"{_f(dom['auc'])} (95 % interval {_f(dom['low'])}–{_f(dom['high'])}, {dom['n_rows']:,} rows a "
                    f"side, {dom['folds']} folds)" if dom else _f(r.domain_auc))
-    charts = "".join(svg.distribution(f) for f in r.stats.features.values())
+    charts = "".join(svg.distribution(r.stats.features[name]) for name in order)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Drift report – {html.escape(r.batch['name'])}</title>
 <style>{STYLE}</style></head><body>
 <h1>Drift report: {html.escape(r.batch['name'])}</h1>
@@ -135,11 +139,11 @@ model version {html.escape(r.model_version)}; SHA-256 {html.escape(r.batch['dige
 <p>{r.n_drifted} of {r.n_features} features drifted; domain classifier ROC-AUC {domain_text}.</p>
 <p><b>Recommendation:</b> {html.escape(r.recommendation)}</p>{alarm_html}
 <div class="charts">{svg.effect_bars(r)}</div>
-<h2>Features</h2><table><tr><th>feature</th><th>kind</th><th>PSI</th><th>Wasserstein / σ</th><th>JS (beyond chance)</th>
+<h2>Features (worst first)</h2><table><tr><th>feature</th><th>kind</th><th>PSI</th><th>Wasserstein / σ</th><th>JS (beyond chance)</th>
 <th>p-value (info)</th><th>outside training range (categorical: unseen categories)</th><th>mean training → batch</th>
 <th>missing training → batch</th><th>effect</th><th></th></tr>
 {''.join(rows)}</table>{new_section}
-<h2>Distributions (training vs batch)</h2><div class="charts">{charts}{svg.distribution(p, "test split")}</div>
+<h2>Distributions (training vs batch, worst first)</h2><div class="charts">{charts}{svg.distribution(p, "test split")}</div>
 <h2>Prediction drift</h2>{_prediction(r)}{label}
 <h2>Model health</h2>{_words(r)}<div class="charts">{svg.performance(r)}</div><table>{''.join(perf)}</table>{trust}
 {_calibration(r)}

@@ -1,7 +1,9 @@
 """Operations monitoring: what the model server answered over a window of time, read from the
 inference log that its capture writes (`core/serving/capture.py`, `core/serving/inference_log.py`).
 
-`stats` returns an `OpsStats`: requests per minute, the server's p50/p99 latency, outcomes
+`stats` returns an `OpsStats`: requests per minute, the server's p50/p99 latency (over every
+request, and apart by request size: `latency_by_rows`, since one 5,000-row batch would otherwise
+be the p99 of a window of single rows), outcomes
 (refusals by kind) over time, the share of logged rows outside the training domain (a number
 outside the training range or a category training never saw), the model versions served, the
 sources (the workbench's own clients by name, any other `X-Workbench-Source` value pooled as
@@ -27,6 +29,10 @@ _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd])\s*$")
 _UNIT_MIN = {"m": 1.0, "h": 60.0, "d": 1440.0}
 BUCKETS = 60  # points of the over-time series at most
 OK = "ok"
+# request sizes whose latency is reported apart, as (label, fewest rows, most rows or None): a
+# single row (the Serve page, `predict`, an application's one-off), small batches, large batches.
+# A request refused before its rows were read counts 0 rows and is in none of them.
+SIZES = (("1", 1, 1), ("2-100", 2, 100), ("101-10000", 101, 10_000), ("10001+", 10_001, None))
 
 
 class WindowError(WorkbenchError, ValueError):
@@ -67,6 +73,11 @@ class OpsStats:
     bucket_minutes: float
     per_bucket: list[dict[str, Any]] = field(default_factory=list)
     capture: dict[str, Any] = field(default_factory=dict)
+    # p50/p99 by request size (`SIZES`, every size listed, None without requests of it), and the
+    # single-row requests' figures on their own (what one row costs, whatever batches were sent)
+    latency_by_rows: list[dict[str, Any]] = field(default_factory=list)
+    single_row_p50_ms: float | None = None
+    single_row_p99_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +85,19 @@ class OpsStats:
 
 def _quantile(values: np.ndarray, q: float) -> float | None:
     return round(float(np.percentile(values, q)), 3) if len(values) else None
+
+
+def latency_by_rows(calls: pd.DataFrame) -> list[dict[str, Any]]:
+    """The p50/p99 latency of `calls` (`inference_log.read_calls`' frame) apart by request size:
+    one entry per `SIZES` row, `n_requests` 0 and None quantiles for a size nobody sent."""
+    rows = calls["n_rows"].to_numpy(dtype="int64") if len(calls) else np.array([], dtype="int64")
+    lat = calls["latency_ms"].to_numpy(dtype="float64") if len(calls) else np.array([])
+    out = []
+    for label, low, high in SIZES:
+        mine = (rows >= low) & (rows <= (high if high is not None else np.iinfo("int64").max))
+        out.append({"rows": label, "min_rows": low, "max_rows": high, "n_requests": int(mine.sum()),
+                    "p50_ms": _quantile(lat[mine], 50), "p99_ms": _quantile(lat[mine], 99)})
+    return out
 
 
 def _bucket_minutes(window_minutes: float | None, first: pd.Timestamp | None, until: pd.Timestamp) -> float:
@@ -131,14 +155,18 @@ def summarise(calls: pd.DataFrame, rows: pd.DataFrame, window_minutes: float | N
         frame = calls.assign(_b=index)
         for b, g in frame.groupby("_b"):
             lat_b = g["latency_ms"].to_numpy(dtype="float64")
+            single_b = g["n_rows"].to_numpy(dtype="int64") == 1
             kinds = g["outcome"].value_counts()
             per_bucket.append({
                 "start": (start + pd.Timedelta(minutes=bucket * int(b))).isoformat(),
                 "requests": int(len(g)), "requests_per_minute": round(len(g) / bucket, 3),
                 "refused": int(len(g) - int(kinds.get(OK, 0))),
                 "outcomes": {str(k): int(v) for k, v in kinds.items()},
-                "p50_ms": _quantile(lat_b, 50), "p99_ms": _quantile(lat_b, 99)})
+                "p50_ms": _quantile(lat_b, 50), "p99_ms": _quantile(lat_b, 99),
+                "single_row_p50_ms": _quantile(lat_b[single_b], 50),
+                "single_row_p99_ms": _quantile(lat_b[single_b], 99)})
     share, by_feature = outside_training(rows, ranges or {}, categories)
+    by_size = latency_by_rows(calls)
     return OpsStats(
         window_minutes=window_minutes, since=None if start is None else pd.Timestamp(start).isoformat(),
         until=end.isoformat(), n_requests=n, requests_per_minute=round(n / span_min, 3),
@@ -148,7 +176,8 @@ def summarise(calls: pd.DataFrame, rows: pd.DataFrame, window_minutes: float | N
         outside_training_share=share, outside_by_feature=by_feature, versions=versions,
         sources=({str(k): int(v) for k, v in calls["source"].astype(str).map(source_label).value_counts().items()}
                  if n else {}),
-        bucket_minutes=bucket, per_bucket=per_bucket, capture=dict(capture or {}))
+        bucket_minutes=bucket, per_bucket=per_bucket, capture=dict(capture or {}),
+        latency_by_rows=by_size, single_row_p50_ms=by_size[0]["p50_ms"], single_row_p99_ms=by_size[0]["p99_ms"])
 
 
 def training_domain(settings: Settings) -> tuple[dict[str, tuple[float, float]], dict[str, frozenset[str]]]:

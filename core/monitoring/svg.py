@@ -12,35 +12,42 @@ from __future__ import annotations
 import html
 from typing import Sequence
 
-from core.monitoring.drift_report import DriftReport, FeatureDrift, effect_ratio, top_categories
+from core.monitoring.drift_report import DriftReport, FeatureDrift, by_severity, top_categories
 
 TRAIN, BATCH, TEST = "#552583", "#FDB927", "#7A6E5D"
 DRIFT, STABLE = "#C62828", "#2E7D32"
 FONT = 'font-family="system-ui,sans-serif" font-size="11"'
+CHAR_PX = 6.6  # the width of one character of FONT, generously (names and labels get this room)
 
 
 def _text(x: float, y: float, s: str, anchor: str = "start", extra: str = "") -> str:
     return f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" {FONT} {extra}>{html.escape(s)}</text>'
 
 
-def effect_bars(r: DriftReport, width: int = 640) -> str:
+def effect_bars(r: DriftReport, plot: int = 470) -> str:
     """Each feature's effect size as a multiple of its threshold (the dashed line is 1 = drift),
-    capped at 5 (the label gives the figures)."""
-    names = list(r.stats.features)
-    row, left, cap = 22, 150, 5.0
-    plot = width - left - 20
-    height = row * len(names) + 40
+    capped at 5 (the label gives the figures), worst at the top (`drift_report.by_severity`, as
+    on the Drift page). The names' column is as wide as the longest name; a label that would run
+    past the chart's right edge is written inside its bar."""
+    ranked = by_severity(r)
+    row, cap = 22, 5.0
+    left = max(150, int(CHAR_PX * max((len(name) for name, _, _ in ranked), default=0)) + 12)
+    width = left + plot + 20
+    height = row * len(ranked) + 40
     parts = [f'<svg width="{width}" height="{height}" role="img" '
              f'aria-label="Drift per feature">', _text(left, 14, "effect size ÷ its threshold (≥ 1 = drift)")]
-    for i, name in enumerate(names):
+    for i, (name, ratio, label) in enumerate(ranked):
         f = r.stats.features[name]
-        ratio, label = effect_ratio(f, r.thresholds)
         y = 24 + i * row
         w = plot * min(ratio, cap) / cap
+        text = label + (" (capped)" if ratio > cap else "")
         parts.append(_text(left - 6, y + 13, name, "end"))
         parts.append(f'<rect x="{left}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" '
                      f'fill="{DRIFT if f.drift else STABLE}"><title>{html.escape(label)}</title></rect>')
-        parts.append(_text(left + w + 4, y + 13, label + (" (capped)" if ratio > cap else ""), extra='fill="#444"'))
+        if w + 4 + CHAR_PX * len(text) > plot + 20:  # no room on its right: inside the bar, at its end
+            parts.append(_text(left + w - 4, y + 13, text, "end", 'fill="#fff"'))
+        else:
+            parts.append(_text(left + w + 4, y + 13, text, extra='fill="#444"'))
     x1 = left + plot / cap
     parts.append(f'<line x1="{x1:.1f}" x2="{x1:.1f}" y1="20" y2="{height - 14}" stroke="#444" stroke-dasharray="4 3"/>')
     parts.append(_text(x1, height - 2, "threshold", "middle", 'fill="#444"'))

@@ -67,6 +67,9 @@ class ScoreResult:
     seconds: float
     rows_per_s: float
     stale: bool = False  # scored over HTTP by a managed server serving another version than the champion
+    # the scoring model is known to be this dataset's: loaded from its registry in-process, or a
+    # server whose answer named it (`server_checked`); False: a server that names nothing
+    checked: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,6 +191,14 @@ def _choose_path(settings: Settings, via: str | None) -> tuple[str, str | None, 
     return IN_PROCESS, None, None
 
 
+def server_checked(settings: Settings, url: str) -> bool:
+    """True when the server at `url` names this dataset's model in its answer to /ping, False when
+    it names nothing (as `predict`'s `checked`); `client.WrongServerError` when it names another."""
+    expected = client.ServerIdentity(settings.dataset.name, settings.model_name)
+    with client.Client(url, 5.0, settings.features, expected=expected) as probe:
+        return probe.ping() and probe.last_checked
+
+
 # --------------------------------------------------------------------------- PipelineAplicacao
 def score(
     settings: Settings,
@@ -231,6 +242,7 @@ def score(
     else:
         path, url, version = _choose_path(settings, via)
     predict_progress = scaled(on_progress, 0.1, 0.8)
+    checked = path == IN_PROCESS or server_checked(settings, url)  # before any row is sent
     if path == HTTP:
         assert url is not None
         proba = predict_http(frame, url, settings.features, chunk_rows, on_progress=predict_progress)
@@ -304,6 +316,7 @@ def score(
         rows_per_s=round(len(out) / max(seconds, 1e-9), 1),
         # a version the server was only assumed to serve (a server the workbench did not start) is not judged
         stale=path == HTTP and predict.staleness(settings, None if "(assumed)" in str(version) else str(version))[1],
+        checked=checked,
     )
 
 

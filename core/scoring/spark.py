@@ -36,6 +36,7 @@ from core.files import keep_previous
 from core.progress import ProgressFn, Stopwatch, report
 from core.scoring.local import (
     APPLY_RUN,  # one name for the run, whichever engine scores
+    CLASS_NAME,
 )
 
 EPS = 1e-15
@@ -62,6 +63,7 @@ class SparkScoreResult:
     seconds: float
     master: str
     batch: str
+    checked: bool = True  # the model is this dataset's champion, loaded from its registry
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -234,8 +236,10 @@ def score_spark(
     `PipelineAplicacao` run.
 
     `batch` is a parquet (or .csv) path or glob, the prepared production batch when None.
-    The scored batch (every input column, plus the probability `spec.proba_column` and the class
-    `spec.pred_column` = probability >= `threshold`) is written as parquet (partitioned by the
+    The scored batch (every input column, plus the probability `spec.proba_column`, the class
+    `spec.pred_column` = probability >= `threshold`, that class as the data holds it
+    (`spec.predicted_class_column`) and by its name (`CLASS_NAME`), and `model_version`: the
+    columns local scoring writes) is written as parquet (partitioned by the
     definition's `partition_by` column when it names one) under
     `data/07_model_output/prod_predictions_spark/` (a previous output is kept, renamed).
     The session is stopped at the end unless one was already active.
@@ -276,6 +280,14 @@ def score_spark(
         proba_col, pred_col = settings.dataset.proba_column, settings.dataset.pred_column
         scored = df.withColumn(proba_col, udf(features).getItem(1))
         scored = scored.withColumn(pred_col, (F.col(proba_col) >= F.lit(threshold)).cast("int"))
+        # the class as the data holds it, its name and the version: the columns local scoring writes
+        target = settings.dataset.target
+        positive = F.col(pred_col) == 1
+        scored = (scored.withColumn(settings.dataset.predicted_class_column,
+                                    F.when(positive, F.lit(target.positive)).otherwise(F.lit(target.negative)))
+                  .withColumn(CLASS_NAME, F.when(positive, F.lit(target.positive_name))
+                              .otherwise(F.lit(target.negative_name)))
+                  .withColumn("model_version", F.lit(str(champ.version))))
 
         report(on_progress, 0.35, "Scoring and writing partitioned parquet")
         out = _output_dir(settings)

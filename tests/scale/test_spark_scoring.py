@@ -154,3 +154,28 @@ def test_unprepared_home_says_prepare_first(settings: Settings) -> None:
 
     with pytest.raises(NotPreparedError, match="prepare"):
         spark_scoring.score_spark(settings, model=registry.champion(settings))
+
+
+def test_both_engines_write_the_same_columns(spark: object, spark_home: Settings, batch: pd.DataFrame,
+                                             tmp_path: Path) -> None:
+    """Issue 30: Spark's output lacked the class name (and the class as the data holds it, and the
+    version) that local scoring writes. Scored again here (an earlier test replaced the output);
+    last in the module: local scoring logs a run of its own."""
+    from core.scoring import local
+    from core.scoring import spark as spark_scoring
+
+    scored = spark_scoring.score_spark(spark_home, batch.attrs["glob"], master="local[2]",
+                                       model=registry.champion(spark_home))
+
+    path = tmp_path / "batch.parquet"
+    batch.to_parquet(path, index=False)
+    here = local.score(spark_home, registry.champion(spark_home), batch=path, in_process=True,
+                       output=tmp_path / "local.parquet")
+    mine = pd.read_parquet(here.output)
+    theirs = pd.read_parquet(scored.output).sort_values("row_id").reset_index(drop=True)
+    spec = spark_home.dataset
+    assert set(mine.columns) <= set(theirs.columns), set(mine.columns) - set(theirs.columns)
+    assert {"class_name", spec.predicted_class_column, "model_version"} <= set(theirs.columns)
+    for column in (spec.pred_column, spec.predicted_class_column, "class_name", "model_version"):
+        assert theirs[column].astype(str).tolist() == mine[column].astype(str).tolist(), column
+    assert set(theirs["class_name"]) == {spec.target.positive_name, spec.target.negative_name}

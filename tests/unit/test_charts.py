@@ -306,3 +306,53 @@ def test_drift_bars_name_every_feature_worst_first(report) -> None:
     low = 10 ** bars.layout.xaxis.range[0]
     assert all(drawn[n] > low for n in zero)  # a bar reaching into the visible range
     assert set(bars.data[1].y) >= set(zero)  # and a marker at the floor
+
+
+# --------------------------------------------------------------------------- the Serve page's operations
+def _ops(minutes_ago: list[float], rows: list[int], latency_ms: list[float], outcome: list[str] | None = None):
+    """`OpsStats` of a 60-minute window of requests sent that many minutes before 12:00 UTC."""
+    from datetime import datetime, timezone
+
+    from core.monitoring import ops
+
+    until = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
+    calls = pd.DataFrame({
+        "timestamp": [pd.Timestamp(until) - pd.Timedelta(minutes=m) for m in minutes_ago],
+        "model_version": "1", "outcome": outcome or ["ok"] * len(rows), "n_rows": rows,
+        "latency_ms": latency_ms, "source": "http"})
+    return ops.summarise(calls, pd.DataFrame(), 60.0, until)
+
+
+def test_the_operations_charts_put_time_on_a_date_axis_over_the_window() -> None:
+    """Issue 30: the time axis read '.984', one bucket drew an empty latency chart."""
+    from core.charts import operations
+
+    one = _ops([5.2, 5.1, 5.05], [1, 1, 40], [2.0, 3.0, 9.0], ["ok", "ok", "invalid_input"])
+    traffic = operations.traffic(one)
+    axis = traffic.layout.xaxis
+    assert axis.type == "date" and [pd.Timestamp(x) for x in axis.range] == [
+        pd.Timestamp("2026-12-07 11:00"), pd.Timestamp("2026-12-07 12:00")]  # the whole window, UTC
+    answered, refused = traffic.data
+    assert list(answered.y) == [2] and list(refused.y) == [1]
+    assert pd.Timestamp("2026-12-07 11:54") <= pd.Timestamp(answered.x[0]) <= pd.Timestamp("2026-12-07 11:56")
+    assert operations.latency_points(one) == 1 and operations.latency(one) is None  # said in words instead
+
+    spread = _ops([50, 30, 30, 10, 10], [1, 1, 5000, 1, 1], [2.0, 2.5, 190.0, 2.2, 2.4])
+    fig = operations.latency(spread)
+    assert fig is not None and fig.layout.xaxis.type == "date" and fig.layout.yaxis.type == "log"
+    assert list(fig.layout.yaxis.ticktext[3:7]) == ["1", "2", "5", "10"]  # each label once, in 1-2-5 steps
+    lines = {t.name: list(t.y) for t in fig.data}
+    # 50, 30 and 10 minutes ago: each next bucket after a gap, where the line breaks (None)
+    assert [v is None for v in lines["1-row p99"]] == [False, True, False, True, False]
+    assert lines["1-row p99"][2] == pytest.approx(2.5)  # the batch in that bucket left out
+    assert lines["all-sizes p99"][2] > 100.0  # and the every-request line shows it
+    assert all(isinstance(x, (pd.Timestamp, np.datetime64)) or "2026-12-07" in str(x) for x in fig.data[0].x)
+    assert operations.traffic(one).layout.yaxis.dtick == 1  # whole requests, no 0.5 ticks
+
+
+def test_a_latency_tile_shows_three_figures_at_most() -> None:
+    """The Serve page's answer showed '122.9 …': '122.93 ms' did not fit its quarter-width tile."""
+    from ui.ops import metric_ms
+
+    assert [metric_ms(v) for v in (None, 9.434, 55.07, 122.93, 1234.5)] == [
+        "—", "9.43 ms", "55.1 ms", "123 ms", "1,234 ms"]

@@ -221,7 +221,7 @@ def test_dataset_add_with_chosen_features(home: Path, csv: Path, capsys: pytest.
     (["{bad}", "--name", "x", "--target", "churn"], "is not a readable CSV file|not a UTF-8|looks like"),
     (["{one}", "--name", "x", "--target", "churn"], r"The table has 1 column\(s\)"),
     (["{csv}", "--name", "x", "--target", "nosuch"], "There is no column 'nosuch' to predict"),
-    (["{csv}", "--name", "x", "--target", "plan3"], "must hold exactly two classes"),
+    (["{csv}", "--name", "x", "--target", "plan3", "--task", "binary"], "a binary target holds exactly two classes"),
     (["{csv}", "--name", "Bad Name", "--target", "churn"], "The dataset name 'Bad Name' is not allowed"),
     (["{csv}", "--name", "kobe", "--target", "churn"], "'kobe' is a built-in dataset"),
     (["{csv}", "--name", "taken", "--target", "churn"], "There is already a dataset called 'taken'"),
@@ -292,5 +292,68 @@ def test_a_refusal_on_the_command_line_has_no_traceback(home: Path, tmp_path: Pa
     (tmp_path / "t.csv").write_text("a,b,c\n1,2,x\n3,4,y\n5,6,z\n")
     refused = _run(home, "dataset", "add", str(tmp_path / "t.csv"), "--name", "abc", "--target", "c")
     assert refused.returncode == 2 and refused.stdout == ""
-    assert refused.stderr.startswith("error: The target 'c' must hold exactly two classes")
+    assert refused.stderr.startswith("error: The target 'c' has 3 classes too rare to split")
     assert "Traceback" not in refused.stderr and _saved(home) == []
+
+
+# --------------------------------------------------------------------------- a yes/no feature's words in `predict`
+class _Recorder:
+    """A stand-in model server answering 0.7 for every row and keeping the bodies it was sent."""
+
+    bodies: list[dict] = []
+
+    @classmethod
+    def handler(cls) -> type:
+        from http.server import BaseHTTPRequestHandler
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                cls.bodies.append(body)
+                data = json.dumps({"predictions": [[0.3, 0.7]] * len(body["dataframe_split"]["data"])}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+
+def test_predict_takes_a_yes_no_features_word_and_refuses_any_other(home: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    """Issue 30: `--row '{"international_plan": "yes"}'` was refused on a dataset whose binary
+    feature was inferred from yes/no words."""
+    from tests.unit.conftest import serve_stub
+
+    table = _table().assign(international_plan=np.where(np.arange(N) % 3 == 0, "Yes", "No"))
+    path = tmp_path / "plans.csv"
+    table.to_csv(path, index=False)
+    assert cli.main(["dataset", "add", str(path), "--name", "plans", "--target", "churn", "--json"]) == 0
+    capsys.readouterr()
+    spec = catalog.load(catalog.user_dir(home) / "plans" / "dataset.toml")
+    plan = spec.feature("international_plan")
+    assert plan.kind == "binary" and dict(plan.value_labels) == {"0": "No", "1": "Yes"}
+    row = {**spec.example_row(), "international_plan": "yES"}
+    _Recorder.bodies = []
+    with serve_stub(_Recorder.handler()) as url:
+        assert cli.main(["--dataset", "plans", "predict", "--input", json.dumps(row), "--url", url, "--json"]) == 0
+        answer = json.loads(capsys.readouterr().out)
+        assert answer["proba"] == pytest.approx(0.7) and answer["dataset"] == "plans"
+        sent = _Recorder.bodies[-1]["dataframe_split"]
+        assert sent["data"][0][sent["columns"].index("international_plan")] == 1.0  # the value the word names
+        for word, value in (("no", 0.0), (" No ", 0.0), ("YES", 1.0)):
+            assert spec.rules.validate_row({**row, "international_plan": word})["international_plan"] == value
+        n_sent = len(_Recorder.bodies)
+        for other in ("maybe", "1", "true", ""):
+            assert cli.main(["--dataset", "plans", "predict", "--input",
+                             json.dumps({**row, "international_plan": other}), "--url", url, "--json"]) == 2
+            message = json.loads(capsys.readouterr().out)["error"]["message"]
+            assert "international_plan must be one of 0, 1 or the word 'No' or 'Yes' (any case)" in message
+            assert repr(other) in message
+        assert len(_Recorder.bodies) == n_sent  # refused before any request
+    other_feature = spec.rules.by_name["usage"]
+    assert other_feature.words == () and other_feature.problem("yes") is not None  # a number stays a number

@@ -244,16 +244,17 @@ def test_rows_without_a_label_are_counted_as_unlabelled() -> None:
 
 @pytest.mark.parametrize("target, message", [
     ("nosuch", r"There is no column 'nosuch' to predict; the columns are: x, y"),
-    ("x", r"must hold exactly two classes .* it holds 10: "),
+    ("x", r"The target 'x' has 10 classes too rare to split among the labelled rows: 0 \(1 row\), 1 \(1 row\)"),
 ])
-def test_a_target_that_is_missing_or_not_two_valued_is_refused(target: str, message: str) -> None:
+def test_a_target_that_is_missing_or_too_small_is_refused(target: str, message: str) -> None:
     with pytest.raises(DatasetError, match=message):
         infer(pd.DataFrame({"x": np.arange(10), "y": [0, 1] * 5}), "t", target)
 
 
-def test_a_three_valued_target_shows_its_values() -> None:
+def test_a_three_valued_target_too_small_to_split_shows_its_values() -> None:
     frame = pd.DataFrame({"x": np.arange(9), "y": ["a", "b", "c"] * 3})
-    with pytest.raises(DatasetError, match=r"it holds 3: 'a' \(3 rows\), 'b' \(3 rows\), 'c' \(3 rows\)"):
+    with pytest.raises(DatasetError, match=r"3 classes too rare to split among the labelled rows: 'a' \(3 rows\), "
+                                           r"'b' \(3 rows\), 'c' \(3 rows\); each class needs at least 5"):
         infer(frame, "three", "y")
 
 

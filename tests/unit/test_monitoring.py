@@ -222,7 +222,12 @@ def test_the_champion_and_its_reference_are_cached(checks, lab: Lab) -> None:
 def test_display_rows(checks) -> None:
     r = checks["prod"]
     rows = drift_report.feature_rows(r)
-    assert [x["feature"] for x in rows] == list(FEATURES) and rows[2]["kind"] == "discrete"
+    worst_first = [name for name, _, _ in drift_report.by_severity(r)]  # the page's chart and "Distribution of"
+    assert [x["feature"] for x in rows] == worst_first and sorted(worst_first) == sorted(FEATURES)
+    assert {x["feature"]: x["kind"] for x in rows}["premium"] == "discrete"
+    turned = dataclasses.replace(r, stats=dataclasses.replace(  # the definition's order does not matter
+        r.stats, features=dict(reversed(list(r.stats.features.items())))))
+    assert [x["feature"] for x in drift_report.feature_rows(turned)] == worst_first
     health_rows = drift_report.health_rows(r)
     assert [x["metric"] for x in health_rows] == ["accuracy", "F1", "ROC-AUC"]
     assert health_rows[1]["realised (labels)"] == r.realized["f1"]
@@ -301,6 +306,50 @@ def test_the_html_report_is_standalone_and_escaped(checks) -> None:
     calm = html.report_html(checks["sample"])
     assert "training &lt;sample&gt; &amp; co" in calm and "<sample>" not in calm
     assert "Verdict: no dataset drift" in calm and "The estimate is trustworthy" in calm
+
+
+def _positions(text: str, marks: list[str]) -> list[int]:
+    found = [text.find(m) for m in marks]
+    assert -1 not in found, [m for m, at in zip(marks, found) if at < 0]
+    return found
+
+
+@pytest.mark.parametrize("which", ["prod", "sample"])
+def test_the_html_report_lists_the_features_worst_first(checks, which: str) -> None:
+    """The effect bars, the table and the distributions in the Drift page's order, whatever the
+    definition's order (here turned around so that it cannot pass by chance)."""
+    r = checks[which]
+    turned = dataclasses.replace(r, stats=dataclasses.replace(
+        r.stats, features=dict(reversed(list(r.stats.features.items())))))
+    worst_first = [name for name, _, _ in drift_report.by_severity(turned)]
+    assert worst_first == [name for name, _, _ in drift_report.by_severity(r)]
+    assert list(turned.stats.features) != worst_first or len(set(worst_first)) < 2
+    page = html.report_html(turned)
+    bars_at = page.index('aria-label="Drift per feature"')
+    table_at, charts_at = page.index("<h2>Features"), page.index("<h2>Distributions")
+    bars = _positions(page[bars_at:table_at], [f">{name}</text>" for name in worst_first])
+    table = _positions(page[table_at:charts_at], [f"<tr><td>{name}</td>" for name in worst_first])
+    charts = _positions(page[charts_at:], [f'aria-label="{name}: share of rows"' for name in worst_first])
+    assert bars == sorted(bars) and table == sorted(table) and charts == sorted(charts)
+
+
+def test_the_html_reports_effect_bars_leave_room_for_long_names_and_labels(checks) -> None:
+    """A 30-character name was cut at the chart's left edge, a capped bar's label at its right."""
+    from core.monitoring import svg
+
+    r = checks["prod"]
+    long = "number_customer_service_calls_"
+    renamed = {(long if name == r.stats.drifted[0] else name): dataclasses.replace(
+        f, name=long if name == r.stats.drifted[0] else name) for name, f in r.stats.features.items()}
+    wide = dataclasses.replace(r, stats=dataclasses.replace(r.stats, features=renamed))
+    drawing = svg.effect_bars(wide)
+    width = float(re.search(r'<svg width="([0-9.]+)"', drawing).group(1))
+    bars_x = {float(x) for x in re.findall(r'<rect x="([0-9.]+)"', drawing)}
+    assert len(bars_x) == 1 and next(iter(bars_x)) >= 6.0 * len(long)  # the name fits on the left
+    for x, anchor, text in re.findall(r'<text x="([0-9.]+)" y="[0-9.]+" text-anchor="(\w+)"[^>]*>([^<]*)</text>',
+                                      drawing):
+        if anchor == "start":  # every label drawn to the right of its bar ends inside the drawing
+            assert float(x) + 6.0 * len(text) <= width + 1, text  # about 6 px a character at 11 px
 
 
 # --------------------------------------------------------------------------- retraining

@@ -136,6 +136,10 @@ def test_the_numpy_check_finds_what_the_schema_finds(spec: DatasetSpec) -> None:
 def test_the_rule_table_round_trips_through_plain_data(spec: DatasetSpec) -> None:
     d = json.loads(json.dumps(spec.rules.to_dict()))
     assert RuleTable.from_dict(d) == spec.rules
+    # a binary feature's words stay with the definition: the table written beside a model keeps
+    # the fields earlier loaders know
+    assert spec.rules.by_name["premium"].words == (("Basic", 0.0), ("Premium", 1.0))
+    assert all("words" not in r for r in d["rules"])
 
 
 # --------------------------------------------------------------------------- reading batches

@@ -48,6 +48,7 @@ def test_apply_output_writes_the_scored_rows_there_and_leaves_the_default_alone(
     assert code == 0, err
     assert result["output"] == str(target.resolve()) and result["path"] == "in-process"  # the JSON's fields kept
     assert {"rows", "model_version", "metrics", "mlflow_run_id", "seconds", "stale", "threshold"} <= set(result)
+    assert result["checked"] is True  # in-process: the champion from this dataset's own registry
     frame = pd.read_csv(target) if name.endswith(".csv") else pd.read_parquet(target)
     prod = preparation.load_split(home.settings, "prod")
     assert len(frame) == result["rows"] == len(prod)
@@ -115,3 +116,53 @@ def test_score_to_an_output_leaves_an_existing_default_output_as_it_was(lab: Lab
     assert (s.predictions_path.stat().st_mtime_ns, s.predictions_path.read_bytes()) == before
     assert r.kept_previous is None and [p.name for p in s.model_output_dir.iterdir()] == [s.predictions_path.name]
     assert len(pd.read_csv(r.output)) == 25
+
+
+# --------------------------------------------------------------------------- apply's `checked`, as predict's
+def _server(identity: dict[str, str]):
+    """A stand-in model server (0.6 for every row it is sent, JSON or parquet) answering with the
+    given identity headers (none: a stock `mlflow models serve`)."""
+    import io
+    from http.server import BaseHTTPRequestHandler
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _answer(self, payload: bytes) -> None:
+            self.send_response(200)
+            for name, value in {**identity, "Content-Type": "application/json"}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_GET(self) -> None:  # noqa: N802 - /ping
+            self._answer(b"\n")
+
+        def do_POST(self) -> None:  # noqa: N802 - /invocations
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
+            n = (len(pd.read_parquet(io.BytesIO(raw))) if "parquet" in self.headers.get("Content-Type", "")
+                 else len(json.loads(raw)["dataframe_split"]["data"]))
+            self._answer(json.dumps({"predictions": [[0.4, 0.6]] * n}).encode())
+
+    return Handler
+
+
+@pytest.mark.parametrize("names", [True, False])
+def test_apply_says_whether_the_server_named_the_datasets_model(home: Lab, tmp_path: Path, names: bool,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    from core.serving import client
+    from tests.unit.conftest import serve_stub
+
+    s = home.settings
+    identity = client.ServerIdentity(s.dataset.name, s.model_name, home.version)
+    headers = {k.decode(): v.decode() for k, v in identity.headers()} if names else {}
+    with serve_stub(_server(headers)) as url:
+        code = cli.main(["apply", "--via", url, "--output", str(tmp_path / "scored.parquet"), "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    result = json.loads(out.out)
+    assert result["path"] == "http" and result["rows"] == len(preparation.load_split(s, "prod"))
+    assert result["checked"] is names
+    assert ("does not say which dataset and model it serves" in out.err) is not names

@@ -63,6 +63,8 @@ def test_serve_stats_on_an_empty_home_and_a_bad_window(home: Path, capsys: pytes
     assert cli.main(["serve", "stats", "--window", "15m", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n_requests"] == 0 and report["window_minutes"] == 15.0 and report["per_bucket"] == []
+    assert [b["n_requests"] for b in report["latency_by_rows"]] == [0, 0, 0, 0]
+    assert report["single_row_p50_ms"] is None and report["p50_ms"] is None
     assert report["capture"]["enabled"] is True and report["capture"]["write_failures"] == 0
     assert not home.exists() or not any(home.rglob("*"))
     assert cli.main(["serve", "stats", "--window", "soon", "--json"]) == 2

@@ -200,3 +200,7 @@ def test_apply_via_refuses_another_datasets_server_and_takes_the_version_it_name
     assert local._choose_path(s, own) == (local.HTTP, own, "5")
     stock = fake_server({})  # names nothing: used as before, its version unknown (assumed by `score`)
     assert local._choose_path(s, stock) == (local.HTTP, stock, None)
+    # apply's `checked`, whichever way the server was found (--via, or the managed one)
+    assert local.server_checked(s, own) is True and local.server_checked(s, stock) is False
+    with pytest.raises(client.WrongServerError, match="serves dataset 'hmda'"):
+        local.server_checked(s, other)

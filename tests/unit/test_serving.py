@@ -272,8 +272,9 @@ def test_predict_one_against_nothing_listening(tiny: Settings) -> None:
 
 
 # --------------------------------------------------------------------------- rows vs requests (issue 28 item 9)
-def _log_requests(s: Settings, sizes: list[int], status: int = 200) -> None:
-    """Log one request per size, each with that many rows (as the server's capture writes them)."""
+def _log_requests(s: Settings, sizes: list[int], status: int = 200, latency_ms: list[float] | None = None) -> None:
+    """Log one request per size, each with that many rows (as the server's capture writes them),
+    each taking 1.5 ms or its `latency_ms`."""
     from datetime import datetime, timezone
 
     path = inference_log.ensure(s)
@@ -282,8 +283,30 @@ def _log_requests(s: Settings, sizes: list[int], status: int = 200) -> None:
     row = [now, *[example[f] for f in s.features], 0.4, 0, 0.5, "1", 1.5, "http"]
     with closing(inference_log.open_for_capture(path)) as con:
         inference_log.write_captured(con, inference_log.columns(s.dataset), [
-            ((now, f"r{i}", "1", status, "ok" if status == 200 else "invalid_input", max(n, 1), 1.5, "http", 0,
-              "application/json"), [row] * n) for i, n in enumerate(sizes)])
+            ((now, f"r{i}", "1", status, "ok" if status == 200 else "invalid_input", max(n, 1),
+              1.5 if latency_ms is None else latency_ms[i], "http", 0, "application/json"), [row] * n)
+            for i, n in enumerate(sizes)])
+
+
+def test_serve_stats_report_latency_apart_by_request_size(tiny: Settings) -> None:
+    """Issue 30: `serve stats` p99 194 ms mixed a 5,412-row batch with single rows."""
+    from core.monitoring import ops
+
+    sizes = [1] * 49 + [5412, 40]
+    _log_requests(tiny, sizes, latency_ms=[2.0] * 49 + [194.0, 9.0])
+    report = ops.stats(tiny, None, domain=({}, {}))
+    assert report.n_requests == 51 and report.p99_ms > 100.0  # every request together, as before
+    assert (report.single_row_p50_ms, report.single_row_p99_ms) == (2.0, 2.0)
+    by = {b["rows"]: b for b in report.latency_by_rows}
+    assert [b["rows"] for b in report.latency_by_rows] == ["1", "2-100", "101-10000", "10001+"]
+    assert by["1"]["n_requests"] == 49 and by["1"]["p99_ms"] == 2.0
+    assert (by["2-100"]["n_requests"], by["2-100"]["p50_ms"]) == (1, 9.0)
+    assert (by["101-10000"]["n_requests"], by["101-10000"]["p50_ms"]) == (1, 194.0)
+    assert by["10001+"] == {"rows": "10001+", "min_rows": 10_001, "max_rows": None, "n_requests": 0,
+                            "p50_ms": None, "p99_ms": None}
+    assert report.per_bucket[0]["single_row_p99_ms"] == 2.0 and report.per_bucket[0]["p99_ms"] > 100.0
+    printed = json.loads(json.dumps(report.to_dict()))  # `serve stats --json`: the old fields stay
+    assert {"p50_ms", "p99_ms", "latency_by_rows", "single_row_p50_ms", "single_row_p99_ms"} <= set(printed)
 
 
 def test_the_log_counts_rows_and_requests_apart(tiny: Settings) -> None:
