@@ -183,6 +183,9 @@ class RetrainPolicy:
     The gate: on the held-out slice of the new data (`holdout` of each batch's labelled rows,
     stratified, seed = Settings.seed) the challenger must beat the champion on `criterion`,
     and on the old test split it must not be worse than the champion by more than `tolerance`.
+    A multiclass model is gated by its task's criterion when the policy's is not one of its own,
+    a regression model by RMSE (`core.monitoring.retrain_gate.criterion`); for an error in the
+    target's unit (RMSE, MAE) `tolerance` is a share of the champion's figure (0.01 = 1 %).
     """
 
     every_days: float = 30.0
@@ -219,6 +222,9 @@ class DriftThresholds:
     - `performance_drop`: a batch is not adherent, and retraining is called for, when F1 or
       ROC-AUC (realised, or a trustworthy estimate) falls this far below the test figure,
     - `log_loss_rise`: ... or the realised log loss rises this much (relative) above it.
+    - `error_rise`: a regression model is not adherent, and retraining is called for, when its
+      RMSE or MAE (realised, or a trustworthy estimate) rises this much (relative) above the test
+      figure (its interval coverage falling `performance_drop` below the test figure counts too).
     - `significance`: a statistic fires only when chance does not explain the difference either
       (KS or chi-square p-value below this): on small batches effect sizes are mostly noise;
       on large ones the p-value is tiny for any difference and the effect size decides alone.
@@ -235,6 +241,7 @@ class DriftThresholds:
     performance_drop: float = 0.05
     log_loss_rise: float = 0.10
     significance: float = 0.05
+    error_rise: float = 0.10
     psi_bins: int = 10
     domain_sample: int = 5000
     domain_folds: int = 3

@@ -1,12 +1,15 @@
 """Production: score the production batch with the champion and judge whether the model holds up."""
 import streamlit as st
 
+import numpy as np
+
 from core.charts import evaluation, scoring
+from core.charts import production as production_charts
 from core.charts.words import Words
 from core.data import batches, preparation
 from core.errors import WorkbenchError
 from core.modeling import registry
-from core.monitoring import adherence
+from core.monitoring import adherence, outputs
 from core.scoring import exports, local, spark
 from core.serving import server
 from ui import mlflow_links, progress, session_keys
@@ -84,6 +87,80 @@ def test_reference(home: str, dataset: str, feature_set: str, version: str, _set
 @st.cache_data(show_spinner=False)
 def training_data(path: str, mtime: float, _settings):
     return preparation.load_split(_settings, "train")
+
+
+@st.cache_data(show_spinner="Scoring the test set with the same model version…")
+def task_test_outputs(home: str, dataset: str, feature_set: str, version: str, _settings, _champion):
+    return adherence.test_outputs(_settings, _champion)
+
+
+def downloads(scored_path) -> None:
+    """The scored rows to download, CSV or parquet (built only when clicked)."""
+    for where, fmt in zip(st.columns([1, 1, 2.2])[:2], ("csv", "parquet")):
+        where.download_button(f"Download {'CSV' if fmt == 'csv' else 'parquet'}",
+                              lambda fmt=fmt: exports.scored_rows(settings, fmt, scored_path),
+                              file_name=exports.file_name(settings, fmt, scored_path), mime=exports.MIME[fmt],
+                              on_click="ignore", icon=":material/download:", width="stretch",
+                              key=f"download-scored-{fmt}")
+    st.caption(exports.CSV_NOTE)
+
+
+def task_production(scored, scored_path, train) -> None:
+    """The Production page's answer and figures for a multiclass or regression champion."""
+    kind = champion.kind
+    try:
+        test_out, y_test = task_test_outputs(str(settings.home), spec.name, spec.feature_set, champion.version,
+                                             settings, champion)
+        prod_out = outputs.scored_outputs(scored, spec, champion)
+    except WorkbenchError as err:
+        st.error(md(err))
+        st.stop()
+    y_prod = spec.target.encode(scored[settings.target])[0] if labelled else None  # as the model's labels
+    verdict = adherence.task_adherence(prod_out, y_prod, test_out, y_test, scored, train, spec, champion,
+                                       settings.drift)
+    what = ("the class probabilities (one column per class) and the predicted class" if kind.classifier else
+            "the prediction and its interval's bounds")
+    st.caption(f"**The scored {md(spec.rows_noun)}** ({len(scored):,} rows of {md(shown_path(scored_path))}, scored "
+               f"by v{champion.version}): the features, {what}, "
+               f"{f'the actual {md(settings.target)} as in the data, ' if labelled else ''}and the version, to download.")
+    downloads(scored_path)
+    if not labelled:
+        st.info(f"**This batch has no labels** (no {md(settings.target)} values): the metrics need labels, so the "
+                "answer below rests on the model's outputs alone. Score a batch with "
+                f"{md(settings.target)} in it to measure the model.")
+    st.subheader("Is the model adherent to the production data?")
+    box = {"adherent": st.success, "not adherent": st.error}.get(verdict.verdict, st.warning)
+    box(md(verdict.text))
+    st.markdown("**Next step**")
+    for step in verdict.steps:
+        link(st, step.stage, md(step.label))
+    st.subheader(f"Test vs production, model v{champion.version}")
+    st.dataframe(adherence.metrics_table(verdict), hide_index=True, width="content",
+                 column_config={c: st.column_config.NumberColumn(c, format="%.3f")
+                                for c in ("test", "production", "change")})
+    target, unit = spec.target.column, spec.target.unit
+    if kind.classifier:
+        names = verdict.outputs["classes"]
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(production_charts.class_shares(verdict.outputs), width="stretch")
+        if y_prod is not None:
+            known = np.isfinite(y_prod)
+            c2.plotly_chart(production_charts.confusion(y_prod[known], prod_out[known], names), width="stretch")
+            st.plotly_chart(production_charts.f1_per_class(verdict.test_metrics, verdict.prod_metrics, names),
+                            width="stretch")
+        return
+    halfwidth, level = verdict.outputs.get("halfwidth"), verdict.outputs.get("level")
+    if y_prod is not None:
+        known = np.isfinite(y_prod)
+        series = {"test": (y_test, test_out), "production": (y_prod[known], prod_out[known])}
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(production_charts.predicted_vs_actual(series, halfwidth, level, target, unit), width="stretch")
+        c2.plotly_chart(production_charts.coverage(verdict.test_metrics.get("interval_coverage"),
+                                                   (verdict.prod_metrics or {}).get("interval_coverage"), level, target),
+                        width="stretch")
+        st.plotly_chart(production_charts.errors(series, halfwidth, target, unit), width="stretch")
+    st.plotly_chart(production_charts.predictions({"test": test_out, "production": prod_out}, target, unit),
+                    width="stretch")
 
 
 # ---------------------------------------------------------------- run PipelineAplicacao
@@ -170,13 +247,20 @@ else:
         st.info("The scored rows are gone: click **Score upload** again.")
         st.stop()
 version = local.scored_version(scored)
+train = training_data(str(settings.train_path), settings.train_path.stat().st_mtime, settings)
+labelled = settings.target in scored
+if champion.task != "binary":  # a multiclass or regression model: its own figures, charts and words
+    if version != champion.version:
+        st.warning(f"The scored batch was scored by v{version}; the champion is now v{champion.version}. "
+                   f"Score again to see the current champion.")
+        st.stop()
+    task_production(scored, scored_path, train)
+    st.stop()
 try:
     test = test_reference(str(settings.home), spec.name, spec.feature_set, version, settings)
 except WorkbenchError as err:
     st.error(md(err))
     st.stop()
-train = training_data(str(settings.train_path), settings.train_path.stat().st_mtime, settings)
-labelled = settings.target in scored
 left, csv_col, parquet_col = st.columns([2.2, 1, 1], vertical_alignment="center")
 left.caption(f"**The scored {md(spec.rows_noun)}** ({len(scored):,} rows of {md(shown_path(scored_path))}, scored by "
              f"v{version}): the features, {md(spec.proba_label)}, the class at the version's threshold (as 1 / 0 "

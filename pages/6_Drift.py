@@ -124,11 +124,12 @@ else:
                      + (f" 95 % interval {dom['low']:.3f}-{dom['high']:.3f} ({dom['n_rows']:,} rows a side); "
                         f"dataset drift when its lower bound reaches {settings.drift.domain_auc:.2f}." if dom else ""))
     c[3].metric("Prediction drift", "yes" if report.prediction.drift else "no",
-                help=f"Mean {md(spec.proba_label)} {report.prediction.mean_batch:.3f} on the batch vs "
-                     f"{report.prediction.mean_ref:.3f} on the test split.")
+                help=md(drift_report.prediction_text(report, spec.proba_label)))
     c[4].metric("Check time", f"{report.seconds:.2f} s")
     if report.dataset_drift_rules:
         st.caption("Dataset drift: " + "; ".join(map(md, report.dataset_drift_rules)) + ".")
+    if report.words:  # multiclass and regression: the performance in one sentence
+        st.markdown(f"**{md(report.words)}**")
     advice = st.warning if (report.dataset_drift or not report.estimate.trustworthy) else st.success
     advice(f"**Recommendation.** {md(report.recommendation)}")
     alarm = policy.alarm(report, settings)
@@ -181,28 +182,26 @@ else:
     feature = st.selectbox("Distribution of", [name for name, _, _ in drift_report.by_severity(report)],
                            help="Features from the most drifted to the most stable, as in the chart above.")
     st.plotly_chart(drift_charts.distribution(report.stats.features[feature]), width="stretch")
-    st.plotly_chart(drift_charts.distribution(report.prediction, ref_label="test split"), width="stretch")
+    for figure in drift_charts.prediction_charts(report):  # per task: probability, classes or prediction
+        st.plotly_chart(figure, width="stretch")
 
     st.subheader("Model health")
     est = report.estimate
     if not est.trustworthy:
         st.error("The label-free estimate can't be trusted on this batch:\n\n"
                  + "\n".join(f"- {md(reason)}" for reason in est.reasons))
-    verdict = "" if est.trustworthy else " (NOT trustworthy on this batch)"
+    verdict = ("" if est.trustworthy else " (NOT trustworthy on this batch)") + (
+        f" · estimated without labels by {est.method}" if est.method else "")
     st.markdown(f"**Estimated vs test vs realised performance**{verdict}")
     number = st.column_config.NumberColumn
     st.dataframe(drift_report.health_rows(report), hide_index=True, width="stretch",
                  column_config={k: number(format="%.3f") for k in
                                 ("test split", "estimated (no labels)", "realised (labels)", "estimate error")})
     if report.label is not None:
-        st.caption(f"Labels: {report.label['n_labelled']:,} labelled rows, positive rate "
-                   f"{report.label['positive_rate_batch']:.3f} vs {report.label['positive_rate_ref']:.3f} in training "
-                   f"(label drift: {'yes' if report.label['drift'] else 'no'}).")
-    st.plotly_chart(drift_charts.performance(report), width="stretch")
-    curves = {"test, raw": report.reliability_test, "test, calibrated (out of fold)": report.reliability_test_calibrated}
-    if report.reliability_batch is not None:
-        curves["batch, raw (labelled rows)"] = report.reliability_batch
-    st.plotly_chart(drift_charts.reliability(curves, words=Words.of(spec)), width="stretch")
+        st.caption(md(drift_report.label_text(report)))
+    for figure in drift_charts.health_charts(report, words=Words.of(spec), unit=spec.target.unit,
+                                             target=spec.target.column):
+        st.plotly_chart(figure, width="stretch")
 
     d1, d2, _ = st.columns([1.2, 1.8, 2])  # each file is built only when its button is clicked
     d1.download_button("Report (JSON)", lambda: json.dumps(report.to_dict(), default=str, indent=1),
@@ -218,7 +217,9 @@ if past.empty:
     st.info("No checks yet: every checked batch adds a point here.")
 else:
     st.plotly_chart(drift_charts.history_effects(past), width="stretch")
-    st.plotly_chart(drift_charts.history_f1(past), width="stretch")
+    headline = policy.of(champion.task).headline  # the task's one figure (binary: F1)
+    st.plotly_chart(drift_charts.history_f1(past) if headline == "f1" else
+                    drift_charts.history_performance(past, headline, spec.target.unit), width="stretch")
     stored = batch_store.list_batches(settings)
     with st.expander(f"Stored batches ({len(stored)})"):
         st.dataframe([b.to_dict() for b in stored], hide_index=True, width="stretch")

@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.charts.words import Words
+from core.modeling import metrics
 from core.monitoring.drift_report import DriftReport, FeatureDrift, Reliability, by_severity, top_categories
 
 TRAIN, BATCH, TEST = "#552583", "#FDB927", "#7A6E5D"
@@ -86,25 +87,76 @@ def distribution(f: FeatureDrift, ref_label: str = "training", top: int = 12) ->
     return fig
 
 
-def performance(r: DriftReport) -> go.Figure:
-    """Test figures, the label-free estimate and (with labels) the realised figures."""
-    keys = ["accuracy", "f1", "roc_auc"]
+def performance(r: DriftReport, unit: str = "") -> go.Figure:
+    """Test figures, the label-free estimate and (with labels) the realised figures of the
+    report's task (binary: accuracy, F1, ROC-AUC; multiclass: accuracy, macro F1; regression:
+    RMSE and MAE in the target's `unit`, the interval coverage in `coverage`)."""
+    keys = [k for k in r.keys if k != "interval_coverage"]
+    labels = [metrics.label(k) for k in keys] if r.task != "binary" else keys
     fig = go.Figure()
-    fig.add_bar(x=keys, y=[r.test_metrics[k] for k in keys], name="test split", marker_color=TEST)
+    fig.add_bar(x=labels, y=[r.test_metrics.get(k) for k in keys], name="test split", marker_color=TEST)
     est_name = "estimated (no labels)" + ("" if r.estimate.trustworthy else " – NOT trustworthy")
-    fig.add_bar(x=keys, y=[getattr(r.estimate, k) for k in keys], name=est_name, marker_color=BATCH,
+    fig.add_bar(x=labels, y=[r.estimate.value(k) for k in keys], name=est_name, marker_color=BATCH,
                 marker_pattern_shape=None if r.estimate.trustworthy else "/")
     if r.realized is not None:
-        fig.add_bar(x=keys, y=[r.realized[k] for k in keys], name="realised (labels)", marker_color=TRAIN)
+        fig.add_bar(x=labels, y=[r.realized.get(k) for k in keys], name="realised (labels)", marker_color=TRAIN)
+    errors = r.task == "regression"
     fig.update_layout(**LAYOUT, barmode="group", title="Model health on the batch", xaxis_title="metric",
-                      yaxis_title="value", yaxis_range=[0, 1], height=340,
+                      yaxis_title=f"error{f' ({unit})' if unit else ''}" if errors else "value",
+                      yaxis_range=None if errors else [0, 1], height=340,
                       legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
     return fig
 
 
-def reliability(curves: dict[str, Reliability], min_rows: int = 20, words: Words = Words()) -> go.Figure:
+def coverage(r: DriftReport, target: str = "target") -> go.Figure:
+    """A regression check's interval coverage: the share of targets inside their prediction
+    interval on the test split, estimated without labels and realised on the labelled rows,
+    against the interval's nominal level."""
+    level = r.outputs.get("level")
+    bars = [("test split", r.test_metrics.get("interval_coverage"), TEST),
+            ("estimated (no labels)" + ("" if r.estimate.trustworthy else " – NOT trustworthy"),
+             r.estimate.value("interval_coverage"), BATCH)]
+    if r.realized is not None:
+        bars.append(("realised (labels)", r.realized.get("interval_coverage"), TRAIN))
+    hatched = ["" if i != 1 or r.estimate.trustworthy else "/" for i in range(len(bars))]  # an untrusted estimate
+    fig = go.Figure(go.Bar(x=[b[0] for b in bars], y=[b[1] for b in bars], marker_color=[b[2] for b in bars],
+                           marker_pattern_shape=hatched,
+                           text=[f"{b[1]:.1%}" if b[1] is not None else "n/a" for b in bars], textposition="auto"))
+    if level is not None and np.isfinite(level):
+        fig.add_hline(y=level, line_dash="dash", line_color="#444", annotation_text=f"nominal {level:.0%}",
+                      annotation_position="top left")
+    fig.update_layout(**LAYOUT, title=f"Interval coverage: share of {target} values inside their interval",
+                      yaxis_title="share of rows", yaxis_tickformat=".0%", yaxis_range=[0, 1.05], height=340,
+                      showlegend=False)
+    return fig
+
+
+def class_shares(r: DriftReport) -> go.Figure:
+    """A multiclass check's class shares: predicted on the test split and on the batch, and
+    (with labels) the batch's actual classes."""
+    o = r.outputs
+    names = list(o.get("classes", ()))
+    fig = go.Figure()
+    for key, label, colour in (("predicted_test", "predicted, test split", TEST),
+                               ("predicted_batch", "predicted, batch", BATCH),
+                               ("actual_batch", "actual, batch (labels)", TRAIN)):
+        if o.get(key) is not None:
+            fig.add_bar(x=names, y=o[key], name=label, marker_color=colour)
+    p = r.prediction
+    verdict = f"prediction {'drift' if p.drift else 'stable'}" + (
+        f" (JS distance {p.js:.3f}, {p.js_excess:.3f} beyond chance)" if p.js is not None and p.js_excess is not None
+        else "")
+    fig.update_layout(**LAYOUT, barmode="group", title=f"Class shares, test split vs batch: {verdict}", xaxis_title="class",
+                      yaxis_title="share of rows", yaxis_tickformat=".0%", height=340,
+                      legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+    return fig
+
+
+def reliability(curves: dict[str, Reliability], min_rows: int = 20, words: Words = Words(),
+                top_label: bool = False) -> go.Figure:
     """Reliability curves (mean predicted vs observed rate per bin, bins of at least `min_rows`
-    rows drawn) with their ECE (over all bins)."""
+    rows drawn) with their ECE (over all bins); `top_label`: a multiclass model's, the predicted
+    class's probability against the share of rows whose class it is."""
     fig = go.Figure()
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="#999"),
                     name="perfectly calibrated")
@@ -113,8 +165,11 @@ def reliability(curves: dict[str, Reliability], min_rows: int = 20, words: Words
         fig.add_scatter(x=[c.predicted[i] for i in keep], y=[c.observed[i] for i in keep], mode="lines+markers", name=f"{name} (ECE {c.ece:.3f})",
                         line=dict(color=color), customdata=[c.count[i] for i in keep],
                         hovertemplate="predicted %{x:.2f}, observed %{y:.2f}, %{customdata} rows<extra></extra>")
-    fig.update_layout(**LAYOUT, title=f"Reliability of {words.proba} (bins with ≥ {min_rows} rows)", xaxis_title=f"mean predicted {words.proba}",
-                      yaxis_title=f"observed share {words.positive}", xaxis_range=[0, 1], yaxis_range=[0, 1], height=360)
+    proba = "the predicted class's probability" if top_label else words.proba
+    fig.update_layout(**LAYOUT, title=f"Reliability of {proba} (bins with ≥ {min_rows} rows)",
+                      xaxis_title=f"mean predicted {'probability of the predicted class' if top_label else words.proba}",
+                      yaxis_title="observed share of rows of that class" if top_label else f"observed share {words.positive}",
+                      xaxis_range=[0, 1], yaxis_range=[0, 1], height=360)
     return fig
 
 
@@ -158,3 +213,54 @@ def history_f1(h: pd.DataFrame) -> go.Figure:
     fig.update_layout(**{**LAYOUT, "margin": dict(l=50, r=20, t=50, b=40)}, title="F1 per batch (hollow = estimate not trustworthy)",
                       xaxis_title="check time (UTC)", yaxis_title="F1", yaxis_range=[0, 1], height=340, legend=BELOW, xaxis_title_standoff=8)
     return time_axis(fig, h["time"])
+
+
+def history_performance(h: pd.DataFrame, key: str, unit: str = "") -> go.Figure:
+    """The estimated and realised `key` (a task's headline figure, e.g. accuracy or RMSE) of every
+    check over time (hollow markers: untrustworthy estimate); `history_f1` for binary."""
+    fig = go.Figure()
+    label = metrics.label(key)
+    trusted = h["trustworthy"].fillna(False).astype(bool) if "trustworthy" in h else pd.Series(False, index=h.index)
+    if f"est_{key}" in h:
+        fig.add_scatter(x=h["time"], y=h[f"est_{key}"], mode="lines+markers", name=f"estimated {label}",
+                        line=dict(color=BATCH),
+                        marker=dict(size=10, symbol=["circle" if t else "circle-open" for t in trusted]),
+                        customdata=h["batch"], hovertemplate="%{customdata}: %{y:.4g}<extra>estimated</extra>")
+    if f"real_{key}" in h and h[f"real_{key}"].notna().any():
+        fig.add_scatter(x=h["time"], y=h[f"real_{key}"], mode="lines+markers", name=f"realised {label}",
+                        line=dict(color=TRAIN), customdata=h["batch"],
+                        hovertemplate="%{customdata}: %{y:.4g}<extra>realised</extra>")
+    share = key not in ("rmse", "mae")
+    fig.update_layout(**{**LAYOUT, "margin": dict(l=50, r=20, t=50, b=40)},
+                      title=f"{label[0].upper() + label[1:]} per batch (hollow = estimate not trustworthy)",
+                      xaxis_title="check time (UTC)",
+                      yaxis_title=f"{label}{f' ({unit})' if unit and not share else ''}",
+                      yaxis_range=[0, 1] if share else None, height=340, legend=BELOW, xaxis_title_standoff=8)
+    return time_axis(fig, h["time"])
+
+
+def prediction_charts(r: DriftReport) -> list[go.Figure]:
+    """The prediction's drift, per task: binary the probability's distribution; multiclass the
+    class shares, the predicted class's shares and each class's probability; regression the
+    prediction's distribution (test split vs batch)."""
+    if r.task == "multiclass":  # the predicted class's shares with the actual ones, then each probability
+        figures = [class_shares(r)]
+    else:
+        figures = [distribution(r.prediction, ref_label="test split")]
+    figures += [distribution(f, ref_label="test split") for f in r.prediction_detail.values()]
+    return figures
+
+
+def health_charts(r: DriftReport, words: Words = Words(), unit: str = "", target: str = "target") -> list[go.Figure]:
+    """The model's health, per task: the figures (`performance`); binary and multiclass the
+    reliability curves (the probability's, or the predicted class's), regression the interval
+    coverage (`coverage`)."""
+    figures = [performance(r, unit)]
+    if r.task == "regression":
+        figures.append(coverage(r, target))
+    elif r.reliability_test is not None and r.reliability_test_calibrated is not None:
+        curves = {"test, raw": r.reliability_test, "test, calibrated (out of fold)": r.reliability_test_calibrated}
+        if r.reliability_batch is not None:
+            curves["batch, raw (labelled rows)"] = r.reliability_batch
+        figures.append(reliability(curves, words=words, top_label=r.task == "multiclass"))
+    return figures

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from core.config import DriftThresholds
@@ -20,6 +21,13 @@ from core.scoring.local import with_outcome
 # a feature's median "moved" when it shifts by this many training standard deviations: words
 # for the explanation only, never part of the verdict
 TYPICAL_SHIFT = 0.5
+
+
+HEADLINES = {
+    "adherent": "Yes, the champion holds up on this batch: its production figures stay close to the test set's.",
+    "not adherent": "No, the champion is not adherent to the production data.",
+    "unknown (no labels)": "Unknown: without labels the model's accuracy on this batch cannot be measured.",
+}
 
 
 # --------------------------------------------------------------------------- adherence
@@ -55,6 +63,10 @@ class Adherence:
     prod_max_proba: float
     out_of_range: dict[str, float] = field(default_factory=dict)
     shifted: dict[str, tuple[float, float]] = field(default_factory=dict)
+    task: str = "binary"  # the model's task kind; a multiclass or regression model's binary fields are NaN
+    # multiclass: the class names and shares (predicted and actual, test and production);
+    # regression: the interval's level and the mean prediction (`task_adherence`)
+    outputs: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,12 +78,19 @@ def _join(parts: list[str]) -> str:
 
 
 def metrics_table(a: Adherence) -> pd.DataFrame:
-    """Test and production metrics side by side, with the change."""
+    """Test and production metrics side by side, with the change (the task's metrics; multiclass
+    also F1 per class, named by the class)."""
     rows = []
-    for name in metrics.METRIC_NAMES:
+    names = list(metrics.TASK_METRICS[a.task])
+    if a.task == "multiclass":
+        names += [f"f1_{i}" for i in range(len(a.outputs.get("classes", ())))]
+    for name in names:
         test = a.test_metrics.get(name, float("nan"))
         prod = (a.prod_metrics or {}).get(name, float("nan"))
-        rows.append({"metric": metrics.label(name), "test": test, "production": prod, "change": prod - test})
+        label = metrics.label(name)
+        if name.startswith("f1_") and name != "f1_macro":  # multiclass: F1 of one class
+            label = f"F1 of {a.outputs['classes'][int(name[3:])]}"
+        rows.append({"metric": label, "test": test, "production": prod, "change": prod - test})
     return pd.DataFrame(rows)
 
 
@@ -105,14 +124,7 @@ def adherence(
     prod_pred = float((proba >= threshold).mean()) if len(proba) else 0.0
     actual = float(labelled[spec.actual_column].mean()) if len(labelled) else None
     categorical = spec.categorical_features
-    ranges = profile.training_ranges(train, features, categorical)
-    oor = profile.share_out_of_range(scored, ranges, profile.training_categories(train, categorical))
-    shifted = {}
-    for f in ranges:  # the typical value of a number; categories are judged by their unseen share
-        std = float(train[f].std()) or 1.0
-        t_med, p_med = float(train[f].median()), float(scored[f].median())
-        if abs(p_med - t_med) / std > TYPICAL_SHIFT:
-            shifted[f] = (t_med, p_med)
+    ranges, oor, shifted = _coverage(scored, train, features, categorical)
 
     reasons: list[str] = []
     if prod_m is not None:
@@ -137,6 +149,41 @@ def adherence(
         reasons.append(f"The batch has no labels, so its accuracy cannot be measured: {prod_pred:.1%} of its "
                        f"{many} are predicted {pos} at threshold {threshold:.2f} (test: {test_pred:.1%}); mean "
                        f"{label} is {proba.mean():.2f}.")
+    reasons += _where(oor, ranges, shifted, one, many)
+    verdict = policy.judge(test=test_m, realized=prod_m, out_of_range=oor, categorical=categorical, t=t,
+                           rows_noun=many).adherence
+    steps = _steps(verdict, many)
+    text = "\n\n".join([HEADLINES[verdict], *reasons])  # plain text: the page escapes it (feature names are data)
+    return Adherence(
+        verdict=verdict, text=text, next_steps=tuple(s.text for s in steps), steps=tuple(steps),
+        threshold=threshold, test_metrics=test_m,
+        prod_metrics=prod_m, test_predicted_positive=test_pred, prod_predicted_positive=prod_pred,
+        prod_actual_positive=actual, prod_mean_proba=float(proba.mean()) if len(proba) else float("nan"),
+        prod_max_proba=float(proba.max()) if len(proba) else float("nan"), out_of_range=oor, shifted=shifted,
+    )
+
+
+def _coverage(scored: pd.DataFrame, train: pd.DataFrame, features: tuple[str, ...],
+              categorical: tuple[str, ...]) -> tuple[dict[str, tuple[float, float]], dict[str, float],
+                                                     dict[str, tuple[float, float]]]:
+    """The training ranges of the numeric features, each feature's share of production rows
+    outside the training data (categorical: in unseen categories) and the numbers whose median
+    moved by more than `TYPICAL_SHIFT` training standard deviations (training, production)."""
+    ranges = profile.training_ranges(train, features, categorical)
+    oor = profile.share_out_of_range(scored, ranges, profile.training_categories(train, categorical))
+    shifted = {}
+    for f in ranges:  # the typical value of a number; categories are judged by their unseen share
+        std = float(train[f].std()) or 1.0
+        t_med, p_med = float(train[f].median()), float(scored[f].median())
+        if abs(p_med - t_med) / std > TYPICAL_SHIFT:
+            shifted[f] = (t_med, p_med)
+    return ranges, oor, shifted
+
+
+def _where(oor: dict[str, float], ranges: dict[str, tuple[float, float]], shifted: dict[str, tuple[float, float]],
+           one: str, many: str) -> list[str]:
+    """The sentences on where production lies: outside the training data, or moved."""
+    reasons = []
     outside = sorted(((f, sh) for f, sh in oor.items() if sh > 0.0), key=lambda kv: -kv[1])
     if outside:
         parts = [f"{f} lies outside the training range [{ranges[f][0]:g}, {ranges[f][1]:g}] for {sh:.1%} of rows"
@@ -147,13 +194,11 @@ def adherence(
         parts = [f"{f} from {t:g} to {p:g}" for f, (t, p) in shifted.items()]
         reasons.append(f"The typical {one} moved (median in training → production): " + _join(parts)
                        + f"; the model is extrapolating to {many} it rarely saw.")
-    verdict = policy.judge(test=test_m, realized=prod_m, out_of_range=oor, categorical=categorical, t=t,
-                           rows_noun=many).adherence
-    headline = {
-        "adherent": "Yes, the champion holds up on this batch: its production figures stay close to the test set's.",
-        "not adherent": "No, the champion is not adherent to the production data.",
-        "unknown (no labels)": "Unknown: without labels the model's accuracy on this batch cannot be measured.",
-    }[verdict]
+    return reasons
+
+
+def _steps(verdict: str, many: str) -> list[NextStep]:
+    """The next steps after a verdict: the Drift page, and retraining when not adherent."""
     # the page links the step's stage; retraining with production labels is the Drift page's (its
     # retraining alarm, once the batch is uploaded with its labels), not the Train page's (dev data only)
     steps = [NextStep("Drift: which features drifted, and the model's health without labels", "drift",
@@ -163,11 +208,98 @@ def adherence(
             f"Retrain with production labels: upload the labelled {many} on the Drift page", "drift",
             "Retrain with production labels (`python -m core retrain`), then compare the challenger with the "
             "champion before promoting it."))
-    text = "\n\n".join([headline, *reasons])  # plain text: the page escapes it (feature names are data)
+    return steps
+
+
+def task_adherence(
+    prod: np.ndarray,
+    y_prod: np.ndarray | None,
+    test: np.ndarray,
+    y_test: np.ndarray,
+    scored: pd.DataFrame,
+    train: pd.DataFrame,
+    spec: Any,
+    version: Any,
+    thresholds: DriftThresholds | None = None,
+) -> Adherence:
+    """`adherence` for a multiclass or regression model: compare production with the test split
+    and explain the result in words, by the task's rules (`policy.TaskPolicy`).
+
+    `prod` and `test` are the model's outputs (`core.monitoring.outputs`: class probabilities
+    (n, k), or prediction / lower / upper (n, 3)) on the production rows and the test split,
+    `y_prod` and `y_test` their labels as the model's (class positions or numbers; NaN where
+    missing; `y_prod` None without labels); `scored` holds the production rows' features, `train`
+    the training split; `version` the model's `ModelVersion` (its task kind, classes, interval).
+    """
+    from core.monitoring import outputs as task_outputs
+    from core.monitoring.drift_report import Estimate
+    from core.monitoring.task_health import words
+
+    t = thresholds or DriftThresholds()
+    kind = version.kind
+    one, many = spec.row_noun, spec.rows_noun
+    prod, test = np.asarray(prod, dtype="float64"), np.asarray(test, dtype="float64")
+    test_m = kind.metrics(np.asarray(y_test, dtype="float64"), test, None)
+    prod_m = None
+    if y_prod is not None:
+        y = np.asarray(y_prod, dtype="float64")
+        labelled = np.isfinite(y)
+        if labelled.any():
+            prod_m = kind.metrics(y[labelled], prod[labelled], None)
+            y_prod = y[labelled]
+        else:
+            y_prod = None
+    ranges, oor, shifted = _coverage(scored, train, spec.features, spec.categorical_features)
+    if kind.classifier:
+        names = list(version.classes or spec.target.names)
+        k = len(names)
+
+        def shares(labels: np.ndarray) -> list[float]:
+            return (np.bincount(np.asarray(labels).astype(int), minlength=k)[:k] / max(len(labels), 1)).tolist()
+
+        out = {"classes": names, "predicted_test": shares(task_outputs.predicted_class(test)),
+               "actual_test": shares(y_test), "predicted_batch": shares(task_outputs.predicted_class(prod)),
+               "actual_batch": None if y_prod is None else shares(y_prod)}
+        moved = ", ".join(f"{n} {a:.1%} → {b:.1%}" for n, a, b in zip(names, out["predicted_test"],
+                                                                       out["predicted_batch"]))
+        described = f"predicted class shares, test → production: {moved}"
+    else:
+        level = task_outputs.level(version)
+        out = {"level": level, "halfwidth": task_outputs.halfwidth(version),
+               "mean_prediction_test": float(test[:, 0].mean()) if len(test) else None,
+               "mean_prediction_batch": float(prod[:, 0].mean()) if len(prod) else None}
+        described = (f"mean prediction {out['mean_prediction_test']:,.4g} on the test split → "
+                     f"{out['mean_prediction_batch']:,.4g} in production") if len(prod) and len(test) else ""
+    reasons: list[str] = []
+    if prod_m is not None:
+        none = Estimate(accuracy=float("nan"), f1=float("nan"), roc_auc=float("nan"), trustworthy=False, reasons=())
+        reasons.append(words(kind.name, test_m, prod_m, none, out, spec.target.column).rstrip(".")
+                       + (f"; {described}." if described else "."))
+    else:
+        reasons.append(f"The batch has no labels, so its performance cannot be measured"
+                       + (f": {described}." if described else "."))
+    reasons += _where(oor, ranges, shifted, one, many)
+    verdict = policy.judge(test=test_m, realized=prod_m, out_of_range=oor, categorical=spec.categorical_features,
+                           t=t, rows_noun=many, task=kind.name).adherence
+    steps = _steps(verdict, many)
+    nan = float("nan")
     return Adherence(
-        verdict=verdict, text=text, next_steps=tuple(s.text for s in steps), steps=tuple(steps),
-        threshold=threshold, test_metrics=test_m,
-        prod_metrics=prod_m, test_predicted_positive=test_pred, prod_predicted_positive=prod_pred,
-        prod_actual_positive=actual, prod_mean_proba=float(proba.mean()) if len(proba) else float("nan"),
-        prod_max_proba=float(proba.max()) if len(proba) else float("nan"), out_of_range=oor, shifted=shifted,
+        verdict=verdict, text="\n\n".join([HEADLINES[verdict], *reasons]), next_steps=tuple(s.text for s in steps),
+        steps=tuple(steps), threshold=nan, test_metrics=test_m, prod_metrics=prod_m, test_predicted_positive=nan,
+        prod_predicted_positive=nan, prod_actual_positive=None, prod_mean_proba=nan, prod_max_proba=nan,
+        out_of_range=oor, shifted=shifted, task=kind.name, outputs=out,
     )
+
+
+def test_outputs(settings: Any, champ: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The outputs of version `champ` on the test split (`core.monitoring.outputs`) and the test
+    labels as the model's (class positions or numbers): `task_adherence`'s reference, in-process."""
+    from core.data import preparation
+    from core.monitoring import outputs
+    from core.monitoring.champion import champion_model
+
+    settings = champ.scoped(settings)
+    _, model = champion_model(settings, champ)
+    test = preparation.load_split(settings, "test")
+    out = outputs.model_outputs(model, test, settings.features, settings.dataset.categorical_features, champ)
+    return out, test[settings.target].to_numpy(dtype="float64")

@@ -47,7 +47,7 @@ def check(
     A parquet file too large for memory is checked in record batches by `stream.check_file`,
     with the same result.
     """
-    from core.modeling import model_io
+    from core.monitoring import outputs
 
     clock = Stopwatch()
     champ, settings = model, model.scoped(settings)
@@ -59,12 +59,17 @@ def check(
     frame = batch.frame
     counted = statistics.count_features(frame, ref, settings.features)
     report(on_progress, 0.4, "Scoring the batch with the champion")
-    proba = model_io.predict_proba(model, frame, settings.features, settings.dataset.categorical_features)
+    out = outputs.model_outputs(model, frame, settings.features, settings.dataset.categorical_features, champ)
     y = frame[settings.target].to_numpy(dtype="float64") if batch.has_labels else None
-    rows = None
+    mon, mref, rows = health.monitor_of(champ), None, None
+    if mon.needs_rows:  # the estimate needs each row's features (regression): the reference first
+        mref = mon.reference(settings, model, champ)
+        rows = mon.rows(mref, frame, out)
+    dom_rows = None
     if domain:
-        rows = frame.iloc[domain_classifier.batch_positions(len(frame), settings.drift.domain_sample, settings.seed)]
-    measured = Measured(counted=counted, n_rows=len(frame), proba=proba, labels=y, domain_rows=rows)
+        dom_rows = frame.iloc[domain_classifier.batch_positions(len(frame), settings.drift.domain_sample, settings.seed)]
+    measured = Measured(counted=counted, n_rows=len(frame), proba=out, labels=y, domain_rows=dom_rows,
+                        reference=mref, rows=rows)
     return conclude(batch, measured, settings, ref, champ, model, clock, source=source, store=store, log=log,
                     on_progress=on_progress)
 
@@ -72,15 +77,18 @@ def check(
 @dataclass(frozen=True)
 class Measured:
     """What a pass over a batch gathers (at once, or record batch by record batch): the features'
-    counts, the champion's probabilities, the labels (NaN where missing; None without labels)
-    and the domain classifier's sample of rows (None: no domain classifier)."""
+    counts, the champion's outputs (`core.monitoring.outputs`: binary the positive class's
+    probability), the labels (NaN where missing; None without labels) and the domain
+    classifier's sample of rows (None: no domain classifier)."""
 
     counted: dict[str, Any]
     n_rows: int
-    proba: np.ndarray
+    proba: np.ndarray  # the model's outputs (the name it had when every model was binary)
     labels: np.ndarray | None
     domain_rows: Any
     domain_future: Any = None  # or the domain classifier already running on them (`start_domain`)
+    reference: Any = None  # the version's monitoring reference, when loaded before the pass (regression)
+    rows: np.ndarray | None = None  # per-row figures of the estimate (regression: `task_health.row_figures`)
 
 
 def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.TrainingReference, champ: ModelVersion,
@@ -91,8 +99,7 @@ def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.Train
     (`check`)."""
     from core.files import timestamp
 
-    version, threshold = champ.version, champ.decision_threshold
-
+    version = champ.version
     t = settings.drift
     categorical = settings.dataset.categorical_features
     dom_future = m.domain_future
@@ -100,36 +107,25 @@ def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.Train
         dom_future = start_domain(settings, ref, m.domain_rows)
     report(on_progress, 0.55, "Statistics and health figures" + ("" if dom_future is None else
                                                                   ", beside the domain classifier"))
-    mref = health.load_model_reference(settings, model, version, threshold)
+    mon = health.monitor_of(champ)  # the task kind's monitor: binary, multiclass or regression
+    mref = m.reference if m.reference is not None else mon.reference(settings, model, champ)
     stats = statistics.drift_from_counts(m.counted, m.n_rows, settings)
-    prediction = statistics.column_drift(settings.dataset.proba_label, mref.prediction, m.proba, t)
-    label = realized = error = rel_batch = None
-    proba = m.proba
-    groups = health.score_groups(proba)  # the distinct scores' ranks, for both ROC-AUCs
-    if m.labels is not None:
-        labelled = np.isfinite(m.labels)
-        every = bool(labelled.all())  # no copies then (80 MB at 5,000,000 rows)
-        y = m.labels if every else m.labels[labelled]
-        p_labelled = proba if every else proba[labelled]
-        if ref.positive_rate is not None:
-            label = statistics.label_drift(y, ref.positive_rate, ref.n_rows, t)
-        realized = health.realized(y, p_labelled, threshold, groups if every else None)
-        rel_batch = health.reliability(y, p_labelled, t.calibration_bins)
-        del y, p_labelled, labelled
-
     report(on_progress, 0.7, "Estimating performance without labels")
-    est = health.estimate(proba, mref, (), groups)  # whether to trust it waits for the domain classifier
+    parts = mon.measure(mref, m.proba, m.labels, m.rows, champ, settings, ref)
+    est, realized, error = parts.estimate, parts.realized, None
     dom = None if dom_future is None else dom_future.result()
     auc = None if dom is None else dom.auc
     dataset_drift, rules = policy.dataset_drift(len(stats.drifted), len(stats.features), dom, t)
     oor = {k: v.out_of_range for k, v in stats.features.items()}
-    reasons = policy.trust(oor, auc, settings)
+    reasons = policy.trust(oor, auc, settings) + parts.trust_reasons
     est = dataclasses.replace(est, trustworthy=not reasons, reasons=reasons)
     if realized is not None:
-        error = {k: getattr(est, k) - realized[k] for k in ("accuracy", "f1", "roc_auc")}
-    verdict = policy.judge(test=mref.test_metrics, realized=realized, out_of_range=oor, categorical=categorical,
+        keys = [k for k in policy.of(mon.task).keys if est.value(k) is not None and k in realized]
+        error = {k: est.value(k) - realized[k] for k in keys}
+    verdict = policy.judge(test=parts.test_metrics, realized=realized, out_of_range=oor, categorical=categorical,
                            t=t, estimate=est, drift=(dataset_drift, rules), drifted=stats.drifted,
-                           prediction_drift=prediction.drift, rows_noun=settings.dataset.rows_noun)
+                           prediction_drift=parts.prediction.drift, rows_noun=settings.dataset.rows_noun,
+                           task=mon.task)
 
     stored = None
     if store:
@@ -138,14 +134,15 @@ def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.Train
         report(on_progress, 0.85, "Storing the batch")
         stored = batch_store.store(batch, settings).path
     result = DriftReport(
-        batch=batch.to_dict(), model_version=version, stats=stats, prediction=prediction, label=label,
+        batch=batch.to_dict(), model_version=version, stats=stats, prediction=parts.prediction, label=parts.label,
         domain_auc=auc, dataset_drift=dataset_drift, estimate=est, realized=realized,
-        estimate_error=error, test_metrics=mref.test_metrics, estimated_on_test=mref.estimated_on_test,
-        reliability_test=mref.reliability_raw, reliability_test_calibrated=mref.reliability_calibrated,
-        reliability_batch=rel_batch, recommendation=verdict.recommendation, stored_path=stored,
+        estimate_error=error, test_metrics=parts.test_metrics, estimated_on_test=parts.estimated_on_test,
+        reliability_test=parts.reliability_test, reliability_test_calibrated=parts.reliability_test_calibrated,
+        reliability_batch=parts.reliability_batch, recommendation=verdict.recommendation, stored_path=stored,
         checked_at=timestamp(), source=source, seconds=round(clock.seconds, 3), thresholds=asdict(t),
         domain=None if dom is None else dom.to_dict(), dataset_drift_rules=rules, verdict=verdict.to_dict(),
-        check_id=uuid.uuid4().hex,
+        check_id=uuid.uuid4().hex, task=mon.task, prediction_detail=parts.prediction_detail,
+        outputs=parts.outputs, words=mon.words(parts, est, settings),
     )
     if log == "queue":
         from core.monitoring import run_log

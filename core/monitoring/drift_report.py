@@ -133,13 +133,26 @@ class Reliability:
 
 @dataclass(frozen=True)
 class Estimate:
-    """Label-free performance estimate and whether it can be trusted (with the reasons)."""
+    """Label-free performance estimate and whether it can be trusted (with the reasons).
+
+    A binary model's estimate is its expected accuracy, F1 and ROC-AUC (`health`); a multiclass
+    or regression model's are its task's figures in `figures` (multiclass: accuracy, f1_macro
+    and f1_<i> per class; regression: mae, rmse, interval_coverage; `estimators`), by `method`
+    ("CBPE" or "DLE"), its binary fields NaN except the accuracy of a multiclass model."""
 
     accuracy: float
     f1: float
     roc_auc: float
     trustworthy: bool
     reasons: tuple[str, ...]
+    figures: dict[str, float] = field(default_factory=dict)
+    method: str = ""
+
+    def value(self, metric: str) -> float | None:
+        """The estimate of one figure (None when it is not estimated)."""
+        if metric in self.figures:
+            return self.figures[metric]
+        return getattr(self, metric) if metric in ("accuracy", "f1", "roc_auc") and not self.figures else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -177,6 +190,15 @@ class DriftReport:
     verdict: dict[str, Any] = field(default_factory=dict)  # `policy.Verdict.to_dict()`
     check_id: str = ""  # the check's own id (the MLflow run's `workbench.check_id` tag)
     mlflow_pending: bool = False  # the MLflow run is logged after the command's output (`run_log`)
+    task: str = "binary"  # the model's task kind (`core.modeling.tasks`): which figures the report holds
+    # multiclass: each class's probability's drift (`P(<class>)`), beside `prediction` (the
+    # predicted class's shares)
+    prediction_detail: dict[str, FeatureDrift] = field(default_factory=dict)
+    # the model's outputs at a glance (`task_health.outputs_summary`): multiclass the class names
+    # and the predicted (and actual) class shares, test vs batch; regression the interval's level
+    # and half width and the mean prediction
+    outputs: dict[str, Any] = field(default_factory=dict)
+    words: str = ""  # multiclass and regression: the performance in one sentence (`task_health.words`)
 
     @property
     def n_drifted(self) -> int:
@@ -186,6 +208,13 @@ class DriftReport:
     def n_features(self) -> int:
         return len(self.stats.features)
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The figures this report holds (test, estimated, realised), by its task kind."""
+        from core.monitoring.policy import of
+
+        return of(self.task).keys
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["stats"] = self.stats.to_dict()
@@ -194,8 +223,10 @@ class DriftReport:
         return d
 
     def summary(self) -> dict[str, Any]:
-        """The `python -m core drift` JSON object."""
+        """The `python -m core drift` JSON object (binary: as it always was, plus `task`)."""
         est = self.estimate
+        if self.task != "binary":
+            return self._task_summary()
         return {
             "dataset_drift": self.dataset_drift,
             "features": {k: v.summary() for k, v in self.stats.features.items()},
@@ -212,6 +243,49 @@ class DriftReport:
                                       "trustworthy": est.trustworthy, "reasons": list(est.reasons)},
             "realized_performance": (None if self.realized is None else
                                      {k: self.realized[k] for k in ("accuracy", "f1", "roc_auc")}),
+            "recommendation": self.recommendation,
+            "model_version": self.model_version,
+            "batch": {k: self.batch[k] for k in ("name", "digest", "n_rows", "n_labelled")},
+            "stored_path": self.stored_path,
+            "mlflow_run_id": self.mlflow_run_id,
+            "seconds": self.seconds,
+            "check_id": self.check_id,
+            "mlflow_pending": self.mlflow_pending,
+            "task": self.task,
+        }
+
+    def _task_summary(self) -> dict[str, Any]:
+        """The JSON object of a multiclass or regression check: the binary one's keys (the
+        prediction's drift, the estimate and the realised figures hold the task's figures) plus
+        `task`, `words`, `outputs` and (multiclass) each class probability's drift."""
+        est, p = self.estimate, self.prediction
+        drift = {"psi": p.psi, "wasserstein": p.wasserstein, "js": p.js, "p_value": p.p_value,
+                 "mean_test": p.mean_ref, "mean_batch": p.mean_batch, "drift": p.drift}
+        if p.kind == "categorical":
+            drift["shares_test"] = dict(zip(map(str, p.bins), p.ref_share))
+            drift["shares_batch"] = dict(zip(map(str, p.bins), p.batch_share))
+        if self.prediction_detail:
+            drift["classes"] = {name: {"psi": f.psi, "wasserstein": f.wasserstein, "mean_test": f.mean_ref,
+                                       "mean_batch": f.mean_batch, "drift": f.drift}
+                                for name, f in self.prediction_detail.items()}
+        return {
+            "task": self.task,
+            "dataset_drift": self.dataset_drift,
+            "features": {k: v.summary() for k, v in self.stats.features.items()},
+            "prediction_drift": drift,
+            "label_drift": self.label,
+            "domain_auc": self.domain_auc,
+            "domain": self.domain,
+            "dataset_drift_rules": list(self.dataset_drift_rules),
+            "adherence": self.verdict.get("adherence"),
+            "alarm": list(self.verdict.get("alarm", ())),
+            "estimated_performance": {**{k: est.value(k) for k in self.keys if est.value(k) is not None},
+                                      "method": est.method, "trustworthy": est.trustworthy,
+                                      "reasons": list(est.reasons)},
+            "realized_performance": None if self.realized is None else dict(self.realized),
+            "test_performance": dict(self.test_metrics),
+            "words": self.words,
+            "outputs": self.outputs,
             "recommendation": self.recommendation,
             "model_version": self.model_version,
             "batch": {k: self.batch[k] for k in ("name", "digest", "n_rows", "n_labelled")},
@@ -327,13 +401,52 @@ def feature_rows(r: DriftReport) -> list[dict[str, Any]]:
 
 
 def health_rows(r: DriftReport) -> list[dict[str, Any]]:
-    """Test, estimated and realised figures per metric (Drift page table)."""
+    """Test, estimated and realised figures per metric of the report's task (Drift page table)."""
     rows = []
-    for key in ("accuracy", "f1", "roc_auc"):
+    for key in r.keys:
         rows.append({
-            "metric": metrics.label(key), "test split": r.test_metrics[key],
-            "estimated (no labels)": getattr(r.estimate, key),
-            "realised (labels)": None if r.realized is None else r.realized[key],
-            "estimate error": None if r.estimate_error is None else r.estimate_error[key],
+            "metric": metrics.label(key), "test split": r.test_metrics.get(key),
+            "estimated (no labels)": r.estimate.value(key),
+            "realised (labels)": None if r.realized is None else r.realized.get(key),
+            "estimate error": None if r.estimate_error is None else r.estimate_error.get(key),
         })
     return rows
+
+
+def prediction_text(r: DriftReport, proba_label: str = "the prediction") -> str:
+    """The prediction's drift in one line (the Drift page's help): binary the mean probability,
+    multiclass the predicted class shares, regression the mean prediction, test vs batch."""
+    p = r.prediction
+    if p.kind == "categorical":
+        ref = dict(zip(map(str, p.bins), p.ref_share))
+        batch = dict(zip(map(str, p.bins), p.batch_share))
+        parts = [f"{name} {ref[name]:.1%} → {batch.get(name, 0.0):.1%}" for name in r.outputs.get("classes", ref)]
+        return "Predicted class shares, test split → batch: " + ", ".join(parts) + "."
+    if p.mean_batch is None or p.mean_ref is None:
+        return "Mean prediction: no values in the batch."
+    if r.task == "binary":
+        return f"Mean {proba_label} {p.mean_batch:.3f} on the batch vs {p.mean_ref:.3f} on the test split."
+    return f"Mean prediction {_number(p.mean_batch)} on the batch vs {_number(p.mean_ref)} on the test split."
+
+
+def _number(x: float) -> str:
+    """A value in the target's unit: whole with thousands separators from 1,000, else 4 digits."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+
+
+def label_text(r: DriftReport) -> str:
+    """The labels' drift in one line (binary: the positive rate; multiclass: the class shares;
+    regression: the target's mean), against the training split; '' without labels."""
+    lab = r.label
+    if lab is None:
+        return ""
+    drift = f"label drift: {'yes' if lab['drift'] else 'no'}"
+    if "positive_rate_batch" in lab:
+        return (f"Labels: {lab['n_labelled']:,} labelled rows, positive rate {lab['positive_rate_batch']:.3f} vs "
+                f"{lab['positive_rate_ref']:.3f} in training ({drift}).")
+    if "shares_batch" in lab:
+        shares = ", ".join(f"{name} {lab['shares_ref'].get(name, 0.0):.1%} → {share:.1%}"
+                           for name, share in lab["shares_batch"].items())
+        return f"Labels: {lab['n_labelled']:,} labelled rows; class shares, training → batch: {shares} ({drift})."
+    return (f"Labels: {lab['n_labelled']:,} labelled rows, mean {_number(lab['mean_batch'])} vs {_number(lab['mean_ref'])} in "
+            f"training (PSI {lab['psi']:.3f}, Wasserstein / σ {lab['wasserstein']:.3f}; {drift}).")

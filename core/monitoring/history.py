@@ -94,6 +94,9 @@ def history(settings: Settings, max_results: int = 500) -> pd.DataFrame:
             "real_f1": s.real_f1, "est_roc_auc": m.get("est_roc_auc"), "real_roc_auc": m.get("real_roc_auc"),
             "trustworthy": s.trustworthy, "run_id": s.run_id, "mlflow_pending": s.mlflow_pending,
         }
+        # every estimated and realised figure (multiclass and regression checks log their task's:
+        # est_f1_macro, real_rmse, ...), beside the binary columns above
+        row.update({k: v for k, v in m.items() if k.startswith(("est_", "real_")) and k not in row})
         effects = {key[len(prefix):]: value for key, value in m.items()
                    for prefix in ("wasserstein_", "js_") if key.startswith(prefix)}
         names = tracking.feature_names(effects, run.data.tags, settings.dataset.features)

@@ -41,6 +41,36 @@ def _flag(drift: bool) -> str:
     return '<span class="bad">drift</span>' if drift else '<span class="ok">stable</span>'
 
 
+def _calibration(r: "DriftReport") -> str:
+    """The calibration's quality on the test split (binary: the probability; multiclass: the
+    predicted class's; regression: none)."""
+    if r.reliability_test is None or r.reliability_test_calibrated is None:
+        return ""
+    what = "" if r.task == "binary" else " of the predicted class's probability"
+    return (f"<p>Calibration{what} on the test split: ECE {r.reliability_test.ece:.3f} raw, "
+            f"{r.reliability_test_calibrated.ece:.3f}\nafter isotonic calibration (out of fold).</p>")
+
+
+def _prediction(r: "DriftReport") -> str:
+    """The prediction's drift (binary and regression: its mean, PSI and Wasserstein; multiclass:
+    the predicted class shares and their JS distance, and each class probability's drift)."""
+    p = r.prediction
+    if p.kind != "categorical":
+        return (f"<p>Mean {html.escape(p.name)} {_f(p.mean_ref)} (test) → {_f(p.mean_batch)} (batch); PSI {_f(p.psi)},\n"
+                f"Wasserstein / σ {_f(p.wasserstein)}: {_flag(p.drift)}</p>")
+    from core.monitoring.drift_report import prediction_text
+
+    detail = "".join(f"<li>{html.escape(name)}: mean {_f(f.mean_ref)} → {_f(f.mean_batch)}, PSI {_f(f.psi)}, "
+                     f"Wasserstein / σ {_f(f.wasserstein)}: {_flag(f.drift)}</li>" for name, f in r.prediction_detail.items())
+    return (f"<p>{html.escape(prediction_text(r))} JS distance {_f(p.js)} ({_f(p.js_excess)} beyond chance): "
+            f"{_flag(p.drift)}</p>" + (f"<ul>{detail}</ul>" if detail else ""))
+
+
+def _words(r: "DriftReport") -> str:
+    """A multiclass or regression model's performance in words (`DriftReport.words`)."""
+    return f"<p><b>{html.escape(r.words)}</b></p>" if r.words else ""
+
+
 def report_html(r: "DriftReport") -> str:
     """Render a drift report (figures as tables and CSS bars). Every per-feature part (the effect
     bars, the table, the new categories, the distributions) lists the features worst first, in
@@ -68,17 +98,21 @@ def report_html(r: "DriftReport") -> str:
     new_section = ("<h2>New categories</h2><ul>" + "".join(new_cats) + "</ul>") if new_cats else ""
     est = r.estimate
     perf = ["<tr><th>metric</th><th>test</th><th>estimated (no labels)</th><th>realised</th><th>error</th></tr>"]
-    for k in ("accuracy", "f1", "roc_auc"):
-        real = None if r.realized is None else r.realized[k]
-        err = None if r.estimate_error is None else r.estimate_error[k]
-        perf.append(f"<tr><td>{k}</td><td>{_f(r.test_metrics[k])}</td><td>{_f(getattr(est, k))}</td>"
+    for k in r.keys:  # the task's figures (binary: accuracy, f1, roc_auc)
+        real = None if r.realized is None else r.realized.get(k)
+        err = None if r.estimate_error is None else r.estimate_error.get(k)
+        perf.append(f"<tr><td>{k}</td><td>{_f(r.test_metrics.get(k))}</td><td>{_f(est.value(k))}</td>"
                     f"<td>{_f(real)}</td><td>{_f(err)}</td></tr>")
     trust = ("<p class='ok'>The estimate is trustworthy: the batch lies where the model was calibrated.</p>"
              if est.trustworthy else
              "<div class='note'><b>The estimate cannot be trusted:</b><ul>"
              + "".join(f"<li>{html.escape(x)}</li>" for x in est.reasons) + "</ul></div>")
     label = ""
-    if r.label is not None:
+    if r.label is not None and "positive_rate_ref" not in r.label:  # multiclass, regression
+        from core.monitoring.drift_report import label_text
+
+        label = f"<h2>Label drift</h2><p>{html.escape(label_text(r))}</p>"
+    elif r.label is not None:
         label = (f"<h2>Label drift</h2><p>Positive rate {r.label['positive_rate_ref']:.3f} (training) → "
                  f"{r.label['positive_rate_batch']:.3f} (batch, {r.label['n_labelled']:,} labelled rows); "
                  f"JS distance {_f(r.label['js'])}: {_flag(r.label['drift'])}</p>")
@@ -110,11 +144,9 @@ model version {html.escape(r.model_version)}; SHA-256 {html.escape(r.batch['dige
 <th>missing training → batch</th><th>effect</th><th></th></tr>
 {''.join(rows)}</table>{new_section}
 <h2>Distributions (training vs batch, worst first)</h2><div class="charts">{charts}{svg.distribution(p, "test split")}</div>
-<h2>Prediction drift</h2><p>Mean {html.escape(p.name)} {_f(p.mean_ref)} (test) → {_f(p.mean_batch)} (batch); PSI {_f(p.psi)},
-Wasserstein / σ {_f(p.wasserstein)}: {_flag(p.drift)}</p>{label}
-<h2>Model health</h2><div class="charts">{svg.performance(r)}</div><table>{''.join(perf)}</table>{trust}
-<p>Calibration on the test split: ECE {r.reliability_test.ece:.3f} raw, {r.reliability_test_calibrated.ece:.3f}
-after isotonic calibration (out of fold).</p>
+<h2>Prediction drift</h2>{_prediction(r)}{label}
+<h2>Model health</h2>{_words(r)}<div class="charts">{svg.performance(r)}</div><table>{''.join(perf)}</table>{trust}
+{_calibration(r)}
 <h2>Statistics and thresholds</h2><table><tr><th>statistic</th><th>definition</th><th>threshold</th></tr>
 {defs}</table><p>All thresholds: {html.escape(thresholds)}</p>
 </body></html>"""

@@ -5,9 +5,12 @@
 - `trust`: why the label-free performance estimate can't be trusted on it;
 - `judge`: adherence (does the champion hold up?), the retraining alarm and the recommendation,
   all three from the same rules:
-  - performance: realised F1 or ROC-AUC at least `performance_drop` below the test figure, or
-    the log loss `log_loss_rise` (relative) above it (`realised_drop`); without labels, a
-    trustworthy estimate that far below (`estimated_drop`);
+  - performance, by the model's task kind (`TaskPolicy`): binary, realised F1 or ROC-AUC at least
+    `performance_drop` below the test figure, or the log loss `log_loss_rise` (relative) above it;
+    multiclass, accuracy or macro F1 that far below, or the log loss that far above; regression,
+    RMSE or MAE `error_rise` (relative) above the test figure, or the interval coverage
+    `performance_drop` below it (`realised_drop`); without labels, a trustworthy estimate that
+    far off (`estimated_drop`);
   - coverage: a feature with more than `trust_out_of_range` of its rows outside the training
     range, or in categories never seen in training (`outside`);
   - drift: `dataset_drift`.
@@ -27,6 +30,7 @@ from typing import Any, Collection, Mapping
 import numpy as np
 
 from core.config import DriftThresholds, Settings
+from core.modeling import metrics
 
 ADHERENT, NOT_ADHERENT, UNKNOWN = "adherent", "not adherent", "unknown (no labels)"
 
@@ -80,30 +84,85 @@ def trust(out_of_range: Mapping[str, float], domain_auc: float | None, settings:
     return tuple(reasons)
 
 
-def realised_drop(test: Mapping[str, float], real: Mapping[str, float], t: DriftThresholds) -> tuple[str, ...]:
-    """Why the realised figures (labelled rows) fall short of the test split's: F1 or ROC-AUC at
-    least `performance_drop` lower, log loss at least `log_loss_rise` (relative) higher."""
-    reasons = []
-    if test["f1"] - real["f1"] >= t.performance_drop:
-        reasons.append(f"realised F1 {real['f1']:.3f} vs {test['f1']:.3f} on the test split")
-    if np.isfinite(real["roc_auc"]) and test["roc_auc"] - real["roc_auc"] >= t.performance_drop:
-        reasons.append(f"realised ROC-AUC {real['roc_auc']:.3f} vs {test['roc_auc']:.3f} on the test split")
-    if "log_loss" in real and "log_loss" in test and real["log_loss"] >= test["log_loss"] * (1 + t.log_loss_rise):
-        reasons.append(f"realised log loss {real['log_loss']:.3f} vs {test['log_loss']:.3f} on the test split")
-    return tuple(reasons)
+# --------------------------------------------------------------------------- per task kind
+@dataclass(frozen=True)
+class TaskPolicy:
+    """What the policy watches for one task kind (`core.modeling.tasks`): the figures a check
+    shows (test, estimated, realised: `keys`), the one that leads a verdict and the history chart
+    (`headline`), and the rules that make a batch degraded (`rules`: a figure and how it fails:
+    "drop", at least `performance_drop` below the test figure; "rise", at least the relative
+    `log_loss_rise` (log loss) or `error_rise` (RMSE, MAE) above it)."""
+
+    task: str
+    keys: tuple[str, ...]
+    headline: str
+    rules: tuple[tuple[str, str], ...]
+
+    def limit(self, metric: str, t: DriftThresholds) -> float:
+        """The threshold of one rule's figure."""
+        if metric == "log_loss":
+            return t.log_loss_rise
+        return t.error_rise if metric in ERRORS else t.performance_drop
 
 
-def estimated_drop(test: Mapping[str, float], est: Any, t: DriftThresholds) -> tuple[str, ...]:
-    """Why a trustworthy label-free estimate (`Estimate`) falls short: F1 or ROC-AUC at least
-    `performance_drop` below the test figure (nothing when the estimate can't be trusted)."""
+ERRORS = frozenset({"rmse", "mae"})  # figures in the target's unit (lower is better)
+TASK_POLICIES: dict[str, TaskPolicy] = {p.task: p for p in (
+    TaskPolicy("binary", ("accuracy", "f1", "roc_auc"), "f1",
+               (("f1", "drop"), ("roc_auc", "drop"), ("log_loss", "rise"))),
+    TaskPolicy("multiclass", ("accuracy", "f1_macro"), "accuracy",
+               (("accuracy", "drop"), ("f1_macro", "drop"), ("log_loss", "rise"))),
+    TaskPolicy("regression", ("rmse", "mae", "interval_coverage"), "rmse",
+               (("rmse", "rise"), ("mae", "rise"), ("interval_coverage", "drop"))),
+)}
+
+
+def of(task: str | None) -> TaskPolicy:
+    """The policy of a task kind (binary when None)."""
+    return TASK_POLICIES[task or "binary"]
+
+
+def number(metric: str, value: float) -> str:
+    """A figure as the verdicts write it: errors (in the target's unit) with as many digits as
+    they need, shares and scores with three decimals."""
+    if metric in ERRORS:
+        a = abs(value)
+        return f"{value:,.0f}" if a >= 100 else f"{value:.2f}" if a >= 1 else f"{value:#.3g}"
+    return f"{value:.3f}"
+
+
+def _fails(metric: str, how: str, test: Mapping[str, float], value: float, t: DriftThresholds,
+           p: TaskPolicy) -> bool:
+    ref = test.get(metric)
+    if ref is None or value is None or not (np.isfinite(ref) and np.isfinite(value)):
+        return False
+    if how == "drop":
+        return ref - value >= p.limit(metric, t)
+    return value >= ref * (1 + p.limit(metric, t))
+
+
+def realised_drop(test: Mapping[str, float], real: Mapping[str, float], t: DriftThresholds,
+                  task: str | None = None) -> tuple[str, ...]:
+    """Why the realised figures (labelled rows) fall short of the test split's, by the task's
+    rules (`TaskPolicy.rules`; binary: F1 or ROC-AUC at least `performance_drop` lower, log loss at
+    least `log_loss_rise` (relative) higher)."""
+    p = of(task)
+    return tuple(f"realised {metrics.label(m)} {number(m, real[m])} vs {number(m, test[m])} on the test split"
+                 for m, how in p.rules if m in real and _fails(m, how, test, real[m], t, p))
+
+
+def estimated_drop(test: Mapping[str, float], est: Any, t: DriftThresholds, task: str | None = None) -> tuple[str, ...]:
+    """Why a trustworthy label-free estimate (`Estimate`) falls short, by the task's rules on the
+    figures it estimates (binary: F1 or ROC-AUC at least `performance_drop` below the test figure);
+    nothing when the estimate can't be trusted."""
     if est is None or not est.trustworthy:
         return ()
-    reasons = []
-    if test["f1"] - est.f1 >= t.performance_drop:
-        reasons.append(f"estimated F1 {est.f1:.3f} vs {test['f1']:.3f} on the test split")
-    if np.isfinite(est.roc_auc) and test["roc_auc"] - est.roc_auc >= t.performance_drop:
-        reasons.append(f"estimated ROC-AUC {est.roc_auc:.3f} vs {test['roc_auc']:.3f} on the test split")
-    return tuple(reasons)
+    p = of(task)
+    found = []
+    for m, how in p.rules:
+        value = est.value(m)
+        if value is not None and _fails(m, how, test, value, t, p):
+            found.append(f"estimated {metrics.label(m)} {number(m, value)} vs {number(m, test[m])} on the test split")
+    return tuple(found)
 
 
 # --------------------------------------------------------------------------- the verdict
@@ -119,16 +178,18 @@ def judge(
     drifted: Collection[str] = (),
     prediction_drift: bool = False,
     rows_noun: str = "rows",
+    task: str | None = None,
 ) -> Verdict:
     """Adherence, the retraining alarm and the recommendation for one batch.
 
     `test`: the champion's test figures; `realized`: the same on the batch's labelled rows (None
     without labels); `out_of_range`: each feature's share of rows outside the training data;
     `estimate`: the label-free `Estimate` (None when not computed); `drift`: `dataset_drift`'s
-    answer; `drifted`: the drifted features' names.
+    answer; `drifted`: the drifted features' names; `task`: the model's task kind (binary when
+    None), whose rules and figures apply (`TaskPolicy`).
     """
-    real = realised_drop(test, realized, t) if realized is not None else ()
-    est = estimated_drop(test, estimate, t) if realized is None else ()
+    real = realised_drop(test, realized, t, task) if realized is not None else ()
+    est = estimated_drop(test, estimate, t, task) if realized is None else ()
     far = outside(out_of_range, set(categorical), t)
     drifted_text = ", ".join(drifted) or "none"
     adherence = UNKNOWN if realized is None else (NOT_ADHERENT if real or far else ADHERENT)
@@ -153,10 +214,12 @@ def judge(
     elif est:
         advice = f"Plan a retrain: {'; '.join(est)}; drifted features: {drifted_text}."
     elif drift[0] or prediction_drift:
-        f1 = realized["f1"] if realized is not None else (estimate.f1 if estimate is not None else float("nan"))
+        key = of(task).headline
+        value = realized.get(key) if realized is not None else (estimate.value(key) if estimate is not None else None)
+        value = float("nan") if value is None else value
         moved = f"features drifted ({drifted_text})" if drifted else "the predictions' distribution moved"
         advice = (f"Watch the next batches and collect labels: {moved} but the performance holds "
-                  f"(F1 {f1:.3f}, test {test['f1']:.3f}).")
+                  f"({metrics.label(key)} {number(key, value)}, test {number(key, test[key])}).")
     else:
         advice = "No action needed: the batch looks like the training data and the performance holds."
     return Verdict(adherence=adherence, degraded=real or est, outside=far, alarm=alarm, recommendation=advice)
@@ -168,7 +231,8 @@ def judge_report(report: Any, settings: Settings) -> Verdict:
                  out_of_range={k: f.out_of_range for k, f in report.stats.features.items()},
                  categorical=settings.dataset.categorical_features, t=settings.drift, estimate=report.estimate,
                  drift=(report.dataset_drift, tuple(report.dataset_drift_rules)), drifted=report.stats.drifted,
-                 prediction_drift=report.prediction.drift, rows_noun=settings.dataset.rows_noun)
+                 prediction_drift=report.prediction.drift, rows_noun=settings.dataset.rows_noun,
+                 task=getattr(report, "task", None))
 
 
 def alarm(report: Any, settings: Settings) -> list[str]:

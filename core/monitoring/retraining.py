@@ -36,7 +36,15 @@ from core.config import Settings
 from core.data.batches import Batch
 from core.errors import TrackingError, TrainingBusyError
 from core.modeling import model_io, promotion, registry
-from core.modeling.model_version import MODEL_TAG, THRESHOLD_RULE_TAG, THRESHOLD_TAG, ModelVersion
+from core.modeling.model_version import (
+    CLASSES_TAG,
+    INTERVAL_TAG,
+    MODEL_TAG,
+    TASK_TAG,
+    THRESHOLD_RULE_TAG,
+    THRESHOLD_TAG,
+    ModelVersion,
+)
 from core.monitoring.retrain_gate import (  # noqa: F401
     HOLDOUT_MIN_PER_CLASS,
     HOLDOUT_MIN_ROWS,
@@ -50,7 +58,9 @@ from core.monitoring.retrain_gate import (  # noqa: F401
     evaluate,
     fit_challenger,
     gate,
+    criterion,
     plan,
+    retune_interval,
     retune_threshold,
 )
 from core.monitoring.retrain_policy import (  # noqa: F401
@@ -178,8 +188,9 @@ def _retrain_locked(settings: Settings, batches: Sequence[Batch], champ: ModelVe
                             f"{champ_version} since this retraining was asked for; look at the new champion "
                             "and ask again.")
     settings = champ.scoped(settings)
+    kind = champ.kind  # the task kind: its metrics, criterion and decision policy
     try:
-        rd = assemble(settings, batches)
+        rd = assemble(settings, batches, kind)
     except RetrainInputError as err:
         if not notes:
             raise
@@ -192,48 +203,104 @@ def _retrain_locked(settings: Settings, batches: Sequence[Batch], champ: ModelVe
     report(on_progress, 0.1, "Checking earlier trainings and retrainings")
     promotion.repair(settings)
     exp = tracking.use(settings)
+    binary = kind.default_threshold is not None  # a binary model decides at its threshold
     with mlflow.start_run(run_name=RUN_NAME, experiment_id=exp) as run:
         mlflow.set_tags({"pid": str(os.getpid()), "reason": reason})
-        mlflow.log_params({
+        params = {
             "champion_version": champ_version, "batch_digests": ",".join(d for _, d in used),
             "batch_names": ",".join(name for name, _ in used)[:500],
             "rows_train": len(rd.train), "rows_old_holdout": len(rd.old_holdout),
-            "rows_new_holdout": len(rd.new_holdout), "criterion": settings.retrain.criterion,
+            "rows_new_holdout": len(rd.new_holdout), "criterion": criterion(settings.retrain, kind),
             "tolerance": settings.retrain.tolerance, "holdout": settings.retrain.holdout,
-            "decision_metric": settings.promotion.decision_metric, "champion_threshold": champ.decision_threshold,
-        })
+            "decision_metric": settings.promotion.decision_metric,
+        }
+        if binary:
+            params["champion_threshold"] = champ.decision_threshold
+        else:
+            params["task"] = kind.name
+        mlflow.log_params(params)
         mlflow.log_text(json.dumps(batch_notes, indent=2, default=str), "batch_notes.json")
         report(on_progress, 0.2, "Training the challenger")
         challenger = fit_challenger(champ_model, rd.train, settings)
-        report(on_progress, 0.4, "Choosing the challenger's threshold on cross-validated predictions")
-        choice = retune_threshold(champ_model, rd.train, settings)
-        mlflow.log_metrics({"challenger_threshold": choice.value})
+        report(on_progress, 0.4, "Choosing the challenger's threshold on cross-validated predictions" if binary
+               else "The challenger decides by the most probable class" if kind.classifier
+               else "Choosing the challenger's interval on cross-validated residuals")
+        own = _decision_policy(champ, champ_model, rd.train, settings)
+        if own.threshold is not None:
+            mlflow.log_metrics({"challenger_threshold": own.threshold.value})
+        if own.interval is not None:
+            mlflow.log_metrics({"challenger_interval_halfwidth": own.interval["halfwidth"]})
         report(on_progress, 0.5, "Evaluating champion and challenger on the held-out slices")
-        result = gate(evaluate(champ_model, rd, settings, champ.decision_threshold),
-                      evaluate(challenger, rd, settings, choice.value),
-                      settings.retrain, settings.promotion)
+        champ_threshold = champ.decision_threshold if binary else None
+        result = gate(evaluate(champ_model, rd, settings, champ_threshold, champ),
+                      evaluate(challenger, rd, settings, own.value, own.version),
+                      settings.retrain, settings.promotion, kind)
         for who in ("champion", "challenger"):
             for split, figures in getattr(result, who).items():
                 mlflow.log_metrics({f"{who}_{split}_{k}": v for k, v in figures.items() if np.isfinite(v)})
         mlflow.log_text(json.dumps(result.to_dict(), indent=2), "gate.json")
         report(on_progress, 0.65, "Logging the challenger model")
+        task = {} if binary else {"task": own.task}  # contract 2 of issue 34 (binary: as always)
         info = model_io.log_model(challenger, settings.features, rd.train, rules=settings.dataset.rules,
-                                  categorical=settings.dataset.categorical_features)
+                                  categorical=settings.dataset.categorical_features, **task)
         report(on_progress, 0.85, "Registering the challenger" + (" and promoting it" if result.promote else ""))
         version = register_challenger(settings, info.model_uri, {
-            THRESHOLD_TAG: f"{choice.value:.4f}", THRESHOLD_RULE_TAG: choice.rule,
-            MODEL_TAG: champ.model or "", RUN_TAG: run.info.run_id}, result.promote)
+            **own.tags, MODEL_TAG: champ.model or "", RUN_TAG: run.info.run_id}, result.promote)
         mlflow.set_tags({"decision": "promoted" if result.promote else "rejected", "gate_reason": result.reason,
                          "challenger_version": version})
         run_id = run.info.run_id
     report(on_progress, 1.0, "Done")
+    challenger_facts: dict[str, Any] = {"version": version, "metrics": result.challenger, "threshold": own.value}
+    champion_facts: dict[str, Any] = {"version": champ_version, "metrics": result.champion,
+                                      "threshold": champ_threshold}
+    if own.interval is not None:
+        challenger_facts["interval"], champion_facts["interval"] = own.interval, champ.interval
     return RetrainResult(
         needed=True, reason=reason, promoted=result.promote,
-        challenger={"version": version, "metrics": result.challenger, "threshold": choice.value},
-        champion={"version": champ_version, "metrics": result.champion, "threshold": champ.decision_threshold},
+        challenger=challenger_facts, champion=champion_facts,
         mlflow_run_id=run_id, batches=[name for name, _ in used],
         decision=result.reason, seconds=round(clock.seconds, 3), batch_notes=batch_notes,
     )
+
+
+@dataclass(frozen=True)
+class DecisionPolicy:
+    """A challenger's own decision policy, by its task kind: a binary model's threshold
+    (`retune_threshold`), a regression model's interval (`retune_interval`), nothing for a
+    multiclass one (the most probable class). `version` stands for the challenger where its
+    outputs are computed (`retrain_gate.evaluate`); `tags` go to its registered version and
+    `task` to its logged model (`model_io.log_model`'s task dict)."""
+
+    threshold: Any = None  # a `core.modeling.threshold.ThresholdChoice`
+    interval: dict[str, float] | None = None
+    version: ModelVersion | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    task: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def value(self) -> float | None:
+        """The threshold's value (None for a model without one)."""
+        return None if self.threshold is None else self.threshold.value
+
+
+def _decision_policy(champ: ModelVersion, champ_model: Any, train: Any, settings: Settings) -> DecisionPolicy:
+    """The challenger's decision policy (`DecisionPolicy`), chosen on the new training rows."""
+    import dataclasses
+
+    kind = champ.kind
+    if kind.default_threshold is not None:  # binary: its own threshold, as always
+        choice = retune_threshold(champ_model, train, settings)
+        return DecisionPolicy(threshold=choice, tags={THRESHOLD_TAG: f"{choice.value:.4f}",
+                                                      THRESHOLD_RULE_TAG: choice.rule})
+    if kind.classifier:  # multiclass: the most probable class
+        classes = list(champ.classes or settings.dataset.target.names)
+        return DecisionPolicy(version=champ, tags={TASK_TAG: kind.name, CLASSES_TAG: json.dumps(classes)},
+                              task={"task": kind.name, "classes": classes})
+    level = (champ.interval or {}).get("level") or 0.9
+    interval = retune_interval(champ_model, train, settings, level)
+    return DecisionPolicy(interval=interval, version=dataclasses.replace(champ, version="challenger", interval=interval),
+                          tags={TASK_TAG: kind.name, INTERVAL_TAG: json.dumps(interval)},
+                          task={"task": kind.name, "interval": interval})
 
 
 def register_challenger(settings: Settings, model_uri: str, tags: dict[str, str], promote: bool) -> str:

@@ -62,6 +62,7 @@ def run_metrics(r: DriftReport) -> dict[str, float]:
         "domain_auc_high": None if r.domain is None else r.domain["high"],
         "alarm": float(bool(r.verdict.get("alarm"))) if r.verdict else None,
         "prediction_psi": r.prediction.psi,
+        "prediction_js": r.prediction.js,
         "prediction_wasserstein": r.prediction.wasserstein,
         "prediction_drift": float(r.prediction.drift),
         "est_accuracy": r.estimate.accuracy,
@@ -82,13 +83,19 @@ def run_metrics(r: DriftReport) -> dict[str, float]:
         if f.reports_missing:
             m[f"missing_{key}"] = f.missing_batch
     if r.label is not None:
-        m["label_js"] = r.label["js"]
+        m["label_js"] = r.label.get("js")  # binary and multiclass (regression: PSI and Wasserstein)
         m["label_drift"] = float(r.label["drift"])
-        m["positive_rate"] = r.label["positive_rate_batch"]
+        m["positive_rate"] = r.label.get("positive_rate_batch")
+        m["label_psi"] = r.label.get("psi")
+    for k, v in r.estimate.figures.items():  # multiclass and regression: the task's estimated figures
+        m[f"est_{k}"] = v
     if r.realized is not None:
-        for k in ("accuracy", "f1", "roc_auc"):
-            m[f"real_{k}"] = r.realized[k]
+        for k in r.keys:
+            m[f"real_{k}"] = r.realized.get(k)
             m[f"est_error_{k}"] = (r.estimate_error or {}).get(k)
+    for i, f in enumerate(r.prediction_detail.values()):  # multiclass: class i's probability's drift
+        m[f"prediction_class{i}_psi"] = f.psi
+        m[f"prediction_class{i}_drift"] = float(f.drift)
     return {k: float(v) for k, v in m.items() if v is not None and np.isfinite(v)}
 
 

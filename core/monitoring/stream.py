@@ -8,7 +8,11 @@ file) are read first, row group by row group, and classified in a thread while t
 batches are scored (`check.start_domain`). A file with any problem is handed to
 `batches.read_batch`, which refuses it with every problem listed, before anything is written:
 while a cache the check would write is missing (the training reference or its sample, the
-champion's model copy), a first pass validates the whole file before it is built.
+champion's model copy, a regression champion's loss models), a first pass validates the whole
+file before it is built.
+
+A regression champion's label-free estimate needs each row's features (`task_health.row_figures`):
+its loss models are loaded before the pass and each record batch is estimated as it is scored.
 """
 from __future__ import annotations
 
@@ -116,7 +120,7 @@ def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: s
     """
     import pyarrow.parquet as pq
 
-    from core.modeling import model_io
+    from core.monitoring import health, outputs, task_health
 
     clock = Stopwatch()
     champ, settings = model, model.scoped(settings)
@@ -126,7 +130,10 @@ def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: s
     total = pf.metadata.num_rows
     columns = _columns(path, settings) or []
     ref, model_cached = _cached(settings, champ)
-    if ref is None or not model_cached:  # a cache to build: not before the file is found valid
+    mon = health.monitor_of(champ)
+    # regression: the loss models are read (or built) before the pass, so built only once the file is valid
+    task_cached = not mon.needs_rows or task_health.reference_path(settings, champ.version).exists()
+    if ref is None or not model_cached or not task_cached:  # a cache to build: not before the file is found valid
         report(on_progress, 0.0, "Validating the batch")
         _validate_file(pf, path, settings, columns, chunk_rows, on_progress)
     report(on_progress, 0.05, "Loading the champion")
@@ -140,15 +147,19 @@ def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: s
         if sample is not None:
             future = checks.start_domain(settings, ref, sample)
             positions = None
+    mref = mon.reference(settings, model, champ) if mon.needs_rows else None  # regression: per-row estimates
     counted = None
-    proba, labels, rows = [], [], []
+    proba, labels, rows, figures = [], [], [], []
     offset = 0
     for chunk in pf.iter_batches(batch_size=chunk_rows, columns=columns):
         frame, problems = batches.validate_frame(chunk.to_pandas(), spec)
         if problems or len(frame) != chunk.num_rows:
             _refuse(path, settings)
         counted = statistics.count_features(frame, ref, settings.features, counted)
-        proba.append(model_io.predict_proba(model, frame, settings.features, spec.categorical_features))
+        out = outputs.model_outputs(model, frame, settings.features, spec.categorical_features, champ)
+        proba.append(out)
+        if mref is not None:
+            figures.append(mon.rows(mref, frame, out))
         if settings.target in frame:
             labels.append(frame[settings.target].to_numpy(dtype="float64"))
         if positions is not None:
@@ -169,6 +180,7 @@ def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: s
     measured = checks.Measured(counted=counted, n_rows=total, proba=scores,
                                labels=y if n_labelled else None,
                                domain_rows=pd.concat(rows, ignore_index=True) if positions is not None else None,
-                               domain_future=future)
+                               domain_future=future, reference=mref,
+                               rows=np.concatenate(figures) if figures else None)
     return checks.conclude(batch, measured, settings, ref, champ, model, clock, source=source, store=store,
                            log=log, on_progress=on_progress)

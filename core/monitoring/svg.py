@@ -105,9 +105,13 @@ def distribution(f: FeatureDrift, ref_label: str = "training") -> str:
 
 def performance(r: DriftReport) -> str:
     """Test figures, the label-free estimate and (with labels) the realised figures."""
-    keys = ["accuracy", "f1", "roc_auc"]
-    series = [("test", TEST, [r.test_metrics[k] for k in keys]),
-              ("estimated", BATCH, [getattr(r.estimate, k) for k in keys])]
+    keys = [k for k in r.keys if k != "interval_coverage"]  # a share beside errors would be lost: in the table
+
+    def shown(v: float | None) -> float:
+        return float(v) if v is not None and v == v else 0.0
+
+    series = [("test", TEST, [shown(r.test_metrics.get(k)) for k in keys]),
+              ("estimated", BATCH, [shown(r.estimate.value(k)) for k in keys])]
     if r.realized is not None:
-        series.append(("realised", TRAIN, [r.realized[k] for k in keys]))
+        series.append(("realised", TRAIN, [shown(r.realized.get(k)) for k in keys]))
     return _bars(keys, series, "Model health on the batch", fmt=".3f")
