@@ -57,20 +57,27 @@ def cli(home: Path, *args: str) -> Any:
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "core", *args, "--json"], cwd=ROOT, env=_env(home),
                           capture_output=True, text=True, timeout=600)
-    step = next(a for a in args if a in ("add", "prepare", "train", "apply", "drift", "status", "predict"))
+    step = next(a for a in args if a in ("add", "prepare", "train", "apply", "drift", "predict", "stop"))
     TIMES[step] = TIMES.get(step, 0.0) + time.monotonic() - started
     assert done.returncode == 0, f"{args}: exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     return json.loads(done.stdout)
 
 
-def _wait_running(home: Path, name: str, proc: subprocess.Popen, timeout_s: float = 180.0) -> dict:
+def _wait_running(home: Path, name: str, proc: subprocess.Popen, timeout_s: float = 180.0) -> str:
+    """The server's address once it answers (asked in-process, as test_dataset_servers.py does:
+    a `serve status` process per poll costs seconds on a busy machine)."""
+    from core import catalog
+    from core.config import Settings
+    from core.serving import server
+
+    settings = Settings.from_env(_env(home), dataset=catalog.find(name, [catalog.user_dir(home)]))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        now = server.status(settings)
+        if now.running and now.startup_s is not None:
+            return now.url
         assert proc.poll() is None, f"`serve --dataset {name}` exited: {proc.stderr.read()}"
-        now = cli(home, "serve", "status", "--dataset", name)
-        if now.get("running") and now.get("startup_s") is not None:
-            return now
-        time.sleep(0.5)
+        time.sleep(0.2)
     raise AssertionError(f"the server of {name} did not start within {timeout_s:g} s")
 
 
@@ -151,10 +158,10 @@ def test_a_public_task_dataset_goes_from_file_to_served_prediction(name: str, tm
     proc = subprocess.Popen([sys.executable, "-m", "core", "serve", "--dataset", name], cwd=ROOT,
                             env=_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        running = _wait_running(home, name, proc)
+        url = _wait_running(home, name, proc)
         answer = cli(home, "predict", "--dataset", name, "--input", _row(raw, features))
         assert answer["task"] == case["task"] and answer["checked"] is True
-        assert answer["url"] == running["url"] and answer["model_version"] == champion["version"]
+        assert answer["url"] == url and answer["model_version"] == champion["version"]
         if case["task"] == "multiclass":
             probabilities = answer["probabilities"]
             assert set(probabilities) == set(classes)
@@ -169,7 +176,6 @@ def test_a_public_task_dataset_goes_from_file_to_served_prediction(name: str, tm
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-        subprocess.run([sys.executable, "-m", "core", "serve", "stop", "--dataset", name], cwd=ROOT,
-                       env=_env(home), capture_output=True, text=True, timeout=120)
+        cli(home, "serve", "stop", "--dataset", name)
     print(f"\n{name}: {json.dumps({k: round(v, 1) for k, v in TIMES.items()})}, test {json.dumps(test)}")
     TIMES.clear()
