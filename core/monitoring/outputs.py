@@ -44,19 +44,18 @@ def level(version: ModelVersion) -> float | None:
 def model_outputs(model: Any, frame: pd.DataFrame, features: tuple[str, ...], categorical: tuple[str, ...],
                   version: ModelVersion) -> np.ndarray:
     """The outputs of `model` (the fitted scikit-learn model of `version`) on `frame`'s rows (see
-    the module docstring); binary exactly as `model_io.predict_proba`."""
+    the module docstring): what the served model answers (`model_io.answers`, one computation for
+    serving, scoring and monitoring), binary reduced to the positive class's probability exactly
+    as `model_io.predict_proba`. OutputsError for a regression version without its interval."""
     from core.modeling import model_io
 
     kind = version.kind
     if kind.name == "binary":
         return model_io.predict_proba(model, frame, features, categorical)
-    x = model_io.feature_frame(frame, features, categorical)
-    params = model_io._prediction_params(model, len(x))
-    if kind.classifier:
-        return np.asarray(model.predict_proba(x, **params), dtype="float64")
-    pred = np.asarray(model.predict(x, **params), dtype="float64").reshape(-1)
-    h = halfwidth(version)
-    return np.column_stack([pred, pred - h, pred + h])
+    if not kind.classifier:
+        halfwidth(version)  # refuses a version without its interval, naming it
+    task = model_io.version_task(version.task, version.classes, version.interval)
+    return np.asarray(model_io.answers(model, frame, features, categorical, task), dtype="float64")
 
 
 def scored_outputs(scored: pd.DataFrame, spec: Any, version: ModelVersion) -> np.ndarray:
