@@ -30,7 +30,9 @@ TASKS = {
     "regression": ("boston", "Boston house prices", "MASS", "Boston", "medv", 'batch == "prod"',
                    "crim,zn,indus,chas,nox,rm,age,dis,rad,tax,ptratio,lstat"),
 }
-BINARY_WORDS = re.compile(r"positive class|threshold", re.IGNORECASE)
+# a binary model's words (the drift statistics' own thresholds are not among them)
+BINARY_WORDS = re.compile(r"positive class|decision threshold|threshold rule|probability threshold|"
+                          r"classification threshold|at threshold", re.IGNORECASE)
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|Error:|Exception:")
 
 
@@ -89,7 +91,11 @@ def heatmap_shapes(j: Journey) -> list[tuple[int, int]]:
     """The (rows, columns) of every heatmap drawn on the page."""
     shapes = j.page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
         .flatMap(e => (e.data || []).filter(t => t.type === 'heatmap' && t.z)
-        .map(t => [t.z.length, t.z[0].length]))""")
+        .map(t => {
+            const shape = t.z.shape;  // numpy's binary encoding: {dtype, bdata, shape}
+            if (shape) return (typeof shape === 'string' ? shape.split(',').map(Number) : [...shape]).slice(0, 2);
+            return [t.z.length, (t.z[0] || []).length];
+        }))""")
     return [tuple(s) for s in shapes]
 
 
