@@ -169,7 +169,10 @@ else:
         "p-value (info only)": st.column_config.TextColumn(
             help="KS for continuous, χ² for discrete features: information only, a large batch makes any "
                  "difference 'significant'; the verdict uses the effect sizes."),
-        "outside training range": number(format="percent"),
+        "outside training range": number(format="percent", help=(
+            f"Share of this batch's {report.batch['n_rows']:,} rows (unlabelled ones included) outside the "
+            "training range, or in categories training never saw. The Production page counts its scored "
+            "rows only, so its share of the same file can differ.")),
         "mean (training)": number(format="%.3f"), "mean (batch)": number(format="%.3f")}
     st.dataframe(rows, hide_index=True, width="stretch", column_order=essentials, column_config=config)
     with st.expander("Every column: kind, JS distance, p-value, missing values, new categories"):

@@ -42,8 +42,9 @@ def effect_bars(r: DriftReport) -> go.Figure:
                         name=f"below {FLOOR:g} × threshold", customdata=[ratio for _, ratio in low],
                         hovertemplate="%{y}: %{customdata:.3g} × threshold (no measurable drift)<extra></extra>")
     # the line's label above the plot area, where no bar reaches
+    # drawn below the bars: a bar's label crossing it stays readable (the bar hides the line)
     fig.add_vline(x=1.0, line_dash="dash", line_color="#444", annotation_text="drift threshold (1)",
-                  annotation_position="top", annotation_yshift=4, annotation_font_size=13)
+                  annotation_position="top", annotation_yshift=4, annotation_font_size=13, layer="below")
     top = max([1.0, *drawn])
     fig.update_layout(**{**LAYOUT, "margin": dict(l=50, r=20, t=80, b=60)}, font=FONT,
                       title=dict(text="Drift per feature (effect size ÷ its threshold), worst first", font_size=17),

@@ -149,7 +149,7 @@ def adherence(
         reasons.append(f"The batch has no labels, so its accuracy cannot be measured: {prod_pred:.1%} of its "
                        f"{many} are predicted {pos} at threshold {threshold:.2f} (test: {test_pred:.1%}); mean "
                        f"{label} is {proba.mean():.2f}.")
-    reasons += _where(oor, ranges, shifted, one, many)
+    reasons += _where(oor, ranges, shifted, one, many, len(scored))
     verdict = policy.judge(test=test_m, realized=prod_m, out_of_range=oor, categorical=categorical, t=t,
                            rows_noun=many).adherence
     steps = _steps(verdict, many)
@@ -181,15 +181,17 @@ def _coverage(scored: pd.DataFrame, train: pd.DataFrame, features: tuple[str, ..
 
 
 def _where(oor: dict[str, float], ranges: dict[str, tuple[float, float]], shifted: dict[str, tuple[float, float]],
-           one: str, many: str) -> list[str]:
-    """The sentences on where production lies: outside the training data, or moved."""
+           one: str, many: str, rows: int) -> list[str]:
+    """The sentences on where production lies: outside the training data, or moved. The shares
+    name the rows they count (the scored production rows, which a drift check of the whole
+    batch file, unlabelled rows included, may outnumber: its share can differ)."""
     reasons = []
     outside = sorted(((f, sh) for f, sh in oor.items() if sh > 0.0), key=lambda kv: -kv[1])
     if outside:
-        parts = [f"{f} lies outside the training range [{ranges[f][0]:g}, {ranges[f][1]:g}] for {sh:.1%} of rows"
-                 if f in ranges else f"{f} takes categories never seen in training in {sh:.1%} of rows"
+        parts = [f"{f} lies outside the training range [{ranges[f][0]:g}, {ranges[f][1]:g}] for {sh:.1%} of them"
+                 if f in ranges else f"{f} takes categories never seen in training in {sh:.1%} of them"
                  for f, sh in outside]
-        reasons.append("In production, " + _join(parts) + ".")
+        reasons.append(f"In production (the {rows:,} scored {many}), " + _join(parts) + ".")
     if shifted:
         parts = [f"{f} from {t:g} to {p:g}" for f, (t, p) in shifted.items()]
         reasons.append(f"The typical {one} moved (median in training → production): " + _join(parts)
@@ -278,7 +280,7 @@ def task_adherence(
     else:
         reasons.append(f"The batch has no labels, so its performance cannot be measured"
                        + (f": {described}." if described else "."))
-    reasons += _where(oor, ranges, shifted, one, many)
+    reasons += _where(oor, ranges, shifted, one, many, len(scored))
     verdict = policy.judge(test=test_m, realized=prod_m, out_of_range=oor, categorical=spec.categorical_features,
                            t=t, rows_noun=many, task=kind.name).adherence
     steps = _steps(verdict, many)
