@@ -12,13 +12,14 @@ def home() -> None:
     # the title first: everything below reads the dataset definitions and imports pandas and the
     # rest, which a fresh app pays for once (about a second on two cores)
     st.title("Kobe Workbench")
+    from core.data.target_task import predicts
     from ui.dataset_picker import active_settings
 
     settings = active_settings()
     spec = settings.dataset
     st.caption(f"From raw data to a served, monitored model: prepare → train → compare → serve → score production "
-               f"→ watch for drift. Dataset: **{md(spec.title)}** (predict {md(spec.target.column)} = "
-               f"{md(spec.positive_name)}).")
+               f"→ watch for drift. Dataset: **{md(spec.title)}**, which "
+               f"predicts {md(predicts(spec.target))}.")
     from core.pipeline import pipeline_status
     from core.serving import server
     from ui import mlflow_links, warmup

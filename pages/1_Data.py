@@ -7,6 +7,7 @@ from streamlit_option_menu import option_menu
 from core.charts import data as data_charts
 from core.charts.words import Words
 from core.data import acquire, preparation, profile
+from core.modeling.tasks import task_kind
 from ui import add_dataset, progress, session_keys
 from ui.dataset_picker import active_settings
 from ui.text import md
@@ -31,7 +32,8 @@ with st.container(border=True):
             f"the features of every feature set ({len(spec.model_columns)}; the default set uses {len(spec.features)})")
     left.markdown(f"**Prepare data** (PreparacaoDados): keep {kept} and the label "
                   f"{md(spec.target.column)}, drop unlabelled rows and rows missing a feature that may not be "
-                  "missing, stratified train/test split, log the run to MLflow.")
+                  f"missing, {'stratified' if task_kind(spec.task).classifier else 'random'} train/test split, "
+                  "log the run to MLflow.")
     test_size = size_col.number_input("Test share", min_value=0.05, max_value=0.5, value=settings.test_size,
                                       step=0.05, format="%.2f", key="prep_test_size",
                                       help="Share of the labelled dev rows held out as the test split "

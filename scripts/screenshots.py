@@ -260,7 +260,7 @@ def main() -> None:
             s.shot("serve")
             s.open("Production")
             page.get_by_role("button", name="Score production").click()
-            page.get_by_text("Is the model adherent to the production data?").wait_for(timeout=180_000)
+            page.get_by_text("Is the model adherent to the production data?", exact=True).wait_for(timeout=180_000)
             s.settle()
             s.at("Is the model adherent to the production data?")
             s.shot("production")

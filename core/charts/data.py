@@ -188,9 +188,10 @@ def _number_spread(summary: Any, words: Words) -> go.Figure:
         showlegend=False))
     for s in splits:  # above the plot, over each box: its mean, spread and rows
         fig.add_annotation(x=s, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
-                           text=f"mean {st[s]['mean']:.4g} ± {st[s]['std']:.3g}, {summary.rows.get(s, 0):,} "
+                           font=dict(size=11),  # two short lines: three splits side by side do not overlap
+                           text=f"mean {st[s]['mean']:.4g} ± {st[s]['std']:.3g}<br>{summary.rows.get(s, 0):,} "
                                 f"{words.rows}")
-    fig.update_layout(**{**LAYOUT, "margin": dict(l=40, r=20, t=90, b=40)},
+    fig.update_layout(**{**LAYOUT, "margin": dict(l=40, r=20, t=110, b=40)},
                       title=f"Target {summary.column}{unit} per split<br><sup>box: quartiles, whiskers: range, "
                             "dashed: mean ± standard deviation</sup>", height=360, xaxis=dict(title="split"),
                       yaxis=dict(title=f"{summary.column}{unit}"))

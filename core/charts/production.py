@@ -97,8 +97,9 @@ def predicted_vs_actual(series: Mapping[str, tuple[np.ndarray, np.ndarray]], hal
                             name=f"{level:.0%} interval" if level else "interval")
         fig.add_scatter(x=line, y=line, mode="lines", line=dict(color="#444", dash="dash"), name="actual = predicted")
     u = f" ({unit})" if unit else ""
+    # four series: beside the title, in a half-width column, their legend would cover it
     fig.update_layout(**LAYOUT, title=f"Predicted vs actual {target}", xaxis_title=f"predicted {target}{u}",
-                      yaxis_title=f"actual {target}{u}", height=440, legend=LEGEND)
+                      yaxis_title=f"actual {target}{u}", height=440, legend=BELOW)
     return fig
 
 

@@ -63,6 +63,10 @@ def dataset_drift(n_drifted: int, n_features: int, domain: Any, t: DriftThreshol
     return bool(rules), tuple(rules)
 
 
+# how `estimators.reference_reasons` starts its reasons: the reference is too small, the batch may be fine
+REFERENCE_REASONS = ("the estimate's ", "the test split holds fewer than ")
+
+
 def outside(out_of_range: Mapping[str, float], categorical: Collection[str], t: DriftThresholds) -> tuple[str, ...]:
     """The features with more than `trust_out_of_range` of their rows outside the training range
     (categorical: in categories never seen in training), most first."""
@@ -204,10 +208,16 @@ def judge(
         alarm += ("rows in categories never seen in training: " + ", ".join(unseen),)
     if real:
         advice = f"Retrain: on the labelled {rows_noun}, {'; '.join(real)}; drifted features: {drifted_text}."
-    elif estimate is not None and not estimate.trustworthy:
-        advice = ("Do not trust the model on batches like this one without labels: it lies outside the "
-                  f"training data ({estimate.reasons[0]}). Collect labels for these {rows_noun} and retrain on "
-                  "data that covers them.")
+    elif estimate is not None and not estimate.trustworthy and (realized is None or task in (None, "binary")):
+        # (a labelled batch of another kind is judged on its labels; binary keeps its advice as it was)
+        why = estimate.reasons[0]
+        if why.startswith(REFERENCE_REASONS):  # the test split is too small, not the batch far away
+            advice = (f"Do not trust the model's label-free estimate on batches like this one: {why}. Collect "
+                      f"labels for these {rows_noun} to judge it, and retrain on more labelled {rows_noun}.")
+        else:
+            advice = ("Do not trust the model on batches like this one without labels: it lies outside the "
+                      f"training data ({why}). Collect labels for these {rows_noun} and retrain on "
+                      "data that covers them.")
     elif far:
         advice = (f"Retrain on data that covers these {rows_noun}: {far[0]}; the labelled {rows_noun} hold up, "
                   "but the model is extrapolating.")
