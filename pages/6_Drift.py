@@ -130,7 +130,7 @@ else:
         st.caption("Dataset drift: " + "; ".join(map(md, report.dataset_drift_rules)) + ".")
     if report.words:  # multiclass and regression: the performance in one sentence
         st.markdown(f"**{md(report.words)}**")
-    advice = st.warning if (report.dataset_drift or not report.estimate.trustworthy) else st.success
+    advice = st.success if policy.judge_report(report, settings).calm else st.warning
     advice(f"**Recommendation.** {md(report.recommendation)}")
     alarm = policy.alarm(report, settings)
     if alarm:

@@ -44,6 +44,7 @@ class Verdict:
     outside: tuple[str, ...]  # features leaving the training data
     alarm: tuple[str, ...]  # why retraining is called for (empty: it is not)
     recommendation: str
+    calm: bool = False  # the recommendation is "no action needed" (pages show it as good news)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -232,6 +233,8 @@ def judge(
                   f"({metrics.label(key)} {number(key, value)}, test {number(key, test[key])}).")
     else:
         advice = "No action needed: the batch looks like the training data and the performance holds."
+        return Verdict(adherence=adherence, degraded=real or est, outside=far, alarm=alarm,
+                       recommendation=advice, calm=True)
     return Verdict(adherence=adherence, degraded=real or est, outside=far, alarm=alarm, recommendation=advice)
 
 

@@ -284,6 +284,14 @@ def test_recommend_covers_each_case(calm, lab: Lab) -> None:
     assert say(_estimate(0.74)).startswith("No action needed")
     covered = say(None, {"f1": 0.75, "roc_auc": 0.8}, oor={"usage_hours": 0.2})
     assert covered.startswith("Retrain on data that covers these customers")
+    # only "no action needed" is calm news (the Drift page shows it green, everything else as a warning)
+    def calm_news(est, **kw) -> bool:
+        return policy.judge(test=test, realized=None, out_of_range={}, categorical=(), t=t, estimate=est,
+                            rows_noun="customers", **kw).calm
+
+    assert calm_news(_estimate(0.74))
+    assert not calm_news(_estimate(0.6)) and not calm_news(_estimate(0.74, reasons=("far",)))
+    assert not calm_news(_estimate(0.74), drift=(True, ("3 of 3 features drifted",)), drifted=("usage_hours",))
 
 
 def test_alarm_rings_for_the_shifted_batch_only(checks, calm, lab: Lab) -> None:
