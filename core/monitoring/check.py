@@ -20,7 +20,7 @@ import numpy as np
 from core.config import Settings
 from core.data.batches import Batch
 from core.monitoring import domain as domain_classifier
-from core.monitoring import health, policy, reference, statistics
+from core.monitoring import health, monitors, policy, reference, statistics
 from core.modeling.model_version import ModelVersion
 from core.monitoring.champion import champion_model, model_cache_path  # noqa: F401 (their home before)
 from core.monitoring.drift_report import RUN_NAME, DriftReport  # noqa: F401
@@ -61,7 +61,7 @@ def check(
     report(on_progress, 0.4, "Scoring the batch with the champion")
     out = outputs.model_outputs(model, frame, settings.features, settings.dataset.categorical_features, champ)
     y = frame[settings.target].to_numpy(dtype="float64") if batch.has_labels else None
-    mon, mref, rows = health.monitor_of(champ), None, None
+    mon, mref, rows = monitors.monitor_of(champ), None, None
     if mon.needs_rows:  # the estimate needs each row's features (regression): the reference first
         mref = mon.reference(settings, model, champ)
         rows = mon.rows(mref, frame, out)
@@ -107,7 +107,7 @@ def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.Train
         dom_future = start_domain(settings, ref, m.domain_rows)
     report(on_progress, 0.55, "Statistics and health figures" + ("" if dom_future is None else
                                                                   ", beside the domain classifier"))
-    mon = health.monitor_of(champ)  # the task kind's monitor: binary, multiclass or regression
+    mon = monitors.monitor_of(champ)  # the task kind's monitor: binary, multiclass or regression
     mref = m.reference if m.reference is not None else mon.reference(settings, model, champ)
     stats = statistics.drift_from_counts(m.counted, m.n_rows, settings)
     report(on_progress, 0.7, "Estimating performance without labels")

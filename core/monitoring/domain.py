@@ -91,7 +91,7 @@ def _frame(df: pd.DataFrame, cols: list[str], cats: tuple[str, ...]) -> pd.DataF
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float:
     """ROC-AUC of 0/1 labels `y` (ties count one half), by ranks: the Mann-Whitney statistic."""
-    from core.monitoring.health import weighted_auc
+    from core.monitoring.auc import weighted_auc
 
     return weighted_auc(score, y)
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from core.config import Settings
 from core.files import atomic_write, sha256_file
+from core.monitoring.auc import score_groups, weighted_auc  # noqa: F401 (importable from here as before)
 from core.monitoring.drift_report import Estimate, Reliability
 from core.monitoring.reference import ColumnReference, column_reference
 
@@ -171,42 +172,6 @@ def load_model_reference(settings: Settings, model: Any, version: str, threshold
 
 
 # --------------------------------------------------------------------------- estimation
-def score_groups(score: np.ndarray) -> np.ndarray:
-    """The rank of each row's score among the distinct scores (0 for the lowest): `np.unique`'s
-    inverse. A model with few distinct scores (a tree's leaves) is grouped by hashing
-    (`pd.factorize`, 15x faster than the sort on 1,000,000 rows); many distinct scores by the sort
-    (hashing a million distinct values is slower than sorting them)."""
-    s = np.asarray(score, dtype="float64")
-    if len(s) > 100_000 and len(np.unique(s[:20_000])) < 2_000:
-        import pandas as pd
-
-        codes, _ = pd.factorize(s, sort=True)
-        return codes
-    return np.unique(s, return_inverse=True)[1]
-
-
-def weighted_auc(score: np.ndarray, weight_pos: np.ndarray, groups: np.ndarray | None = None) -> float:
-    """ROC-AUC when row i is positive with probability `weight_pos[i]` (ties count one half).
-
-    Per distinct score: the positive weight and the row count (`score_groups` + `np.bincount`;
-    `groups` when already computed for these scores), so the temporaries are the size of the
-    distinct scores (a few on a tree's probabilities) plus one index per row: 5,000,000 rows in
-    about 150 MB.
-    """
-    q = np.asarray(weight_pos, dtype="float64")
-    inverse = score_groups(score) if groups is None else groups
-    pos = np.bincount(inverse, weights=q)
-    neg = np.bincount(inverse).astype("float64")
-    del inverse
-    neg -= pos
-    total = pos.sum() * neg.sum()
-    if total <= 0:
-        return float("nan")
-    below = np.cumsum(neg)
-    below -= 0.5 * neg  # negatives below each score, ties counting one half
-    return float(np.dot(pos, below) / total)
-
-
 def expected_metrics(proba: np.ndarray, calibrated: np.ndarray, threshold: float,
                      groups: np.ndarray | None = None) -> dict[str, float]:
     """Expected accuracy, F1 and ROC-AUC of the decisions `proba >= threshold` when each row is
@@ -264,57 +229,3 @@ def realized(y: np.ndarray, proba: np.ndarray, threshold: float,
         "recall": tp / (tp + fn) if tp + fn else 0.0,
         "brier": brier,
     }
-
-
-# --------------------------------------------------------------------------- in a check
-class BinaryMonitor:
-    """How a check measures a binary model (`check.conclude`; multiclass and regression:
-    `task_health.TaskMonitor`): the reference above, the probability's drift, the positive rate's
-    drift, the realised figures and the calibrated estimate."""
-
-    task = "binary"
-    needs_rows = False
-
-    def reference(self, settings: Settings, model: Any, champ: Any) -> ModelReference:
-        return load_model_reference(settings, model, champ.version, champ.decision_threshold)
-
-    def rows(self, ref: ModelReference, frame: Any, out: np.ndarray) -> None:
-        return None
-
-    def measure(self, mref: ModelReference, proba: np.ndarray, labels: np.ndarray | None, rows: Any, champ: Any,
-                settings: Settings, train_ref: Any) -> Any:
-        from core.monitoring import statistics
-        from core.monitoring.task_health import Parts
-
-        t = settings.drift
-        prediction = statistics.column_drift(settings.dataset.proba_label, mref.prediction, proba, t)
-        label = realized_figures = rel_batch = None
-        groups = score_groups(proba)  # the distinct scores' ranks, for both ROC-AUCs
-        if labels is not None:
-            labelled = np.isfinite(labels)
-            every = bool(labelled.all())  # no copies then (80 MB at 5,000,000 rows)
-            y = labels if every else labels[labelled]
-            p_labelled = proba if every else proba[labelled]
-            if train_ref.positive_rate is not None:
-                label = statistics.label_drift(y, train_ref.positive_rate, train_ref.n_rows, t)
-            realized_figures = realized(y, p_labelled, champ.decision_threshold, groups if every else None)
-            rel_batch = reliability(y, p_labelled, t.calibration_bins)
-            del y, p_labelled, labelled
-        est = estimate(proba, mref, (), groups)  # whether to trust it waits for the domain classifier
-        return Parts(prediction=prediction, label=label, realized=realized_figures, estimate=est,
-                     test_metrics=mref.test_metrics, estimated_on_test=mref.estimated_on_test,
-                     reliability_test=mref.reliability_raw, reliability_test_calibrated=mref.reliability_calibrated,
-                     reliability_batch=rel_batch)
-
-    def words(self, parts: Any, estimate: Any, settings: Settings) -> str:
-        return ""
-
-
-BINARY_MONITOR = BinaryMonitor()
-
-
-def monitor_of(champ: Any) -> Any:
-    """The monitor of a version's task kind (`BinaryMonitor`, or `task_health.MONITORS`)."""
-    from core.monitoring.task_health import MONITORS
-
-    return MONITORS.get(champ.kind.name, BINARY_MONITOR)

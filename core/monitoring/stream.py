@@ -120,7 +120,7 @@ def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: s
     """
     import pyarrow.parquet as pq
 
-    from core.monitoring import health, outputs, task_health
+    from core.monitoring import health, monitors, outputs, task_health
 
     clock = Stopwatch()
     champ, settings = model, model.scoped(settings)
@@ -130,7 +130,7 @@ def check_file(path: Path, settings: Settings, *, model: ModelVersion, source: s
     total = pf.metadata.num_rows
     columns = _columns(path, settings) or []
     ref, model_cached = _cached(settings, champ)
-    mon = health.monitor_of(champ)
+    mon = monitors.monitor_of(champ)
     # regression: the loss models are read (or built) before the pass, so built only once the file is valid
     task_cached = not mon.needs_rows or task_health.reference_path(settings, champ.version).exists()
     if ref is None or not model_cached or not task_cached:  # a cache to build: not before the file is found valid

@@ -1,7 +1,7 @@
 """Model health of multiclass and regression models in a drift check (binary: `health`).
 
 What a check measures beyond the features depends on the model's task kind; each kind has one
-monitor (`monitor_of`), chosen once from the champion's version:
+monitor (`core.monitoring.monitors.monitor_of`), chosen once from the champion's version:
 
 - the per-version reference (`TaskReference`, from the test split, stored as JSON under
   `data/09_monitoring/`, the regression loss models beside it with joblib): the test figures
