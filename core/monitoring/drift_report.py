@@ -224,40 +224,22 @@ class DriftReport:
 
     def summary(self) -> dict[str, Any]:
         """The `python -m core drift` JSON object (binary: as it always was, plus `task`)."""
-        est = self.estimate
         if self.task != "binary":
             return self._task_summary()
-        return {
-            "dataset_drift": self.dataset_drift,
-            "features": {k: v.summary() for k, v in self.stats.features.items()},
-            "prediction_drift": {"psi": self.prediction.psi, "wasserstein": self.prediction.wasserstein,
-                                 "p_value": self.prediction.p_value, "mean_test": self.prediction.mean_ref,
-                                 "mean_batch": self.prediction.mean_batch, "drift": self.prediction.drift},
-            "label_drift": self.label,
-            "domain_auc": self.domain_auc,
-            "domain": self.domain,
-            "dataset_drift_rules": list(self.dataset_drift_rules),
-            "adherence": self.verdict.get("adherence"),
-            "alarm": list(self.verdict.get("alarm", ())),
-            "estimated_performance": {"accuracy": est.accuracy, "f1": est.f1, "roc_auc": est.roc_auc,
-                                      "trustworthy": est.trustworthy, "reasons": list(est.reasons)},
-            "realized_performance": (None if self.realized is None else
-                                     {k: self.realized[k] for k in ("accuracy", "f1", "roc_auc")}),
-            "recommendation": self.recommendation,
-            "model_version": self.model_version,
-            "batch": {k: self.batch[k] for k in ("name", "digest", "n_rows", "n_labelled")},
-            "stored_path": self.stored_path,
-            "mlflow_run_id": self.mlflow_run_id,
-            "seconds": self.seconds,
-            "check_id": self.check_id,
-            "mlflow_pending": self.mlflow_pending,
-            "task": self.task,
-        }
+        est, p = self.estimate, self.prediction
+        return self._shared(
+            prediction_drift={"psi": p.psi, "wasserstein": p.wasserstein, "p_value": p.p_value,
+                              "mean_test": p.mean_ref, "mean_batch": p.mean_batch, "drift": p.drift},
+            estimated_performance={"accuracy": est.accuracy, "f1": est.f1, "roc_auc": est.roc_auc,
+                                   "trustworthy": est.trustworthy, "reasons": list(est.reasons)},
+            realized_performance=(None if self.realized is None else
+                                  {k: self.realized[k] for k in ("accuracy", "f1", "roc_auc")}),
+        )
 
     def _task_summary(self) -> dict[str, Any]:
         """The JSON object of a multiclass or regression check: the binary one's keys (the
         prediction's drift, the estimate and the realised figures hold the task's figures) plus
-        `task`, `words`, `outputs` and (multiclass) each class probability's drift."""
+        `words`, `outputs`, `test_performance` and (multiclass) each class probability's drift."""
         est, p = self.estimate, self.prediction
         drift = {"psi": p.psi, "wasserstein": p.wasserstein, "js": p.js, "p_value": p.p_value,
                  "mean_test": p.mean_ref, "mean_batch": p.mean_batch, "drift": p.drift}
@@ -268,24 +250,29 @@ class DriftReport:
             drift["classes"] = {name: {"psi": f.psi, "wasserstein": f.wasserstein, "mean_test": f.mean_ref,
                                        "mean_batch": f.mean_batch, "drift": f.drift}
                                 for name, f in self.prediction_detail.items()}
+        return self._shared(
+            prediction_drift=drift,
+            estimated_performance={**{k: est.value(k) for k in self.keys if est.value(k) is not None},
+                                   "method": est.method, "trustworthy": est.trustworthy,
+                                   "reasons": list(est.reasons)},
+            realized_performance=None if self.realized is None else dict(self.realized),
+            test_performance=dict(self.test_metrics), words=self.words, outputs=self.outputs,
+        )
+
+    def _shared(self, prediction_drift: dict[str, Any], **task_keys: Any) -> dict[str, Any]:
+        """The keys every task's JSON object has, with the prediction's drift and `task_keys` (the
+        performance figures, which each task fills its way) in their places."""
         return {
-            "task": self.task,
             "dataset_drift": self.dataset_drift,
             "features": {k: v.summary() for k, v in self.stats.features.items()},
-            "prediction_drift": drift,
+            "prediction_drift": prediction_drift,
             "label_drift": self.label,
             "domain_auc": self.domain_auc,
             "domain": self.domain,
             "dataset_drift_rules": list(self.dataset_drift_rules),
             "adherence": self.verdict.get("adherence"),
             "alarm": list(self.verdict.get("alarm", ())),
-            "estimated_performance": {**{k: est.value(k) for k in self.keys if est.value(k) is not None},
-                                      "method": est.method, "trustworthy": est.trustworthy,
-                                      "reasons": list(est.reasons)},
-            "realized_performance": None if self.realized is None else dict(self.realized),
-            "test_performance": dict(self.test_metrics),
-            "words": self.words,
-            "outputs": self.outputs,
+            **task_keys,
             "recommendation": self.recommendation,
             "model_version": self.model_version,
             "batch": {k: self.batch[k] for k in ("name", "digest", "n_rows", "n_labelled")},
@@ -294,6 +281,7 @@ class DriftReport:
             "seconds": self.seconds,
             "check_id": self.check_id,
             "mlflow_pending": self.mlflow_pending,
+            "task": self.task,
         }
 
 
