@@ -10,9 +10,11 @@ What computes them, and why:
 - a tree model (decision tree, random forest, extra trees, gradient boosting, LightGBM):
   `shap.TreeExplainer` (exact TreeSHAP, path-dependent: no background needed; for LightGBM
   shap asks LightGBM's own `pred_contrib=True`);
-- anything else (k nearest neighbours, naive Bayes, QDA, MLP, AdaBoost): shap's permutation
-  explainer over the background sample, model-agnostic and additive by construction (each
-  permutation's steps telescope from the background's mean answer to the row's answer).
+- anything else (k nearest neighbours, naive Bayes, QDA, MLP, AdaBoost): permutation sampling
+  of the raw features' Shapley values over the background sample (`permutation_values`, what
+  shap's PermutationExplainer does, by hand: see there why), model-agnostic and additive by
+  construction (each permutation's steps telescope from the background's mean answer to the
+  row's answer).
 
 The estimator is explained on the matrix it sees (after the pipeline's preprocessing,
 `core/modeling/preprocess.py`); the columns one raw feature became (one-hot columns, a
@@ -45,6 +47,7 @@ import numpy as np
 
 BACKGROUND_ROWS = 100  # training rows the base value and the fallback explainer average over
 BEFORE = "_before_calibration"
+FALLBACK_ROWS = 50  # background rows of the permutation explainer (each row costs 2 x columns + 1 passes over them)
 
 
 @dataclass(frozen=True)
@@ -173,11 +176,7 @@ class Explainer:
             if self.tree is not None:
                 self.kind = "tree"
         if self.kind == "fallback":
-            import shap
-
-            fn = self.est.predict if task == "regression" else self.est.predict_proba
-            self.fallback = shap.explainers.Permutation(fn, shap.maskers.Independent(self.background,
-                                                                                    max_samples=len(self.background)))
+            self.fallback = self.est.predict if task == "regression" else self.est.predict_proba
         self.base_scale = self._base_scale()
         self.sigmoid = self._sigmoid()
         if self.sigmoid is not None:  # mapped through the calibration: the calibrated log-odds
@@ -205,8 +204,8 @@ class Explainer:
         reads = "log_odds" if hasattr(self.calibrated.estimator, "decision_function") else "probability"
         return (float(cal.a_), float(cal.b_)) if reads == self.base_scale else None
 
-    def _columns(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(base value, column contributions) on the base scale: n x columns, or n x k x columns."""
+    def _contributions(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(base value, contributions per raw feature) on the base scale: n x d, or n x k x d."""
         if self.kind == "linear":
             contrib = (z - self.mean)[:, None, :] * self.coef[None, :, :]
             base = self.coef @ self.mean + self.intercept
@@ -216,12 +215,14 @@ class Explainer:
             contrib = values if values.ndim == 3 else values[:, :, None]
             contrib = np.moveaxis(contrib, 2, 1)  # n x outputs x columns
         else:
-            got = self.fallback(z, max_evals=max(2 * z.shape[1] + 1, 100), silent=True)
-            values = np.asarray(got.values, dtype=np.float64)
-            contrib = np.moveaxis(values if values.ndim == 3 else values[:, :, None], 2, 1)
-            base = np.atleast_1d(np.asarray(got.base_values, dtype=np.float64))
-            base = base[0] if base.ndim == 2 else base
-        if self.task == "binary" and contrib.shape[1] == 2:  # both classes given: the positive one
+            base, contrib = permutation_values(self.fallback, z, self.background[:FALLBACK_ROWS], self.owner,
+                                               len(self.features))
+            return self._pick(base, contrib)  # already per raw feature
+        return self._pick(base, _group(contrib, self.owner, len(self.features)))
+
+    def _pick(self, base: np.ndarray, contrib: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Binary: the positive class's (when both are given); binary and regression: one output."""
+        if self.task == "binary" and contrib.shape[1] == 2:
             contrib, base = contrib[:, 1:, :], base[1:]
         if self.task != "multiclass":
             return base[0], contrib[:, 0, :]
@@ -230,13 +231,42 @@ class Explainer:
     def explain(self, x: Any) -> Explanation:
         """The explanation of the raw rows `x` (a frame of the model's features)."""
         z = transform(self.steps, x)
-        base, contrib = self._columns(z)
+        base, contrib = self._contributions(z)
         if self.sigmoid is not None:
             a, b = self.sigmoid
             base, contrib = -(a * base + b), -a * contrib
         return Explanation(features=tuple(self.features), scale=self.scale,
-                           base_value=np.asarray(base, dtype=np.float64),
-                           contributions=_group(contrib, self.owner, len(self.features)), classes=self.classes)
+                           base_value=np.asarray(base, dtype=np.float64), contributions=contrib, classes=self.classes)
+
+
+def permutation_values(fn: Any, z: np.ndarray, background: np.ndarray, owner: np.ndarray, d: int,
+                       permutations: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Model-agnostic Shapley values of the raw features (the groups of columns `owner` gives) by
+    permutation sampling against `background`: (base value: the background's mean output (k,),
+    contributions n x k x d). Each permutation (and its reverse) sets the row's features into
+    the background one at a time, a feature's contribution the change of the mean output it
+    makes: the steps telescope, so the contributions add up exactly to the row's output minus
+    the base value, whatever the number of permutations.
+
+    Hand-written (what shap's PermutationExplainer does) because shap's compiles its masking
+    code with numba on first use: 20 s per process here, a served model's first request."""
+    def mean_out(frames: np.ndarray) -> np.ndarray:  # (s x m x columns) -> s x k
+        out = np.asarray(fn(frames.reshape(-1, frames.shape[-1])), dtype=np.float64)
+        return out.reshape(frames.shape[0], frames.shape[1], -1).mean(axis=1)
+
+    rng = np.random.default_rng(seed)
+    base = mean_out(background[None])[0]
+    orders = [rng.permutation(d) for _ in range(permutations)]
+    orders += [o[::-1] for o in orders]
+    values = np.zeros((z.shape[0], base.shape[0], d), dtype=np.float64)
+    for i, row in enumerate(z):
+        for order in orders:
+            frames = np.repeat(background[None], d + 1, axis=0)
+            for step, j in enumerate(order, start=1):
+                frames[step:, :, owner == j] = row[owner == j]
+            out = mean_out(frames)
+            values[i, :, order] += out[1:] - out[:-1]  # (i, order) index first: d x k
+    return base, values / len(orders)
 
 
 def background_matrix(model: Any, x: Any, rows: int = BACKGROUND_ROWS, seed: int = 0) -> np.ndarray:
