@@ -207,12 +207,14 @@ def cmd_predict(args: argparse.Namespace, settings: Settings, on_progress: Progr
     # InvalidInputError before any request
     spec.rules.validate_row(row, what=spec.row_noun, allow_unseen=args.allow_unseen)
     pred = predict.predict_one(settings, row, model, url=args.url, threshold=args.threshold, log_source="cli",
-                               allow_unseen=args.allow_unseen)
+                               allow_unseen=args.allow_unseen, explain=args.explain)
     if pred.stale:
         sys.stderr.write(f"warning: {predict.stale_warning(pred.model_version, pred.champion_version, pred.url)}\n")
     if not pred.checked:
         sys.stderr.write(f"warning: {predict.UNCHECKED_WARNING.format(url=pred.url)}\n")
-    common = {"model_version": pred.model_version, "latency_ms": pred.latency_ms,
+    # asked with --explain: {"base_value", "contributions": {feature: value}, "scale", "output"}
+    explained = {"explanation": pred.explanation} if args.explain else {}
+    common = {**explained, "model_version": pred.model_version, "latency_ms": pred.latency_ms,
               "server_ms": pred.server_ms, "network_ms": pred.network_ms,
               "champion_version": pred.champion_version, "stale": pred.stale,
               "checked": pred.checked, "dataset": settings.dataset.name, "url": pred.url, "task": pred.task}
@@ -229,7 +231,8 @@ def cmd_predict(args: argparse.Namespace, settings: Settings, on_progress: Progr
             "model_version": pred.model_version, "latency_ms": pred.latency_ms,
             "server_ms": pred.server_ms, "network_ms": pred.network_ms,
             "champion_version": pred.champion_version, "stale": pred.stale, "threshold": pred.threshold,
-            "checked": pred.checked, "dataset": settings.dataset.name, "url": pred.url, "task": pred.task}
+            "checked": pred.checked, "dataset": settings.dataset.name, "url": pred.url, "task": pred.task,
+            **explained}
 
 
 def add_predict(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
@@ -248,4 +251,7 @@ def add_predict(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
                    help=f"class threshold on {spec.proba_label}, strictly between 0 and 1 (default: the version's own threshold)")
     p.add_argument("--allow-unseen", action="store_true",
                    help="score a category never seen in training as an unknown category instead of refusing it")
+    p.add_argument("--explain", action="store_true",
+                   help="add the answer's explanation: each feature's contribution, the base value and their "
+                        "scale (log_odds, probability, value; per class for a multiclass model)")
     p.set_defaults(func=cmd_predict)

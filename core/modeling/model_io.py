@@ -27,7 +27,7 @@ def model_requirements(model: Any) -> list[str]:
     """Pinned requirements of a served model (given explicitly: MLflow's inference takes 6-8 s)."""
     from importlib.metadata import version
 
-    names = ["mlflow", "scikit-learn", "numpy", "scipy", "pandas", "skops"]
+    names = ["mlflow", "scikit-learn", "numpy", "scipy", "pandas", "skops", "shap"]  # shap: explanations
     inner = getattr(model, "estimator", None) if hasattr(model, "calibrated_classifiers_") else None
     steps = getattr(inner or model, "steps", [(None, inner or model)])  # a calibrated model: its pipeline
     if any(type(step).__module__.startswith("lightgbm") for _, step in steps):
@@ -165,7 +165,9 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
     answer = pyfunc_model.task_answer(task, raw, getattr(model, "classes_", None))
     # `allow_unseen` is a request parameter (`{"params": {"allow_unseen": true}}`) that scores
     # categories never seen in training
-    params = ParamSchema([ParamSpec(pyfunc_model.ALLOW_UNSEEN, "boolean", False)]) if categorical else None
+    # `explain` too (`{"params": {"explain": true}}`): each row's answer with its explanation
+    params = ParamSchema([*([ParamSpec(pyfunc_model.ALLOW_UNSEEN, "boolean", False)] if categorical else []),
+                          ParamSpec(pyfunc_model.EXPLAIN, "boolean", False)])
     signature = ModelSignature(inputs=schema, outputs=infer_signature(x, answer).outputs, params=params)
     onnx_model = None
     if not categorical and rules is not None:
@@ -179,12 +181,33 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
             with open(table, "w") as fh:
                 json.dump(rules.to_dict(), fh)
             code += [table, rules_module.__file__]
+        code += explainer_files(model, frame, features, task, tmp)
         if task is not None:
             told = os.path.join(tmp, pyfunc_model.TASK_FILE)
             with open(told, "w") as fh:
                 json.dump(task, fh)
             code.append(told)
         return _log(model, name, signature, x, code, onnx_model, "predict" if regression else "predict_proba")
+
+
+def explainer_files(model: Any, frame: pd.DataFrame, features: tuple[str, ...], task: dict[str, Any] | None,
+                    folder: str) -> list[str]:
+    """The files that let the served model explain its answers: `core/modeling/explanations.py`
+    and its background (`explainer.json`: the estimator's matrix of up to BACKGROUND_ROWS of the
+    training rows `frame`, with the features and class names), written in `folder`."""
+    from core.modeling import explanations, pyfunc_model
+
+    classes = None
+    if pyfunc_model.task_name(task) == "multiclass":
+        names = list((task or {}).get("classes") or [])
+        labels = list(getattr(model, "classes_", range(len(names))))
+        classes = [names[int(c)] if names and str(c).lstrip("-").isdigit() and 0 <= int(c) < len(names) else str(c)
+                   for c in labels]
+    background = explanations.background_matrix(model, frame.loc[:, list(features)])
+    stored = os.path.join(folder, pyfunc_model.BACKGROUND_FILE)
+    with open(stored, "w") as fh:
+        json.dump({"features": list(features), "classes": classes, "background": background.tolist()}, fh)
+    return [explanations.__file__, stored]
 
 
 def _log(model: Any, name: str, signature: Any, example: pd.DataFrame, code_paths: list[str],

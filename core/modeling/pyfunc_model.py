@@ -41,6 +41,9 @@ TASK_FILE = "task.json"  # the model's task kind (and classes or interval), in i
 ONNX_FILE = "model.onnx"  # the pipeline's ONNX export, beside the skops file (when it has one)
 CODES_FILE = "category_codes.py"  # the served pipeline's category coder, in the model's code/ folder
 ALLOW_UNSEEN = "allow_unseen"  # request parameter: score categories never seen in training anyway
+EXPLAIN = "explain"  # request parameter: each row's answer with its explanation (issue 31)
+EXPLAIN_FILE = "explanations.py"  # core/modeling/explanations.py, copied in the model's code/ folder
+BACKGROUND_FILE = "explainer.json"  # the explainer's background rows (the estimator's matrix), in code/
 ONNX_INPUT = "X"  # the ONNX model's one input: a double matrix in the model's feature order
 MAX_MESSAGE_CHARS = 2000
 
@@ -58,8 +61,49 @@ def _load_pyfunc(path: str, model_config: Any = None) -> "ServedModel":
         with open(onnx_path, "rb") as fh:
             onnx_model = fh.read()
     model = load_sklearn(path).sklearn_model
+    scorer, task = with_category_codes(model, model_dir), read_task(model_dir)
     return ServedModel(model, rules=_load_rules(model_dir), onnx_model=onnx_model,
-                       scorer=with_category_codes(model, model_dir), task=read_task(model_dir))
+                       scorer=scorer, task=task, explainer=load_explainer(model_dir, scorer, task))
+
+
+def load_explainer(model_dir: str, model: Any, task: dict[str, Any] | None) -> Any:
+    """The explainer of a model logged with one (`code/explanations.py` and its background,
+    `code/explainer.json`), built once at load; None otherwise, or when it cannot be built (the
+    model then answers as always, and says so to a request that asks for an explanation)."""
+    import importlib.util
+    import sys
+
+    code = os.path.join(model_dir, "code")
+    module_file, stored = os.path.join(code, EXPLAIN_FILE), os.path.join(code, BACKGROUND_FILE)
+    if not (os.path.exists(module_file) and os.path.exists(stored)):
+        return None
+    try:
+        name = "workbench_explanations"
+        spec = importlib.util.spec_from_file_location(name, module_file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while the file runs
+        spec.loader.exec_module(module)
+        with open(stored) as fh:
+            saved = json.load(fh)
+        return module.Explainer(model, np.asarray(saved["background"], dtype=np.float64), task_name(task),
+                                saved["features"], saved.get("classes"))
+    except Exception as err:  # noqa: BLE001 - never stops the model from serving
+        _log.warning("the model's explainer could not be built (%s): it answers without explanations", err)
+        return None
+
+
+class ExplainedAnswer(list):
+    """The answer to a request with `{"explain": true}`: a list of rows, each
+    `{"prediction": <the row's usual answer>, "explanation": {...}}` (what MLflow writes as JSON),
+    which numpy reads as the usual answer matrix (`__array__`), so that whatever reads the
+    model's output as numbers (the server's inference log) sees what it always saw."""
+
+    def __init__(self, rows: list[dict[str, Any]], answer: np.ndarray) -> None:
+        super().__init__(rows)
+        self.answer = answer
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.answer if dtype is None else self.answer.astype(dtype)
 
 
 def read_task(model_dir: str) -> dict[str, Any] | None:
@@ -207,8 +251,9 @@ class ServedModel:
     CHECKS_RAW_INPUT = True
 
     def __init__(self, sklearn_model: Any, rules: Any = None, onnx_model: bytes | None = None,
-                 scorer: Any = None, task: dict[str, Any] | None = None) -> None:
+                 scorer: Any = None, task: dict[str, Any] | None = None, explainer: Any = None) -> None:
         self.sklearn_model = sklearn_model
+        self.explainer = explainer  # `load_explainer`'s: answers `{"explain": true}` (None: cannot)
         # what scores: `sklearn_model`, or the same fitted steps with its category coders stood
         # in for (`with_category_codes`, given by the loader)
         self._scorer = sklearn_model if scorer is None else scorer
@@ -292,11 +337,33 @@ class ServedModel:
         return self._answer(data, params)
 
     def _answer(self, data: Any, params: dict[str, Any] | None) -> np.ndarray:
-        """The served answer of the checked rows (`task_answer`)."""
+        """The served answer of the checked rows (`task_answer`); with `{"explain": true}`, each
+        row's answer beside its explanation (`_explained`)."""
+        if params and params.get(EXPLAIN):
+            return self._explained(data, params)
         raw = self._scores(data, params)
         if self.kind == "binary":
             return raw
         return task_answer(self.task, raw, self._classes)
+
+    def _explained(self, data: Any, params: dict[str, Any]) -> "ExplainedAnswer":
+        """Each row's usual answer and its explanation (`code/explanations.py`): the rows are
+        checked and scored as without the parameter, then explained from the same frame."""
+        if self.explainer is None:
+            raise InputRefused(["this model cannot explain its answers (it was logged before explanations "
+                                "existed, or its explainer could not be built: see the server's log); send "
+                                "the request without the explain parameter"])
+        answer = self._answer(data, {k: v for k, v in params.items() if k != EXPLAIN})
+        frame, x = self.check(data, allow_unseen=bool(params.get(ALLOW_UNSEEN, False)))
+        if x is not None and self.session is None:
+            import pandas as pd
+
+            frame = pd.DataFrame(x, columns=list(self.rules.names), index=frame.index)
+        if hasattr(frame, "columns") and self.features and list(frame.columns) != self.features:
+            frame = frame[self.features]
+        rows = self.explainer.explain(_missing_as_nan(frame)).rows()
+        return ExplainedAnswer([{"prediction": a.tolist() if hasattr(a, "tolist") else a, "explanation": e}
+                                for a, e in zip(answer, rows)], np.asarray(answer))
 
     def _scores(self, data: Any, params: dict[str, Any] | None) -> np.ndarray:
         frame, x = self.check(data, allow_unseen=bool((params or {}).get(ALLOW_UNSEEN, False)))

@@ -373,6 +373,14 @@ class Client:
             payload["params"] = params
         return parse_answers(self.post_json(json.dumps(payload), source=source))
 
+    def explain_rows(self, rows: list[list[Any]], params: dict[str, Any] | None = None,
+                     source: str | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """`answer_rows`' answer and each row's explanation, asked with `{"explain": true}`
+        (issue 31); PredictionError when the served version does not explain."""
+        payload = {"dataframe_split": {"columns": list(self.features), "data": rows},
+                   "params": {**(params or {}), "explain": True}}
+        return parse_explained(self.post_json(json.dumps(payload), source=source))
+
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """The positive class's probability (a binary model's) for each row of `frame`
         (`predict_answers`' last column)."""
@@ -453,6 +461,21 @@ def parse_answers(text: str) -> np.ndarray:
         [[np.nan if v is None else v for v in row] if isinstance(row, list) else (np.nan if row is None else row)
          for row in preds], dtype="float64")
     return arr if arr.ndim == 2 else arr.reshape(-1, 1)
+
+
+def parse_explained(text: str) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """An answer to `{"explain": true}`: `{"predictions": [{"prediction": [...], "explanation":
+    {...}}, ...]}` as (the answer matrix, the explanations); a plain answer means the server's
+    model was logged before explanations existed (MLflow drops a parameter its signature lacks)."""
+    preds = json.loads(text)
+    preds = preds.get("predictions", preds) if isinstance(preds, dict) else preds
+    if not (isinstance(preds, list) and preds and all(isinstance(r, dict) and "explanation" in r for r in preds)):
+        raise PredictionError("The served model version does not explain its answers: it was logged before "
+                              "explanations existed. Retrain (python -m core train) and serve the new "
+                              "champion, or ask without explain.")
+    answers = [[np.nan if v is None else v for v in (r["prediction"] if isinstance(r["prediction"], list)
+                                                     else [r["prediction"]])] for r in preds]
+    return np.asarray(answers, dtype="float64"), [r["explanation"] for r in preds]
 
 
 def _has_none(preds: Any) -> bool:

@@ -148,6 +148,9 @@ class Prediction:
     prediction: float | None = None  # regression: the predicted value
     interval: tuple[float, float] | None = None  # regression: [low, high]
     interval_level: float | None = None  # regression: the interval's nominal coverage, e.g. 0.9
+    # asked with `explain`: {"base_value", "contributions": {feature: value}, "scale", "output"}
+    # (multiclass: base value, contributions and output per class name; core/modeling/explanations.py)
+    explanation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -302,6 +305,7 @@ def predict_one(
     ranges: Mapping[str, tuple[float, float]] | None = None,
     log_source: str | None = "serve-page",
     allow_unseen: bool = False,
+    explain: bool = False,
 ) -> Prediction:
     """Validate one row for `model` (the version read at the edge: its inputs, its threshold), score
     it on the server and see it in the inference log.
@@ -322,6 +326,7 @@ def predict_one(
     (`check_answer`): another dataset's or model's server raises `WrongServerError` (also instead
     of its refusal of the row); another version of the same model is answered as stale; a server
     naming nothing is accepted with `checked` False.
+    `explain` asks the server for the row's explanation too (`Prediction.explanation`).
     Raises `core.rules.InvalidInputError` (a bad row or threshold) and `InvalidURLError`
     before any request, `ServerNotRunningError`, `WrongServerError` or `PredictionError` after.
     """
@@ -348,8 +353,13 @@ def predict_one(
     try:
         t0 = time.perf_counter()
         rows = [list(clean.values())]
+        explanation = None
         try:
-            if kind.thresholded:
+            if explain:  # the answer and its explanation (issue 31)
+                matrix, explained = client.explain_rows(rows, params=params, **tag)
+                explanation = explained[0]
+                proba, answer = float(matrix[0, -1]), matrix[0].tolist()
+            elif kind.thresholded:
                 proba = float((client.predict_rows(rows, params=params, **tag) if params or tag
                                else client.predict_rows(rows))[0])
             else:  # the whole answer: k probabilities, or prediction, lower, upper
@@ -393,7 +403,7 @@ def predict_one(
         latency_ms=round(latency_ms, 3), url=client.url, inputs=clean, warnings=warnings, log_id=log_id,
         server_ms=None if server_ms is None else round(server_ms, 3),
         network_ms=None if server_ms is None else round(max(latency_ms - server_ms, 0.0), 3),
-        champion_version=champion, stale=stale, checked=checked,
+        champion_version=champion, stale=stale, checked=checked, explanation=explanation,
     )
 
 
