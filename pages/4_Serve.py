@@ -4,6 +4,7 @@ import json
 import streamlit as st
 
 from core.charts import answer as answer_charts
+from core.charts import explanation as explanation_charts
 from core.data import preparation, profile
 from core.errors import WorkbenchError
 from core.serving import client, inference_log, predict, server
@@ -111,6 +112,9 @@ with left.form("row"):
         "Allow unseen categories", key=session_keys.SERVE_ALLOW_UNSEEN,
         help="A category typed in that training never saw is refused unless this is ticked; then the model "
              "scores it as an unknown category.")
+    explain = st.checkbox("Explain the answer", value=True, key=session_keys.SERVE_EXPLAIN,
+                          help="Ask the model server for each feature's contribution to this answer "
+                               "(MLflow's params {\"explain\": true}): shown as a waterfall under the answer.")
     submitted = st.form_submit_button("Predict", type="primary")
 
 # a binary model decides at a threshold; a multiclass one answers its most probable class, a regression a number
@@ -127,7 +131,7 @@ if submitted:
         pred = predict.predict_one(base, values, model, url=status.url, threshold=threshold,
                                    client=http_client(status.url, settings.features, settings.request_timeout_s),
                                    ranges=ranges,
-                                   log_source="serve-page", allow_unseen=allow_unseen)
+                                   log_source="serve-page", allow_unseen=allow_unseen, explain=explain)
         st.session_state[session_keys.SERVE_LAST_PREDICTION] = pred.to_dict()
     except client.ServerNotRunningError:
         st.session_state.pop(session_keys.SERVE_LAST_PREDICTION, None)
@@ -188,6 +192,11 @@ with right:
                        f"v{last['champion_version']}.")
         for warning in last["warnings"]:
             st.warning(md(warning))
+        if last.get("explanation"):
+            st.plotly_chart(explanation_charts.waterfall(last["explanation"], spec, last["inputs"],
+                                                         class_name=last.get("class_name")),
+                            width="stretch", config={"displayModeBar": False})
+            st.caption(md(explanation_charts.caption(last["explanation"], spec, last.get("class_name"))))
 
 with st.expander("The exact request as `curl` and on the command line"):
     sent = forms.as_sent(values)

@@ -9,6 +9,7 @@ SERVE_THRESHOLD = "serve_threshold"
 SERVE_PICKER = "serve_picker"
 SERVE_PICKED = "serve_picked"
 SERVE_ALLOW_UNSEEN = "serve_allow_unseen"
+SERVE_EXPLAIN = "serve_explain"  # ask the server for the answer's explanation (issue 31)
 
 # Production page
 PRODUCTION_RESULT = "production_result"
