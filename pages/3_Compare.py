@@ -9,7 +9,7 @@ from core.charts.words import Words
 from core.errors import WorkbenchError
 from core.modeling import comparison, metrics, promotion, registry
 from core.scoring import exports
-from ui import mlflow_links, session_keys, times
+from ui import explanations, mlflow_links, session_keys, times
 from ui.dataset_picker import active_settings
 from ui.text import md
 
@@ -256,6 +256,7 @@ def overlay(evals: list, names: list[str]) -> None:
     else:
         overlay_binary(tab, evals, names)
     diagnostics_tabs(tab, evals, names)
+    explanations.global_view(tab["Feature importance"], evals, names, settings.dataset)  # issue 31
 
 
 def overlay_binary(tab: dict, evals: list, names: list[str]) -> None:

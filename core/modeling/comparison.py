@@ -69,6 +69,8 @@ class CandidateEval:
     threshold: float | None = 0.5
     diagnostics: Diagnostics | None = None
     held_out: HeldOutPredictions | None = None  # everything stored (a regression's interval bounds too)
+    # the global view of its explanations (issue 31: `run_log.EXPLANATIONS`), None for runs logged without
+    explanations: dict[str, Any] | None = None
 
     @property
     def task(self) -> str:
@@ -211,7 +213,12 @@ def load_candidate(settings: Settings, run_id: str) -> CandidateEval:
             raise TrackingError(f"Run {run_id} has no training artifacts; pick a candidate from the table.")
         preds = HeldOutPredictions.from_dict(json.loads(_artifact_text(settings, run_id, run_log.PREDICTIONS)),
                                              BINARY.default_threshold)  # for runs logged without theirs
-        diagnostics, figures = None, {}
+        diagnostics, figures, explained = None, {}, None
+        if run_log.EXPLANATIONS in held:
+            try:
+                explained = json.loads(_artifact_text(settings, run_id, run_log.EXPLANATIONS))
+            except ValueError:
+                explained = None  # malformed: shown as not stored
         if run_log.DIAGNOSTICS in held:
             try:
                 diagnostics = Diagnostics.from_dict(json.loads(_artifact_text(settings, run_id, run_log.DIAGNOSTICS)))
@@ -228,7 +235,7 @@ def load_candidate(settings: Settings, run_id: str) -> CandidateEval:
         ) from err
     return CandidateEval(run_id=run_id, name=model, label=model_label(model, preds.task), y_true=preds.y_true,
                          proba=preds.proba, figures=figures, threshold=preds.threshold, diagnostics=diagnostics,
-                         held_out=preds)
+                         held_out=preds, explanations=explained if isinstance(explained, dict) else None)
 
 
 REGISTRY_COLUMNS = ["version", "aliases", "model", "parameters", "CV log loss", "test log loss", "test F1",

@@ -110,6 +110,29 @@ def _decide_regression(pipeline: Any, sample: pd.DataFrame, settings: Settings, 
                     interval_halfwidth=halfwidth, interval_level=level)
 
 
+EXPLAINED_ROWS = 500  # test rows a version's global explanations are computed on (the fallback: FALLBACK_ROWS)
+FALLBACK_ROWS = 40  # ... for a model explained by permutations (each row costs thousands of predictions)
+
+
+def global_explanations(model: Any, x_train: pd.DataFrame, x_test: pd.DataFrame, task: str, features: list[str],
+                        classes: list[str], seed: int) -> dict[str, Any] | None:
+    """The version's global view of its explanations (`explanations.global_importance`) on a
+    sample of the test split, with its kind of explainer; None (and a warning in the log) when
+    the model cannot be explained: training never fails for it."""
+    import logging
+
+    from core.modeling import explanations
+
+    try:
+        ex = explanations.explainer(model, x_train, task, features, classes)
+        rows = FALLBACK_ROWS if ex.kind == "fallback" else EXPLAINED_ROWS
+        sample = x_test.sample(min(rows, len(x_test)), random_state=seed) if len(x_test) > rows else x_test
+        return {**explanations.global_importance(ex.explain(sample), sample), "explainer": ex.kind}
+    except Exception as err:  # noqa: BLE001 - an explanation is extra: the candidate stands without it
+        logging.getLogger(__name__).warning("no global explanations for this model: %s", err)
+        return None
+
+
 def evaluate(setup: TrainingSetup, tuned: TunedCandidate, settings: Settings,
              on_progress: ProgressFn = None) -> EvaluatedCandidate:
     """Decide `tuned`'s decision policy and calibration (`decide`), refit it on the whole training
@@ -151,8 +174,10 @@ def evaluate(setup: TrainingSetup, tuned: TunedCandidate, settings: Settings,
     share = min(1.0, TUNE_MAX_ROWS / len(x_train))
     curve = learning_curve_data(pipeline, x_train, y_train, x_test, y_test, seed,
                                 fractions=tuple(f * share for f in (0.1, 0.25, 0.5)), task=task, n_classes=n_classes)
+    explained = global_explanations(model, x_train, x_test, task, list(settings.features),
+                                    list(settings.dataset.target.names), seed)
     return EvaluatedCandidate(
-        tuned=tuned, decision=decision, model=model, test=test, predictions=held_out,
+        tuned=tuned, decision=decision, model=model, test=test, predictions=held_out, explanations=explained,
         diagnostics=Diagnostics(kind=kind_name, features=tuple(settings.features), values=tuple(values),
                                 learning_curve=LearningCurve.from_dict(curve),
                                 params={k: str(v) for k, v in tuned.params.items()}))

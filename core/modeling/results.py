@@ -311,6 +311,9 @@ class EvaluatedCandidate:
     test: dict[str, float]
     predictions: HeldOutPredictions
     diagnostics: Diagnostics
+    # the global view of its explanations on a sample of the test split (issue 31:
+    # `explanations.global_importance`, JSON data), None when it could not be computed
+    explanations: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:

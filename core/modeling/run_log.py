@@ -28,6 +28,7 @@ from core.modeling.results import Choice, EvaluatedCandidate, TrainingData
 
 PREDICTIONS = "eval/test_predictions.json"  # HeldOutPredictions.to_dict()
 DIAGNOSTICS = "eval/diagnostics.json"  # Diagnostics.to_dict()
+EXPLANATIONS = "eval/explanations.json"  # explanations.global_importance (issue 31), when computed
 LEGACY_FIGURES = "figures"  # runs logged before figures were stored as data: plotly JSON + evaluation.html
 LEGACY_HTML = "figures/evaluation.html"
 
@@ -89,8 +90,10 @@ def log_candidate(evaluated: EvaluatedCandidate, settings: Settings, folds: int,
                        | {f"cv_log_loss_{k}_calibration": v for k, v in decision.calibration_log_loss.items()})
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for path, data in ((PREDICTIONS, evaluated.predictions.to_dict()),
-                           (DIAGNOSTICS, evaluated.diagnostics.to_dict())):
+        stored = [(PREDICTIONS, evaluated.predictions.to_dict()), (DIAGNOSTICS, evaluated.diagnostics.to_dict())]
+        if evaluated.explanations is not None:
+            stored.append((EXPLANATIONS, evaluated.explanations))
+        for path, data in stored:
             (root / path).parent.mkdir(parents=True, exist_ok=True)
             (root / path).write_text(json.dumps(data, separators=(",", ":")))
         mlflow.log_artifacts(tmp)

@@ -127,7 +127,8 @@ def test_a_candidate_run_stores_small_json_data_only(logged) -> None:
     client = tracking.client(s)
     stored = {a.path for a in client.list_artifacts(run_id)}
     assert stored == {"eval"}  # the model is a logged model of its own, beside the run
-    assert {a.path for a in client.list_artifacts(run_id, "eval")} == {run_log.PREDICTIONS, run_log.DIAGNOSTICS}
+    assert {a.path for a in client.list_artifacts(run_id, "eval")} == {run_log.PREDICTIONS, run_log.DIAGNOSTICS,
+                                                                    run_log.EXPLANATIONS}
     files = [f for f in (s.mlruns_dir / "artifacts").rglob("*") if f.is_file()]
     assert not [f for f in files if f.suffix == ".html"]
     assert max(f.stat().st_size for f in files) < 300_000
@@ -140,6 +141,10 @@ def test_the_compare_reader_gives_back_what_was_evaluated(logged) -> None:
     s, evaluated, run_id, _ = logged
     back = comparison.load_candidate(s, run_id)
     assert back.diagnostics == evaluated.diagnostics and back.figures == {}
+    # the global view of its explanations (issue 31): stored with the run, read back as computed
+    view = back.explanations
+    assert view == evaluated.explanations and view["explainer"] == "linear" and view["scale"] == "log_odds"
+    assert set(view["features"]) == set(FEATURES) and view["mean_abs"] == sorted(view["mean_abs"], reverse=True)
     np.testing.assert_allclose(back.proba, evaluated.predictions.proba, atol=1e-12)
     assert back.threshold == pytest.approx(evaluated.predictions.threshold)
     assert json.loads(json.dumps(back.to_dict()))["diagnostics"]["kind"] == "coefficient"
