@@ -32,7 +32,8 @@ from tests.task_homes import make_task_home  # noqa: E402
 
 
 def champion(home, name: str):
-    """`home`'s champion replaced by a `name` model ("dt", "lightgbm") on the same training split."""
+    """`home`'s champion replaced by a `name` model ("dt", "lightgbm") on the same training split
+    (LightGBM single-threaded, as training makes it: `core/modeling/tuning.py` n_jobs=1)."""
     import mlflow
     from lightgbm import LGBMClassifier, LGBMRegressor
     from sklearn.pipeline import Pipeline
@@ -45,8 +46,8 @@ def champion(home, name: str):
     s, task = home.settings, home.task["task"]
     estimators = {("dt", "multiclass"): DecisionTreeClassifier(max_depth=6),
                   ("dt", "regression"): DecisionTreeRegressor(max_depth=8),
-                  ("lightgbm", "multiclass"): LGBMClassifier(n_estimators=100, num_leaves=15, verbosity=-1),
-                  ("lightgbm", "regression"): LGBMRegressor(n_estimators=150, num_leaves=31, verbosity=-1)}
+                  ("lightgbm", "multiclass"): LGBMClassifier(n_estimators=100, num_leaves=15, n_jobs=1, verbosity=-1),
+                  ("lightgbm", "regression"): LGBMRegressor(n_estimators=150, num_leaves=31, n_jobs=1, verbosity=-1)}
     train = preparation.load_split(s, "train")
     x = model_io.feature_frame(train, s.features, s.dataset.categorical_features)
     model = Pipeline([*preprocess.preprocessor(s.dataset, 0), ("model", estimators[name, task])]).fit(x, train[s.target])
@@ -62,12 +63,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=300, help="one-row requests per model, kind and round")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--tasks", default="multiclass,regression")
+    ap.add_argument("--models", default="linear,dt,lightgbm")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="explain-bench-"))
     results = []
-    for task in ("multiclass", "regression"):
+    for task in args.tasks.split(","):
         home = make_task_home(root / task, task)
-        for name in ("linear", "dt", "lightgbm"):
+        for name in args.models.split(","):
             if name != "linear":
                 champion(home, name)
             s = home.settings.replace(serve_port=server.free_port())

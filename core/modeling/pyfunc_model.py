@@ -66,30 +66,54 @@ def _load_pyfunc(path: str, model_config: Any = None) -> "ServedModel":
                        scorer=scorer, task=task, explainer=load_explainer(model_dir, scorer, task))
 
 
-def load_explainer(model_dir: str, model: Any, task: dict[str, Any] | None) -> Any:
+def load_explainer(model_dir: str, model: Any, task: dict[str, Any] | None) -> "LazyExplainer | None":
     """The explainer of a model logged with one (`code/explanations.py` and its background,
-    `code/explainer.json`), built once at load; None otherwise, or when it cannot be built (the
-    model then answers as always, and says so to a request that asks for an explanation)."""
-    import importlib.util
-    import sys
-
+    `code/explainer.json`), None otherwise. Built on the first request that asks for an
+    explanation (`LazyExplainer`), in the worker that answers it: nothing is imported or built at
+    load, so a model asked for no explanation serves as it always did (and LightGBM's OpenMP
+    pool, which shap's tree explainer starts, is never started in the server's master before it
+    forks its workers: a worker's first prediction then hangs)."""
     code = os.path.join(model_dir, "code")
     module_file, stored = os.path.join(code, EXPLAIN_FILE), os.path.join(code, BACKGROUND_FILE)
     if not (os.path.exists(module_file) and os.path.exists(stored)):
         return None
-    try:
-        name = "workbench_explanations"
-        spec = importlib.util.spec_from_file_location(name, module_file)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up while the file runs
-        spec.loader.exec_module(module)
-        with open(stored) as fh:
-            saved = json.load(fh)
-        return module.Explainer(model, np.asarray(saved["background"], dtype=np.float64), task_name(task),
-                                saved["features"], saved.get("classes"))
-    except Exception as err:  # noqa: BLE001 - never stops the model from serving
-        _log.warning("the model's explainer could not be built (%s): it answers without explanations", err)
-        return None
+    return LazyExplainer(module_file, stored, model, task)
+
+
+class LazyExplainer:
+    """`explanations.Explainer` of the served model, built on first use (see `load_explainer`);
+    `explain` raises InputRefused when it cannot be built (the model still answers without)."""
+
+    def __init__(self, module_file: str, stored: str, model: Any, task: dict[str, Any] | None) -> None:
+        self.module_file, self.stored, self.model, self.task = module_file, stored, model, task
+        self._built: Any = None
+        self._error: str | None = None
+
+    def built(self) -> Any:
+        if self._built is None and self._error is None:
+            import importlib.util
+            import sys
+
+            try:
+                name = "workbench_explanations"
+                spec = importlib.util.spec_from_file_location(name, self.module_file)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module  # dataclasses look their module up while the file runs
+                spec.loader.exec_module(module)
+                with open(self.stored) as fh:
+                    saved = json.load(fh)
+                self._built = module.Explainer(self.model, np.asarray(saved["background"], dtype=np.float64),
+                                               task_name(self.task), saved["features"], saved.get("classes"))
+            except Exception as err:  # noqa: BLE001 - never stops the model from answering without
+                self._error = f"{type(err).__name__}: {str(err)[:200]}"
+                _log.warning("the model's explainer could not be built (%s)", self._error)
+        if self._built is None:
+            raise InputRefused([f"this model cannot explain its answers ({self._error}); send the request "
+                                "without the explain parameter"])
+        return self._built
+
+    def explain(self, frame: Any) -> Any:
+        return self.built().explain(frame)
 
 
 class ExplainedAnswer(list):
