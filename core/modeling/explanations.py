@@ -7,9 +7,11 @@ What computes them, and why:
   these ARE the (interventional) Shapley values of a linear model, in closed form (what
   `shap.LinearExplainer` computes; hand-written here in three numpy lines because shap's
   explainer object costs milliseconds a call on a single served row, the product microseconds);
-- a tree model (decision tree, random forest, extra trees, gradient boosting, LightGBM):
-  `shap.TreeExplainer` (exact TreeSHAP, path-dependent: no background needed; for LightGBM
-  shap asks LightGBM's own `pred_contrib=True`);
+- LightGBM: LightGBM's own exact TreeSHAP (`Booster.predict(pred_contrib=True)`), on one
+  thread (shap's TreeExplainer asks the same of LightGBM but with every core: in a served
+  worker forked from a master that already scored, LightGBM's OpenMP pool then hangs);
+- another tree model (decision tree, random forest, extra trees, gradient boosting):
+  `shap.TreeExplainer` (exact TreeSHAP, path-dependent: no background needed);
 - anything else (k nearest neighbours, naive Bayes, QDA, MLP, AdaBoost): permutation sampling
   of the raw features' Shapley values over the background sample (`permutation_values`, what
   shap's PermutationExplainer does, by hand: see there why), model-agnostic and additive by
@@ -171,6 +173,8 @@ class Explainer:
             self.coef = np.atleast_2d(np.asarray(self.est.coef_, dtype=np.float64))
             self.intercept = np.atleast_1d(np.asarray(self.est.intercept_, dtype=np.float64))
             self.mean = self.background.mean(axis=0)
+        elif hasattr(self.est, "booster_"):  # LightGBM: its own TreeSHAP
+            self.kind = "lightgbm"
         else:
             self.tree = _tree_explainer(self.est)
             if self.tree is not None:
@@ -209,6 +213,10 @@ class Explainer:
         if self.kind == "linear":
             contrib = (z - self.mean)[:, None, :] * self.coef[None, :, :]
             base = self.coef @ self.mean + self.intercept
+        elif self.kind == "lightgbm":  # n x (columns + 1) per output, the last the expected value
+            raw = np.asarray(self.est.booster_.predict(z, pred_contrib=True, num_threads=1), dtype=np.float64)
+            per = raw.reshape(z.shape[0], -1, z.shape[1] + 1)
+            contrib, base = per[:, :, :-1], per[0, :, -1]
         elif self.kind == "tree":
             values = np.asarray(self.tree.shap_values(z, check_additivity=False), dtype=np.float64)
             base = np.atleast_1d(np.asarray(self.tree.expected_value, dtype=np.float64))
