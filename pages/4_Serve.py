@@ -193,10 +193,12 @@ with right:
         for warning in last["warnings"]:
             st.warning(md(warning))
         if last.get("explanation"):
+            # a multiclass answer is explained for its predicted class; a binary one on the positive class
+            explained_class = last.get("class_name") if model.task == "multiclass" else None
             st.plotly_chart(explanation_charts.waterfall(last["explanation"], spec, last["inputs"],
-                                                         class_name=last.get("class_name")),
+                                                         class_name=explained_class),
                             width="stretch", config={"displayModeBar": False})
-            st.caption(md(explanation_charts.caption(last["explanation"], spec, last.get("class_name"))))
+            st.caption(md(explanation_charts.caption(last["explanation"], spec, explained_class)))
 
 with st.expander("The exact request as `curl` and on the command line"):
     sent = forms.as_sent(values)

@@ -206,6 +206,28 @@ def task_shots(task: str, out: Path, width: int, height: int) -> None:
         proc.wait(timeout=20)
 
 
+def explain_shots(page, s: Shooter, url: str) -> None:
+    """Issue 31: the Serve page's waterfall of one answer, and Compare's global view of the
+    candidates' explanations (its Feature importance tab); the server stopped at the end."""
+    page.goto(url + "/Serve")
+    page.locator("[data-testid='stApp'] h1", has_text="Serve").first.wait_for(timeout=90_000)
+    s.settle()
+    serve_and_answer(page, s)
+    page.get_by_text(re.compile(r"^Why: each feature")).first.wait_for(timeout=60_000)
+    page.get_by_text("Answer", exact=True).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(800)
+    s.shot("serve-explanation")
+    page.get_by_role("button", name="Stop server").click()  # the server outlives the app otherwise
+    page.get_by_role("button", name="Start server").wait_for(timeout=60_000)
+    s.open("Compare")
+    page.get_by_text("Overlay candidates").wait_for(timeout=60_000)
+    s.settle()
+    page.get_by_role("tab", name="Feature importance").click()
+    page.wait_for_timeout(800)
+    s.at("From the explanations")
+    s.shot("compare-explanations")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", type=Path, default=None)
@@ -216,6 +238,8 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=900)
     ap.add_argument("--serve-only", action="store_true", help="only the Serve page with one row answered")
+    ap.add_argument("--explain-only", action="store_true",
+                    help="only the explanations: Serve's waterfall of one answer and Compare's global view")
     ap.add_argument("--task", choices=list(TASK_DATASETS), default=None)
     args = ap.parse_args()
     if args.task:
@@ -231,6 +255,10 @@ def main() -> None:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
             page = browser.new_page(viewport={"width": args.width, "height": args.height})
             s = Shooter(page, url, args.out.resolve(), args.prefix)
+            if args.explain_only:
+                explain_shots(page, s, url)
+                browser.close()
+                return
             if args.serve_only:
                 page.goto(url + "/Serve")
                 page.locator("[data-testid='stApp'] h1", has_text="Serve").first.wait_for(timeout=90_000)

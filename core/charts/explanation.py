@@ -72,13 +72,15 @@ def waterfall(explanation: Mapping[str, Any], spec: Any = None, inputs: Mapping[
         labels.append(f"{len(rest)} other features")
         values.append(sum(v for _, v in rest))
     words = scale_words(str(explanation.get("scale", "")), spec, class_name)
+    # each step's value in its label (text beside a bar runs into the labels of the long negative ones)
+    y = [f"Average answer (base): {base:.3g}", *[f"{t}: {v:+.3g}" for t, v in zip(labels, values)],
+         f"This answer: {output:.3g}"]
     fig = go.Figure(go.Waterfall(
         orientation="h", measure=["absolute", *["relative"] * len(values), "total"],
-        y=["Average answer (base)", *labels, "This answer"], x=[base, *values, output],
-        base=None, text=[f"{base:.3g}", *[f"{v:+.3g}" for v in values], f"{output:.3g}"], textposition="outside",
+        y=y, x=[base, *values, output], base=None, textposition="none",
         increasing=dict(marker=dict(color=UP)), decreasing=dict(marker=dict(color=DOWN)),
         totals=dict(marker=dict(color=TOTAL)), connector=dict(line=dict(color="#999", width=1)),
-        cliponaxis=False, hovertemplate="%{y}: %{x:.4g}<extra></extra>"))
+        hovertemplate="%{y}<extra></extra>"))
     fig.update_layout(template="plotly_white", showlegend=False,
                       title=f"Why: each feature's contribution ({words})" if len(words) < 60 else "Why: each feature's contribution",
                       height=max(240, 90 + 30 * (len(values) + 2)), margin=dict(l=10, r=60, t=50, b=50),
@@ -87,20 +89,28 @@ def waterfall(explanation: Mapping[str, Any], spec: Any = None, inputs: Mapping[
     return fig
 
 
-def importance_bars(view: Mapping[str, Any], spec: Any = None, top: int = 15) -> go.Figure:
+def short_scale(scale: str) -> str:
+    """An axis title that fits a third of the page: 'log-odds', 'probability', 'value', 'score'."""
+    base = scale.removesuffix("_before_calibration")
+    words = {"log_odds": "log-odds", "probability": "probability", "logit": "score", "value": "value"}.get(base, base)
+    return words + (" (uncalibrated)" if scale.endswith("_before_calibration") else "")
+
+
+def importance_bars(view: Mapping[str, Any], spec: Any = None, top: int = 15, title: str | None = None) -> go.Figure:
     """A version's global importance: the mean absolute contribution per feature, largest on top."""
     names = list(view["features"])[:top]
     values = list(view["mean_abs"])[:top]
     fig = go.Figure(go.Bar(x=values, y=[feature_text(spec, n) for n in names], orientation="h",
                            marker_color=TOTAL, hovertemplate="%{y}: %{x:.4g}<extra></extra>"))
-    fig.update_layout(template="plotly_white", title="Mean |contribution| (explanations)", showlegend=False,
+    fig.update_layout(template="plotly_white", title=title or "Mean |contribution|", showlegend=False,
                       height=max(220, 70 + 26 * len(names)), margin=dict(l=10, r=20, t=50, b=50),
-                      xaxis=dict(title=scale_words(str(view.get("scale", "")), spec), fixedrange=True),
-                      yaxis=dict(autorange="reversed", fixedrange=True, type="category"))
+                      xaxis=dict(title=f"mean |contribution|, {short_scale(str(view.get('scale', '')))}",
+                                 fixedrange=True, nticks=4),
+                      yaxis=dict(autorange="reversed", fixedrange=True, type="category", automargin=True))
     return fig
 
 
-def strip(view: Mapping[str, Any], spec: Any = None, top: int = 10) -> go.Figure:
+def strip(view: Mapping[str, Any], spec: Any = None, top: int = 10, title: str | None = None) -> go.Figure:
     """A beeswarm-like strip per feature (largest first): each sampled row's contribution, coloured
     by where its value falls among the sample (blue low .. red high; a category: how common)."""
     import numpy as np
@@ -113,13 +123,14 @@ def strip(view: Mapping[str, Any], spec: Any = None, top: int = 10) -> go.Figure
         fig.add_trace(go.Scattergl(
             x=c, y=i + jitter, mode="markers", name=s["feature"], showlegend=False,
             marker=dict(size=5, color=s["value_rank"], colorscale="RdBu_r", cmin=0, cmax=1, opacity=0.7,
-                        showscale=i == 0, colorbar=dict(title="value", tickvals=[0, 1], ticktext=["low", "high"])),
+                        showscale=False),
             hovertemplate=f"{feature_text(spec, s['feature'])}: %{{x:.3g}}<extra></extra>"))
-    fig.update_layout(template="plotly_white", title=f"Contributions of {view.get('rows', '?')} test rows",
+    fig.update_layout(template="plotly_white", title=title or f"Contributions of {view.get('rows', '?')} test rows",
                       height=max(240, 70 + 34 * len(rows)), margin=dict(l=10, r=20, t=50, b=50),
-                      xaxis=dict(title=scale_words(str(view.get("scale", "")), spec), zeroline=True),
+                      xaxis=dict(title=f"contribution, {short_scale(str(view.get('scale', '')))}", zeroline=True,
+                                 nticks=5),
                       yaxis=dict(tickvals=list(range(len(rows))), ticktext=[feature_text(spec, s["feature"]) for s in rows],
-                                 autorange="reversed", fixedrange=True))
+                                 autorange="reversed", fixedrange=True, automargin=True))
     return fig
 
 
