@@ -59,13 +59,57 @@ def champion(home, name: str):
     promotion.promote(s, registry.register(s, info.model_uri, tags=tags))
 
 
+def global_times(home: Path) -> None:
+    """`--global HOME`: the time to explain the whole test split of HOME's active dataset (prepared)
+    per model family, as training explains a sample of it (`fitting.global_explanations`); the
+    permutation fallback (k nearest neighbours) on FALLBACK_ROWS rows, its time per row said."""
+    import time
+
+    from lightgbm import LGBMClassifier
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.tree import DecisionTreeClassifier
+
+    from core.config import Settings
+    from core.modeling import explanations, preprocess
+    from core.modeling.fitting import FALLBACK_ROWS
+
+    s = Settings.from_env({**os.environ, "WORKBENCH_HOME": str(home)})
+    train, test = preparation.load_split(s, "train"), preparation.load_split(s, "test")
+    features = list(s.features)
+    x, xt = (model_io.feature_frame(f, s.features, s.dataset.categorical_features) for f in (train, test))
+    families = {"lr": LogisticRegression(max_iter=1000), "dt": DecisionTreeClassifier(max_depth=6, min_samples_leaf=50),
+                "lightgbm": LGBMClassifier(n_estimators=120, num_leaves=8, n_jobs=1, verbosity=-1),
+                "rf": RandomForestClassifier(n_estimators=200, max_depth=8, min_samples_leaf=50, n_jobs=1),
+                "knn": KNeighborsClassifier(n_neighbors=50)}
+    print(f"{s.dataset.name}: {len(train):,} training rows, {len(test):,} test rows, {len(features)} features; "
+          f"load {load():.2f}")
+    for name, est in families.items():
+        model = Pipeline([*preprocess.preprocessor(s.dataset, 0), ("model", est)]).fit(x, train[s.target])
+        t0 = time.perf_counter()
+        ex = explanations.explainer(model, x, s.dataset.task, features)
+        rows = xt.iloc[:FALLBACK_ROWS] if ex.kind == "fallback" else xt
+        t1 = time.perf_counter()
+        expl = ex.explain(rows)
+        t2 = time.perf_counter()
+        print(f"{name:9s} {ex.kind:9s} built {1000 * (t1 - t0):8.1f} ms; {len(rows):6,} rows in {t2 - t1:7.2f} s "
+              f"({1e6 * (t2 - t1) / len(rows):9.1f} µs a row), scale {expl.scale}; load {load():.2f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--global", dest="global_home", type=Path, default=None,
+                    help="instead: time global explanations of the test split of this home's dataset per model family")
     ap.add_argument("--requests", type=int, default=300, help="one-row requests per model, kind and round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--tasks", default="multiclass,regression")
     ap.add_argument("--models", default="linear,dt,lightgbm")
     args = ap.parse_args()
+    if args.global_home is not None:
+        global_times(args.global_home)
+        return
     root = Path(tempfile.mkdtemp(prefix="explain-bench-"))
     results = []
     for task in args.tasks.split(","):
