@@ -104,7 +104,7 @@ def importance_bars(view: Mapping[str, Any], spec: Any = None, top: int = 15, ti
                            marker_color=TOTAL, hovertemplate="%{y}: %{x:.4g}<extra></extra>"))
     fig.update_layout(template="plotly_white", title=title or "Mean |contribution|", showlegend=False,
                       height=max(220, 70 + 26 * len(names)), margin=dict(l=10, r=20, t=50, b=50),
-                      xaxis=dict(title=f"mean |contribution|, {short_scale(str(view.get('scale', '')))}",
+                      xaxis=dict(title=short_scale(str(view.get('scale', ''))),
                                  fixedrange=True, nticks=4),
                       yaxis=dict(autorange="reversed", fixedrange=True, type="category", automargin=True))
     return fig
@@ -127,7 +127,7 @@ def strip(view: Mapping[str, Any], spec: Any = None, top: int = 10, title: str |
             hovertemplate=f"{feature_text(spec, s['feature'])}: %{{x:.3g}}<extra></extra>"))
     fig.update_layout(template="plotly_white", title=title or f"Contributions of {view.get('rows', '?')} test rows",
                       height=max(240, 70 + 34 * len(rows)), margin=dict(l=10, r=20, t=50, b=50),
-                      xaxis=dict(title=f"contribution, {short_scale(str(view.get('scale', '')))}", zeroline=True,
+                      xaxis=dict(title=short_scale(str(view.get('scale', ''))), zeroline=True,
                                  nticks=5),
                       yaxis=dict(tickvals=list(range(len(rows))), ticktext=[feature_text(spec, s["feature"]) for s in rows],
                                  autorange="reversed", fixedrange=True, automargin=True))
