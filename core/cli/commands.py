@@ -127,8 +127,8 @@ def add_drift(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
     p.add_argument("--no-domain", action="store_true", help="skip the domain classifier")
     p.add_argument("--engine", choices=["local", "spark"], default="local",
                    help="local: in this process (default); spark: a parquet --batch (file, folder or glob) that may "
-                        "not fit in memory, counted with Spark's aggregations (the estimate on a sample of at most "
-                        "1,000,000 rows)")
+                        "not fit in memory, counted with Spark's aggregations (the estimate on a uniform sample "
+                        "of about 1,000,000 rows)")
     p.add_argument("--master", type=options.master, default=None,
                    help="Spark master for --engine spark, e.g. local[2] or spark://host:7077 (default: "
                         "SPARK_MASTER, else Spark's configuration, i.e. local[*])")

@@ -19,7 +19,7 @@ How each part is computed, and why so:
   The driver holds one count per (feature, bin or category): bounded by the grid and the
   categories, not by the rows.
 - The champion's outputs, the label-free estimate, the realised metrics, the prediction drift
-  and the domain classifier: on a uniform sample of at most `sample_rows` rows (1,000,000 by
+  and the domain classifier: on a uniform sample of about `sample_rows` rows (1,000,000 by
   default) collected to the driver and computed by the local code. A batch of at most that many
   rows is taken whole, in file order, so its check gives the local check's figures; a larger
   one gets the estimate of its sample (the report says so: `spark.sampled_rows`), which keeps
@@ -50,7 +50,7 @@ from core.monitoring.drift_report import DriftReport
 from core.monitoring.reference import GRID_BINS, _span
 from core.progress import ProgressFn, Stopwatch, report
 
-SAMPLE_ROWS = 1_000_000  # rows collected for the outputs, the estimate and the domain classifier
+SAMPLE_ROWS = 1_000_000  # rows (about) collected for the outputs, the estimate and the domain classifier
 MAX_PROBLEMS = 10  # problems named when a batch is refused
 OTHER = -1.0  # the key of a discrete value never seen in training
 
@@ -223,10 +223,11 @@ def _numeric_counts(c: ColumnCounts, keys: list[tuple[str, int]], totals: dict[s
 
 # --------------------------------------------------------------------------- the sample
 def _sample(df: Any, settings: Settings, total: int, rows: int) -> pd.DataFrame:
-    """At most `rows` validated rows, the whole batch in file order when it has no more; a
-    uniform sample (seed = settings.seed) otherwise."""
-    part = df if total <= rows else df.sample(withReplacement=False, fraction=min(1.0, 1.05 * rows / total),
-                                               seed=settings.seed).limit(rows)
+    """The validated rows the outputs are computed on: the whole batch in file order when it has
+    at most `rows`; else a uniform Bernoulli sample of each row with probability rows / total
+    (seed = settings.seed): about `rows` rows (within a few standard deviations, sqrt(rows)),
+    every row equally likely (a `limit` after it would favour the first partitions)."""
+    part = df if total <= rows else df.sample(withReplacement=False, fraction=rows / total, seed=settings.seed)
     frame, problems = batches.validate_frame(part.toPandas(), settings.dataset)
     if problems:  # the whole batch passed `_validate`: not expected
         raise batches.BatchError(problems, "the batch's sample")

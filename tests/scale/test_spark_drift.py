@@ -102,7 +102,7 @@ def test_a_folder_of_files_is_one_batch_and_a_sample_leaves_the_counts_exact(spa
     there = spark_drift.check_spark(str(folder), s, model=champ, master="local[2]", log=False, domain=False,
                                     sample_rows=200)
     assert there.batch["n_rows"] == len(home.prod) and there.batch["n_labelled"] == len(home.prod)
-    assert there.spark["sampled"] and 150 <= there.spark["sampled_rows"] <= 200
+    assert there.spark["sampled"] and 140 <= there.spark["sampled_rows"] <= 260  # Bernoulli, 200 expected
     assert there.stats.drifted == local.stats.drifted and there.dataset_drift == local.dataset_drift
     for f, mine in local.stats.features.items():
         theirs = there.stats.features[f]
