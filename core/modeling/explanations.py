@@ -236,6 +236,10 @@ class Explainer:
             return base[0], contrib[:, 0, :]
         return base, contrib
 
+    def answer(self, usual: Any, expl: Explanation) -> "ExplainedAnswer":
+        """The served answer with explanations (`answer`)."""
+        return answer(usual, expl)
+
     def explain(self, x: Any) -> Explanation:
         """The explanation of the raw rows `x` (a frame of the model's features)."""
         z = transform(self.steps, x)
@@ -275,6 +279,57 @@ def permutation_values(fn: Any, z: np.ndarray, background: np.ndarray, owner: np
             out = mean_out(frames)
             values[i, :, order] += out[1:] - out[:-1]  # (i, order) index first: d x k
     return base, values / len(orders)
+
+
+class LazyExplainer:
+    """The served model's `Explainer` (`pyfunc_model.load_explainer`), built on first use from the
+    background stored with the model (`explainer.json`), in the worker that answers the first
+    request asking for an explanation: nothing is imported or built at load, so a model asked
+    for no explanation serves as it always did. `built` raises RuntimeError, saying why, when it
+    cannot be built (the model still answers without)."""
+
+    def __init__(self, stored: str, model: Any, task: str) -> None:
+        self.stored, self.model, self.task = stored, model, task
+        self._built: Explainer | None = None
+        self._error: str | None = None
+
+    def built(self) -> "Explainer":
+        if self._built is None and self._error is None:
+            import json
+            import logging
+
+            try:
+                with open(self.stored) as fh:
+                    saved = json.load(fh)
+                self._built = Explainer(self.model, np.asarray(saved["background"], dtype=np.float64), self.task,
+                                        saved["features"], saved.get("classes"))
+            except Exception as err:  # noqa: BLE001 - never stops the model from answering without
+                self._error = f"{type(err).__name__}: {str(err)[:200]}"
+                logging.getLogger(__name__).warning("the model's explainer could not be built (%s)", self._error)
+        if self._built is None:
+            raise RuntimeError(f"this model cannot explain its answers ({self._error})")
+        return self._built
+
+
+class ExplainedAnswer(list):
+    """The served answer to a request with `{"explain": true}`: a list of rows, each
+    `{"prediction": <the row's usual answer>, "explanation": {...}}` (what MLflow writes as JSON),
+    which numpy reads as the usual answer matrix (`__array__`), so that whatever reads the
+    model's output as numbers (the server's inference log) sees what it always saw."""
+
+    def __init__(self, rows: list[dict[str, Any]], answer: np.ndarray) -> None:
+        super().__init__(rows)
+        self.answer = answer
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.answer if dtype is None else self.answer.astype(dtype)
+
+
+def answer(usual: Any, expl: Explanation) -> ExplainedAnswer:
+    """Each row's usual served answer beside its explanation."""
+    usual = np.asarray(usual)
+    return ExplainedAnswer([{"prediction": a.tolist() if hasattr(a, "tolist") else a, "explanation": e}
+                            for a, e in zip(usual, expl.rows())], usual)
 
 
 def background_matrix(model: Any, x: Any, rows: int = BACKGROUND_ROWS, seed: int = 0) -> np.ndarray:

@@ -66,68 +66,23 @@ def _load_pyfunc(path: str, model_config: Any = None) -> "ServedModel":
                        scorer=scorer, task=task, explainer=load_explainer(model_dir, scorer, task))
 
 
-def load_explainer(model_dir: str, model: Any, task: dict[str, Any] | None) -> "LazyExplainer | None":
-    """The explainer of a model logged with one (`code/explanations.py` and its background,
-    `code/explainer.json`), None otherwise. Built on the first request that asks for an
-    explanation (`LazyExplainer`), in the worker that answers it: nothing is imported or built at
-    load, so a model asked for no explanation serves as it always did (and LightGBM's OpenMP
-    pool, which shap's tree explainer starts, is never started in the server's master before it
-    forks its workers: a worker's first prediction then hangs)."""
+def load_explainer(model_dir: str, model: Any, task: dict[str, Any] | None) -> Any:
+    """The explainer of a model logged with one (`code/explanations.py`, read by path as the rules
+    are, and its background `code/explainer.json`): `explanations.LazyExplainer`, built on the
+    first request that asks for an explanation; None for a model logged without."""
+    import importlib.util
+    import sys
+
     code = os.path.join(model_dir, "code")
     module_file, stored = os.path.join(code, EXPLAIN_FILE), os.path.join(code, BACKGROUND_FILE)
     if not (os.path.exists(module_file) and os.path.exists(stored)):
         return None
-    return LazyExplainer(module_file, stored, model, task)
-
-
-class LazyExplainer:
-    """`explanations.Explainer` of the served model, built on first use (see `load_explainer`);
-    `explain` raises InputRefused when it cannot be built (the model still answers without)."""
-
-    def __init__(self, module_file: str, stored: str, model: Any, task: dict[str, Any] | None) -> None:
-        self.module_file, self.stored, self.model, self.task = module_file, stored, model, task
-        self._built: Any = None
-        self._error: str | None = None
-
-    def built(self) -> Any:
-        if self._built is None and self._error is None:
-            import importlib.util
-            import sys
-
-            try:
-                name = "workbench_explanations"
-                spec = importlib.util.spec_from_file_location(name, self.module_file)
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[name] = module  # dataclasses look their module up while the file runs
-                spec.loader.exec_module(module)
-                with open(self.stored) as fh:
-                    saved = json.load(fh)
-                self._built = module.Explainer(self.model, np.asarray(saved["background"], dtype=np.float64),
-                                               task_name(self.task), saved["features"], saved.get("classes"))
-            except Exception as err:  # noqa: BLE001 - never stops the model from answering without
-                self._error = f"{type(err).__name__}: {str(err)[:200]}"
-                _log.warning("the model's explainer could not be built (%s)", self._error)
-        if self._built is None:
-            raise InputRefused([f"this model cannot explain its answers ({self._error}); send the request "
-                                "without the explain parameter"])
-        return self._built
-
-    def explain(self, frame: Any) -> Any:
-        return self.built().explain(frame)
-
-
-class ExplainedAnswer(list):
-    """The answer to a request with `{"explain": true}`: a list of rows, each
-    `{"prediction": <the row's usual answer>, "explanation": {...}}` (what MLflow writes as JSON),
-    which numpy reads as the usual answer matrix (`__array__`), so that whatever reads the
-    model's output as numbers (the server's inference log) sees what it always saw."""
-
-    def __init__(self, rows: list[dict[str, Any]], answer: np.ndarray) -> None:
-        super().__init__(rows)
-        self.answer = answer
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self.answer if dtype is None else self.answer.astype(dtype)
+    name = "workbench_explanations"
+    spec = importlib.util.spec_from_file_location(name, module_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)  # numpy only: shap is imported when an explainer is built
+    return module.LazyExplainer(stored, model, task_name(task))
 
 
 def read_task(model_dir: str) -> dict[str, Any] | None:
@@ -370,24 +325,27 @@ class ServedModel:
             return raw
         return task_answer(self.task, raw, self._classes)
 
-    def _explained(self, data: Any, params: dict[str, Any]) -> "ExplainedAnswer":
+    def _explained(self, data: Any, params: dict[str, Any]) -> list:
         """Each row's usual answer and its explanation (`code/explanations.py`): the rows are
         checked and scored as without the parameter, then explained from the same frame."""
         if self.explainer is None:
             raise InputRefused(["this model cannot explain its answers (it was logged before explanations "
                                 "existed, or its explainer could not be built: see the server's log); send "
                                 "the request without the explain parameter"])
+        try:
+            explainer = self.explainer.built()
+        except RuntimeError as err:
+            raise InputRefused([f"{err}; send the request without the explain parameter"]) from None
         answer = self._answer(data, {k: v for k, v in params.items() if k != EXPLAIN})
         frame, x = self.check(data, allow_unseen=bool(params.get(ALLOW_UNSEEN, False)))
-        if x is not None and self.session is None:
+        if x is not None:  # the checked doubles (in the model's order when ONNX reordered them)
             import pandas as pd
 
-            frame = pd.DataFrame(x, columns=list(self.rules.names), index=frame.index)
+            ordered = self.session is not None and self._order is not None
+            frame = pd.DataFrame(x, columns=self.features if ordered else list(self.rules.names), index=frame.index)
         if hasattr(frame, "columns") and self.features and list(frame.columns) != self.features:
             frame = frame[self.features]
-        rows = self.explainer.explain(_missing_as_nan(frame)).rows()
-        return ExplainedAnswer([{"prediction": a.tolist() if hasattr(a, "tolist") else a, "explanation": e}
-                                for a, e in zip(answer, rows)], np.asarray(answer))
+        return explainer.answer(answer, explainer.explain(_missing_as_nan(frame)))
 
     def _scores(self, data: Any, params: dict[str, Any] | None) -> np.ndarray:
         frame, x = self.check(data, allow_unseen=bool((params or {}).get(ALLOW_UNSEEN, False)))

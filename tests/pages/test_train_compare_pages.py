@@ -123,8 +123,9 @@ def test_compare_page_overlays_candidates_and_lists_the_registry(run_page, train
     at_threshold = at.dataframe[2].value
     assert set(at_threshold.columns) >= {"precision", "recall", "f1"}
     # every tab drawn once: three overlaid curves, then a confusion matrix, feature importance and
-    # learning curve per candidate
-    assert len(at.get("plotly_chart")) == 3 + 3 * len(result.candidates)
+    # learning curve per candidate, and the two charts of its explanations (issue 31)
+    assert len(at.get("plotly_chart")) == 3 + (3 + 2) * len(result.candidates)
+    assert {f"explain-bars-{i}" for i in range(len(result.candidates))} <= {c.key for c in at.get("plotly_chart")}
     registry = at.dataframe[3].value
     assert "parameters" not in registry and "mlflow" in registry  # the rest in the expander below
     assert {"parameters", "feature set", "train rows"} <= set(at.dataframe[4].value.columns)
@@ -198,4 +199,4 @@ def test_compare_page_shows_older_runs_or_says_where_their_curves_are(run_page, 
     # the two readable candidates overlaid: 3 curves, 2 confusion matrices, lr's logged importance
     assert len(at.get("plotly_chart")) == 3 + 2 + 1
     notes = [c.value for c in at.caption if "no " in c.value and "stored with this run" in c.value]
-    assert len(notes) == 1 + 2  # dt's importance, both learning curves
+    assert len(notes) == 1 + 2 + 2  # dt's importance, both learning curves, both explanations (issue 31)
