@@ -27,11 +27,16 @@ def model_requirements(model: Any) -> list[str]:
     """Pinned requirements of a served model (given explicitly: MLflow's inference takes 6-8 s)."""
     from importlib.metadata import version
 
-    names = ["mlflow", "scikit-learn", "numpy", "scipy", "pandas", "skops", "shap"]  # shap: explanations
+    names = ["mlflow", "scikit-learn", "numpy", "scipy", "pandas", "skops"]
     inner = getattr(model, "estimator", None) if hasattr(model, "calibrated_classifiers_") else None
     steps = getattr(inner or model, "steps", [(None, inner or model)])  # a calibrated model: its pipeline
     if any(type(step).__module__.startswith("lightgbm") for _, step in steps):
         names.append("lightgbm")
+    try:  # the served explanations' TreeSHAP (`explanations.py`, shipped in the model's code/)
+        version("shap")
+        names.append("shap")
+    except ImportError:  # PackageNotFoundError: the model explains linear and LightGBM models without it
+        pass
     return [f"{n}=={version(n)}" for n in names]
 
 

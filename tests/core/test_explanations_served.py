@@ -77,3 +77,13 @@ def test_the_server_and_predict_explain_a_multiclass_row(tmp_path: Path) -> None
         assert without["probabilities"] == printed["probabilities"]
     finally:
         server.stop(s)
+
+
+def test_a_plain_answer_to_explain_says_the_version_predates_explanations() -> None:
+    """A version logged before explanations ignores the parameter (its signature lacks it): the
+    client says so instead of showing no explanation."""
+    with pytest.raises(client.PredictionError, match="logged before explanations"):
+        client.parse_explained('{"predictions": [[0.4, 0.6]]}')
+    answer, explained = client.parse_explained(
+        '{"predictions": [{"prediction": [0.4, 0.6], "explanation": {"base_value": 0.1, "scale": "log_odds"}}]}')
+    assert answer.tolist() == [[0.4, 0.6]] and explained[0]["scale"] == "log_odds"
