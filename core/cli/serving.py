@@ -212,6 +212,10 @@ def cmd_predict(args: argparse.Namespace, settings: Settings, on_progress: Progr
         sys.stderr.write(f"warning: {predict.stale_warning(pred.model_version, pred.champion_version, pred.url)}\n")
     if not pred.checked:
         sys.stderr.write(f"warning: {predict.UNCHECKED_WARNING.format(url=pred.url)}\n")
+    if args.explain and pred.explanation is None:  # printed as null: the answer itself stands
+        from core.serving.client import NO_EXPLANATIONS
+
+        sys.stderr.write(f"warning: {NO_EXPLANATIONS}\n")
     # asked with --explain: {"base_value", "contributions": {feature: value}, "scale", "output"}
     explained = {"explanation": pred.explanation} if args.explain else {}
     common = {**explained, "model_version": pred.model_version, "latency_ms": pred.latency_ms,

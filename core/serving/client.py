@@ -376,7 +376,7 @@ class Client:
     def explain_rows(self, rows: list[list[Any]], params: dict[str, Any] | None = None,
                      source: str | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """`answer_rows`' answer and each row's explanation, asked with `{"explain": true}`
-        (issue 31); PredictionError when the served version does not explain."""
+        (issue 31); None for the explanations when the served version does not explain."""
         payload = {"dataframe_split": {"columns": list(self.features), "data": rows},
                    "params": {**(params or {}), "explain": True}}
         return parse_explained(self.post_json(json.dumps(payload), source=source))
@@ -463,16 +463,19 @@ def parse_answers(text: str) -> np.ndarray:
     return arr if arr.ndim == 2 else arr.reshape(-1, 1)
 
 
-def parse_explained(text: str) -> tuple[np.ndarray, list[dict[str, Any]]]:
+NO_EXPLANATIONS = ("this model version cannot explain its answers: it was logged before explanations "
+                   "existed (retrain with python -m core train and serve the new champion to get them)")
+
+
+def parse_explained(text: str) -> tuple[np.ndarray, list[dict[str, Any]] | None]:
     """An answer to `{"explain": true}`: `{"predictions": [{"prediction": [...], "explanation":
-    {...}}, ...]}` as (the answer matrix, the explanations); a plain answer means the server's
-    model was logged before explanations existed (MLflow drops a parameter its signature lacks)."""
+    {...}}, ...]}` as (the answer matrix, the explanations); a plain answer (a model logged
+    before explanations existed: MLflow drops a parameter its signature lacks) as (the answer
+    matrix, None)."""
     preds = json.loads(text)
     preds = preds.get("predictions", preds) if isinstance(preds, dict) else preds
     if not (isinstance(preds, list) and preds and all(isinstance(r, dict) and "explanation" in r for r in preds)):
-        raise PredictionError("The served model version does not explain its answers: it was logged before "
-                              "explanations existed. Retrain (python -m core train) and serve the new "
-                              "champion, or ask without explain.")
+        return parse_answers(text), None
     answers = [[np.nan if v is None else v for v in (r["prediction"] if isinstance(r["prediction"], list)
                                                      else [r["prediction"]])] for r in preds]
     return np.asarray(answers, dtype="float64"), [r["explanation"] for r in preds]

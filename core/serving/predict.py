@@ -15,7 +15,14 @@ from core.config import THRESHOLD_RULE, Settings, valid_threshold
 from core.data import profile
 from core.rules import InvalidInputError
 from core.serving import answers, inference_log
-from core.serving.client import Client, PredictionError, ServerIdentity, WrongServerError, identity_problem
+from core.serving.client import (
+    NO_EXPLANATIONS,
+    Client,
+    PredictionError,
+    ServerIdentity,
+    WrongServerError,
+    identity_problem,
+)
 from core.modeling import registry
 from core.modeling.model_version import ModelVersion
 from core.modeling.tasks import BINARY
@@ -357,7 +364,7 @@ def predict_one(
         try:
             if explain:  # the answer and its explanation (issue 31)
                 matrix, explained = client.explain_rows(rows, params=params, **tag)
-                explanation = explained[0]
+                explanation = explained[0] if explained else None
                 proba, answer = float(matrix[0, -1]), matrix[0].tolist()
             elif kind.thresholded:
                 proba = float((client.predict_rows(rows, params=params, **tag) if params or tag
@@ -382,6 +389,8 @@ def predict_one(
     answered = model if model is not None and version in (None, model.version) else (
         registry.version_info(settings, version) if version is not None else None) or model
     warnings = tuple(profile.out_of_training_range(clean, ranges, spec.row_noun)) if ranges else ()
+    if explain and explanation is None:  # the answer stands; the explanation cannot be had
+        warnings = (*warnings, NO_EXPLANATIONS[0].upper() + NO_EXPLANATIONS[1:] + ".")
     if kind.thresholded:
         own_threshold = answered.decision_threshold if answered is not None else BINARY.default_threshold
         threshold = asked if asked is not None else check_threshold(own_threshold)

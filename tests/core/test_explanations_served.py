@@ -79,11 +79,11 @@ def test_the_server_and_predict_explain_a_multiclass_row(tmp_path: Path) -> None
         server.stop(s)
 
 
-def test_a_plain_answer_to_explain_says_the_version_predates_explanations() -> None:
-    """A version logged before explanations ignores the parameter (its signature lacks it): the
-    client says so instead of showing no explanation."""
-    with pytest.raises(client.PredictionError, match="logged before explanations"):
-        client.parse_explained('{"predictions": [[0.4, 0.6]]}')
+def test_a_plain_answer_to_explain_stands_without_an_explanation() -> None:
+    """A version logged before explanations ignores the parameter (its signature lacks it): its
+    answer stands, without an explanation (predict_one and the CLI then warn, naming why)."""
+    plain, none = client.parse_explained('{"predictions": [[0.4, 0.6]]}')
+    assert plain.tolist() == [[0.4, 0.6]] and none is None and "logged before explanations" in client.NO_EXPLANATIONS
     answer, explained = client.parse_explained(
         '{"predictions": [{"prediction": [0.4, 0.6], "explanation": {"base_value": 0.1, "scale": "log_odds"}}]}')
     assert answer.tolist() == [[0.4, 0.6]] and explained[0]["scale"] == "log_odds"
