@@ -31,5 +31,8 @@ def global_view(where: Any, evals: list, names: list[str], spec: Any) -> None:
         right.plotly_chart(charts.strip(view, spec, title=f"{model}: each of {view.get('rows', '?')} test rows"),
                            width="stretch", key=f"explain-strip-{i}", config={"displayModeBar": False})
         where.caption(md(f"{name}: {view.get('rows', '?')} test rows, {EXPLAINERS.get(view.get('explainer'), 'explained')}; "
-                         f"scale: {charts.scale_words(str(view.get('scale', '')), spec)}. Right: each dot a row, red "
-                         "where its value is high among the rows, blue where low (a category: red where common)."))
+                         f"scale: {charts.scale_words(str(view.get('scale', '')), spec)}"
+                         + (" (summed over the classes on the left; on the right, to the class predicted for the row)"
+                            if view.get("per_class") else "")
+                         + ". Right: each dot a row, red where its value is high among the rows, blue where low "
+                           "(a category: red where common)."))

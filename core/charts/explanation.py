@@ -24,9 +24,11 @@ def scale_words(scale: str, spec: Any = None, class_name: str | None = None) -> 
         name = getattr(target, "column", "") or "value"
         unit = getattr(target, "unit", "") if target is not None else ""
         return f"{name} ({unit})" if unit else name
-    of = f"P({class_name})" if class_name else (getattr(spec, "proba_label", "") or "P(positive)")
+    multiclass = base == "logit" or getattr(getattr(spec, "target", None), "task", "") == "multiclass"
+    of = f"P({class_name})" if class_name else ("P(class)" if multiclass else
+                                                (getattr(spec, "proba_label", "") or "P(positive)"))
     words = {"log_odds": f"log-odds of {of}", "probability": of,
-             "logit": f"score of {class_name or 'the class'} (softmax of the scores = the probabilities)"}[base]
+             "logit": f"score of {class_name or 'the class'}"}[base]
     return words + (", before calibration" if before else "")
 
 
@@ -82,7 +84,7 @@ def waterfall(explanation: Mapping[str, Any], spec: Any = None, inputs: Mapping[
         totals=dict(marker=dict(color=TOTAL)), connector=dict(line=dict(color="#999", width=1)),
         hovertemplate="%{y}<extra></extra>"))
     fig.update_layout(template="plotly_white", showlegend=False,
-                      title=f"Why: each feature's contribution ({words})" if len(words) < 60 else "Why: each feature's contribution",
+                      title="Why: each feature's contribution",
                       height=max(240, 90 + 30 * (len(values) + 2)), margin=dict(l=10, r=60, t=50, b=50),
                       xaxis=dict(title=words, fixedrange=True), yaxis=dict(autorange="reversed", fixedrange=True,
                                                                           type="category"))
@@ -140,6 +142,8 @@ def caption(explanation: Mapping[str, Any], spec: Any = None, class_name: str | 
     words = scale_words(scale, spec, class_name)
     note = (" The calibrated probability is a monotone map of this score: the model was explained before its "
             "calibration.") if scale.endswith("_before_calibration") else ""
+    if scale.startswith("logit"):
+        note += " The softmax of the classes' scores gives their probabilities."
     whose = f" for the class {class_name}" if isinstance(explanation.get("base_value"), Mapping) and class_name else ""
     return (f"Contributions on the scale of the {words}{whose}: the average answer on training rows plus each "
             f"feature's contribution gives this answer (red raises it, blue lowers it).{note} "

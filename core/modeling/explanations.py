@@ -349,10 +349,14 @@ def explainer(model: Any, train: Any, task: str, features: list[str], classes: l
 def global_importance(expl: Explanation, x: Any, points: int = 200) -> dict[str, Any]:
     """A model's global view from the explanations of a sample of rows `x`: per feature the mean
     absolute contribution (multiclass: summed over the classes), largest first, and a
-    beeswarm-like strip (up to `points` rows: each row's contribution and where its value falls
-    among the sampled values, 0 lowest .. 1 highest; a category's share instead of a rank)."""
+    beeswarm-like strip (up to `points` rows: each row's contribution (multiclass: to the class
+    predicted for the row) and where its value falls among the sampled values, 0 lowest .. 1
+    highest; a category's share instead of a rank)."""
     c = np.abs(expl.contributions).sum(axis=1) if expl.contributions.ndim == 3 else expl.contributions
-    signed = expl.contributions.sum(axis=1) if expl.contributions.ndim == 3 else expl.contributions
+    signed = expl.contributions
+    if signed.ndim == 3:  # multiclass: each row's contributions to the class the model predicts for it
+        best = np.argmax(expl.output, axis=1)
+        signed = signed[np.arange(signed.shape[0]), best, :]
     mean_abs = np.abs(c).mean(axis=0)
     order = np.argsort(-mean_abs)
     n = min(points, signed.shape[0])
@@ -367,6 +371,6 @@ def global_importance(expl: Explanation, x: Any, points: int = 200) -> dict[str,
             counts = column.astype(str).map(column.astype(str).value_counts(normalize=True))
             rank = counts.to_numpy(dtype=np.float64).tolist()
         strip.append({"feature": f, "contributions": [float(v) for v in signed[:n, j]], "value_rank": rank})
-    return {"scale": expl.scale, "rows": int(signed.shape[0]),
+    return {"scale": expl.scale, "rows": int(signed.shape[0]), "per_class": expl.classes is not None,
             "features": [expl.features[j] for j in order], "mean_abs": [float(mean_abs[j]) for j in order],
             "strip": strip}
