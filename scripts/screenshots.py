@@ -213,7 +213,7 @@ def explain_shots(page, s: Shooter, url: str) -> None:
     page.locator("[data-testid='stApp'] h1", has_text="Serve").first.wait_for(timeout=90_000)
     s.settle()
     serve_and_answer(page, s)
-    page.get_by_text(re.compile(r"^Why: each feature")).first.wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"^Why.*: each feature")).first.wait_for(timeout=60_000)
     page.get_by_text("Answer", exact=True).first.evaluate("e => e.scrollIntoView({block: 'start'})")
     page.wait_for_timeout(800)
     s.shot("serve-explanation")

@@ -84,7 +84,7 @@ def waterfall(explanation: Mapping[str, Any], spec: Any = None, inputs: Mapping[
         totals=dict(marker=dict(color=TOTAL)), connector=dict(line=dict(color="#999", width=1)),
         hovertemplate="%{y}<extra></extra>"))
     fig.update_layout(template="plotly_white", showlegend=False,
-                      title="Why: each feature's contribution",
+                      title=f"Why {class_name}: each feature's contribution" if class_name else "Why: each feature's contribution",
                       height=max(240, 90 + 30 * (len(values) + 2)), margin=dict(l=10, r=60, t=50, b=50),
                       xaxis=dict(title=words, fixedrange=True), yaxis=dict(autorange="reversed", fixedrange=True,
                                                                           type="category"))
