@@ -59,6 +59,16 @@ def cmd_drift(args: argparse.Namespace, settings: Settings, on_progress: Progres
     from core.progress import Stopwatch
 
     clock = Stopwatch()
+    chunking = None
+    if args.chunk_size is not None or args.chunk_period is not None:
+        from core.monitoring.chunks import Chunking
+
+        chunking = Chunking(size=args.chunk_size, period=args.chunk_period)
+        if chunking.period is not None and args.batch is not None and not settings.dataset.time_column:
+            raise UsageError(f"python -m core drift: --chunk-period splits a batch by the time column its dataset "
+                             f"definition names, and {settings.dataset.name}'s names none: add `time_column = "
+                             f"\"COLUMN\"` to its dataset.toml (a column saying when each row happened), or "
+                             f"use --chunk-size K")
     from core.data import batches
     from core.modeling import registry
     from core.monitoring import check, run_log, stream
@@ -72,7 +82,8 @@ def cmd_drift(args: argparse.Namespace, settings: Settings, on_progress: Progres
     if args.inference_log is not None:
         batch = check.inference_log_batch(settings, args.inference_log)
         source = "inference_log"
-    elif model is not None and not args.drop_invalid and stream.streamable(args.batch, settings):
+    elif (model is not None and not args.drop_invalid and chunking is None
+          and stream.streamable(args.batch, settings)):
         # a parquet file is read, validated and scored in record batches: bounded memory, same report
         report = stream.check_file(args.batch, dataset, model=model, source="cli", domain=not args.no_domain,
                                    log=log, on_progress=on_progress)
@@ -87,7 +98,7 @@ def cmd_drift(args: argparse.Namespace, settings: Settings, on_progress: Progres
         raise TrackingError(registry.NO_CHAMPION)
     if batch is not None:
         report = check.check(batch, dataset, model=model, source=source, domain=not args.no_domain, log=log,
-                             on_progress=on_progress)
+                             chunking=chunking, on_progress=on_progress)
     if report.mlflow_pending:
         try:
             run_log.spawn_drain(settings)  # waits for this process to exit, then logs the run
@@ -112,6 +123,14 @@ def add_drift(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
                    help="drop the rows that break the dataset's rules and check the rest, instead of refusing "
                         "the batch (with --batch)")
     p.add_argument("--no-domain", action="store_true", help="skip the domain classifier")
+    chunk = p.add_mutually_exclusive_group()
+    chunk.add_argument("--chunk-size", type=options.whole(1, MAX_INFERENCE_LOG_ROWS), default=None, metavar="K",
+                       help="also judge the rows K by K, in order (`chunks` in the output: each chunk's drift, "
+                            "estimate and verdict by the same policy)")
+    chunk.add_argument("--chunk-period", type=options.period, default=None, metavar="PERIOD",
+                       help="also judge the rows by period of time (15m, 1h, 1d, ...): by request time for "
+                            "--inference-log, by the dataset definition's time_column for --batch"
+                            + (f" ({spec.time_column})" if spec.time_column else " (this dataset names none)"))
     p.add_argument("--wait-for-mlflow", action="store_true",
                    help="log the Monitoramento run before printing (`mlflow_run_id` in the output) instead of "
                         "from a background process after it (`mlflow_pending`: the run tagged "
