@@ -154,9 +154,10 @@ def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.Train
     elif log:
         report(on_progress, 0.9, "Logging the Monitoramento run to MLflow")
         result = log_run(result, settings)
-    from core.monitoring import alerts
+    if log:  # a recorded check (its id in the history): alerted when it alarms and a receiver is set
+        from core.monitoring import alerts
 
-    alerts.send_in_background(result, settings)  # only when it alarms and a receiver is configured
+        alerts.send_in_background(result, settings)
     report(on_progress, 1.0, "Done")
     return result
 

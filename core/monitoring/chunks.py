@@ -100,6 +100,18 @@ class Chunk:
         return {**{k: est.value(k) for k in self.keys if est.value(k) is not None}, "method": est.method,
                 "trustworthy": est.trustworthy, "reasons": list(est.reasons)}
 
+    def feature_rows(self) -> list[dict[str, Any]]:
+        """One display row per feature, worst first (`drift_report.effect_ratio`): the Drift
+        page's details of a chunk."""
+        from core.monitoring.drift_report import effect_ratio
+
+        ranked = sorted(self.features.values(),
+                        key=lambda f: (not f.drift, -effect_ratio(f, self.thresholds)[0], f.name))
+        return [{"feature": f.name, "drift": f.drift, "rule": f.rule, "PSI": f.psi, "Wasserstein / σ": f.wasserstein,
+                 "JS beyond chance": f.js_excess, "p-value (info only)": f.p_value,
+                 "outside training range": f.out_of_range, "mean (training)": f.mean_ref,
+                 "mean (chunk)": f.mean_batch} for f in ranked]
+
     def summary(self) -> dict[str, Any]:
         """The chunk's object in the CLI's `chunks` list."""
         d = {"start": self.start, "end": self.end, "rows": self.rows, "dataset_drift": self.dataset_drift,
