@@ -19,14 +19,17 @@ SHADE = "rgba(198, 40, 40, 0.09)"  # the points with dataset drift
 def _panel(fig: go.Figure, row: int, s: Series, trend: Trend, colour: str) -> None:
     x = list(trend.labels)
     kinds = s.kinds or ("",) * len(x)
+    trusted = s.trusted or (True,) * len(x)
     hover = [f"{b}<br>{s.statistic}: {'n/a' if v is None else f'{v:.4g}'}"
-             + (f" ({k})" if k else "") + (" · FIRED" if f else "")
-             for b, v, k, f in zip(trend.bounds, s.values, kinds, s.flagged)]
+             + (f" ({k}{'' if ok else ', NOT trustworthy'})" if k else "") + (" · FIRED" if f else "")
+             for b, v, k, f, ok in zip(trend.bounds, s.values, kinds, s.flagged, trusted)]
     fig.add_scatter(x=x, y=list(s.values), mode="lines+markers", name=s.name, row=row, col=1, showlegend=False,
                     line=dict(color=colour, width=2),
                     marker=dict(size=[11 if f else 7 for f in s.flagged],
                                 color=[DRIFT if f else STABLE for f in s.flagged],
-                                symbol=["circle" if k != "estimated" else "diamond" for k in kinds]),
+                                symbol=[("circle" if k != "estimated" else "diamond") + ("" if ok else "-open")
+                                        for k, ok in zip(kinds, trusted)],
+                                line=dict(width=2, color=[DRIFT if f else STABLE for f in s.flagged])),
                     customdata=list(range(len(x))), hovertext=hover, hoverinfo="text")
     if s.threshold is not None:
         fig.add_scatter(x=x, y=[s.threshold] * len(x), mode="lines", row=row, col=1, showlegend=False,
@@ -45,7 +48,7 @@ def trend_chart(trend: Trend, max_features: int = 8) -> go.Figure:
     for i, s in enumerate(panels):
         if i == 0 and trend.estimate is not None:
             limit = "" if s.threshold is None else f" · dashed: {'above' if s.above else 'below'} {s.threshold:.4g} is degraded"
-            titles.append(f"Model: {s.name} (realised where labelled, else estimated){limit}")
+            titles.append(f"Model: {s.name} (● realised where labelled, ◆ estimated, hollow: not trustworthy){limit}")
         else:
             fired = sum(s.flagged)
             titles.append(f"{s.name}: {s.statistic} · dashed: threshold {s.threshold:.3g}"

@@ -36,6 +36,7 @@ class Series:
     flagged: tuple[bool, ...]
     above: bool = True  # the threshold is crossed upwards (an effect, an error); False: a score falling below
     kinds: tuple[str, ...] = ()  # per point (estimate): "realised" or "estimated"
+    trusted: tuple[bool, ...] = ()  # per point (estimate): False where the estimate is not trustworthy
 
     @property
     def severity(self) -> tuple[int, float]:
@@ -129,13 +130,15 @@ def from_chunks(chunks: Sequence[Any], task: str, test: Mapping[str, float], t: 
         series.append(Series(name=name, statistic=statistic, values=tuple(values), threshold=threshold,
                              flagged=tuple(bool(c.features[name].drift) for c in chunks)))
     key, limit, rise = estimate_limit(task, test, t)
-    values, kinds = [], []
+    values, kinds, trusted = [], [], []
     for c in chunks:
         real = None if c.realized is None else _finite(c.realized.get(key))
         values.append(real if real is not None else _finite(c.estimate.value(key)))
         kinds.append("realised" if real is not None else "estimated")
+        trusted.append(real is not None or bool(c.estimate.trustworthy))
     estimate = Series(name=metrics.label(key), statistic=metrics.label(key), values=tuple(values), threshold=limit,
-                      flagged=tuple(bool(c.verdict.get("degraded")) for c in chunks), above=rise, kinds=tuple(kinds))
+                      flagged=tuple(bool(c.verdict.get("degraded")) for c in chunks), above=rise, kinds=tuple(kinds),
+                      trusted=tuple(trusted))
     return Trend(source="chunks", labels=_unique([c.label for c in chunks]),
                  bounds=tuple(_bounds(c) for c in chunks), rows=tuple(c.rows for c in chunks),
                  dataset_drift=tuple(c.dataset_drift for c in chunks), features=_ordered(series), estimate=estimate)
@@ -151,7 +154,8 @@ def _bounds(c: Any) -> str:
 def from_history(h: pd.DataFrame, spec: Any, task: str, test: Mapping[str, float], t: DriftThresholds) -> Trend:
     """The trend over the history of checks (`history.history`: one row per check, oldest
     first; `effect_<feature>` the W/σ or JS distance). A point is flagged where its statistic
-    reaches the threshold (the history keeps no per-feature verdict)."""
+    was judged drifted (`drifted_<feature>`; where a run lacks it, where its statistic reaches
+    the threshold)."""
     h = h.reset_index(drop=True)
     series = []
     for name in spec.features:
@@ -163,17 +167,21 @@ def from_history(h: pd.DataFrame, spec: Any, task: str, test: Mapping[str, float
         statistic, threshold = feature_statistic(kind, t)
         statistic = "Wasserstein / σ" if kind == "continuous" else "JS distance"
         values = tuple(_finite(v) for v in h[col])
-        series.append(Series(name=name, statistic=statistic, values=values, threshold=threshold,
-                             flagged=tuple(v is not None and v >= threshold for v in values)))
+        judged = h[f"drifted_{name}"] if f"drifted_{name}" in h else pd.Series([None] * len(h))
+        flagged = tuple(bool(j) if _finite(j) is not None else (v is not None and v >= threshold)
+                        for v, j in zip(values, judged))
+        series.append(Series(name=name, statistic=statistic, values=values, threshold=threshold, flagged=flagged))
     key, limit, rise = estimate_limit(task, test, t)
-    values, kinds = [], []
+    values, kinds, trusted = [], [], []
     for _, row in h.iterrows():
         real = _finite(row.get(f"real_{key}"))
         values.append(real if real is not None else _finite(row.get(f"est_{key}")))
         kinds.append("realised" if real is not None else "estimated")
-    flagged = tuple(v is not None and limit is not None and (v >= limit if rise else v <= limit) for v in values)
+        trusted.append(real is not None or row.get("trustworthy") is not False)
+    flagged = tuple(v is not None and limit is not None and (v >= limit if rise else v <= limit) and ok
+                    for v, ok in zip(values, trusted))
     estimate = Series(name=metrics.label(key), statistic=metrics.label(key), values=tuple(values), threshold=limit,
-                      flagged=flagged, above=rise, kinds=tuple(kinds))
+                      flagged=flagged, above=rise, kinds=tuple(kinds), trusted=tuple(trusted))
     times = pd.to_datetime(h["time"], utc=True)
     return Trend(source="history", labels=_unique(list(times.dt.strftime("%Y-%m-%d %H:%M:%S"))),
                  bounds=tuple(f"{b} ({s})" for b, s in zip(h["batch"].astype(str), h.get("source", h["batch"]))),

@@ -246,3 +246,32 @@ def test_the_trend_of_a_chunked_check_puts_the_shifted_features_first(task: str,
     assert len([s for s in fig.layout.shapes if s.fillcolor]) >= 1  # the chunk with dataset drift shaded
     assert selected_point({"selection": {"points": [{"customdata": [2]}]}}) == 2
     assert selected_point({"selection": {"points": []}}) is None
+
+
+def test_the_trend_over_the_history_reads_each_checks_verdict() -> None:
+    from core import catalog
+    from core.charts.trends import trend_chart
+    from core.config import DriftThresholds
+    from core.monitoring import trends
+
+    spec, t = catalog.find("kobe"), DriftThresholds()
+    h = pd.DataFrame({
+        "time": pd.to_datetime(["2026-12-07 10:00", "2026-12-07 10:00", "2026-12-07 12:00"], utc=True),
+        "batch": ["a.csv", "b.csv", "c.csv"], "source": ["upload"] * 3, "rows": [500, 500, 400],
+        "dataset_drift": [False, False, True], "est_f1": [0.6, 0.58, 0.1], "real_f1": [None, 0.3, None],
+        "trustworthy": [True, True, False],
+        "effect_lat": [0.02, 0.15, 1.9], "drifted_lat": [0.0, 0.0, 1.0],  # 0.15 over 0.1, but judged stable
+        "effect_shot_distance": [0.01, 0.03, 2.0], "effect_playoffs": [0.0, 0.01, 0.02],
+    })
+    trend = trends.from_history(h, spec, "binary", {"f1": 0.55}, t)
+    assert trend.labels == ("2026-12-07 10:00:00", "2026-12-07 10:00:00 (2)", "2026-12-07 12:00:00")
+    lat = next(f for f in trend.features if f.name == "lat")
+    assert lat.flagged == (False, False, True)  # the check's own verdict, not the line
+    shot = next(f for f in trend.features if f.name == "shot_distance")
+    assert shot.flagged == (False, False, True)  # no verdict logged: where it reaches the threshold
+    assert trend.features[-1].name == "playoffs" and trend.features[-1].statistic == "JS distance"
+    est = trend.estimate
+    assert est.values == (0.6, 0.3, 0.1) and est.kinds == ("estimated", "realised", "estimated")
+    assert est.threshold == pytest.approx(0.55 - t.performance_drop) and est.above is False
+    assert est.flagged == (False, True, False)  # realised 0.3 is degraded; 0.1 is not trusted
+    assert len(trend_chart(trend).data) >= 2 * (len(trend.features) + 1)
