@@ -206,7 +206,10 @@ def inference_log_batch(settings: Settings, n: int = 1000) -> Batch:
     from core.data.batches import from_frame
     from core.serving import inference_log
 
-    logged = inference_log.read_last(settings, n)
+    # in the order the requests were answered: the server's workers write their rows every 0.25 s,
+    # each its own, so ids can interleave two workers' requests (chunks by size follow this order)
+    logged = inference_log.read_last(settings, n).sort_values(["timestamp", "id"], kind="stable")
+    logged = logged.reset_index(drop=True)
     if logged.empty:
         from core.data.batches import BatchError
 
