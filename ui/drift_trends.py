@@ -38,7 +38,7 @@ def show(base: Any, settings: Any, champion: Any, past: pd.DataFrame, report: An
                 f"{md(settings.dataset.rows_noun)} from the Serve page (or `python -m core predict`).")
         return
     c1, c2, c3, c4 = st.columns([1.2, 1.2, 1.2, 1])
-    n = c1.number_input("Last N rows", min_value=min_logged, max_value=max(min_logged, min(n_logged, 1_000_000)),
+    n = c1.number_input("Rows to chart (the last N)", min_value=min_logged, max_value=max(min_logged, min(n_logged, 1_000_000)),
                         value=min(n_logged, 5000), step=500, key="drift_trend_rows")
     by = c2.selectbox("Chunks by", ("rows", "request time"), key="drift_trend_by")
     if by == "rows":
