@@ -201,6 +201,8 @@ class DriftReport:
     words: str = ""  # multiclass and regression: the performance in one sentence (`task_health.words`)
     # `chunks.Chunk`s in order, when the check was split (`--chunk-size`, `--chunk-period`)
     chunks: tuple[Any, ...] = ()
+    # a check on Spark (`spark_drift`): its master, the batch's rows and those its estimate was computed on
+    spark: dict[str, Any] | None = None
 
     @property
     def n_drifted(self) -> int:
@@ -291,6 +293,7 @@ class DriftReport:
             "check_id": self.check_id,
             "mlflow_pending": self.mlflow_pending,
             "task": self.task,
+            **({"spark": dict(self.spark)} if self.spark else {}),
         }
 
 
