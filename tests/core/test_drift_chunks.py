@@ -275,3 +275,9 @@ def test_the_trend_over_the_history_reads_each_checks_verdict() -> None:
     assert est.threshold == pytest.approx(0.55 - t.performance_drop) and est.above is False
     assert est.flagged == (False, True, False)  # realised 0.3 is degraded; 0.1 is not trusted
     assert len(trend_chart(trend).data) >= 2 * (len(trend.features) + 1)
+
+
+def test_chunks_with_the_spark_engine_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code, out = run_cli(tmp_path, ["drift", "--engine", "spark", "--batch", str(tmp_path / "b.parquet"),
+                                   "--chunk-size", "100"], capsys)
+    assert code == 2 and "local engine" in json.dumps(out), out
