@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 from datetime import datetime, timedelta, timezone
@@ -111,6 +112,7 @@ def main() -> None:
             page.wait_for_timeout(800)
             s.shot("drift-trend-chunk")
             page.get_by_text("History of checks").click()
+            page.get_by_text(re.compile(r"^Drift per check")).first.wait_for(timeout=180_000)
             s.settle()
             s.at("Trends")
             s.shot("drift-trends-history")
