@@ -237,25 +237,33 @@ def segments(frame: pd.DataFrame, labels: np.ndarray, outputs: np.ndarray, kind:
     if len(y) == 0:
         raise ValueError("no labelled rows: metrics per segment need the actual outcomes")
     lower = criterion in kind.lower_is_better
-    overall = kind.metrics(y, out, threshold)
+    if out.ndim == 1:
+        # rows in score order (no metric depends on the rows' order): ROC-AUC's sort by (segment,
+        # score) per feature then meets sorted scores (numpy's stable sort: one linear pass)
+        order = np.argsort(out, kind="stable")
+        frame, y, out = frame.loc[:, list(features)].iloc[order].reset_index(drop=True), y[order], out[order]
+    if kind.metrics_by_group is not None:  # the same figures as `kind.metrics`, without its checks per call
+        overall = kind.metrics_by_group(y, out, threshold, np.zeros(len(y), dtype=np.int64), 1)[0]
+    else:
+        overall = kind.metrics(y, out, threshold)
     whole = overall.get(criterion, float("nan"))
     found: list[Segment] = []
     for f in features:
         feature = spec.feature(f) if spec is not None else None
         c = cut(frame[f], feature, max_categories=max_categories, bins=bins)
-        # rows sorted by segment once: each segment is then one slice (no mask per segment)
-        order = np.argsort(c.codes, kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(c.codes, minlength=len(c.names)))])
-        ys, outs = y[order], out[order]
+        counts = np.bincount(c.codes, minlength=len(c.names))
+        if kind.metrics_by_group is not None:  # every segment in one pass (numpy sums per segment)
+            per = kind.metrics_by_group(y, out, threshold, c.codes, len(c.names))
+        else:
+            per = [kind.metrics(y[c.codes == i], out[c.codes == i], threshold) for i in range(len(c.names))]
         for i, name in enumerate(c.names):
-            lo, hi = bounds[i], bounds[i + 1]
-            m = kind.metrics(ys[lo:hi], outs[lo:hi], threshold)
+            m, n = per[i], int(counts[i])
             value = m.get(criterion, float("nan"))
             gap = value - whole if math.isfinite(value) and math.isfinite(whole) else None
             worse = gap is not None and (gap > 0 if lower else gap < 0)
-            found.append(Segment(feature=f, segment=name, kind=c.kinds[i], rows=int(hi - lo),
-                                 share=round((hi - lo) / len(y), 6), metrics=m, gap=gap, worse=worse,
-                                 too_small=bool(hi - lo < min_rows),
+            found.append(Segment(feature=f, segment=name, kind=c.kinds[i], rows=n,
+                                 share=round(n / len(y), 6), metrics=m, gap=gap, worse=worse,
+                                 too_small=bool(n < min_rows),
                                  pooled=c.pooled if c.kinds[i] == POOLED else 0))
     found.sort(key=lambda s: _rank_key(s, criterion, lower))
     return SegmentReport(task=kind.name, criterion=criterion, lower_is_better=lower, rows=len(y), overall=overall,

@@ -73,6 +73,51 @@ def test_the_segments_of_a_category_cover_every_row_exactly_once(values: list, k
     assert sum(k == seg.CATEGORY for k in c.kinds) <= keep
 
 
+# --------------------------------------------------------------------------- metrics per group
+def _groups(rng: np.random.Generator, n: int) -> tuple[np.ndarray, int]:
+    """Group codes with awkward groups: one row (group 0), empty (group 1), the rest random."""
+    codes = rng.integers(2, 6, n)
+    codes[0] = 0
+    return codes, 6
+
+
+def _same(grouped: list[dict], expected_of, codes: np.ndarray, k: int) -> None:
+    for g in range(k):
+        rows = codes == g
+        if not rows.any():
+            assert grouped[g] == {}
+            continue
+        want = expected_of(rows)
+        assert set(grouped[g]) == set(want), g
+        for key, value in want.items():
+            assert grouped[g][key] == pytest.approx(value, rel=1e-9, abs=1e-12, nan_ok=True), (g, key)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metrics_per_group_equal_scikit_learns_on_each_groups_rows(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 400
+    codes, k = _groups(rng, n)
+    # binary: tied scores (rounded), a group with a single class
+    p = rng.uniform(0, 1, n).round(1)
+    y = (rng.random(n) < p).astype(float)
+    y[codes == 5] = 1.0
+    _same(BINARY.metrics_by_group(y, p, 0.4, codes, k), lambda r: BINARY.metrics(y[r], p[r], 0.4), codes, k)
+    # multiclass: a class nobody predicts in some groups
+    proba = rng.dirichlet([1.0, 1.0, 0.2], n)
+    yc = rng.integers(0, 3, n).astype(float)
+    _same(MULTICLASS.metrics_by_group(yc, proba, None, codes, k), lambda r: MULTICLASS.metrics(yc[r], proba[r], None),
+          codes, k)
+    # regression: a group holding a 0 (no MAPE), a group with a constant target
+    pred = rng.normal(10, 3, n)
+    yr = pred + rng.normal(0, 1, n)
+    yr[codes == 3] = 7.0
+    yr[np.flatnonzero(codes == 4)[0]] = 0.0
+    out = np.column_stack([pred, pred - 1, pred + 1])
+    _same(REGRESSION.metrics_by_group(yr, out, None, codes, k), lambda r: REGRESSION.metrics(yr[r], out[r], None),
+          codes, k)
+
+
 # --------------------------------------------------------------------------- judging (inline data)
 def _frame(n: int, rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame({"city": rng.choice(["north", "south", "east", "west"], n),
