@@ -73,3 +73,23 @@ def for_batch(batch: Batch, settings: Settings, model: ModelVersion, **options: 
     if not batch.has_labels:
         raise SegmentsError(unlabelled_message(batch.name, settings.target))
     return judge(batch.frame, settings, model, source=batch.name, **options)
+
+
+def for_scored(scored: pd.DataFrame, settings: Settings, model: ModelVersion, *, source: str,
+               threshold: float | None = None, **options: Any) -> seg.SegmentReport:
+    """Rows scored by `apply` (its output columns, `outputs.scored_outputs`; the target as the
+    data holds it) per segment of their labelled rows, without scoring them again; `threshold`
+    a binary model's (default the version's own). SegmentsError when no row is labelled."""
+    from core.monitoring.outputs import scored_outputs
+
+    settings = model.scoped(settings)
+    spec = settings.dataset
+    if settings.target not in scored:
+        raise SegmentsError(unlabelled_message(source, settings.target))
+    y = spec.target.encode(scored[settings.target])[0]  # the model's labels, NaN where unlabelled
+    if not np.isfinite(np.asarray(y, dtype="float64")).any():
+        raise SegmentsError(unlabelled_message(source, settings.target))
+    if model.kind.default_threshold is not None:
+        threshold = model.decision_threshold if threshold is None else threshold
+    return seg.segments(scored, y, scored_outputs(scored, spec, model), model.kind, features=settings.features,
+                        spec=spec, threshold=threshold, source=source, model_version=model.version, **options)
