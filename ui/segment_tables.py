@@ -46,18 +46,19 @@ def _frame(report: SegmentReport, spec: Any, rows: list) -> pd.DataFrame:
     return table.assign(share=shares)
 
 
-def _columns(report: SegmentReport, table: pd.DataFrame) -> tuple[list[str], dict]:
+def _columns(report: SegmentReport, table: pd.DataFrame, others_at_most: int = 99) -> tuple[list[str], dict]:
     crit = metrics.label(report.criterion)
     keep = ["feature", "segment", "rows", "share", crit, "gap"]
     others = [c for c in table.columns if c not in keep and c != "too small" and not c.startswith("f1_")]
+    others = others[:others_at_most]
     number = st.column_config.NumberColumn
-    config = {"feature": st.column_config.TextColumn("feature", width="medium"),
-              "segment": st.column_config.TextColumn("segment", width="medium"),
+    config = {"feature": st.column_config.TextColumn("feature"),
+              "segment": st.column_config.TextColumn("segment"),  # the data's own values
               "rows": number("rows", format="%d"),
               "share": number("share of rows", format="percent"),
               crit: number(crit, format="%.4g", help=f"The model's criterion on the segment's rows "
                                                      f"({'lower' if report.lower_is_better else 'higher'} is better)"),
-              "gap": number(f"gap ({crit})", format="%+.4g",
+              "gap": number(f"gap ({crit})", format="%+.3g",
                             help="The segment's figure minus the whole's: "
                                  + ("above 0 is worse" if report.lower_is_better else "below 0 is worse")),
               **{c: number(c, format="%.3g") for c in others}}
@@ -79,7 +80,7 @@ def show(report: SegmentReport, spec: Any, what: str) -> None:
     worst = report.worst(SHOWN)
     if worst:
         table = _frame(report, spec, worst)
-        columns, config = _columns(report, table)
+        columns, config = _columns(report, table, others_at_most=2)  # the whole row in view
         st.dataframe(table[columns], hide_index=True, width="stretch", column_config=config)
     else:
         st.success(f"No segment of {report.min_rows} rows or more does worse than the whole on {crit}.")

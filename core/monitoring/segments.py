@@ -45,17 +45,22 @@ class Cut:
     pooled: int = 0  # how many categories "(other)" pools
 
 
-def _number(value: float, digits: int) -> str:
+def _number(value: float, decimals: int) -> str:
     if float(value).is_integer() and abs(value) < 1e15:
         return str(int(value))
-    return f"{value:.{digits}g}"
+    if abs(value) >= 1e9 or decimals > 12:
+        return f"{value:.{max(decimals, 6)}g}"
+    return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
 
 
 def interval_names(edges: np.ndarray) -> tuple[str, ...]:
-    """Names of the bins between `edges` (increasing): "[a, b)" each, the last "[a, b]"; with as
-    few digits as keep every edge distinct."""
-    for digits in range(3, 18):
-        text = [_number(e, digits) for e in edges]
+    """Names of the bins between `edges` (increasing): "[a, b)" each, the last "[a, b]"; with one
+    decimal more than the closest two edges need (so that "[-118.1, -118]" reads "[-118.13,
+    -118.06]"), and more while two edges would read the same."""
+    gap = float(np.min(np.diff(edges))) if len(edges) > 1 else 0.0
+    start = int(np.clip(np.ceil(-np.log10(gap)) + 1, 0, 12)) if gap > 0 else 0
+    for decimals in range(start, 18):
+        text = [_number(e, decimals) for e in edges]
         if len(set(text)) == len(text):
             break
     last = len(edges) - 2
@@ -92,7 +97,7 @@ def _bins(values: pd.Series, bins: int) -> Cut:
         edges = np.unique(np.quantile(x[present], np.linspace(0, 1, bins + 1)))
         if len(edges) == 1:  # one value: one closed interval
             edges = np.array([edges[0], edges[0]])
-            names = [f"[{_number(edges[0], 6)}, {_number(edges[0], 6)}]"]
+            names = [f"[{_number(edges[0], 6)}, {_number(edges[0], 6)}]"]  # 6 decimals at most
         else:
             names = list(interval_names(edges))
         # [e_i, e_i+1): a value on an inner edge belongs to the bin it opens; the maximum to the last

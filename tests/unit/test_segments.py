@@ -36,8 +36,10 @@ def test_numbers_are_cut_in_quantile_bins_named_as_intervals() -> None:
     c = seg.cut(values, bins=2)
     assert c.names == ("[1, 4.5)", "[4.5, 8]", seg.MISSING)
     assert c.codes.tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 2]
-    # edges close together keep as many digits as tell them apart
-    assert seg.interval_names(np.array([0.123401, 0.123409, 0.5])) == ("[0.1234, 0.12341)", "[0.12341, 0.5]")
+    # edges close together keep as many decimals as tell them apart
+    assert seg.interval_names(np.array([0.123401, 0.123409, 0.5])) == ("[0.123401, 0.123409)", "[0.123409, 0.5]")
+    assert seg.interval_names(np.array([-118.13, -118.06, -118.0004])) == ("[-118.13, -118.06)", "[-118.06, -118]")
+    assert seg.interval_names(np.array([1.5e6, 2.25e6, 4e6])) == ("[1500000, 2250000)", "[2250000, 4000000]")
 
 
 def test_a_feature_listing_its_values_is_cut_by_value_with_its_labels(spec) -> None:
