@@ -11,8 +11,8 @@ bench/task_data.py into a temporary home, prepared and trained with a small budg
 after a training from the page itself, Compare on each of its chart tabs and its registry.
 
 `--segments`: the worst segments' tables alone: Compare's (the champion on the test split),
-Production's (after scoring its batch, when labelled) and Drift's (after uploading `--batch`, or the
-raw production file, when labelled).
+Production's (after scoring its production batch, or uploading `--batch` when the dataset sets none
+apart) and Drift's (after uploading `--batch`, or the raw production file); the batch labelled.
 
 `--serve-only`: the Serve page alone, one row answered (e.g. a multiclass or a regression
 champion's home made by tests/task_homes.py).
@@ -221,7 +221,11 @@ def segment_shots(page, s: "Shooter", batch: Path) -> None:
     page.wait_for_timeout(600)
     s.shot("compare-segments")
     s.open("Production")
-    page.get_by_role("button", name=re.compile("^Score")).first.click()
+    if not page.get_by_role("button", name="Score production").count():  # no production split: upload
+        page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(batch))
+        page.get_by_role("button", name="Score upload").wait_for(timeout=60_000)
+        s.settle()
+    page.get_by_role("button", name=re.compile("^Score (production|upload)$")).first.click()
     page.get_by_text(heading).first.wait_for(timeout=300_000)
     s.settle()
     page.get_by_text(heading).first.evaluate("e => e.scrollIntoView({block: 'start'})")
@@ -274,7 +278,7 @@ def main() -> None:
                 browser.close()
                 return
             if args.segments:
-                segment_shots(page, s, args.batch or next((home / "data" / "01_raw").glob("*prod*.parquet")))
+                segment_shots(page, s, args.batch or next((home / "data").glob("**/01_raw/*prod*.parquet")))
                 browser.close()
                 return
             s.open(title="Kobe Workbench")

@@ -3,7 +3,8 @@
 `binary`, `multiclass` and `regression` take the rows' group (`codes`, 0..k-1: e.g. the segments
 of one feature, `core.monitoring.segments`) and return one dict per group with the keys and values
 that `metrics.from_proba`, `metrics.multiclass` and `metrics.regression` return on that group's
-rows (equal to scikit-learn's to rounding: tests/unit/test_segments.py compares them).
+rows (equal to scikit-learn's to rounding: tests/unit/test_segments.py compares them), except
+that a group's macro F1 averages over the classes present in it (see `multiclass`).
 
 Hand-written, numpy only: scikit-learn's metric functions validate, label-encode and (ROC-AUC)
 sort their input on every call, so one call per segment costs one pass over all the rows per
@@ -93,9 +94,15 @@ def multiclass(y: np.ndarray, proba: np.ndarray, codes: np.ndarray, k: int) -> l
     pred_c = np.bincount(cells + pred, minlength=k * m)[:k * m].reshape(k, m).astype("float64")
     tp_c = np.bincount((cells + yi)[pred == yi], minlength=k * m)[:k * m].reshape(k, m).astype("float64")
     f1 = np.zeros((k, m))
-    np.divide(2 * tp_c, true_c + pred_c, out=f1, where=(true_c + pred_c) > 0)
+    present = (true_c + pred_c) > 0
+    np.divide(2 * tp_c, true_c + pred_c, out=f1, where=present)
+    # macro F1 over the classes present in the group (actual or predicted), scikit-learn's default
+    # when no labels are given: a segment holding two of three classes is not marked down a third
+    # for the class it cannot hold (`metrics.multiclass` averages over every class: on the whole
+    # batch, where every class is present, the two agree)
+    macro = _ratio((f1 * present).sum(axis=1), present.sum(axis=1).astype("float64"))
     return [{"log_loss": float(loss[g] / rows[g]), "accuracy": float(correct[g] / rows[g]),
-             "f1_macro": float(f1[g].mean()), **{f"f1_{i}": float(f1[g, i]) for i in range(m)}}
+             "f1_macro": float(macro[g]), **{f"f1_{i}": float(f1[g, i]) for i in range(m)}}
             if rows[g] else {} for g in range(k)]
 
 
