@@ -52,14 +52,15 @@ def _columns(report: SegmentReport, table: pd.DataFrame, others_at_most: int = 9
     others = [c for c in table.columns if c not in keep and c != "too small" and not c.startswith("f1_")]
     others = others[:others_at_most]
     number = st.column_config.NumberColumn
-    config = {"feature": st.column_config.TextColumn("feature"),
+    longest = int(table["feature"].astype(str).str.len().max()) if len(table) else 10
+    config = {"feature": st.column_config.TextColumn("feature", width=min(24 + 7 * longest, 320)),  # in pixels
               "segment": st.column_config.TextColumn("segment"),  # the data's own values
               "rows": number("rows", format="%d"),
-              "share": number("share of rows", format="percent"),
+              "share": number("share", format="percent", help="The segment's share of the labelled rows"),
               crit: number(crit, format="%.4g", help=f"The model's criterion on the segment's rows "
                                                      f"({'lower' if report.lower_is_better else 'higher'} is better)"),
-              "gap": number(f"gap ({crit})", format="%+.3g",
-                            help="The segment's figure minus the whole's: "
+              "gap": number("gap", format="%+.3g",
+                            help=f"The segment's {crit} minus the whole's: "
                                  + ("above 0 is worse" if report.lower_is_better else "below 0 is worse")),
               **{c: number(c, format="%.3g") for c in others}}
     return keep + others, config

@@ -54,14 +54,15 @@ def _number(value: float, decimals: int) -> str:
 
 
 def interval_names(edges: np.ndarray) -> tuple[str, ...]:
-    """Names of the bins between `edges` (increasing): "[a, b)" each, the last "[a, b]"; with one
-    decimal more than the closest two edges need (so that "[-118.1, -118]" reads "[-118.13,
-    -118.06]"), and more while two edges would read the same."""
+    """Names of the bins between `edges` (increasing): "[a, b)" each, the last "[a, b]"; with as
+    many decimals as the closest two edges need (so that "[-118.1, -118]" reads "[-118.26,
+    -118.17]"): no two edges read the same, and none is rounded by more than 5 % of that gap
+    (4.5 is not written 4 beside 1 and 8)."""
     gap = float(np.min(np.diff(edges))) if len(edges) > 1 else 0.0
-    start = int(np.clip(np.ceil(-np.log10(gap)) + 1, 0, 12)) if gap > 0 else 0
+    start = int(np.clip(np.ceil(-np.log10(gap)), 0, 12)) if gap > 0 else 0
     for decimals in range(start, 18):
         text = [_number(e, decimals) for e in edges]
-        if len(set(text)) == len(text):
+        if len(set(text)) == len(text) and np.max(np.abs(np.round(edges, decimals) - edges)) <= 0.05 * gap:
             break
     last = len(edges) - 2
     return tuple(f"[{text[i]}, {text[i + 1]}{']' if i == last else ')'}" for i in range(len(edges) - 1))
