@@ -83,6 +83,9 @@ def show(report: SegmentReport, spec: Any, what: str) -> None:
         table = _frame(report, spec, worst)
         columns, config = _columns(report, table, others_at_most=2)  # the whole row in view
         st.dataframe(table[columns], hide_index=True, width="stretch", column_config=config)
+    elif not report.to_dict()["judged"]:
+        st.info(f"Every segment has fewer than {report.min_rows} labelled rows: too small to judge. The table "
+                "below lists them; a larger batch would tell more.")
     else:
         st.success(f"No segment of {report.min_rows} rows or more does worse than the whole on {crit}.")
     with st.expander(f"Every segment ({len(report.segments)}, the too small ones last)"):
