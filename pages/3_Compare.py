@@ -103,6 +103,11 @@ SCALE_FREE = {"test accuracy", "test macro F1", "test R²", "test interval cover
               "test ROC-AUC", "test F1", "threshold", "test MAPE", "CV R²"}
 
 
+# short headers where the registry table's narrow columns would cut the long one
+REGISTRY_HEADERS = {"test interval coverage": "covered"}
+REGISTRY_HELP = {"test interval coverage": "The share of test rows whose actual value lies inside their interval"}
+
+
 def figure_columns(columns: list[str]) -> dict:
     """The number format of each figure column (shares and losses 4 decimals, a regression's
     errors and interval 4 significant digits)."""
@@ -313,9 +318,9 @@ st.dataframe(versions[essentials], hide_index=True, width="stretch",  # fits the
              column_config={"version": st.column_config.TextColumn("version", width="small"),
                             "aliases": st.column_config.TextColumn("aliases", width="small"),
                             "model": st.column_config.TextColumn("model", width="medium"),
-                            **{c: st.column_config.NumberColumn(c.replace("interval coverage", "coverage"),
+                            **{c: st.column_config.NumberColumn(REGISTRY_HEADERS.get(c, c),
                                                                 format="%.4f" if c in SCALE_FREE else "%.4g",
-                                                                width="small")
+                                                                width="small", help=REGISTRY_HELP.get(c))
                                for c in essentials if c not in ("version", "aliases", "model", "mlflow")},
                             "mlflow": st.column_config.LinkColumn("MLflow", display_text="open", width="small")})
 with st.expander("Every registry column: tuned parameters, feature set, training rows, registration time"):
