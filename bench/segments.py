@@ -109,7 +109,8 @@ def main() -> None:
           f"set, {len(r_def.segments)} segments) / that = {t_def / t_whole:.2f}; {load()}")
     t_mask, runs_mask, n = timed(lambda: by_masks(batch, y, out, kind, scoped.features, spec, threshold),
                                  max(1, args.reps // 2))
-    print(f"baseline: scikit-learn's metrics per segment, one boolean mask each ({n} segments, default set): median {t_mask:.3f} s "
+    print(f"baseline: scikit-learn's metrics per segment, one boolean mask each ({n} segments, default set): "
+          f"median {t_mask:.3f} s "
           f"({', '.join(f'{t:.3f}' for t in runs_mask)}); ratio ours / masks {t_def / t_mask:.2f}; {load()}")
     worst = r_def.worst(3)
     print("worst (default set): " + "; ".join(f"{w.feature} {w.segment} ({w.rows:,} rows, log loss "
@@ -130,7 +131,8 @@ def main() -> None:
                 raise SystemExit(done.returncode)
             result = json.loads(done.stdout)
             own.append(result["seconds"])
-        print(f"`python -m core segments --batch <{len(batch):,} rows, {path.stat().st_size / 1e6:.1f} MB> --json`: "
+        size = path.stat().st_size / 1e6
+        print(f"`python -m core segments --batch <{len(batch):,} rows, {size:.1f} MB> --json`: "
               f"wall median {statistics.median(walls):.2f} s ({', '.join(f'{t:.2f}' for t in walls)}), its own "
               f"seconds median {statistics.median(own):.2f}; {len(result['segments'])} segments; first: "
               f"{result['segments'][0]['feature']} {result['segments'][0]['segment']}; {load()}")

@@ -14,8 +14,8 @@ from core.errors import WorkbenchError
 
 COMMANDS: list[Callable[[argparse._SubParsersAction, DatasetSpec], None]] = [
     commands.add_prepare, serving.add_serve, serving.add_predict, commands.add_drift, commands.add_retrain,
-    commands.add_apply, segments.add_segments, commands.add_train, lifecycle.add_versions, lifecycle.add_promote, lifecycle.add_rollback,
-    commands.add_dataset, mlflow_ui.add_mlflow_ui]
+    commands.add_apply, segments.add_segments, commands.add_train, lifecycle.add_versions, lifecycle.add_promote,
+    lifecycle.add_rollback, commands.add_dataset, mlflow_ui.add_mlflow_ui]
 
 
 def build_parser(spec: DatasetSpec) -> argparse.ArgumentParser:

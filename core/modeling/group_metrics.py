@@ -61,7 +61,8 @@ def auc(y: np.ndarray, p: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
     return _ratio(num, p_total * n_total, np.nan)
 
 
-def binary(y: np.ndarray, proba: np.ndarray, threshold: float | None, codes: np.ndarray, k: int) -> list[dict[str, float]]:
+def binary(y: np.ndarray, proba: np.ndarray, threshold: float | None, codes: np.ndarray,
+           k: int) -> list[dict[str, float]]:
     """`metrics.from_proba` per group (the class is `proba >= threshold`, 0.5 when None)."""
     y = np.asarray(y, dtype="float64").astype(int).astype("float64")
     p = np.clip(np.asarray(proba, dtype="float64"), 1e-15, 1 - 1e-15)
