@@ -282,3 +282,16 @@ def test_a_batch_that_does_not_read_and_a_wrong_criterion_exit_2(prices, tmp_pat
     assert code == 2 and out["error"]["kind"] == "usage" and "rmse" in out["error"]["message"]
     code, out = _run(prices.settings, monkeypatch, capsys, "--bins", "0")
     assert code == 2 and "--bins" in out["error"]["message"]
+
+
+def test_a_multiclass_or_regression_batch_stored_from_memory_reads_back_the_same(tiers, prices) -> None:
+    """(the Drift page reads a checked batch back from the store) the target's own values are
+    written, not a binary target's: class names for a multiclass one, numbers for a regression."""
+    from core.data import batch_store, batches
+
+    for home in (tiers, prices):
+        s = home.settings
+        b = batches.from_frame(home.calm, s, "memory")
+        back = batches.read_batch(batch_store.store(b, s).path, s)
+        pd.testing.assert_frame_equal(back.frame, b.frame)
+        assert back.n_labelled == b.n_labelled == len(home.calm)
