@@ -123,6 +123,11 @@ def scored_section(scored: pd.DataFrame, key: str, settings: Any, model: Any, so
     """Production: the worst segments of a scored batch's labelled rows (`key` names the scored
     file and its age); a batch without labels is said so."""
     st.subheader(f"Where v{model.version} does worse: segments of this batch")
+    scored_by = str(scored["model_version"].iloc[0]).split()[0] if "model_version" in scored and len(scored) else None
+    if scored_by is not None and scored_by != model.version:  # the page says so above: score again
+        st.info(f"This batch was scored by v{scored_by}, not the champion v{model.version}: score it again to see "
+                "the champion's segments.")
+        return
     try:
         report = _scored(f"{key}:{model.version}", threshold, scored, settings, model, source)
     except WorkbenchError as err:
