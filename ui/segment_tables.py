@@ -21,7 +21,9 @@ SHOWN = 8  # the worst segments shown at once; every segment is in the expander
 
 
 @st.cache_data(show_spinner="Measuring the model per segment of the test split…", max_entries=16)
-def _test_split(home: str, dataset: str, version: str, feature_set: str, _settings: Any, _model: Any) -> SegmentReport:
+def _test_split(home: str, dataset: str, version: str, feature_set: str, prepared: float, _settings: Any,
+                _model: Any) -> SegmentReport:
+    # keyed by the version and the test split's age (`prepared`): a new preparation is judged anew
     return segment_sources.for_test_split(_settings, _model)
 
 
@@ -110,8 +112,9 @@ def test_split_section(settings: Any, versions: list[str], default: str | None) 
         if model is None:
             st.info(f"Version {version} is no longer registered.")
             return
+        test = model.scoped(settings).test_path
         report = _test_split(str(settings.home), settings.dataset.name, model.version, model.feature_set,
-                             settings, model)
+                             test.stat().st_mtime if test.exists() else 0.0, settings, model)
     except WorkbenchError as err:
         st.error(md(err))
         return
