@@ -9,7 +9,7 @@ from core.charts.words import Words
 from core.errors import WorkbenchError
 from core.modeling import comparison, metrics, promotion, registry
 from core.scoring import exports
-from ui import explanations, mlflow_links, session_keys, times
+from ui import explanations, mlflow_links, segment_tables, session_keys, times
 from ui.dataset_picker import active_settings
 from ui.text import md
 
@@ -389,3 +389,5 @@ with right.container(border=True):
                 st.rerun()
         if not back:
             st.caption(":material/block: Disabled until you tick the confirmation above.")
+
+segment_tables.test_split_section(settings, versions["version"].tolist(), champion)
