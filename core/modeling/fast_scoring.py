@@ -144,7 +144,7 @@ class _Categories:
         k = self.sizes[j]
         if len(values) <= SMALL:
             lookup = self.lookups[j]
-            return np.fromiter((lookup.get(v, k) if type(v) is str else (k + 1 if v is None or v != v or v is pd.NA
+            return np.fromiter((lookup.get(v, k) if isinstance(v, str) else (k + 1 if v is None or v != v or v is pd.NA
                                                                            else k) for v in values),
                                dtype=np.intp, count=len(values))
         found = self.indexes[j].get_indexer(pd.Index(values, dtype=object, copy=False))
