@@ -82,3 +82,102 @@ def family_home(root: Path, key: str, family: str, feature_set: str, calibration
                                   categorical=settings.dataset.categorical_features)
     promotion.promote(settings, registry.register(settings, info.model_uri))
     return settings
+
+
+# --------------------------------------------------------------------------- the measurement
+def measure(root: Path, keys: list[str] | None = None, sequential_n: int = 600, seconds: float = 6.0,
+            batch_rows: int = 200_000) -> list[dict]:
+    """Each family's champion served by the workbench (`server.start`, the settings' workers,
+    capture on) beside stock `mlflow models serve` + `requests` for the same fitted model, in
+    one run: start to /ping, single-row p50/p99 over a kept-alive `http.client` connection
+    (alternating rounds with stock), 8 clients' requests/s, one `batch_rows`-row batch through
+    `local.predict_http` (parquet chunks) and stock's 50,000-row `dataframe_split` chunks;
+    the 1-minute load at each step."""
+    import tempfile
+    import time
+
+    import numpy as np
+
+    from core.data import preparation
+    from core.modeling import registry
+    from core.scoring import local
+    from core.serving import server
+    import serve as bench  # bench/serve.py's callers and timers
+    from _stock import stock_model_uri, stock_server
+
+    results = []
+    for key, family, feature_set, calibration in FAMILIES:
+        if keys and key not in keys:
+            continue
+        settings = family_home(root, key, family, feature_set, calibration)
+        version = registry.champion(settings).version
+        _, model = registry.load_model(settings, version)
+        prod = preparation.load_split(settings, "prod")
+        columns = list(settings.features)
+        rows = prod.loc[:, columns].astype(object).where(prod.loc[:, columns].notna(), None).to_numpy().tolist()
+        batch = prod.loc[:, columns].sample(batch_rows, replace=True, random_state=0).reset_index(drop=True)
+        stock_uri = stock_model_uri(settings, model)
+        s = settings.replace(serve_port=server.free_port(), home=Path(tempfile.mkdtemp(prefix="kobe-serve-")),
+                             tracking_uri_override=settings.tracking_uri)
+        row: dict = {"family": key, "load": [bench.load()]}
+        with stock_server(settings, stock_uri) as stock_url:
+            t0 = time.perf_counter()
+            status = server.start(s, workers=settings.serve_workers)
+            row["start_s"] = time.perf_counter() - t0
+            try:
+                impl = {"ours": bench.raw_caller(status.url, columns), "stock": bench.requests_caller(stock_url, columns)}
+                calls = {k: make() for k, make in impl.items()}
+                lat = {k: [] for k in impl}
+                errors = {k: 0 for k in impl}
+                rps = {k: [] for k in impl}
+                for k in impl:
+                    bench.sequential(calls[k], rows, 100)  # warm-up
+                for r in range(2):
+                    for k in impl:
+                        got, err = bench.sequential(calls[k], rows, sequential_n // 2, start=r * sequential_n)
+                        lat[k] += got
+                        errors[k] += err
+                        row["load"].append(bench.load())
+                        value, _, cerr = bench.throughput(impl[k], rows, seconds / 2)
+                        rps[k].append(value)
+                        errors[k] += cerr
+                        row["load"].append(bench.load())
+                for k in impl:
+                    q = bench.percentiles(lat[k])
+                    row[k] = {"p50": q["p50"], "p99": q["p99"], "rps": float(np.median(rps[k])), "errors": errors[k]}
+                local.answers_http(batch.head(5000), status.url, settings.features)  # warm-up
+                t = time.perf_counter()
+                local.answers_http(batch, status.url, settings.features)
+                row["ours"]["rows_s"] = batch_rows / (time.perf_counter() - t)
+                row["load"].append(bench.load())
+                t = time.perf_counter()
+                bench.stock_batch(stock_url, batch, columns)
+                row["stock"]["rows_s"] = batch_rows / (time.perf_counter() - t)
+                row["load"].append(bench.load())
+            finally:
+                server.stop(s)
+        served = status.model_version if hasattr(status, "model_version") else version
+        row["engine"] = _engine(settings, version)
+        row["version"] = served
+        results.append(row)
+        print_row(row)
+    return results
+
+
+def _engine(settings: Settings, version: str) -> str:
+    """The engine the version's MLmodel names (onnxruntime, fast-path or scikit-learn)."""
+    import mlflow
+
+    info = mlflow.models.get_model_info(f"models:/{settings.model_name}/{version}")
+    return str(info.flavors.get("python_function", {}).get("engine", "scikit-learn"))
+
+
+def print_row(r: dict) -> None:
+    o, s = r["ours"], r["stock"]
+    ok = (o["p50"] <= 3 and o["p99"] <= 6 and o["rps"] >= 800 and o["errors"] == 0 and o["rows_s"] >= 200_000
+          and r["start_s"] <= 5)
+    print(f"{r['family']:28s} {r['engine']:12s} start {r['start_s']:4.1f} s | p50 {o['p50']:5.2f} (stock {s['p50']:5.2f}) "
+          f"p99 {o['p99']:5.2f} (stock {s['p99']:5.2f}) ms | {o['rps']:5,.0f} req/s (stock {s['rps']:4,.0f}), "
+          f"errors {o['errors']}/{s['errors']} | {o['rows_s']:9,.0f} rows/s (stock {s['rows_s']:7,.0f}) | "
+          f"load {min(r['load']):.2f}-{max(r['load']):.2f} | targets {'met' if ok else 'NOT met'}"
+          f"{' (loaded)' if max(r['load']) > 1.5 else ''}", flush=True)

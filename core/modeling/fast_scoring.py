@@ -48,6 +48,13 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
+def _missing_or_unseen(value: Any, k: int) -> int:
+    """The table row of a value that is not text: missing (k + 1) for None, NaN and pd.NA, else unseen (k)."""
+    import pandas as pd
+
+    return k + 1 if value is None or value is pd.NA or (isinstance(value, float) and value != value) else k
+
+
 class _Numbers:
     """Numeric columns through an optional fitted `SimpleImputer` and an optional `StandardScaler`."""
 
@@ -144,9 +151,8 @@ class _Categories:
         k = self.sizes[j]
         if len(values) <= SMALL:
             lookup = self.lookups[j]
-            return np.fromiter((lookup.get(v, k) if isinstance(v, str) else (k + 1 if v is None or v != v or v is pd.NA
-                                                                           else k) for v in values),
-                               dtype=np.intp, count=len(values))
+            return np.fromiter((lookup.get(v, k) if isinstance(v, str) else _missing_or_unseen(v, k)
+                                for v in values), dtype=np.intp, count=len(values))
         found = self.indexes[j].get_indexer(pd.Index(values, dtype=object, copy=False))
         found[found < 0] = k
         found[pd.isna(values)] = k + 1
