@@ -265,9 +265,10 @@ class _LightGBM:
     """A fitted LightGBM scikit-learn model's `predict_proba` / `predict` (a regressor's) as its
     own code computes them, through its booster, with the prediction parameters the wrapper
     would pass worked out once (the wrapper re-derives them and re-validates the matrix on every
-    call: 0.4 ms of a 0.43 ms single row here), one thread for a request's few rows (LightGBM's
-    default, every core, cost up to 20 ms a row on a loaded machine; the answers do not depend on
-    it). Mirrors lightgbm 4.7's `LGBMModel.predict`, `LGBMClassifier.predict_proba` and
+    call: 0.4 ms of a 0.43 ms single row here), on one thread (the server's workers are
+    processes; LightGBM's default, every core, cost up to 20 ms a row on a loaded machine, and a
+    worker forked after the loading process had run LightGBM's threads hung on its first large
+    request; the answers do not depend on the number of threads). Mirrors lightgbm 4.7's `LGBMModel.predict`, `LGBMClassifier.predict_proba` and
     `LGBMClassifier.decision_function` (the raw score, which calibration asks for first)."""
 
     def __init__(self, model: Any) -> None:
@@ -278,8 +279,7 @@ class _LightGBM:
                                                  "pred_leaf", "pred_contrib"):
             params.pop(alias, None)
         params = _choose_param_value("num_threads", params, model.n_jobs)
-        params["num_threads"] = model._process_n_jobs(params["num_threads"])
-        self.params, self.small = params, {**params, "num_threads": 1}
+        self.params = {**params, "num_threads": 1}
         self.booster = model._Booster
         self.classes = getattr(model, "_n_classes", None) if hasattr(model, "predict_proba") else None
 
@@ -297,9 +297,8 @@ class _LightGBM:
     def answer(self, method: str, z: np.ndarray) -> np.ndarray:
         if method == "predict" and self.classes is not None:  # a classifier's labels: not served this way
             raise Unsupported("LightGBM class labels")
-        params = self.small if len(z) <= SMALL else self.params
-        result = self.booster.predict(z, raw_score=method == "decision_function", start_iteration=0, num_iteration=None, pred_leaf=False,
-                                      pred_contrib=False, validate_features=False, **params)
+        result = self.booster.predict(z, raw_score=method == "decision_function", start_iteration=0, num_iteration=None,
+                                      pred_leaf=False, pred_contrib=False, validate_features=False, **self.params)
         if method == "predict_proba" and self.classes is not None and self.classes <= 2:
             return np.vstack((1.0 - result, result)).transpose()
         return result
