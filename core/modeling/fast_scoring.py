@@ -16,8 +16,9 @@ or regression), and only what comes before it is computed here:
   fitted encoding steps after the category coder (one-hot, target encoding, scaling) on every
   code the coder can give (each known category, unseen, missing): a request then costs a dict
   look-up per value (a pandas index for many rows) and a `take`, whatever the encoders are;
-- a calibrated model (`CalibratedClassifierCV`) keeps scikit-learn's own calibration code: only
-  its inner pipeline is stood in for (`fast_model`).
+- a calibrated model (`CalibratedClassifierCV`): its fitted calibrators' own `predict` on the
+  pipeline's response, combined as scikit-learn combines them (`_Calibrated`), without the
+  per-call set-up.
 
 Hand-written because no kept library runs a scikit-learn preprocessing pipeline without its
 per-call checks; what it computes is checked, when the model is logged, against the pipeline on
@@ -31,7 +32,6 @@ imports nothing from the workbench.
 """
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -304,21 +304,66 @@ class _LightGBM:
         return result
 
 
+class _Calibrated:
+    """Stands in for a fitted `CalibratedClassifierCV`: its `predict_proba` as scikit-learn 1.4
+    computes it (`CalibratedClassifierCV.predict_proba`, `_CalibratedClassifier.predict_proba`,
+    the response of `_get_response_values`), with each calibrated classifier's pipeline scored
+    by a `FastPipeline` and its fitted calibrators' own `predict`. Hand-written for what
+    scikit-learn redoes on every call (a `LabelEncoder` fitted on the classes, the response
+    method looked up and the classes' type inferred: about 0.25 ms of a 0.35 ms row); the class
+    positions are worked out once here instead."""
+
+    def __init__(self, model: Any) -> None:
+        from sklearn.preprocessing import LabelEncoder
+
+        self.classes_ = model.classes_
+        self.parts = []
+        for calibrated in model.calibrated_classifiers_:
+            pipeline = calibrated.estimator
+            inner = FastPipeline(pipeline)
+            # scikit-learn asks for decision_function first, then predict_proba (as the pipeline offers them)
+            method = "decision_function" if hasattr(pipeline, "decision_function") else "predict_proba"
+            classes = np.asarray(pipeline.classes_)
+            n_classes = len(calibrated.classes)
+            if len(np.unique(classes)) != len(classes) or n_classes < 2:
+                raise Unsupported("a calibrated classifier of fewer than two distinct classes")
+            positions = LabelEncoder().fit(calibrated.classes).transform(classes)
+            self.parts.append((inner, method, positions, list(calibrated.calibrators), n_classes, len(classes) == 2))
+        self.takes_matrix = all(inner.numeric for inner, *_ in self.parts)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        n = X.shape[0]
+        mean = np.zeros((n, len(self.classes_)))
+        for inner, method, positions, calibrators, n_classes, binary in self.parts:
+            predictions = inner.decision_function(X) if method == "decision_function" else inner.predict_proba(X)
+            if method == "predict_proba" and binary:
+                predictions = predictions[:, 1]  # the positive class: the last of the classes
+            if predictions.ndim == 1:
+                predictions = predictions.reshape(-1, 1)
+            proba = np.zeros((n, n_classes))
+            for class_idx, this_pred, calibrator in zip(positions, predictions.T, calibrators):
+                if n_classes == 2:
+                    class_idx += 1
+                proba[:, class_idx] = calibrator.predict(this_pred)
+            if n_classes == 2:
+                proba[:, 0] = 1.0 - proba[:, 1]
+            else:
+                denominator = np.sum(proba, axis=1)[:, np.newaxis]
+                uniform = np.full_like(proba, 1 / n_classes)
+                proba = np.divide(proba, denominator, out=uniform, where=denominator != 0)
+            proba[(1.0 < proba) & (proba <= 1.0 + 1e-5)] = 1.0
+            mean += proba
+        mean /= len(self.parts)
+        return mean
+
+
 def fast_model(model: Any) -> Any:
-    """The stand-in for a fitted model: a `FastPipeline` for a pipeline; for a calibrated one
-    (`CalibratedClassifierCV`), a shallow copy whose calibrated classifiers each score through a
-    `FastPipeline` of their pipeline (scikit-learn's calibration code unchanged; `model` is not
-    changed). `Unsupported` when some step is not one this module computes."""
+    """The stand-in for a fitted model: a `FastPipeline` for a pipeline, a `_Calibrated` for a
+    calibrated one (`CalibratedClassifierCV`; `model` is not changed). `Unsupported` when some
+    step is not one this module computes. Its `takes_matrix` says what the served model gives it:
+    a float matrix in the model's feature order, or the checked frame."""
     from sklearn.calibration import CalibratedClassifierCV
 
     if isinstance(model, CalibratedClassifierCV):
-        served = copy.copy(model)
-        served.calibrated_classifiers_ = []
-        for calibrated in model.calibrated_classifiers_:
-            calibrated = copy.copy(calibrated)
-            calibrated.estimator = FastPipeline(calibrated.estimator)
-            served.calibrated_classifiers_.append(calibrated)
-        # read by the served model: a float matrix in the model's order, or the checked frame
-        served.takes_matrix = all(c.estimator.numeric for c in served.calibrated_classifiers_)
-        return served
+        return _Calibrated(model)
     return FastPipeline(model)
