@@ -71,10 +71,10 @@ def family_home(root: Path, key: str, family: str, feature_set: str, calibration
     from core.modeling import model_io, promotion, registry
 
     settings = family_settings(root, key, feature_set)
-    tracking.use(settings)  # MLflow's URIs: this home's
     if preparation.is_prepared(settings) and registry.champion(settings):
+        tracking.use(settings)  # MLflow's URIs: this home's (its store exists: no creation race)
         return settings
-    preparation.prepare(settings)
+    preparation.prepare(settings)  # creates the home's MLflow store first
     model = fitted(settings, family, calibration)
     train = preparation.load_split(settings, "train")
     with mlflow.start_run(run_name=f"bench-{key}", experiment_id=tracking.use(settings)):
@@ -106,9 +106,10 @@ def measure(root: Path, keys: list[str] | None = None, sequential_n: int = 600, 
     from _stock import stock_model_uri, stock_server
 
     results = []
-    for key, family, feature_set, calibration in FAMILIES:
-        if keys and key not in keys:
-            continue
+    chosen = [f for f in FAMILIES if not keys or f[0] in keys]
+    for key, family, feature_set, calibration in chosen:  # every home built before anything is measured
+        family_home(root, key, family, feature_set, calibration)
+    for key, family, feature_set, calibration in chosen:
         settings = family_home(root, key, family, feature_set, calibration)
         version = registry.champion(settings).version
         _, model = registry.load_model(settings, version)
