@@ -220,6 +220,20 @@ class FastPipeline:
         """The estimator's input matrix of the rows `X`."""
         n = X.shape[0]
         out = np.empty((n, self.width), dtype=np.float64)
+        if not isinstance(X, np.ndarray) and n <= SMALL and list(X.columns) == self.features:
+            # a request's few rows: one object matrix (pandas costs ~15 µs a column access)
+            rows = X.to_numpy(dtype=object)
+            for block, positions, start in self.parts:
+                if isinstance(block, _Numbers):
+                    try:
+                        x = np.array(rows[:, positions], dtype=np.float64)
+                    except (TypeError, ValueError):  # a None among numbers: pandas reads it as NaN
+                        x = np.column_stack([X.iloc[:, p].to_numpy(dtype=np.float64, na_value=np.nan)
+                                             for p in positions])
+                    out[:, start:start + block.width] = block.transform(x)
+                else:
+                    block.transform([rows[:, p] for p in positions], out, start)
+            return out
         matrix = isinstance(X, np.ndarray)
         for block, positions, start in self.parts:
             if isinstance(block, _Numbers):
