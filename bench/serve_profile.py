@@ -113,7 +113,7 @@ def profile(home: str, version: str) -> None:
                 f"served total {total:.3f} ms")
         fast = getattr(served, "fast", None)
         if fast is not None:  # the fast path's own preprocessing (codes, tables, scaling) of the checked rows
-            inner = fast.parts[0][0] if hasattr(fast, "parts") else fast  # a calibrated model's pipeline
+            inner = fast.calibrated[0][0] if hasattr(fast, "calibrated") else fast  # a calibrated model's pipeline
             given = checked.to_numpy(dtype=np.float64) if served._fast_matrix else checked
             line = line.replace(" ||", f" | fast path: encoding {timed(lambda: inner.transform(given), n):.3f} ||")
         if fast is not None:  # the same request through the pipeline: the fast path switched off

@@ -331,7 +331,7 @@ class _Calibrated:
         from sklearn.preprocessing import LabelEncoder
 
         self.classes_ = model.classes_
-        self.parts = []
+        self.calibrated = []  # per calibrated classifier: its pipeline stand-in, response, class positions, calibrators
         for calibrated in model.calibrated_classifiers_:
             pipeline = calibrated.estimator
             inner = FastPipeline(pipeline)
@@ -342,13 +342,13 @@ class _Calibrated:
             if len(np.unique(classes)) != len(classes) or n_classes < 2:
                 raise Unsupported("a calibrated classifier of fewer than two distinct classes")
             positions = LabelEncoder().fit(calibrated.classes).transform(classes)
-            self.parts.append((inner, method, positions, list(calibrated.calibrators), n_classes, len(classes) == 2))
-        self.takes_matrix = all(inner.numeric for inner, *_ in self.parts)
+            self.calibrated.append((inner, method, positions, list(calibrated.calibrators), n_classes, len(classes) == 2))
+        self.takes_matrix = all(inner.numeric for inner, *_ in self.calibrated)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         n = X.shape[0]
         mean = np.zeros((n, len(self.classes_)))
-        for inner, method, positions, calibrators, n_classes, binary in self.parts:
+        for inner, method, positions, calibrators, n_classes, binary in self.calibrated:
             predictions = inner.decision_function(X) if method == "decision_function" else inner.predict_proba(X)
             if method == "predict_proba" and binary:
                 predictions = predictions[:, 1]  # the positive class: the last of the classes
@@ -367,7 +367,7 @@ class _Calibrated:
                 proba = np.divide(proba, denominator, out=uniform, where=denominator != 0)
             proba[(1.0 < proba) & (proba <= 1.0 + 1e-5)] = 1.0
             mean += proba
-        mean /= len(self.parts)
+        mean /= len(self.calibrated)
         return mean
 
 
