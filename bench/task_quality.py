@@ -12,7 +12,8 @@ point of accuracy (multiclass) or 0.01 of R² (regression) of HistGradientBoosti
 Then `train` on a 50,000-row sample of diamonds (price) is timed as a whole CLI process (median
 of `--repeats`, default 3), with the load average printed before and after each run.
 
-Run:  .venv/bin/python bench/task_quality.py [--multiclass penguins|cut] [--repeats 3] [--skip-timing]
+Run:  .venv/bin/python bench/task_quality.py [--multiclass penguins|cut | --datasets penguins,cut,price,mpg]
+      [--repeats 3] [--skip-timing]
 """
 from __future__ import annotations
 
@@ -160,6 +161,8 @@ def report(row: dict[str, Any]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--multiclass", choices=["penguins", "cut"], default="penguins")
+    ap.add_argument("--datasets", default=None,
+                    help=f"comma-separated, any of {', '.join(DATASETS)} (default: --multiclass, then price)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-timing", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
@@ -169,7 +172,11 @@ def main() -> None:
     out: dict[str, Any] = {"start_load": load()}
     if not args.skip_quality:
         out["quality"] = []
-        for name in (args.multiclass, "price"):
+        names = args.datasets.split(",") if args.datasets else [args.multiclass, "price"]
+        unknown = [n for n in names if n not in DATASETS]
+        if unknown:
+            ap.error(f"unknown dataset(s) {unknown}: choose among {list(DATASETS)}")
+        for name in names:
             row = compare(name)
             out["quality"].append(row)
             report(row)

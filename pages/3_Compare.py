@@ -9,7 +9,7 @@ from core.charts.words import Words
 from core.errors import WorkbenchError
 from core.modeling import comparison, metrics, promotion, registry
 from core.scoring import exports
-from ui import mlflow_links, session_keys, times
+from ui import mlflow_links, segment_tables, session_keys, times
 from ui.dataset_picker import active_settings
 from ui.text import md
 
@@ -101,6 +101,11 @@ TASK_CANDIDATES = {"binary": CANDIDATE_COLUMNS,
 # a regression's figures are in the target's own units: 4 significant digits, not 4 decimals
 SCALE_FREE = {"test accuracy", "test macro F1", "test R²", "test interval coverage", "CV log loss", "test log loss",
               "test ROC-AUC", "test F1", "threshold", "test MAPE", "CV R²"}
+
+
+# short headers where the registry table's narrow columns would cut the long one
+REGISTRY_HEADERS = {"test interval coverage": "covered"}
+REGISTRY_HELP = {"test interval coverage": "The share of test rows whose actual value lies inside their interval"}
 
 
 def figure_columns(columns: list[str]) -> dict:
@@ -313,9 +318,9 @@ st.dataframe(versions[essentials], hide_index=True, width="stretch",  # fits the
              column_config={"version": st.column_config.TextColumn("version", width="small"),
                             "aliases": st.column_config.TextColumn("aliases", width="small"),
                             "model": st.column_config.TextColumn("model", width="medium"),
-                            **{c: st.column_config.NumberColumn(c.replace("interval coverage", "coverage"),
+                            **{c: st.column_config.NumberColumn(REGISTRY_HEADERS.get(c, c),
                                                                 format="%.4f" if c in SCALE_FREE else "%.4g",
-                                                                width="small")
+                                                                width="small", help=REGISTRY_HELP.get(c))
                                for c in essentials if c not in ("version", "aliases", "model", "mlflow")},
                             "mlflow": st.column_config.LinkColumn("MLflow", display_text="open", width="small")})
 with st.expander("Every registry column: tuned parameters, feature set, training rows, registration time"):
@@ -383,3 +388,5 @@ with right.container(border=True):
                 st.rerun()
         if not back:
             st.caption(":material/block: Disabled until you tick the confirmation above.")
+
+segment_tables.test_split_section(settings, versions["version"].tolist(), champion)

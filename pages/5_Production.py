@@ -12,7 +12,7 @@ from core.modeling import registry
 from core.monitoring import adherence, outputs
 from core.scoring import exports, local, spark
 from core.serving import server
-from ui import mlflow_links, progress, session_keys
+from ui import mlflow_links, progress, segment_tables, session_keys
 from ui.dataset_picker import active_settings
 from ui.pages import link
 from ui.served_version import stale_banner
@@ -255,6 +255,7 @@ if champion.task != "binary":  # a multiclass or regression model: its own figur
                    f"Score again to see the current champion.")
         st.stop()
     task_production(scored, scored_path, train)
+    segment_tables.scored_section(scored, f"{scored_path}:{scored_path.stat().st_mtime}", base, champion, batch_title)
     st.stop()
 try:
     test = test_reference(str(settings.home), spec.name, spec.feature_set, version, settings)
@@ -325,3 +326,5 @@ if labelled:
 else:
     st.info(f"This batch has no labels: only the {md(spec.proba_label)} distribution can be compared.")
     st.plotly_chart(histogram, width="stretch")
+segment_tables.scored_section(scored, f"{scored_path}:{scored_path.stat().st_mtime}", base, champion, batch_title,
+                              threshold)

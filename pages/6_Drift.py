@@ -13,7 +13,7 @@ from core.modeling import registry
 from core.monitoring import check, drift_report, history, policy, retraining
 from core.monitoring.html import report_html
 from core.serving import inference_log
-from ui import progress, session_keys
+from ui import progress, segment_tables, session_keys
 from ui.dataset_picker import active_settings
 from ui.text import md
 
@@ -206,6 +206,7 @@ else:
                                              target=spec.target.column):
         st.plotly_chart(figure, width="stretch")
 
+    segment_tables.batch_section(report, base, champion)
     d1, d2, _ = st.columns([1.2, 1.8, 2])  # each file is built only when its button is clicked
     d1.download_button("Report (JSON)", lambda: json.dumps(report.to_dict(), default=str, indent=1),
                        file_name="drift_report.json", mime="application/json", on_click="ignore",

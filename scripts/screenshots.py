@@ -10,6 +10,10 @@ Run:  .venv/bin/python scripts/screenshots.py [--home DIR] [--out docs/screensho
 bench/task_data.py into a temporary home, prepared and trained with a small budget; Train is shot
 after a training from the page itself, Compare on each of its chart tabs and its registry.
 
+`--segments`: the worst segments' tables alone: Compare's (the champion on the test split),
+Production's (after scoring its production batch, or uploading `--batch` when the dataset sets none
+apart) and Drift's (after uploading `--batch`, or the raw production file); the batch labelled.
+
 `--serve-only`: the Serve page alone, one row answered (e.g. a multiclass or a regression
 champion's home made by tests/task_homes.py).
 
@@ -206,6 +210,36 @@ def task_shots(task: str, out: Path, width: int, height: int) -> None:
         proc.wait(timeout=20)
 
 
+def segment_shots(page, s: "Shooter", batch: Path) -> None:
+    """The segment tables of Compare, Production and Drift (see the module docstring)."""
+    heading = re.compile(r"^Where (a version|v\d+) does worse")
+    s.open(title="Kobe Workbench")
+    s.open("Compare")
+    page.get_by_text(heading).first.wait_for(timeout=180_000)
+    s.settle()
+    page.get_by_text(heading).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(600)
+    s.shot("compare-segments")
+    s.open("Production")
+    if not page.get_by_role("button", name="Score production").count():  # no production split: upload
+        page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(batch))
+        page.get_by_role("button", name="Score upload").wait_for(timeout=60_000)
+        s.settle()
+    page.get_by_role("button", name=re.compile("^Score (production|upload)$")).first.click()
+    page.get_by_text(heading).first.wait_for(timeout=300_000)
+    s.settle()
+    page.get_by_text(heading).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(600)
+    s.shot("production-segments")
+    s.open("Drift")
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(batch))
+    page.get_by_text(heading).first.wait_for(timeout=300_000)
+    s.settle()
+    page.get_by_text(heading).first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(600)
+    s.shot("drift-segments")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", type=Path, default=None)
@@ -216,6 +250,8 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=900)
     ap.add_argument("--serve-only", action="store_true", help="only the Serve page with one row answered")
+    ap.add_argument("--segments", action="store_true",
+                    help="only the worst segments' tables of Compare, Production and Drift (labelled batches)")
     ap.add_argument("--task", choices=list(TASK_DATASETS), default=None)
     args = ap.parse_args()
     if args.task:
@@ -239,6 +275,10 @@ def main() -> None:
                 s.shot("serve")
                 page.get_by_role("button", name="Stop server").click()  # the server outlives the app otherwise
                 page.get_by_role("button", name="Start server").wait_for(timeout=60_000)
+                browser.close()
+                return
+            if args.segments:
+                segment_shots(page, s, args.batch or next((home / "data").glob("**/01_raw/*prod*.parquet")))
                 browser.close()
                 return
             s.open(title="Kobe Workbench")

@@ -122,7 +122,8 @@ def coverage(r: DriftReport, target: str = "target") -> go.Figure:
     hatched = ["" if i != 1 or r.estimate.trustworthy else "/" for i in range(len(bars))]  # an untrusted estimate
     fig = go.Figure(go.Bar(x=[b[0] for b in bars], y=[b[1] for b in bars], marker_color=[b[2] for b in bars],
                            marker_pattern_shape=hatched,
-                           text=[f"{b[1]:.1%}" if b[1] is not None else "n/a" for b in bars], textposition="auto"))
+                           text=[f"{b[1]:.1%}" if b[1] is not None else "n/a" for b in bars],
+                           textposition="inside", insidetextanchor="middle"))
     if level is not None and np.isfinite(level):
         fig.add_hline(y=level, line_dash="dash", line_color="#444", annotation_text=f"nominal {level:.0%}",
                       annotation_position="top left")

@@ -127,7 +127,7 @@ def coverage(test: float | None, prod: float | None, level: float | None, target
     bars = [("test", test, TEST), ("production", prod, PROD)]
     bars = [b for b in bars if b[1] is not None and np.isfinite(b[1])]
     fig = go.Figure(go.Bar(x=[b[0] for b in bars], y=[b[1] for b in bars], marker_color=[b[2] for b in bars],
-                           text=[f"{b[1]:.1%}" for b in bars], textposition="auto"))
+                           text=[f"{b[1]:.1%}" for b in bars], textposition="inside", insidetextanchor="middle"))
     if level is not None and np.isfinite(level):
         fig.add_hline(y=level, line_dash="dash", line_color="#444", annotation_text=f"nominal {level:.0%}",
                       annotation_position="top left")

@@ -56,6 +56,11 @@ def cmd_drift(args: argparse.Namespace, settings: Settings, on_progress: Progres
         raise UsageError("python -m core drift: give --batch FILE or --inference-log N")
     if args.drop_invalid and args.batch is None:
         raise UsageError("python -m core drift: --drop-invalid applies to --batch FILE only")
+    if args.engine == "spark" and (args.batch is None or args.drop_invalid):
+        raise UsageError("python -m core drift: --engine spark checks a parquet --batch PATH (a file, a folder or "
+                         "a glob), without --drop-invalid")
+    if args.master is not None and args.engine != "spark":
+        raise UsageError("python -m core drift: --master applies to --engine spark")
     from core.progress import Stopwatch
 
     clock = Stopwatch()
@@ -69,7 +74,15 @@ def cmd_drift(args: argparse.Namespace, settings: Settings, on_progress: Progres
     # the MLflow run is queued and logged by a detached process after the output (`run_log`):
     # MLflow's import and store cost more than the check itself
     log = True if args.wait_for_mlflow else "queue"
-    if args.inference_log is not None:
+    if args.engine == "spark":
+        from core.monitoring import spark_drift
+
+        if model is None:
+            raise TrackingError(registry.NO_CHAMPION)
+        report = spark_drift.check_spark(args.batch, dataset, model=model, master=args.master,
+                                         domain=not args.no_domain, log=log, on_progress=on_progress)
+        batch = None
+    elif args.inference_log is not None:
         batch = check.inference_log_batch(settings, args.inference_log)
         source = "inference_log"
     elif model is not None and not args.drop_invalid and stream.streamable(args.batch, settings):
@@ -112,6 +125,13 @@ def add_drift(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
                    help="drop the rows that break the dataset's rules and check the rest, instead of refusing "
                         "the batch (with --batch)")
     p.add_argument("--no-domain", action="store_true", help="skip the domain classifier")
+    p.add_argument("--engine", choices=["local", "spark"], default="local",
+                   help="local: in this process (default); spark: a parquet --batch (file, folder or glob) that may "
+                        "not fit in memory, counted with Spark's aggregations (the estimate on a uniform sample "
+                        "of about 1,000,000 rows)")
+    p.add_argument("--master", type=options.master, default=None,
+                   help="Spark master for --engine spark, e.g. local[2] or spark://host:7077 (default: "
+                        "SPARK_MASTER, else Spark's configuration, i.e. local[*])")
     p.add_argument("--wait-for-mlflow", action="store_true",
                    help="log the Monitoramento run before printing (`mlflow_run_id` in the output) instead of "
                         "from a background process after it (`mlflow_pending`: the run tagged "

@@ -6,7 +6,7 @@ import sys
 from typing import Callable, Sequence
 
 from core import catalog
-from core.cli import commands, lifecycle, mlflow_ui, output, serving
+from core.cli import commands, lifecycle, mlflow_ui, output, segments, serving
 from core.cli.options import Parser, UsageError
 from core.config import Settings, home_from_env
 from core.dataset import DatasetSpec
@@ -14,8 +14,8 @@ from core.errors import WorkbenchError
 
 COMMANDS: list[Callable[[argparse._SubParsersAction, DatasetSpec], None]] = [
     commands.add_prepare, serving.add_serve, serving.add_predict, commands.add_drift, commands.add_retrain,
-    commands.add_apply, commands.add_train, lifecycle.add_versions, lifecycle.add_promote, lifecycle.add_rollback,
-    commands.add_dataset, mlflow_ui.add_mlflow_ui]
+    commands.add_apply, segments.add_segments, commands.add_train, lifecycle.add_versions, lifecycle.add_promote,
+    lifecycle.add_rollback, commands.add_dataset, mlflow_ui.add_mlflow_ui]
 
 
 def build_parser(spec: DatasetSpec) -> argparse.ArgumentParser:

@@ -13,8 +13,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from core.config import Settings
 from core.data.batches import Batch, BatchError, read_batch
 from core.files import atomic_write, timestamp
@@ -93,13 +91,13 @@ def store(batch: Batch, settings: Settings) -> BatchRecord:
 
 
 def _as_file(frame: Any, settings: Settings) -> Any:
-    """A batch's frame with its labels (1.0 / 0.0 / NaN) as the target's values (positive / negative / empty)."""
+    """A batch's frame with its labels (the model's: binary 1.0 / 0.0, multiclass the class
+    positions, regression the numbers; NaN unlabelled) as the target's values (`Target.decode`:
+    a multiclass or regression batch read back the same, not as a binary one's)."""
     t = settings.dataset.target
     if t.column not in frame:
         return frame
-    y = frame[t.column].to_numpy(dtype="float64")
-    labels = np.where(y == 1.0, t.positive, np.where(y == 0.0, t.negative, None)).astype(object)
-    return frame.assign(**{t.column: labels})
+    return frame.assign(**{t.column: t.decode(frame[t.column].to_numpy(dtype="float64")).to_numpy()})
 
 
 def list_batches(settings: Settings) -> list[BatchRecord]:

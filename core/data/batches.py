@@ -157,6 +157,18 @@ class _Checked:
     dropped: dict[str, int] = field(default_factory=dict)
 
 
+def _labels_in_words(target: Any) -> str:
+    """What a label other than the target's is, in words: binary "values other than 0, 1",
+    multiclass "values other than its classes (a, b, c)", regression "values that are not finite
+    numbers"."""
+    if target.task == "multiclass":
+        shown = ", ".join(str(v) for v in target.classes[:10]) + (", ..." if len(target.classes) > 10 else "")
+        return f"values other than its classes ({shown})"
+    if target.task == "regression":
+        return "values that are not finite numbers"
+    return f"values other than {target.negative}, {target.positive}"
+
+
 def _encoded_target(target: Any) -> Any:
     """The target whose values are the model's labels (a prepared split's): binary 1 / 0,
     multiclass the class positions, regression the numbers."""
@@ -223,10 +235,9 @@ def _check(raw: pd.DataFrame, spec: Any, drop_invalid: bool, encoded_labels: boo
         target_spec = _encoded_target(spec.target) if encoded_labels else spec.target
         y, bad = target_spec.encode(raw[target])
         if bad:
-            rows.append(f"{target}: values other than {spec.target.negative}, {spec.target.positive} or empty "
-                        f"in {_rows(bad)} (empty means unlabelled)")
-            masks[f"{target}: values other than {spec.target.negative}, {spec.target.positive}"] = (
-                np.isnan(y) & ~_missing(raw[target]))
+            allowed = _labels_in_words(target_spec)
+            rows.append(f"{target}: {allowed} or empty in {_rows(bad)} (empty means unlabelled)")
+            masks[f"{target}: {allowed}"] = np.isnan(y) & ~_missing(raw[target])
         frame[target] = y
     if fatal or not drop_invalid:
         return _Checked(frame, fatal + rows)

@@ -39,6 +39,27 @@ def _regression_metrics(y: np.ndarray, output: np.ndarray, threshold: float | No
     return metrics.regression(y, out)
 
 
+def _binary_groups(y: np.ndarray, output: np.ndarray, threshold: float | None, codes: np.ndarray,
+                   k: int) -> list[dict[str, float]]:
+    from core.modeling import group_metrics
+
+    return group_metrics.binary(y, output, threshold, codes, k)
+
+
+def _multiclass_groups(y: np.ndarray, output: np.ndarray, threshold: float | None, codes: np.ndarray,
+                       k: int) -> list[dict[str, float]]:
+    from core.modeling import group_metrics
+
+    return group_metrics.multiclass(y, output, codes, k)
+
+
+def _regression_groups(y: np.ndarray, output: np.ndarray, threshold: float | None, codes: np.ndarray,
+                       k: int) -> list[dict[str, float]]:
+    from core.modeling import group_metrics
+
+    return group_metrics.regression(y, output, codes, k)
+
+
 def _target_classes(dataset: Any) -> tuple[str, ...]:
     return tuple(dataset.target.names)
 
@@ -58,6 +79,10 @@ class TaskKind:
     metrics: Callable[[np.ndarray, np.ndarray, float | None], dict[str, float]]
     class_names: Callable[[Any], tuple[str, ...]]
     classifier: bool = True              # PyCaret's classification module (else regression)
+    # the same metrics for every group of rows at once (`codes`: each row's group, 0..k-1), one
+    # dict per group (`core.modeling.group_metrics`: metrics per segment)
+    metrics_by_group: Callable[[np.ndarray, np.ndarray, float | None, np.ndarray, int],
+                               list[dict[str, float]]] | None = None
 
     def decision_threshold(self, own: float | None) -> float:
         """The threshold a version decides at: its own, else this kind's default."""
@@ -80,13 +105,14 @@ _LOWER = frozenset(name for name, higher in CRITERIA.items() if not higher)
 
 BINARY = TaskKind(name="binary", criterion="log_loss", criteria=("log_loss", "brier", "roc_auc", "f1", "accuracy"),
                   lower_is_better=_LOWER, default_threshold=0.5, metrics=_binary_metrics,
-                  class_names=_target_classes)
+                  class_names=_target_classes, metrics_by_group=_binary_groups)
 MULTICLASS = TaskKind(name="multiclass", criterion="log_loss", criteria=("log_loss", "accuracy", "f1_macro"),
                       lower_is_better=_LOWER, default_threshold=None, metrics=_multiclass_metrics,
-                      class_names=_target_classes)
+                      class_names=_target_classes, metrics_by_group=_multiclass_groups)
 REGRESSION = TaskKind(name="regression", criterion="rmse", criteria=("rmse", "mae", "r2"),
                       lower_is_better=_LOWER, default_threshold=None, metrics=_regression_metrics,
-                      class_names=_target_classes, classifier=False)
+                      class_names=_target_classes, classifier=False,
+                      metrics_by_group=_regression_groups)
 
 TASKS: dict[str, TaskKind] = {kind.name: kind for kind in (BINARY, MULTICLASS, REGRESSION)}
 

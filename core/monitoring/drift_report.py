@@ -199,6 +199,8 @@ class DriftReport:
     # and half width and the mean prediction
     outputs: dict[str, Any] = field(default_factory=dict)
     words: str = ""  # multiclass and regression: the performance in one sentence (`task_health.words`)
+    # a check on Spark (`spark_drift`): its master, the batch's rows and those its estimate was computed on
+    spark: dict[str, Any] | None = None
 
     @property
     def n_drifted(self) -> int:
@@ -282,6 +284,7 @@ class DriftReport:
             "check_id": self.check_id,
             "mlflow_pending": self.mlflow_pending,
             "task": self.task,
+            **({"spark": dict(self.spark)} if self.spark else {}),
         }
 
 

@@ -142,24 +142,10 @@ def retrain(settings: Settings, batches: Sequence[Batch], model: ModelVersion | 
 
 
 def _champion_version(settings: Settings) -> str:
-    """The champion's version, found without writing anything (`registry.champion` creates the
-    store and the experiment when they are missing)."""
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    none = TrackingError("No champion yet: train one on the Train page (or `python -m core train`).")
-    if _no_store(settings):
-        raise none
-    try:
-        mv = MlflowClient(settings.tracking_uri, settings.tracking_uri).get_model_version_by_alias(
-            settings.model_name, registry.CHAMPION)
-    except mlflow.exceptions.MlflowException as err:
-        if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise none from err
-        raise _unreadable(settings, err) from err
-    except _store_errors() as err:
-        raise _unreadable(settings, err) from err
-    return str(mv.version)
+    """The champion's version now, read by the registry (`registry.champion`: without writing
+    anything, a store that cannot be read a `TrackingError` naming it); `TrackingError` saying how
+    to get one when there is none."""
+    return registry.require_champion(settings).version
 
 
 def _load_champion(settings: Settings, version: str) -> Any:

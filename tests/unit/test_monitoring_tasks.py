@@ -301,8 +301,8 @@ def test_a_prepared_multiclass_split_reads_as_a_batch_of_labels(multi: task_home
     b = batches.from_frame(prod, s, "prod_filtered.parquet", encoded_labels=True)
     assert b.n_labelled == len(prod) and set(np.unique(b.frame[s.target])) <= {0.0, 1.0, 2.0}
     bad = multi.prod.assign(tier=["L", "Q"] * (len(multi.prod) // 2))
-    with pytest.raises(batches.BatchError, match="tier: values other than"):
-        batches.from_frame(bad, s, "bad")
+    with pytest.raises(batches.BatchError, match=r"tier: values other than its classes \(L, M, H\) or empty"):
+        batches.from_frame(bad, s, "bad")  # the task's own words, not a binary target's "0, 1"
 
 
 # --------------------------------------------------------------------------- retraining
