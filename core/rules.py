@@ -172,8 +172,12 @@ class Rule:
         present = column[~missing]
         if present.empty:
             return problems
-        is_text = present.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool) if present.dtype == object \
-            else np.full(len(present), pd.api.types.is_string_dtype(present.dtype))
+        if present.dtype == object and pd.api.types.infer_dtype(present, skipna=True) == "string":
+            is_text = np.ones(len(present), dtype=bool)  # all text, found in C (a batch's usual case)
+        elif present.dtype == object:
+            is_text = present.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        else:
+            is_text = np.full(len(present), pd.api.types.is_string_dtype(present.dtype))
         if not is_text.all():
             problems.append(f"{self.name}: values that are not text in {_rows(int((~is_text).sum()))} "
                             f"(a categorical feature holds text categories){at(_spread(~missing, ~is_text))}")
