@@ -201,3 +201,32 @@ def test_the_served_model_scores_through_the_fast_path_with_the_same_answers_and
         served.predict_proba(bad)
     unseen = served.predict_proba(bad, params={pyfunc_model.ALLOW_UNSEEN: True})
     np.testing.assert_allclose(unseen, plain.predict_proba(bad, params={pyfunc_model.ALLOW_UNSEEN: True}), atol=1e-12)
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_a_logged_model_of_each_task_kind_serves_through_the_fast_path(tmp_path, task) -> None:
+    """Logged as training logs it (`model_io.log_model`): the check ran, the MLmodel says so, and
+    MLflow's pyfunc answers the task's answer of the pipeline."""
+    import mlflow
+
+    from core.modeling import model_io
+
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        experiment = mlflow.create_experiment("fast", artifact_location=(tmp_path / "artifacts").as_uri())
+        model, frame = _fitted("lightgbm", task, "sigmoid" if task == "multiclass" else "none")
+        told = {"task": "multiclass", "classes": ["low", "mid", "high"]} if task == "multiclass" else \
+            {"task": "regression", "interval": {"level": 0.9, "halfwidth": 2.0}}
+        with mlflow.start_run(experiment_id=experiment):
+            info = model_io.log_model(model, RULES.names, frame, rules=RULES, categorical=("colour", "shop"), task=told)
+        served = mlflow.pyfunc.load_model(info.model_uri)
+        conf = served.metadata.flavors["python_function"]
+        assert served._model_impl.engine == conf["engine"] == conf["fast_path"]["engine"] == "fast-path"
+        rows = _as_served(frame.head(40), RULES)
+        raw = model.predict(rows) if task == "regression" else model.predict_proba(rows)
+        want = pyfunc_model.task_answer(told, raw, getattr(model, "classes_", None))
+        got = served._model_impl.predict(rows)
+        assert got.shape == want.shape and float(np.max(np.abs(got - want))) <= fast_check.TOLERANCE
+    finally:
+        mlflow.set_tracking_uri(before)
