@@ -1,6 +1,7 @@
 """The served model's fast path (issue 33: core/modeling/fast_scoring.py, fast_check.py) gives the
 pipeline's own answers within 1e-9 for every family the workbench trains (logistic regression,
-decision tree, LightGBM and other PyCaret candidates; numeric, categorical and nullable
+decision tree, LightGBM and the other PyCaret candidates: random forest, extra trees, gradient
+boosting, AdaBoost, k-NN, naive Bayes, LDA, MLP; numeric, categorical and nullable
 features; calibrated or not; binary, multiclass and regression), on rows Hypothesis draws from
 the dataset's rules; where it could not, the model says so and the pipeline serves.
 
@@ -80,6 +81,21 @@ def _estimator(family: str, task: str):
     if family == "nb":
         from sklearn.naive_bayes import GaussianNB
         return GaussianNB()
+    if family == "gbc":
+        from sklearn.ensemble import GradientBoostingClassifier
+        return GradientBoostingClassifier(n_estimators=10, max_depth=3, random_state=0)
+    if family == "et":
+        from sklearn.ensemble import ExtraTreesClassifier
+        return ExtraTreesClassifier(n_estimators=5, max_depth=5, random_state=0)
+    if family == "ada":
+        from sklearn.ensemble import AdaBoostClassifier
+        return AdaBoostClassifier(n_estimators=10, algorithm="SAMME", random_state=0)
+    if family == "lda":
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+        return LinearDiscriminantAnalysis()
+    if family == "mlp":
+        from sklearn.neural_network import MLPClassifier
+        return MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0)
     if family == "ridge":
         from sklearn.linear_model import Ridge
         return Ridge(alpha=1.0)
@@ -105,7 +121,9 @@ def _fitted(family: str, task: str, calibration: str = "none", rules: RuleTable 
 CASES = [
     ("lr", "binary", "none", RULES), ("dt", "binary", "none", RULES), ("lightgbm", "binary", "none", RULES),
     ("lightgbm", "binary", "sigmoid", RULES), ("dt", "binary", "isotonic", RULES), ("rf", "binary", "none", RULES),
-    ("knn", "binary", "none", RULES), ("nb", "binary", "none", RULES),
+    ("knn", "binary", "none", RULES), ("nb", "binary", "none", RULES), ("gbc", "binary", "none", RULES),
+    ("et", "binary", "none", RULES), ("ada", "binary", "none", RULES), ("lda", "binary", "none", RULES),
+    ("mlp", "binary", "none", RULES),
     ("lightgbm", "binary", "sigmoid", NUMERIC_RULES), ("dt", "binary", "none", NUMERIC_RULES),
     ("lr", "multiclass", "none", RULES), ("lightgbm", "multiclass", "none", RULES),
     ("dt", "multiclass", "sigmoid", RULES),
