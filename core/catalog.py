@@ -150,12 +150,17 @@ def from_dict(raw: Mapping[str, Any], where: str = "dataset definition", folder:
     partition = raw.get("partition_by") or None
     if partition is not None and partition not in names:
         raise DatasetError(f"{where}: partition_by {partition!r} is not a feature.")
+    time_column = raw.get("time_column") or None
+    if time_column is not None and (not isinstance(time_column, str) or time_column in names
+                                    or time_column == target.column):
+        raise DatasetError(f"{where}: time_column {time_column!r} must be the name of a column that is neither a "
+                           "feature nor the target (when each row happened, e.g. a date).")
     spec = DatasetSpec(
         name=name, title=str(raw.get("title", name)), description=str(raw.get("description", "")),
         target=target, features_spec=tuple(by_name[n] for n in default_names), sources=sources, dev=dev, prod=prod,
         all_features_spec=features, feature_sets=feature_sets,
         row_noun=str(raw.get("row_noun", "row")), rows_noun=str(raw.get("rows_noun", "rows")),
-        display=display, partition_by=partition, experiment=str(raw.get("experiment") or f"{name}-workbench"),
+        display=display, partition_by=partition, time_column=time_column, experiment=str(raw.get("experiment") or f"{name}-workbench"),
         model_name=str(raw.get("model_name") or f"{name}-model"), view=raw.get("view") or None,
         example=_example(raw.get("example", {}), names, default_names, where), folder=folder,
     )

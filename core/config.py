@@ -16,6 +16,7 @@
 | `WORKBENCH_CAPTURE_ROWS` | rows of one request logged at most (a random sample of a larger batch; 1–100000) | 100 |
 | `WORKBENCH_LOG_MAX_ROWS` | the inference log keeps at most this many rows (and requests; 1000–100000000) | 1000000 |
 | `WORKBENCH_LOG_MAX_DAYS` | ... and none older than this many days (a number > 0) | 90 |
+| `WORKBENCH_ALERT_URL` | where a drift check that raises dataset drift or the retraining alarm POSTs its alert (JSON; comma-separated http(s) URLs, e.g. a Slack webhook) | none |
 | `SPARK_MASTER` | Spark master for `apply --engine spark` (e.g. `spark://host:7077`) | Spark's own configuration, i.e. `local[*]` |
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ import dataclasses
 import math
 import numbers
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -124,6 +126,13 @@ def _monitoring_from_env(env: Mapping[str, str]) -> dict[str, object]:
         if not (math.isfinite(days) and days > 0):
             raise ConfigError(f"WORKBENCH_LOG_MAX_DAYS must be a number of days above 0, not {raw!r}.")
         values["log_max_days"] = days
+    if env.get("WORKBENCH_ALERT_URL", "").strip():
+        urls = tuple(u.strip() for u in env["WORKBENCH_ALERT_URL"].split(",") if u.strip())
+        bad = [u for u in urls if not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", u)]
+        if bad:
+            raise ConfigError(f"WORKBENCH_ALERT_URL holds comma-separated http:// or https:// addresses; "
+                              f"{bad[0]!r} is not one.")
+        values["alert_urls"] = urls
     return values
 
 
@@ -288,6 +297,10 @@ class Settings:
     capture_flush_s: float = 0.25
     log_max_rows: int = 1_000_000  # the inference log's rows (and requests) kept at most ...
     log_max_days: float = 90.0  # ... and their age at most
+    # alerts (issue 32): a check that raises dataset drift or the retraining alarm POSTs one JSON
+    # object to each of these URLs (`core.monitoring.alerts`), retried within `alert_budget_s` in all
+    alert_urls: tuple[str, ...] = ()
+    alert_budget_s: float = 6.0
     drift: DriftThresholds = field(default_factory=DriftThresholds)
     retrain: RetrainPolicy = field(default_factory=RetrainPolicy)
     promotion: PromotionPolicy = field(default_factory=PromotionPolicy)

@@ -17,6 +17,8 @@ Each dataset is described by one declarative file, `datasets/NAME/dataset.toml` 
   `[[features]]` when the definition has no sets. `spec.with_feature_set(name)` is the definition
   seen through one set; preparation keeps every feature of every set (`spec.model_columns`).
 - optional: `display` (columns kept for display only), `partition_by` (Spark output),
+  `time_column` (when a row happened, e.g. a date: `drift --batch FILE --chunk-period 1d` splits
+  a batch by it; not a model input),
   `experiment` and `model_name` (MLflow), `view` (a dataset-specific Python module beside the
   definition, e.g. Kobe's court chart; pages use it only when present).
 
@@ -299,6 +301,7 @@ class DatasetSpec:
     rows_noun: str = "rows"
     display: tuple[str, ...] = ()
     partition_by: str | None = None
+    time_column: str | None = None  # when each row happened (batches chunked by period); not a feature
     experiment: str = ""
     model_name: str = ""
     view: str | None = None
@@ -477,7 +480,7 @@ class DatasetSpec:
             "target": self.target.to_dict(), "features": [f.to_dict() for f in self.features_spec],
             "sources": [s.to_dict() for s in self.sources], "dev": self.dev.to_dict(),
             "prod": self.prod.to_dict() if self.prod else None, "display": list(self.display),
-            "partition_by": self.partition_by, "experiment": self.experiment, "model_name": self.model_name,
+            "partition_by": self.partition_by, "time_column": self.time_column, "experiment": self.experiment, "model_name": self.model_name,
             "view": self.view, "feature_set": self.feature_set,
             "feature_sets": {k: list(v) for k, v in self.feature_sets.items()},
         }

@@ -13,7 +13,7 @@ from core.modeling import registry
 from core.monitoring import check, drift_report, history, policy, retraining
 from core.monitoring.html import report_html
 from core.serving import inference_log
-from ui import progress, segment_tables, session_keys
+from ui import drift_trends, progress, segment_tables, session_keys
 from ui.dataset_picker import active_settings
 from ui.text import md
 
@@ -227,3 +227,6 @@ else:
     stored = batch_store.list_batches(settings)
     with st.expander(f"Stored batches ({len(stored)})"):
         st.dataframe([b.to_dict() for b in stored], hide_index=True, width="stretch")
+
+drift_trends.show(base, settings, champion, past, report, MIN_LOGGED)  # per chunk of the log, or per check
+drift_trends.show_alerts(settings)

@@ -61,9 +61,22 @@ def cmd_drift(args: argparse.Namespace, settings: Settings, on_progress: Progres
                          "a glob), without --drop-invalid")
     if args.master is not None and args.engine != "spark":
         raise UsageError("python -m core drift: --master applies to --engine spark")
+    if args.engine == "spark" and (args.chunk_size is not None or args.chunk_period is not None):
+        raise UsageError("python -m core drift: --chunk-size and --chunk-period apply to the local engine (leave out "
+                         "--engine spark, or check the batch whole on Spark)")
     from core.progress import Stopwatch
 
     clock = Stopwatch()
+    chunking = None
+    if args.chunk_size is not None or args.chunk_period is not None:
+        from core.monitoring.chunks import Chunking
+
+        chunking = Chunking(size=args.chunk_size, period=args.chunk_period)
+        if chunking.period is not None and args.batch is not None and not settings.dataset.time_column:
+            raise UsageError(f"python -m core drift: --chunk-period splits a batch by the time column its dataset "
+                             f"definition names, and {settings.dataset.name}'s names none: add `time_column = "
+                             f"\"COLUMN\"` to its dataset.toml (a column saying when each row happened), or "
+                             f"use --chunk-size K")
     from core.data import batches
     from core.modeling import registry
     from core.monitoring import check, run_log, stream
@@ -85,7 +98,8 @@ def cmd_drift(args: argparse.Namespace, settings: Settings, on_progress: Progres
     elif args.inference_log is not None:
         batch = check.inference_log_batch(settings, args.inference_log)
         source = "inference_log"
-    elif model is not None and not args.drop_invalid and stream.streamable(args.batch, settings):
+    elif (model is not None and not args.drop_invalid and chunking is None
+          and stream.streamable(args.batch, settings)):
         # a parquet file is read, validated and scored in record batches: bounded memory, same report
         report = stream.check_file(args.batch, dataset, model=model, source="cli", domain=not args.no_domain,
                                    log=log, on_progress=on_progress)
@@ -100,7 +114,7 @@ def cmd_drift(args: argparse.Namespace, settings: Settings, on_progress: Progres
         raise TrackingError(registry.NO_CHAMPION)
     if batch is not None:
         report = check.check(batch, dataset, model=model, source=source, domain=not args.no_domain, log=log,
-                             on_progress=on_progress)
+                             chunking=chunking, on_progress=on_progress)
     if report.mlflow_pending:
         try:
             run_log.spawn_drain(settings)  # waits for this process to exit, then logs the run
@@ -125,6 +139,14 @@ def add_drift(sub: argparse._SubParsersAction, spec: DatasetSpec) -> None:
                    help="drop the rows that break the dataset's rules and check the rest, instead of refusing "
                         "the batch (with --batch)")
     p.add_argument("--no-domain", action="store_true", help="skip the domain classifier")
+    chunk = p.add_mutually_exclusive_group()
+    chunk.add_argument("--chunk-size", type=options.whole(1, MAX_INFERENCE_LOG_ROWS), default=None, metavar="K",
+                       help="also judge the rows K by K, in order (`chunks` in the output: each chunk's drift, "
+                            "estimate and verdict by the same policy)")
+    chunk.add_argument("--chunk-period", type=options.period, default=None, metavar="PERIOD",
+                       help="also judge the rows by period of time (15m, 1h, 1d, ...): by request time for "
+                            "--inference-log, by the dataset definition's time_column for --batch"
+                            + (f" ({spec.time_column})" if spec.time_column else " (this dataset names none)"))
     p.add_argument("--engine", choices=["local", "spark"], default="local",
                    help="local: in this process (default); spark: a parquet --batch (file, folder or glob) that may "
                         "not fit in memory, counted with Spark's aggregations (the estimate on a uniform sample "

@@ -141,3 +141,12 @@ def master(text: str) -> str:
     if not text or len(text) > 1000 or any(c.isspace() or not c.isprintable() for c in text):
         raise _refuse(text, "a Spark master such as local[2] or spark://host:7077 (no spaces)")
     return text
+
+
+def period(text: str) -> str:
+    """A type: a chunk period, a whole number of minutes, hours or days (15m, 1h, 1d)."""
+    from core.monitoring.chunks import PERIOD_RULE, period_frequency  # only when a period is given
+
+    if period_frequency(text) is None:
+        raise _refuse(text, PERIOD_RULE)
+    return text.strip()

@@ -79,6 +79,9 @@ class Batch:
     suffix: str = ".parquet"
     n_dropped: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    # when each row happened, as the file or the log holds it (the definition's `time_column`, or
+    # the inference log's request times); None when unknown. Read only to chunk a check by period
+    times: pd.Series | None = field(default=None, repr=False)
 
     @property
     def has_labels(self) -> bool:
@@ -307,7 +310,8 @@ def read_batch(source: Source, settings: Settings, name: str | None = None, *,
     """
     max_bytes = int(settings.max_upload_mb * 1_000_000)
     data, label = _read_bytes(source, name, max_bytes)
-    raw, note = _parse(data, label, (*settings.features, settings.target))
+    time_column = settings.dataset.time_column
+    raw, note = _parse(data, label, (*settings.features, settings.target, *([time_column] if time_column else [])))
     checked = _check(raw, settings.dataset, drop_invalid)
     if checked.problems:
         raise BatchError(checked.problems, label, note)
@@ -328,6 +332,8 @@ def read_batch(source: Source, settings: Settings, name: str | None = None, *,
         suffix=suffix,
         n_dropped=0 if checked.keep is None else int((~checked.keep).sum()),
         dropped=checked.dropped,
+        times=None if time_column not in raw.columns else (
+            raw[time_column] if checked.keep is None else raw[time_column][checked.keep]).reset_index(drop=True),
     )
 
 

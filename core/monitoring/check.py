@@ -37,6 +37,7 @@ def check(
     store: bool = True,
     log: bool | str = True,
     domain: bool = True,
+    chunking: Any = None,
     on_progress: ProgressFn = None,
 ) -> DriftReport:
     """Check a validated batch against the training data and `model` (the champion, read once by the
@@ -45,7 +46,8 @@ def check(
     `store=False` keeps the batch out of `data/08_batches/`; `log=False` skips the MLflow run;
     `log="queue"` queues it, to be logged by `run_log.spawn_drain`'s process (the command line).
     A parquet file too large for memory is checked in record batches by `stream.check_file`,
-    with the same result.
+    with the same result. `chunking` (`chunks.Chunking`, or None): each chunk of the batch is
+    judged too (`DriftReport.chunks`), by size or by period (`batch.times`).
     """
     from core.monitoring import outputs
 
@@ -68,10 +70,18 @@ def check(
     dom_rows = None
     if domain:
         dom_rows = frame.iloc[domain_classifier.batch_positions(len(frame), settings.drift.domain_sample, settings.seed)]
+    found: tuple = ()
+    if chunking is not None:
+        from core.monitoring import chunks
+
+        report(on_progress, 0.45, f"Checking each chunk of {chunking.text()}")
+        mref = mref if mref is not None else mon.reference(settings, model, champ)
+        found = chunks.judge(frame, out, y, rows, batch.times, chunking, settings=settings, ref=ref, mon=mon,
+                             mref=mref, champ=champ, what=batch.name)
     measured = Measured(counted=counted, n_rows=len(frame), proba=out, labels=y, domain_rows=dom_rows,
                         reference=mref, rows=rows)
     return conclude(batch, measured, settings, ref, champ, model, clock, source=source, store=store, log=log,
-                    on_progress=on_progress)
+                    on_progress=on_progress, chunks=found)
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,7 @@ class Measured:
 
 def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.TrainingReference, champ: ModelVersion,
              model: Any, clock: Stopwatch, *, source: str, store: bool, log: bool | str,
-             on_progress: ProgressFn = None) -> DriftReport:
+             on_progress: ProgressFn = None, chunks: tuple = ()) -> DriftReport:
     """The statistics, the health estimate and the policy's verdict from a pass over a batch
     (`Measured`) by `model`, the fitted model of version `champ`; store the batch and log the run
     (`check`)."""
@@ -101,7 +111,6 @@ def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.Train
 
     version = champ.version
     t = settings.drift
-    categorical = settings.dataset.categorical_features
     dom_future = m.domain_future
     if dom_future is None and m.domain_rows is not None:
         dom_future = start_domain(settings, ref, m.domain_rows)
@@ -115,17 +124,9 @@ def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.Train
     est, realized, error = parts.estimate, parts.realized, None
     dom = None if dom_future is None else dom_future.result()
     auc = None if dom is None else dom.auc
-    dataset_drift, rules = policy.dataset_drift(len(stats.drifted), len(stats.features), dom, t)
-    oor = {k: v.out_of_range for k, v in stats.features.items()}
-    reasons = policy.trust(oor, auc, settings) + parts.trust_reasons
-    est = dataclasses.replace(est, trustworthy=not reasons, reasons=reasons)
-    if realized is not None:
-        keys = [k for k in policy.of(mon.task).keys if est.value(k) is not None and k in realized]
-        error = {k: est.value(k) - realized[k] for k in keys}
-    verdict = policy.judge(test=parts.test_metrics, realized=realized, out_of_range=oor, categorical=categorical,
-                           t=t, estimate=est, drift=(dataset_drift, rules), drifted=stats.drifted,
-                           prediction_drift=parts.prediction.drift, rows_noun=settings.dataset.rows_noun,
-                           task=mon.task)
+    judged = policy.batch_verdict(stats, parts, dom, settings, mon.task)
+    est, error, verdict, dataset_drift, rules = (judged.estimate, judged.error, judged.verdict, judged.dataset_drift,
+                                                 judged.rules)
 
     stored = None
     if store:
@@ -142,7 +143,7 @@ def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.Train
         checked_at=timestamp(), source=source, seconds=round(clock.seconds, 3), thresholds=asdict(t),
         domain=None if dom is None else dom.to_dict(), dataset_drift_rules=rules, verdict=verdict.to_dict(),
         check_id=uuid.uuid4().hex, task=mon.task, prediction_detail=parts.prediction_detail,
-        outputs=parts.outputs, words=mon.words(parts, est, settings),
+        outputs=parts.outputs, words=mon.words(parts, est, settings), chunks=tuple(chunks),
     )
     if log == "queue":
         from core.monitoring import run_log
@@ -153,6 +154,10 @@ def conclude(batch: Batch, m: Measured, settings: Settings, ref: reference.Train
     elif log:
         report(on_progress, 0.9, "Logging the Monitoramento run to MLflow")
         result = log_run(result, settings)
+    if log:  # a recorded check (its id in the history): alerted when it alarms and a receiver is set
+        from core.monitoring import alerts
+
+        alerts.send_in_background(result, settings)
     report(on_progress, 1.0, "Done")
     return result
 
@@ -201,13 +206,17 @@ def inference_log_batch(settings: Settings, n: int = 1000) -> Batch:
     from core.data.batches import from_frame
     from core.serving import inference_log
 
-    logged = inference_log.read_last(settings, n)
+    # in the order the requests were answered: the server's workers write their rows every 0.25 s,
+    # each its own, so ids can interleave two workers' requests (chunks by size follow this order)
+    logged = inference_log.read_last(settings, n).sort_values(["timestamp", "id"], kind="stable")
+    logged = logged.reset_index(drop=True)
     if logged.empty:
         from core.data.batches import BatchError
 
         raise BatchError(["inference log: no row has been logged yet"], "the inference log",
                          fix="Send requests first (Serve page, or `python -m core predict`), then check again")
-    return from_frame(logged.loc[:, list(settings.features)], settings, f"inference log (last {len(logged):,} rows)")
+    batch = from_frame(logged.loc[:, list(settings.features)], settings, f"inference log (last {len(logged):,} rows)")
+    return dataclasses.replace(batch, times=logged["timestamp"].reset_index(drop=True))  # request times
 
 
 def check_inference_log(settings: Settings, n: int = 1000, on_progress: ProgressFn = None, *,

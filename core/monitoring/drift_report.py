@@ -199,6 +199,8 @@ class DriftReport:
     # and half width and the mean prediction
     outputs: dict[str, Any] = field(default_factory=dict)
     words: str = ""  # multiclass and regression: the performance in one sentence (`task_health.words`)
+    # `chunks.Chunk`s in order, when the check was split (`--chunk-size`, `--chunk-period`)
+    chunks: tuple[Any, ...] = ()
     # a check on Spark (`spark_drift`): its master, the batch's rows and those its estimate was computed on
     spark: dict[str, Any] | None = None
 
@@ -222,12 +224,19 @@ class DriftReport:
         d["stats"] = self.stats.to_dict()
         d["n_drifted"] = self.n_drifted
         d["n_features"] = self.n_features
+        if self.chunks:
+            d["chunks"] = [c.summary() for c in self.chunks]
         return d
 
     def summary(self) -> dict[str, Any]:
-        """The `python -m core drift` JSON object (binary: as it always was, plus `task`)."""
-        if self.task != "binary":
-            return self._task_summary()
+        """The `python -m core drift` JSON object (binary: as it always was, plus `task`), with
+        `chunks` when the check was split."""
+        d = self._task_summary() if self.task != "binary" else self._binary_summary()
+        if self.chunks:
+            d["chunks"] = [c.summary() for c in self.chunks]
+        return d
+
+    def _binary_summary(self) -> dict[str, Any]:
         est, p = self.estimate, self.prediction
         return self._shared(
             prediction_drift={"psi": p.psi, "wasserstein": p.wasserstein, "p_value": p.p_value,

@@ -79,8 +79,8 @@ def last_check(settings: Settings) -> CheckSummary | None:
 
 def history(settings: Settings, max_results: int = 500) -> pd.DataFrame:
     """One row per check, oldest first: time, batch, verdict, estimated/realised F1 and per-feature
-    effect sizes (`effect_<feature>`: normalised Wasserstein, or JS for discrete features), under
-    the feature's own name (a run's keys mapped back: `core.tracking.feature_names`)."""
+    effect sizes (`effect_<feature>`: normalised Wasserstein, or JS for discrete features) and
+    verdicts (`drifted_<feature>`: 1.0 when it drifted), under the feature's own name (a run's keys mapped back: `core.tracking.feature_names`)."""
     from core import tracking
 
     rows = []
@@ -101,6 +101,10 @@ def history(settings: Settings, max_results: int = 500) -> pd.DataFrame:
                    for prefix in ("wasserstein_", "js_") if key.startswith(prefix)}
         names = tracking.feature_names(effects, run.data.tags, settings.dataset.features)
         row.update({f"effect_{names[k]}": v for k, v in effects.items()})
+        # each feature's verdict (1.0 drifted), under `drifted_<feature>` (the trends' red points)
+        flags = {key[len("drift_"):]: value for key, value in m.items() if key.startswith("drift_")}
+        flag_names = tracking.feature_names(flags, run.data.tags, settings.dataset.features)
+        row.update({f"drifted_{flag_names[k]}": v for k, v in flags.items()})
         rows.append(row)
     if not rows:
         return pd.DataFrame(columns=["time", "batch", "dataset_drift", "est_f1", "real_f1"])

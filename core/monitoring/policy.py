@@ -238,6 +238,40 @@ def judge(
     return Verdict(adherence=adherence, degraded=real or est, outside=far, alarm=alarm, recommendation=advice)
 
 
+@dataclass(frozen=True)
+class BatchVerdict:
+    """`batch_verdict`'s answer: dataset drift and its rules, the estimate with whether to trust
+    it, its error against the realised figures (None without labels) and the `Verdict`."""
+
+    dataset_drift: bool
+    rules: tuple[str, ...]
+    estimate: Any
+    error: dict[str, float] | None
+    verdict: Verdict
+
+
+def batch_verdict(stats: Any, parts: Any, domain: Any, settings: Settings, task: str | None) -> BatchVerdict:
+    """Every verdict on one batch, or one chunk of it, from its features' drift (`DriftStats`),
+    the task's measures (`task_health.Parts`) and the domain classifier (`DomainResult`, or None
+    when not run): `dataset_drift`, `trust` (then the estimate's `trustworthy`) and `judge`."""
+    import dataclasses
+
+    t = settings.drift
+    drift = dataset_drift(len(stats.drifted), len(stats.features), domain, t)
+    oor = {k: v.out_of_range for k, v in stats.features.items()}
+    reasons = trust(oor, None if domain is None else domain.auc, settings) + tuple(parts.trust_reasons)
+    est = dataclasses.replace(parts.estimate, trustworthy=not reasons, reasons=reasons)
+    error = None
+    if parts.realized is not None:
+        keys = [k for k in of(task).keys if est.value(k) is not None and k in parts.realized]
+        error = {k: est.value(k) - parts.realized[k] for k in keys}
+    verdict = judge(test=parts.test_metrics, realized=parts.realized, out_of_range=oor,
+                    categorical=settings.dataset.categorical_features, t=t, estimate=est, drift=drift,
+                    drifted=stats.drifted, prediction_drift=parts.prediction.drift,
+                    rows_noun=settings.dataset.rows_noun, task=task)
+    return BatchVerdict(dataset_drift=drift[0], rules=drift[1], estimate=est, error=error, verdict=verdict)
+
+
 def judge_report(report: Any, settings: Settings) -> Verdict:
     """`judge` on a drift check's `DriftReport`."""
     return judge(test=report.test_metrics, realized=report.realized,
