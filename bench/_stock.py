@@ -25,7 +25,7 @@ def stock_model_uri(settings: Any, model: Any) -> str:
     from mlflow.models import infer_signature
 
     train = preparation.load_split(settings, "train")
-    x = model_io.feature_frame(train, settings.features).head(5)
+    x = model_io.feature_frame(train, settings.features, settings.dataset.categorical_features).head(5)
     with mlflow.start_run(run_name="bench-stock-baseline", experiment_id=tracking.use(settings)):
         info = mlflow.sklearn.log_model(
             model, name="stock-model", signature=infer_signature(x, model.predict_proba(x)), input_example=x,

@@ -18,6 +18,11 @@ a home with a champion). Starts its own servers on free ports and stops them.
   at most -10 % of batch throughput) is the difference, measured in the same rounds.
   `bench/serve.py --capture` measures only these two (ours with and without capture).
 
+`bench/serve.py --families [KEY ...]` (issue 33) measures instead, in one run, the champion of each
+model family (`bench/_families.py`: LR, DT, LightGBM; default and extended feature sets;
+calibrated), each beside stock `mlflow models serve` + `requests` for the same fitted model
+(BENCH_FAMILIES_ROOT keeps the family homes between runs).
+
 Servers are measured in alternating rounds (this machine's speed drifts within minutes).
 Targets (issue 19): raw single row p50 <= 3 ms, p99 <= 6 ms; 8 concurrent clients for 10 s
 >= 800 requests/s with 0 errors; batch over HTTP >= 200,000 rows/s. Every figure is printed with
@@ -156,7 +161,8 @@ def stock_batch(url: str, frame: pd.DataFrame, columns: list[str], chunk: int = 
     out = []
     with requests.Session() as session:
         for start in range(0, len(frame), chunk):
-            part = frame.iloc[start:start + chunk].loc[:, columns].astype("float64")
+            part = frame.iloc[start:start + chunk].loc[:, columns]
+            part = part.astype({c: "float64" for c in columns if part[c].dtype != object})  # text stays text
             r = session.post(f"{url}/invocations", json={"dataframe_split": json.loads(part.to_json(
                 orient="split", index=False))}, timeout=120)
             r.raise_for_status()
@@ -175,6 +181,16 @@ def read_capture(s) -> dict:
 def main() -> None:
     import mlflow
     import psutil
+
+    if "--families" in sys.argv[1:]:  # issue 33: the champion of each family, one run (bench/_families.py)
+        from _families import measure
+
+        root = Path(os.environ.get("BENCH_FAMILIES_ROOT") or tempfile.mkdtemp(prefix="kobe-families-"))
+        keys = [a for a in sys.argv[1:] if not a.startswith("--")]
+        print(f"families under {root}; load {load():.2f} on {os.cpu_count()} cores", flush=True)
+        measure(root, keys or None)
+        print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        return
 
     settings = bench_home()
     prod = preparation.load_split(settings, "prod")

@@ -51,9 +51,11 @@ def trusted_types(model: Any) -> list[str]:
     return list(found)
 
 
-def _save_served_sklearn(path: str, mlflow_model: Any, onnx_model: bytes | None = None, **kwargs: Any) -> None:
+def _save_served_sklearn(path: str, mlflow_model: Any, onnx_model: bytes | None = None,
+                         fast: dict[str, Any] | None = None, **kwargs: Any) -> None:
     """`mlflow.sklearn.save_model`, then make `pyfunc_model` (shipped in `code/`) the pyfunc
-    loader, with the pipeline's ONNX export beside the skops file when it has one."""
+    loader, with the pipeline's ONNX export beside the skops file when it has one; `fast` is the
+    fast path's verdict (`fast_check.check`), said in the MLmodel (`fast_path`) too."""
     import mlflow.sklearn
 
     from core.modeling import pyfunc_model
@@ -64,7 +66,9 @@ def _save_served_sklearn(path: str, mlflow_model: Any, onnx_model: bytes | None 
             fh.write(onnx_model)
     conf = mlflow_model.flavors["python_function"]
     conf["loader_module"] = pyfunc_model.__name__.rsplit(".", 1)[-1]
-    conf["engine"] = "onnxruntime" if onnx_model is not None else "scikit-learn"
+    conf["engine"] = "onnxruntime" if onnx_model is not None else (fast or {}).get("engine", "scikit-learn")
+    if fast is not None:
+        conf["fast_path"] = fast
     mlflow_model.save(os.path.join(path, "MLmodel"))
 
 
@@ -141,7 +145,10 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
     `core/modeling/pyfunc_model.py`, copied into the model with `category_codes.py` (the
     pipeline's category codes from a lookup built once at load), which checks the input and
     scores it with the pipeline, or with its ONNX export (`onnx_export.export`, checked against the
-    pipeline on up to 2,000 of `example`'s rows) where ONNX Runtime gives the same answers.
+    pipeline on up to 2,000 of `example`'s rows) where ONNX Runtime gives the same answers, or
+    else with its fast path (`fast_scoring.py`, shipped too) where `fast_check.check` found it
+    equal to the pipeline within 1e-9 (`code/fast_path.json` and the MLmodel's `fast_path` say
+    so, or why not).
 
     `rules` (the dataset's `core.rules.RuleTable`) travels with the model as
     `code/input_rules.json` beside a copy of `core/rules.py`: the served model then refuses
@@ -154,7 +161,7 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
     from mlflow.types.schema import ParamSchema, ParamSpec
 
     from core import rules as rules_module
-    from core.modeling import onnx_export, pyfunc_model
+    from core.modeling import fast_check, onnx_export, pyfunc_model
 
     task = task_file(task)
     regression = pyfunc_model.task_name(task) == "regression"
@@ -179,8 +186,18 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
         sample = frame.dropna()
         onnx_model = onnx_export.export(model, sample.sample(min(len(sample), 2000), random_state=0)
                                         if len(sample) else sample, task)
+    # the fast path (issue 33) where ONNX Runtime does not serve, kept only when it gives the
+    # pipeline's answers on the example's and random valid rows
+    fast = None if onnx_model is not None else fast_check.check(model, frame, rules, regression)
     with tempfile.TemporaryDirectory() as tmp:
-        code = [pyfunc_model.__file__, os.path.join(os.path.dirname(pyfunc_model.__file__), pyfunc_model.CODES_FILE)]
+        here = os.path.dirname(pyfunc_model.__file__)
+        code = [pyfunc_model.__file__, os.path.join(here, pyfunc_model.CODES_FILE),
+                os.path.join(here, pyfunc_model.FAST_FILE)]
+        if fast is not None:
+            note = os.path.join(tmp, pyfunc_model.FAST_NOTE)
+            with open(note, "w") as fh:
+                json.dump(fast, fh)
+            code.append(note)
         if rules is not None:
             table = os.path.join(tmp, pyfunc_model.RULES_FILE)
             with open(table, "w") as fh:
@@ -192,7 +209,7 @@ def log_model(model: Any, features: tuple[str, ...], example: pd.DataFrame, name
             with open(told, "w") as fh:
                 json.dump(task, fh)
             code.append(told)
-        return _log(model, name, signature, x, code, onnx_model, "predict" if regression else "predict_proba")
+        return _log(model, name, signature, x, code, onnx_model, "predict" if regression else "predict_proba", fast)
 
 
 def explainer_files(model: Any, frame: pd.DataFrame, features: tuple[str, ...], task: dict[str, Any] | None,
@@ -216,7 +233,7 @@ def explainer_files(model: Any, frame: pd.DataFrame, features: tuple[str, ...], 
 
 
 def _log(model: Any, name: str, signature: Any, example: pd.DataFrame, code_paths: list[str],
-         onnx_model: bytes | None = None, predict_fn: str = "predict_proba") -> Any:
+         onnx_model: bytes | None = None, predict_fn: str = "predict_proba", fast: dict[str, Any] | None = None) -> Any:
     import mlflow.sklearn
     from mlflow.models import Model
 
@@ -238,6 +255,7 @@ def _log(model: Any, name: str, signature: Any, example: pd.DataFrame, code_path
         skops_trusted_types=trusted_types(model),
         code_paths=code_paths,
         onnx_model=onnx_model,
+        fast=fast,
     )
 
 

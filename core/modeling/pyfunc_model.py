@@ -40,12 +40,15 @@ RULES_FILE = "input_rules.json"  # the dataset's input rule table, in the model'
 TASK_FILE = "task.json"  # the model's task kind (and classes or interval), in its code/ folder
 ONNX_FILE = "model.onnx"  # the pipeline's ONNX export, beside the skops file (when it has one)
 CODES_FILE = "category_codes.py"  # the served pipeline's category coder, in the model's code/ folder
+FAST_FILE = "fast_scoring.py"  # the fast path's code (issue 33), in the model's code/ folder
+FAST_NOTE = "fast_path.json"  # whether the fast path gave the pipeline's answers when logged, and why not
 ALLOW_UNSEEN = "allow_unseen"  # request parameter: score categories never seen in training anyway
 EXPLAIN = "explain"  # request parameter: each row's answer with its explanation (issue 31)
 EXPLAIN_FILE = "explanations.py"  # core/modeling/explanations.py, copied in the model's code/ folder
 BACKGROUND_FILE = "explainer.json"  # the explainer's background rows (the estimator's matrix), in code/
 ONNX_INPUT = "X"  # the ONNX model's one input: a double matrix in the model's feature order
 MAX_MESSAGE_CHARS = 2000
+QUICK_ROWS = 64  # up to this many rows, a categorical model's rows are checked value by value first
 
 _log = logging.getLogger(__name__)
 
@@ -63,26 +66,52 @@ def _load_pyfunc(path: str, model_config: Any = None) -> "ServedModel":
     model = load_sklearn(path).sklearn_model
     scorer, task = with_category_codes(model, model_dir), read_task(model_dir)
     return ServedModel(model, rules=_load_rules(model_dir), onnx_model=onnx_model,
-                       scorer=scorer, task=task, explainer=load_explainer(model_dir, scorer, task))
+                       scorer=scorer, task=task, explainer=load_explainer(model_dir, scorer, task),
+                       fast=fast_path(model, model_dir))
 
 
 def load_explainer(model_dir: str, model: Any, task: dict[str, Any] | None) -> Any:
     """The explainer of a model logged with one (`code/explanations.py`, read by path as the rules
     are, and its background `code/explainer.json`): `explanations.LazyExplainer`, built on the
     first request that asks for an explanation; None for a model logged without."""
+    code = os.path.join(model_dir, "code")
+    if not (os.path.exists(os.path.join(code, EXPLAIN_FILE)) and os.path.exists(os.path.join(code, BACKGROUND_FILE))):
+        return None
+    # numpy only: shap is imported when an explainer is built
+    module = _code_module(model_dir, EXPLAIN_FILE, "workbench_explanations")
+    return module.LazyExplainer(os.path.join(code, BACKGROUND_FILE), model, task_name(task))
+
+
+def fast_path(model: Any, model_dir: str) -> Any:
+    """The model's fast path (`code/fast_scoring.py`'s stand-in for its pipeline) when the check
+    made at logging time found it equal to the pipeline (`code/fast_path.json` says engine
+    "fast-path", `core/modeling/fast_check.py`); None otherwise: a model logged without those
+    files, a failed check (the file says why), or a stand-in that cannot be built here."""
+    note = os.path.join(model_dir, "code", FAST_NOTE)
+    if not os.path.exists(note) or not os.path.exists(os.path.join(model_dir, "code", FAST_FILE)):
+        return None
+    with open(note) as fh:
+        if json.load(fh).get("engine") != "fast-path":
+            return None
+    try:
+        return _code_module(model_dir, FAST_FILE, "workbench_fast_scoring").fast_model(model)
+    except Exception as err:  # noqa: BLE001 - e.g. another library version: the pipeline serves
+        _log.warning("no fast path (%s: %s): scoring through the scikit-learn pipeline", type(err).__name__, err)
+        return None
+
+
+def _code_module(model_dir: str, file: str, name: str) -> Any:
+    """A module shipped in the model's `code/` folder, read by path (MLflow keeps the first
+    loaded copy of a module name), registered under `name` (its objects pickle by name, and
+    dataclasses look their module up while the file runs)."""
     import importlib.util
     import sys
 
-    code = os.path.join(model_dir, "code")
-    module_file, stored = os.path.join(code, EXPLAIN_FILE), os.path.join(code, BACKGROUND_FILE)
-    if not (os.path.exists(module_file) and os.path.exists(stored)):
-        return None
-    name = "workbench_explanations"
-    spec = importlib.util.spec_from_file_location(name, module_file)
+    spec = importlib.util.spec_from_file_location(name, os.path.join(model_dir, "code", file))
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)  # numpy only: shap is imported when an explainer is built
-    return module.LazyExplainer(stored, model, task_name(task))
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def read_task(model_dir: str) -> dict[str, Any] | None:
@@ -124,18 +153,11 @@ def task_answer(task: dict[str, Any] | None, raw: Any, classes: Any = None) -> n
 def _load_rules(model_dir: str) -> Any:
     """The input rule table shipped with the model (`code/input_rules.json` and `code/rules.py`),
     or None for a model logged without one (it scores what it gets)."""
-    import importlib.util
-    import sys
-
     code = os.path.join(model_dir, "code")
     table, module_file = os.path.join(code, RULES_FILE), os.path.join(code, "rules.py")
     if not (os.path.exists(table) and os.path.exists(module_file)):
         return None
-    name = "workbench_input_rules"
-    spec = importlib.util.spec_from_file_location(name, module_file)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
+    module = _code_module(model_dir, "rules.py", "workbench_input_rules")
     with open(table) as fh:
         return module.RuleTable.from_dict(json.load(fh))
 
@@ -143,20 +165,10 @@ def _load_rules(model_dir: str) -> Any:
 def with_category_codes(model: Any, model_dir: str) -> Any:
     """`model`, or a copy of it whose category coders give their codes from a lookup built once
     (`category_codes.with_category_codes`, from the model's own `code/category_codes.py`, read
-    by path as the rules are: MLflow keeps the first loaded copy of a module name); `model`
-    itself for a model logged without that file."""
-    import importlib.util
-    import sys
-
-    module_file = os.path.join(model_dir, "code", CODES_FILE)
-    if not os.path.exists(module_file):
+    by path as the rules are); `model` itself for a model logged without that file."""
+    if not os.path.exists(os.path.join(model_dir, "code", CODES_FILE)):
         return model
-    name = "workbench_category_codes"
-    spec = importlib.util.spec_from_file_location(name, module_file)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # as for the rules: its objects can be pickled by name
-    spec.loader.exec_module(module)
-    return module.with_category_codes(model)
+    return _code_module(model_dir, CODES_FILE, "workbench_category_codes").with_category_codes(model)
 
 
 def onnx_session(data: bytes, threads: int = 1) -> Any:
@@ -230,7 +242,8 @@ class ServedModel:
     CHECKS_RAW_INPUT = True
 
     def __init__(self, sklearn_model: Any, rules: Any = None, onnx_model: bytes | None = None,
-                 scorer: Any = None, task: dict[str, Any] | None = None, explainer: Any = None) -> None:
+                 scorer: Any = None, task: dict[str, Any] | None = None, explainer: Any = None,
+                 fast: Any = None) -> None:
         self.sklearn_model = sklearn_model
         self.explainer = explainer  # `load_explainer`'s: answers `{"explain": true}` (None: cannot)
         # what scores: `sklearn_model`, or the same fitted steps with its category coders stood
@@ -247,6 +260,10 @@ class ServedModel:
         # the checked matrix is in the rules' order; ONNX takes the model's own order
         same = bool(self.features) and sorted(names) == sorted(self.features)
         self._order = [names.index(f) for f in self.features] if same and names != self.features else None
+        # the fast path (`fast_path`): the pipeline's stand-in, given a float matrix in the model's
+        # order when it takes one (a pipeline of numbers), else the checked frame
+        self.fast = fast
+        self._fast_matrix = bool(getattr(fast, "takes_matrix", False))
         self.session, self._output = None, None
         numeric = rules is not None and not getattr(rules, "has_categories", False)
         if onnx_model is not None and numeric and same:
@@ -258,8 +275,10 @@ class ServedModel:
 
     @property
     def engine(self) -> str:
-        """'onnxruntime' or 'scikit-learn': what computes the probabilities of valid rows."""
-        return "onnxruntime" if self.session is not None else "scikit-learn"
+        """'onnxruntime', 'fast-path' or 'scikit-learn': what computes the answers of valid rows."""
+        if self.session is not None:
+            return "onnxruntime"
+        return "fast-path" if self.fast is not None else "scikit-learn"
 
     def get_raw_model(self) -> Any:
         return self.sklearn_model
@@ -285,6 +304,9 @@ class ServedModel:
                                 f"{', '.join(names)})"])
         checked = data if list(data.columns) == names else data[names]  # .loc costs ~0.4 ms a request
         if getattr(self.rules, "has_categories", False):
+            if not allow_unseen and len(checked) <= QUICK_ROWS and hasattr(self.rules, "few_rows_valid") \
+                    and self.rules.few_rows_valid(checked):
+                return data, None  # a request's few valid rows: no per-column pandas pass
             problems = _text_problems(checked, [r.name for r in self.rules.numeric_rules]) \
                 or self.rules.plain_problems(checked, allow_unseen, at_rows=True)
             if problems:
@@ -351,6 +373,8 @@ class ServedModel:
         frame, x = self.check(data, allow_unseen=bool((params or {}).get(ALLOW_UNSEEN, False)))
         if x is not None and self.session is not None:
             return self.session.run([self._output], {ONNX_INPUT: np.ascontiguousarray(x)})[0]
+        if x is not None and self._fast_matrix:
+            return self._pipeline(x if self._order is None else x[:, self._order], checked=True)
         if x is not None and (frame.dtypes == object).any():
             # checked numbers parsed as objects (a JSON null among them): the checked doubles
             import pandas as pd
@@ -375,6 +399,16 @@ class ServedModel:
         saying what the model could not do, never a stack trace."""
         import sklearn
 
+        if self.fast is not None and self.rules is not None:
+            try:
+                return np.asarray(getattr(self.fast, self._method)(frame))
+            except Exception as err:  # noqa: BLE001 - never an answer of its own: the pipeline answers
+                _log.warning("fast path failed (%s: %s): this request scored by the pipeline",
+                             type(err).__name__, str(err)[:200])
+                if isinstance(frame, np.ndarray):
+                    import pandas as pd
+
+                    frame = pd.DataFrame(frame, columns=self.features)
         try:
             # rows the rules checked are finite: scikit-learn need not check again
             with sklearn.config_context(assume_finite=checked):

@@ -64,8 +64,8 @@ def test_only_linear_pipelines_are_exported_and_then_give_the_pipelines_answers(
 
 @pytest.mark.parametrize("kind", list(PIPELINES))
 def test_a_logged_model_serves_the_pipelines_probabilities(prepared_settings: Settings, splits, kind: str) -> None:
-    """pyfunc loads through pyfunc_model (ONNX Runtime for the linear model, the pipeline for the
-    trees); int64 data as the prepared files hold it passes the signature; sklearn loads the pipeline."""
+    """pyfunc loads through pyfunc_model (ONNX Runtime for the linear model, the fast path for the
+    trees: issue 33); int64 data as the prepared files hold it passes the signature; sklearn loads the pipeline."""
     x, y, test = splits
     model = PIPELINES[kind]().fit(x, y)
     info = _log(prepared_settings, model, x, y)
@@ -74,7 +74,8 @@ def test_a_logged_model_serves_the_pipelines_probabilities(prepared_settings: Se
     served = mlflow.pyfunc.load_model(info.model_uri)
     impl = served._model_impl
     assert type(impl).__name__ == "ServedModel"
-    assert impl.engine == ("onnxruntime" if kind == "scaler+lr" else "scikit-learn")
+    assert impl.engine == ("onnxruntime" if kind == "scaler+lr" else "fast-path")
+    assert served.metadata.flavors["python_function"]["engine"] == impl.engine
     ints = test.astype({c: "int64" for c in WHOLE})
     got = np.asarray(served.predict(ints))
     assert float(np.max(np.abs(got - model.predict_proba(test)))) <= 1e-12
