@@ -57,11 +57,13 @@ def test_compare_page_draws_the_tasks_charts(task, homes, run_page, monkeypatch)
     if task == "multiclass":
         assert tabs == ["ROC per class", "Confusion matrices", "Precision and recall per class",
                         "Feature importance", "Learning curves"]
-        assert len(charts) == 2 + 2 + 2 + 2 + 2  # ROC and confusion per candidate, precision + recall, diagnostics
+        # ROC and confusion per candidate, precision + recall, importance and learning curve per candidate,
+        # and each candidate's explanations (mean |contribution| and the strip: issue 31)
+        assert len(charts) == 2 + 2 + 2 + 2 + 2 + 2 * 2
         assert {"test accuracy", "test macro F1"} <= set(at.dataframe[0].value.columns)
     else:
         assert tabs == ["Predicted vs actual", "Residuals", "Error distribution", "Interval coverage",
                         "Feature importance", "Learning curves"]
-        assert len(charts) == 2 + 2 + 1 + 1 + 2 + 2
+        assert len(charts) == 2 + 2 + 1 + 1 + 2 + 2 + 2 * 2  # ... and each candidate's two explanation charts
         assert {"test RMSE", "test interval coverage"} <= set(at.dataframe[0].value.columns)
     assert ("CV log loss" if task == "multiclass" else "CV RMSE") in at.expander[0].label  # the training listed
