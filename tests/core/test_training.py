@@ -71,7 +71,8 @@ def test_runs_are_logged_nested_with_params_metrics_and_figures(trained) -> None
         # the figures are stored as data (drawn when shown), never as plotly JSON or an HTML page
         assert {a.path for a in client.list_artifacts(c.run_id)} == {"eval"}
         assert {a.path: a.file_size < 300_000 for a in client.list_artifacts(c.run_id, "eval")} == {
-            "eval/test_predictions.json": True, "eval/diagnostics.json": True}
+            "eval/test_predictions.json": True, "eval/diagnostics.json": True,
+            "eval/explanations.json": True}  # the candidate's global explanations (issue 31)
 
 
 def test_served_format_model_returns_probabilities(trained) -> None:
