@@ -72,5 +72,5 @@ def test_a_training_stores_data_not_pages(trained) -> None:
     client = tracking.client(s)
     for c in result.candidates:
         assert {a.path for a in client.list_artifacts(c.run_id, "eval")} == {
-            "eval/test_predictions.json", "eval/diagnostics.json"}
+            "eval/test_predictions.json", "eval/diagnostics.json", "eval/explanations.json"}  # issue 31
     assert sum(f.stat().st_size for f in files) < 1_000_000  # two candidates with their models
