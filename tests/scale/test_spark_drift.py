@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,22 +21,11 @@ from core.data import batches, preparation
 from core.data.batch_files import BatchError
 from core.modeling import registry
 from core.monitoring import check, spark_drift
-from tests.conftest import make_champion_home, make_settings
-from tests.scale.test_spark_scoring import _require_spark
+from tests.conftest import make_champion_home
 from tests.unit.task_homes import multiclass_home, regression_home
 
 ROOT = Path(__file__).resolve().parents[2]
 STATS = ("psi", "wasserstein", "js", "js_excess", "p_value", "out_of_range", "mean_batch", "missing_batch")
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    _require_spark()
-    from core.scoring import spark as spark_scoring
-
-    session = spark_scoring.session(make_settings(tmp_path_factory.mktemp("spark-drift-session")), master="local[2]")
-    yield session
-    session.stop()
 
 
 def _home(kind: str, root: Path) -> tuple[Any, pd.DataFrame]:

@@ -6,10 +6,7 @@ session and leaves it running. Without pyspark or Java the module is skipped (CI
 from __future__ import annotations
 
 import math
-import os
-import shutil
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -20,33 +17,8 @@ from core.config import Settings
 from core.data import preparation
 from core.errors import TrackingError
 from core.modeling import metrics, model_io, registry
-from tests.conftest import make_champion_home, make_settings
-
-
-def _require_spark() -> None:
-    from core.scoring import spark as spark_scoring
-
-    reason = None
-    if not spark_scoring.available():
-        reason = "pyspark is not installed (pip install -r requirements-scale.txt)"
-    elif shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        reason = "no Java runtime for Spark (Debian: apt-get install default-jre-headless)"
-    if reason:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason + " (CI=true: .ci/run should have installed it)")
-        pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """One local[2] session for the module, stopped at the end."""
-    _require_spark()
-    from core.scoring import spark as spark_scoring
-
-    home = tmp_path_factory.mktemp("spark-session")
-    session = spark_scoring.session(make_settings(home), master="local[2]")
-    yield session
-    session.stop()
+from tests.conftest import make_champion_home
+from tests.scale.conftest import require_spark
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +112,7 @@ def test_no_matching_batch_is_refused(spark: object, spark_home: Settings, tmp_p
 
 
 def test_without_champion_says_train_first(settings: Settings) -> None:
-    _require_spark()
+    require_spark()
     from core.scoring import spark as spark_scoring
 
     preparation.prepare(settings)

@@ -4,7 +4,6 @@ per task (a Spark session is slow to start; one serves the module)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -12,19 +11,7 @@ import pytest
 
 from core import tracking
 from core.modeling import registry
-from tests.scale.test_spark_scoring import _require_spark
 from tests.task_homes import make_task_home
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    _require_spark()
-    from core.scoring import spark as spark_scoring
-    from tests.conftest import make_settings
-
-    session = spark_scoring.session(make_settings(tmp_path_factory.mktemp("spark-session")), master="local[2]")
-    yield session
-    session.stop()
 
 
 @pytest.mark.parametrize("task", ["multiclass", "regression"])
