@@ -33,20 +33,14 @@ import pandas as pd
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from one_door import make_home  # noqa: E402  (a Kobe home with a champion, built by bench/_home.py)
 
 
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load {one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min, {os.cpu_count()} cores)"
-
-
-def make_home() -> tuple[Path, Path]:
-    env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_HOME"}
-    code = ("import sys; sys.path.insert(0, 'bench'); import _home; s = _home.bench_home(); "
-            "print(s.home); print(s.prod_filtered_path)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-    home, prod = out.stdout.strip().splitlines()[-2:]
-    return Path(home), Path(prod)
 
 
 def write_rows(prod: pd.DataFrame, path: Path, rows: int, seed: int) -> None:

@@ -250,11 +250,12 @@ def _digest(path: str) -> str:
     """A local batch's digest: sha256 over its files' names, sizes and modification times
     (reading every byte of a batch too large for memory twice would cost more than the check);
     empty for a path Spark reads from elsewhere."""
+    files = _files(path)
     h = hashlib.sha256()
-    for f in _files(path):
+    for f in files:
         st = f.stat()
         h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest() if _files(path) else ""
+    return h.hexdigest() if files else ""
 
 
 def _size(path: str) -> int:
